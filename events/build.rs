@@ -1,0 +1,4 @@
+// A new migration must rebuild the crate that embeds them (sqlx::migrate!).
+fn main() {
+    println!("cargo:rerun-if-changed=../migrations");
+}

@@ -1,0 +1,18 @@
+//! The event log of tba: the envelope every fact travels in, and the append-only store on PostgreSQL.
+//!
+//! This crate knows nothing of HTTP or GraphQL. It owns the database schema (`MIGRATOR`), because it is
+//! the lowest crate that touches the database.
+
+pub mod envelope;
+pub mod error;
+pub mod hash;
+pub mod store;
+
+pub use envelope::{
+    Actor, AppendOutcome, AppendRequest, ExpectedVersion, LogHead, Metadata, NewEvent, RecordedEvent,
+};
+pub use error::{AppendError, StoreError};
+pub use store::{EventStore, StoreConfig};
+
+/// The schema migrations, embedded in every binary that uses the store.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");

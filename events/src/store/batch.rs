@@ -1,0 +1,335 @@
+//! Writing a batch of append requests in one transaction: the heart of the log.
+//!
+//! The transaction first takes the `log_head` row FOR UPDATE. Every writer of every process does the
+//! same, so transactions that append are serialised on that row: the next one reads the head only
+//! after the previous one committed (or rolled back). Positions are therefore gapless and commit in
+//! position order, and a reader paging `position > checkpoint` can never skip an event that commits
+//! late. Everything else (expectations, idempotency, hashes) is decided in memory under that lock and
+//! written with one set-based statement per table.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::envelope::{AppendOutcome, AppendRequest, NewEvent, category_of};
+use crate::error::AppendError;
+use crate::hash::{self, Hashed};
+
+/// Longest accepted stream id and event type, in bytes.
+const MAX_NAME_LEN: usize = 256;
+/// Most events accepted in one request.
+pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
+
+/// Append `requests` inside the caller's open transaction; each gets its own result. The caller
+/// commits (its own writes and the events together) or rolls back (none of the events exist).
+///
+/// Holding this transaction open holds the head of the log: keep it short.
+pub async fn append_in_transaction(
+    tx: &mut PgConnection,
+    requests: &[AppendRequest],
+) -> Result<Vec<Result<AppendOutcome, AppendError>>, sqlx::Error> {
+    let head = sqlx::query!(
+        r#"SELECT position, hash, recorded_at, clock_timestamp() AS "now!"
+           FROM log_head FOR UPDATE"#
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    // Knowledge time never goes backwards along the log, even if the server clock does.
+    let recorded_at = head.recorded_at.map_or(head.now, |last| last.max(head.now));
+    let mut plan = Plan {
+        position: head.position,
+        hash: head.hash.as_slice().try_into().expect("log_head.hash is 32 bytes (CHECK constraint)"),
+        recorded_at,
+        versions: stream_versions(tx, requests).await?,
+        existing: existing_events(tx, requests).await?,
+        rows: Rows::default(),
+    };
+    let results: Vec<_> = requests.iter().map(|r| plan.decide(r)).collect();
+    if !plan.rows.positions.is_empty() {
+        plan.write(tx).await?;
+    }
+    Ok(results)
+}
+
+/// An event already in the log (or earlier in this batch), as far as idempotency needs it.
+#[derive(Debug, Clone)]
+struct Existing {
+    position: i64,
+    stream_id: String,
+    version: i64,
+    event_type: String,
+    occurred_at: NaiveDate,
+    data: serde_json::Value,
+}
+
+impl Existing {
+    fn same_content(&self, stream_id: &str, event: &NewEvent) -> bool {
+        self.stream_id == stream_id
+            && self.event_type == event.event_type
+            && self.occurred_at == event.occurred_at
+            && self.data == event.data
+    }
+}
+
+/// The current version of every stream the requests touch (0 for a stream with no event).
+async fn stream_versions(
+    tx: &mut PgConnection,
+    requests: &[AppendRequest],
+) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let mut streams: Vec<String> = requests.iter().map(|r| r.stream_id.clone()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    let rows = sqlx::query!(
+        r#"SELECT s.id AS "stream_id!",
+                  (SELECT max(e.version) FROM events e WHERE e.stream_id = s.id) AS version
+           FROM unnest($1::text[]) AS s(id)"#,
+        &streams
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.stream_id, r.version.unwrap_or(0))).collect())
+}
+
+/// The events already in the log among the client-supplied ids of the requests.
+async fn existing_events(
+    tx: &mut PgConnection,
+    requests: &[AppendRequest],
+) -> Result<HashMap<Uuid, Existing>, sqlx::Error> {
+    let ids: Vec<Uuid> = requests.iter().flat_map(|r| r.events.iter().filter_map(|e| e.id)).collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows = sqlx::query!(
+        r#"SELECT event_id, position, stream_id, version, event_type, occurred_at, data::text AS "data!"
+           FROM events WHERE event_id = ANY($1)"#,
+        &ids
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let data = serde_json::from_str(&r.data).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            let existing = Existing {
+                position: r.position,
+                stream_id: r.stream_id,
+                version: r.version,
+                event_type: r.event_type,
+                occurred_at: r.occurred_at,
+                data,
+            };
+            Ok((r.event_id, existing))
+        })
+        .collect()
+}
+
+/// The rows to insert, column by column (they are sent as arrays and UNNESTed).
+#[derive(Default)]
+struct Rows {
+    positions: Vec<i64>,
+    stream_ids: Vec<String>,
+    versions: Vec<i64>,
+    categories: Vec<String>,
+    event_ids: Vec<Uuid>,
+    event_types: Vec<String>,
+    schema_versions: Vec<i32>,
+    occurred_at: Vec<NaiveDate>,
+    data: Vec<String>,
+    metadata: Vec<String>,
+    hashes: Vec<Vec<u8>>,
+}
+
+/// The state of the log as this batch advances it, under the head lock.
+struct Plan {
+    position: i64,
+    hash: [u8; 32],
+    recorded_at: DateTime<Utc>,
+    versions: HashMap<String, i64>,
+    existing: HashMap<Uuid, Existing>,
+    rows: Rows,
+}
+
+impl Plan {
+    /// Accept or refuse one request, in order, against the log as earlier requests left it.
+    fn decide(&mut self, request: &AppendRequest) -> Result<AppendOutcome, AppendError> {
+        validate(request)?;
+        if let Some(replayed) = self.replay(request)? {
+            return Ok(replayed);
+        }
+        let current = self.versions.get(&request.stream_id).copied().unwrap_or(0);
+        if !request.expected.admits(current) {
+            return Err(AppendError::Conflict {
+                stream: request.stream_id.clone(),
+                expected: request.expected,
+                actual: current,
+            });
+        }
+        let mut outcome = AppendOutcome {
+            stream_id: request.stream_id.clone(),
+            positions: Vec::with_capacity(request.events.len()),
+            version: current,
+            event_ids: Vec::with_capacity(request.events.len()),
+            replayed: false,
+        };
+        for event in &request.events {
+            self.push(request, event, &mut outcome);
+        }
+        self.versions.insert(request.stream_id.clone(), outcome.version);
+        Ok(outcome)
+    }
+
+    /// When every event of the request is already recorded with the same content, the original
+    /// outcome; when none is, `None`; anything in between is refused.
+    fn replay(&self, request: &AppendRequest) -> Result<Option<AppendOutcome>, AppendError> {
+        let mut found = Vec::new();
+        for event in &request.events {
+            let Some(id) = event.id else { continue };
+            if let Some(existing) = self.existing.get(&id) {
+                if !existing.same_content(&request.stream_id, event) {
+                    return Err(AppendError::IdReused { id, position: existing.position });
+                }
+                found.push((id, existing));
+            }
+        }
+        if found.is_empty() {
+            return Ok(None);
+        }
+        if found.len() < request.events.len() {
+            return Err(AppendError::PartialReplay { already: found.iter().map(|(id, _)| *id).collect() });
+        }
+        Ok(Some(AppendOutcome {
+            stream_id: request.stream_id.clone(),
+            positions: found.iter().map(|(_, e)| e.position).collect(),
+            version: found.iter().map(|(_, e)| e.version).max().unwrap_or(0),
+            event_ids: found.iter().map(|(id, _)| *id).collect(),
+            replayed: true,
+        }))
+    }
+
+    fn push(&mut self, request: &AppendRequest, event: &NewEvent, outcome: &mut AppendOutcome) {
+        self.position += 1;
+        outcome.version += 1;
+        let event_id = event.id.unwrap_or_else(Uuid::now_v7);
+        let data = event.data.to_string();
+        let metadata = serde_json::to_string(&event.metadata).expect("metadata serialises to JSON");
+        self.hash = hash::chain(
+            &self.hash,
+            &Hashed {
+                position: self.position,
+                stream_id: &request.stream_id,
+                version: outcome.version,
+                event_id,
+                event_type: &event.event_type,
+                schema_version: event.schema_version,
+                occurred_at: event.occurred_at,
+                data: &data,
+                metadata: &metadata,
+                recorded_at: self.recorded_at,
+            },
+        );
+        if event.id.is_some() {
+            // A later request of the same batch retrying this one must see it as already appended.
+            self.existing.insert(
+                event_id,
+                Existing {
+                    position: self.position,
+                    stream_id: request.stream_id.clone(),
+                    version: outcome.version,
+                    event_type: event.event_type.clone(),
+                    occurred_at: event.occurred_at,
+                    data: event.data.clone(),
+                },
+            );
+        }
+        outcome.positions.push(self.position);
+        outcome.event_ids.push(event_id);
+        let rows = &mut self.rows;
+        rows.positions.push(self.position);
+        rows.stream_ids.push(request.stream_id.clone());
+        rows.versions.push(outcome.version);
+        rows.categories.push(category_of(&request.stream_id).to_owned());
+        rows.event_ids.push(event_id);
+        rows.event_types.push(event.event_type.clone());
+        rows.schema_versions.push(event.schema_version);
+        rows.occurred_at.push(event.occurred_at);
+        rows.data.push(data);
+        rows.metadata.push(metadata);
+        rows.hashes.push(self.hash.to_vec());
+    }
+
+    async fn write(self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let r = &self.rows;
+        sqlx::query!(
+            r#"INSERT INTO events (position, stream_id, version, category, event_id, event_type,
+                                   schema_version, occurred_at, data, metadata, recorded_at, hash)
+               SELECT p, s, v, c, i, t, sv, o, d::json, m::json, $11, h
+               FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::uuid[], $6::text[],
+                           $7::int4[], $8::date[], $9::text[], $10::text[], $12::bytea[])
+                    AS u(p, s, v, c, i, t, sv, o, d, m, h)"#,
+            &r.positions,
+            &r.stream_ids,
+            &r.versions,
+            &r.categories,
+            &r.event_ids,
+            &r.event_types,
+            &r.schema_versions,
+            &r.occurred_at,
+            &r.data,
+            &r.metadata,
+            self.recorded_at,
+            &r.hashes,
+        )
+        .execute(&mut *tx)
+        .await?;
+        // The notification is delivered at commit, never before: a woken reader finds the events.
+        sqlx::query!(
+            r#"WITH head AS (
+                   UPDATE log_head SET position = $1, hash = $2, recorded_at = $3 RETURNING position
+               )
+               SELECT pg_notify('tba_events', position::text) AS "notified" FROM head"#,
+            self.position,
+            &self.hash[..],
+            self.recorded_at,
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        Ok(())
+    }
+}
+
+fn validate(request: &AppendRequest) -> Result<(), AppendError> {
+    check_name("stream_id", &request.stream_id)?;
+    if request.events.len() > MAX_EVENTS_PER_REQUEST {
+        return Err(AppendError::invalid(
+            "events",
+            format!("{} events in one request, at most {MAX_EVENTS_PER_REQUEST}", request.events.len()),
+        ));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for (i, event) in request.events.iter().enumerate() {
+        check_name(&format!("events[{i}].event_type"), &event.event_type)?;
+        if event.schema_version < 1 {
+            return Err(AppendError::invalid(format!("events[{i}].schema_version"), "must be at least 1"));
+        }
+        if let Some(id) = event.id
+            && !ids.insert(id)
+        {
+            return Err(AppendError::invalid(format!("events[{i}].id"), format!("{id} appears twice")));
+        }
+    }
+    Ok(())
+}
+
+fn check_name(field: &str, value: &str) -> Result<(), AppendError> {
+    if value.is_empty() {
+        return Err(AppendError::invalid(field, "must not be empty"));
+    }
+    if value.len() > MAX_NAME_LEN {
+        return Err(AppendError::invalid(field, format!("longer than {MAX_NAME_LEN} bytes")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(AppendError::invalid(field, "must not contain control characters"));
+    }
+    Ok(())
+}

@@ -1,0 +1,27 @@
+//! Consumer checkpoints: how far a named consumer has read the log.
+//!
+//! A consumer saves its checkpoint with `save` inside the transaction that writes its own results, so
+//! that its effect is exactly-once: either both are committed or neither is.
+
+use sqlx::PgConnection;
+
+/// The last position the consumer has processed (0 when it has never run).
+pub async fn load(conn: &mut PgConnection, name: &str) -> Result<i64, sqlx::Error> {
+    let position = sqlx::query_scalar!("SELECT position FROM checkpoints WHERE name = $1", name)
+        .fetch_optional(conn)
+        .await?;
+    Ok(position.unwrap_or(0))
+}
+
+/// Record that the consumer has processed the log up to `position`, in the caller's transaction.
+pub async fn save(tx: &mut PgConnection, name: &str, position: i64) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        r#"INSERT INTO checkpoints (name, position) VALUES ($1, $2)
+           ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()"#,
+        name,
+        position
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! The event store: appends go through one group-commit writer per process; reads, subscriptions and
+//! verification go straight to PostgreSQL.
+//!
+//! Several processes may share one database: the serialisation point is the `log_head` row in
+//! PostgreSQL (see `batch`), not anything in this process.
+
+mod batch;
+pub mod checkpoint;
+mod listener;
+mod read;
+mod subscribe;
+pub mod verify;
+mod writer;
+
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use batch::append_in_transaction;
+pub use subscribe::Subscription;
+
+use crate::envelope::{AppendOutcome, AppendRequest, ExpectedVersion, NewEvent};
+use crate::error::{AppendError, StoreError};
+
+/// The NOTIFY channel woken on every commit to the log; its payload is the new head position.
+pub const NOTIFY_CHANNEL: &str = "tba_events";
+
+/// Tuning of the group-commit writer.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// At most this many events are gathered into one transaction (a single request is never split).
+    pub max_batch_events: usize,
+    /// Requests waiting for the writer before callers are made to wait for room (back-pressure).
+    pub queue_capacity: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { max_batch_events: 20_000, queue_capacity: 4096 }
+    }
+}
+
+/// A handle on the event log. Cheap to clone; all clones share one writer.
+#[derive(Clone)]
+pub struct EventStore {
+    pool: PgPool,
+    jobs: mpsc::Sender<writer::Job>,
+    head: watch::Receiver<i64>,
+}
+
+impl EventStore {
+    /// Start the store's writer and its LISTEN task on a migrated database.
+    pub async fn start(pool: PgPool, config: StoreConfig) -> Result<Self, StoreError> {
+        let current = read::head(&pool).await?.position;
+        let (head_tx, head) = watch::channel(current);
+        let jobs = writer::spawn(pool.clone(), config, head_tx.clone());
+        listener::spawn(pool.clone(), head_tx);
+        Ok(EventStore { pool, jobs, head })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Append events to one stream, atomically, if the stream is at the expected version.
+    pub async fn append(
+        &self,
+        stream_id: impl Into<String>,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendOutcome, AppendError> {
+        let request = AppendRequest::new(stream_id, expected, events);
+        self.append_many(vec![request]).await.pop().expect("one result per request")
+    }
+
+    /// Append several requests; each is atomic on its own and gets its own result.
+    pub async fn append_many(&self, requests: Vec<AppendRequest>) -> Vec<Result<AppendOutcome, AppendError>> {
+        let count = requests.len();
+        let (reply, answer) = oneshot::channel();
+        let job = writer::Job::Append { requests, reply, enqueued: std::time::Instant::now() };
+        if self.jobs.send(job).await.is_err() {
+            return stopped(count);
+        }
+        answer.await.unwrap_or_else(|_| stopped(count))
+    }
+
+    /// Wait until every append handed to the writer before this call is committed or refused.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let (reply, done) = oneshot::channel();
+        self.jobs.send(writer::Job::Flush(reply)).await.map_err(|_| StoreError::WriterStopped)?;
+        done.await.map_err(|_| StoreError::WriterStopped)
+    }
+
+    /// The last position this process knows to be committed (kept current by LISTEN/NOTIFY).
+    pub fn known_head(&self) -> i64 {
+        *self.head.borrow()
+    }
+
+    /// Read events from `after` on, then wait for new ones: catch-up, then live.
+    pub fn subscribe(&self, after: i64) -> Subscription {
+        Subscription::new(self.pool.clone(), self.head.clone(), after)
+    }
+}
+
+fn stopped(count: usize) -> Vec<Result<AppendOutcome, AppendError>> {
+    (0..count).map(|_| Err(AppendError::Unavailable("the append writer has stopped".into()))).collect()
+}

@@ -1,0 +1,144 @@
+//! Reading the log: one stream by version, the whole log or one category by position, and the head.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::EventStore;
+use crate::envelope::{LogHead, RecordedEvent};
+use crate::error::StoreError;
+
+/// An `events` row as stored, with `data` and `metadata` as their exact JSON text.
+#[derive(Debug)]
+pub(crate) struct EventRow {
+    pub position: i64,
+    pub stream_id: String,
+    pub version: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub schema_version: i32,
+    pub occurred_at: NaiveDate,
+    pub data: String,
+    pub metadata: String,
+    pub recorded_at: DateTime<Utc>,
+    pub hash: Vec<u8>,
+}
+
+impl EventRow {
+    pub(crate) fn stored_hash(&self) -> Result<[u8; 32], StoreError> {
+        self.hash.as_slice().try_into().map_err(|_| self.corrupt("hash is not 32 bytes"))
+    }
+
+    fn corrupt(&self, message: impl Into<String>) -> StoreError {
+        StoreError::Corrupt { position: self.position, message: message.into() }
+    }
+
+    pub(crate) fn into_event(self) -> Result<RecordedEvent, StoreError> {
+        let data = serde_json::from_str(&self.data).map_err(|e| self.corrupt(format!("data: {e}")))?;
+        let metadata =
+            serde_json::from_str(&self.metadata).map_err(|e| self.corrupt(format!("metadata: {e}")))?;
+        let hash = self.stored_hash()?;
+        Ok(RecordedEvent {
+            position: self.position,
+            stream_id: self.stream_id,
+            version: self.version,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            occurred_at: self.occurred_at,
+            data,
+            metadata,
+            recorded_at: self.recorded_at,
+            hash,
+        })
+    }
+}
+
+fn into_events(rows: Vec<EventRow>) -> Result<Vec<RecordedEvent>, StoreError> {
+    rows.into_iter().map(EventRow::into_event).collect()
+}
+
+/// Rows of the whole log with `position > after`, in position order.
+pub(crate) async fn rows_after(pool: &PgPool, after: i64, limit: i64) -> Result<Vec<EventRow>, StoreError> {
+    Ok(sqlx::query_as!(
+        EventRow,
+        r#"SELECT position, stream_id, version, event_id, event_type, schema_version, occurred_at,
+                  data::text AS "data!", metadata::text AS "metadata!", recorded_at, hash
+           FROM events WHERE position > $1 ORDER BY position LIMIT $2"#,
+        after,
+        limit
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+pub(crate) async fn head(pool: &PgPool) -> Result<LogHead, StoreError> {
+    let row = sqlx::query!("SELECT position, hash FROM log_head").fetch_one(pool).await?;
+    let hash = row.hash.as_slice().try_into().map_err(|_| StoreError::Corrupt {
+        position: row.position,
+        message: "log head hash is not 32 bytes".into(),
+    })?;
+    Ok(LogHead { position: row.position, hash })
+}
+
+impl EventStore {
+    /// The head of the log as committed now.
+    pub async fn head(&self) -> Result<LogHead, StoreError> {
+        head(&self.pool).await
+    }
+
+    /// Events of the whole log with `position > after`, at most `limit`, in position order.
+    pub async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
+        into_events(rows_after(&self.pool, after, limit).await?)
+    }
+
+    /// Events of one stream with `version >= from_version`, at most `limit`, in version order.
+    pub async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query_as!(
+            EventRow,
+            r#"SELECT position, stream_id, version, event_id, event_type, schema_version, occurred_at,
+                      data::text AS "data!", metadata::text AS "metadata!", recorded_at, hash
+               FROM events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3"#,
+            stream_id,
+            from_version,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        into_events(rows)
+    }
+
+    /// Events of one category (`dossier`, `organisme`, ...) with `position > after`, in position order.
+    pub async fn read_category(
+        &self,
+        category: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows = sqlx::query_as!(
+            EventRow,
+            r#"SELECT position, stream_id, version, event_id, event_type, schema_version, occurred_at,
+                      data::text AS "data!", metadata::text AS "metadata!", recorded_at, hash
+               FROM events WHERE category = $1 AND position > $2 ORDER BY position LIMIT $3"#,
+            category,
+            after,
+            limit
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        into_events(rows)
+    }
+
+    /// The current version of a stream (0 when it has no event).
+    pub async fn stream_version(&self, stream_id: &str) -> Result<i64, StoreError> {
+        let version = sqlx::query_scalar!("SELECT max(version) FROM events WHERE stream_id = $1", stream_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(version.unwrap_or(0))
+    }
+}

@@ -1,0 +1,132 @@
+//! The group-commit writer: one task per process gathers the append requests that arrive while the
+//! previous transaction commits, and writes them together in the next one.
+//!
+//! Under load this turns many small appends into one transaction and one fsync, while each caller
+//! still gets its own result (its positions, or its own refusal). A request is answered only after
+//! its transaction committed, so nothing acknowledged can be lost.
+
+use std::time::Instant;
+
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::StoreConfig;
+use super::batch::append_in_transaction;
+use crate::envelope::{AppendOutcome, AppendRequest};
+use crate::error::AppendError;
+
+type Results = Vec<Result<AppendOutcome, AppendError>>;
+
+pub(super) enum Job {
+    Append {
+        requests: Vec<AppendRequest>,
+        reply: oneshot::Sender<Results>,
+        enqueued: Instant,
+    },
+    /// Answered once every job queued before it has been answered.
+    Flush(oneshot::Sender<()>),
+}
+
+pub(super) fn spawn(pool: PgPool, config: StoreConfig, head: watch::Sender<i64>) -> mpsc::Sender<Job> {
+    let (tx, rx) = mpsc::channel(config.queue_capacity);
+    tokio::spawn(run(pool, config, rx, head));
+    tx
+}
+
+/// Append jobs gathered for one transaction.
+struct Group {
+    requests: Vec<AppendRequest>,
+    /// For each job: where its requests start in `requests`, and where to reply.
+    replies: Vec<(usize, oneshot::Sender<Results>, Instant)>,
+    flushes: Vec<oneshot::Sender<()>>,
+}
+
+async fn run(pool: PgPool, config: StoreConfig, mut rx: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
+    // The loop ends when every handle on the store is dropped and the queue is drained.
+    while let Some(first) = rx.recv().await {
+        let mut group = Group { requests: Vec::new(), replies: Vec::new(), flushes: Vec::new() };
+        let mut events = add(&mut group, first);
+        while events < config.max_batch_events {
+            match rx.try_recv() {
+                Ok(job) => events += add(&mut group, job),
+                Err(_) => break,
+            }
+        }
+        commit(&pool, group, &head).await;
+    }
+}
+
+fn add(group: &mut Group, job: Job) -> usize {
+    match job {
+        Job::Append { requests, reply, enqueued } => {
+            let events = requests.iter().map(|r| r.events.len()).sum::<usize>().max(1);
+            group.replies.push((group.requests.len(), reply, enqueued));
+            group.requests.extend(requests);
+            events
+        }
+        Job::Flush(done) => {
+            group.flushes.push(done);
+            0
+        }
+    }
+}
+
+async fn commit(pool: &PgPool, group: Group, head: &watch::Sender<i64>) {
+    let mut results = if group.requests.is_empty() {
+        Vec::new()
+    } else {
+        match write(pool, &group.requests).await {
+            Ok(results) => results,
+            // One request can make a whole transaction fail (a value PostgreSQL refuses): write each
+            // request alone, so that it fails alone.
+            Err(error) if group.requests.len() > 1 => {
+                tracing::warn!(%error, requests = group.requests.len(), "group commit failed, retrying one by one");
+                let mut results = Vec::with_capacity(group.requests.len());
+                for request in &group.requests {
+                    let result = match write(pool, std::slice::from_ref(request)).await {
+                        Ok(mut one) => one.pop().expect("one result per request"),
+                        Err(error) => Err(unavailable(&error)),
+                    };
+                    results.push(result);
+                }
+                results
+            }
+            Err(error) => vec![Err(unavailable(&error))],
+        }
+    };
+    let appended: usize = results.iter().flatten().filter(|o| !o.replayed).map(|o| o.positions.len()).sum();
+    if let Some(last) = results.iter().flatten().filter_map(|o| o.positions.last()).max() {
+        head.send_if_modified(|known| {
+            let newer = *last > *known;
+            if newer {
+                *known = *last;
+            }
+            newer
+        });
+        metrics::gauge!("tba_log_head_position").set(*head.borrow() as f64);
+    }
+    metrics::counter!("tba_events_appended_total").increment(appended as u64);
+    metrics::histogram!("tba_append_batch_events").record(appended as f64);
+    // Reply in reverse so each job takes its own tail of the results.
+    for (start, reply, enqueued) in group.replies.into_iter().rev() {
+        let mine = results.split_off(start);
+        metrics::histogram!("tba_append_latency_seconds").record(enqueued.elapsed().as_secs_f64());
+        // A caller that went away still had its events written; it can retry idempotently.
+        let _ = reply.send(mine);
+    }
+    for done in group.flushes {
+        let _ = done.send(());
+    }
+}
+
+async fn write(pool: &PgPool, requests: &[AppendRequest]) -> Result<Results, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let results = append_in_transaction(&mut tx, requests).await?;
+    tx.commit().await?;
+    Ok(results)
+}
+
+fn unavailable(error: &sqlx::Error) -> AppendError {
+    tracing::error!(%error, "append failed in the database");
+    AppendError::Unavailable(error.to_string())
+}

@@ -1,0 +1,85 @@
+//! The `tba` command line: one subcommand per operation, each in its own file.
+
+mod db;
+mod serve;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{DbConfig, GlobalArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tba",
+    version,
+    about = "The apprenticeship event log: ingestion, projections, GraphQL, audit"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (migrates the database first).
+    Serve(serve::ServeArgs),
+    /// Apply the database migrations (idempotent).
+    Migrate,
+    /// Manage the private PostgreSQL cluster.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Recompute the hash chain of the log and name the first broken position.
+    Verify(verify::VerifyArgs),
+    /// Print the head of the log (position and hash), to note down for a later `verify --until`.
+    Head,
+}
+
+/// Parse the command line and run it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::telemetry::init_tracing(cli.global.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let db = DbConfig::from(&cli.global);
+    match cli.command {
+        Command::Serve(args) => serve::run(&db, args).await,
+        Command::Migrate => {
+            let pool = crate::db::pool(&db, 2).await?;
+            crate::db::migrate(&pool).await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Db(command) => db::run(&db, command).await,
+        Command::Verify(args) => verify::run(&db, args).await,
+        Command::Head => verify::head(&db).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
+}

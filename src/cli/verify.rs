@@ -1,0 +1,83 @@
+//! `tba verify` and `tba head`: what an auditor runs.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use events::store::verify::{VerifyOptions, verify};
+use indicatif::{ProgressBar, ProgressStyle};
+use sqlx::PgPool;
+
+use crate::config::DbConfig;
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Verify only the prefix of the log up to this position.
+    #[arg(long)]
+    pub until: Option<i64>,
+    /// The hash noted at `--until` (or at the head): the log must still give exactly this hash there.
+    #[arg(long, value_name = "HEX")]
+    pub expect_hash: Option<String>,
+}
+
+async fn connect(db: &DbConfig) -> anyhow::Result<PgPool> {
+    let pool = crate::db::pool(db, 2).await?;
+    anyhow::ensure!(
+        crate::db::migrations_applied(&pool).await.unwrap_or(false),
+        "the database has no event log yet: run `tba migrate` (or `tba serve`) first"
+    );
+    Ok(pool)
+}
+
+pub async fn run(db: &DbConfig, args: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let expect_hash = args
+        .expect_hash
+        .as_deref()
+        .map(|h| -> anyhow::Result<[u8; 32]> {
+            let bytes = hex::decode(h).context("--expect-hash is not hexadecimal")?;
+            bytes.try_into().map_err(|_| anyhow::anyhow!("--expect-hash must be 32 bytes (64 hex digits)"))
+        })
+        .transpose()?;
+    let pool = connect(db).await?;
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template(
+            "{spinner} verifying [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
+        )
+        .expect("the template is valid")
+        .progress_chars("=> "),
+    );
+    let on_terminal = !bar.is_hidden();
+    let mut last_logged = 0;
+    let options = VerifyOptions { until: args.until, expect_hash };
+    let report = verify(&pool, &options, |checked, total| {
+        bar.set_length(total as u64);
+        bar.set_position(checked as u64);
+        if !on_terminal && checked - last_logged >= 100_000 {
+            tracing::info!(checked, total, "verifying");
+            last_logged = checked;
+        }
+    })
+    .await?;
+    bar.finish_and_clear();
+    match report.broken {
+        None => {
+            println!(
+                "ok: {} events verified; position {} hash {}",
+                report.checked,
+                report.verified.position,
+                report.verified.hash_hex()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(broken) => {
+            println!("BROKEN at position {}: {broken}", broken.position());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+pub async fn head(db: &DbConfig) -> anyhow::Result<ExitCode> {
+    let pool = connect(db).await?;
+    let row: (i64, Vec<u8>) = sqlx::query_as("SELECT position, hash FROM log_head").fetch_one(&pool).await?;
+    println!("position {} hash {}", row.0, hex::encode(row.1));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,129 @@
+//! Test support: a fresh, migrated database per test, on the server named by `DATABASE_URL` or, when it
+//! is unset, on a private cluster under the target directory. Databases are cloned from a migrated
+//! template (one per migration set), so a test starts in milliseconds.
+
+#![allow(dead_code)]
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+use tba::config::DbConfig;
+use tba::db::quote_ident;
+
+pub struct TestDb {
+    pub name: String,
+    pub options: PgConnectOptions,
+    pub pool: PgPool,
+    admin: PgConnectOptions,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let admin = admin_options().await;
+        let template = template(&admin).await;
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "tba_test_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
+            uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or_default()
+        );
+        let mut conn = admin.connect().await.expect("connect to the test server");
+        let sql = format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(&name), quote_ident(&template));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("create the test database");
+        conn.close().await.ok();
+        let options = admin.clone().database(&name);
+        let pool =
+            PgPoolOptions::new().max_connections(20).connect_with(options.clone()).await.expect("connect");
+        TestDb { name, options, pool, admin }
+    }
+
+    /// A URL of this database, for the `tba` binary's `DATABASE_URL`.
+    pub fn url(&self) -> String {
+        self.options.to_url_lossy().to_string()
+    }
+
+    /// A superuser connection that bypasses the immutability triggers, to tamper with the log.
+    pub async fn tamper(&self, sql: &str) {
+        let mut conn = self.options.connect().await.expect("connect");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "SET session_replication_role = replica; {sql}; SET session_replication_role = origin;"
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("tamper");
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let name = self.name.clone();
+        // Drop is synchronous: clean up on a thread of its own, and wait for it. The pool is not closed
+        // first: its connections may belong to tasks of the test's runtime, which waits on us; FORCE
+        // ends them.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async move {
+                let mut conn = admin.connect().await.ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name));
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// The maintenance database of the test server.
+async fn admin_options() -> PgConnectOptions {
+    match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => {
+            PgConnectOptions::from_str(&url).expect("DATABASE_URL is a PostgreSQL URL").database("postgres")
+        }
+        None => {
+            let home = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tba-test");
+            let config = DbConfig { url: None, home };
+            let cluster = tba::db::start_cluster(&config).await.expect("start the private test cluster");
+            cluster.connect_options("postgres")
+        }
+    }
+    .log_statements(tracing::log::LevelFilter::Trace)
+}
+
+/// The migrated template for the current migrations, created once per server under an advisory lock.
+async fn template(admin: &PgConnectOptions) -> String {
+    let mut digest = Sha256::new();
+    for migration in events::MIGRATOR.iter() {
+        digest.update(migration.version.to_be_bytes());
+        digest.update(&*migration.checksum);
+    }
+    let name = format!("tba_template_{}", &hex::encode(digest.finalize())[..16]);
+    let mut conn = admin.connect().await.expect("connect to the test server");
+    sqlx::query("SELECT pg_advisory_lock(7280421)").execute(&mut conn).await.expect("lock");
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&mut conn)
+        .await
+        .expect("look up the template");
+    if !exists {
+        let building = format!("{name}_building");
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&building)),
+            format!("CREATE DATABASE {}", quote_ident(&building)),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("create the template");
+        }
+        let mut migrating =
+            admin.clone().database(&building).connect().await.expect("connect to the template");
+        events::MIGRATOR.run(&mut migrating).await.expect("migrate the template");
+        migrating.close().await.expect("close");
+        let sql = format!("ALTER DATABASE {} RENAME TO {}", quote_ident(&building), quote_ident(&name));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("publish the template");
+    }
+    sqlx::query("SELECT pg_advisory_unlock(7280421)").execute(&mut conn).await.expect("unlock");
+    conn.close().await.ok();
+    name
+}
