@@ -5,7 +5,7 @@
 //! after the previous one committed (or rolled back). Positions are therefore gapless and commit in
 //! position order, and a reader paging `position > checkpoint` can never skip an event that commits
 //! late. Everything else (expectations, idempotency, hashes) is decided in memory under that lock and
-//! written with one set-based statement per table.
+//! written with one set-based statement.
 
 use std::collections::HashMap;
 
@@ -28,25 +28,73 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
 /// Holding this transaction open holds the head of the log: keep it short.
 pub async fn append_in_transaction(
     tx: &mut PgConnection,
-    requests: &[AppendRequest],
+    requests: Vec<AppendRequest>,
 ) -> Result<Vec<Result<AppendOutcome, AppendError>>, sqlx::Error> {
+    let prepared: Vec<Prepared> = requests.into_iter().map(Prepared::new).collect();
+    write_prepared(tx, &prepared).await
+}
+
+/// A request validated and serialised before it reaches the head lock, so that the time spent holding
+/// the lock is only what must be: deciding, hashing, writing.
+pub(crate) struct Prepared {
+    request: AppendRequest,
+    /// `Ok((data, metadata))` JSON texts per event, or why the request is refused.
+    texts: Result<Vec<(String, String)>, AppendError>,
+}
+
+impl Prepared {
+    pub(crate) fn new(request: AppendRequest) -> Self {
+        let texts = validate(&request).map(|()| {
+            request
+                .events
+                .iter()
+                .map(|e| {
+                    let metadata = serde_json::to_string(&e.metadata).expect("metadata serialises to JSON");
+                    (e.data.to_string(), metadata)
+                })
+                .collect()
+        });
+        Prepared { request, texts }
+    }
+
+    pub(crate) fn event_count(&self) -> usize {
+        self.request.events.len()
+    }
+}
+
+pub(crate) async fn write_prepared(
+    tx: &mut PgConnection,
+    requests: &[Prepared],
+) -> Result<Vec<Result<AppendOutcome, AppendError>>, sqlx::Error> {
+    let mut streams: Vec<String> = requests.iter().map(|p| p.request.stream_id.clone()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    // One round trip takes the lock and reads the streams' versions. If the statement had to wait for
+    // the lock, its snapshot predates the commit it waited for ("seen" differs from the locked head):
+    // the versions are then read again, in a statement of their own.
     let head = sqlx::query!(
-        r#"SELECT position, hash, recorded_at, clock_timestamp() AS "now!"
-           FROM log_head FOR UPDATE"#
+        r#"SELECT h.position, h.hash, h.recorded_at, clock_timestamp() AS "now!",
+                  (SELECT position FROM log_head) AS "seen!",
+                  ARRAY(SELECT coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = s.id), 0)
+                        FROM unnest($1::text[]) WITH ORDINALITY AS s(id, n) ORDER BY n) AS "versions!"
+           FROM log_head h FOR UPDATE"#,
+        &streams
     )
     .fetch_one(&mut *tx)
     .await?;
+    let versions =
+        if head.seen == head.position { head.versions } else { stream_versions(tx, &streams).await? };
     // Knowledge time never goes backwards along the log, even if the server clock does.
     let recorded_at = head.recorded_at.map_or(head.now, |last| last.max(head.now));
     let mut plan = Plan {
         position: head.position,
         hash: head.hash.as_slice().try_into().expect("log_head.hash is 32 bytes (CHECK constraint)"),
         recorded_at,
-        versions: stream_versions(tx, requests).await?,
+        versions: streams.into_iter().zip(versions).collect(),
         existing: existing_events(tx, requests).await?,
         rows: Rows::default(),
     };
-    let results: Vec<_> = requests.iter().map(|r| plan.decide(r)).collect();
+    let results: Vec<_> = requests.iter().map(|p| plan.decide(p)).collect();
     if !plan.rows.positions.is_empty() {
         plan.write(tx).await?;
     }
@@ -73,31 +121,23 @@ impl Existing {
     }
 }
 
-/// The current version of every stream the requests touch (0 for a stream with no event).
-async fn stream_versions(
-    tx: &mut PgConnection,
-    requests: &[AppendRequest],
-) -> Result<HashMap<String, i64>, sqlx::Error> {
-    let mut streams: Vec<String> = requests.iter().map(|r| r.stream_id.clone()).collect();
-    streams.sort_unstable();
-    streams.dedup();
-    let rows = sqlx::query!(
-        r#"SELECT s.id AS "stream_id!",
-                  (SELECT max(e.version) FROM events e WHERE e.stream_id = s.id) AS version
-           FROM unnest($1::text[]) AS s(id)"#,
-        &streams
+/// The current version of each stream (0 for a stream with no event), in the order given.
+async fn stream_versions(tx: &mut PgConnection, streams: &[String]) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = s.id), 0) AS "version!"
+           FROM unnest($1::text[]) WITH ORDINALITY AS s(id, n) ORDER BY n"#,
+        streams
     )
     .fetch_all(&mut *tx)
-    .await?;
-    Ok(rows.into_iter().map(|r| (r.stream_id, r.version.unwrap_or(0))).collect())
+    .await
 }
 
 /// The events already in the log among the client-supplied ids of the requests.
 async fn existing_events(
     tx: &mut PgConnection,
-    requests: &[AppendRequest],
+    requests: &[Prepared],
 ) -> Result<HashMap<Uuid, Existing>, sqlx::Error> {
-    let ids: Vec<Uuid> = requests.iter().flat_map(|r| r.events.iter().filter_map(|e| e.id)).collect();
+    let ids: Vec<Uuid> = requests.iter().flat_map(|p| p.request.events.iter().filter_map(|e| e.id)).collect();
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -152,8 +192,9 @@ struct Plan {
 
 impl Plan {
     /// Accept or refuse one request, in order, against the log as earlier requests left it.
-    fn decide(&mut self, request: &AppendRequest) -> Result<AppendOutcome, AppendError> {
-        validate(request)?;
+    fn decide(&mut self, prepared: &Prepared) -> Result<AppendOutcome, AppendError> {
+        let texts = prepared.texts.as_ref().map_err(Clone::clone)?;
+        let request = &prepared.request;
         if let Some(replayed) = self.replay(request)? {
             return Ok(replayed);
         }
@@ -172,8 +213,8 @@ impl Plan {
             event_ids: Vec::with_capacity(request.events.len()),
             replayed: false,
         };
-        for event in &request.events {
-            self.push(request, event, &mut outcome);
+        for (event, (data, metadata)) in request.events.iter().zip(texts) {
+            self.push(request, event, data, metadata, &mut outcome);
         }
         self.versions.insert(request.stream_id.clone(), outcome.version);
         Ok(outcome)
@@ -207,12 +248,17 @@ impl Plan {
         }))
     }
 
-    fn push(&mut self, request: &AppendRequest, event: &NewEvent, outcome: &mut AppendOutcome) {
+    fn push(
+        &mut self,
+        request: &AppendRequest,
+        event: &NewEvent,
+        data: &str,
+        metadata: &str,
+        outcome: &mut AppendOutcome,
+    ) {
         self.position += 1;
         outcome.version += 1;
         let event_id = event.id.unwrap_or_else(Uuid::now_v7);
-        let data = event.data.to_string();
-        let metadata = serde_json::to_string(&event.metadata).expect("metadata serialises to JSON");
         self.hash = hash::chain(
             &self.hash,
             &Hashed {
@@ -223,8 +269,8 @@ impl Plan {
                 event_type: &event.event_type,
                 schema_version: event.schema_version,
                 occurred_at: event.occurred_at,
-                data: &data,
-                metadata: &metadata,
+                data,
+                metadata,
                 recorded_at: self.recorded_at,
             },
         );
@@ -253,20 +299,30 @@ impl Plan {
         rows.event_types.push(event.event_type.clone());
         rows.schema_versions.push(event.schema_version);
         rows.occurred_at.push(event.occurred_at);
-        rows.data.push(data);
-        rows.metadata.push(metadata);
+        rows.data.push(data.to_owned());
+        rows.metadata.push(metadata.to_owned());
         rows.hashes.push(self.hash.to_vec());
     }
 
     async fn write(self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
         let r = &self.rows;
+        // One round trip: the events, the new head, and the notification (delivered at commit, never
+        // before, so a woken reader finds the events).
         sqlx::query!(
-            r#"INSERT INTO events (position, stream_id, version, category, event_id, event_type,
-                                   schema_version, occurred_at, data, metadata, recorded_at, hash)
-               SELECT p, s, v, c, i, t, sv, o, d::json, m::json, $11, h
-               FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::uuid[], $6::text[],
-                           $7::int4[], $8::date[], $9::text[], $10::text[], $12::bytea[])
-                    AS u(p, s, v, c, i, t, sv, o, d, m, h)"#,
+            r#"WITH inserted AS (
+                   INSERT INTO events (position, stream_id, version, category, event_id, event_type,
+                                       schema_version, occurred_at, data, metadata, recorded_at, hash)
+                   SELECT p, s, v, c, i, t, sv, o, d::json, m::json, $11, h
+                   FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::uuid[], $6::text[],
+                               $7::int4[], $8::date[], $9::text[], $10::text[], $12::bytea[])
+                        AS u(p, s, v, c, i, t, sv, o, d, m, h)
+                   RETURNING 1
+               ), head AS (
+                   UPDATE log_head SET position = $13, hash = $14, recorded_at = $11
+                   WHERE (SELECT count(*) FROM inserted) > 0
+                   RETURNING position
+               )
+               SELECT pg_notify('tba_events', position::text) AS "notified" FROM head"#,
             &r.positions,
             &r.stream_ids,
             &r.versions,
@@ -279,18 +335,8 @@ impl Plan {
             &r.metadata,
             self.recorded_at,
             &r.hashes,
-        )
-        .execute(&mut *tx)
-        .await?;
-        // The notification is delivered at commit, never before: a woken reader finds the events.
-        sqlx::query!(
-            r#"WITH head AS (
-                   UPDATE log_head SET position = $1, hash = $2, recorded_at = $3 RETURNING position
-               )
-               SELECT pg_notify('tba_events', position::text) AS "notified" FROM head"#,
             self.position,
             &self.hash[..],
-            self.recorded_at,
         )
         .fetch_one(&mut *tx)
         .await?;

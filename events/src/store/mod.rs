@@ -31,11 +31,18 @@ pub struct StoreConfig {
     pub max_batch_events: usize,
     /// Requests waiting for the writer before callers are made to wait for room (back-pressure).
     pub queue_capacity: usize,
+    /// Longest the writer waits for callers it has just answered to come back before it commits
+    /// (only while fewer came back than were answered; zero turns it off).
+    pub linger: std::time::Duration,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { max_batch_events: 20_000, queue_capacity: 4096 }
+        StoreConfig {
+            max_batch_events: 20_000,
+            queue_capacity: 4096,
+            linger: std::time::Duration::from_micros(500),
+        }
     }
 }
 
@@ -75,6 +82,8 @@ impl EventStore {
     /// Append several requests; each is atomic on its own and gets its own result.
     pub async fn append_many(&self, requests: Vec<AppendRequest>) -> Vec<Result<AppendOutcome, AppendError>> {
         let count = requests.len();
+        // Validation and serialisation happen here, on the caller's task, not in the writer.
+        let requests = requests.into_iter().map(batch::Prepared::new).collect();
         let (reply, answer) = oneshot::channel();
         let job = writer::Job::Append { requests, reply, enqueued: std::time::Instant::now() };
         if self.jobs.send(job).await.is_err() {

@@ -7,19 +7,20 @@
 
 use std::time::Instant;
 
-use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::StoreConfig;
-use super::batch::append_in_transaction;
-use crate::envelope::{AppendOutcome, AppendRequest};
+use super::batch::{Prepared, write_prepared};
+use crate::envelope::AppendOutcome;
 use crate::error::AppendError;
 
 type Results = Vec<Result<AppendOutcome, AppendError>>;
 
 pub(super) enum Job {
     Append {
-        requests: Vec<AppendRequest>,
+        requests: Vec<Prepared>,
         reply: oneshot::Sender<Results>,
         enqueued: Instant,
     },
@@ -35,31 +36,71 @@ pub(super) fn spawn(pool: PgPool, config: StoreConfig, head: watch::Sender<i64>)
 
 /// Append jobs gathered for one transaction.
 struct Group {
-    requests: Vec<AppendRequest>,
+    requests: Vec<Prepared>,
     /// For each job: where its requests start in `requests`, and where to reply.
     replies: Vec<(usize, oneshot::Sender<Results>, Instant)>,
     flushes: Vec<oneshot::Sender<()>>,
 }
 
 async fn run(pool: PgPool, config: StoreConfig, mut rx: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
+    let mut writer = Writer { options: (*pool.connect_options()).clone(), conn: None };
+    // How many jobs the last commit answered: their callers are likely to come back at once.
+    let mut answered = 0;
     // The loop ends when every handle on the store is dropped and the queue is drained.
     while let Some(first) = rx.recv().await {
         let mut group = Group { requests: Vec::new(), replies: Vec::new(), flushes: Vec::new() };
         let mut events = add(&mut group, first);
+        let linger_until = Instant::now() + config.linger;
         while events < config.max_batch_events {
             match rx.try_recv() {
                 Ok(job) => events += add(&mut group, job),
+                // Linger briefly while fewer callers came back than were just answered: one larger
+                // transaction beats two half-full ones, each paying a round of commit latency.
+                Err(_) if group.replies.len() < answered && Instant::now() < linger_until => {
+                    match tokio::time::timeout_at(linger_until.into(), rx.recv()).await {
+                        Ok(Some(job)) => events += add(&mut group, job),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
                 Err(_) => break,
             }
         }
-        commit(&pool, group, &head).await;
+        answered = group.replies.len();
+        commit(&mut writer, group, &head).await;
+    }
+}
+
+/// The writer's own connection: no pool round trip per transaction; re-opened after a failure.
+struct Writer {
+    options: PgConnectOptions,
+    conn: Option<PgConnection>,
+}
+
+impl Writer {
+    async fn write(&mut self, requests: &[Prepared]) -> Result<Results, sqlx::Error> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self.conn.insert(PgConnection::connect_with(&self.options).await?),
+        };
+        let result = async {
+            let mut tx = conn.begin().await?;
+            let results = write_prepared(&mut tx, requests).await?;
+            tx.commit().await?;
+            Ok(results)
+        }
+        .await;
+        if result.is_err() {
+            // The connection may be broken or mid-transaction: start afresh next time.
+            self.conn = None;
+        }
+        result
     }
 }
 
 fn add(group: &mut Group, job: Job) -> usize {
     match job {
         Job::Append { requests, reply, enqueued } => {
-            let events = requests.iter().map(|r| r.events.len()).sum::<usize>().max(1);
+            let events = requests.iter().map(Prepared::event_count).sum::<usize>().max(1);
             group.replies.push((group.requests.len(), reply, enqueued));
             group.requests.extend(requests);
             events
@@ -71,11 +112,11 @@ fn add(group: &mut Group, job: Job) -> usize {
     }
 }
 
-async fn commit(pool: &PgPool, group: Group, head: &watch::Sender<i64>) {
+async fn commit(writer: &mut Writer, group: Group, head: &watch::Sender<i64>) {
     let mut results = if group.requests.is_empty() {
         Vec::new()
     } else {
-        match write(pool, &group.requests).await {
+        match writer.write(&group.requests).await {
             Ok(results) => results,
             // One request can make a whole transaction fail (a value PostgreSQL refuses): write each
             // request alone, so that it fails alone.
@@ -83,7 +124,7 @@ async fn commit(pool: &PgPool, group: Group, head: &watch::Sender<i64>) {
                 tracing::warn!(%error, requests = group.requests.len(), "group commit failed, retrying one by one");
                 let mut results = Vec::with_capacity(group.requests.len());
                 for request in &group.requests {
-                    let result = match write(pool, std::slice::from_ref(request)).await {
+                    let result = match writer.write(std::slice::from_ref(request)).await {
                         Ok(mut one) => one.pop().expect("one result per request"),
                         Err(error) => Err(unavailable(&error)),
                     };
@@ -117,13 +158,6 @@ async fn commit(pool: &PgPool, group: Group, head: &watch::Sender<i64>) {
     for done in group.flushes {
         let _ = done.send(());
     }
-}
-
-async fn write(pool: &PgPool, requests: &[AppendRequest]) -> Result<Results, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let results = append_in_transaction(&mut tx, requests).await?;
-    tx.commit().await?;
-    Ok(results)
 }
 
 fn unavailable(error: &sqlx::Error) -> AppendError {
