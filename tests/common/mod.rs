@@ -18,11 +18,19 @@ pub struct TestDb {
     pub options: PgConnectOptions,
     pub pool: PgPool,
     admin: PgConnectOptions,
+    server: Server,
+}
+
+/// Where the test databases live.
+#[derive(Clone)]
+enum Server {
+    Url(String),
+    Cluster(tba::db::cluster::Cluster),
 }
 
 impl TestDb {
     pub async fn new() -> TestDb {
-        let admin = admin_options().await;
+        let (server, admin) = server().await;
         let template = template(&admin).await;
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let name = format!(
@@ -38,12 +46,25 @@ impl TestDb {
         let options = admin.clone().database(&name);
         let pool =
             PgPoolOptions::new().max_connections(20).connect_with(options.clone()).await.expect("connect");
-        TestDb { name, options, pool, admin }
+        TestDb { name, options, pool, admin, server }
     }
 
     /// A URL of this database, for the `tba` binary's `DATABASE_URL`.
     pub fn url(&self) -> String {
-        self.options.to_url_lossy().to_string()
+        match &self.server {
+            Server::Cluster(cluster) => cluster.url(&self.name),
+            Server::Url(url) => {
+                // postgres://user@host:port/database?params: swap the database.
+                let (base, params) = url.split_once('?').map_or((url.as_str(), None), |(b, p)| (b, Some(p)));
+                let scheme_end = base.find("://").map_or(0, |i| i + 3);
+                let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+                let mut url = format!("{}/{}", &base[..host_end], self.name);
+                if let Some(params) = params {
+                    url = format!("{url}?{params}");
+                }
+                url
+            }
+        }
     }
 
     /// A superuser connection that bypasses the immutability triggers, to tamper with the log.
@@ -77,20 +98,22 @@ impl Drop for TestDb {
     }
 }
 
-/// The maintenance database of the test server.
-async fn admin_options() -> PgConnectOptions {
-    match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+/// The test server, and its maintenance database.
+async fn server() -> (Server, PgConnectOptions) {
+    let (server, admin) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
         Some(url) => {
-            PgConnectOptions::from_str(&url).expect("DATABASE_URL is a PostgreSQL URL").database("postgres")
+            let admin = PgConnectOptions::from_str(&url).expect("DATABASE_URL is a PostgreSQL URL");
+            (Server::Url(url), admin.database("postgres"))
         }
         None => {
             let home = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tba-test");
             let config = DbConfig { url: None, home };
             let cluster = tba::db::start_cluster(&config).await.expect("start the private test cluster");
-            cluster.connect_options("postgres")
+            let admin = cluster.connect_options("postgres");
+            (Server::Cluster(cluster), admin)
         }
-    }
-    .log_statements(tracing::log::LevelFilter::Trace)
+    };
+    (server, admin.log_statements(tracing::log::LevelFilter::Trace))
 }
 
 /// The migrated template for the current migrations, created once per server under an advisory lock.
