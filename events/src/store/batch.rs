@@ -31,7 +31,7 @@ pub async fn append_in_transaction(
     requests: Vec<AppendRequest>,
 ) -> Result<Vec<Result<AppendOutcome, AppendError>>, sqlx::Error> {
     let prepared: Vec<Prepared> = requests.into_iter().map(Prepared::new).collect();
-    write_prepared(tx, &prepared).await
+    Ok(write_locked(tx, &prepared, true).await?.0)
 }
 
 /// A request validated and serialised before it reaches the head lock, so that the time spent holding
@@ -62,13 +62,40 @@ impl Prepared {
     }
 }
 
-pub(crate) async fn write_prepared(
+type Results = Vec<Result<AppendOutcome, AppendError>>;
+
+/// What a writer knows of the log right after its own commit: the head, and the version of every
+/// stream it wrote. Valid exactly as long as the head has not moved since.
+pub(crate) struct Known {
+    position: i64,
+    hash: [u8; 32],
+    recorded_at: DateTime<Utc>,
+    versions: HashMap<String, i64>,
+}
+
+/// Streams whose versions a writer remembers, at most.
+const KNOWN_STREAMS: usize = 200_000;
+
+impl Known {
+    fn absorb(&mut self, plan: Plan) {
+        if self.versions.len() + plan.versions.len() > KNOWN_STREAMS {
+            self.versions.clear();
+        }
+        self.position = plan.position;
+        self.hash = plan.hash;
+        self.recorded_at = plan.recorded_at;
+        self.versions.extend(plan.versions);
+    }
+}
+
+/// The locked path: take the head lock, read what the requests need, decide, write. Used inside a
+/// caller's transaction, and by the writer when it knows nothing or the log moved under it.
+pub(crate) async fn write_locked(
     tx: &mut PgConnection,
     requests: &[Prepared],
-) -> Result<Vec<Result<AppendOutcome, AppendError>>, sqlx::Error> {
-    let mut streams: Vec<String> = requests.iter().map(|p| p.request.stream_id.clone()).collect();
-    streams.sort_unstable();
-    streams.dedup();
+    notify: bool,
+) -> Result<(Results, Known), sqlx::Error> {
+    let streams = streams_of(requests);
     // One round trip takes the lock and reads the streams' versions. If the statement had to wait for
     // the lock, its snapshot predates the commit it waited for ("seen" differs from the locked head):
     // the versions are then read again, in a statement of their own.
@@ -84,21 +111,70 @@ pub(crate) async fn write_prepared(
     .await?;
     let versions =
         if head.seen == head.position { head.versions } else { stream_versions(tx, &streams).await? };
-    // Knowledge time never goes backwards along the log, even if the server clock does.
-    let recorded_at = head.recorded_at.map_or(head.now, |last| last.max(head.now));
     let mut plan = Plan {
         position: head.position,
         hash: head.hash.as_slice().try_into().expect("log_head.hash is 32 bytes (CHECK constraint)"),
-        recorded_at,
+        // Knowledge time never goes backwards along the log, even if a clock does.
+        recorded_at: head.recorded_at.map_or(head.now, |last| last.max(head.now)),
         versions: streams.into_iter().zip(versions).collect(),
         existing: existing_events(tx, requests).await?,
         rows: Rows::default(),
     };
+    let start = (plan.position, plan.hash);
     let results: Vec<_> = requests.iter().map(|p| plan.decide(p)).collect();
-    if !plan.rows.positions.is_empty() {
-        plan.write(tx).await?;
+    if !plan.rows.positions.is_empty() && !plan.write(tx, start, notify).await? {
+        return Err(sqlx::Error::Protocol("the log head moved while locked".into()));
     }
-    Ok(results)
+    let mut known =
+        Known { position: 0, hash: hash::GENESIS, recorded_at: plan.recorded_at, versions: HashMap::new() };
+    known.absorb(plan);
+    Ok((results, known))
+}
+
+/// The optimistic path: decide against what the writer knows, and write in one autocommit statement
+/// that moves the head only if it is still where the writer left it (the row lock it takes then
+/// serialises it with every other writer). `None`: the log moved (another process appended), or
+/// there is nothing to write; nothing was written and the locked path must decide instead.
+pub(crate) async fn write_optimistic(
+    conn: &mut PgConnection,
+    known: &mut Known,
+    requests: &[Prepared],
+    notify: bool,
+) -> Result<Option<Results>, sqlx::Error> {
+    let streams = streams_of(requests);
+    let unknown: Vec<String> = streams.iter().filter(|s| !known.versions.contains_key(*s)).cloned().collect();
+    let mut versions: HashMap<String, i64> =
+        streams.iter().filter_map(|s| Some((s.clone(), *known.versions.get(s)?))).collect();
+    if !unknown.is_empty() {
+        // Read outside any lock: if anything commits after this read, the head moves and the write below
+        // does nothing.
+        let read = stream_versions(conn, &unknown).await?;
+        versions.extend(unknown.into_iter().zip(read));
+    }
+    let now = Utc::now();
+    let now = DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now);
+    let mut plan = Plan {
+        position: known.position,
+        hash: known.hash,
+        recorded_at: known.recorded_at.max(now),
+        versions,
+        existing: existing_events(conn, requests).await?,
+        rows: Rows::default(),
+    };
+    let start = (plan.position, plan.hash);
+    let results: Vec<_> = requests.iter().map(|p| plan.decide(p)).collect();
+    if plan.rows.positions.is_empty() || !plan.write(conn, start, notify).await? {
+        return Ok(None);
+    }
+    known.absorb(plan);
+    Ok(Some(results))
+}
+
+fn streams_of(requests: &[Prepared]) -> Vec<String> {
+    let mut streams: Vec<String> = requests.iter().map(|p| p.request.stream_id.clone()).collect();
+    streams.sort_unstable();
+    streams.dedup();
+    streams
 }
 
 /// An event already in the log (or earlier in this batch), as far as idempotency needs it.
@@ -304,25 +380,36 @@ impl Plan {
         rows.hashes.push(self.hash.to_vec());
     }
 
-    async fn write(self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    /// Insert the planned rows and move the head from `start` to the plan's, in one statement, with a
+    /// NOTIFY if asked. False (and nothing written) when the head is no longer at `start`.
+    async fn write(
+        &self,
+        conn: &mut PgConnection,
+        start: (i64, [u8; 32]),
+        notify: bool,
+    ) -> Result<bool, sqlx::Error> {
         let r = &self.rows;
-        // One round trip: the events, the new head, and the notification (delivered at commit, never
-        // before, so a woken reader finds the events).
-        sqlx::query!(
-            r#"WITH inserted AS (
+        // The UPDATE takes the head's row lock (waiting for any other writer) and re-checks the head
+        // after the wait; the INSERT only runs if it moved the head. The notification is delivered at
+        // commit, never before, so a woken reader finds the events.
+        let written = sqlx::query!(
+            r#"WITH head AS (
+                   UPDATE log_head SET position = $13, hash = $14, recorded_at = $11
+                   WHERE position = $15 AND hash = $16
+                   RETURNING position
+               ), inserted AS (
                    INSERT INTO events (position, stream_id, version, category, event_id, event_type,
                                        schema_version, occurred_at, data, metadata, recorded_at, hash)
                    SELECT p, s, v, c, i, t, sv, o, d::json, m::json, $11, h
                    FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::uuid[], $6::text[],
                                $7::int4[], $8::date[], $9::text[], $10::text[], $12::bytea[])
                         AS u(p, s, v, c, i, t, sv, o, d, m, h)
+                   WHERE EXISTS (SELECT 1 FROM head)
                    RETURNING 1
-               ), head AS (
-                   UPDATE log_head SET position = $13, hash = $14, recorded_at = $11
-                   WHERE (SELECT count(*) FROM inserted) > 0
-                   RETURNING position
                )
-               SELECT pg_notify('tba_events', position::text) AS "notified" FROM head"#,
+               SELECT (SELECT pg_notify('tba_events', position::text) WHERE $17) AS "notified",
+                      (SELECT count(*) FROM inserted) AS "inserted!"
+               FROM head"#,
             &r.positions,
             &r.stream_ids,
             &r.versions,
@@ -337,10 +424,13 @@ impl Plan {
             &r.hashes,
             self.position,
             &self.hash[..],
+            start.0,
+            &start.1[..],
+            notify,
         )
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?;
-        Ok(())
+        Ok(written.is_some())
     }
 }
 

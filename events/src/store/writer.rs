@@ -5,14 +5,14 @@
 //! still gets its own result (its positions, or its own refusal). A request is answered only after
 //! its transaction committed, so nothing acknowledged can be lost.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::StoreConfig;
-use super::batch::{Prepared, write_prepared};
+use super::batch::{Known, Prepared, write_locked, write_optimistic};
 use crate::envelope::AppendOutcome;
 use crate::error::AppendError;
 
@@ -42,12 +42,34 @@ struct Group {
     flushes: Vec<oneshot::Sender<()>>,
 }
 
+/// Commits within this interval of a NOTIFY do not send another: a NOTIFY costs every commit that
+/// carries it a global lock, and other processes only need a prompt wake-up, not one per commit. The
+/// last commit of a burst is always notified, at most this long after it.
+const NOTIFY_INTERVAL: Duration = Duration::from_millis(5);
+
 async fn run(pool: PgPool, config: StoreConfig, mut rx: mpsc::Receiver<Job>, head: watch::Sender<i64>) {
-    let mut writer = Writer { options: (*pool.connect_options()).clone(), conn: None };
+    let mut writer = Writer {
+        options: (*pool.connect_options()).clone(),
+        conn: None,
+        known: None,
+        last_notify: Instant::now(),
+        unnotified: None,
+    };
     // How many jobs the last commit answered: their callers are likely to come back at once.
     let mut answered = 0;
     // The loop ends when every handle on the store is dropped and the queue is drained.
-    while let Some(first) = rx.recv().await {
+    loop {
+        let next = match writer.unnotified {
+            Some(position) => match tokio::time::timeout(NOTIFY_INTERVAL, rx.recv()).await {
+                Ok(job) => job,
+                Err(_) => {
+                    writer.notify(position).await;
+                    continue;
+                }
+            },
+            None => rx.recv().await,
+        };
+        let Some(first) = next else { break };
         let mut group = Group { requests: Vec::new(), replies: Vec::new(), flushes: Vec::new() };
         let mut events = add(&mut group, first);
         let linger_until = Instant::now() + config.linger;
@@ -68,33 +90,98 @@ async fn run(pool: PgPool, config: StoreConfig, mut rx: mpsc::Receiver<Job>, hea
         answered = group.replies.len();
         commit(&mut writer, group, &head).await;
     }
+    if let Some(position) = writer.unnotified {
+        writer.notify(position).await;
+    }
 }
 
-/// The writer's own connection: no pool round trip per transaction; re-opened after a failure.
+/// The writer's own connection (no pool round trip per transaction; re-opened after a failure), what
+/// it knows of the log since its last commit, and what it has not notified yet.
 struct Writer {
     options: PgConnectOptions,
     conn: Option<PgConnection>,
+    known: Option<Known>,
+    last_notify: Instant,
+    /// The head position committed without a NOTIFY since the last one.
+    unnotified: Option<i64>,
 }
 
 impl Writer {
     async fn write(&mut self, requests: &[Prepared]) -> Result<Results, sqlx::Error> {
-        let conn = match &mut self.conn {
-            Some(conn) => conn,
-            None => self.conn.insert(PgConnection::connect_with(&self.options).await?),
-        };
-        let result = async {
-            let mut tx = conn.begin().await?;
-            let results = write_prepared(&mut tx, requests).await?;
-            tx.commit().await?;
-            Ok(results)
-        }
-        .await;
-        if result.is_err() {
-            // The connection may be broken or mid-transaction: start afresh next time.
-            self.conn = None;
+        let notify = self.last_notify.elapsed() >= NOTIFY_INTERVAL;
+        let result = self.write_with(requests, notify).await;
+        match &result {
+            Ok(results) => {
+                let last =
+                    results.iter().flatten().filter(|o| !o.replayed).filter_map(|o| o.positions.last()).max();
+                if let Some(&last) = last {
+                    if notify {
+                        self.last_notify = Instant::now();
+                        self.unnotified = None;
+                    } else {
+                        self.unnotified = Some(last);
+                    }
+                }
+            }
+            Err(_) => {
+                // The connection may be broken or mid-transaction: start afresh next time.
+                self.conn = None;
+                self.known = None;
+            }
         }
         result
     }
+
+    async fn write_with(&mut self, requests: &[Prepared], notify: bool) -> Result<Results, sqlx::Error> {
+        let conn = connection(&mut self.conn, &self.options).await?;
+        // While this process is the only writer, one statement per batch: no BEGIN, no lock round trip.
+        if let Some(known) = &mut self.known {
+            match write_optimistic(conn, known, requests, notify).await {
+                Ok(Some(results)) => {
+                    metrics::counter!("tba_append_transactions_total", "path" => "optimistic").increment(1);
+                    return Ok(results);
+                }
+                Ok(None) => {}
+                // A stale belief can also surface as a unique violation: nothing was written.
+                Err(error) => tracing::debug!(%error, "optimistic append failed, taking the lock"),
+            }
+            self.known = None;
+        }
+        metrics::counter!("tba_append_transactions_total", "path" => "locked").increment(1);
+        let mut tx = conn.begin().await?;
+        let (results, known) = write_locked(&mut tx, requests, notify).await?;
+        tx.commit().await?;
+        self.known = Some(known);
+        Ok(results)
+    }
+
+    /// Wake the other processes' subscribers for commits made without a NOTIFY.
+    async fn notify(&mut self, position: i64) {
+        let sent = match connection(&mut self.conn, &self.options).await {
+            Ok(conn) => sqlx::query!("SELECT pg_notify('tba_events', $1)", position.to_string())
+                .fetch_one(conn)
+                .await
+                .map(|_| ()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = sent {
+            // Listeners re-read the log when their own connection recovers; nothing is lost.
+            tracing::warn!(%error, "could not send the commit notification");
+            self.conn = None;
+        }
+        self.last_notify = Instant::now();
+        self.unnotified = None;
+    }
+}
+
+async fn connection<'a>(
+    conn: &'a mut Option<PgConnection>,
+    options: &PgConnectOptions,
+) -> Result<&'a mut PgConnection, sqlx::Error> {
+    if conn.is_none() {
+        *conn = Some(PgConnection::connect_with(options).await?);
+    }
+    Ok(conn.as_mut().expect("connected just above"))
 }
 
 fn add(group: &mut Group, job: Job) -> usize {
