@@ -122,3 +122,17 @@ fn db_commands_start_a_private_cluster_once_and_stop_it() {
     assert!(stdout(&after).starts_with("stopped"));
     std::fs::remove_dir_all(&home).ok();
 }
+
+#[test]
+fn missing_server_binaries_are_a_clear_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tba"))
+        .args(["db", "start"])
+        .env_remove("DATABASE_URL")
+        .env("TBA_PG_BINDIR", "/nonexistent/postgresql/bin")
+        .env("TBA_HOME", std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-binaries"))
+        .output()
+        .expect("run tba");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("apt-get install postgresql") && stderr.contains("DATABASE_URL"), "{stderr}");
+}

@@ -241,9 +241,14 @@ impl Cluster {
     }
 }
 
-/// `pg_config --bindir` when it has the server binaries, else the newest version under Debian's root.
+/// `TBA_PG_BINDIR` when set (and nothing else then), else `pg_config --bindir` when it has the server
+/// binaries, else the newest version under Debian's root.
 fn find_bindir() -> Option<PathBuf> {
     let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    if let Some(dir) = std::env::var_os("TBA_PG_BINDIR").filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        return has_server(&dir).then_some(dir);
+    }
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
         && out.status.success()
     {
