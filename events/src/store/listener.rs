@@ -25,6 +25,8 @@ async fn listen(pool: &PgPool, head: &watch::Sender<i64>) {
     loop {
         match listen_once(pool, head).await {
             Ok(()) => backoff = Duration::from_millis(100),
+            // The service is shutting down.
+            Err(_) if pool.is_closed() => return,
             Err(error) => {
                 tracing::warn!(%error, "event notifications lost, reconnecting");
                 tokio::time::sleep(backoff).await;
