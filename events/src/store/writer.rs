@@ -30,7 +30,17 @@ pub(super) enum Job {
 
 pub(super) fn spawn(pool: PgPool, config: StoreConfig, head: watch::Sender<i64>) -> mpsc::Sender<Job> {
     let (tx, rx) = mpsc::channel(config.queue_capacity);
-    tokio::spawn(run(pool, config, rx, head));
+    // The writer is the log's critical path: it gets a thread and a runtime of its own, so that busy
+    // request handlers never delay a commit or the answers to the callers of the previous one.
+    let spawned = std::thread::Builder::new().name("tba-append-writer".into()).spawn(move || {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(run(pool, config, rx, head)),
+            Err(error) => tracing::error!(%error, "cannot start the append writer's runtime"),
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the append writer's thread");
+    }
     tx
 }
 
