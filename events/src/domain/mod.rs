@@ -18,7 +18,7 @@ pub use ids::{Cfd, CodeInsee, CodePostal, Ine, Rncp, Siret, Uai};
 pub struct Invalid(pub String);
 
 impl Invalid {
-    pub(crate) fn new(message: impl Into<String>) -> Self {
+    pub fn new(message: impl Into<String>) -> Self {
         Invalid(message.into())
     }
 }

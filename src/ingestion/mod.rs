@@ -1,0 +1,18 @@
+//! Ingestion: what CFAs send becomes events. `v3` validates and normalises the dossier format today's
+//! ERPs speak (domain.md §3); the channels (ERP API, native events, file deposit) build on it.
+
+pub mod fields;
+pub mod v3;
+
+/// One refused field of an item, as the ERP developer reads it: where, and why (in French).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub path: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { path: path.into(), message: message.into() }
+    }
+}

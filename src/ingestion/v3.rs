@@ -1,0 +1,357 @@
+//! The API v3 dossier ("dossier apprenant") that today's ERPs send, validated and normalised exactly as
+//! domain.md §3 says. `parse` turns one item of a push (or one spreadsheet row) into a `DossierV3`
+//! snapshot, or into the list of its refused fields; the diff against the log is done elsewhere.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::FieldError;
+use super::fields::Item;
+use events::domain::{
+    AnneeScolaire, Cfd, CodeInsee, CodePostal, Email, Ine, Invalid, Rncp, Siret, Telephone, Uai,
+};
+use events::dossier::DossierKey;
+
+/// Contract field suffixes: up to four contracts per dossier.
+const CONTRACT_SUFFIXES: [&str; 4] = ["", "_2", "_3", "_4"];
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DossierV3 {
+    #[serde(skip)]
+    pub key: DossierKey,
+    pub apprenant: Apprenant,
+    pub formation: Formation,
+    pub contrats: Vec<Contrat>,
+    pub responsable: Organisme,
+    pub formateur: Organisme,
+    pub lieu_de_formation: Option<LieuDeFormation>,
+    pub statut_apprenant: Option<StatutApprenant>,
+    pub date_metier_mise_a_jour_statut: Option<DateTime<Utc>>,
+    pub derniere_situation: Option<i64>,
+    pub dernier_organisme_uai: Option<String>,
+    pub type_cfa: Option<String>,
+    pub custom_statut_apprenant: Option<String>,
+    pub referent_handicap: Option<ReferentHandicap>,
+}
+
+/// The learner. Every field here but `has_nir` is personal data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Apprenant {
+    pub nom: String,
+    pub prenom: String,
+    pub date_de_naissance: NaiveDate,
+    pub ine: Option<Ine>,
+    /// The NIR itself is never kept.
+    pub has_nir: bool,
+    pub email: Option<Email>,
+    pub telephone: Option<Telephone>,
+    pub adresse: Option<String>,
+    pub code_postal: Option<CodePostal>,
+    pub code_commune_insee: Option<CodeInsee>,
+    pub code_commune_insee_de_naissance: Option<CodeInsee>,
+    pub code_postal_de_naissance: Option<String>,
+    pub sexe: Option<Sexe>,
+    pub rqth: Option<bool>,
+    pub date_rqth: Option<NaiveDate>,
+    pub responsables_mails: Vec<Email>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Sexe {
+    M,
+    F,
+}
+
+/// What the ERP says of the learner's status (not the status: that is computed from the dates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum StatutApprenant {
+    Abandon = 0,
+    Inscrit = 2,
+    Apprenti = 3,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Formation {
+    pub cfd: Option<Cfd>,
+    pub rncp: Option<Rncp>,
+    pub libelle_court: Option<String>,
+    pub annee_formation: Option<i64>,
+    pub date_inscription: NaiveDate,
+    pub date_entree: NaiveDate,
+    pub date_fin: NaiveDate,
+    pub duree_theorique_mois: Option<i64>,
+    pub obtention_diplome: Option<bool>,
+    pub date_obtention_diplome: Option<NaiveDate>,
+    pub date_exclusion: Option<NaiveDate>,
+    pub cause_exclusion: Option<String>,
+    pub presentielle: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contrat {
+    pub date_debut: NaiveDate,
+    pub date_fin: Option<NaiveDate>,
+    pub date_rupture: Option<NaiveDate>,
+    pub cause_rupture: Option<String>,
+    pub siret_employeur: Option<Siret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Organisme {
+    pub uai: Uai,
+    pub siret: Siret,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LieuDeFormation {
+    pub uai: Option<Uai>,
+    pub siret: Option<Siret>,
+    pub adresse: Option<String>,
+    pub code_postal: Option<CodePostal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReferentHandicap {
+    pub nom: Option<String>,
+    pub prenom: Option<String>,
+    pub email: Option<Email>,
+}
+
+/// Validate and normalise one item. Every refused field is reported, not only the first.
+pub fn parse(item: &Value) -> Result<DossierV3, Vec<FieldError>> {
+    let Some(fields) = item.as_object() else {
+        return Err(vec![FieldError::new("", "chaque dossier doit être un objet JSON")]);
+    };
+    let mut item = Item::new(fields);
+    let dossier = read(&mut item);
+    match dossier {
+        Some(dossier) if item.errors.is_empty() => Ok(dossier),
+        _ => Err(item.errors),
+    }
+}
+
+fn read(item: &mut Item<'_>) -> Option<DossierV3> {
+    let apprenant = apprenant(item);
+    let annee = item.required("annee_scolaire", AnneeScolaire::parse);
+    let id_erp = item.required_text("id_erp_apprenant");
+    let responsable = organisme(item, "etablissement_responsable");
+    let formateur = organisme(item, "etablissement_formateur");
+    let formation = formation(item);
+    let contrats = contrats(item);
+    let statut_apprenant = item.parsed("statut_apprenant", |s| match s {
+        "0" => Ok(StatutApprenant::Abandon),
+        "2" => Ok(StatutApprenant::Inscrit),
+        "3" => Ok(StatutApprenant::Apprenti),
+        _ => Err(Invalid::new("statut_apprenant doit valoir 0 (abandon), 2 (inscrit) ou 3 (apprenti)")),
+    });
+    let date_metier_mise_a_jour_statut = item.datetime("date_metier_mise_a_jour_statut");
+    let derniere_situation = item.parsed("derniere_situation", |s| {
+        s.parse::<i64>().map_err(|_| Invalid::new("code SIFA de situation N-1 attendu (nombre)"))
+    });
+    let dernier_organisme_uai = item.parsed("dernier_organisme_uai", dernier_organisme);
+    let type_cfa = item.parsed("type_cfa", |s| match s.parse::<u8>() {
+        Ok(n @ 1..=10) => Ok(format!("{n:02}")),
+        _ => Err(Invalid::new("type_cfa doit valoir de 01 à 10")),
+    });
+    let custom_statut_apprenant = item.text("custom_statut_apprenant");
+    let lieu_de_formation = lieu(item);
+    let referent_handicap = referent(item);
+
+    let key = DossierKey::new(formateur.clone()?.uai, annee?, &id_erp?).ok()?;
+    let mut formation = formation?;
+    // A status 0 (abandon) dated by the ERP is an exclusion at that date.
+    if statut_apprenant == Some(StatutApprenant::Abandon) && formation.date_exclusion.is_none() {
+        formation.date_exclusion = date_metier_mise_a_jour_statut.map(|d| d.date_naive());
+    }
+    Some(DossierV3 {
+        key,
+        apprenant: apprenant?,
+        formation,
+        contrats,
+        responsable: responsable?,
+        formateur: formateur?,
+        lieu_de_formation,
+        statut_apprenant,
+        date_metier_mise_a_jour_statut,
+        derniere_situation: derniere_situation.filter(|&code| code != 0),
+        dernier_organisme_uai,
+        type_cfa,
+        custom_statut_apprenant,
+        referent_handicap,
+    })
+}
+
+fn apprenant(item: &mut Item<'_>) -> Option<Apprenant> {
+    let nom = item.required_text("nom_apprenant").map(|n| n.to_uppercase());
+    let prenom = item.required_text("prenom_apprenant");
+    let date_de_naissance = item.required_date("date_de_naissance_apprenant");
+    let ine = item.parsed("ine_apprenant", Ine::parse);
+    let has_nir = item.text("nir_apprenant").is_some();
+    let email = item.parsed("email_contact", Email::parse);
+    let telephone = item.parsed("tel_apprenant", Telephone::parse);
+    let adresse = item.text("adresse_apprenant");
+    let code_postal = item.parsed("code_postal_apprenant", CodePostal::parse);
+    let code_commune_insee = item.parsed("code_commune_insee_apprenant", CodeInsee::parse);
+    let code_commune_insee_de_naissance =
+        item.parsed("code_commune_insee_de_naissance_apprenant", CodeInsee::parse);
+    // Foreign births are `99` and the country code; anything unusable is dropped, not refused.
+    let code_postal_de_naissance =
+        item.lenient("code_postal_de_naissance_apprenant", |s| CodePostal::parse(s).map(|c| c.to_string()));
+    let sexe = item.parsed("sexe_apprenant", |s| match s.to_uppercase().as_str() {
+        "M" | "H" | "1" => Ok(Sexe::M),
+        "F" | "2" => Ok(Sexe::F),
+        _ => Err(Invalid::new("sexe_apprenant doit valoir M ou F")),
+    });
+    let rqth = item.boolean("rqth_apprenant");
+    let date_rqth = item.date("date_rqth_apprenant");
+    let responsables_mails = ["responsable_apprenant_mail1", "responsable_apprenant_mail2"]
+        .into_iter()
+        .filter_map(|field| item.parsed(field, Email::parse))
+        .collect();
+    Some(Apprenant {
+        nom: nom?,
+        prenom: prenom?,
+        date_de_naissance: date_de_naissance?,
+        ine,
+        has_nir,
+        email,
+        telephone,
+        adresse,
+        code_postal,
+        code_commune_insee,
+        code_commune_insee_de_naissance,
+        code_postal_de_naissance,
+        sexe,
+        rqth,
+        date_rqth,
+        responsables_mails,
+    })
+}
+
+fn formation(item: &mut Item<'_>) -> Option<Formation> {
+    let cfd = item.parsed("formation_cfd", Cfd::parse);
+    let rncp = item.parsed("formation_rncp", Rncp::parse);
+    let libelle_court = item.text("libelle_court_formation");
+    let annee_formation = item.integer("annee_formation", 0..=5);
+    let date_inscription = item.required_date("date_inscription_formation");
+    let date_entree = item.required_date("date_entree_formation");
+    let date_fin = item.required_date("date_fin_formation");
+    if let (Some(entree), Some(fin)) = (date_entree, date_fin)
+        && fin < entree
+    {
+        item.refuse(
+            "date_fin_formation",
+            "la date de fin de formation doit être postérieure à la date d'entrée",
+        );
+    }
+    let mois = item.lenient_integer("duree_theorique_formation_mois", 1..=48);
+    let annees = item.lenient_integer("duree_theorique_formation", 1..=4);
+    Some(Formation {
+        cfd,
+        rncp,
+        libelle_court,
+        annee_formation,
+        date_inscription: date_inscription?,
+        date_entree: date_entree?,
+        date_fin: date_fin?,
+        duree_theorique_mois: mois.or(annees.map(|a| a * 12)),
+        obtention_diplome: item.boolean("obtention_diplome_formation"),
+        date_obtention_diplome: item.date("date_obtention_diplome_formation"),
+        date_exclusion: item.date("date_exclusion_formation"),
+        cause_exclusion: item.text("cause_exclusion_formation"),
+        presentielle: item.boolean("formation_presentielle"),
+    })
+}
+
+fn contrats(item: &mut Item<'_>) -> Vec<Contrat> {
+    let mut contrats = Vec::new();
+    for suffix in CONTRACT_SUFFIXES {
+        let field = |name: &str| format!("{name}{suffix}");
+        let debut = item.date(&field("contrat_date_debut"));
+        let fin = item.date(&field("contrat_date_fin"));
+        let rupture = item.date(&field("contrat_date_rupture"));
+        let cause = item.text(&field("cause_rupture_contrat"));
+        let siret_employeur = item.lenient(&field("siret_employeur"), Siret::parse);
+        match debut {
+            Some(date_debut) => contrats.push(Contrat {
+                date_debut,
+                date_fin: fin,
+                date_rupture: rupture,
+                cause_rupture: cause,
+                siret_employeur,
+            }),
+            None if item.errors.iter().any(|e| e.path == field("contrat_date_debut")) => {}
+            None if fin.is_some() || rupture.is_some() || cause.is_some() => {
+                let named = [
+                    ("contrat_date_fin", fin.is_some()),
+                    ("contrat_date_rupture", rupture.is_some()),
+                    ("cause_rupture_contrat", cause.is_some()),
+                ];
+                for (name, present) in named {
+                    if present {
+                        item.refuse(
+                            &field(name),
+                            format!(
+                                "renseigné sans date de début de contrat ({})",
+                                field("contrat_date_debut")
+                            ),
+                        );
+                    }
+                }
+                item.refuse(
+                    &field("contrat_date_debut"),
+                    "obligatoire quand une date de fin, de rupture ou une cause de rupture est renseignée",
+                );
+            }
+            None => {}
+        }
+    }
+    contrats
+}
+
+fn organisme(item: &mut Item<'_>, prefix: &str) -> Option<Organisme> {
+    let uai = item.required(&format!("{prefix}_uai"), Uai::parse);
+    let siret = item.required(&format!("{prefix}_siret"), Siret::parse);
+    Some(Organisme { uai: uai?, siret: siret? })
+}
+
+fn lieu(item: &mut Item<'_>) -> Option<LieuDeFormation> {
+    let lieu = LieuDeFormation {
+        uai: item.parsed("etablissement_lieu_de_formation_uai", Uai::parse),
+        siret: item.parsed("etablissement_lieu_de_formation_siret", Siret::parse),
+        adresse: item.text("etablissement_lieu_de_formation_adresse"),
+        code_postal: item.parsed("etablissement_lieu_de_formation_code_postal", CodePostal::parse),
+    };
+    let empty =
+        lieu.uai.is_none() && lieu.siret.is_none() && lieu.adresse.is_none() && lieu.code_postal.is_none();
+    (!empty).then_some(lieu)
+}
+
+fn referent(item: &mut Item<'_>) -> Option<ReferentHandicap> {
+    let referent = ReferentHandicap {
+        nom: item.text("nom_referent_handicap_formation"),
+        prenom: item.text("prenom_referent_handicap_formation"),
+        email: item.parsed("email_referent_handicap_formation", Email::parse),
+    };
+    (referent.nom.is_some() || referent.prenom.is_some() || referent.email.is_some()).then_some(referent)
+}
+
+/// The previous organisme: a UAI, a département code, or 990/991/993/995 (abroad, unknown, ...).
+fn dernier_organisme(raw: &str) -> Result<String, Invalid> {
+    if let Ok(uai) = Uai::parse(raw) {
+        return Ok(uai.to_string());
+    }
+    let value = raw.trim().to_uppercase();
+    let departement = matches!(value.len(), 2 | 3)
+        && (value.bytes().all(|b| b.is_ascii_digit()) || value == "2A" || value == "2B");
+    if departement || ["990", "991", "993", "995"].contains(&value.as_str()) {
+        Ok(value)
+    } else {
+        Err(Invalid::new("dernier_organisme_uai doit être un UAI, un code département ou 990, 991, 993, 995"))
+    }
+}
+
+#[cfg(test)]
+#[path = "v3_tests.rs"]
+mod tests;
