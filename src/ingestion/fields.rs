@@ -50,26 +50,23 @@ impl<'a> Item<'a> {
 
     /// An optional field parsed by a domain type; an invalid value is an error on the field.
     pub fn parsed<T>(&mut self, field: &str, parse: impl FnOnce(&str) -> Result<T, Invalid>) -> Option<T> {
-        let text = self.text(field)?;
-        match parse(&text) {
-            Ok(value) => Some(value),
-            Err(Invalid(message)) => {
-                self.refuse(field, message);
-                None
-            }
-        }
+        let text = self.text(field);
+        self.check(field, text, parse)
     }
 
     /// A required field parsed by a domain type.
     pub fn required<T>(&mut self, field: &str, parse: impl FnOnce(&str) -> Result<T, Invalid>) -> Option<T> {
-        let text = self.required_text(field)?;
-        match parse(&text) {
-            Ok(value) => Some(value),
-            Err(Invalid(message)) => {
-                self.refuse(field, message);
-                None
-            }
-        }
+        let text = self.required_text(field);
+        self.check(field, text, parse)
+    }
+
+    fn check<T>(
+        &mut self,
+        field: &str,
+        text: Option<String>,
+        parse: impl FnOnce(&str) -> Result<T, Invalid>,
+    ) -> Option<T> {
+        parse(&text?).map_err(|Invalid(message)| self.refuse(field, message)).ok()
     }
 
     /// An optional field parsed by a domain type; an invalid value is silently dropped (the rule for
