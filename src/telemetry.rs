@@ -14,9 +14,9 @@ pub enum LogFormat {
     Json,
 }
 
-/// Install the global `tracing` subscriber, filtered by `RUST_LOG` (default `info`).
+/// Install the global `tracing` subscriber, filtered by `RUST_LOG` (default `info`, sqlx notices hidden).
 pub fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     // A second initialisation (tests) keeps the first subscriber.
     let _ = match format {

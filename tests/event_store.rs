@@ -288,4 +288,10 @@ async fn concurrent_writers_never_make_a_live_subscriber_skip_or_repeat_an_event
 
     let report = verify::verify(&db.pool, &verify::VerifyOptions::default(), |_, _| {}).await.unwrap();
     assert_eq!((report.broken, report.checked), (None, acknowledged.len() as i64));
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_tba"))
+        .arg("verify")
+        .env("DATABASE_URL", db.url())
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "tba verify: {cli:?}");
 }
