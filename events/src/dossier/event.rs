@@ -1,0 +1,229 @@
+//! The facts a dossier records, in the domain's words and the past tense. Each is stored as its
+//! variant name (`event_type`) and its data, at `SCHEMA_VERSION`; `decode` reads any version ever
+//! written (the upcasting path). Personal data (names, birth date, contacts, address, INE) only ever
+//! travels in `Personnel` and `Coordonnees`, so that it can be encrypted or erased without changing
+//! the shape of the events.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::PersonKey;
+use crate::domain::{AnneeScolaire, Cfd, CodeInsee, CodePostal, Email, Ine, Rncp, Siret, Telephone, Uai};
+use crate::envelope::{Metadata, NewEvent, RecordedEvent};
+
+/// The schema version every dossier event is written at today.
+pub const SCHEMA_VERSION: i32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum DossierEvent {
+    InscriptionEnregistree(Box<Inscription>),
+    DatesSessionModifiees(Session),
+    FormationModifiee(Formation),
+    ContratSigne(Contrat),
+    /// The contract starting on `date_debut` has a new planned end or employer.
+    ContratModifie(Contrat),
+    RuptureEnregistree(Rupture),
+    AbandonEnregistre(Abandon),
+    DiplomeObtenu(Diplome),
+    /// Only the fields that changed are present.
+    CoordonneesModifiees(Coordonnees),
+    DossierRetire(Retrait),
+    /// The named event is void from now on, for the reason given; what replaces it, if anything,
+    /// follows as ordinary events.
+    CorrectionEnregistree(Correction),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Inscription {
+    pub formateur: OrganismeRef,
+    pub responsable: OrganismeRef,
+    pub annee_scolaire: AnneeScolaire,
+    pub id_erp_apprenant: String,
+    pub personne: PersonKey,
+    pub formation: Formation,
+    pub session: Session,
+    pub apprenant: Apprenant,
+    pub personnel: Personnel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganismeRef {
+    pub uai: Uai,
+    pub siret: Siret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub date_inscription: NaiveDate,
+    pub date_entree: NaiveDate,
+    pub date_fin: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Formation {
+    pub cfd: Option<Cfd>,
+    pub rncp: Option<Rncp>,
+    pub libelle_court: Option<String>,
+    pub annee_formation: Option<i64>,
+    pub duree_theorique_mois: Option<i64>,
+    pub presentielle: Option<bool>,
+}
+
+/// What is known of the learner that is not personal data.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Apprenant {
+    pub sexe: Option<String>,
+    pub rqth: Option<bool>,
+    pub date_rqth: Option<NaiveDate>,
+    /// Whether the ERP sent a NIR; the NIR itself is never stored.
+    pub has_nir: bool,
+}
+
+/// The learner's personal data: erasable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Personnel {
+    pub nom: String,
+    pub prenom: String,
+    pub date_de_naissance: NaiveDate,
+    pub ine: Option<Ine>,
+    pub coordonnees: Coordonnees,
+}
+
+/// Contact details and residence: personal data, erasable.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Coordonnees {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telephone: Option<Telephone>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adresse: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_postal: Option<CodePostal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_commune_insee: Option<CodeInsee>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub responsables_mails: Vec<Email>,
+}
+
+/// A contract is identified by its start day (two contracts starting the same day are one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contrat {
+    pub date_debut: NaiveDate,
+    pub date_fin: Option<NaiveDate>,
+    pub siret_employeur: Option<Siret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rupture {
+    pub date_debut_contrat: NaiveDate,
+    pub date_rupture: NaiveDate,
+    pub cause: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Abandon {
+    pub date_exclusion: NaiveDate,
+    pub cause: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diplome {
+    pub date_obtention: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MotifRetrait {
+    Doublon,
+    MauvaiseManip,
+    RetourScolaire,
+    ChangementCfa,
+    RefusCandidature,
+    Autre,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retrait {
+    pub motif: MotifRetrait,
+    pub commentaire: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Correction {
+    /// The id of the event that is void.
+    pub corrige: Uuid,
+    pub raison: String,
+}
+
+/// Why a stored event could not be read as a dossier event.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("{event_type} v{schema_version}: no reader for this schema version")]
+    UnknownVersion { event_type: String, schema_version: i32 },
+    #[error("{event_type}: {message}")]
+    Malformed { event_type: String, message: String },
+}
+
+impl DossierEvent {
+    /// The variant name, stored as the event type.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            DossierEvent::InscriptionEnregistree(_) => "InscriptionEnregistree",
+            DossierEvent::DatesSessionModifiees(_) => "DatesSessionModifiees",
+            DossierEvent::FormationModifiee(_) => "FormationModifiee",
+            DossierEvent::ContratSigne(_) => "ContratSigne",
+            DossierEvent::ContratModifie(_) => "ContratModifie",
+            DossierEvent::RuptureEnregistree(_) => "RuptureEnregistree",
+            DossierEvent::AbandonEnregistre(_) => "AbandonEnregistre",
+            DossierEvent::DiplomeObtenu(_) => "DiplomeObtenu",
+            DossierEvent::CoordonneesModifiees(_) => "CoordonneesModifiees",
+            DossierEvent::DossierRetire(_) => "DossierRetire",
+            DossierEvent::CorrectionEnregistree(_) => "CorrectionEnregistree",
+        }
+    }
+
+    /// The event as the store takes it.
+    pub fn to_new_event(&self, occurred_at: NaiveDate, metadata: Metadata) -> NewEvent {
+        let mut tagged = serde_json::to_value(self).expect("dossier events serialise to JSON");
+        let data = tagged.get_mut("data").map(serde_json::Value::take).unwrap_or_default();
+        NewEvent {
+            id: None,
+            event_type: self.event_type().to_owned(),
+            schema_version: SCHEMA_VERSION,
+            data,
+            occurred_at,
+            metadata,
+        }
+    }
+
+    /// Read a stored event at whatever schema version it was written.
+    pub fn decode(
+        event_type: &str,
+        schema_version: i32,
+        data: &serde_json::Value,
+    ) -> Result<Self, DecodeError> {
+        let data = upcast(event_type, schema_version, data.clone())?;
+        serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))
+            .map_err(|e| DecodeError::Malformed { event_type: event_type.to_owned(), message: e.to_string() })
+    }
+
+    pub fn from_recorded(event: &RecordedEvent) -> Result<Self, DecodeError> {
+        Self::decode(&event.event_type, event.schema_version, &event.data)
+    }
+}
+
+/// Bring the data of an older schema version to the current one. A new version of an event adds an
+/// arm here that rewrites the older data; an event type, once shipped, is never changed in place.
+fn upcast(
+    event_type: &str,
+    schema_version: i32,
+    data: serde_json::Value,
+) -> Result<serde_json::Value, DecodeError> {
+    match schema_version {
+        SCHEMA_VERSION => Ok(data),
+        _ => Err(DecodeError::UnknownVersion { event_type: event_type.to_owned(), schema_version }),
+    }
+}

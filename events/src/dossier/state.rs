@@ -1,0 +1,109 @@
+//! A dossier as its events make it: the pure fold the ingestion diff decides against.
+//!
+//! Corrections are applied by leaving the events they void out of the fold, so a corrected dossier is
+//! exactly what it would have been had the voided event never been recorded, and the log keeps both.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::NaiveDate;
+use uuid::Uuid;
+
+use super::event::{Abandon, Contrat, Coordonnees, Diplome, DossierEvent, Inscription, Retrait, Rupture};
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Dossier {
+    /// Organismes, formation, session and personal data, as last recorded.
+    pub inscription: Option<Inscription>,
+    /// Contracts by start day.
+    pub contrats: BTreeMap<NaiveDate, ContratEtat>,
+    pub abandon: Option<Abandon>,
+    pub diplome: Option<Diplome>,
+    pub retrait: Option<Retrait>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContratEtat {
+    pub contrat: Contrat,
+    pub rupture: Option<Rupture>,
+}
+
+impl Dossier {
+    /// Fold the events of one dossier stream, in log order, each with its event id.
+    pub fn from_events(events: &[(Uuid, DossierEvent)]) -> Self {
+        let voided: HashSet<Uuid> = events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                DossierEvent::CorrectionEnregistree(c) => Some(c.corrige),
+                _ => None,
+            })
+            .collect();
+        let mut dossier = Dossier::default();
+        for (id, event) in events {
+            if !voided.contains(id) {
+                dossier.apply(event);
+            }
+        }
+        dossier
+    }
+
+    fn apply(&mut self, event: &DossierEvent) {
+        match event {
+            DossierEvent::InscriptionEnregistree(inscription) => {
+                self.inscription = Some((**inscription).clone())
+            }
+            DossierEvent::DatesSessionModifiees(session) => {
+                if let Some(i) = &mut self.inscription {
+                    i.session = *session;
+                }
+            }
+            DossierEvent::FormationModifiee(formation) => {
+                if let Some(i) = &mut self.inscription {
+                    i.formation = formation.clone();
+                }
+            }
+            DossierEvent::ContratSigne(contrat) | DossierEvent::ContratModifie(contrat) => {
+                self.contrats
+                    .entry(contrat.date_debut)
+                    .and_modify(|etat| etat.contrat = contrat.clone())
+                    .or_insert_with(|| ContratEtat { contrat: contrat.clone(), rupture: None });
+            }
+            DossierEvent::RuptureEnregistree(rupture) => {
+                let etat = self.contrats.entry(rupture.date_debut_contrat).or_insert_with(|| ContratEtat {
+                    contrat: Contrat {
+                        date_debut: rupture.date_debut_contrat,
+                        date_fin: None,
+                        siret_employeur: None,
+                    },
+                    rupture: None,
+                });
+                etat.rupture = Some(rupture.clone());
+            }
+            DossierEvent::AbandonEnregistre(abandon) => self.abandon = Some(abandon.clone()),
+            DossierEvent::DiplomeObtenu(diplome) => self.diplome = Some(diplome.clone()),
+            DossierEvent::CoordonneesModifiees(changes) => {
+                if let Some(i) = &mut self.inscription {
+                    merge(&mut i.personnel.coordonnees, changes);
+                }
+            }
+            DossierEvent::DossierRetire(retrait) => self.retrait = Some(retrait.clone()),
+            DossierEvent::CorrectionEnregistree(_) => {}
+        }
+    }
+}
+
+/// A new value wins; an absent one erases nothing.
+fn merge(current: &mut Coordonnees, changes: &Coordonnees) {
+    fn take<T: Clone>(current: &mut Option<T>, new: &Option<T>) {
+        if new.is_some() {
+            current.clone_from(new);
+        }
+    }
+    take(&mut current.email, &changes.email);
+    take(&mut current.telephone, &changes.telephone);
+    take(&mut current.adresse, &changes.adresse);
+    take(&mut current.code_postal, &changes.code_postal);
+    take(&mut current.code_commune_insee, &changes.code_commune_insee);
+    if !changes.responsables_mails.is_empty() {
+        current.responsables_mails.clone_from(&changes.responsables_mails);
+    }
+}
