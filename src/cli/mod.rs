@@ -1,6 +1,7 @@
 //! The `tba` command line: one subcommand per operation, each in its own file.
 
 mod db;
+mod keys;
 mod serve;
 mod verify;
 
@@ -34,6 +35,9 @@ pub enum Command {
     Db(db::DbCommand),
     /// Recompute the hash chain of the log and name the first broken position.
     Verify(verify::VerifyArgs),
+    /// Create and revoke API keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Print the head of the log (position and hash), to note down for a later `verify --until`.
     Head,
 }
@@ -71,6 +75,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(command) => db::run(&db, command).await,
         Command::Verify(args) => verify::run(&db, args).await,
         Command::Head => verify::head(&db).await,
+        Command::Keys(command) => keys::run(&db, command).await,
     }
 }
 

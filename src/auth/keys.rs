@@ -1,0 +1,228 @@
+//! API keys: a random secret shown once, only its SHA-256 stored; a role, and the organisme or
+//! territory the key acts for; revocable. `authenticate` turns a presented secret into a `Principal`.
+
+use chrono::{DateTime, Duration, Utc};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use events::domain::{Siret, Uai};
+
+/// Every secret starts with this, so a leaked key is recognisable by secret scanners.
+const SECRET_PREFIX: &str = "tba_";
+/// Characters of the secret kept in clear to name the key.
+const SHOWN: usize = 12;
+
+/// The organisation types of domain.md §9.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[clap(rename_all = "SCREAMING_SNAKE_CASE")]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    OrganismeFormation,
+    TeteDeReseau,
+    Dreets,
+    Ddets,
+    Academie,
+    MissionLocale,
+    Arml,
+    Analyst,
+    Auditor,
+    Administrateur,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::OrganismeFormation => "ORGANISME_FORMATION",
+            Role::TeteDeReseau => "TETE_DE_RESEAU",
+            Role::Dreets => "DREETS",
+            Role::Ddets => "DDETS",
+            Role::Academie => "ACADEMIE",
+            Role::MissionLocale => "MISSION_LOCALE",
+            Role::Arml => "ARML",
+            Role::Analyst => "ANALYST",
+            Role::Auditor => "AUDITOR",
+            Role::Administrateur => "ADMINISTRATEUR",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Role> {
+        <Role as clap::ValueEnum>::value_variants().iter().copied().find(|r| r.as_str() == s)
+    }
+}
+
+/// The territory or entity a key is limited to: `REGION:84`, `DEPARTEMENT:69`, `ACADEMIE:10`,
+/// `RESEAU:…`, `MISSION_LOCALE:…`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Scope {
+    pub kind: String,
+    pub value: String,
+}
+
+impl std::str::FromStr for Scope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const KINDS: [&str; 5] = ["REGION", "DEPARTEMENT", "ACADEMIE", "RESEAU", "MISSION_LOCALE"];
+        let (kind, value) = s.split_once(':').ok_or("the scope is KIND:VALUE, e.g. REGION:84")?;
+        let kind = kind.trim().to_uppercase();
+        if !KINDS.contains(&kind.as_str()) {
+            return Err(format!("unknown scope kind {kind:?}: one of {}", KINDS.join(", ")));
+        }
+        let value = value.trim();
+        if value.is_empty() {
+            return Err("the scope value is empty".into());
+        }
+        Ok(Scope { kind, value: value.to_owned() })
+    }
+}
+
+/// The organisme of an ERP key, written `UAI:SIRET`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OrganismeRef {
+    pub uai: Uai,
+    pub siret: Siret,
+}
+
+impl std::str::FromStr for OrganismeRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (uai, siret) =
+            s.split_once(':').ok_or("the organisme is UAI:SIRET, e.g. 0751234A:12345678901234")?;
+        Ok(OrganismeRef {
+            uai: Uai::parse(uai).map_err(|e| format!("UAI: {e}"))?,
+            siret: Siret::parse(siret).map_err(|e| format!("SIRET: {e}"))?,
+        })
+    }
+}
+
+/// What a new key is for.
+#[derive(Debug, Clone)]
+pub struct KeySpec {
+    pub role: Role,
+    pub organisme: Option<OrganismeRef>,
+    pub scope: Option<Scope>,
+    pub label: Option<String>,
+}
+
+impl KeySpec {
+    fn check(&self) -> Result<(), KeyError> {
+        match (self.role, &self.organisme, &self.scope) {
+            (Role::OrganismeFormation, None, _) => {
+                Err(KeyError::Invalid("an ORGANISME_FORMATION key needs --organisme UAI:SIRET".into()))
+            }
+            (Role::OrganismeFormation, Some(_), _) => Ok(()),
+            (_, Some(_), _) => {
+                Err(KeyError::Invalid("--organisme is only for ORGANISME_FORMATION keys".into()))
+            }
+            (
+                Role::Dreets
+                | Role::Ddets
+                | Role::Academie
+                | Role::MissionLocale
+                | Role::Arml
+                | Role::TeteDeReseau,
+                _,
+                None,
+            ) => Err(KeyError::Invalid(format!("a {} key needs --scope KIND:VALUE", self.role.as_str()))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The caller behind a valid key.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Principal {
+    pub key_id: Uuid,
+    pub prefix: String,
+    pub role: Role,
+    pub organisme: Option<OrganismeRef>,
+    pub scope: Option<Scope>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no key named {0}")]
+    NotFound(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Create a key; the secret is returned here and never again.
+pub async fn create(pool: &PgPool, spec: &KeySpec) -> Result<(Principal, String), KeyError> {
+    spec.check()?;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret = format!("{SECRET_PREFIX}{}", hex::encode(bytes));
+    let prefix = secret[..SHOWN].to_owned();
+    let id = Uuid::now_v7();
+    sqlx::query!(
+        r#"INSERT INTO api_keys (id, prefix, secret_sha256, role, organisme_uai, organisme_siret,
+                                 scope_kind, scope_value, label)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"#,
+        id,
+        prefix,
+        &Sha256::digest(secret.as_bytes())[..],
+        spec.role.as_str(),
+        spec.organisme.as_ref().map(|o| o.uai.as_str()),
+        spec.organisme.as_ref().map(|o| o.siret.as_str()),
+        spec.scope.as_ref().map(|s| s.kind.as_str()),
+        spec.scope.as_ref().map(|s| s.value.as_str()),
+        spec.label.as_deref(),
+    )
+    .execute(pool)
+    .await?;
+    let principal = Principal {
+        key_id: id,
+        prefix,
+        role: spec.role,
+        organisme: spec.organisme.clone(),
+        scope: spec.scope.clone(),
+    };
+    Ok((principal, secret))
+}
+
+/// Revoke the key named by its id or its prefix. Revoking twice is harmless.
+pub async fn revoke(pool: &PgPool, name: &str) -> Result<(), KeyError> {
+    let id = Uuid::parse_str(name).ok();
+    let revoked = sqlx::query!(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 OR prefix = $2",
+        id,
+        name
+    )
+    .execute(pool)
+    .await?;
+    if revoked.rows_affected() == 0 {
+        return Err(KeyError::NotFound(name.to_owned()));
+    }
+    Ok(())
+}
+
+/// The principal of a presented secret, if it names a live key.
+pub async fn authenticate(pool: &PgPool, secret: &str) -> Result<Option<Principal>, KeyError> {
+    let row = sqlx::query!(
+        r#"SELECT id, prefix, role, organisme_uai, organisme_siret, scope_kind, scope_value, last_used_at
+           FROM api_keys WHERE secret_sha256 = $1 AND revoked_at IS NULL"#,
+        &Sha256::digest(secret.as_bytes())[..],
+    )
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    // Last use is kept to the hour, so that a busy key does not write on every request.
+    if row.last_used_at.is_none_or(|t: DateTime<Utc>| t < Utc::now() - Duration::hours(1)) {
+        sqlx::query!("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row.id).execute(pool).await?;
+    }
+    let role =
+        Role::parse(&row.role).ok_or_else(|| KeyError::Invalid(format!("stored role {:?}", row.role)))?;
+    let organisme = match (row.organisme_uai, row.organisme_siret) {
+        (Some(uai), Some(siret)) => Some(OrganismeRef {
+            uai: Uai::parse(&uai).map_err(|e| KeyError::Invalid(e.to_string()))?,
+            siret: Siret::parse(&siret).map_err(|e| KeyError::Invalid(e.to_string()))?,
+        }),
+        _ => None,
+    };
+    let scope = row.scope_kind.zip(row.scope_value).map(|(kind, value)| Scope { kind, value });
+    Ok(Some(Principal { key_id: row.id, prefix: row.prefix, role, organisme, scope }))
+}

@@ -1,0 +1,5 @@
+//! Who is calling: API keys and the principal they stand for (domain.md §9).
+
+pub mod keys;
+
+pub use keys::{KeySpec, Principal, Role, Scope};

@@ -1,0 +1,79 @@
+//! API keys through the CLI: the secret is shown once, only its hash is kept, and revocation works.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use std::process::{Command, Output};
+
+use common::TestDb;
+use tba::auth::{Role, keys};
+
+fn tba(db: &TestDb, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tba"))
+        .args(args)
+        .env("DATABASE_URL", db.url())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run tba")
+}
+
+fn last_line(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).lines().last().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn an_erp_key_authenticates_its_organisme_until_revoked() {
+    let db = TestDb::new().await;
+    let created = tba(&db, &["keys", "create", "--organisme", "0751234a:123 456 789 01234"]);
+    assert!(created.status.success(), "{created:?}");
+    let secret = last_line(&created);
+    assert!(secret.starts_with("tba_") && secret.len() > 40, "{secret}");
+
+    let principal = keys::authenticate(&db.pool, &secret).await.unwrap().expect("a live key");
+    assert_eq!(principal.role, Role::OrganismeFormation);
+    let organisme = principal.organisme.clone().unwrap();
+    assert_eq!((organisme.uai.as_str(), organisme.siret.as_str()), ("0751234A", "12345678901234"));
+    let hashed: bool = sqlx::query_scalar(
+        "SELECT secret_sha256 = sha256(convert_to($1, 'UTF8')) FROM api_keys WHERE prefix = $2",
+    )
+    .bind(&secret)
+    .bind(&principal.prefix)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(hashed, "the key is found by the SHA-256 of its secret");
+    let in_clear: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM api_keys k WHERE row_to_json(k)::text LIKE '%' || $1 || '%'",
+    )
+    .bind(&secret)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(in_clear, 0, "the secret is never stored");
+
+    assert!(keys::authenticate(&db.pool, "tba_wrong").await.unwrap().is_none());
+    let revoked = tba(&db, &["keys", "revoke", &principal.prefix]);
+    assert!(revoked.status.success(), "{revoked:?}");
+    assert!(keys::authenticate(&db.pool, &secret).await.unwrap().is_none());
+    assert!(!tba(&db, &["keys", "revoke", "tba_nothing"]).status.success());
+}
+
+#[tokio::test]
+async fn territorial_keys_need_a_scope_and_bad_input_is_named() {
+    let db = TestDb::new().await;
+    let unscoped = tba(&db, &["keys", "create", "--role", "DREETS"]);
+    assert!(!unscoped.status.success());
+    assert!(String::from_utf8_lossy(&unscoped.stderr).contains("--scope"));
+
+    let scoped = tba(&db, &["keys", "create", "--role", "DREETS", "--scope", "region:84"]);
+    assert!(scoped.status.success(), "{scoped:?}");
+    let principal = keys::authenticate(&db.pool, &last_line(&scoped)).await.unwrap().unwrap();
+    assert_eq!(principal.scope.map(|s| (s.kind, s.value)), Some(("REGION".into(), "84".into())));
+
+    let bad_uai = tba(&db, &["keys", "create", "--organisme", "075:12345678901234"]);
+    assert!(!bad_uai.status.success());
+    assert!(String::from_utf8_lossy(&bad_uai.stderr).contains("UAI"));
+    let bad_scope = tba(&db, &["keys", "create", "--role", "ACADEMIE", "--scope", "PLANETE:3"]);
+    assert!(String::from_utf8_lossy(&bad_scope.stderr).contains("unknown scope kind"));
+}
