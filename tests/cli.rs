@@ -11,12 +11,7 @@ use events::{EventStore, ExpectedVersion, NewEvent, StoreConfig};
 use serde_json::json;
 
 fn tba(db: &TestDb, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tba"))
-        .args(args)
-        .env("DATABASE_URL", db.url())
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run tba")
+    db.tba(args)
 }
 
 fn stdout(output: &Output) -> String {

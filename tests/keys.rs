@@ -4,18 +4,13 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::TestDb;
 use tba::auth::{Role, keys};
 
 fn tba(db: &TestDb, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tba"))
-        .args(args)
-        .env("DATABASE_URL", db.url())
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run tba")
+    db.tba(args)
 }
 
 fn last_line(output: &Output) -> String {

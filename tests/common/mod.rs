@@ -67,6 +67,16 @@ impl TestDb {
         }
     }
 
+    /// Run the `tba` binary on this database.
+    pub fn tba(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tba"))
+            .args(args)
+            .env("DATABASE_URL", self.url())
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run tba")
+    }
+
     /// A superuser connection that bypasses the immutability triggers, to tamper with the log.
     pub async fn tamper(&self, sql: &str) {
         let mut conn = self.options.connect().await.expect("connect");
