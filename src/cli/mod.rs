@@ -2,6 +2,7 @@
 
 mod db;
 mod keys;
+mod organismes;
 mod serve;
 mod verify;
 
@@ -38,6 +39,9 @@ pub enum Command {
     /// Create and revoke API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// The organismes referential.
+    #[command(subcommand)]
+    Organismes(organismes::OrganismesCommand),
     /// Print the head of the log (position and hash), to note down for a later `verify --until`.
     Head,
 }
@@ -76,6 +80,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(&db, args).await,
         Command::Head => verify::head(&db).await,
         Command::Keys(command) => keys::run(&db, command).await,
+        Command::Organismes(command) => organismes::run(&db, command).await,
     }
 }
 

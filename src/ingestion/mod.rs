@@ -3,6 +3,7 @@
 
 pub mod diff;
 pub mod fields;
+pub mod organismes;
 pub mod v3;
 
 /// One refused field of an item, as the ERP developer reads it: where, and why (in French).

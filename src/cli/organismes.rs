@@ -1,0 +1,51 @@
+//! `tba organismes import FILE.csv`: load the organismes referential.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use events::{Actor, Metadata};
+
+use crate::config::DbConfig;
+use crate::ingestion::organismes::{import, parse_csv};
+
+/// Refused rows printed at most; the count says how many more there are.
+const SHOWN_ERRORS: usize = 100;
+
+#[derive(Debug, Subcommand)]
+pub enum OrganismesCommand {
+    /// Import a CSV with the columns uai,siret,nom,code_commune_insee,code_postal,departement,nature.
+    /// Nothing is written unless every row is valid; an unchanged organisme writes nothing.
+    Import { file: std::path::PathBuf },
+}
+
+pub async fn run(db: &DbConfig, command: OrganismesCommand) -> anyhow::Result<ExitCode> {
+    let OrganismesCommand::Import { file } = command;
+    let input = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
+    let organismes = match parse_csv(input) {
+        Ok(organismes) => organismes,
+        Err(errors) => {
+            for error in errors.iter().take(SHOWN_ERRORS) {
+                eprintln!("{}: {error}", file.display());
+            }
+            if errors.len() > SHOWN_ERRORS {
+                eprintln!("... and {} more", errors.len() - SHOWN_ERRORS);
+            }
+            eprintln!("nothing imported: {} refused value(s)", errors.len());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let pool = crate::db::pool(db, 2).await?;
+    crate::db::migrate(&pool).await?;
+    let metadata = Metadata {
+        actor: Actor { organisation: "operator".into(), principal: "cli".into() },
+        channel: "cli".into(),
+        ..Metadata::default()
+    };
+    let report = import(&pool, organismes, metadata).await?;
+    println!(
+        "{} organismes read: {} created, {} changed, {} unchanged",
+        report.read, report.created, report.changed, report.unchanged
+    );
+    Ok(ExitCode::SUCCESS)
+}

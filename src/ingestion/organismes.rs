@@ -1,0 +1,215 @@
+//! `tba organismes import FILE.csv`: the organismes referential. Every row is checked before anything is
+//! written; then, in one transaction, each new or changed organisme gets an `OrganismeEnregistre` event
+//! and its lookup row. Re-importing the same file writes nothing.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use chrono::Utc;
+use events::domain::{CodeInsee, CodePostal, Siret, Uai, territoire};
+use events::organisme::{self, Nature, Organisme};
+use events::store::append_in_transaction;
+use events::{AppendRequest, ExpectedVersion, Metadata, NewEvent};
+use sqlx::PgPool;
+
+const COLUMNS: [&str; 7] =
+    ["uai", "siret", "nom", "code_commune_insee", "code_postal", "departement", "nature"];
+
+/// A refused row of the file: its line (1 is the header), the column, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub line: u64,
+    pub field: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}: {}", self.line, self.field, self.message)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub read: usize,
+    pub created: usize,
+    pub changed: usize,
+    pub unchanged: usize,
+}
+
+/// Read and check the whole file; any refused row refuses the file.
+pub fn parse_csv(input: impl Read) -> Result<Vec<Organisme>, Vec<RowError>> {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(input);
+    let error = |line, field: &str, message: String| RowError { line, field: field.to_owned(), message };
+    let headers = reader.headers().map_err(|e| vec![error(1, "header", e.to_string())])?.clone();
+    let position: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h, i)).collect();
+    let missing: Vec<RowError> = COLUMNS
+        .iter()
+        .filter(|c| !position.contains_key(*c))
+        .map(|c| error(1, c, format!("missing column (expected: {})", COLUMNS.join(","))))
+        .collect();
+    if !missing.is_empty() {
+        return Err(missing);
+    }
+    let (mut organismes, mut errors) = (Vec::new(), Vec::new());
+    let mut seen = HashMap::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                errors.push(error(line, "row", e.to_string()));
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        let get = |column: &str| record.get(position[column]).unwrap_or("");
+        let mut check = Checker { line, errors: &mut errors };
+        let uai = check.check("uai", Uai::parse(get("uai")).map_err(|e| e.to_string()));
+        let siret = check.check("siret", Siret::parse(get("siret")).map_err(|e| e.to_string()));
+        let nom = check.check(
+            "nom",
+            Some(get("nom").to_owned()).filter(|n| !n.is_empty()).ok_or("must not be empty".to_owned()),
+        );
+        let insee = check.check("code_commune_insee", optional(get("code_commune_insee"), CodeInsee::parse));
+        let code_postal = check.check("code_postal", optional(get("code_postal"), CodePostal::parse));
+        let departement = check.check(
+            "departement",
+            territoire::departement(get("departement"))
+                .ok_or_else(|| format!("unknown département {:?}", get("departement"))),
+        );
+        let nature = check.check(
+            "nature",
+            Nature::parse(get("nature"))
+                .ok_or("must be responsable, formateur, responsable_formateur or inconnue".to_owned()),
+        );
+        if let (Some(uai), Some(siret), Some(nom), Some(insee), Some(code_postal), Some(d), Some(nature)) =
+            (uai, siret, nom, insee, code_postal, departement, nature)
+        {
+            if let Some(first) = seen.insert((uai.clone(), siret.clone()), line) {
+                errors.push(error(line, "uai", format!("{uai}:{siret} already on line {first}")));
+                continue;
+            }
+            organismes.push(Organisme {
+                uai,
+                siret,
+                nom,
+                code_commune_insee: insee,
+                code_postal,
+                departement: d.code.clone(),
+                region: d.region.clone(),
+                academie: d.academie.clone(),
+                nature,
+            });
+        }
+    }
+    if errors.is_empty() { Ok(organismes) } else { Err(errors) }
+}
+
+/// Records the refusals of one row.
+struct Checker<'a> {
+    line: u64,
+    errors: &'a mut Vec<RowError>,
+}
+
+impl Checker<'_> {
+    fn check<T>(&mut self, field: &str, result: Result<T, String>) -> Option<T> {
+        result
+            .map_err(|message| {
+                self.errors.push(RowError { line: self.line, field: field.to_owned(), message })
+            })
+            .ok()
+    }
+}
+
+fn optional<T>(
+    raw: &str,
+    parse: impl Fn(&str) -> Result<T, events::domain::Invalid>,
+) -> Result<Option<T>, String> {
+    if raw.is_empty() { Ok(None) } else { parse(raw).map(Some).map_err(|e| e.to_string()) }
+}
+
+/// Record the new and changed organismes, all in one transaction.
+pub async fn import(
+    pool: &PgPool,
+    organismes: Vec<Organisme>,
+    metadata: Metadata,
+) -> anyhow::Result<ImportReport> {
+    let mut tx = pool.begin().await?;
+    let known: HashMap<(String, String), Organisme> = sqlx::query_as::<_, (String, String, String, Option<String>, Option<String>, String, String, String, String)>(
+        "SELECT uai, siret, nom, code_commune_insee, code_postal, departement, region, academie, nature FROM organismes",
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .filter_map(|(uai, siret, nom, insee, cp, departement, region, academie, nature)| {
+        let organisme = Organisme {
+            uai: Uai::parse(&uai).ok()?,
+            siret: Siret::parse(&siret).ok()?,
+            nom,
+            code_commune_insee: insee.and_then(|c| CodeInsee::parse(&c).ok()),
+            code_postal: cp.and_then(|c| CodePostal::parse(&c).ok()),
+            departement,
+            region,
+            academie,
+            nature: Nature::parse(&nature)?,
+        };
+        Some(((uai, siret), organisme))
+    })
+    .collect();
+    let mut report = ImportReport { read: organismes.len(), ..ImportReport::default() };
+    let mut changed = Vec::new();
+    for organisme in organismes {
+        match known.get(&(organisme.uai.to_string(), organisme.siret.to_string())) {
+            Some(same) if *same == organisme => report.unchanged += 1,
+            Some(_) => {
+                report.changed += 1;
+                changed.push(organisme);
+            }
+            None => {
+                report.created += 1;
+                changed.push(organisme);
+            }
+        }
+    }
+    if changed.is_empty() {
+        return Ok(report);
+    }
+    let today = Utc::now().date_naive();
+    let requests = changed
+        .iter()
+        .map(|o| {
+            let data = serde_json::to_value(o).expect("organismes serialise to JSON");
+            let event = NewEvent::new(organisme::ORGANISME_ENREGISTRE, data)
+                .occurred_at(today)
+                .with_metadata(metadata.clone());
+            AppendRequest::new(o.stream_id(), ExpectedVersion::Any, vec![event])
+        })
+        .collect();
+    let mut positions = Vec::with_capacity(changed.len());
+    for result in append_in_transaction(&mut tx, requests).await? {
+        positions.push(result?.positions[0]);
+    }
+    let column = |f: fn(&Organisme) -> Option<String>| changed.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO organismes (uai, siret, nom, code_commune_insee, code_postal, departement, region, academie, nature, updated_position)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[])
+         ON CONFLICT (uai, siret) DO UPDATE SET nom = excluded.nom, code_commune_insee = excluded.code_commune_insee,
+             code_postal = excluded.code_postal, departement = excluded.departement, region = excluded.region,
+             academie = excluded.academie, nature = excluded.nature, updated_position = excluded.updated_position",
+    )
+    .bind(column(|o| Some(o.uai.to_string())))
+    .bind(column(|o| Some(o.siret.to_string())))
+    .bind(column(|o| Some(o.nom.clone())))
+    .bind(column(|o| o.code_commune_insee.as_ref().map(ToString::to_string)))
+    .bind(column(|o| o.code_postal.as_ref().map(ToString::to_string)))
+    .bind(column(|o| Some(o.departement.clone())))
+    .bind(column(|o| Some(o.region.clone())))
+    .bind(column(|o| Some(o.academie.clone())))
+    .bind(column(|o| Some(o.nature.as_str().to_owned())))
+    .bind(&positions)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(report)
+}

@@ -1,0 +1,87 @@
+//! `tba organismes import`: the referential becomes events and a lookup table, all or nothing.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use common::TestDb;
+
+const HEADER: &str = "uai,siret,nom,code_commune_insee,code_postal,departement,nature";
+
+fn file(name: &str, rows: &[&str]) -> std::path::PathBuf {
+    let dir =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("organismes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{HEADER}\n{}\n", rows.join("\n"))).unwrap();
+    path
+}
+
+async fn head(db: &TestDb) -> i64 {
+    sqlx::query_scalar("SELECT position FROM log_head").fetch_one(&db.pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn importing_records_new_and_changed_organismes_once() {
+    let db = TestDb::new().await;
+    let rows = [
+        "0693456K,12345678901234,CFA des Métiers,69383,69003,69,formateur",
+        "0693455J,123 456 789 00012,Chambre de Métiers,,,69,responsable",
+    ];
+    let first = db.tba(&["organismes", "import", file("a.csv", &rows).to_str().unwrap()]);
+    assert!(first.status.success(), "{first:?}");
+    assert!(String::from_utf8_lossy(&first.stdout).contains("2 created, 0 changed, 0 unchanged"));
+    assert_eq!(head(&db).await, 2);
+    let region: String =
+        sqlx::query_scalar("SELECT region || '/' || academie FROM organismes WHERE uai = '0693456K'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(region, "84/10");
+
+    let again = db.tba(&["organismes", "import", file("a.csv", &rows).to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 created, 0 changed, 2 unchanged"));
+    assert_eq!(head(&db).await, 2, "re-importing the same file writes nothing");
+
+    let renamed = ["0693456K,12345678901234,CFA des Métiers de Lyon,69383,69003,69,formateur"];
+    let changed = db.tba(&["organismes", "import", file("b.csv", &renamed).to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&changed.stdout).contains("0 created, 1 changed, 0 unchanged"));
+    assert_eq!(head(&db).await, 3);
+    let event_type: String = sqlx::query_scalar("SELECT event_type FROM events WHERE position = 3")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(event_type, "OrganismeEnregistre");
+}
+
+#[tokio::test]
+async fn a_file_with_a_bad_row_is_refused_whole_with_every_error_named() {
+    let db = TestDb::new().await;
+    let rows = [
+        "0693456K,12345678901234,CFA,69383,69003,69,formateur",
+        "069345K,12345678901234,CFA,69383,69003,69,formateur",
+        "0693457L,12345678901235,,69383,69003,00,formateur",
+        "0693456K,12345678901234,CFA,69383,69003,69,formateur",
+        "0693458M,12345678901236,CFA,69383,69003,69,partenaire",
+    ];
+    let refused = db.tba(&["organismes", "import", file("bad.csv", &rows).to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    for expected in [
+        "line 3: uai",
+        "line 4: nom",
+        "line 4: departement",
+        "line 5: uai",
+        "line 6: nature",
+        "nothing imported",
+    ] {
+        assert!(stderr.contains(expected), "{expected} missing from:\n{stderr}");
+    }
+    assert_eq!(head(&db).await, 0, "nothing half-written");
+
+    let no_column =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cols-{}.csv", std::process::id()));
+    std::fs::write(&no_column, "uai,siret\n0693456K,12345678901234\n").unwrap();
+    let refused = db.tba(&["organismes", "import", no_column.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("missing column"));
+}
