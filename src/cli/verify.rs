@@ -77,7 +77,7 @@ pub async fn run(db: &DbConfig, args: VerifyArgs) -> anyhow::Result<ExitCode> {
 
 pub async fn head(db: &DbConfig) -> anyhow::Result<ExitCode> {
     let pool = connect(db).await?;
-    let row: (i64, Vec<u8>) = sqlx::query_as("SELECT position, hash FROM log_head").fetch_one(&pool).await?;
-    println!("position {} hash {}", row.0, hex::encode(row.1));
+    let head = events::store::log_head(&pool).await?;
+    println!("position {} hash {}", head.position, head.hash_hex());
     Ok(ExitCode::SUCCESS)
 }

@@ -136,27 +136,29 @@ pub async fn import(
     metadata: Metadata,
 ) -> anyhow::Result<ImportReport> {
     let mut tx = pool.begin().await?;
-    let known: HashMap<(String, String), Organisme> = sqlx::query_as::<_, (String, String, String, Option<String>, Option<String>, String, String, String, String)>(
-        "SELECT uai, siret, nom, code_commune_insee, code_postal, departement, region, academie, nature FROM organismes",
+    let rows = sqlx::query!(
+        "SELECT uai, siret, nom, code_commune_insee, code_postal, departement, region, academie, nature FROM organismes"
     )
     .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .filter_map(|(uai, siret, nom, insee, cp, departement, region, academie, nature)| {
-        let organisme = Organisme {
-            uai: Uai::parse(&uai).ok()?,
-            siret: Siret::parse(&siret).ok()?,
-            nom,
-            code_commune_insee: insee.and_then(|c| CodeInsee::parse(&c).ok()),
-            code_postal: cp.and_then(|c| CodePostal::parse(&c).ok()),
-            departement,
-            region,
-            academie,
-            nature: Nature::parse(&nature)?,
-        };
-        Some(((uai, siret), organisme))
-    })
-    .collect();
+    .await?;
+    // Rows were checked on their way in; one that no longer parses is treated as unknown and rewritten.
+    let known: HashMap<(String, String), Organisme> = rows
+        .into_iter()
+        .filter_map(|r| {
+            let organisme = Organisme {
+                uai: Uai::parse(&r.uai).ok()?,
+                siret: Siret::parse(&r.siret).ok()?,
+                nom: r.nom,
+                code_commune_insee: r.code_commune_insee.and_then(|c| CodeInsee::parse(&c).ok()),
+                code_postal: r.code_postal.and_then(|c| CodePostal::parse(&c).ok()),
+                departement: r.departement,
+                region: r.region,
+                academie: r.academie,
+                nature: Nature::parse(&r.nature)?,
+            };
+            Some(((r.uai, r.siret), organisme))
+        })
+        .collect();
     let mut report = ImportReport { read: organismes.len(), ..ImportReport::default() };
     let mut changed = Vec::new();
     for organisme in organismes {
@@ -190,24 +192,27 @@ pub async fn import(
     for result in append_in_transaction(&mut tx, requests).await? {
         positions.push(result?.positions[0]);
     }
-    let column = |f: fn(&Organisme) -> Option<String>| changed.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "INSERT INTO organismes (uai, siret, nom, code_commune_insee, code_postal, departement, region, academie, nature, updated_position)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[])
-         ON CONFLICT (uai, siret) DO UPDATE SET nom = excluded.nom, code_commune_insee = excluded.code_commune_insee,
-             code_postal = excluded.code_postal, departement = excluded.departement, region = excluded.region,
-             academie = excluded.academie, nature = excluded.nature, updated_position = excluded.updated_position",
+    let text = |f: fn(&Organisme) -> String| changed.iter().map(f).collect::<Vec<_>>();
+    let optional = |f: fn(&Organisme) -> Option<String>| changed.iter().map(f).collect::<Vec<_>>();
+    sqlx::query!(
+        r#"INSERT INTO organismes (uai, siret, nom, code_commune_insee, code_postal, departement, region, academie,
+                                  nature, updated_position)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                                $8::text[], $9::text[], $10::bigint[])
+           ON CONFLICT (uai, siret) DO UPDATE SET nom = excluded.nom, code_commune_insee = excluded.code_commune_insee,
+               code_postal = excluded.code_postal, departement = excluded.departement, region = excluded.region,
+               academie = excluded.academie, nature = excluded.nature, updated_position = excluded.updated_position"#,
+        &text(|o| o.uai.to_string()),
+        &text(|o| o.siret.to_string()),
+        &text(|o| o.nom.clone()),
+        &optional(|o| o.code_commune_insee.as_ref().map(ToString::to_string)) as &[Option<String>],
+        &optional(|o| o.code_postal.as_ref().map(ToString::to_string)) as &[Option<String>],
+        &text(|o| o.departement.clone()),
+        &text(|o| o.region.clone()),
+        &text(|o| o.academie.clone()),
+        &text(|o| o.nature.as_str().to_owned()),
+        &positions,
     )
-    .bind(column(|o| Some(o.uai.to_string())))
-    .bind(column(|o| Some(o.siret.to_string())))
-    .bind(column(|o| Some(o.nom.clone())))
-    .bind(column(|o| o.code_commune_insee.as_ref().map(ToString::to_string)))
-    .bind(column(|o| o.code_postal.as_ref().map(ToString::to_string)))
-    .bind(column(|o| Some(o.departement.clone())))
-    .bind(column(|o| Some(o.region.clone())))
-    .bind(column(|o| Some(o.academie.clone())))
-    .bind(column(|o| Some(o.nature.as_str().to_owned())))
-    .bind(&positions)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use batch::append_in_transaction;
+pub use read::head as log_head;
 pub use subscribe::Subscription;
 
 use crate::envelope::{AppendOutcome, AppendRequest, ExpectedVersion, NewEvent};

@@ -72,7 +72,8 @@ pub(crate) async fn rows_after(pool: &PgPool, after: i64, limit: i64) -> Result<
     .await?)
 }
 
-pub(crate) async fn head(pool: &PgPool) -> Result<LogHead, StoreError> {
+/// The head of the log as committed now, without starting a store (for auditors' tools).
+pub async fn head(pool: &PgPool) -> Result<LogHead, StoreError> {
     let row = sqlx::query!("SELECT position, hash FROM log_head").fetch_one(pool).await?;
     let hash = row.hash.as_slice().try_into().map_err(|_| StoreError::Corrupt {
         position: row.position,
