@@ -84,4 +84,8 @@ async fn a_file_with_a_bad_row_is_refused_whole_with_every_error_named() {
     std::fs::write(&no_column, "uai,siret\n0693456K,12345678901234\n").unwrap();
     let refused = db.tba(&["organismes", "import", no_column.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("missing column"));
+
+    let absent = db.tba(&["organismes", "import", "/nonexistent/organismes.csv"]);
+    assert!(!absent.status.success());
+    assert!(String::from_utf8_lossy(&absent.stderr).contains("cannot open /nonexistent/organismes.csv"));
 }
