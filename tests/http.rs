@@ -6,30 +6,14 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestDb;
-use events::{EventStore, ExpectedVersion, NewEvent, StoreConfig};
-use tba::http::{AppState, HttpLimits};
-
-/// Start the service on a random port; it stops when the returned sender is dropped.
-async fn spawn_app(db: &TestDb) -> (String, EventStore, tokio::sync::oneshot::Sender<()>) {
-    let store = EventStore::start(db.pool.clone(), StoreConfig::default()).await.unwrap();
-    let state = AppState { pool: db.pool.clone(), store: store.clone(), metrics: tba::telemetry::metrics() };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        tba::http::serve(listener, state, &HttpLimits::default(), shutdown).await.unwrap();
-    });
-    (address, store, stop)
-}
+use common::{TestApp, TestDb};
+use events::{ExpectedVersion, NewEvent};
 
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
     let db = TestDb::new().await;
-    let (address, store, _stop) = spawn_app(&db).await;
+    let app = TestApp::spawn(&db).await;
+    let (address, store) = (app.address.clone(), app.store.clone());
     store
         .append("dossier-a", ExpectedVersion::Any, vec![NewEvent::new("T", serde_json::json!({}))])
         .await
@@ -51,7 +35,8 @@ async fn health_readiness_and_metrics_answer() {
 #[tokio::test]
 async fn readiness_fails_while_migrations_are_missing() {
     let db = TestDb::new().await;
-    let (address, _store, _stop) = spawn_app(&db).await;
+    let app = TestApp::spawn(&db).await;
+    let address = app.address.clone();
     sqlx::query("DELETE FROM _sqlx_migrations").execute(&db.pool).await.unwrap();
     let ready = reqwest::get(format!("{address}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 503);

@@ -1,13 +1,19 @@
 //! The HTTP service: the application state, the router and its middleware, and `serve` with its
 //! graceful shutdown.
 
+pub mod auth;
+pub mod dossiers;
+pub mod error;
 mod ops;
+pub mod transmissions;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
+use axum::routing::{get, post};
 use events::EventStore;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
@@ -24,6 +30,18 @@ pub struct AppState {
     pub pool: PgPool,
     pub store: EventStore,
     pub metrics: PrometheusHandle,
+    pub limiter: auth::KeyLimiter,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, store: EventStore, limits: &HttpLimits) -> Self {
+        AppState {
+            pool,
+            store,
+            metrics: crate::telemetry::metrics(),
+            limiter: auth::limiter(limits.rate_limit),
+        }
+    }
 }
 
 /// Limits of the HTTP layer.
@@ -35,11 +53,14 @@ pub struct HttpLimits {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "TBA_BODY_LIMIT", default_value_t = 32 * 1024 * 1024)]
     pub body_limit: usize,
+    /// Requests per second each API key may make (bursts of twice as many).
+    #[arg(long, env = "TBA_RATE_LIMIT", default_value_t = 20)]
+    pub rate_limit: u32,
 }
 
 impl Default for HttpLimits {
     fn default() -> Self {
-        HttpLimits { request_timeout: 30, body_limit: 32 * 1024 * 1024 }
+        HttpLimits { request_timeout: 30, body_limit: 32 * 1024 * 1024, rate_limit: 20 }
     }
 }
 
@@ -47,7 +68,11 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(ops::routes())
+        .route("/api/v3/dossiers-apprenants", post(dossiers::push))
+        .route("/api/v1/transmissions", get(transmissions::list))
         .with_state(state)
+        // The body limit is the layer below, for every route alike.
+        .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::new())
         .layer(RequestBodyLimitLayer::new(limits.body_limit))
         .layer(TimeoutLayer::with_status_code(

@@ -3,7 +3,9 @@
 
 pub mod diff;
 pub mod fields;
+pub mod journal;
 pub mod organismes;
+pub mod snapshots;
 pub mod v3;
 
 /// One refused field of an item, as the ERP developer reads it: where, and why (in French).

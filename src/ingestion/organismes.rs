@@ -2,7 +2,7 @@
 //! written; then, in one transaction, each new or changed organisme gets an `OrganismeEnregistre` event
 //! and its lookup row. Re-importing the same file writes nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use chrono::Utc;
@@ -217,4 +217,21 @@ pub async fn import(
     .await?;
     tx.commit().await?;
     Ok(report)
+}
+
+/// The (uai, siret) pairs among those given that the referential knows.
+pub async fn known(
+    pool: &PgPool,
+    uais: &[String],
+    sirets: &[String],
+) -> Result<HashSet<(String, String)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT o.uai, o.siret FROM organismes o
+           JOIN unnest($1::text[], $2::text[]) AS k(uai, siret) ON o.uai = k.uai AND o.siret = k.siret"#,
+        uais,
+        sirets
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.uai, r.siret)).collect())
 }

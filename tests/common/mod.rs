@@ -160,3 +160,98 @@ async fn template(admin: &PgConnectOptions) -> String {
     conn.close().await.ok();
     name
 }
+
+/// The service on a random port, over a test database; it stops when dropped.
+pub struct TestApp {
+    pub address: String,
+    pub store: events::EventStore,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl TestApp {
+    pub async fn spawn(db: &TestDb) -> TestApp {
+        TestApp::spawn_with(db, tba::http::HttpLimits::default()).await
+    }
+
+    pub async fn spawn_with(db: &TestDb, limits: tba::http::HttpLimits) -> TestApp {
+        let store = events::EventStore::start(db.pool.clone(), events::StoreConfig::default())
+            .await
+            .expect("start the store");
+        let state = tba::http::AppState::new(db.pool.clone(), store.clone(), &limits);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = format!("http://{}", listener.local_addr().expect("local address"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            tba::http::serve(listener, state, &limits, shutdown).await.expect("serve");
+        });
+        TestApp { address, store, _stop: stop }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+}
+
+/// Organismes of the test referential: (UAI, SIRET).
+pub const CFA_LYON: (&str, &str) = ("0693456K", "12345678901234");
+pub const CMA_LYON: (&str, &str) = ("0693455J", "12345678900012");
+pub const CFA_PARIS: (&str, &str) = ("0751234A", "98765432100017");
+
+impl TestDb {
+    /// Load the test referential.
+    pub async fn with_organismes(&self) {
+        let csv = format!(
+            "uai,siret,nom,code_commune_insee,code_postal,departement,nature\n\
+             {},{},CFA des Métiers,69383,69003,69,formateur\n\
+             {},{},Chambre de Métiers,,,69,responsable\n\
+             {},{},CFA de Paris,75056,75001,75,responsable_formateur\n",
+            CFA_LYON.0, CFA_LYON.1, CMA_LYON.0, CMA_LYON.1, CFA_PARIS.0, CFA_PARIS.1
+        );
+        let organismes = tba::ingestion::organismes::parse_csv(csv.as_bytes()).expect("a valid referential");
+        tba::ingestion::organismes::import(&self.pool, organismes, events::Metadata::default())
+            .await
+            .expect("import the referential");
+    }
+
+    /// A live API key of an organisme: its secret.
+    pub async fn organisme_key(&self, (uai, siret): (&str, &str)) -> String {
+        let spec = tba::auth::keys::KeySpec {
+            role: tba::auth::keys::Role::OrganismeFormation,
+            organisme: Some(format!("{uai}:{siret}").parse().expect("an organisme")),
+            scope: None,
+            label: None,
+        };
+        tba::auth::keys::create(&self.pool, &spec).await.expect("create a key").1
+    }
+}
+
+/// A valid v3 dossier of the Lyon CFA (formateur) and its chambre (responsable), with one contract.
+pub fn dossier_v3(id_erp: &str) -> serde_json::Value {
+    serde_json::json!({
+        "nom_apprenant": "Martin",
+        "prenom_apprenant": "Léa",
+        "date_de_naissance_apprenant": "2007-03-14",
+        "annee_scolaire": "2025-2026",
+        "id_erp_apprenant": id_erp,
+        "statut_apprenant": 3,
+        "email_contact": "lea.martin@example.org",
+        "tel_apprenant": "06 12 34 56 78",
+        "code_postal_apprenant": "69003",
+        "code_commune_insee_apprenant": "69383",
+        "formation_cfd": "50022137",
+        "formation_rncp": "RNCP37870",
+        "date_inscription_formation": "2025-09-01",
+        "date_entree_formation": "2025-09-01",
+        "date_fin_formation": "2027-06-30",
+        "contrat_date_debut": "2025-09-15",
+        "contrat_date_fin": "2027-06-30",
+        "siret_employeur": "55210055400013",
+        "etablissement_responsable_uai": CMA_LYON.0,
+        "etablissement_responsable_siret": CMA_LYON.1,
+        "etablissement_formateur_uai": CFA_LYON.0,
+        "etablissement_formateur_siret": CFA_LYON.1,
+    })
+}

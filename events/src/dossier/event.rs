@@ -185,6 +185,24 @@ impl DossierEvent {
         }
     }
 
+    /// The business date of the fact (the envelope's `occurred_at`): the day it happened in the
+    /// learner's life where the event carries one, else `today`, the day it became known.
+    pub fn occurred_on(&self, today: NaiveDate) -> NaiveDate {
+        match self {
+            DossierEvent::InscriptionEnregistree(i) => i.session.date_inscription,
+            DossierEvent::ContratSigne(c) => c.date_debut,
+            DossierEvent::RuptureEnregistree(r) => r.date_rupture,
+            DossierEvent::AbandonEnregistre(a) => a.date_exclusion,
+            DossierEvent::DiplomeObtenu(d) => d.date_obtention.unwrap_or(today),
+            DossierEvent::DatesSessionModifiees(_)
+            | DossierEvent::FormationModifiee(_)
+            | DossierEvent::ContratModifie(_)
+            | DossierEvent::CoordonneesModifiees(_)
+            | DossierEvent::DossierRetire(_)
+            | DossierEvent::CorrectionEnregistree(_) => today,
+        }
+    }
+
     /// The event as the store takes it.
     pub fn to_new_event(&self, occurred_at: NaiveDate, metadata: Metadata) -> NewEvent {
         let mut tagged = serde_json::to_value(self).expect("dossier events serialise to JSON");

@@ -8,7 +8,10 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::NaiveDate;
 use uuid::Uuid;
 
-use super::event::{Abandon, Contrat, Coordonnees, Diplome, DossierEvent, Inscription, Retrait, Rupture};
+use super::event::{
+    Abandon, Contrat, Coordonnees, DecodeError, Diplome, DossierEvent, Inscription, Retrait, Rupture,
+};
+use crate::envelope::RecordedEvent;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Dossier {
@@ -46,7 +49,17 @@ impl Dossier {
         dossier
     }
 
-    fn apply(&mut self, event: &DossierEvent) {
+    /// Fold a stream as the store returns it, reading each event at its schema version.
+    pub fn from_recorded(events: &[RecordedEvent]) -> Result<Self, DecodeError> {
+        let decoded = events
+            .iter()
+            .map(|e| Ok((e.event_id, DossierEvent::from_recorded(e)?)))
+            .collect::<Result<Vec<_>, DecodeError>>()?;
+        Ok(Self::from_events(&decoded))
+    }
+
+    /// One more event on top of the fold (never a correction: those are only honoured by a full fold).
+    pub fn apply(&mut self, event: &DossierEvent) {
         match event {
             DossierEvent::InscriptionEnregistree(inscription) => {
                 self.inscription = Some((**inscription).clone())

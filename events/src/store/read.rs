@@ -1,4 +1,6 @@
-//! Reading the log: one stream by version, the whole log or one category by position, and the head.
+//! Reading the log: one stream (or a batch of streams) by version, the whole log or one category by position, and the head.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::PgPool;
@@ -133,6 +135,29 @@ impl EventStore {
         .fetch_all(&self.pool)
         .await?;
         into_events(rows)
+    }
+
+    /// Events of several streams at once, each stream's in version order: one round trip for a batch
+    /// of dossiers. Streams without events are absent from the result.
+    pub async fn read_streams(
+        &self,
+        stream_ids: &[String],
+    ) -> Result<HashMap<String, Vec<RecordedEvent>>, StoreError> {
+        let rows = sqlx::query_as!(
+            EventRow,
+            r#"SELECT position, stream_id, version, event_id, event_type, schema_version, occurred_at,
+                      data::text AS "data!", metadata::text AS "metadata!", recorded_at, hash
+               FROM events WHERE stream_id = ANY($1) ORDER BY stream_id, version"#,
+            stream_ids
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut streams: HashMap<String, Vec<RecordedEvent>> = HashMap::new();
+        for row in rows {
+            let event = row.into_event()?;
+            streams.entry(event.stream_id.clone()).or_default().push(event);
+        }
+        Ok(streams)
     }
 
     /// The current version of a stream (0 when it has no event).

@@ -1,0 +1,78 @@
+//! Authentication and the per-key rate limit: `Caller` is the principal behind the request's
+//! `Authorization: Bearer <key>`, extracted before any handler runs, refused with a clear 401/429.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::auth::keys::{self, Principal, Role};
+use events::Actor;
+
+/// Requests per second each key may make, with bursts of twice as many.
+pub type KeyLimiter = Arc<DefaultKeyedRateLimiter<Uuid>>;
+
+pub fn limiter(per_second: u32) -> KeyLimiter {
+    let rate = NonZeroU32::new(per_second.max(1)).expect("at least one");
+    let burst = NonZeroU32::new(per_second.max(1).saturating_mul(2)).expect("at least two");
+    Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
+}
+
+/// The authenticated principal of a request.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            ApiError::Unauthenticated("en-tête « Authorization: Bearer <clé d'API> » manquant".into())
+        })?;
+        let secret = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                ApiError::Unauthenticated("l'en-tête Authorization doit être « Bearer <clé d'API> »".into())
+            })?;
+        let principal = keys::authenticate(&state.pool, secret)
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("authentification impossible : {e}")))?
+            .ok_or_else(|| ApiError::Unauthenticated("clé d'API inconnue ou révoquée".into()))?;
+        if let Err(not_until) = state.limiter.check_key(&principal.key_id) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs() + 1 });
+        }
+        Ok(Caller(principal))
+    }
+}
+
+impl Caller {
+    /// Who the log records as the author of the events this caller sends.
+    pub fn actor(&self) -> Actor {
+        let organisation = match &self.0.organisme {
+            Some(o) => format!("{}:{}", o.uai, o.siret),
+            None => self.0.role.as_str().to_owned(),
+        };
+        Actor { organisation, principal: format!("api-key:{}", self.0.prefix) }
+    }
+
+    /// Refuse callers whose role is not among `roles`.
+    pub fn require(&self, roles: &[Role], what: &str) -> Result<(), ApiError> {
+        if roles.contains(&self.0.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("une clé {} ne peut pas {what}", self.0.role.as_str())))
+        }
+    }
+}

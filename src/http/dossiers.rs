@@ -1,0 +1,83 @@
+//! `POST /api/v3/dossiers-apprenants`: the ERP push, in the format today's ERPs send (domain.md §3).
+//! A whole-request problem (not JSON, not an array, more than 2000 items, bad key) is a 4xx; otherwise
+//! every item gets its own result and the push is written to the transmission journal.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::auth::keys::Role;
+use crate::ingestion::journal::{self, Totals, Transmission};
+use crate::ingestion::snapshots::{self, ItemOutcome, Transmitter};
+
+/// At most this many dossiers per request, as today.
+pub const MAX_ITEMS: usize = 2000;
+
+#[derive(Debug, Serialize)]
+pub struct PushResponse {
+    pub transmission_id: Uuid,
+    #[serde(flatten)]
+    pub totals: Totals,
+    pub results: Vec<ItemOutcome>,
+}
+
+pub async fn push(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<PushResponse>, ApiError> {
+    caller.require(&[Role::OrganismeFormation, Role::Administrateur], "transmettre de dossiers")?;
+    let items = items(&body)?;
+    let transmission = Transmission {
+        id: Uuid::now_v7(),
+        organisme: caller.0.organisme.clone(),
+        key_id: caller.0.key_id,
+        channel: "api-v3",
+    };
+    let transmitter = Transmitter {
+        organisme: caller.0.organisme.clone(),
+        actor: caller.actor(),
+        channel: transmission.channel,
+    };
+    let results = snapshots::ingest(&state.store, &transmitter, transmission.id, &items).await?;
+    let totals = Totals::of(&results);
+    record_metrics(transmission.channel, &totals);
+    if let Err(error) = journal::record(&state.pool, &transmission, &items, &results).await {
+        // The events are in the log whatever happens to the journal: the push stays accepted.
+        tracing::error!(%error, transmission = %transmission.id, "could not write the transmission journal");
+    }
+    Ok(Json(PushResponse { transmission_id: transmission.id, totals, results }))
+}
+
+/// The body as a JSON array of at most `MAX_ITEMS` items.
+fn items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("le corps de la requête n'est pas du JSON valide : {e}"))
+    })?;
+    let Value::Array(items) = value else {
+        return Err(ApiError::bad_request(
+            "le corps de la requête doit être un tableau JSON de dossiers apprenants",
+        ));
+    };
+    if items.len() > MAX_ITEMS {
+        return Err(ApiError::TooLarge(format!(
+            "{} dossiers dans la requête : {MAX_ITEMS} au plus par requête, découpez l'envoi",
+            items.len()
+        )));
+    }
+    Ok(items)
+}
+
+pub(super) fn record_metrics(channel: &'static str, totals: &Totals) {
+    metrics::counter!("tba_ingest_items_total", "channel" => channel, "result" => "accepted")
+        .increment(totals.accepted as u64);
+    metrics::counter!("tba_ingest_items_total", "channel" => channel, "result" => "rejected")
+        .increment(totals.rejected as u64);
+    metrics::counter!("tba_ingest_events_total", "channel" => channel).increment(totals.events as u64);
+}

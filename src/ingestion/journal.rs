@@ -1,0 +1,205 @@
+//! The transmission journal: per organisme, what each push brought (received, accepted, rejected,
+//! events) and, for 15 days at most, the refused items themselves with their errors, so a CFA can see
+//! why an item was refused. The NIR is removed from a refused item before it is kept.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::snapshots::{ItemOutcome, ItemResult};
+use crate::auth::keys::OrganismeRef;
+
+/// How long refused raw items (personal data) are kept.
+pub const REJETS_RETENTION_DAYS: i64 = 15;
+
+/// One push, as the journal records it.
+#[derive(Debug, Clone)]
+pub struct Transmission {
+    pub id: Uuid,
+    pub organisme: Option<OrganismeRef>,
+    pub key_id: Uuid,
+    pub channel: &'static str,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub received: i64,
+    pub accepted: i64,
+    pub rejected: i64,
+    pub events: i64,
+}
+
+impl Totals {
+    pub fn of(outcomes: &[ItemOutcome]) -> Totals {
+        let accepted = outcomes.iter().filter(|o| o.is_accepted()).count() as i64;
+        Totals {
+            received: outcomes.len() as i64,
+            accepted,
+            rejected: outcomes.len() as i64 - accepted,
+            events: outcomes.iter().map(|o| o.event_count() as i64).sum(),
+        }
+    }
+}
+
+/// Record a push and its refused items, in one transaction.
+pub async fn record(
+    pool: &PgPool,
+    transmission: &Transmission,
+    items: &[Value],
+    outcomes: &[ItemOutcome],
+) -> Result<(), sqlx::Error> {
+    let totals = Totals::of(outcomes);
+    let mut tx = pool.begin().await?;
+    let received_at = Utc::now();
+    sqlx::query!(
+        r#"INSERT INTO transmissions (id, received_at, organisme_uai, organisme_siret, key_id, channel,
+                                      received, accepted, rejected, events)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
+        transmission.id,
+        received_at,
+        transmission.organisme.as_ref().map(|o| o.uai.to_string()),
+        transmission.organisme.as_ref().map(|o| o.siret.to_string()),
+        transmission.key_id,
+        transmission.channel,
+        totals.received as i32,
+        totals.accepted as i32,
+        totals.rejected as i32,
+        totals.events as i32,
+    )
+    .execute(&mut *tx)
+    .await?;
+    let (mut indexes, mut ids, mut errors, mut raw) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for outcome in outcomes {
+        if let ItemResult::Rejected { errors: item_errors } = &outcome.result {
+            indexes.push(outcome.index as i32);
+            ids.push(outcome.id_erp_apprenant.clone());
+            errors.push(serde_json::to_value(item_errors).expect("field errors serialise to JSON"));
+            raw.push(items.get(outcome.index).map(without_nir));
+        }
+    }
+    if !indexes.is_empty() {
+        sqlx::query!(
+            r#"INSERT INTO transmission_rejets (transmission_id, item_index, received_at, id_erp_apprenant,
+                                                errors, item)
+               SELECT $1, i, $2, id, e, r
+               FROM unnest($3::integer[], $4::text[], $5::jsonb[], $6::jsonb[]) AS t(i, id, e, r)"#,
+            transmission.id,
+            received_at,
+            &indexes,
+            &ids as &[Option<String>],
+            &errors,
+            &raw as &[Option<Value>],
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// The item as sent, minus the NIR (never stored, even for 15 days).
+fn without_nir(item: &Value) -> Value {
+    let mut item = item.clone();
+    if let Some(fields) = item.as_object_mut() {
+        fields.remove("nir_apprenant");
+    }
+    item
+}
+
+/// Delete the refused items older than the retention; returns how many went.
+pub async fn purge(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let deleted = sqlx::query!(
+        "DELETE FROM transmission_rejets WHERE received_at < now() - make_interval(days => $1)",
+        REJETS_RETENTION_DAYS as i32
+    )
+    .execute(pool)
+    .await?;
+    Ok(deleted.rows_affected())
+}
+
+/// One day of an organisme's transmissions (UTC days).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Jour {
+    pub date: NaiveDate,
+    pub transmissions: i64,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+/// A refused item, as kept.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejet {
+    pub transmission_id: Uuid,
+    pub received_at: DateTime<Utc>,
+    pub index: i32,
+    pub id_erp_apprenant: Option<String>,
+    pub errors: Value,
+    pub item: Option<Value>,
+}
+
+/// The days of `organisme` between `from` and `to` (inclusive), newest first.
+pub async fn days(
+    pool: &PgPool,
+    organisme: &OrganismeRef,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<Jour>, sqlx::Error> {
+    let rows = sqlx::query!(
+        r#"SELECT (received_at AT TIME ZONE 'UTC')::date AS "date!", count(*) AS "transmissions!",
+                  sum(received)::bigint AS "received!", sum(accepted)::bigint AS "accepted!",
+                  sum(rejected)::bigint AS "rejected!", sum(events)::bigint AS "events!"
+           FROM transmissions
+           WHERE organisme_uai = $1 AND organisme_siret = $2
+             AND received_at >= $3::date AT TIME ZONE 'UTC' AND received_at < ($4::date + 1) AT TIME ZONE 'UTC'
+           GROUP BY 1 ORDER BY 1 DESC"#,
+        organisme.uai.as_str(),
+        organisme.siret.as_str(),
+        from,
+        to,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Jour {
+            date: r.date,
+            transmissions: r.transmissions,
+            totals: Totals {
+                received: r.received,
+                accepted: r.accepted,
+                rejected: r.rejected,
+                events: r.events,
+            },
+        })
+        .collect())
+}
+
+/// The refused items of `organisme` still kept, newest first, optionally of one day only.
+pub async fn rejets(
+    pool: &PgPool,
+    organisme: &OrganismeRef,
+    day: Option<NaiveDate>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<Rejet>, sqlx::Error> {
+    sqlx::query_as!(
+        Rejet,
+        r#"SELECT r.transmission_id, r.received_at, r.item_index AS index, r.id_erp_apprenant, r.errors,
+                  r.item
+           FROM transmission_rejets r JOIN transmissions t ON t.id = r.transmission_id
+           WHERE t.organisme_uai = $1 AND t.organisme_siret = $2
+             AND r.received_at >= now() - make_interval(days => $3)
+             AND ($4::date IS NULL OR (r.received_at AT TIME ZONE 'UTC')::date = $4)
+           ORDER BY r.received_at DESC, r.item_index
+           LIMIT $5 OFFSET $6"#,
+        organisme.uai.as_str(),
+        organisme.siret.as_str(),
+        REJETS_RETENTION_DAYS as i32,
+        day,
+        limit,
+        offset,
+    )
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,243 @@
+//! The path every v3 snapshot takes into the log, whatever the channel (ERP push, file deposit): each
+//! item of a batch is validated, its organismes are checked against the referential and against the
+//! transmitter's own organisme, the dossiers of the batch are read from the log in one round trip,
+//! only the differences are decided, and each dossier's events are appended at the version they were
+//! decided against. A dossier that moved meanwhile (the same dossier pushed concurrently) is read
+//! again and decided again, so its events are recorded once.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use events::dossier::{Dossier, DossierEvent};
+use events::{Actor, AppendError, AppendRequest, EventStore, ExpectedVersion, Metadata, StoreError};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::FieldError;
+use super::diff::decide;
+use super::v3::{self, DossierV3, Organisme};
+use crate::auth::keys::OrganismeRef;
+
+/// How many times a dossier that changed under us is read and decided again before giving up.
+const CONFLICT_RETRIES: usize = 8;
+
+/// Who is transmitting, and through which channel.
+#[derive(Debug, Clone)]
+pub struct Transmitter {
+    /// The organisme the key belongs to; `None` for an administrator, who may transmit for any.
+    pub organisme: Option<OrganismeRef>,
+    pub actor: Actor,
+    /// `api-v3`, `import`, ...
+    pub channel: &'static str,
+}
+
+/// The result of one item, in the order the items were sent.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ItemOutcome {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_erp_apprenant: Option<String>,
+    #[serde(flatten)]
+    pub result: ItemResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum ItemResult {
+    Accepted { dossier_id: String, events: Vec<&'static str> },
+    Rejected { errors: Vec<FieldError> },
+}
+
+impl ItemOutcome {
+    pub fn is_accepted(&self) -> bool {
+        matches!(self.result, ItemResult::Accepted { .. })
+    }
+
+    pub fn event_count(&self) -> usize {
+        match &self.result {
+            ItemResult::Accepted { events, .. } => events.len(),
+            ItemResult::Rejected { .. } => 0,
+        }
+    }
+}
+
+/// A failure of the whole batch. Whatever was appended before it is safe: re-sending the batch decides
+/// nothing twice.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("dossier {stream} cannot be read from the log: {message}")]
+    Unreadable { stream: String, message: String },
+    #[error("the log refused the events of dossier {stream}: {error}")]
+    Append { stream: String, error: AppendError },
+    #[error("dossier {stream} kept changing while its events were decided; send it again")]
+    Contended { stream: String },
+}
+
+/// Validate, diff and append a batch of v3 items. `correlation` ties the events to the transmission.
+pub async fn ingest(
+    store: &EventStore,
+    transmitter: &Transmitter,
+    correlation: Uuid,
+    items: &[Value],
+) -> Result<Vec<ItemOutcome>, IngestError> {
+    let parsed: Vec<Result<DossierV3, Vec<FieldError>>> = items.iter().map(v3::parse).collect();
+    let known = known_organismes(store, &parsed).await?;
+    let mut outcomes: Vec<ItemOutcome> = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| ItemOutcome {
+            index,
+            id_erp_apprenant: raw_id_erp(item),
+            result: ItemResult::Rejected { errors: Vec::new() },
+        })
+        .collect();
+    // The accepted snapshots of each dossier, in the order they were sent.
+    let mut by_stream: HashMap<String, Vec<(usize, DossierV3)>> = HashMap::new();
+    for (index, parsed) in parsed.into_iter().enumerate() {
+        let checked = parsed.and_then(|snapshot| {
+            let errors = organisme_errors(&snapshot, transmitter, &known);
+            if errors.is_empty() { Ok(snapshot) } else { Err(errors) }
+        });
+        match checked {
+            Ok(snapshot) => by_stream.entry(snapshot.key.stream_id()).or_default().push((index, snapshot)),
+            Err(errors) => outcomes[index].result = ItemResult::Rejected { errors },
+        }
+    }
+    let metadata = Metadata {
+        actor: transmitter.actor.clone(),
+        channel: transmitter.channel.to_owned(),
+        correlation_id: Some(correlation),
+        causation_id: None,
+    };
+    let mut pending = by_stream;
+    for _ in 0..CONFLICT_RETRIES {
+        if pending.is_empty() {
+            return Ok(outcomes);
+        }
+        pending = decide_and_append(store, &metadata, pending, &mut outcomes).await?;
+    }
+    let stream = pending.into_keys().next().unwrap_or_default();
+    Err(IngestError::Contended { stream })
+}
+
+/// One round: read the dossiers, decide, append. Returns the dossiers that changed under us.
+async fn decide_and_append(
+    store: &EventStore,
+    metadata: &Metadata,
+    pending: HashMap<String, Vec<(usize, DossierV3)>>,
+    outcomes: &mut [ItemOutcome],
+) -> Result<HashMap<String, Vec<(usize, DossierV3)>>, IngestError> {
+    let stream_ids: Vec<String> = pending.keys().cloned().collect();
+    let mut logged = store.read_streams(&stream_ids).await?;
+    let today = Utc::now().date_naive();
+    let mut requests = Vec::new();
+    let mut decided = Vec::new();
+    for (stream, snapshots) in pending {
+        let past = logged.remove(&stream).unwrap_or_default();
+        let version = past.last().map_or(0, |e| e.version);
+        let mut dossier = Dossier::from_recorded(&past)
+            .map_err(|e| IngestError::Unreadable { stream: stream.clone(), message: e.to_string() })?;
+        let mut new_events = Vec::new();
+        let mut per_item = Vec::with_capacity(snapshots.len());
+        for (index, snapshot) in &snapshots {
+            let events = decide(&dossier, snapshot);
+            for event in &events {
+                dossier.apply(event);
+            }
+            per_item.push((*index, events.iter().map(DossierEvent::event_type).collect::<Vec<_>>()));
+            new_events.extend(events);
+        }
+        if !new_events.is_empty() {
+            let expected =
+                if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
+            let events =
+                new_events.iter().map(|e| e.to_new_event(e.occurred_on(today), metadata.clone())).collect();
+            requests.push(AppendRequest::new(stream.clone(), expected, events));
+        }
+        decided.push((stream, snapshots, per_item, !new_events.is_empty()));
+    }
+    let mut results = store.append_many(requests).await.into_iter();
+    let mut retry = HashMap::new();
+    for (stream, snapshots, per_item, appended) in decided {
+        if appended {
+            match results.next().expect("one result per request") {
+                Ok(_) => {}
+                Err(AppendError::Conflict { .. }) => {
+                    retry.insert(stream, snapshots);
+                    continue;
+                }
+                Err(error) => return Err(IngestError::Append { stream, error }),
+            }
+        }
+        for (index, events) in per_item {
+            outcomes[index].result = ItemResult::Accepted { dossier_id: stream.clone(), events };
+        }
+    }
+    Ok(retry)
+}
+
+/// The organismes of the batch that the referential knows, in one query.
+async fn known_organismes(
+    store: &EventStore,
+    parsed: &[Result<DossierV3, Vec<FieldError>>],
+) -> Result<HashSet<(String, String)>, IngestError> {
+    let pairs: HashSet<(String, String)> = parsed
+        .iter()
+        .flatten()
+        .flat_map(|d| [&d.formateur, &d.responsable])
+        .map(|o| (o.uai.to_string(), o.siret.to_string()))
+        .collect();
+    let (uais, sirets): (Vec<String>, Vec<String>) = pairs.into_iter().unzip();
+    Ok(super::organismes::known(store.pool(), &uais, &sirets).await?)
+}
+
+fn organisme_errors(
+    snapshot: &DossierV3,
+    transmitter: &Transmitter,
+    known: &HashSet<(String, String)>,
+) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    for (prefix, role, organisme) in [
+        ("etablissement_formateur", "formateur", &snapshot.formateur),
+        ("etablissement_responsable", "responsable", &snapshot.responsable),
+    ] {
+        if !known.contains(&(organisme.uai.to_string(), organisme.siret.to_string())) {
+            errors.push(FieldError::new(
+                format!("{prefix}_uai"),
+                format!(
+                    "organisme {role} inconnu du référentiel des organismes (UAI {}, SIRET {}) : \
+                     vérifiez le couple UAI/SIRET",
+                    organisme.uai, organisme.siret
+                ),
+            ));
+        }
+    }
+    if let Some(own) = &transmitter.organisme {
+        let is_own = |o: &Organisme| o.uai == own.uai && o.siret == own.siret;
+        if !is_own(&snapshot.formateur) && !is_own(&snapshot.responsable) {
+            errors.push(FieldError::new(
+                "etablissement_formateur_uai",
+                format!(
+                    "la clé d'API de l'organisme {}:{} ne peut transmettre que les dossiers dont il est \
+                     l'organisme formateur ou responsable",
+                    own.uai, own.siret
+                ),
+            ));
+        }
+    }
+    errors
+}
+
+/// The item's ERP id as sent, to name it in the result even when it is refused.
+fn raw_id_erp(item: &Value) -> Option<String> {
+    match item.get("id_erp_apprenant")? {
+        Value::String(s) => Some(s.trim().to_owned()).filter(|s| !s.is_empty()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
