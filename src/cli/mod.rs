@@ -1,6 +1,7 @@
 //! The `tba` command line: one subcommand per operation, each in its own file.
 
 mod db;
+mod demo;
 mod keys;
 mod organismes;
 mod serve;
@@ -42,6 +43,8 @@ pub enum Command {
     /// The organismes referential.
     #[command(subcommand)]
     Organismes(organismes::OrganismesCommand),
+    /// A running service with synthetic data in it; `generate` and `load` make and push a data set.
+    Demo(demo::DemoArgs),
     /// Print the head of the log (position and hash), to note down for a later `verify --until`.
     Head,
 }
@@ -79,6 +82,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(command) => db::run(&db, command).await,
         Command::Verify(args) => verify::run(&db, args).await,
         Command::Head => verify::head(&db).await,
+        Command::Demo(args) => demo::run(&db, args).await,
         Command::Keys(command) => keys::run(&db, command).await,
         Command::Organismes(command) => organismes::run(&db, command).await,
     }

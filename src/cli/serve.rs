@@ -25,26 +25,10 @@ pub async fn run(db: &DbConfig, args: ServeArgs) -> anyhow::Result<ExitCode> {
     crate::db::migrate(&pool).await?;
     let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
     let state = AppState::new(pool.clone(), store, &args.limits);
-    tokio::spawn(purge_rejets(pool.clone()));
+    tokio::spawn(crate::ingestion::journal::purge_every_hour(pool.clone()));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "listening");
     http::serve(listener, state, &args.limits, http::shutdown_signal()).await?;
     pool.close().await;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Refused raw items are personal data kept 15 days at most: purge them now and every hour.
-async fn purge_rejets(pool: sqlx::PgPool) {
-    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        every_hour.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        match crate::ingestion::journal::purge(&pool).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "purged refused items older than the retention"),
-            Err(error) => tracing::warn!(%error, "could not purge the refused items"),
-        }
-    }
 }

@@ -4,10 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use events::store::verify::{VerifyOptions, verify};
-use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::PgPool;
 
 use crate::config::DbConfig;
+use crate::progress::Progress;
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
@@ -38,26 +38,14 @@ pub async fn run(db: &DbConfig, args: VerifyArgs) -> anyhow::Result<ExitCode> {
         })
         .transpose()?;
     let pool = connect(db).await?;
-    let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template(
-            "{spinner} verifying [{bar:40}] {pos}/{len} events ({per_sec}, eta {eta})",
-        )
-        .expect("the template is valid")
-        .progress_chars("=> "),
-    );
-    let on_terminal = !bar.is_hidden();
-    let mut last_logged = 0;
+    let progress = Progress::new("verifying", "events", 0);
     let options = VerifyOptions { until: args.until, expect_hash };
     let report = verify(&pool, &options, |checked, total| {
-        bar.set_length(total as u64);
-        bar.set_position(checked as u64);
-        if !on_terminal && checked - last_logged >= 100_000 {
-            tracing::info!(checked, total, "verifying");
-            last_logged = checked;
-        }
+        progress.set_length(total as u64);
+        progress.set_position(checked as u64);
     })
     .await?;
-    bar.finish_and_clear();
+    progress.finish();
     match report.broken {
         None => {
             println!(

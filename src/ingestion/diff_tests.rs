@@ -29,13 +29,16 @@ fn snapshot(changes: Value) -> DossierV3 {
     v3::parse(&item).expect("a valid snapshot")
 }
 
-/// The dossier after these snapshots were pushed in turn, and the events the last one decided.
+/// The dossier after these snapshots were pushed in turn, and the events the last one decided. Every
+/// push is checked to be idempotent: sending the same snapshot right after decides nothing.
 fn pushed(snapshots: &[DossierV3]) -> (Dossier, Vec<DossierEvent>) {
     let mut log: Vec<(Uuid, DossierEvent)> = Vec::new();
     let mut last = Vec::new();
     for s in snapshots {
         last = decide(&Dossier::from_events(&log), s);
         log.extend(last.iter().cloned().map(|e| (Uuid::new_v4(), e)));
+        let again = decide(&Dossier::from_events(&log), s);
+        assert!(again.is_empty(), "re-sending {s:?} decided {again:?}");
     }
     (Dossier::from_events(&log), last)
 }

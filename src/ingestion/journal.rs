@@ -118,6 +118,22 @@ pub async fn purge(pool: &PgPool) -> Result<u64, sqlx::Error> {
     Ok(deleted.rows_affected())
 }
 
+/// Purge now and every hour, until the pool is closed (run by the service).
+pub async fn purge_every_hour(pool: PgPool) {
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        match purge(&pool).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "purged refused items older than the retention"),
+            Err(error) => tracing::warn!(%error, "could not purge the refused items"),
+        }
+    }
+}
+
 /// One day of an organisme's transmissions (UTC days).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Jour {

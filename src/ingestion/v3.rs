@@ -264,6 +264,20 @@ fn formation(item: &mut Item<'_>) -> Option<Formation> {
     })
 }
 
+/// Two contracts with the same start day are the same contract: the later one's values win, its empty
+/// ones erase nothing.
+fn add_contrat(contrats: &mut Vec<Contrat>, contrat: Contrat) {
+    match contrats.iter_mut().find(|c| c.date_debut == contrat.date_debut) {
+        Some(same) => {
+            same.date_fin = contrat.date_fin.or(same.date_fin);
+            same.date_rupture = contrat.date_rupture.or(same.date_rupture);
+            same.cause_rupture = contrat.cause_rupture.or(same.cause_rupture.take());
+            same.siret_employeur = contrat.siret_employeur.or(same.siret_employeur.take());
+        }
+        None => contrats.push(contrat),
+    }
+}
+
 fn contrats(item: &mut Item<'_>) -> Vec<Contrat> {
     let mut contrats = Vec::new();
     for suffix in CONTRACT_SUFFIXES {
@@ -274,13 +288,16 @@ fn contrats(item: &mut Item<'_>) -> Vec<Contrat> {
         let cause = item.text(&field("cause_rupture_contrat"));
         let siret_employeur = item.lenient(&field("siret_employeur"), Siret::parse);
         match debut {
-            Some(date_debut) => contrats.push(Contrat {
-                date_debut,
-                date_fin: fin,
-                date_rupture: rupture,
-                cause_rupture: cause,
-                siret_employeur,
-            }),
+            Some(date_debut) => add_contrat(
+                &mut contrats,
+                Contrat {
+                    date_debut,
+                    date_fin: fin,
+                    date_rupture: rupture,
+                    cause_rupture: cause,
+                    siret_employeur,
+                },
+            ),
             None if item.errors.iter().any(|e| e.path == field("contrat_date_debut")) => {}
             None if fin.is_some() || rupture.is_some() || cause.is_some() => {
                 let named = [

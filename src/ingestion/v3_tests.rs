@@ -183,6 +183,24 @@ fn up_to_four_contracts_are_read_and_orphan_contract_fields_are_refused() {
 }
 
 #[test]
+fn two_contracts_starting_the_same_day_are_one_and_the_later_values_win() {
+    let dossier = parse(&with(json!({
+        "contrat_date_debut": "2025-09-15",
+        "contrat_date_fin": "2026-06-30",
+        "siret_employeur": "98765432100018",
+        "contrat_date_debut_2": "2025-09-15",
+        "contrat_date_fin_2": "2027-06-30",
+        "contrat_date_rupture_2": "2026-01-10",
+    })))
+    .expect("valid");
+    assert_eq!(dossier.contrats.len(), 1);
+    let contrat = &dossier.contrats[0];
+    assert_eq!(contrat.date_fin.map(|d| d.to_string()).as_deref(), Some("2027-06-30"));
+    assert_eq!(contrat.date_rupture.map(|d| d.to_string()).as_deref(), Some("2026-01-10"));
+    assert_eq!(contrat.siret_employeur.as_ref().map(|s| s.as_str()), Some("98765432100018"));
+}
+
+#[test]
 fn the_session_must_not_end_before_it_starts() {
     let errors = errors_of(&with(json!({ "date_fin_formation": "2025-08-31" })));
     assert_eq!(errors, ["date_fin_formation"]);

@@ -53,6 +53,13 @@ pub fn departement(code: &str) -> Option<&'static Departement> {
     tables().departements.get(&code)
 }
 
+/// Every département, by code.
+pub fn departements() -> Vec<&'static Departement> {
+    let mut all: Vec<_> = tables().departements.values().collect();
+    all.sort_by(|a, b| a.code.cmp(&b.code));
+    all
+}
+
 pub fn region_nom(code: &str) -> Option<&'static str> {
     tables().regions.get(code).map(String::as_str)
 }

@@ -1,0 +1,124 @@
+//! ERP push throughput through HTTP, with the release build of `tba serve` in its own process.
+//!
+//! `cargo bench --bench ingest_http` (private cluster, or the server of `DATABASE_URL`). It creates a
+//! scratch database `tba_bench_ingest`, starts `tba serve` on it, generates BENCH_DOSSIERS (default
+//! 100,000) synthetic dossiers (`tba demo`'s generator), imports their organismes and one key per
+//! organisme, then pushes every dossier to `POST /api/v3/dossiers-apprenants` twice, with
+//! BENCH_CONCURRENCY (default 4) requests in flight: the first push (everything new) and an unchanged
+//! re-push (nothing to append). It prints dossiers/s of both, and the server's peak RSS (VmHWM) and
+//! CPU time.
+
+use std::time::Duration;
+
+use sqlx::ConnectOptions;
+use sqlx::postgres::PgPoolOptions;
+use tba::config::DbConfig;
+use tba::demo::load;
+use tba::progress::Progress;
+
+const BENCH_DB: &str = "tba_bench_ingest";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// A fresh scratch database, and its URL for the server process.
+async fn scratch() -> anyhow::Result<(sqlx::PgPool, String)> {
+    let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
+    let config = DbConfig { url: url.clone(), home: ".tba".into() };
+    let options = tba::db::connect_options(&config).await?;
+    let mut admin = options.clone().database("postgres").connect().await?;
+    for sql in
+        [format!("DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"), format!("CREATE DATABASE {BENCH_DB}")]
+    {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await?;
+    }
+    let server_url = match url {
+        Some(url) => {
+            let base = url.split('?').next().unwrap_or(&url);
+            let cut = base.rfind('/').filter(|&i| i > "postgres://".len()).unwrap_or(base.len());
+            format!("{}/{BENCH_DB}", &base[..cut])
+        }
+        None => tba::db::start_cluster(&config).await?.url(BENCH_DB),
+    };
+    let pool = PgPoolOptions::new().max_connections(4).connect_with(options.database(BENCH_DB)).await?;
+    tba::db::migrate(&pool).await?;
+    Ok((pool, server_url))
+}
+
+/// A field of `/proc/<pid>/status`, in kB.
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// User + system CPU seconds of a process.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let dossiers = env_usize("BENCH_DOSSIERS", 100_000);
+    let concurrency = env_usize("BENCH_CONCURRENCY", 4);
+    let (pool, server_url) = scratch().await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tba"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", &server_url)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = server.id().ok_or_else(|| anyhow::anyhow!("the server exited"))?;
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..300 {
+        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::ensure!(ready, "tba serve did not become ready");
+
+    let today = chrono::Utc::now().date_naive();
+    let data = tba::demo::generate(dossiers, 1, today);
+    let organismes = data.organismes_csv();
+    let items: Vec<serde_json::Value> = data.dossiers.into_iter().map(|(_, item)| item).collect();
+    let batches = load::prepare(&pool, &organismes, &items).await?;
+    let bytes: usize = batches.iter().map(|b| b.body.len()).sum();
+    drop(items);
+    println!(
+        "{dossiers} dossiers, {} requests ({:.1} MB of JSON), {concurrency} in flight; server rss at start {} MiB",
+        batches.len(),
+        bytes as f64 / 1e6,
+        status_kb(pid, "VmRSS:").unwrap_or(0) / 1024
+    );
+    let mut cpu = cpu_seconds(pid).unwrap_or(0.0);
+    for run in ["first push", "unchanged re-push"] {
+        let progress = Progress::new(run, "dossiers", dossiers as u64);
+        let report = load::push_all(&base, &batches, concurrency, &progress).await?;
+        progress.finish();
+        let spent = cpu_seconds(pid).unwrap_or(0.0);
+        let t = &report.totals;
+        println!(
+            "{run:>18}: {:>8.0} dossiers/s  ({} accepted, {} rejected, {} events, {:.2} s; server CPU {:.1} s, peak RSS {} MiB)",
+            t.received as f64 / report.elapsed.as_secs_f64(),
+            t.accepted,
+            t.rejected,
+            t.events,
+            report.elapsed.as_secs_f64(),
+            spent - cpu,
+            status_kb(pid, "VmHWM:").unwrap_or(0) / 1024,
+        );
+        cpu = spent;
+    }
+    server.start_kill()?;
+    server.wait().await?;
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! `tba demo`: a running service with data in it. `tba demo generate` writes a synthetic data set,
+//! `tba demo load` pushes one through the ERP API of a running service.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use clap::Subcommand;
+use events::{EventStore, StoreConfig};
+
+use super::serve::ServeArgs;
+use crate::auth::keys::{self, KeySpec, Role};
+use crate::config::{DEFAULT_LISTEN, DbConfig};
+use crate::demo::{self, load};
+use crate::http::{self, AppState};
+use crate::progress::Progress;
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct DemoArgs {
+    #[command(subcommand)]
+    pub command: Option<DemoCommand>,
+    /// Dossiers to generate and load when the log has none yet.
+    #[arg(long, default_value_t = 20_000)]
+    pub dossiers: usize,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Write a synthetic data set: organismes.csv and dossiers.jsonl (v3 items).
+    Generate {
+        #[arg(long, default_value_t = 20_000)]
+        dossiers: usize,
+        /// Directory to write (default: TBA_HOME/demo).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// The same seed gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Push a data set through `POST /api/v3/dossiers-apprenants` of a running service (the organismes
+    /// and one API key per organisme are written to the service's database first).
+    Load {
+        /// Directory of the data set (default: TBA_HOME/demo).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Base URL of the service.
+        #[arg(long, default_value_t = format!("http://{DEFAULT_LISTEN}"))]
+        url: String,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+    },
+}
+
+pub async fn run(db: &DbConfig, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Some(DemoCommand::Generate { dossiers, out, seed }) => {
+            let dir = out.unwrap_or_else(|| db.home.join("demo"));
+            let data = demo::generate(dossiers, seed, Utc::now().date_naive());
+            demo::write(&data, &dir)?;
+            println!(
+                "{} dossiers of {} organismes written to {}",
+                dossiers,
+                data.organismes.len(),
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(DemoCommand::Load { dir, url, concurrency }) => {
+            let dir = dir.unwrap_or_else(|| db.home.join("demo"));
+            let (organismes, items) = demo::read(&dir)?;
+            let pool = crate::db::pool(db, 4).await?;
+            crate::db::migrate(&pool).await?;
+            push(&pool, &url, &organismes, &items, concurrency).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => serve_with_data(db, args.dossiers, args.serve).await,
+    }
+}
+
+async fn push(
+    pool: &sqlx::PgPool,
+    url: &str,
+    organismes: &str,
+    items: &[serde_json::Value],
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let batches = load::prepare(pool, organismes, items).await?;
+    let progress = Progress::new("loading", "dossiers", items.len() as u64);
+    let report = load::push_all(url, &batches, concurrency, &progress).await?;
+    progress.finish();
+    let t = &report.totals;
+    println!(
+        "{} dossiers pushed in {:.1} s ({:.0}/s): {} accepted, {} rejected, {} events",
+        t.received,
+        report.elapsed.as_secs_f64(),
+        t.received as f64 / report.elapsed.as_secs_f64().max(1e-9),
+        t.accepted,
+        t.rejected,
+        t.events
+    );
+    Ok(())
+}
+
+/// Serve, and on an empty log generate and push a data set through the service's own API first.
+async fn serve_with_data(db: &DbConfig, dossiers: usize, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let pool = crate::db::pool(db, args.db_connections).await?;
+    crate::db::migrate(&pool).await?;
+    let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
+    let state = AppState::new(pool.clone(), store, &args.limits);
+    tokio::spawn(crate::ingestion::journal::purge_every_hour(pool.clone()));
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "listening");
+    let limits = args.limits.clone();
+    let server =
+        tokio::spawn(async move { http::serve(listener, state, &limits, http::shutdown_signal()).await });
+
+    let has_dossiers: bool =
+        sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM events WHERE category = 'dossier') AS "e!""#)
+            .fetch_one(&pool)
+            .await?;
+    if has_dossiers {
+        println!("the log already holds dossiers: serving them as they are");
+    } else {
+        println!("generating {dossiers} synthetic dossiers and pushing them through the ERP API…");
+        let data = demo::generate(dossiers, 1, Utc::now().date_naive());
+        let items: Vec<serde_json::Value> = data.dossiers.iter().map(|(_, item)| item.clone()).collect();
+        push(&pool, &format!("http://{address}"), &data.organismes_csv(), &items, 4).await?;
+    }
+    let spec =
+        KeySpec { role: Role::Administrateur, organisme: None, scope: None, label: Some("tba demo".into()) };
+    let (_, secret) = keys::create(&pool, &spec).await?;
+    println!("serving on http://{address} (Ctrl-C to stop); an administrator key for this demo:");
+    println!("{secret}");
+    server.await??;
+    pool.close().await;
+    Ok(ExitCode::SUCCESS)
+}
