@@ -6,13 +6,11 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use clap::Subcommand;
-use events::{EventStore, StoreConfig};
 
 use super::serve::ServeArgs;
 use crate::auth::keys::{self, KeySpec, Role};
 use crate::config::{DEFAULT_LISTEN, DbConfig};
 use crate::demo::{self, load};
-use crate::http::{self, AppState};
 use crate::progress::Progress;
 
 #[derive(Debug, clap::Args)]
@@ -107,18 +105,8 @@ async fn push(
 
 /// Serve, and on an empty log generate and push a data set through the service's own API first.
 async fn serve_with_data(db: &DbConfig, dossiers: usize, args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let pool = crate::db::pool(db, args.db_connections).await?;
-    crate::db::migrate(&pool).await?;
-    let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
-    let state = AppState::new(pool.clone(), store, &args.limits);
-    tokio::spawn(crate::ingestion::journal::purge_every_hour(pool.clone()));
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let address = listener.local_addr()?;
-    tracing::info!(%address, "listening");
-    let limits = args.limits.clone();
-    let server =
-        tokio::spawn(async move { http::serve(listener, state, &limits, http::shutdown_signal()).await });
-
+    let running = super::serve::start(db, &args).await?;
+    let (pool, address) = (running.pool.clone(), running.address);
     let has_dossiers: bool =
         sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM events WHERE category = 'dossier') AS "e!""#)
             .fetch_one(&pool)
@@ -136,7 +124,6 @@ async fn serve_with_data(db: &DbConfig, dossiers: usize, args: ServeArgs) -> any
     let (_, secret) = keys::create(&pool, &spec).await?;
     println!("serving on http://{address} (Ctrl-C to stop); an administrator key for this demo:");
     println!("{secret}");
-    server.await??;
-    pool.close().await;
+    running.wait().await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use events::{EventStore, StoreConfig};
+use sqlx::PgPool;
+use tokio::task::JoinHandle;
 
 use crate::config::{DEFAULT_LISTEN, DbConfig};
 use crate::http::{self, AppState, HttpLimits};
@@ -20,15 +22,38 @@ pub struct ServeArgs {
     pub limits: HttpLimits,
 }
 
-pub async fn run(db: &DbConfig, args: ServeArgs) -> anyhow::Result<ExitCode> {
+/// The service, serving in the background until SIGTERM/SIGINT.
+pub struct Running {
+    pub pool: PgPool,
+    pub address: SocketAddr,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Wait until the service has stopped (in-flight requests and appends finished).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.server.await??;
+        self.pool.close().await;
+        Ok(())
+    }
+}
+
+pub async fn start(db: &DbConfig, args: &ServeArgs) -> anyhow::Result<Running> {
     let pool = crate::db::pool(db, args.db_connections).await?;
     crate::db::migrate(&pool).await?;
     let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
     let state = AppState::new(pool.clone(), store, &args.limits);
     tokio::spawn(crate::ingestion::journal::purge_every_hour(pool.clone()));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    tracing::info!(address = %listener.local_addr()?, "listening");
-    http::serve(listener, state, &args.limits, http::shutdown_signal()).await?;
-    pool.close().await;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, "listening");
+    let limits = args.limits.clone();
+    let server =
+        tokio::spawn(async move { http::serve(listener, state, &limits, http::shutdown_signal()).await });
+    Ok(Running { pool, address, server })
+}
+
+pub async fn run(db: &DbConfig, args: ServeArgs) -> anyhow::Result<ExitCode> {
+    start(db, &args).await?.wait().await?;
     Ok(ExitCode::SUCCESS)
 }

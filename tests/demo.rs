@@ -1,0 +1,34 @@
+//! `tba demo generate` and `tba demo load`: a synthetic data set pushed through the ERP API.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use common::{TestApp, TestDb};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_data_set_loads_through_the_erp_api() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn(&db).await;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("demo-{}", db.name));
+    let generated = db.tba(&["demo", "generate", "--dossiers", "300", "--out", dir.to_str().unwrap()]);
+    assert!(generated.status.success(), "{generated:?}");
+
+    let loaded = db.tba(&["demo", "load", "--dir", dir.to_str().unwrap(), "--url", &app.address]);
+    assert!(loaded.status.success(), "{loaded:?}");
+    let stdout = String::from_utf8_lossy(&loaded.stdout);
+    assert!(stdout.contains("300 accepted, 0 rejected"), "{stdout}");
+    let dossiers: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT stream_id) FROM events WHERE category = 'dossier'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(dossiers, 300);
+
+    let again = db.tba(&["demo", "load", "--dir", dir.to_str().unwrap(), "--url", &app.address]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("300 accepted, 0 rejected, 0 events"),
+        "{again:?}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
