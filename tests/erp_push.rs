@@ -318,3 +318,36 @@ async fn a_key_beyond_its_rate_is_told_when_to_come_back() {
         reqwest::Client::new().post(app.url(PUSH)).bearer_auth(&other).json(&json!([])).send().await.unwrap();
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn an_unchanged_resend_is_decided_again_once_the_dossier_moved_in_the_log() {
+    let (db, app, key) = setup().await;
+    let (_, first) = push(&app, &key, &json!([dossier_v3("M-1")])).await;
+    let stream = first["results"][0]["dossier_id"].as_str().unwrap().to_owned();
+    let contrat: uuid::Uuid = sqlx::query_scalar(
+        "SELECT event_id FROM events WHERE stream_id = $1 AND event_type = 'ContratSigne'",
+    )
+    .bind(&stream)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    // Another channel voids the contract: the same snapshot sent again must record it again.
+    let correction =
+        events::dossier::DossierEvent::CorrectionEnregistree(events::dossier::event::Correction {
+            corrige: contrat,
+            raison: "saisie sur le mauvais dossier".into(),
+        });
+    let today = chrono::Utc::now().date_naive();
+    app.store
+        .append(
+            &stream,
+            events::ExpectedVersion::Exact(2),
+            vec![correction.to_new_event(today, Default::default())],
+        )
+        .await
+        .unwrap();
+    let (_, again) = push(&app, &key, &json!([dossier_v3("M-1")])).await;
+    assert_eq!(again["results"][0]["events"], json!(["ContratSigne"]), "{again}");
+    let (_, third) = push(&app, &key, &json!([dossier_v3("M-1")])).await;
+    assert_eq!(third["results"][0]["events"], json!([]), "{third}");
+}

@@ -2,6 +2,7 @@
 //! ERPs speak (domain.md §3); the channels (ERP API, native events, file deposit) build on it.
 
 pub mod diff;
+pub mod digests;
 pub mod fields;
 pub mod journal;
 pub mod organismes;

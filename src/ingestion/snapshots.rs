@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::FieldError;
 use super::diff::decide;
+use super::digests::{self, SnapshotDigest};
 use super::v3::{self, DossierV3, Organisme};
 use crate::auth::keys::OrganismeRef;
 
@@ -108,6 +109,7 @@ pub async fn ingest(
             Err(errors) => outcomes[index].result = ItemResult::Rejected { errors },
         }
     }
+    skip_unchanged(store, &mut by_stream, &mut outcomes).await?;
     let metadata = Metadata {
         actor: transmitter.actor.clone(),
         channel: transmitter.channel.to_owned(),
@@ -115,22 +117,55 @@ pub async fn ingest(
         causation_id: None,
     };
     let mut pending = by_stream;
+    let mut verified = Vec::new();
     for _ in 0..CONFLICT_RETRIES {
         if pending.is_empty() {
-            return Ok(outcomes);
+            break;
         }
-        pending = decide_and_append(store, &metadata, pending, &mut outcomes).await?;
+        pending = decide_and_append(store, &metadata, pending, &mut outcomes, &mut verified).await?;
     }
-    let stream = pending.into_keys().next().unwrap_or_default();
-    Err(IngestError::Contended { stream })
+    // Only a speed-up for the next re-send: failing to remember loses nothing.
+    if let Err(error) = digests::remember(store.pool(), &verified).await {
+        tracing::warn!(%error, "could not remember the snapshot digests");
+    }
+    match pending.into_keys().next() {
+        None => Ok(outcomes),
+        Some(stream) => Err(IngestError::Contended { stream }),
+    }
 }
 
-/// One round: read the dossiers, decide, append. Returns the dossiers that changed under us.
+/// Accept, without reading their events, the dossiers re-sent exactly as last time while their stream
+/// has not moved since (deciding them again was verified then to record nothing).
+async fn skip_unchanged(
+    store: &EventStore,
+    by_stream: &mut HashMap<String, Vec<(usize, DossierV3)>>,
+    outcomes: &mut [ItemOutcome],
+) -> Result<(), IngestError> {
+    let streams: Vec<String> = by_stream.keys().cloned().collect();
+    let remembered = digests::valid(store.pool(), &streams).await?;
+    by_stream.retain(|stream, snapshots| {
+        let unchanged = remembered
+            .get(stream)
+            .is_some_and(|known| snapshots.iter().all(|(_, snapshot)| digests::digest(snapshot) == *known));
+        if unchanged {
+            for (index, _) in snapshots.iter() {
+                outcomes[*index].result =
+                    ItemResult::Accepted { dossier_id: stream.clone(), events: Vec::new() };
+            }
+        }
+        !unchanged
+    });
+    Ok(())
+}
+
+/// One round: read the dossiers, decide, append. Returns the dossiers that changed under us; adds to
+/// `verified` the dossiers whose last snapshot was checked to decide nothing more at their new version.
 async fn decide_and_append(
     store: &EventStore,
     metadata: &Metadata,
     pending: HashMap<String, Vec<(usize, DossierV3)>>,
     outcomes: &mut [ItemOutcome],
+    verified: &mut Vec<(String, i64, SnapshotDigest)>,
 ) -> Result<HashMap<String, Vec<(usize, DossierV3)>>, IngestError> {
     let stream_ids: Vec<String> = pending.keys().cloned().collect();
     let mut logged = store.read_streams(&stream_ids).await?;
@@ -152,6 +187,8 @@ async fn decide_and_append(
             per_item.push((*index, events.iter().map(DossierEvent::event_type).collect::<Vec<_>>()));
             new_events.extend(events);
         }
+        let last = &snapshots.last().expect("a dossier has at least one snapshot").1;
+        let idempotent = decide(&dossier, last).is_empty().then(|| digests::digest(last));
         if !new_events.is_empty() {
             let expected =
                 if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
@@ -159,12 +196,12 @@ async fn decide_and_append(
                 new_events.iter().map(|e| e.to_new_event(e.occurred_on(today), metadata.clone())).collect();
             requests.push(AppendRequest::new(stream.clone(), expected, events));
         }
-        decided.push((stream, snapshots, per_item, !new_events.is_empty()));
+        decided.push((stream, snapshots, per_item, version, new_events.len() as i64, idempotent));
     }
     let mut results = store.append_many(requests).await.into_iter();
     let mut retry = HashMap::new();
-    for (stream, snapshots, per_item, appended) in decided {
-        if appended {
+    for (stream, snapshots, per_item, version, appended, idempotent) in decided {
+        if appended > 0 {
             match results.next().expect("one result per request") {
                 Ok(_) => {}
                 Err(AppendError::Conflict { .. }) => {
@@ -176,6 +213,9 @@ async fn decide_and_append(
         }
         for (index, events) in per_item {
             outcomes[index].result = ItemResult::Accepted { dossier_id: stream.clone(), events };
+        }
+        if let Some(digest) = idempotent {
+            verified.push((stream, version + appended, digest));
         }
     }
     Ok(retry)
