@@ -12,14 +12,7 @@ use serde_json::{Value, json};
 const PUSH: &str = "/api/v3/dossiers-apprenants";
 
 async fn push(app: &TestApp, key: &str, body: &Value) -> (u16, Value) {
-    let response =
-        reqwest::Client::new().post(app.url(PUSH)).bearer_auth(key).json(body).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
-async fn head(db: &TestDb) -> i64 {
-    sqlx::query_scalar("SELECT position FROM log_head").fetch_one(&db.pool).await.unwrap()
+    app.post(PUSH, key, body).await
 }
 
 async fn stream_types(db: &TestDb, stream: &str) -> Vec<String> {
@@ -30,17 +23,9 @@ async fn stream_types(db: &TestDb, stream: &str) -> Vec<String> {
         .unwrap()
 }
 
-async fn setup() -> (TestDb, TestApp, String) {
-    let db = TestDb::new().await;
-    db.with_organismes().await;
-    let key = db.organisme_key(CFA_LYON).await;
-    let app = TestApp::spawn(&db).await;
-    (db, app, key)
-}
-
 #[tokio::test]
 async fn a_push_records_its_facts_and_resending_it_appends_nothing() {
-    let (db, app, key) = setup().await;
+    let (db, app, key) = common::lyon_app().await;
     let body = json!([dossier_v3("A-1"), dossier_v3("A-2")]);
 
     let (status, first) = push(&app, &key, &body).await;
@@ -53,7 +38,7 @@ async fn a_push_records_its_facts_and_resending_it_appends_nothing() {
     let stream = result["dossier_id"].as_str().unwrap().to_owned();
     assert!(stream.starts_with("dossier-"), "{stream}");
     assert_eq!(stream_types(&db, &stream).await, ["InscriptionEnregistree", "ContratSigne"]);
-    let after_first = head(&db).await;
+    let after_first = db.head().await;
 
     let (status, again) = push(&app, &key, &body).await;
     assert_eq!(status, 200, "{again}");
@@ -61,7 +46,7 @@ async fn a_push_records_its_facts_and_resending_it_appends_nothing() {
     assert_eq!(again["events"], 0);
     assert_eq!(again["results"][0]["events"], json!([]));
     assert_eq!(again["results"][0]["dossier_id"], stream.as_str(), "the same dossier is the same stream");
-    assert_eq!(head(&db).await, after_first, "an unchanged re-send appends nothing");
+    assert_eq!(db.head().await, after_first, "an unchanged re-send appends nothing");
 
     let metadata: Value =
         sqlx::query_scalar("SELECT metadata::jsonb FROM events WHERE stream_id = $1 LIMIT 1")
@@ -76,7 +61,7 @@ async fn a_push_records_its_facts_and_resending_it_appends_nothing() {
 
 #[tokio::test]
 async fn a_rupture_sent_later_becomes_exactly_one_rupture_event() {
-    let (db, app, key) = setup().await;
+    let (db, app, key) = common::lyon_app().await;
     push(&app, &key, &json!([dossier_v3("R-1")])).await;
 
     let mut later = dossier_v3("R-1");
@@ -117,7 +102,7 @@ async fn a_rupture_sent_later_becomes_exactly_one_rupture_event() {
 
 #[tokio::test]
 async fn one_bad_item_never_blocks_the_others() {
-    let (db, app, key) = setup().await;
+    let (db, app, key) = common::lyon_app().await;
     let mut bad = dossier_v3("B-2");
     bad["date_de_naissance_apprenant"] = json!("14/03/2007");
     bad["ine_apprenant"] = json!("123");
@@ -151,15 +136,7 @@ async fn one_bad_item_never_blocks_the_others() {
     assert_eq!(dossiers, 1, "only the valid item was written");
 
     // The journal shows why, and never keeps the NIR.
-    let journal: Value = reqwest::Client::new()
-        .get(app.url("/api/v1/transmissions"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, journal) = app.get("/api/v1/transmissions", &key).await;
     let today = chrono::Utc::now().date_naive().to_string();
     assert_eq!(journal["organisme"], format!("{}:{}", CFA_LYON.0, CFA_LYON.1));
     assert_eq!(journal["jours"][0]["date"], today.as_str(), "{journal}");
@@ -183,7 +160,7 @@ async fn one_bad_item_never_blocks_the_others() {
 
 #[tokio::test]
 async fn an_organisme_cannot_push_the_dossiers_of_another() {
-    let (db, app, _) = setup().await;
+    let (db, app, _) = common::lyon_app().await;
     let paris = db.organisme_key(CFA_PARIS).await;
     let (status, answer) = push(&app, &paris, &json!([dossier_v3("X-1")])).await;
     assert_eq!(status, 200);
@@ -206,7 +183,7 @@ async fn an_organisme_cannot_push_the_dossiers_of_another() {
 
 #[tokio::test]
 async fn the_same_dossier_pushed_concurrently_is_recorded_once() {
-    let (db, app, key) = setup().await;
+    let (db, app, key) = common::lyon_app().await;
     let mut with_rupture = dossier_v3("C-1");
     with_rupture["contrat_date_rupture"] = json!("2026-01-10");
     let body = json!([with_rupture, dossier_v3("C-2")]);
@@ -243,8 +220,8 @@ async fn the_same_dossier_pushed_concurrently_is_recorded_once() {
 
 #[tokio::test]
 async fn whole_request_problems_are_clear_4xx_and_write_nothing() {
-    let (db, app, key) = setup().await;
-    let before = head(&db).await;
+    let (db, app, key) = common::lyon_app().await;
+    let before = db.head().await;
     let client = reqwest::Client::new();
     let send = |body: &'static str, auth: Option<&str>| {
         let mut request = client.post(app.url(PUSH)).header("content-type", "application/json").body(body);
@@ -283,7 +260,7 @@ async fn whole_request_problems_are_clear_4xx_and_write_nothing() {
     let (status, answer) = push(&app, &key, &json!([dossier_v3("R-1")])).await;
     assert_eq!(status, 401, "{answer}");
 
-    assert_eq!(head(&db).await, before, "nothing was written");
+    assert_eq!(db.head().await, before, "nothing was written");
     let journal: i64 =
         sqlx::query_scalar("SELECT count(*) FROM transmissions").fetch_one(&db.pool).await.unwrap();
     assert_eq!(journal, 0);
@@ -321,7 +298,7 @@ async fn a_key_beyond_its_rate_is_told_when_to_come_back() {
 
 #[tokio::test]
 async fn an_unchanged_resend_is_decided_again_once_the_dossier_moved_in_the_log() {
-    let (db, app, key) = setup().await;
+    let (db, app, key) = common::lyon_app().await;
     let (_, first) = push(&app, &key, &json!([dossier_v3("M-1")])).await;
     let stream = first["results"][0]["dossier_id"].as_str().unwrap().to_owned();
     let contrat: uuid::Uuid = sqlx::query_scalar(

@@ -17,10 +17,6 @@ fn file(name: &str, rows: &[&str]) -> std::path::PathBuf {
     path
 }
 
-async fn head(db: &TestDb) -> i64 {
-    sqlx::query_scalar("SELECT position FROM log_head").fetch_one(&db.pool).await.unwrap()
-}
-
 #[tokio::test]
 async fn importing_records_new_and_changed_organismes_once() {
     let db = TestDb::new().await;
@@ -31,7 +27,7 @@ async fn importing_records_new_and_changed_organismes_once() {
     let first = db.tba(&["organismes", "import", file("a.csv", &rows).to_str().unwrap()]);
     assert!(first.status.success(), "{first:?}");
     assert!(String::from_utf8_lossy(&first.stdout).contains("2 created, 0 changed, 0 unchanged"));
-    assert_eq!(head(&db).await, 2);
+    assert_eq!(db.head().await, 2);
     let region: String =
         sqlx::query_scalar("SELECT region || '/' || academie FROM organismes WHERE uai = '0693456K'")
             .fetch_one(&db.pool)
@@ -41,12 +37,12 @@ async fn importing_records_new_and_changed_organismes_once() {
 
     let again = db.tba(&["organismes", "import", file("a.csv", &rows).to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 created, 0 changed, 2 unchanged"));
-    assert_eq!(head(&db).await, 2, "re-importing the same file writes nothing");
+    assert_eq!(db.head().await, 2, "re-importing the same file writes nothing");
 
     let renamed = ["0693456K,12345678901234,CFA des Métiers de Lyon,69383,69003,69,formateur"];
     let changed = db.tba(&["organismes", "import", file("b.csv", &renamed).to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&changed.stdout).contains("0 created, 1 changed, 0 unchanged"));
-    assert_eq!(head(&db).await, 3);
+    assert_eq!(db.head().await, 3);
     let event_type: String = sqlx::query_scalar("SELECT event_type FROM events WHERE position = 3")
         .fetch_one(&db.pool)
         .await
@@ -77,7 +73,7 @@ async fn a_file_with_a_bad_row_is_refused_whole_with_every_error_named() {
     ] {
         assert!(stderr.contains(expected), "{expected} missing from:\n{stderr}");
     }
-    assert_eq!(head(&db).await, 0, "nothing half-written");
+    assert_eq!(db.head().await, 0, "nothing half-written");
 
     let no_column =
         std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cols-{}.csv", std::process::id()));

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod dossiers;
 pub mod error;
+pub mod native;
 mod ops;
 pub mod transmissions;
 
@@ -69,6 +70,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     Router::new()
         .merge(ops::routes())
         .route("/api/v3/dossiers-apprenants", post(dossiers::push))
+        .route("/api/v1/events", post(native::append))
         .route("/api/v1/transmissions", get(transmissions::list))
         .with_state(state)
         // The body limit is the layer below, for every route alike.

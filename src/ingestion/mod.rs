@@ -5,6 +5,7 @@ pub mod diff;
 pub mod digests;
 pub mod fields;
 pub mod journal;
+pub mod native;
 pub mod organismes;
 pub mod snapshots;
 pub mod v3;

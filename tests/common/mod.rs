@@ -193,6 +193,23 @@ impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
+
+    /// POST a JSON body with a key; the status and the JSON answer.
+    pub async fn post(&self, path: &str, key: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+        let request = reqwest::Client::new().post(self.url(path)).bearer_auth(key).json(body);
+        answer(request).await
+    }
+
+    /// GET with a key; the status and the JSON answer.
+    pub async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
+        answer(reqwest::Client::new().get(self.url(path)).bearer_auth(key)).await
+    }
+}
+
+async fn answer(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().await.expect("the service answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("a JSON answer"))
 }
 
 /// Organismes of the test referential: (UAI, SIRET).
@@ -200,7 +217,24 @@ pub const CFA_LYON: (&str, &str) = ("0693456K", "12345678901234");
 pub const CMA_LYON: (&str, &str) = ("0693455J", "12345678900012");
 pub const CFA_PARIS: (&str, &str) = ("0751234A", "98765432100017");
 
+/// A service over a database holding the test referential, and a key of the Lyon CFA.
+pub async fn lyon_app() -> (TestDb, TestApp, String) {
+    let db = TestDb::new().await;
+    db.with_organismes().await;
+    let key = db.organisme_key(CFA_LYON).await;
+    let app = TestApp::spawn(&db).await;
+    (db, app, key)
+}
+
 impl TestDb {
+    /// The position of the head of the log.
+    pub async fn head(&self) -> i64 {
+        sqlx::query_scalar("SELECT position FROM log_head")
+            .fetch_one(&self.pool)
+            .await
+            .expect("read the head")
+    }
+
     /// Load the test referential.
     pub async fn with_organismes(&self) {
         let csv = format!(

@@ -1,0 +1,58 @@
+//! `POST /api/v1/events`: native dossier events from systems that emit facts. The whole batch is
+//! validated, then written in one transaction; a dossier not at its expected version is a 409 that
+//! names every conflicting dossier, and nothing is written.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::auth::keys::Role;
+use crate::ingestion::native::{self, Batch, NativeError, StreamResult};
+use crate::ingestion::snapshots::Transmitter;
+
+#[derive(Debug, Serialize)]
+pub struct AppendResponse {
+    pub correlation_id: Uuid,
+    pub results: Vec<StreamResult>,
+}
+
+pub async fn append(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Json<AppendResponse>, ApiError> {
+    caller.require(&[Role::OrganismeFormation, Role::Administrateur], "enregistrer d'événements")?;
+    let batch: Batch = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&body))
+        .map_err(|e| {
+            let path = e.path().to_string();
+            ApiError::BadRequest {
+                message: "le corps doit être {\"events\": [...], \"expected_versions\": {...}}".into(),
+                errors: vec![crate::ingestion::FieldError::new(path, e.into_inner().to_string())],
+            }
+        })?;
+    let transmitter =
+        Transmitter { organisme: caller.0.organisme.clone(), actor: caller.actor(), channel: "events" };
+    let correlation_id = Uuid::now_v7();
+    match native::append(&state.store, &transmitter, correlation_id, batch).await {
+        Ok(results) => {
+            let events: usize = results.iter().filter(|r| !r.replayed).map(|r| r.positions.len()).sum();
+            metrics::counter!("tba_ingest_events_total", "channel" => "events").increment(events as u64);
+            Ok(Json(AppendResponse { correlation_id, results }))
+        }
+        Err(error) => Err(match (error.to_string(), error) {
+            (message, NativeError::Invalid(errors)) => ApiError::BadRequest { message, errors },
+            (message, NativeError::Conflicts(conflicts)) => ApiError::Conflict {
+                message,
+                conflicts: serde_json::to_value(&conflicts).expect("conflicts serialise"),
+            },
+            (_, other) => {
+                ApiError::Unavailable(format!("le lot n'a pas pu être enregistré ({other}) ; renvoyez-le"))
+            }
+        }),
+    }
+}

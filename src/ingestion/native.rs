@@ -1,0 +1,447 @@
+//! Channel 2: systems that emit facts themselves append the same typed dossier events directly. A
+//! batch names, per event, its dossier (by id or natural key), its type and data exactly as the log
+//! stores them, optionally a client id (for idempotent retries) and a business date; the batch may
+//! say which version each dossier must be at. Everything is validated first (types, domain values,
+//! dates, organismes, who may write to which dossier); then the batch is written in one transaction:
+//! all of it, or, when a dossier is not at the expected version, none of it and every conflict named.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{NaiveDate, Utc};
+use events::domain::{AnneeScolaire, Uai};
+use events::dossier::{Dossier, DossierEvent, DossierKey, PersonKey};
+use events::store::append_in_transaction;
+use events::{
+    AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, Metadata, RecordedEvent,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::FieldError;
+use super::snapshots::Transmitter;
+
+/// At most this many events per request.
+pub const MAX_EVENTS: usize = 5000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    pub events: Vec<Item>,
+    /// The version each dossier must be at before this batch (by dossier id).
+    #[serde(default)]
+    pub expected_versions: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    #[serde(default)]
+    pub dossier_id: Option<String>,
+    #[serde(default)]
+    pub dossier: Option<NaturalKey>,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub data: Value,
+    #[serde(default)]
+    pub id: Option<Uuid>,
+    #[serde(default)]
+    pub occurred_at: Option<NaiveDate>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NaturalKey {
+    pub uai_formateur: Uai,
+    pub annee_scolaire: AnneeScolaire,
+    pub id_erp_apprenant: String,
+}
+
+/// What one dossier of the batch got.
+#[derive(Debug, Serialize)]
+pub struct StreamResult {
+    pub dossier_id: String,
+    pub version: i64,
+    pub positions: Vec<i64>,
+    pub event_ids: Vec<Uuid>,
+    /// The events were already in the log (an exact retry): nothing was written.
+    pub replayed: bool,
+}
+
+/// A dossier that was not at the version the batch expected.
+#[derive(Debug, Serialize)]
+pub struct Conflict {
+    pub dossier_id: String,
+    pub expected: Option<i64>,
+    pub actual: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NativeError {
+    #[error("{} erreur(s) dans le lot d'événements ; rien n'a été enregistré", .0.len())]
+    Invalid(Vec<FieldError>),
+    #[error("{} dossier(s) ne sont pas à la version attendue ; rien n'a été enregistré", .0.len())]
+    Conflicts(Vec<Conflict>),
+    #[error(transparent)]
+    Store(#[from] events::StoreError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("the log refused the events of {stream}: {error}")]
+    Append { stream: String, error: AppendError },
+}
+
+/// One event, typed and placed.
+struct Typed {
+    stream: String,
+    event: DossierEvent,
+    id: Option<Uuid>,
+    occurred_at: Option<NaiveDate>,
+}
+
+/// Validate and append a batch. Either every event is recorded, or none.
+pub async fn append(
+    store: &EventStore,
+    transmitter: &Transmitter,
+    correlation: Uuid,
+    batch: Batch,
+) -> Result<Vec<StreamResult>, NativeError> {
+    if batch.events.len() > MAX_EVENTS {
+        return Err(NativeError::Invalid(vec![FieldError::new(
+            "events",
+            format!("{} événements : {MAX_EVENTS} au plus par requête", batch.events.len()),
+        )]));
+    }
+    let mut errors = Vec::new();
+    let mut typed = Vec::new();
+    for (i, item) in batch.events.into_iter().enumerate() {
+        match type_item(item) {
+            Ok(t) => typed.push((i, t)),
+            Err(mut e) => errors.extend(e.drain(..).map(|f| at(i, f))),
+        }
+    }
+    let streams: Vec<String> =
+        typed.iter().map(|(_, t)| t.stream.clone()).collect::<HashSet<_>>().into_iter().collect();
+    let logged = store.read_streams(&streams).await?;
+    let known = known_organismes(store, &typed).await?;
+    let mut states: HashMap<String, (Dossier, HashSet<Uuid>)> = HashMap::new();
+    for stream in &streams {
+        let past = logged.get(stream).map(Vec::as_slice).unwrap_or_default();
+        states.insert(stream.clone(), fold(stream, past).map_err(|e| NativeError::Invalid(vec![e]))?);
+    }
+    let today = Utc::now().date_naive();
+    for (i, t) in &typed {
+        let (dossier, ids) = states.get_mut(&t.stream).expect("every stream was folded");
+        match check(t, dossier, ids, transmitter, &known, today) {
+            Ok(()) => {
+                dossier.apply(&t.event);
+                if let Some(id) = t.id {
+                    ids.insert(id);
+                }
+            }
+            Err(e) => errors.extend(e.into_iter().map(|f| at(*i, f))),
+        }
+    }
+    for stream in batch.expected_versions.keys() {
+        if !streams.contains(stream) {
+            errors.push(FieldError::new(
+                format!("expected_versions.{stream}"),
+                "ce dossier n'a aucun événement dans le lot",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(NativeError::Invalid(errors));
+    }
+    write(store, transmitter, correlation, typed, &batch.expected_versions, today).await
+}
+
+fn at(index: usize, error: FieldError) -> FieldError {
+    let path = if error.path.is_empty() {
+        format!("events[{index}]")
+    } else {
+        format!("events[{index}].{}", error.path)
+    };
+    FieldError { path, message: error.message }
+}
+
+/// The item's dossier and typed event, or what is wrong with it.
+fn type_item(item: Item) -> Result<Typed, Vec<FieldError>> {
+    let stream = match (&item.dossier_id, &item.dossier) {
+        (Some(id), None) => {
+            let valid = id.strip_prefix("dossier-").is_some_and(|u| Uuid::parse_str(u).is_ok());
+            if !valid {
+                return Err(vec![FieldError::new(
+                    "dossier_id",
+                    "identifiant de dossier attendu (dossier-<uuid>)",
+                )]);
+            }
+            id.clone()
+        }
+        (None, Some(key)) => {
+            DossierKey::new(key.uai_formateur.clone(), key.annee_scolaire.clone(), &key.id_erp_apprenant)
+                .map_err(|e| vec![FieldError::new("dossier.id_erp_apprenant", e.to_string())])?
+                .stream_id()
+        }
+        _ => {
+            return Err(vec![FieldError::new(
+                "dossier_id",
+                "chaque événement nomme son dossier : dossier_id, ou dossier {uai_formateur, annee_scolaire, id_erp_apprenant}",
+            )]);
+        }
+    };
+    let mut data = item.data;
+    let inscription = item.event_type == "InscriptionEnregistree";
+    if inscription && let Some(fields) = data.as_object_mut() {
+        // The person key is the server's to compute; a client need not send it.
+        fields.entry("personne").or_insert_with(|| serde_json::json!({ "identite": "" }));
+    }
+    let event = typed_event(&item.event_type, data)?;
+    let event = match event {
+        DossierEvent::InscriptionEnregistree(mut i) => {
+            let p = &i.personnel;
+            i.personne = PersonKey::new(&p.nom, &p.prenom, p.date_de_naissance, p.ine.clone());
+            DossierEvent::InscriptionEnregistree(i)
+        }
+        other => other,
+    };
+    Ok(Typed { stream, event, id: item.id, occurred_at: item.occurred_at })
+}
+
+/// The event of that type with that data, each refused field named by its path. (Read per type: an
+/// adjacently tagged enum would buffer the data and lose the paths.)
+fn typed_event(event_type: &str, data: Value) -> Result<DossierEvent, Vec<FieldError>> {
+    fn read<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, Vec<FieldError>> {
+        serde_path_to_error::deserialize(data).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { "data".to_owned() } else { format!("data.{path}") };
+            vec![FieldError::new(path, e.into_inner().to_string())]
+        })
+    }
+    use DossierEvent as E;
+    Ok(match event_type {
+        "InscriptionEnregistree" => E::InscriptionEnregistree(Box::new(read(data)?)),
+        "DatesSessionModifiees" => E::DatesSessionModifiees(read(data)?),
+        "FormationModifiee" => E::FormationModifiee(read(data)?),
+        "ContratSigne" => E::ContratSigne(read(data)?),
+        "ContratModifie" => E::ContratModifie(read(data)?),
+        "RuptureEnregistree" => E::RuptureEnregistree(read(data)?),
+        "AbandonEnregistre" => E::AbandonEnregistre(read(data)?),
+        "DiplomeObtenu" => E::DiplomeObtenu(read(data)?),
+        "CoordonneesModifiees" => E::CoordonneesModifiees(read(data)?),
+        "DossierRetire" => E::DossierRetire(read(data)?),
+        "CorrectionEnregistree" => E::CorrectionEnregistree(read(data)?),
+        other => {
+            return Err(vec![FieldError::new(
+                "type",
+                format!("type d'événement inconnu {other:?} ; types possibles : {}", EVENT_TYPES.join(", ")),
+            )]);
+        }
+    })
+}
+
+/// Every dossier event type a producer may send.
+pub const EVENT_TYPES: [&str; 11] = [
+    "InscriptionEnregistree",
+    "DatesSessionModifiees",
+    "FormationModifiee",
+    "ContratSigne",
+    "ContratModifie",
+    "RuptureEnregistree",
+    "AbandonEnregistre",
+    "DiplomeObtenu",
+    "CoordonneesModifiees",
+    "DossierRetire",
+    "CorrectionEnregistree",
+];
+
+fn fold(stream: &str, past: &[RecordedEvent]) -> Result<(Dossier, HashSet<Uuid>), FieldError> {
+    let dossier = Dossier::from_recorded(past).map_err(|e| {
+        FieldError::new("", format!("le dossier {stream} n'est pas lisible dans le journal : {e}"))
+    })?;
+    Ok((dossier, past.iter().map(|e| e.event_id).collect()))
+}
+
+/// The rules an event must follow, given its dossier as the log (and the batch so far) makes it.
+fn check(
+    t: &Typed,
+    dossier: &Dossier,
+    ids: &HashSet<Uuid>,
+    transmitter: &Transmitter,
+    known: &HashSet<(String, String)>,
+    today: NaiveDate,
+) -> Result<(), Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut refuse = |path: &str, message: String| errors.push(FieldError::new(path, message));
+    let own = |uai: &Uai, siret: &events::domain::Siret| {
+        transmitter.organisme.as_ref().is_none_or(|o| &o.uai == uai && &o.siret == siret)
+    };
+    match (&t.event, &dossier.inscription) {
+        (DossierEvent::InscriptionEnregistree(i), _) => {
+            let key = DossierKey::new(i.formateur.uai.clone(), i.annee_scolaire.clone(), &i.id_erp_apprenant);
+            if key.map(|k| k.stream_id()).ok().as_deref() != Some(t.stream.as_str()) {
+                refuse("data.id_erp_apprenant", "l'inscription ne correspond pas au dossier nommé (organisme formateur, année scolaire, id_erp_apprenant)".into());
+            }
+            for (path, o) in [("data.formateur", &i.formateur), ("data.responsable", &i.responsable)] {
+                if !known.contains(&(o.uai.to_string(), o.siret.to_string())) {
+                    refuse(
+                        path,
+                        format!(
+                            "organisme inconnu du référentiel des organismes (UAI {}, SIRET {})",
+                            o.uai, o.siret
+                        ),
+                    );
+                }
+            }
+            if !own(&i.formateur.uai, &i.formateur.siret) && !own(&i.responsable.uai, &i.responsable.siret) {
+                refuse(
+                    "data.formateur",
+                    "une clé d'organisme n'inscrit que ses propres apprenants (formateur ou responsable)"
+                        .into(),
+                );
+            }
+            if i.session.date_fin < i.session.date_entree {
+                refuse(
+                    "data.session.date_fin",
+                    "la date de fin précède la date d'entrée en formation".into(),
+                );
+            }
+        }
+        (_, None) => refuse(
+            "type",
+            "ce dossier n'existe pas encore : son premier événement est InscriptionEnregistree".into(),
+        ),
+        (_, Some(i))
+            if !own(&i.formateur.uai, &i.formateur.siret)
+                && !own(&i.responsable.uai, &i.responsable.siret) =>
+        {
+            refuse("dossier_id", "ce dossier n'est pas celui d'un apprenant de l'organisme de la clé".into())
+        }
+        (event, Some(_)) => check_dates(event, ids, today, &mut refuse),
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+fn check_dates(
+    event: &DossierEvent,
+    ids: &HashSet<Uuid>,
+    today: NaiveDate,
+    refuse: &mut impl FnMut(&str, String),
+) {
+    let future = |date: NaiveDate| date > today;
+    match event {
+        DossierEvent::DatesSessionModifiees(s) if s.date_fin < s.date_entree => {
+            refuse("data.date_fin", "la date de fin précède la date d'entrée en formation".into())
+        }
+        DossierEvent::ContratSigne(c) | DossierEvent::ContratModifie(c)
+            if c.date_fin.is_some_and(|f| f < c.date_debut) =>
+        {
+            refuse("data.date_fin", "la fin du contrat précède son début".into())
+        }
+        DossierEvent::RuptureEnregistree(r) if future(r.date_rupture) => {
+            refuse("data.date_rupture", "une rupture ne peut pas être datée dans le futur".into())
+        }
+        DossierEvent::AbandonEnregistre(a) if future(a.date_exclusion) => {
+            refuse("data.date_exclusion", "un abandon ne peut pas être daté dans le futur".into())
+        }
+        DossierEvent::CorrectionEnregistree(c) if !ids.contains(&c.corrige) => {
+            refuse("data.corrige", "la correction doit nommer un événement de ce dossier".into())
+        }
+        DossierEvent::CorrectionEnregistree(c) if c.raison.trim().is_empty() => {
+            refuse("data.raison", "une correction dit pourquoi".into())
+        }
+        _ => {}
+    }
+}
+
+async fn known_organismes(
+    store: &EventStore,
+    typed: &[(usize, Typed)],
+) -> Result<HashSet<(String, String)>, NativeError> {
+    let (uais, sirets): (Vec<String>, Vec<String>) = typed
+        .iter()
+        .filter_map(|(_, t)| match &t.event {
+            DossierEvent::InscriptionEnregistree(i) => Some([&i.formateur, &i.responsable]),
+            _ => None,
+        })
+        .flatten()
+        .map(|o| (o.uai.to_string(), o.siret.to_string()))
+        .unzip();
+    Ok(super::organismes::known(store.pool(), &uais, &sirets).await?)
+}
+
+/// Write the whole batch in one transaction, or nothing.
+async fn write(
+    store: &EventStore,
+    transmitter: &Transmitter,
+    correlation: Uuid,
+    typed: Vec<(usize, Typed)>,
+    expected_versions: &BTreeMap<String, i64>,
+    today: NaiveDate,
+) -> Result<Vec<StreamResult>, NativeError> {
+    let metadata = Metadata {
+        actor: transmitter.actor.clone(),
+        channel: transmitter.channel.to_owned(),
+        correlation_id: Some(correlation),
+        causation_id: None,
+    };
+    let mut order: Vec<String> = Vec::new();
+    let mut by_stream: HashMap<String, Vec<events::NewEvent>> = HashMap::new();
+    for (_, t) in typed {
+        let mut event = t
+            .event
+            .to_new_event(t.occurred_at.unwrap_or_else(|| t.event.occurred_on(today)), metadata.clone());
+        event.id = t.id;
+        if !by_stream.contains_key(&t.stream) {
+            order.push(t.stream.clone());
+        }
+        by_stream.entry(t.stream).or_default().push(event);
+    }
+    let requests = order
+        .iter()
+        .map(|stream| {
+            let expected = match expected_versions.get(stream) {
+                None => ExpectedVersion::Any,
+                Some(0) => ExpectedVersion::NoStream,
+                Some(&v) => ExpectedVersion::Exact(v),
+            };
+            AppendRequest::new(stream.clone(), expected, by_stream.remove(stream).unwrap_or_default())
+        })
+        .collect();
+    let mut tx = store.pool().begin().await?;
+    let results = append_in_transaction(&mut tx, requests).await?;
+    let (mut written, mut conflicts) = (Vec::new(), Vec::new());
+    for (stream, result) in order.into_iter().zip(results) {
+        match result {
+            Ok(AppendOutcome { positions, version, event_ids, replayed, .. }) => {
+                written.push(StreamResult { dossier_id: stream, version, positions, event_ids, replayed })
+            }
+            Err(AppendError::Conflict { actual, .. }) => conflicts.push(Conflict {
+                expected: expected_versions.get(&stream).copied(),
+                dossier_id: stream,
+                actual,
+            }),
+            Err(AppendError::IdReused { id, position }) => {
+                return Err(NativeError::Invalid(vec![FieldError::new(
+                    "id",
+                    format!("l'événement {id} existe déjà (position {position}) avec un autre contenu"),
+                )]));
+            }
+            Err(AppendError::PartialReplay { already }) => {
+                return Err(NativeError::Invalid(vec![FieldError::new(
+                    "id",
+                    format!(
+                        "les événements {already:?} du dossier {stream} existent déjà mais pas les autres : \
+                         renvoyez le lot à l'identique, ou de nouveaux événements"
+                    ),
+                )]));
+            }
+            Err(error) => return Err(NativeError::Append { stream, error }),
+        }
+    }
+    if !conflicts.is_empty() {
+        tx.rollback().await?;
+        return Err(NativeError::Conflicts(conflicts));
+    }
+    tx.commit().await?;
+    Ok(written)
+}
