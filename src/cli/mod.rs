@@ -2,6 +2,7 @@
 
 mod db;
 mod demo;
+mod import;
 mod keys;
 mod organismes;
 mod serve;
@@ -43,6 +44,8 @@ pub enum Command {
     /// The organismes referential.
     #[command(subcommand)]
     Organismes(organismes::OrganismesCommand),
+    /// Import a CSV or XLSX file of dossiers (v3 field names as columns) for an organisme.
+    Import(import::ImportArgs),
     /// A running service with synthetic data in it; `generate` and `load` make and push a data set.
     Demo(demo::DemoArgs),
     /// Print the head of the log (position and hash), to note down for a later `verify --until`.
@@ -83,6 +86,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(&db, args).await,
         Command::Head => verify::head(&db).await,
         Command::Demo(args) => demo::run(&db, args).await,
+        Command::Import(args) => import::run(&db, args).await,
         Command::Keys(command) => keys::run(&db, command).await,
         Command::Organismes(command) => organismes::run(&db, command).await,
     }

@@ -14,6 +14,8 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::keys::{self, Principal, Role};
+use crate::ingestion::journal::Transmission;
+use crate::ingestion::snapshots::Transmitter;
 use events::Actor;
 
 /// Requests per second each key may make, with bursts of twice as many.
@@ -65,6 +67,24 @@ impl Caller {
             None => self.0.role.as_str().to_owned(),
         };
         Actor { organisation, principal: format!("api-key:{}", self.0.prefix) }
+    }
+
+    /// A transmission of dossiers by this caller (an organisme, or an administrator for any), through
+    /// `channel`; refused for other roles.
+    pub fn transmitting(
+        &self,
+        channel: &'static str,
+        what: &str,
+    ) -> Result<(Transmission, Transmitter), ApiError> {
+        self.require(&[Role::OrganismeFormation, Role::Administrateur], what)?;
+        let organisme = self.0.organisme.clone();
+        let transmission = Transmission {
+            id: Uuid::now_v7(),
+            organisme: organisme.clone(),
+            key_id: Some(self.0.key_id),
+            channel,
+        };
+        Ok((transmission, Transmitter { organisme, actor: self.actor(), channel }))
     }
 
     /// Refuse callers whose role is not among `roles`.

@@ -12,9 +12,8 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::auth::keys::Role;
-use crate::ingestion::journal::{self, Totals, Transmission};
-use crate::ingestion::snapshots::{self, ItemOutcome, Transmitter};
+use crate::ingestion::journal::{self, Totals};
+use crate::ingestion::snapshots::{self, ItemOutcome};
 
 /// At most this many dossiers per request, as today.
 pub const MAX_ITEMS: usize = 2000;
@@ -32,19 +31,8 @@ pub async fn push(
     caller: Caller,
     body: Bytes,
 ) -> Result<Json<PushResponse>, ApiError> {
-    caller.require(&[Role::OrganismeFormation, Role::Administrateur], "transmettre de dossiers")?;
+    let (transmission, transmitter) = caller.transmitting("api-v3", "transmettre de dossiers")?;
     let items = items(&body)?;
-    let transmission = Transmission {
-        id: Uuid::now_v7(),
-        organisme: caller.0.organisme.clone(),
-        key_id: caller.0.key_id,
-        channel: "api-v3",
-    };
-    let transmitter = Transmitter {
-        organisme: caller.0.organisme.clone(),
-        actor: caller.actor(),
-        channel: transmission.channel,
-    };
     let results = snapshots::ingest(&state.store, &transmitter, transmission.id, &items).await?;
     let totals = Totals::of(&results);
     record_metrics(transmission.channel, &totals);

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod dossiers;
 pub mod error;
+pub mod imports;
 pub mod native;
 mod ops;
 pub mod transmissions;
@@ -54,6 +55,12 @@ pub struct HttpLimits {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "TBA_BODY_LIMIT", default_value_t = 32 * 1024 * 1024)]
     pub body_limit: usize,
+    /// Largest accepted file deposit (`POST /api/v1/imports`), in bytes.
+    #[arg(long, env = "TBA_IMPORT_LIMIT", default_value_t = 512 * 1024 * 1024)]
+    pub import_limit: usize,
+    /// Longest a file deposit may take, in seconds.
+    #[arg(long, env = "TBA_IMPORT_TIMEOUT", default_value_t = 1800)]
+    pub import_timeout: u64,
     /// Requests per second each API key may make (bursts of twice as many).
     #[arg(long, env = "TBA_RATE_LIMIT", default_value_t = 20)]
     pub rate_limit: u32,
@@ -61,26 +68,41 @@ pub struct HttpLimits {
 
 impl Default for HttpLimits {
     fn default() -> Self {
-        HttpLimits { request_timeout: 30, body_limit: 32 * 1024 * 1024, rate_limit: 20 }
+        HttpLimits {
+            request_timeout: 30,
+            body_limit: 32 * 1024 * 1024,
+            import_limit: 512 * 1024 * 1024,
+            import_timeout: 1800,
+            rate_limit: 20,
+        }
     }
 }
 
 pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let timeout = |seconds| {
+        TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(seconds))
+    };
+    let api = Router::new()
         .merge(ops::routes())
         .route("/api/v3/dossiers-apprenants", post(dossiers::push))
         .route("/api/v1/events", post(native::append))
         .route("/api/v1/transmissions", get(transmissions::list))
+        .route("/api/v1/transmissions/{id}/rejets.csv", get(imports::report))
+        .layer(RequestBodyLimitLayer::new(limits.body_limit))
+        .layer(timeout(limits.request_timeout));
+    // File deposits are larger and longer than any other request, and are spooled to disk.
+    let deposits = Router::new()
+        .route("/api/v1/imports", post(imports::upload))
+        .layer(RequestBodyLimitLayer::new(limits.import_limit))
+        .layer(timeout(limits.import_timeout));
+    Router::new()
+        .merge(api)
+        .merge(deposits)
         .with_state(state)
-        // The body limit is the layer below, for every route alike.
+        // Each group above has its own body limit.
         .layer(DefaultBodyLimit::disable())
         .layer(CatchPanicLayer::new())
-        .layer(RequestBodyLimitLayer::new(limits.body_limit))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(limits.request_timeout),
-        ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -19,7 +19,8 @@ pub const REJETS_RETENTION_DAYS: i64 = 15;
 pub struct Transmission {
     pub id: Uuid,
     pub organisme: Option<OrganismeRef>,
-    pub key_id: Uuid,
+    /// The API key it came with; `None` for an operator's `tba import`.
+    pub key_id: Option<Uuid>,
     pub channel: &'static str,
 }
 
@@ -50,52 +51,78 @@ pub async fn record(
     items: &[Value],
     outcomes: &[ItemOutcome],
 ) -> Result<(), sqlx::Error> {
-    let totals = Totals::of(outcomes);
     let mut tx = pool.begin().await?;
-    let received_at = Utc::now();
+    open(&mut tx, transmission).await?;
+    let indexes: Vec<i32> = (0..items.len() as i32).collect();
+    add(&mut tx, transmission.id, items, &indexes, outcomes).await?;
+    tx.commit().await
+}
+
+/// Start the record of a transmission that arrives in parts (a file deposit).
+pub async fn open(conn: &mut sqlx::PgConnection, transmission: &Transmission) -> Result<(), sqlx::Error> {
     sqlx::query!(
-        r#"INSERT INTO transmissions (id, received_at, organisme_uai, organisme_siret, key_id, channel,
+        r#"INSERT INTO transmissions (id, organisme_uai, organisme_siret, key_id, channel,
                                       received, accepted, rejected, events)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
+           VALUES ($1, $2, $3, $4, $5, 0, 0, 0, 0)"#,
         transmission.id,
-        received_at,
         transmission.organisme.as_ref().map(|o| o.uai.to_string()),
         transmission.organisme.as_ref().map(|o| o.siret.to_string()),
         transmission.key_id,
         transmission.channel,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Add a part of a transmission: its totals, and its refused items under `indexes` (the position of
+/// each item in the request, or its line in a file).
+pub async fn add(
+    conn: &mut sqlx::PgConnection,
+    transmission: Uuid,
+    items: &[Value],
+    indexes: &[i32],
+    outcomes: &[ItemOutcome],
+) -> Result<(), sqlx::Error> {
+    let totals = Totals::of(outcomes);
+    let received_at: DateTime<Utc> = sqlx::query_scalar!(
+        r#"UPDATE transmissions SET received = received + $2, accepted = accepted + $3,
+                                    rejected = rejected + $4, events = events + $5
+           WHERE id = $1 RETURNING received_at"#,
+        transmission,
         totals.received as i32,
         totals.accepted as i32,
         totals.rejected as i32,
         totals.events as i32,
     )
-    .execute(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    let (mut indexes, mut ids, mut errors, mut raw) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut positions, mut ids, mut errors, mut raw) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for outcome in outcomes {
         if let ItemResult::Rejected { errors: item_errors } = &outcome.result {
-            indexes.push(outcome.index as i32);
+            positions.push(indexes[outcome.index]);
             ids.push(outcome.id_erp_apprenant.clone());
             errors.push(serde_json::to_value(item_errors).expect("field errors serialise to JSON"));
             raw.push(items.get(outcome.index).map(without_nir));
         }
     }
-    if !indexes.is_empty() {
+    if !positions.is_empty() {
         sqlx::query!(
             r#"INSERT INTO transmission_rejets (transmission_id, item_index, received_at, id_erp_apprenant,
                                                 errors, item)
                SELECT $1, i, $2, id, e, r
                FROM unnest($3::integer[], $4::text[], $5::jsonb[], $6::jsonb[]) AS t(i, id, e, r)"#,
-            transmission.id,
+            transmission,
             received_at,
-            &indexes,
+            &positions,
             &ids as &[Option<String>],
             &errors,
             &raw as &[Option<Value>],
         )
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// The item as sent, minus the NIR (never stored, even for 15 days).
@@ -215,6 +242,38 @@ pub async fn rejets(
         day,
         limit,
         offset,
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Who a transmission belongs to (`UAI:SIRET`, or `None` for an administrator's) and its channel.
+pub async fn owner(
+    pool: &PgPool,
+    transmission: Uuid,
+) -> Result<Option<(Option<String>, String)>, sqlx::Error> {
+    let row = sqlx::query!(
+        "SELECT organisme_uai, organisme_siret, channel FROM transmissions WHERE id = $1",
+        transmission
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| {
+        let organisme = r.organisme_uai.zip(r.organisme_siret).map(|(uai, siret)| format!("{uai}:{siret}"));
+        (organisme, r.channel)
+    }))
+}
+
+/// Every refused item of one transmission still kept, in item order.
+pub async fn rejets_of(pool: &PgPool, transmission: Uuid) -> Result<Vec<Rejet>, sqlx::Error> {
+    sqlx::query_as!(
+        Rejet,
+        r#"SELECT transmission_id, received_at, item_index AS index, id_erp_apprenant, errors, item
+           FROM transmission_rejets
+           WHERE transmission_id = $1 AND received_at >= now() - make_interval(days => $2)
+           ORDER BY item_index"#,
+        transmission,
+        REJETS_RETENTION_DAYS as i32,
     )
     .fetch_all(pool)
     .await

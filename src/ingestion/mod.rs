@@ -4,6 +4,7 @@
 pub mod diff;
 pub mod digests;
 pub mod fields;
+pub mod imports;
 pub mod journal;
 pub mod native;
 pub mod organismes;

@@ -13,6 +13,22 @@ use events::domain::{
 };
 use events::dossier::DossierKey;
 
+/// The fields every item must have (the columns every deposited file must have).
+pub const REQUIRED_FIELDS: [&str; 12] = [
+    "nom_apprenant",
+    "prenom_apprenant",
+    "date_de_naissance_apprenant",
+    "annee_scolaire",
+    "id_erp_apprenant",
+    "date_inscription_formation",
+    "date_entree_formation",
+    "date_fin_formation",
+    "etablissement_responsable_uai",
+    "etablissement_responsable_siret",
+    "etablissement_formateur_uai",
+    "etablissement_formateur_siret",
+];
+
 /// Contract field suffixes: up to four contracts per dossier.
 const CONTRACT_SUFFIXES: [&str; 4] = ["", "_2", "_3", "_4"];
 

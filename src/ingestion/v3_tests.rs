@@ -95,20 +95,7 @@ fn optional_fields_are_normalised_as_the_erps_expect() {
 #[test]
 fn every_missing_required_field_is_named() {
     let mut item = valid();
-    let required = [
-        "nom_apprenant",
-        "prenom_apprenant",
-        "date_de_naissance_apprenant",
-        "annee_scolaire",
-        "id_erp_apprenant",
-        "date_inscription_formation",
-        "date_entree_formation",
-        "date_fin_formation",
-        "etablissement_responsable_uai",
-        "etablissement_responsable_siret",
-        "etablissement_formateur_uai",
-        "etablissement_formateur_siret",
-    ];
+    let required = REQUIRED_FIELDS;
     for field in required {
         item[field] = json!("  ");
     }

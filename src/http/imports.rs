@@ -1,0 +1,101 @@
+//! `POST /api/v1/imports`: the file deposit (CSV or XLSX, v3 field names as columns). The body is
+//! spooled to a temporary file as it arrives, then read row by row (see `ingestion::imports`), so a
+//! large file costs disk, not memory. `GET /api/v1/transmissions/{id}/rejets.csv` is the row-level error
+//! report of any transmission of the caller's organisme.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use http_body_util::BodyExt;
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use uuid::Uuid;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::auth::keys::Role;
+use crate::ingestion::imports::{self, ImportError};
+use crate::ingestion::journal::{self, Totals};
+
+#[derive(Debug, Serialize)]
+pub struct ImportResponse {
+    pub transmission_id: Uuid,
+    #[serde(flatten)]
+    pub totals: Totals,
+    /// Where to download the refused rows and why (CSV), when some were refused.
+    pub rapport_erreurs: Option<String>,
+}
+
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Body,
+) -> Result<Json<ImportResponse>, ApiError> {
+    let (transmission, transmitter) = caller.transmitting("import", "déposer de fichier")?;
+    let spool = spool(body).await?;
+    let totals = imports::run(&state.store, &transmitter, &transmission, spool.path(), |_| {})
+        .await
+        .map_err(|e| match e {
+            ImportError::File(message) => ApiError::bad_request(message),
+            ImportError::Ingest(e) => e.into(),
+            ImportError::Database(e) => e.into(),
+        })?;
+    super::dossiers::record_metrics(transmission.channel, &totals);
+    let rapport_erreurs =
+        (totals.rejected > 0).then(|| format!("/api/v1/transmissions/{}/rejets.csv", transmission.id));
+    Ok(Json(ImportResponse { transmission_id: transmission.id, totals, rapport_erreurs }))
+}
+
+/// Write the body to a temporary file (deleted when dropped) as it arrives.
+async fn spool(body: Body) -> Result<tempfile::NamedTempFile, ApiError> {
+    let failed = |e: std::io::Error| ApiError::Internal(format!("cannot spool the upload: {e}"));
+    let spool = tempfile::NamedTempFile::new().map_err(failed)?;
+    let mut file = tokio::fs::File::create(spool.path()).await.map_err(failed)?;
+    let mut body = body;
+    let mut size = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::TooLarge(format!(
+                "le fichier n'a pas pu être reçu entièrement (trop volumineux ?) : {e}"
+            ))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            size += data.len();
+            file.write_all(&data).await.map_err(failed)?;
+        }
+    }
+    file.flush().await.map_err(failed)?;
+    if size == 0 {
+        return Err(ApiError::bad_request(
+            "le corps de la requête doit être le fichier (CSV ou XLSX), il est vide",
+        ));
+    }
+    Ok(spool)
+}
+
+pub async fn report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(&[Role::OrganismeFormation, Role::Administrateur], "lire un rapport d'erreurs")?;
+    let not_found = || ApiError::NotFound(format!("aucune transmission {id} pour cette clé"));
+    let (organisme, channel) = journal::owner(&state.pool, id).await?.ok_or_else(not_found)?;
+    let own = caller.0.organisme.as_ref().map(|o| format!("{}:{}", o.uai, o.siret));
+    if own.is_some() && own != organisme {
+        return Err(not_found());
+    }
+    let rejets = journal::rejets_of(&state.pool, id).await?;
+    let position = if channel == "import" { "ligne" } else { "index" };
+    let disposition = format!("attachment; filename=\"rejets-{id}.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        imports::report_csv(&rejets, position),
+    ))
+}

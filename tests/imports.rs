@@ -1,0 +1,181 @@
+//! Channel 3: file deposits (CSV `;`/`,`, UTF-8/Windows-1252, XLSX) through HTTP and the CLI, with
+//! the same diff and idempotency as the ERP push and a downloadable row-level error report.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use common::{CFA_LYON, TestApp, TestDb, dossier_v3};
+use serde_json::{Value, json};
+
+/// The columns of the test dossier, and its values as text, for rows with some fields changed.
+fn table(rows: &[Value]) -> (Vec<String>, Vec<Vec<String>>) {
+    let columns: Vec<String> = dossier_v3("x").as_object().unwrap().keys().cloned().collect();
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let values = rows.iter().map(|row| columns.iter().map(|c| text(&row[c])).collect()).collect();
+    (columns, values)
+}
+
+fn csv(rows: &[Value], delimiter: char) -> String {
+    let (columns, values) = table(rows);
+    let sep = delimiter.to_string();
+    let mut out = columns.join(&sep) + "\r\n";
+    for row in values {
+        out += &(row.join(&sep) + "\r\n");
+    }
+    out
+}
+
+fn windows_1252(text: &str) -> Vec<u8> {
+    let (encoded, _, lossy) = encoding_rs::WINDOWS_1252.encode(text);
+    assert!(!lossy);
+    encoded.into_owned()
+}
+
+fn rows() -> Vec<Value> {
+    let mut helene = dossier_v3("F-2");
+    helene["prenom_apprenant"] = json!("Hélène");
+    let mut bad = dossier_v3("F-3");
+    bad["date_de_naissance_apprenant"] = json!("31/12/2006");
+    vec![dossier_v3("F-1"), helene, bad]
+}
+
+async fn upload(app: &TestApp, key: &str, body: Vec<u8>) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(app.url("/api/v1/imports"))
+        .bearer_auth(key)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn prenoms(db: &TestDb) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT data::jsonb #>> '{personnel,prenom}' FROM events WHERE event_type = 'InscriptionEnregistree' ORDER BY 1",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_windows_1252_csv_with_semicolons_is_imported_and_its_refused_rows_reported() {
+    let (db, app, key) = common::lyon_app().await;
+    let (status, answer) = upload(&app, &key, windows_1252(&csv(&rows(), ';'))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        (answer["received"].as_i64(), answer["accepted"].as_i64(), answer["rejected"].as_i64()),
+        (Some(3), Some(2), Some(1))
+    );
+    assert_eq!(prenoms(&db).await, ["Hélène", "Léa"], "decoded from Windows-1252");
+
+    let report_url = answer["rapport_erreurs"].as_str().unwrap();
+    let report = reqwest::Client::new().get(app.url(report_url)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(report.status(), 200);
+    assert!(report.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let report = report.text().await.unwrap();
+    assert_eq!(
+        report.lines().collect::<Vec<_>>(),
+        [
+            "ligne;id_erp_apprenant;champ;message",
+            "4;F-3;date_de_naissance_apprenant;date attendue au format AAAA-MM-JJ (ex. 2025-09-01)"
+        ]
+    );
+    let other = db.organisme_key(common::CFA_PARIS).await;
+    let refused = reqwest::Client::new().get(app.url(report_url)).bearer_auth(&other).send().await.unwrap();
+    assert_eq!(refused.status(), 404, "another organisme cannot read the report");
+
+    // The same file again: the same dossiers, nothing new.
+    let (_, again) = upload(&app, &key, windows_1252(&csv(&rows(), ';'))).await;
+    assert_eq!((again["accepted"].as_i64(), again["events"].as_i64()), (Some(2), Some(0)), "{again}");
+}
+
+#[tokio::test]
+async fn an_xlsx_workbook_with_typed_cells_is_imported() {
+    let (db, app, key) = common::lyon_app().await;
+    let (columns, values) = table(&rows()[..2]);
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    let date_format = rust_xlsxwriter::Format::new().set_num_format("dd/mm/yyyy");
+    for (c, name) in columns.iter().enumerate() {
+        sheet.write_string(0, c as u16, name).unwrap();
+    }
+    for (r, row) in values.iter().enumerate() {
+        for (c, value) in row.iter().enumerate() {
+            let (r, c) = (r as u32 + 1, c as u16);
+            // Dates as Excel dates, numbers (SIRET, statut) as numbers: as spreadsheets hold them.
+            if let Ok(date) = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+                let date = rust_xlsxwriter::ExcelDateTime::from_ymd(
+                    date.format("%Y").to_string().parse().unwrap(),
+                    date.format("%m").to_string().parse().unwrap(),
+                    date.format("%d").to_string().parse().unwrap(),
+                )
+                .unwrap();
+                sheet.write_date_with_format(r, c, &date, &date_format).unwrap();
+            } else if let Ok(number) = value.parse::<f64>()
+                && !value.starts_with('0')
+            {
+                sheet.write_number(r, c, number).unwrap();
+            } else {
+                sheet.write_string(r, c, value).unwrap();
+            }
+        }
+    }
+    let bytes = workbook.save_to_buffer().unwrap();
+    let (status, answer) = upload(&app, &key, bytes).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!((answer["accepted"].as_i64(), answer["rejected"].as_i64()), (Some(2), Some(0)), "{answer}");
+    assert_eq!(answer["rapport_erreurs"], Value::Null);
+    assert_eq!(prenoms(&db).await, ["Hélène", "Léa"]);
+    let siret: String = sqlx::query_scalar(
+        "SELECT data::jsonb ->> 'siret_employeur' FROM events WHERE event_type = 'ContratSigne' LIMIT 1",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(siret, "55210055400013", "a SIRET stored as a number keeps its digits");
+}
+
+#[tokio::test]
+async fn a_file_without_the_required_columns_is_refused_whole() {
+    let (db, app, key) = common::lyon_app().await;
+    let before = db.head().await;
+    let (status, answer) = upload(&app, &key, b"nom;prenom\nMARTIN;Lea\n".to_vec()).await;
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.contains("colonnes obligatoires absentes") && message.contains("id_erp_apprenant"),
+        "{message}"
+    );
+    let (status, answer) = upload(&app, &key, Vec::new()).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(db.head().await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_imports_a_comma_separated_utf8_file_and_writes_the_error_report() {
+    let db = TestDb::new().await;
+    db.with_organismes().await;
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("import-{}", db.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("effectifs.csv");
+    std::fs::write(&file, format!("\u{feff}{}", csv(&rows(), ','))).unwrap();
+    let organisme = format!("{}:{}", CFA_LYON.0, CFA_LYON.1);
+    let output = db.tba(&["import", file.to_str().unwrap(), "--organisme", &organisme]);
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("3 rows read: 2 accepted, 1 rejected"), "{stdout}");
+    let report = std::fs::read_to_string(dir.join("effectifs.csv.erreurs.csv")).unwrap();
+    assert!(report.contains("4;F-3;date_de_naissance_apprenant;"), "{report}");
+    assert_eq!(prenoms(&db).await, ["Hélène", "Léa"]);
+
+    let unknown = db.tba(&["import", dir.join("absent.csv").to_str().unwrap(), "--organisme", &organisme]);
+    assert!(!unknown.status.success());
+    std::fs::remove_dir_all(dir).ok();
+}
