@@ -30,6 +30,14 @@ async fn health_readiness_and_metrics_answer() {
         assert!(metrics.contains(name), "{name} missing from /metrics:\n{metrics}");
     }
     assert_eq!(client.get(format!("{address}/nowhere")).send().await.unwrap().status(), 404);
+
+    let openapi: serde_json::Value =
+        client.get(format!("{address}/api/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert!(openapi["openapi"].as_str().unwrap().starts_with("3."), "{openapi}");
+    for path in ["/api/v3/dossiers-apprenants", "/api/v1/events", "/api/v1/imports", "/api/v1/transmissions"]
+    {
+        assert!(openapi["paths"].get(path).is_some(), "{path} is not documented");
+    }
 }
 
 #[tokio::test]

@@ -11,14 +11,14 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, Refusals};
 use crate::ingestion::journal::{self, Totals};
 use crate::ingestion::snapshots::{self, ItemOutcome};
 
 /// At most this many dossiers per request, as today.
 pub const MAX_ITEMS: usize = 2000;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PushResponse {
     pub transmission_id: Uuid,
     #[serde(flatten)]
@@ -26,6 +26,19 @@ pub struct PushResponse {
     pub results: Vec<ItemOutcome>,
 }
 
+/// Transmit up to 2000 dossiers; each gets its own result, only what changed becomes events.
+#[utoipa::path(
+    post,
+    path = "/api/v3/dossiers-apprenants",
+    tag = "ingestion",
+    request_body(content = Vec<super::openapi::DossierApprenantV3>, description = "Au plus 2000 dossiers"),
+    responses(
+        (status = 200, description = "Un résultat par dossier, dans l'ordre d'envoi", body = PushResponse),
+        Refusals,
+        (status = 413, description = "Plus de 2000 dossiers, ou corps trop volumineux", body = ErrorBody)
+    ),
+    security(("cle_api" = []))
+)]
 pub async fn push(
     State(state): State<AppState>,
     caller: Caller,

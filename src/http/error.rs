@@ -32,14 +32,35 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'a str,
+/// The body of every refused request.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// UNAUTHENTICATED, FORBIDDEN, BAD_USER_INPUT, RATE_LIMITED, CONFLICT, NOT_FOUND, UNAVAILABLE, INTERNAL
+    code: &'static str,
     message: String,
+    /// The refused fields, when the request's content is the problem.
     #[serde(skip_serializing_if = "Option::is_none")]
-    errors: Option<&'a [FieldError]>,
+    errors: Option<Vec<FieldError>>,
+    /// The dossiers that were not at the expected version.
     #[serde(skip_serializing_if = "Option::is_none")]
-    conflicts: Option<&'a serde_json::Value>,
+    #[schema(value_type = Option<Vec<crate::ingestion::native::Conflict>>)]
+    conflicts: Option<serde_json::Value>,
+}
+
+/// The refusals every authenticated endpoint may answer, for the OpenAPI description.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // only described, never built
+pub enum Refusals {
+    #[response(status = 400, description = "Requête invalide")]
+    BadRequest(ErrorBody),
+    #[response(status = 401, description = "Clé absente, inconnue ou révoquée")]
+    Unauthenticated(ErrorBody),
+    #[response(status = 403, description = "Rôle de la clé non autorisé")]
+    Forbidden(ErrorBody),
+    #[response(status = 429, description = "Trop de requêtes pour cette clé (voir Retry-After)")]
+    RateLimited(ErrorBody),
+    #[response(status = 503, description = "Indisponible : renvoyer la requête telle quelle")]
+    Unavailable(ErrorBody),
 }
 
 impl ApiError {
@@ -69,14 +90,14 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, "request failed");
         }
         let errors = match &self {
-            ApiError::BadRequest { errors, .. } if !errors.is_empty() => Some(errors.as_slice()),
+            ApiError::BadRequest { errors, .. } if !errors.is_empty() => Some(errors.clone()),
             _ => None,
         };
         let conflicts = match &self {
-            ApiError::Conflict { conflicts, .. } => Some(conflicts),
+            ApiError::Conflict { conflicts, .. } => Some(conflicts.clone()),
             _ => None,
         };
-        let body = Body { code, message: self.to_string(), errors, conflicts };
+        let body = ErrorBody { code, message: self.to_string(), errors, conflicts };
         let mut response = (status, Json(&body)).into_response();
         match &self {
             ApiError::RateLimited { retry_after_secs } => {

@@ -15,12 +15,12 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, Refusals};
 use crate::auth::keys::Role;
 use crate::ingestion::imports::{self, ImportError};
 use crate::ingestion::journal::{self, Totals};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ImportResponse {
     pub transmission_id: Uuid,
     #[serde(flatten)]
@@ -29,6 +29,19 @@ pub struct ImportResponse {
     pub rapport_erreurs: Option<String>,
 }
 
+/// Deposit a CSV (`;` or `,`, UTF-8 or Windows-1252) or XLSX file whose columns are the v3 fields.
+#[utoipa::path(
+    post,
+    path = "/api/v1/imports",
+    tag = "ingestion",
+    request_body(content = String, content_type = "text/csv", description = "Le fichier, tel quel (CSV ou XLSX)"),
+    responses(
+        (status = 200, description = "Les totaux, et le rapport des lignes refusées", body = ImportResponse),
+        Refusals,
+        (status = 413, description = "Fichier trop volumineux", body = ErrorBody)
+    ),
+    security(("cle_api" = []))
+)]
 pub async fn upload(
     State(state): State<AppState>,
     caller: Caller,
@@ -76,6 +89,19 @@ async fn spool(body: Body) -> Result<tempfile::NamedTempFile, ApiError> {
     Ok(spool)
 }
 
+/// The refused items of a transmission and why, as CSV (`;`), kept 15 days.
+#[utoipa::path(
+    get,
+    path = "/api/v1/transmissions/{id}/rejets.csv",
+    tag = "journal",
+    params(("id" = Uuid, Path, description = "L'identifiant de la transmission")),
+    responses(
+        (status = 200, description = "ligne (ou index);id_erp_apprenant;champ;message", body = String, content_type = "text/csv"),
+        (status = 404, description = "Aucune transmission de ce numéro pour l'organisme de la clé", body = ErrorBody),
+        Refusals
+    ),
+    security(("cle_api" = []))
+)]
 pub async fn report(
     State(state): State<AppState>,
     caller: Caller,

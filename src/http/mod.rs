@@ -6,6 +6,7 @@ pub mod dossiers;
 pub mod error;
 pub mod imports;
 pub mod native;
+pub mod openapi;
 mod ops;
 pub mod transmissions;
 
@@ -89,6 +90,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/api/v1/events", post(native::append))
         .route("/api/v1/transmissions", get(transmissions::list))
         .route("/api/v1/transmissions/{id}/rejets.csv", get(imports::report))
+        .route("/api/openapi.json", get(openapi::serve))
         .layer(RequestBodyLimitLayer::new(limits.body_limit))
         .layer(timeout(limits.request_timeout));
     // File deposits are larger and longer than any other request, and are spooled to disk.

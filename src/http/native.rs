@@ -10,17 +10,30 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody, Refusals};
 use crate::auth::keys::Role;
 use crate::ingestion::native::{self, Batch, NativeError, StreamResult};
 use crate::ingestion::snapshots::Transmitter;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppendResponse {
     pub correlation_id: Uuid,
     pub results: Vec<StreamResult>,
 }
 
+/// Append typed dossier events; the whole batch or nothing.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    tag = "ingestion",
+    request_body = Batch,
+    responses(
+        (status = 200, description = "Les événements enregistrés, par dossier", body = AppendResponse),
+        Refusals,
+        (status = 409, description = "Des dossiers ne sont pas à la version attendue ; rien n'est enregistré", body = ErrorBody)
+    ),
+    security(("cle_api" = []))
+)]
 pub async fn append(
     State(state): State<AppState>,
     caller: Caller,

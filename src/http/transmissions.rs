@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, Refusals};
 use crate::auth::keys::{OrganismeRef, Role};
 use crate::ingestion::journal::{self, Jour, Rejet};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Params {
     /// First day of the summary (default: 30 days before `au`).
     du: Option<NaiveDate>,
@@ -28,7 +29,7 @@ pub struct Params {
     organisme: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Journal {
     organisme: String,
     du: NaiveDate,
@@ -37,6 +38,18 @@ pub struct Journal {
     rejets: Vec<Rejet>,
 }
 
+/// The journal of the key's organisme: per day, what was received, accepted, refused.
+#[utoipa::path(
+    get,
+    path = "/api/v1/transmissions",
+    tag = "journal",
+    params(Params),
+    responses(
+        (status = 200, description = "Le journal", body = Journal),
+        Refusals
+    ),
+    security(("cle_api" = []))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,

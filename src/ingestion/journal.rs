@@ -24,7 +24,7 @@ pub struct Transmission {
     pub channel: &'static str,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Totals {
     pub received: i64,
     pub accepted: i64,
@@ -162,7 +162,7 @@ pub async fn purge_every_hour(pool: PgPool) {
 }
 
 /// One day of an organisme's transmissions (UTC days).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Jour {
     pub date: NaiveDate,
     pub transmissions: i64,
@@ -171,13 +171,17 @@ pub struct Jour {
 }
 
 /// A refused item, as kept.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Rejet {
     pub transmission_id: Uuid,
     pub received_at: DateTime<Utc>,
+    /// The item's position in the request, or its line in a deposited file.
     pub index: i32,
     pub id_erp_apprenant: Option<String>,
+    #[schema(value_type = Vec<super::FieldError>)]
     pub errors: Value,
+    /// The item as sent, without its NIR.
+    #[schema(value_type = Option<Object>)]
     pub item: Option<Value>,
 }
 

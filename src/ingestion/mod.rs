@@ -12,7 +12,7 @@ pub mod snapshots;
 pub mod v3;
 
 /// One refused field of an item, as the ERP developer reads it: where, and why (in French).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub path: String,
     pub message: String,

@@ -24,7 +24,7 @@ use super::snapshots::Transmitter;
 /// At most this many events per request.
 pub const MAX_EVENTS: usize = 5000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
     pub events: Vec<Item>,
@@ -33,15 +33,20 @@ pub struct Batch {
     pub expected_versions: BTreeMap<String, i64>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One event: its dossier (`dossier_id`, or `dossier`), its type, and its data as the log stores it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Item {
     #[serde(default)]
     pub dossier_id: Option<String>,
     #[serde(default)]
     pub dossier: Option<NaturalKey>,
+    /// InscriptionEnregistree, DatesSessionModifiees, FormationModifiee, ContratSigne, ContratModifie,
+    /// RuptureEnregistree, AbandonEnregistre, DiplomeObtenu, CoordonneesModifiees, DossierRetire,
+    /// CorrectionEnregistree
     #[serde(rename = "type")]
     pub event_type: String,
+    #[schema(value_type = Object)]
     pub data: Value,
     #[serde(default)]
     pub id: Option<Uuid>,
@@ -49,16 +54,18 @@ pub struct Item {
     pub occurred_at: Option<NaiveDate>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NaturalKey {
+    #[schema(value_type = String)]
     pub uai_formateur: Uai,
+    #[schema(value_type = String)]
     pub annee_scolaire: AnneeScolaire,
     pub id_erp_apprenant: String,
 }
 
 /// What one dossier of the batch got.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StreamResult {
     pub dossier_id: String,
     pub version: i64,
@@ -69,7 +76,7 @@ pub struct StreamResult {
 }
 
 /// A dossier that was not at the version the batch expected.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Conflict {
     pub dossier_id: String,
     pub expected: Option<i64>,

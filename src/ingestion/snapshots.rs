@@ -34,7 +34,7 @@ pub struct Transmitter {
 }
 
 /// The result of one item, in the order the items were sent.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ItemOutcome {
     pub index: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -43,11 +43,18 @@ pub struct ItemOutcome {
     pub result: ItemResult,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum ItemResult {
-    Accepted { dossier_id: String, events: Vec<&'static str> },
-    Rejected { errors: Vec<FieldError> },
+    /// The dossier's id and the types of the events the item produced (none when nothing changed).
+    Accepted {
+        dossier_id: String,
+        #[schema(value_type = Vec<String>)]
+        events: Vec<&'static str>,
+    },
+    Rejected {
+        errors: Vec<FieldError>,
+    },
 }
 
 impl ItemOutcome {
