@@ -5,8 +5,9 @@
 //! 100,000) synthetic dossiers (`tba demo`'s generator), imports their organismes and one key per
 //! organisme, then pushes every dossier to `POST /api/v3/dossiers-apprenants` twice, with
 //! BENCH_CONCURRENCY (default 4) requests in flight: the first push (everything new) and an unchanged
-//! re-push (nothing to append). It prints dossiers/s of both, and the server's peak RSS (VmHWM) and
-//! CPU time.
+//! re-push (nothing to append). Then it deposits the same dossiers under other ERP ids (so, new
+//! dossiers) as one CSV file through `POST /api/v1/imports`, to show that a large file is streamed.
+//! It prints dossiers/s of each phase, and the server's peak RSS (VmHWM) and CPU time after each.
 
 use std::time::Duration;
 
@@ -61,6 +62,29 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// The dossiers as one `;` CSV with the v3 field names as columns, each under another ERP id.
+fn csv_of(items: &[serde_json::Value]) -> anyhow::Result<Vec<u8>> {
+    let mut columns: Vec<String> = Vec::new();
+    for item in items {
+        for key in item.as_object().into_iter().flat_map(|o| o.keys()) {
+            if !columns.contains(key) {
+                columns.push(key.clone());
+            }
+        }
+    }
+    let mut out = csv::WriterBuilder::new().delimiter(b';').from_writer(Vec::new());
+    out.write_record(&columns)?;
+    for item in items {
+        out.write_record(columns.iter().map(|c| match &item[c.as_str()] {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) if c == "id_erp_apprenant" => format!("{s}-F"),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }))?;
+    }
+    Ok(out.into_inner()?)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let dossiers = env_usize("BENCH_DOSSIERS", 100_000);
@@ -92,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
     let items: Vec<serde_json::Value> = data.dossiers.into_iter().map(|(_, item)| item).collect();
     let batches = load::prepare(&pool, &organismes, &items).await?;
     let bytes: usize = batches.iter().map(|b| b.body.len()).sum();
+    let file = csv_of(&items)?;
     drop(items);
     println!(
         "{dossiers} dossiers, {} requests ({:.1} MB of JSON), {concurrency} in flight; server rss at start {} MiB",
@@ -118,6 +143,38 @@ async fn main() -> anyhow::Result<()> {
         );
         cpu = spent;
     }
+    let spec = tba::auth::keys::KeySpec {
+        role: tba::auth::keys::Role::Administrateur,
+        organisme: None,
+        scope: None,
+        label: Some("bench".into()),
+    };
+    let (_, admin) = tba::auth::keys::create(&pool, &spec).await?;
+    let size = file.len();
+    let started = std::time::Instant::now();
+    let response = client
+        .post(format!("{base}/api/v1/imports"))
+        .bearer_auth(&admin)
+        .timeout(Duration::from_secs(1800))
+        .body(file)
+        .send()
+        .await?;
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await?;
+    anyhow::ensure!(status.is_success(), "the import was refused: {answer}");
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "{:>18}: {:>8.0} dossiers/s  ({} accepted, {} rejected, {} events, {:.2} s, a {:.1} MB CSV; server CPU {:.1} s, peak RSS {} MiB)",
+        "CSV file deposit",
+        answer["received"].as_f64().unwrap_or(0.0) / elapsed,
+        answer["accepted"],
+        answer["rejected"],
+        answer["events"],
+        elapsed,
+        size as f64 / 1e6,
+        cpu_seconds(pid).unwrap_or(0.0) - cpu,
+        status_kb(pid, "VmHWM:").unwrap_or(0) / 1024,
+    );
     server.start_kill()?;
     server.wait().await?;
     Ok(())

@@ -328,3 +328,24 @@ async fn an_unchanged_resend_is_decided_again_once_the_dossier_moved_in_the_log(
     let (_, third) = push(&app, &key, &json!([dossier_v3("M-1")])).await;
     assert_eq!(third["results"][0]["events"], json!([]), "{third}");
 }
+
+#[tokio::test]
+async fn refused_items_are_kept_fifteen_days_at_most() {
+    let (db, app, key) = common::lyon_app().await;
+    let mut bad = dossier_v3("P-1");
+    bad["annee_scolaire"] = json!("2025-2030");
+    push(&app, &key, &json!([bad.clone(), bad])).await;
+    sqlx::query(
+        "UPDATE transmission_rejets SET received_at = now() - interval '16 days' WHERE item_index = 0",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let (_, journal) = app.get("/api/v1/transmissions", &key).await;
+    assert_eq!(journal["rejets"].as_array().unwrap().len(), 1, "an older item is never shown: {journal}");
+    assert_eq!(tba::ingestion::journal::purge(&db.pool).await.unwrap(), 1);
+    let kept: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM transmission_rejets").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(kept, 1);
+    assert_eq!(journal["jours"][0]["rejected"], 2, "the counts stay");
+}

@@ -72,3 +72,29 @@ async fn territorial_keys_need_a_scope_and_bad_input_is_named() {
     let bad_scope = tba(&db, &["keys", "create", "--role", "ACADEMIE", "--scope", "PLANETE:3"]);
     assert!(String::from_utf8_lossy(&bad_scope.stderr).contains("unknown scope kind"));
 }
+
+#[tokio::test]
+async fn a_key_unused_for_twelve_months_is_revoked() {
+    let db = TestDb::new().await;
+    let spec = keys::KeySpec { role: Role::Analyst, organisme: None, scope: None, label: None };
+    let (recent, recent_secret) = keys::create(&db.pool, &spec).await.unwrap();
+    let (old, old_secret) = keys::create(&db.pool, &spec).await.unwrap();
+    sqlx::query("UPDATE api_keys SET created_at = now() - interval '13 months', last_used_at = now() - interval '12 months 1 day' WHERE id = $1")
+        .bind(old.key_id)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE api_keys SET created_at = now() - interval '13 months', last_used_at = now() - interval '11 months' WHERE id = $1")
+        .bind(recent.key_id)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert!(keys::authenticate(&db.pool, &old_secret).await.unwrap().is_none());
+    let revoked: bool = sqlx::query_scalar("SELECT revoked_at IS NOT NULL FROM api_keys WHERE id = $1")
+        .bind(old.key_id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(revoked, "the dormant key is revoked, not only refused");
+    assert!(keys::authenticate(&db.pool, &recent_secret).await.unwrap().is_some());
+}

@@ -13,6 +13,8 @@ use events::domain::{Siret, Uai};
 const SECRET_PREFIX: &str = "tba_";
 /// Characters of the secret kept in clear to name the key.
 const SHOWN: usize = 12;
+/// A key unused for this long is revoked.
+const UNUSED_MONTHS_BEFORE_REVOCATION: i32 = 12;
 
 /// The organisation types of domain.md §9.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
@@ -203,13 +205,23 @@ pub async fn revoke(pool: &PgPool, name: &str) -> Result<(), KeyError> {
 /// The principal of a presented secret, if it names a live key.
 pub async fn authenticate(pool: &PgPool, secret: &str) -> Result<Option<Principal>, KeyError> {
     let row = sqlx::query!(
-        r#"SELECT id, prefix, role, organisme_uai, organisme_siret, scope_kind, scope_value, last_used_at
+        r#"SELECT id, prefix, role, organisme_uai, organisme_siret, scope_kind, scope_value, last_used_at,
+                  coalesce(last_used_at, created_at) < now() - make_interval(months => $2) AS "dormant!"
            FROM api_keys WHERE secret_sha256 = $1 AND revoked_at IS NULL"#,
         &Sha256::digest(secret.as_bytes())[..],
+        UNUSED_MONTHS_BEFORE_REVOCATION,
     )
     .fetch_optional(pool)
     .await?;
     let Some(row) = row else { return Ok(None) };
+    if row.dormant {
+        // Keys unused for 12 months are revoked (domain.md §9): at their next use at the latest.
+        sqlx::query!("UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1", row.id)
+            .execute(pool)
+            .await?;
+        tracing::info!(key = %row.prefix, "revoked a key unused for 12 months");
+        return Ok(None);
+    }
     // Last use is kept to the hour, so that a busy key does not write on every request.
     if row.last_used_at.is_none_or(|t: DateTime<Utc>| t < Utc::now() - Duration::hours(1)) {
         sqlx::query!("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row.id).execute(pool).await?;
