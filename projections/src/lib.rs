@@ -1,0 +1,5 @@
+//! The read side of the log: the status engine (a pure function of a dossier's facts), and, built on it,
+//! the projectors and read models that turn the log into what analysts, Missions Locales and auditors
+//! query. Depends on `events` only; knows nothing of HTTP or GraphQL.
+
+pub mod status;
