@@ -9,4 +9,5 @@ pub mod demo;
 pub mod http;
 pub mod ingestion;
 pub mod progress;
+pub mod projections;
 pub mod telemetry;

@@ -5,6 +5,7 @@ mod demo;
 mod import;
 mod keys;
 mod organismes;
+mod projections;
 mod serve;
 mod verify;
 
@@ -48,6 +49,9 @@ pub enum Command {
     Import(import::ImportArgs),
     /// A running service with synthetic data in it; `generate` and `load` make and push a data set.
     Demo(demo::DemoArgs),
+    /// The projections (read models) built from the log.
+    #[command(subcommand)]
+    Projections(projections::ProjectionsCommand),
     /// Print the head of the log (position and hash), to note down for a later `verify --until`.
     Head,
 }
@@ -87,6 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Head => verify::head(&db).await,
         Command::Demo(args) => demo::run(&db, args).await,
         Command::Import(args) => import::run(&db, args).await,
+        Command::Projections(command) => projections::run(&db, command).await,
         Command::Keys(command) => keys::run(&db, command).await,
         Command::Organismes(command) => organismes::run(&db, command).await,
     }

@@ -22,17 +22,21 @@ pub struct ServeArgs {
     pub limits: HttpLimits,
 }
 
-/// The service, serving in the background until SIGTERM/SIGINT.
+/// The service, serving in the background until SIGTERM/SIGINT, with its projections.
 pub struct Running {
     pub pool: PgPool,
     pub address: SocketAddr,
     server: JoinHandle<std::io::Result<()>>,
+    projections: crate::projections::Projections,
 }
 
 impl Running {
-    /// Wait until the service has stopped (in-flight requests and appends finished).
+    /// Wait until the service has stopped (in-flight requests and appends finished, then the
+    /// projections at the end of their current batch).
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.server.await??;
+        let served = self.server.await;
+        self.projections.stop().await;
+        served??;
         self.pool.close().await;
         Ok(())
     }
@@ -42,6 +46,7 @@ pub async fn start(db: &DbConfig, args: &ServeArgs) -> anyhow::Result<Running> {
     let pool = crate::db::pool(db, args.db_connections).await?;
     crate::db::migrate(&pool).await?;
     let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
+    let projections = crate::projections::Projections::start(&store);
     let state = AppState::new(pool.clone(), store, &args.limits);
     tokio::spawn(crate::ingestion::journal::purge_every_hour(pool.clone()));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
@@ -50,7 +55,7 @@ pub async fn start(db: &DbConfig, args: &ServeArgs) -> anyhow::Result<Running> {
     let limits = args.limits.clone();
     let server =
         tokio::spawn(async move { http::serve(listener, state, &limits, http::shutdown_signal()).await });
-    Ok(Running { pool, address, server })
+    Ok(Running { pool, address, server, projections })
 }
 
 pub async fn run(db: &DbConfig, args: ServeArgs) -> anyhow::Result<ExitCode> {

@@ -25,3 +25,20 @@ pub async fn save(tx: &mut PgConnection, name: &str, position: i64) -> Result<()
     .await?;
     Ok(())
 }
+
+/// Move the consumer's checkpoint from `from` to `to` in the caller's transaction, only if it is still
+/// at `from`: `false` means another runner moved it meanwhile, and the caller must roll back. This keeps
+/// the effect exactly-once even if two runners of one consumer ever overlap.
+pub async fn advance(tx: &mut PgConnection, name: &str, from: i64, to: i64) -> Result<bool, sqlx::Error> {
+    let moved = sqlx::query!(
+        r#"INSERT INTO checkpoints (name, position) VALUES ($1, $3)
+           ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()
+           WHERE checkpoints.position = $2"#,
+        name,
+        from,
+        to
+    )
+    .execute(tx)
+    .await?;
+    Ok(moved.rows_affected() == 1)
+}

@@ -74,6 +74,35 @@ pub(crate) async fn rows_after(pool: &PgPool, after: i64, limit: i64) -> Result<
     .await?)
 }
 
+/// Events of several streams with `position <= until` (the log as it was known at that position),
+/// each stream's in version order, read on the caller's connection (a projector's transaction).
+pub async fn streams_until(
+    conn: &mut sqlx::PgConnection,
+    stream_ids: &[String],
+    until: i64,
+) -> Result<HashMap<String, Vec<RecordedEvent>>, StoreError> {
+    let rows = sqlx::query_as!(
+        EventRow,
+        r#"SELECT position, stream_id, version, event_id, event_type, schema_version, occurred_at,
+                  data::text AS "data!", metadata::text AS "metadata!", recorded_at, hash
+           FROM events WHERE stream_id = ANY($1) AND position <= $2 ORDER BY stream_id, version"#,
+        stream_ids,
+        until
+    )
+    .fetch_all(conn)
+    .await?;
+    by_stream(rows)
+}
+
+fn by_stream(rows: Vec<EventRow>) -> Result<HashMap<String, Vec<RecordedEvent>>, StoreError> {
+    let mut streams: HashMap<String, Vec<RecordedEvent>> = HashMap::new();
+    for row in rows {
+        let event = row.into_event()?;
+        streams.entry(event.stream_id.clone()).or_default().push(event);
+    }
+    Ok(streams)
+}
+
 /// The head of the log as committed now, without starting a store (for auditors' tools).
 pub async fn head(pool: &PgPool) -> Result<LogHead, StoreError> {
     let row = sqlx::query!("SELECT position, hash FROM log_head").fetch_one(pool).await?;
@@ -152,12 +181,7 @@ impl EventStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut streams: HashMap<String, Vec<RecordedEvent>> = HashMap::new();
-        for row in rows {
-            let event = row.into_event()?;
-            streams.entry(event.stream_id.clone()).or_default().push(event);
-        }
-        Ok(streams)
+        by_stream(rows)
     }
 
     /// The current version of a stream (0 when it has no event).

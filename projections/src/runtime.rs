@@ -1,0 +1,139 @@
+//! The projector runtime. A projection reads the log in batches from its checkpoint and writes its read
+//! models and its new checkpoint in one transaction (exactly-once effect), then waits for the head to
+//! move (LISTEN/NOTIFY is only the wake-up; the log is the truth).
+//!
+//! Several processes may run against one database: each projection is run by one of them at a time,
+//! the holder of a PostgreSQL advisory lock taken on a connection of its own (the lease). If that
+//! process dies, its connection closes, the lock is released, and another process takes over within
+//! `LEASE_RETRY`. As a second guard, the checkpoint only moves from the position the batch was read
+//! at: two runners that ever overlapped could not both apply the same batch.
+
+use std::future::Future;
+use std::time::Duration;
+
+use events::store::checkpoint;
+use events::{EventStore, RecordedEvent, StoreError};
+use sqlx::{Connection, PgConnection};
+use tokio::sync::watch;
+
+/// How often a process that does not hold a lease tries to take it.
+pub const LEASE_RETRY: Duration = Duration::from_secs(1);
+/// How often the holder checks that its lease connection is alive.
+const LEASE_CHECK: Duration = Duration::from_secs(2);
+/// Events read and applied per transaction.
+const BATCH: i64 = 2000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("event at position {position} cannot be projected: {message}")]
+    Event { position: i64, message: String },
+}
+
+/// A projection: a pure fold of the log into read models, written with the transaction it is given.
+/// It must do no other I/O, so that replaying it is safe.
+pub trait Projector: Send + Sync + 'static {
+    /// Unique, stable name (`dossiers`); with `version`, it names the checkpoint.
+    fn name(&self) -> &'static str;
+    /// Changed when the read model's shape or meaning changes: a new version is rebuilt from the log.
+    fn version(&self) -> i32;
+    /// Apply a batch of events, in log order, in `tx`.
+    fn apply(
+        &self,
+        tx: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+}
+
+/// The checkpoint name of a projection version.
+pub fn checkpoint_name(name: &str, version: i32) -> String {
+    format!("projection:{name}:v{version}")
+}
+
+/// The advisory-lock key of a projection's lease (stable across processes).
+fn lease_key(name: &str) -> i64 {
+    // FNV-1a: stable, and enough to spread a handful of names.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in format!("tba-projection:{name}").bytes() {
+        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
+}
+
+/// Run `projector` until `stop` turns true: take the lease, catch up, follow the log; retake the lease
+/// if it is lost; keep going through passing database errors.
+pub async fn run<P: Projector>(store: EventStore, projector: P, mut stop: watch::Receiver<bool>) {
+    let name = projector.name();
+    loop {
+        let outcome = tokio::select! {
+            result = hold_and_project(&store, &projector) => result,
+            _ = stop.wait_for(|stop| *stop) => return,
+        };
+        if let Err(error) = outcome {
+            tracing::warn!(projection = name, %error, "projection interrupted, resuming");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(LEASE_RETRY) => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Wait for the lease, then project for as long as it is held.
+async fn hold_and_project<P: Projector>(store: &EventStore, projector: &P) -> Result<(), ProjectionError> {
+    let options = store.pool().connect_options();
+    let mut lease = PgConnection::connect_with(&options).await?;
+    let key = lease_key(projector.name());
+    loop {
+        let held: bool = sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "held!""#, key)
+            .fetch_one(&mut lease)
+            .await?;
+        if held {
+            break;
+        }
+        tokio::time::sleep(LEASE_RETRY).await;
+    }
+    tracing::info!(projection = projector.name(), "lease taken");
+    let name = checkpoint_name(projector.name(), projector.version());
+    let mut position = checkpoint::load(&mut *store.pool().acquire().await?, &name).await?;
+    let mut subscription = store.subscribe(position).with_batch_size(BATCH);
+    let mut check = tokio::time::interval(LEASE_CHECK);
+    loop {
+        let events = tokio::select! {
+            events = subscription.next_batch() => events?,
+            // The lease connection is checked now and then: losing it means losing the lease.
+            _ = check.tick() => {
+                lease.ping().await?;
+                continue;
+            }
+        };
+        let last = events.last().map_or(position, |e| e.position);
+        let mut tx = store.pool().begin().await?;
+        projector.apply(&mut tx, &events).await?;
+        if !checkpoint::advance(&mut tx, &name, position, last).await? {
+            tx.rollback().await?;
+            return Err(ProjectionError::Event {
+                position: last,
+                message: "another runner moved the checkpoint: the lease was lost".into(),
+            });
+        }
+        tx.commit().await?;
+        position = last;
+        record_lag(projector.name(), store, &events);
+    }
+}
+
+fn record_lag(name: &'static str, store: &EventStore, events: &[RecordedEvent]) {
+    if let Some(last) = events.last() {
+        let behind = (store.known_head() - last.position).max(0);
+        metrics::gauge!("tba_projection_lag_events", "projection" => name).set(behind as f64);
+        // How long ago the last applied event was committed: the lag while catching up, the delay
+        // from commit to read model once caught up.
+        let age = (chrono::Utc::now() - last.recorded_at).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::gauge!("tba_projection_lag_seconds", "projection" => name).set(age);
+        metrics::gauge!("tba_projection_position", "projection" => name).set(last.position as f64);
+    }
+}

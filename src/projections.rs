@@ -1,0 +1,65 @@
+//! The projections a `tba serve` process runs (each by one process at a time, see
+//! `projections::runtime`), and their status for `tba projections status`.
+
+use events::EventStore;
+use projections::dossiers::DossiersProjection;
+use projections::runtime::{self, Projector, checkpoint_name};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// The running projections of this process.
+pub struct Projections {
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Projections {
+    pub fn start(store: &EventStore) -> Projections {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        tasks.spawn(runtime::run(store.clone(), DossiersProjection::default(), stopped));
+        Projections { stop, tasks }
+    }
+
+    /// Stop at the end of the current batches (what is committed stays committed).
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Where one projection stands.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    pub name: &'static str,
+    pub version: i32,
+    pub position: i64,
+    pub head: i64,
+    pub lag_events: i64,
+    /// How much older the oldest unapplied event is than the head (0 when caught up).
+    pub lag_seconds: f64,
+}
+
+pub async fn status(pool: &PgPool) -> Result<Vec<Status>, sqlx::Error> {
+    let projection = DossiersProjection::default();
+    let (name, version) = (projection.name(), projection.version());
+    let row = sqlx::query!(
+        r#"SELECT h.position AS head, coalesce(c.position, 0) AS "position!",
+                  extract(epoch FROM h.recorded_at - n.recorded_at)::float8 AS lag_seconds
+           FROM log_head h
+           LEFT JOIN checkpoints c ON c.name = $1
+           LEFT JOIN events n ON n.position = coalesce(c.position, 0) + 1"#,
+        checkpoint_name(name, version)
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(vec![Status {
+        name,
+        version,
+        position: row.position,
+        head: row.head,
+        lag_events: row.head - row.position,
+        lag_seconds: row.lag_seconds.unwrap_or(0.0).max(0.0),
+    }])
+}

@@ -1,0 +1,134 @@
+//! The `dossiers` projection: the read model follows the log (catch-up, then live), one process at a
+//! time runs it, and another takes over when that process is killed.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{CFA_LYON, TestDb, dossier_v3};
+use serde_json::{Value, json};
+
+const CHECKPOINT: &str = "projection:dossiers:v1";
+
+async fn caught_up(db: &TestDb, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let lag: i64 = sqlx::query_scalar(
+            "SELECT h.position - coalesce((SELECT position FROM checkpoints WHERE name = $1), 0) FROM log_head h",
+        )
+        .bind(CHECKPOINT)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        if lag == 0 {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+async fn parcours(db: &TestDb, id_erp: &str) -> Value {
+    sqlx::query_scalar("SELECT parcours FROM rm_dossiers WHERE id_erp_apprenant = $1")
+        .bind(id_erp)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_read_model_catches_up_then_follows_the_log() {
+    let (db, app, key) = common::lyon_app().await;
+    app.post("/api/v3/dossiers-apprenants", &key, &json!([dossier_v3("P-1")])).await;
+    let projections = tba::projections::Projections::start(&app.store);
+    assert!(caught_up(&db, Duration::from_secs(10)).await, "the projection caught up");
+    assert_eq!(
+        parcours(&db, "P-1").await,
+        json!([
+            { "date": "2025-09-01", "statut": "INSCRIT" },
+            { "date": "2025-09-15", "statut": "APPRENTI" },
+            { "date": "2027-06-30", "statut": "FIN_DE_FORMATION" },
+        ])
+    );
+    let (niveau, region): (Option<i16>, String) = sqlx::query_as(
+        "SELECT d.niveau, o.region FROM rm_dossiers d
+         JOIN rm_organismes o ON (o.uai, o.siret) = (d.uai_formateur, d.siret_formateur)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!((niveau, region.as_str()), (Some(3), "84"));
+
+    // Live: a rupture sent later shows in the read model without restarting anything.
+    let mut later = dossier_v3("P-1");
+    later["contrat_date_rupture"] = json!("2026-01-10");
+    app.post("/api/v3/dossiers-apprenants", &key, &json!([later])).await;
+    assert!(caught_up(&db, Duration::from_secs(5)).await);
+    assert_eq!(parcours(&db, "P-1").await[2], json!({ "date": "2026-01-10", "statut": "RUPTURANT" }));
+
+    let status = db.tba(&["projections", "status"]);
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("dossiers")).unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!((fields[1], fields[4]), ("1", "0"), "version 1, no lag: {stdout}");
+    projections.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_takes_the_projection_over_when_its_runner_is_killed() {
+    let db = TestDb::new().await;
+    db.with_organismes().await;
+    let key = db.organisme_key(CFA_LYON).await;
+    let spawn = || {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tba"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .env("DATABASE_URL", db.url())
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        (child, format!("http://127.0.0.1:{port}"))
+    };
+    let push = |base: String, id: &'static str| {
+        let key = key.clone();
+        async move {
+            for _ in 0..100 {
+                let sent = reqwest::Client::new()
+                    .post(format!("{base}/api/v3/dossiers-apprenants"))
+                    .bearer_auth(&key)
+                    .json(&json!([dossier_v3(id)]))
+                    .send()
+                    .await;
+                if sent.is_ok_and(|r| r.status().is_success()) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("{base} did not accept the push");
+        }
+    };
+    // The first process is the only one running: it takes the lease.
+    let (mut first, first_url) = spawn();
+    push(first_url, "K-1").await;
+    assert!(caught_up(&db, Duration::from_secs(10)).await);
+    let (_second, second_url) = spawn();
+    push(second_url.clone(), "K-2").await;
+    assert!(caught_up(&db, Duration::from_secs(10)).await, "the lease holder follows the log");
+    let holders: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(holders, 1, "one runner at a time");
+
+    first.start_kill().unwrap();
+    first.wait().await.unwrap();
+    push(second_url, "K-3").await;
+    assert!(caught_up(&db, Duration::from_secs(15)).await, "the second process took over");
+    assert_eq!(parcours(&db, "K-3").await[1]["statut"], "APPRENTI");
+}
