@@ -132,3 +132,55 @@ async fn another_process_takes_the_projection_over_when_its_runner_is_killed() {
     assert!(caught_up(&db, Duration::from_secs(15)).await, "the second process took over");
     assert_eq!(parcours(&db, "K-3").await[1]["statut"], "APPRENTI");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_reproduces_the_live_checksum_and_a_replay_shows_the_past() {
+    let db = TestDb::new().await;
+    db.with_organismes().await;
+    let app = common::TestApp::spawn(&db).await;
+    let demo = tba::demo::generate(400, 3, chrono::Utc::now().date_naive());
+    let items: Vec<Value> = demo.dossiers.iter().map(|(_, item)| item.clone()).collect();
+    let batches = tba::demo::load::prepare(&db.pool, &demo.organismes_csv(), &items).await.unwrap();
+    let progress = tba::progress::Progress::new("loading", "dossiers", 0);
+    let (early, late) = batches.split_at(batches.len() / 2);
+    tba::demo::load::push_all(&app.address, early, 2, &progress).await.unwrap();
+    let middle = db.head().await;
+    let early_dossiers: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT stream_id) FROM events WHERE category = 'dossier'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    tba::demo::load::push_all(&app.address, late, 2, &progress).await.unwrap();
+    let projections = tba::projections::Projections::start(&app.store);
+    assert!(caught_up(&db, Duration::from_secs(30)).await);
+
+    let live = db.tba(&["projections", "checksum", "dossiers"]);
+    let live = String::from_utf8_lossy(&live.stdout).trim().to_owned();
+    assert_eq!(live.len(), 64, "{live}");
+    let rebuilt = db.tba(&["projections", "rebuild", "dossiers"]);
+    assert!(rebuilt.status.success(), "{rebuilt:?}");
+    let stdout = String::from_utf8_lossy(&rebuilt.stdout);
+    assert!(
+        stdout.contains(&format!("checksum {live}")),
+        "the rebuild gives the live checksum: {stdout} vs {live}"
+    );
+
+    // The live runner goes on after the swap, on the swapped-in tables.
+    let key = db.organisme_key(CFA_LYON).await;
+    app.post("/api/v3/dossiers-apprenants", &key, &json!([dossier_v3("S-1")])).await;
+    assert!(caught_up(&db, Duration::from_secs(10)).await);
+    assert_eq!(parcours(&db, "S-1").await[1]["statut"], "APPRENTI");
+
+    let replay = db.tba(&["replay", "--until", &middle.to_string()]);
+    assert!(replay.status.success(), "{replay:?}");
+    let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM replay_dossiers_{middle}.rm_dossiers"
+    )))
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(count, early_dossiers, "the replay holds the dossiers known at that position");
+    let unknown = db.tba(&["replay", "--until", "99999999"]);
+    assert!(!unknown.status.success());
+    projections.stop().await;
+}

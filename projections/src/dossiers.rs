@@ -97,6 +97,10 @@ impl Projector for DossiersProjection {
         1
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_organismes", "rm_dossiers"]
+    }
+
     async fn apply(&self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
         let Some(until) = events.last().map(|e| e.position) else { return Ok(()) };
         let organismes: Vec<(Organisme, i64)> = events

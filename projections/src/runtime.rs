@@ -40,6 +40,8 @@ pub trait Projector: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Changed when the read model's shape or meaning changes: a new version is rebuilt from the log.
     fn version(&self) -> i32;
+    /// The read-model tables it writes (in `public` when live), all rebuilt together.
+    fn tables(&self) -> &'static [&'static str];
     /// Apply a batch of events, in log order, in `tx`.
     fn apply(
         &self,

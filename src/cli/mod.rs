@@ -52,6 +52,8 @@ pub enum Command {
     /// The projections (read models) built from the log.
     #[command(subcommand)]
     Projections(projections::ProjectionsCommand),
+    /// Rebuild a projection from the log as it was known at a position or time, into its own schema.
+    Replay(projections::ReplayArgs),
     /// Print the head of the log (position and hash), to note down for a later `verify --until`.
     Head,
 }
@@ -92,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(&db, args).await,
         Command::Import(args) => import::run(&db, args).await,
         Command::Projections(command) => projections::run(&db, command).await,
+        Command::Replay(args) => projections::replay(&db, args).await,
         Command::Keys(command) => keys::run(&db, command).await,
         Command::Organismes(command) => organismes::run(&db, command).await,
     }

@@ -1,30 +1,131 @@
-//! `tba projections status`: where each projection stands against the head of the log.
+//! `tba projections status|rebuild|checksum` and `tba replay`: the operators' and auditors' handles on
+//! the read models built from the log.
 
 use std::process::ExitCode;
 
+use anyhow::bail;
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
+use events::{EventStore, StoreConfig};
+use projections::build;
+use projections::dossiers::DossiersProjection;
+use projections::runtime::Projector;
 
 use crate::config::DbConfig;
+use crate::progress::Progress;
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsCommand {
     /// Checkpoint, log head and lag (events and seconds) of each projection.
     Status,
+    /// Rebuild a projection from the whole log beside the live one, then swap it in atomically.
+    Rebuild { name: String },
+    /// The deterministic checksum of a projection's read model (live, or in a replay's schema).
+    Checksum {
+        name: String,
+        /// The schema holding the read model (default: the live one).
+        #[arg(long, default_value = "public")]
+        schema: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The log as known at this position, or at this time (RFC 3339, e.g. 2026-11-01T00:00:00Z).
+    #[arg(long)]
+    pub until: String,
+    /// The projection to rebuild.
+    #[arg(long, default_value = "dossiers")]
+    pub projection: String,
+}
+
+/// The projection of that name.
+fn projection(name: &str) -> anyhow::Result<DossiersProjection> {
+    match name {
+        "dossiers" => Ok(DossiersProjection::default()),
+        other => bail!("unknown projection {other:?} (known: dossiers)"),
+    }
+}
+
+async fn store(db: &DbConfig) -> anyhow::Result<EventStore> {
+    let pool = crate::db::pool(db, 4).await?;
+    crate::db::migrate(&pool).await?;
+    Ok(EventStore::start(pool, StoreConfig::default()).await?)
 }
 
 pub async fn run(db: &DbConfig, command: ProjectionsCommand) -> anyhow::Result<ExitCode> {
-    let ProjectionsCommand::Status = command;
-    let pool = crate::db::pool(db, 2).await?;
-    crate::db::migrate(&pool).await?;
-    println!(
-        "{:<12} {:>7} {:>12} {:>12} {:>12} {:>10}",
-        "projection", "version", "position", "head", "lag events", "lag s"
-    );
-    for s in crate::projections::status(&pool).await? {
-        println!(
-            "{:<12} {:>7} {:>12} {:>12} {:>12} {:>10.1}",
-            s.name, s.version, s.position, s.head, s.lag_events, s.lag_seconds
-        );
+    let store = store(db).await?;
+    match command {
+        ProjectionsCommand::Status => {
+            println!(
+                "{:<12} {:>7} {:>12} {:>12} {:>12} {:>10}",
+                "projection", "version", "position", "head", "lag events", "lag s"
+            );
+            for s in crate::projections::status(store.pool()).await? {
+                println!(
+                    "{:<12} {:>7} {:>12} {:>12} {:>12} {:>10.1}",
+                    s.name, s.version, s.position, s.head, s.lag_events, s.lag_seconds
+                );
+            }
+        }
+        ProjectionsCommand::Rebuild { name } => {
+            let projector = projection(&name)?;
+            let schema = format!("rebuild_{name}");
+            build::create_schema(store.pool(), &projector, &schema).await?;
+            let progress = Progress::new("rebuilding", "events", 0);
+            let built = build::project_until(&store, &projector, &schema, 0, None, |done, target| {
+                progress.set_length(target as u64);
+                progress.set_position(done as u64);
+            })
+            .await?;
+            progress.finish();
+            let position = build::swap(&store, &projector, &schema, built).await?;
+            let checksum = build::checksum(store.pool(), &projector, "public").await?;
+            println!("{name} rebuilt up to position {position} and swapped in; checksum {checksum}");
+        }
+        ProjectionsCommand::Checksum { name, schema } => {
+            let projector = projection(&name)?;
+            println!("{}", build::checksum(store.pool(), &projector, &schema).await?);
+        }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tba replay`: the read model as it was known at a position or time, in a schema of its own.
+pub async fn replay(db: &DbConfig, args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let store = store(db).await?;
+    let projector = projection(&args.projection)?;
+    let until = match args.until.parse::<i64>() {
+        Ok(position) => position,
+        Err(_) => {
+            let time: DateTime<Utc> = args.until.parse().map_err(|_| {
+                anyhow::anyhow!("--until is a log position or an RFC 3339 time, not {:?}", args.until)
+            })?;
+            sqlx::query_scalar!(
+                r#"SELECT coalesce(max(position), 0) AS "position!" FROM events WHERE recorded_at <= $1"#,
+                time
+            )
+            .fetch_one(store.pool())
+            .await?
+        }
+    };
+    let head = store.head().await?.position;
+    if until > head {
+        bail!("--until {until} is beyond the head of the log ({head})");
+    }
+    let schema = format!("replay_{}_{until}", projector.name());
+    build::create_schema(store.pool(), &projector, &schema).await?;
+    let progress = Progress::new("replaying", "events", until as u64);
+    build::project_until(&store, &projector, &schema, 0, Some(until), |done, _| {
+        progress.set_position(done as u64)
+    })
+    .await?;
+    progress.finish();
+    let checksum = build::checksum(store.pool(), &projector, &schema).await?;
+    println!("{} as known at position {until}: schema {schema}, checksum {checksum}", projector.name());
+    println!(
+        "query it as {schema}.{}; drop it with DROP SCHEMA {schema} CASCADE",
+        projector.tables().join(", ")
+    );
     Ok(ExitCode::SUCCESS)
 }
