@@ -12,41 +12,14 @@
 
 use std::time::Duration;
 
-use sqlx::ConnectOptions;
-use sqlx::postgres::PgPoolOptions;
-use tba::config::DbConfig;
 use tba::demo::load;
 use tba::progress::Progress;
 
+mod support;
+
+use support::{env_usize, scratch};
+
 const BENCH_DB: &str = "tba_bench_ingest";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// A fresh scratch database, and its URL for the server process.
-async fn scratch() -> anyhow::Result<(sqlx::PgPool, String)> {
-    let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
-    let config = DbConfig { url: url.clone(), home: ".tba".into() };
-    let options = tba::db::connect_options(&config).await?;
-    let mut admin = options.clone().database("postgres").connect().await?;
-    for sql in
-        [format!("DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"), format!("CREATE DATABASE {BENCH_DB}")]
-    {
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await?;
-    }
-    let server_url = match url {
-        Some(url) => {
-            let base = url.split('?').next().unwrap_or(&url);
-            let cut = base.rfind('/').filter(|&i| i > "postgres://".len()).unwrap_or(base.len());
-            format!("{}/{BENCH_DB}", &base[..cut])
-        }
-        None => tba::db::start_cluster(&config).await?.url(BENCH_DB),
-    };
-    let pool = PgPoolOptions::new().max_connections(4).connect_with(options.database(BENCH_DB)).await?;
-    tba::db::migrate(&pool).await?;
-    Ok((pool, server_url))
-}
 
 /// A field of `/proc/<pid>/status`, in kB.
 fn status_kb(pid: u32, field: &str) -> Option<u64> {
@@ -90,7 +63,7 @@ fn csv_of(items: &[serde_json::Value]) -> anyhow::Result<Vec<u8>> {
 async fn main() -> anyhow::Result<()> {
     let dossiers = env_usize("BENCH_DOSSIERS", 100_000);
     let concurrency = env_usize("BENCH_CONCURRENCY", 4);
-    let (pool, server_url) = scratch().await?;
+    let (pool, server_url) = scratch(BENCH_DB, 4).await?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let base = format!("http://127.0.0.1:{port}");
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tba"))
