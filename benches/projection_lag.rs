@@ -6,7 +6,9 @@
 //! diff) at BENCH_RATE events/s (default 1,000) for BENCH_SECONDS (default 30), in small appends every
 //! 10 ms. A watcher reads the projection's checkpoint every millisecond on a connection of its own; the
 //! lag of an append is the time from its commit (the append call returning) to the first reading of a
-//! checkpoint at or beyond its position, i.e. its events are in the read model. It prints percentiles.
+//! checkpoint at or beyond its position, i.e. its events are in the read model. Two phases: appends by
+//! the projection's own process (its writer wakes the projection directly), then by another store (as
+//! another `tba serve` would: the projection is woken by LISTEN/NOTIFY). It prints percentiles of each.
 
 mod support;
 
@@ -30,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Two events per dossier on average: enough dossiers for the whole run.
     let today = chrono::Utc::now().date_naive();
-    let demo = tba::demo::generate(rate * seconds / 2 + 100, 5, today);
+    let demo = tba::demo::generate(rate * seconds + 200, 5, today);
     let mut requests: Vec<AppendRequest> = demo
         .dossiers
         .iter()
@@ -71,6 +73,57 @@ async fn main() -> anyhow::Result<()> {
         })
     };
 
+    let other_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(pool.connect_options().as_ref().clone())
+        .await?;
+    let other = EventStore::start(other_pool, StoreConfig::default()).await?;
+    let mut phases = Vec::new();
+    for (phase, appender) in [("same process", &store), ("another process", &other)] {
+        let (commits, events, elapsed) = steady_appends(appender, &mut requests, rate, seconds).await?;
+        phases.push((phase, commits, events, elapsed));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    watcher.await??;
+    projections.stop().await;
+
+    let readings = readings.lock().expect("not poisoned");
+    for (phase, commits, events, elapsed) in phases {
+        let mut lags: Vec<f64> = commits
+            .iter()
+            .filter_map(|(at, position)| {
+                let seen = readings.iter().find(|(_, reached)| reached >= position)?;
+                Some(seen.0.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+            })
+            .collect();
+        anyhow::ensure!(
+            lags.len() == commits.len(),
+            "{} appends never became visible",
+            commits.len() - lags.len()
+        );
+        lags.sort_by(f64::total_cmp);
+        println!(
+            "{phase:>16}: {events} events in {} appends over {elapsed:.1} s ({:.0} events/s); commit → read model \
+             lag: p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            commits.len(),
+            events as f64 / elapsed,
+            percentile(&lags, 50.0),
+            percentile(&lags, 90.0),
+            percentile(&lags, 99.0),
+            lags.last().copied().unwrap_or(f64::NAN),
+        );
+    }
+    Ok(())
+}
+
+/// Append `rate` events/s for `seconds`, every `TICK`; the commit time and last position of each append.
+async fn steady_appends(
+    store: &EventStore,
+    requests: &mut Vec<AppendRequest>,
+    rate: usize,
+    seconds: usize,
+) -> anyhow::Result<(Vec<(Instant, i64)>, usize, f64)> {
     let per_tick = (rate as f64 * TICK.as_secs_f64()).max(1.0);
     let mut commits: Vec<(Instant, i64)> = Vec::new();
     let mut events = 0usize;
@@ -95,35 +148,5 @@ async fn main() -> anyhow::Result<()> {
             commits.push((Instant::now(), *outcome.positions.last().expect("events were appended")));
         }
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    watcher.await??;
-    projections.stop().await;
-
-    let readings = readings.lock().expect("not poisoned");
-    let mut lags: Vec<f64> = commits
-        .iter()
-        .filter_map(|(at, position)| {
-            let seen = readings.iter().find(|(_, reached)| reached >= position)?;
-            Some(seen.0.saturating_duration_since(*at).as_secs_f64() * 1000.0)
-        })
-        .collect();
-    anyhow::ensure!(
-        lags.len() == commits.len(),
-        "{} appends never became visible",
-        commits.len() - lags.len()
-    );
-    lags.sort_by(f64::total_cmp);
-    println!(
-        "{events} events in {} appends over {elapsed:.1} s ({:.0} events/s); commit → read model lag: \
-         p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        commits.len(),
-        events as f64 / elapsed,
-        percentile(&lags, 50.0),
-        percentile(&lags, 90.0),
-        percentile(&lags, 99.0),
-        lags.last().copied().unwrap_or(f64::NAN),
-    );
-    Ok(())
+    Ok((commits, events, started.elapsed().as_secs_f64()))
 }
