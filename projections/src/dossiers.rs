@@ -3,10 +3,10 @@
 //! (`rm_organismes`, for the territory of each organisme formateur).
 //!
 //! A batch refolds each dossier it touches from the dossier's events up to the batch's last position
-//! (corrections void earlier events, so a dossier is always folded whole), and writes all rows in one
-//! statement per table.
+//! (corrections void earlier events, so a dossier is always folded whole: from the batch itself when it
+//! holds the dossier's first event, else from the log), and writes all rows in one statement per table.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use events::RecordedEvent;
 use events::dossier::Dossier;
@@ -59,9 +59,9 @@ struct Row {
 }
 
 impl DossiersProjection {
-    fn row(&self, stream: &str, events: &[RecordedEvent]) -> Result<Option<Row>, ProjectionError> {
+    fn row(&self, stream: &str, events: &[&RecordedEvent]) -> Result<Option<Row>, ProjectionError> {
         let last = events.last().map_or(0, |e| e.position);
-        let dossier = Dossier::from_recorded(events)
+        let dossier = Dossier::from_recorded(events.iter().copied())
             .map_err(|e| ProjectionError::Event { position: last, message: e.to_string() })?;
         let Some(i) = &dossier.inscription else { return Ok(None) };
         let parcours = Faits::of(&dossier).map(|faits| self.rules.parcours(&faits)).unwrap_or_default();
@@ -113,19 +113,25 @@ impl Projector for DossiersProjection {
             })
             .collect::<Result<_, _>>()?;
         write_organismes(tx, &organismes).await?;
-        let streams: Vec<String> = events
-            .iter()
-            .filter(|e| category_of(&e.stream_id) == "dossier")
-            .map(|e| e.stream_id.clone())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if streams.is_empty() {
-            return Ok(());
+        // A dossier whose first event is in the batch has its whole history up to `until` in it (its
+        // later events have later positions); the others are read from the log.
+        let mut in_batch: BTreeMap<&str, Vec<&RecordedEvent>> = BTreeMap::new();
+        for event in events.iter().filter(|e| category_of(&e.stream_id) == "dossier") {
+            in_batch.entry(event.stream_id.as_str()).or_default().push(event);
         }
-        let logged = streams_until(tx, &streams, until).await?;
-        let mut rows = Vec::with_capacity(streams.len());
-        for (stream, events) in &logged {
+        let partial: Vec<String> = in_batch
+            .iter()
+            .filter(|(_, events)| events.first().is_some_and(|e| e.version > 1))
+            .map(|(stream, _)| (*stream).to_owned())
+            .collect();
+        let mut logged =
+            if partial.is_empty() { Default::default() } else { streams_until(tx, &partial, until).await? };
+        let mut rows = Vec::with_capacity(in_batch.len());
+        for (stream, batch_events) in &in_batch {
+            let history = logged.remove(*stream).unwrap_or_default();
+            let history: Vec<&RecordedEvent> = history.iter().collect();
+            let events =
+                if batch_events.first().is_some_and(|e| e.version > 1) { &history } else { batch_events };
             if let Some(row) = self.row(stream, events)? {
                 rows.push(row);
             }
@@ -142,7 +148,7 @@ async fn write_organismes(
         return Ok(());
     }
     // The last event of an organisme in the batch wins.
-    let mut latest: std::collections::BTreeMap<(String, String), &(Organisme, i64)> = Default::default();
+    let mut latest: BTreeMap<(String, String), &(Organisme, i64)> = BTreeMap::new();
     for entry in organismes {
         latest.insert((entry.0.uai.to_string(), entry.0.siret.to_string()), entry);
     }

@@ -214,36 +214,22 @@ fn type_item(item: Item) -> Result<Typed, Vec<FieldError>> {
     Ok(Typed { stream, event, id: item.id, occurred_at: item.occurred_at })
 }
 
-/// The event of that type with that data, each refused field named by its path. (Read per type: an
-/// adjacently tagged enum would buffer the data and lose the paths.)
+/// The event of that type with that data, each refused field named by its path.
 fn typed_event(event_type: &str, data: Value) -> Result<DossierEvent, Vec<FieldError>> {
-    fn read<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, Vec<FieldError>> {
-        serde_path_to_error::deserialize(data).map_err(|e| {
-            let path = e.path().to_string();
+    let mut track = serde_path_to_error::Track::new();
+    let read = DossierEvent::read(event_type, serde_path_to_error::Deserializer::new(&data, &mut track));
+    match read {
+        Ok(Some(event)) => Ok(event),
+        Ok(None) => Err(vec![FieldError::new(
+            "type",
+            format!("type d'événement inconnu {event_type:?} ; types possibles : {}", EVENT_TYPES.join(", ")),
+        )]),
+        Err(error) => {
+            let path = track.path().to_string();
             let path = if path == "." { "data".to_owned() } else { format!("data.{path}") };
-            vec![FieldError::new(path, e.into_inner().to_string())]
-        })
-    }
-    use DossierEvent as E;
-    Ok(match event_type {
-        "InscriptionEnregistree" => E::InscriptionEnregistree(Box::new(read(data)?)),
-        "DatesSessionModifiees" => E::DatesSessionModifiees(read(data)?),
-        "FormationModifiee" => E::FormationModifiee(read(data)?),
-        "ContratSigne" => E::ContratSigne(read(data)?),
-        "ContratModifie" => E::ContratModifie(read(data)?),
-        "RuptureEnregistree" => E::RuptureEnregistree(read(data)?),
-        "AbandonEnregistre" => E::AbandonEnregistre(read(data)?),
-        "DiplomeObtenu" => E::DiplomeObtenu(read(data)?),
-        "CoordonneesModifiees" => E::CoordonneesModifiees(read(data)?),
-        "DossierRetire" => E::DossierRetire(read(data)?),
-        "CorrectionEnregistree" => E::CorrectionEnregistree(read(data)?),
-        other => {
-            return Err(vec![FieldError::new(
-                "type",
-                format!("type d'événement inconnu {other:?} ; types possibles : {}", EVENT_TYPES.join(", ")),
-            )]);
+            Err(vec![FieldError::new(path, error.to_string())])
         }
-    })
+    }
 }
 
 /// Every dossier event type a producer may send.

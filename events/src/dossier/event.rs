@@ -223,9 +223,35 @@ impl DossierEvent {
         schema_version: i32,
         data: &serde_json::Value,
     ) -> Result<Self, DecodeError> {
-        let data = upcast(event_type, schema_version, data.clone())?;
-        serde_json::from_value(serde_json::json!({ "type": event_type, "data": data }))
-            .map_err(|e| DecodeError::Malformed { event_type: event_type.to_owned(), message: e.to_string() })
+        let data = upcast(event_type, schema_version, data)?;
+        let malformed =
+            |message: String| DecodeError::Malformed { event_type: event_type.to_owned(), message };
+        Self::read(event_type, data.as_ref())
+            .map_err(|e| malformed(e.to_string()))?
+            .ok_or_else(|| malformed("unknown event type".into()))
+    }
+
+    /// Read the data of an event of `event_type` at the current schema version from any deserializer
+    /// (read per type, without buffering: paths of errors stay exact); `None` for an unknown type.
+    pub fn read<'de, D: serde::Deserializer<'de>>(
+        event_type: &str,
+        data: D,
+    ) -> Result<Option<Self>, D::Error> {
+        use DossierEvent as E;
+        Ok(Some(match event_type {
+            "InscriptionEnregistree" => E::InscriptionEnregistree(Box::new(Deserialize::deserialize(data)?)),
+            "DatesSessionModifiees" => E::DatesSessionModifiees(Deserialize::deserialize(data)?),
+            "FormationModifiee" => E::FormationModifiee(Deserialize::deserialize(data)?),
+            "ContratSigne" => E::ContratSigne(Deserialize::deserialize(data)?),
+            "ContratModifie" => E::ContratModifie(Deserialize::deserialize(data)?),
+            "RuptureEnregistree" => E::RuptureEnregistree(Deserialize::deserialize(data)?),
+            "AbandonEnregistre" => E::AbandonEnregistre(Deserialize::deserialize(data)?),
+            "DiplomeObtenu" => E::DiplomeObtenu(Deserialize::deserialize(data)?),
+            "CoordonneesModifiees" => E::CoordonneesModifiees(Deserialize::deserialize(data)?),
+            "DossierRetire" => E::DossierRetire(Deserialize::deserialize(data)?),
+            "CorrectionEnregistree" => E::CorrectionEnregistree(Deserialize::deserialize(data)?),
+            _ => return Ok(None),
+        }))
     }
 
     pub fn from_recorded(event: &RecordedEvent) -> Result<Self, DecodeError> {
@@ -235,13 +261,13 @@ impl DossierEvent {
 
 /// Bring the data of an older schema version to the current one. A new version of an event adds an
 /// arm here that rewrites the older data; an event type, once shipped, is never changed in place.
-fn upcast(
+fn upcast<'a>(
     event_type: &str,
     schema_version: i32,
-    data: serde_json::Value,
-) -> Result<serde_json::Value, DecodeError> {
+    data: &'a serde_json::Value,
+) -> Result<std::borrow::Cow<'a, serde_json::Value>, DecodeError> {
     match schema_version {
-        SCHEMA_VERSION => Ok(data),
+        SCHEMA_VERSION => Ok(std::borrow::Cow::Borrowed(data)),
         _ => Err(DecodeError::UnknownVersion { event_type: event_type.to_owned(), schema_version }),
     }
 }

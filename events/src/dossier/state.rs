@@ -50,9 +50,11 @@ impl Dossier {
     }
 
     /// Fold a stream as the store returns it, reading each event at its schema version.
-    pub fn from_recorded(events: &[RecordedEvent]) -> Result<Self, DecodeError> {
+    pub fn from_recorded<'a>(
+        events: impl IntoIterator<Item = &'a RecordedEvent>,
+    ) -> Result<Self, DecodeError> {
         let decoded = events
-            .iter()
+            .into_iter()
             .map(|e| Ok((e.event_id, DossierEvent::from_recorded(e)?)))
             .collect::<Result<Vec<_>, DecodeError>>()?;
         Ok(Self::from_events(&decoded))
