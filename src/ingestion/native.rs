@@ -11,9 +11,7 @@ use chrono::{NaiveDate, Utc};
 use events::domain::{AnneeScolaire, Uai};
 use events::dossier::{Dossier, DossierEvent, DossierKey, PersonKey};
 use events::store::append_in_transaction;
-use events::{
-    AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, Metadata, RecordedEvent,
-};
+use events::{AppendError, AppendOutcome, AppendRequest, EventStore, ExpectedVersion, RecordedEvent};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -371,12 +369,7 @@ async fn write(
     expected_versions: &BTreeMap<String, i64>,
     today: NaiveDate,
 ) -> Result<Vec<StreamResult>, NativeError> {
-    let metadata = Metadata {
-        actor: transmitter.actor.clone(),
-        channel: transmitter.channel.to_owned(),
-        correlation_id: Some(correlation),
-        causation_id: None,
-    };
+    let metadata = transmitter.metadata(correlation);
     let mut order: Vec<String> = Vec::new();
     let mut by_stream: HashMap<String, Vec<events::NewEvent>> = HashMap::new();
     for (_, t) in typed {

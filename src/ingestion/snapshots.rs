@@ -33,6 +33,18 @@ pub struct Transmitter {
     pub channel: &'static str,
 }
 
+impl Transmitter {
+    /// The metadata of the events of one transmission.
+    pub fn metadata(&self, correlation: Uuid) -> Metadata {
+        Metadata {
+            actor: self.actor.clone(),
+            channel: self.channel.to_owned(),
+            correlation_id: Some(correlation),
+            causation_id: None,
+        }
+    }
+}
+
 /// The result of one item, in the order the items were sent.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ItemOutcome {
@@ -117,12 +129,7 @@ pub async fn ingest(
         }
     }
     skip_unchanged(store, &mut by_stream, &mut outcomes).await?;
-    let metadata = Metadata {
-        actor: transmitter.actor.clone(),
-        channel: transmitter.channel.to_owned(),
-        correlation_id: Some(correlation),
-        causation_id: None,
-    };
+    let metadata = transmitter.metadata(correlation);
     let mut pending = by_stream;
     let mut verified = Vec::new();
     for _ in 0..CONFLICT_RETRIES {
