@@ -349,3 +349,39 @@ async fn refused_items_are_kept_fifteen_days_at_most() {
     assert_eq!(kept, 1);
     assert_eq!(journal["jours"][0]["rejected"], 2, "the counts stay");
 }
+
+#[tokio::test]
+async fn the_journal_refuses_bad_parameters_and_other_roles_by_name() {
+    let (db, app, key) = common::lyon_app().await;
+    push(&app, &key, &json!([dossier_v3("J-1")])).await;
+    for (query, field) in
+        [("?du=2026-02-01&au=2026-01-01", "du"), ("?limit=5000", "limit"), ("?au=hier", "paramètres")]
+    {
+        let (status, answer) = app.get(&format!("/api/v1/transmissions{query}"), &key).await;
+        assert_eq!(status, 400, "{query}: {answer}");
+        assert!(answer["message"].as_str().unwrap().starts_with(field), "{query}: {answer}");
+    }
+    let other = format!("?organisme={}:{}", CFA_PARIS.0, CFA_PARIS.1);
+    let (status, _) = app.get(&format!("/api/v1/transmissions{other}"), &key).await;
+    assert_eq!(status, 403, "an organisme reads only its own journal");
+
+    let spec = |role| tba::auth::keys::KeySpec { role, organisme: None, scope: None, label: None };
+    let (_, admin) =
+        tba::auth::keys::create(&db.pool, &spec(tba::auth::keys::Role::Administrateur)).await.unwrap();
+    let (status, answer) = app.get("/api/v1/transmissions", &admin).await;
+    assert_eq!(
+        (status, answer["message"].as_str().unwrap()),
+        (400, "organisme : paramètre UAI:SIRET requis")
+    );
+    let lyon = format!("/api/v1/transmissions?organisme={}:{}", CFA_LYON.0, CFA_LYON.1);
+    let (status, answer) = app.get(&lyon, &admin).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["jours"][0]["accepted"], 1);
+
+    let (_, analyst) =
+        tba::auth::keys::create(&db.pool, &spec(tba::auth::keys::Role::Analyst)).await.unwrap();
+    for path in ["/api/v3/dossiers-apprenants", "/api/v1/events", "/api/v1/imports"] {
+        let (status, answer) = app.post(path, &analyst, &json!([])).await;
+        assert_eq!((status, answer["code"].as_str()), (403, Some("FORBIDDEN")), "{path}: {answer}");
+    }
+}

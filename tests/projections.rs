@@ -180,7 +180,21 @@ async fn a_rebuild_reproduces_the_live_checksum_and_a_replay_shows_the_past() {
     .await
     .unwrap();
     assert_eq!(count, early_dossiers, "the replay holds the dossiers known at that position");
-    let unknown = db.tba(&["replay", "--until", "99999999"]);
-    assert!(!unknown.status.success());
+    for args in [
+        &["replay", "--until", "99999999"][..],
+        &["replay", "--until", "hier"],
+        &["replay", "--until", "1", "--projection", "nothing"],
+        &["projections", "rebuild", "nothing"],
+    ] {
+        let refused = db.tba(args);
+        assert!(!refused.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains("beyond the head")
+                || stderr.contains("--until")
+                || stderr.contains("unknown projection"),
+            "{args:?}: {stderr}"
+        );
+    }
     projections.stop().await;
 }
