@@ -28,9 +28,9 @@ async fn projection_caught_up(pool: &sqlx::PgPool) -> anyhow::Result<Duration> {
     let started = std::time::Instant::now();
     loop {
         let behind: i64 = sqlx::query_scalar(
-            "SELECT h.position - coalesce((SELECT position FROM checkpoints WHERE name = 'projection:dossiers:v1'), 0)
-             FROM log_head h",
+            "SELECT h.position - coalesce((SELECT position FROM checkpoints WHERE name = $1), 0) FROM log_head h",
         )
+        .bind(support::dossiers_checkpoint())
         .fetch_one(pool)
         .await?;
         if behind == 0 {

@@ -48,18 +48,19 @@ async fn main() -> anyhow::Result<()> {
     requests.reverse();
 
     let projections = tba::projections::Projections::start(&store);
-    let checkpoint = "projection:dossiers:v1";
+    let checkpoint = support::dossiers_checkpoint();
     let readings: Arc<Mutex<Vec<(Instant, i64)>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
-        let (pool, readings, stop) = (pool.clone(), readings.clone(), stop.clone());
+        let (pool, readings, stop, checkpoint) =
+            (pool.clone(), readings.clone(), stop.clone(), checkpoint.clone());
         tokio::spawn(async move {
             let mut conn = pool.acquire().await?;
             let mut last = -1;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let position: Option<i64> =
                     sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
-                        .bind(checkpoint)
+                        .bind(&checkpoint)
                         .fetch_optional(&mut *conn)
                         .await?;
                 let position = position.unwrap_or(0);

@@ -42,3 +42,10 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
 }
+
+/// The checkpoint name of the `dossiers` projection's current version.
+pub fn dossiers_checkpoint() -> String {
+    use projections::runtime::{Projector, checkpoint_name};
+    let projection = projections::dossiers::DossiersProjection::default();
+    checkpoint_name(projection.name(), projection.version())
+}

@@ -1,22 +1,28 @@
 //! The `dossiers` projection: one row per dossier with the dimensions analysts group and filter by and
-//! its parcours under the current rule set (`rm_dossiers`), and the organismes as the log knows them
-//! (`rm_organismes`, for the territory of each organisme formateur).
+//! its parcours under the current rule set (`rm_dossiers`), the organismes as the log knows them
+//! (`rm_organismes`, for the territory of each organisme formateur), and the indicator cubes
+//! (`rm_indicateurs_*`, see `indicateurs`).
 //!
 //! A batch refolds each dossier it touches from the dossier's events up to the batch's last position
 //! (corrections void earlier events, so a dossier is always folded whole: from the batch itself when it
 //! holds the dossier's first event, else from the log), and writes all rows in one statement per table.
+//! The cubes move by each refolded dossier's new contribution minus its old one, read back from its
+//! previous row; when an organisme moves to another département, its dossiers move with it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use events::RecordedEvent;
+use events::domain::AnneeScolaire;
 use events::dossier::Dossier;
 use events::envelope::category_of;
 use events::organisme::{ORGANISME_ENREGISTRE, Organisme};
 use events::store::streams_until;
 use sqlx::PgConnection;
 
+use crate::indicateurs::{Comptage, Deltas, Dimensions};
 use crate::runtime::{ProjectionError, Projector};
-use crate::status::{Faits, RuleSet};
+use crate::status::{ChangePoint, Faits, RuleSet};
 
 pub struct DossiersProjection {
     pub rules: RuleSet,
@@ -39,50 +45,61 @@ pub fn niveau(cfd: &str) -> Option<i16> {
 /// A row of `rm_dossiers`.
 struct Row {
     dossier_id: String,
-    annee_scolaire: String,
+    annee_scolaire: AnneeScolaire,
     id_erp_apprenant: String,
-    uai_formateur: String,
-    siret_formateur: String,
     uai_responsable: String,
     siret_responsable: String,
     cfd: Option<String>,
     rncp: Option<String>,
-    niveau: Option<i16>,
-    annee_formation: Option<i16>,
-    date_de_naissance: chrono::NaiveDate,
     code_commune_insee: Option<String>,
     personne: String,
     rqth: bool,
     retire: bool,
-    parcours: serde_json::Value,
+    /// Its counts: its dimensions (organisme formateur, territory, formation key, niveau…), birth date
+    /// and parcours.
+    comptage: Comptage,
     position: i64,
 }
 
+/// Where each organisme formateur is, as the read model knows it.
+type Territoires = HashMap<(String, String), (Arc<str>, Arc<str>, Arc<str>)>;
+
 impl DossiersProjection {
+    /// The row of a dossier, its territory not yet filled in.
     fn row(&self, stream: &str, events: &[&RecordedEvent]) -> Result<Option<Row>, ProjectionError> {
         let last = events.last().map_or(0, |e| e.position);
         let dossier = Dossier::from_recorded(events.iter().copied())
             .map_err(|e| ProjectionError::Event { position: last, message: e.to_string() })?;
         let Some(i) = &dossier.inscription else { return Ok(None) };
         let parcours = Faits::of(&dossier).map(|faits| self.rules.parcours(&faits)).unwrap_or_default();
+        let cfd = i.formation.cfd.as_ref().map(ToString::to_string);
+        let rncp = i.formation.rncp.as_ref().map(ToString::to_string);
+        let dims = Dimensions {
+            uai: i.formateur.uai.as_str().into(),
+            siret: i.formateur.siret.as_str().into(),
+            formation: cfd.as_deref().or(rncp.as_deref()).unwrap_or_default().into(),
+            niveau: cfd.as_deref().and_then(niveau).unwrap_or(0),
+            annee_formation: i.formation.annee_formation.and_then(|a| i16::try_from(a).ok()).unwrap_or(0),
+            ..Dimensions::default()
+        };
         Ok(Some(Row {
             dossier_id: stream.to_owned(),
-            annee_scolaire: i.annee_scolaire.to_string(),
+            annee_scolaire: i.annee_scolaire.clone(),
             id_erp_apprenant: i.id_erp_apprenant.clone(),
-            uai_formateur: i.formateur.uai.to_string(),
-            siret_formateur: i.formateur.siret.to_string(),
             uai_responsable: i.responsable.uai.to_string(),
             siret_responsable: i.responsable.siret.to_string(),
-            cfd: i.formation.cfd.as_ref().map(ToString::to_string),
-            rncp: i.formation.rncp.as_ref().map(ToString::to_string),
-            niveau: i.formation.cfd.as_ref().and_then(|c| niveau(c.as_str())),
-            annee_formation: i.formation.annee_formation.and_then(|a| i16::try_from(a).ok()),
-            date_de_naissance: i.personnel.date_de_naissance,
+            cfd,
+            rncp,
             code_commune_insee: i.personnel.coordonnees.code_commune_insee.as_ref().map(ToString::to_string),
             personne: i.personne.identite.clone(),
             rqth: i.apprenant.rqth.unwrap_or(false),
             retire: dossier.retrait.is_some(),
-            parcours: serde_json::to_value(&parcours).expect("change points serialise"),
+            comptage: Comptage {
+                annee_scolaire: i.annee_scolaire.clone(),
+                naissance: i.personnel.date_de_naissance,
+                parcours,
+                dims,
+            },
             position: last,
         }))
     }
@@ -94,11 +111,18 @@ impl Projector for DossiersProjection {
     }
 
     fn version(&self) -> i32 {
-        1
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["rm_organismes", "rm_dossiers"]
+        &[
+            "rm_organismes",
+            "rm_dossiers",
+            "rm_indicateurs_departement",
+            "rm_indicateurs_territoire",
+            "rm_indicateurs_organisme",
+            "rm_indicateurs_formation",
+        ]
     }
 
     async fn apply(&self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
@@ -112,7 +136,7 @@ impl Projector for DossiersProjection {
                     .map_err(|err| ProjectionError::Event { position: e.position, message: err.to_string() })
             })
             .collect::<Result<_, _>>()?;
-        write_organismes(tx, &organismes).await?;
+        let moved = write_organismes(tx, &organismes).await?;
         // A dossier whose first event is in the batch has its whole history up to `until` in it (its
         // later events have later positions); the others are read from the log.
         let mut in_batch: BTreeMap<&str, Vec<&RecordedEvent>> = BTreeMap::new();
@@ -136,22 +160,146 @@ impl Projector for DossiersProjection {
                 rows.push(row);
             }
         }
-        write_dossiers(tx, &rows, self.rules.version() as i32).await
+        let formateurs =
+            rows.iter().map(|r| (r.comptage.dims.uai.to_string(), r.comptage.dims.siret.to_string()));
+        let territoires = territoires(tx, formateurs).await?;
+        for row in &mut rows {
+            let dims = &mut row.comptage.dims;
+            if let Some((departement, region, academie)) =
+                territoires.get(&(dims.uai.to_string(), dims.siret.to_string())).cloned()
+            {
+                (dims.departement, dims.region, dims.academie) = (departement, region, academie);
+            }
+        }
+        // Counts move by what each dossier contributes now minus what it contributed before.
+        let mut deltas = Deltas::default();
+        let ids: Vec<String> = rows.iter().map(|r| r.dossier_id.clone()).collect();
+        for (_, old) in counted(tx, &ids, &[]).await? {
+            deltas.add(&old, -1);
+        }
+        for row in &rows {
+            deltas.add(&row.comptage, 1);
+        }
+        relocate(tx, &moved, &ids, &mut deltas).await?;
+        write_dossiers(tx, &rows, self.rules.version() as i32).await?;
+        deltas.write(tx).await?;
+        Ok(())
     }
 }
 
+/// The territory of each organisme of `keys` the read model knows.
+async fn territoires(
+    tx: &mut PgConnection,
+    keys: impl Iterator<Item = (String, String)>,
+) -> Result<Territoires, sqlx::Error> {
+    let (uais, sirets): (Vec<String>, Vec<String>) = keys.unzip();
+    let rows = sqlx::query!(
+        r#"SELECT o.uai, o.siret, o.departement, o.region, o.academie
+           FROM rm_organismes o JOIN unnest($1::text[], $2::text[]) AS k(uai, siret) USING (uai, siret)"#,
+        &uais,
+        &sirets,
+    )
+    .fetch_all(tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.uai, r.siret), (r.departement.into(), r.region.into(), r.academie.into())))
+        .collect())
+}
+
+/// What the dossiers of `ids`, and those of the organismes formateurs `of`, count for now.
+async fn counted(
+    tx: &mut PgConnection,
+    ids: &[String],
+    of: &[(String, String)],
+) -> Result<Vec<(String, Comptage)>, ProjectionError> {
+    let (uais, sirets): (Vec<String>, Vec<String>) = of.iter().cloned().unzip();
+    let rows = sqlx::query!(
+        r#"SELECT dossier_id, annee_scolaire, date_de_naissance, parcours, departement, region, academie,
+                  uai_formateur, siret_formateur, formation, niveau, annee_formation
+           FROM rm_dossiers
+           WHERE dossier_id = ANY($1)
+              OR (uai_formateur, siret_formateur) IN (SELECT * FROM unnest($2::text[], $3::text[]))"#,
+        ids,
+        &uais,
+        &sirets,
+    )
+    .fetch_all(tx)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let invalid = |message: String| ProjectionError::ReadModel { table: "rm_dossiers", message };
+            let annee_scolaire =
+                AnneeScolaire::parse(&r.annee_scolaire).map_err(|e| invalid(e.to_string()))?;
+            let parcours: Vec<ChangePoint> =
+                serde_json::from_value(r.parcours).map_err(|e| invalid(e.to_string()))?;
+            let dims = Dimensions {
+                departement: r.departement.into(),
+                region: r.region.into(),
+                academie: r.academie.into(),
+                uai: r.uai_formateur.into(),
+                siret: r.siret_formateur.into(),
+                formation: r.formation.into(),
+                niveau: r.niveau.unwrap_or(0),
+                annee_formation: r.annee_formation.unwrap_or(0),
+            };
+            Ok((r.dossier_id, Comptage { annee_scolaire, naissance: r.date_de_naissance, parcours, dims }))
+        })
+        .collect()
+}
+
+/// The dossiers of organismes that `moved` to another territory, and that the batch did not refold
+/// anyway (`refolded`), are counted again under the new territory.
+async fn relocate(
+    tx: &mut PgConnection,
+    moved: &Territoires,
+    refolded: &[String],
+    deltas: &mut Deltas,
+) -> Result<(), ProjectionError> {
+    if moved.is_empty() {
+        return Ok(());
+    }
+    let organismes: Vec<(String, String)> = moved.keys().cloned().collect();
+    let mut ids = Vec::new();
+    for (id, old) in counted(tx, &[], &organismes).await? {
+        if refolded.contains(&id) {
+            continue;
+        }
+        let key = (old.dims.uai.to_string(), old.dims.siret.to_string());
+        let (departement, region, academie) = moved[&key].clone();
+        let new = Comptage {
+            dims: Dimensions { departement, region, academie, ..old.dims.clone() },
+            ..old.clone()
+        };
+        deltas.add(&old, -1);
+        deltas.add(&new, 1);
+        ids.push(id);
+    }
+    sqlx::query!(
+        r#"UPDATE rm_dossiers d SET departement = o.departement, region = o.region, academie = o.academie
+           FROM rm_organismes o
+           WHERE d.dossier_id = ANY($1) AND o.uai = d.uai_formateur AND o.siret = d.siret_formateur"#,
+        &ids,
+    )
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Upsert the batch's organismes; returns those that were known elsewhere, with their new territory.
 async fn write_organismes(
     tx: &mut PgConnection,
     organismes: &[(Organisme, i64)],
-) -> Result<(), ProjectionError> {
+) -> Result<Territoires, ProjectionError> {
     if organismes.is_empty() {
-        return Ok(());
+        return Ok(Territoires::new());
     }
     // The last event of an organisme in the batch wins.
     let mut latest: BTreeMap<(String, String), &(Organisme, i64)> = BTreeMap::new();
     for entry in organismes {
         latest.insert((entry.0.uai.to_string(), entry.0.siret.to_string()), entry);
     }
+    let before = territoires(tx, latest.keys().cloned()).await?;
     let column = |f: fn(&(Organisme, i64)) -> String| latest.values().map(|e| f(e)).collect::<Vec<_>>();
     sqlx::query!(
         r#"INSERT INTO rm_organismes (uai, siret, nom, departement, region, academie, position)
@@ -166,9 +314,16 @@ async fn write_organismes(
         &column(|e| e.0.academie.clone()),
         &latest.values().map(|e| e.1).collect::<Vec<_>>(),
     )
-    .execute(tx)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    Ok(latest
+        .into_iter()
+        .filter_map(|(key, (o, _))| {
+            let now: (Arc<str>, Arc<str>, Arc<str>) =
+                (o.departement.as_str().into(), o.region.as_str().into(), o.academie.as_str().into());
+            before.get(&key).is_some_and(|then| *then != now).then_some((key, now))
+        })
+        .collect())
 }
 
 async fn write_dossiers(
@@ -181,16 +336,18 @@ async fn write_dossiers(
     }
     let text = |f: fn(&Row) -> &str| rows.iter().map(|r| f(r).to_owned()).collect::<Vec<String>>();
     let optional = |f: fn(&Row) -> Option<&String>| rows.iter().map(|r| f(r).cloned()).collect::<Vec<_>>();
+    let known = |n: i16| (n != 0).then_some(n);
     sqlx::query!(
         r#"INSERT INTO rm_dossiers (dossier_id, annee_scolaire, id_erp_apprenant, uai_formateur, siret_formateur,
                                    uai_responsable, siret_responsable, cfd, rncp, niveau, annee_formation,
                                    date_de_naissance, code_commune_insee, personne, rqth, retire, rules_version,
-                                   parcours, position)
-           SELECT d, a, e, uf, sf, ur, sr, c, r, n, af, dn, ci, p, q, rt, $17, pc, po
+                                   parcours, position, departement, region, academie, formation)
+           SELECT d, a, e, uf, sf, ur, sr, c, r, n, af, dn, ci, p, q, rt, $17, pc, po, de, re, ac, fo
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                        $8::text[], $9::text[], $10::smallint[], $11::smallint[], $12::date[], $13::text[],
-                       $14::text[], $15::boolean[], $16::boolean[], $18::jsonb[], $19::bigint[])
-                AS t(d, a, e, uf, sf, ur, sr, c, r, n, af, dn, ci, p, q, rt, pc, po)
+                       $14::text[], $15::boolean[], $16::boolean[], $18::jsonb[], $19::bigint[],
+                       $20::text[], $21::text[], $22::text[], $23::text[])
+                AS t(d, a, e, uf, sf, ur, sr, c, r, n, af, dn, ci, p, q, rt, pc, po, de, re, ac, fo)
            ON CONFLICT (dossier_id) DO UPDATE SET
                annee_scolaire = excluded.annee_scolaire, id_erp_apprenant = excluded.id_erp_apprenant,
                uai_formateur = excluded.uai_formateur, siret_formateur = excluded.siret_formateur,
@@ -199,26 +356,34 @@ async fn write_dossiers(
                annee_formation = excluded.annee_formation, date_de_naissance = excluded.date_de_naissance,
                code_commune_insee = excluded.code_commune_insee, personne = excluded.personne,
                rqth = excluded.rqth, retire = excluded.retire, rules_version = excluded.rules_version,
-               parcours = excluded.parcours, position = excluded.position"#,
+               parcours = excluded.parcours, position = excluded.position, departement = excluded.departement,
+               region = excluded.region, academie = excluded.academie, formation = excluded.formation"#,
         &text(|r| &r.dossier_id),
-        &text(|r| &r.annee_scolaire),
+        &text(|r| r.annee_scolaire.as_str()),
         &text(|r| &r.id_erp_apprenant),
-        &text(|r| &r.uai_formateur),
-        &text(|r| &r.siret_formateur),
+        &text(|r| &r.comptage.dims.uai),
+        &text(|r| &r.comptage.dims.siret),
         &text(|r| &r.uai_responsable),
         &text(|r| &r.siret_responsable),
         &optional(|r| r.cfd.as_ref()) as &[Option<String>],
         &optional(|r| r.rncp.as_ref()) as &[Option<String>],
-        &rows.iter().map(|r| r.niveau).collect::<Vec<_>>() as &[Option<i16>],
-        &rows.iter().map(|r| r.annee_formation).collect::<Vec<_>>() as &[Option<i16>],
-        &rows.iter().map(|r| r.date_de_naissance).collect::<Vec<_>>(),
+        &rows.iter().map(|r| known(r.comptage.dims.niveau)).collect::<Vec<_>>() as &[Option<i16>],
+        &rows.iter().map(|r| known(r.comptage.dims.annee_formation)).collect::<Vec<_>>() as &[Option<i16>],
+        &rows.iter().map(|r| r.comptage.naissance).collect::<Vec<_>>(),
         &optional(|r| r.code_commune_insee.as_ref()) as &[Option<String>],
         &text(|r| &r.personne),
         &rows.iter().map(|r| r.rqth).collect::<Vec<_>>(),
         &rows.iter().map(|r| r.retire).collect::<Vec<_>>(),
         rules_version,
-        &rows.iter().map(|r| r.parcours.clone()).collect::<Vec<_>>(),
+        &rows
+            .iter()
+            .map(|r| serde_json::to_value(&r.comptage.parcours).expect("change points serialise"))
+            .collect::<Vec<_>>(),
         &rows.iter().map(|r| r.position).collect::<Vec<_>>(),
+        &text(|r| &r.comptage.dims.departement),
+        &text(|r| &r.comptage.dims.region),
+        &text(|r| &r.comptage.dims.academie),
+        &text(|r| &r.comptage.dims.formation),
     )
     .execute(tx)
     .await?;

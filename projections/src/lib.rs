@@ -4,5 +4,6 @@
 
 pub mod build;
 pub mod dossiers;
+pub mod indicateurs;
 pub mod runtime;
 pub mod status;

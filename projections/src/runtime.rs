@@ -31,6 +31,8 @@ pub enum ProjectionError {
     Database(#[from] sqlx::Error),
     #[error("event at position {position} cannot be projected: {message}")]
     Event { position: i64, message: String },
+    #[error("{table} holds a row that cannot be read back: {message}")]
+    ReadModel { table: &'static str, message: String },
 }
 
 /// A projection: a pure fold of the log into read models, written with the transaction it is given.

@@ -227,6 +227,42 @@ pub async fn lyon_app() -> (TestDb, TestApp, String) {
 }
 
 impl TestDb {
+    /// Whether the `dossiers` projection has applied the whole log, waiting up to `within`.
+    pub async fn projection_caught_up(&self, within: std::time::Duration) -> bool {
+        use projections::runtime::{Projector, checkpoint_name};
+        let projection = projections::dossiers::DossiersProjection::default();
+        let checkpoint = checkpoint_name(projection.name(), projection.version());
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            let lag: i64 = sqlx::query_scalar(
+                "SELECT h.position - coalesce((SELECT position FROM checkpoints WHERE name = $1), 0) FROM log_head h",
+            )
+            .bind(&checkpoint)
+            .fetch_one(&self.pool)
+            .await
+            .expect("read the lag");
+            if lag == 0 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    /// Rebuild the `dossiers` projection through the CLI, and check it gives the live checksum.
+    pub fn assert_rebuild_gives_the_live_checksum(&self) {
+        let live = self.tba(&["projections", "checksum", "dossiers"]);
+        let live = String::from_utf8_lossy(&live.stdout).trim().to_owned();
+        assert_eq!(live.len(), 64, "{live}");
+        let rebuilt = self.tba(&["projections", "rebuild", "dossiers"]);
+        assert!(rebuilt.status.success(), "{rebuilt:?}");
+        let stdout = String::from_utf8_lossy(&rebuilt.stdout);
+        assert!(
+            stdout.contains(&format!("checksum {live}")),
+            "the rebuild gives the live checksum: {stdout} vs {live}"
+        );
+    }
+
     /// The position of the head of the log.
     pub async fn head(&self) -> i64 {
         sqlx::query_scalar("SELECT position FROM log_head")

@@ -32,6 +32,12 @@ impl Statut {
             Statut::FinDeFormation => "FIN_DE_FORMATION",
         }
     }
+
+    pub fn parse(name: &str) -> Option<Statut> {
+        [Statut::Inscrit, Statut::Apprenti, Statut::Rupturant, Statut::Abandon, Statut::FinDeFormation]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
 }
 
 /// From `date` on (until the next point), the dossier has `statut`.

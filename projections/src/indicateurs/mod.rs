@@ -1,0 +1,15 @@
+//! The indicators "à date" of domain.md §6: for any day D, how many dossiers are apprentis, inscrits,
+//! rupturants, abandons and apprenants, grouped and filtered by territory, organisme, formation, niveau,
+//! age band and année de formation, without reading every dossier.
+//!
+//! `segments` says on which days a dossier counts and how; `cubes` keeps the counts per cell and day as
+//! monthly prefix sums, maintained by the `dossiers` projection in the same transaction as its rows;
+//! `query` answers from the smallest cube that holds the query's dimensions.
+
+pub mod cubes;
+pub mod query;
+pub mod segments;
+
+pub use cubes::{Comptage, Deltas, Dimensions};
+pub use query::{Dimension, Filtre, Groupe, indicateurs, plan};
+pub use segments::Tranche;

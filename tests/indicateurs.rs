@@ -1,0 +1,175 @@
+//! The indicators "à date": the cubes the `dossiers` projection maintains as the log grows (new
+//! dossiers, changed dossiers, an organisme moving to another département) give, for every date,
+//! grouping and filter, the same counts as counting the dossiers one by one; and a rebuild from the log
+//! gives the same cubes.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::{Datelike, NaiveDate, Utc};
+use common::TestDb;
+use projections::indicateurs::{self, Dimension, Filtre, Tranche};
+use serde_json::{Value, json};
+
+async fn caught_up(db: &TestDb) {
+    assert!(db.projection_caught_up(Duration::from_secs(60)).await, "the projection caught up");
+}
+
+/// Change what the status or the dimensions depend on in a third of the dossiers each.
+fn amend(item: &mut Value, i: usize, today: NaiveDate) {
+    let date = |name: &str, item: &Value| item[name].as_str().map(|d| d.parse::<NaiveDate>().unwrap());
+    match i % 3 {
+        0 => {
+            let naissance = date("date_de_naissance_apprenant", item).unwrap();
+            item["date_de_naissance_apprenant"] =
+                json!(naissance.with_year(naissance.year() - 3).unwrap_or(naissance));
+        }
+        1 => {
+            let annee = item["annee_formation"].as_i64().unwrap();
+            item["annee_formation"] = json!(if annee == 1 { 2 } else { 1 });
+        }
+        _ => {
+            let exclusion = date("date_entree_formation", item).unwrap() + chrono::Duration::days(60);
+            if exclusion <= today && item.get("date_exclusion_formation").is_none() {
+                item["date_exclusion_formation"] = json!(exclusion);
+                item["cause_exclusion_formation"] = json!("Démission");
+            }
+        }
+    }
+}
+
+/// The organismes referential with the first formateur moved to another département.
+fn moved(csv: &str, uai: &str) -> String {
+    csv.lines()
+        .map(|line| {
+            let mut fields: Vec<String> = line.split(',').map(str::to_owned).collect();
+            if fields[0] == uai {
+                fields[5] = if fields[5] == "2A" { "13".into() } else { "2A".into() };
+                fields[3] = String::new();
+                fields[4] = String::new();
+            }
+            fields.join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn filtres(organisme: &str, formation: &str, region: &str) -> Vec<Filtre> {
+    vec![
+        Filtre::default(),
+        Filtre { regions: vec![region.into()], ..Filtre::default() },
+        Filtre { tranches: vec![Tranche::Moins18], ..Filtre::default() },
+        Filtre { niveaux: vec![3, 4], annees_formation: vec![1], ..Filtre::default() },
+        Filtre { organismes: vec![organisme.into()], ..Filtre::default() },
+        Filtre { formations: vec![formation.into()], tranches: vec![Tranche::De18a20], ..Filtre::default() },
+        Filtre {
+            regions: vec![region.into()],
+            tranches: vec![Tranche::De21a25, Tranche::Plus26],
+            ..Filtre::default()
+        },
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cubes_count_what_the_dossiers_say_on_every_date_and_a_rebuild_gives_the_same_cubes() {
+    let db = TestDb::new().await;
+    let app = common::TestApp::spawn(&db).await;
+    let today = Utc::now().date_naive();
+    let demo = tba::demo::generate(600, 11, today);
+    let mut items: Vec<Value> = demo.dossiers.iter().map(|(_, item)| item.clone()).collect();
+    let csv = demo.organismes_csv();
+    let projections = tba::projections::Projections::start(&app.store);
+    let progress = tba::progress::Progress::new("loading", "dossiers", 0);
+    let batches = tba::demo::load::prepare(&db.pool, &csv, &items).await.unwrap();
+    tba::demo::load::push_all(&app.address, &batches, 2, &progress).await.unwrap();
+    caught_up(&db).await;
+
+    // Later: a third of the dossiers change, and an organisme formateur moves.
+    let uai = items[0]["etablissement_formateur_uai"].as_str().unwrap().to_owned();
+    let changed: Vec<Value> = items
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 0)
+        .map(|(i, item)| {
+            amend(item, i, today);
+            item.clone()
+        })
+        .collect();
+    let batches = tba::demo::load::prepare(&db.pool, &moved(&csv, &uai), &changed).await.unwrap();
+    tba::demo::load::push_all(&app.address, &batches, 2, &progress).await.unwrap();
+    caught_up(&db).await;
+
+    let departement: String = sqlx::query_scalar("SELECT departement FROM rm_organismes WHERE uai = $1")
+        .bind(&uai)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let stale: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM rm_dossiers WHERE uai_formateur = $1 AND departement <> $2")
+            .bind(&uai)
+            .bind(&departement)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(stale, 0, "the moved organisme's dossiers are counted in its new département");
+
+    let (organisme, formation, region): (String, String, String) = sqlx::query_as(
+        "SELECT uai_formateur || ':' || siret_formateur, formation, region FROM rm_dossiers WHERE uai_formateur = $1 LIMIT 1",
+    )
+    .bind(&uai)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let dimensions = [
+        Dimension::National,
+        Dimension::Region,
+        Dimension::Departement,
+        Dimension::Academie,
+        Dimension::Organisme,
+        Dimension::Formation,
+        Dimension::Niveau,
+    ];
+    let mut conn = db.pool.acquire().await.unwrap();
+    let mut from_cubes = 0;
+    let mut counted = 0;
+    let first = NaiveDate::from_ymd_opt(today.year() - 3, 7, 20).unwrap();
+    for date in (0..)
+        .map(|i| first + chrono::Duration::days(i * 29))
+        .take_while(|d| *d < today + chrono::Duration::days(300))
+    {
+        for dimension in dimensions {
+            for filtre in filtres(&organisme, &formation, &region) {
+                let fast = indicateurs::indicateurs(&mut conn, date, dimension, &filtre).await.unwrap();
+                let exact =
+                    indicateurs::query::counting_dossiers(&mut conn, date, dimension, &filtre).await.unwrap();
+                assert_eq!(
+                    fast,
+                    exact,
+                    "{date} {dimension:?} {filtre:?} ({})",
+                    indicateurs::plan(dimension, &filtre)
+                );
+                if indicateurs::plan(dimension, &filtre) != "rm_dossiers" {
+                    from_cubes += 1;
+                }
+                counted += exact.iter().map(|g| g.apprenants + g.abandons).sum::<i64>();
+            }
+        }
+    }
+    assert!(from_cubes > 1000, "most queries are answered by cubes: {from_cubes}");
+    assert!(counted > 10_000, "the dates chosen see dossiers: {counted}");
+    let national =
+        indicateurs::indicateurs(&mut conn, today, Dimension::National, &Filtre::default()).await.unwrap();
+    assert_eq!(national.len(), 1);
+    assert!(national[0].apprentis > 0 && national[0].apprenants >= national[0].apprentis, "{national:?}");
+    let regions =
+        indicateurs::indicateurs(&mut conn, today, Dimension::Region, &Filtre::default()).await.unwrap();
+    assert!(regions.iter().all(|g| g.libelle.is_some()), "régions are named: {regions:?}");
+    assert_eq!(regions.iter().map(|g| g.apprenants).sum::<i64>(), national[0].apprenants);
+    drop(conn);
+
+    db.assert_rebuild_gives_the_live_checksum();
+    projections.stop().await;
+}
