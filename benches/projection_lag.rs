@@ -3,7 +3,7 @@
 //! `cargo bench --bench projection_lag` (private cluster, or the server of `DATABASE_URL`). It creates a
 //! scratch database `tba_bench_lag`, runs the `dossiers` projection as `tba serve` does, and appends
 //! realistic dossier events (inscription and contract of synthetic dossiers, decided by the ingestion
-//! diff) at BENCH_RATE events/s (default 1,000) for BENCH_SECONDS (default 30), in small appends every
+//! diff, their organismes in the referential) at BENCH_RATE events/s (default 1,000) for BENCH_SECONDS (default 30), in small appends every
 //! 10 ms. A watcher reads the projection's checkpoint every millisecond on a connection of its own; the
 //! lag of an append is the time from its commit (the append call returning) to the first reading of a
 //! checkpoint at or beyond its position, i.e. its events are in the read model. Two phases: appends by
@@ -33,6 +33,10 @@ async fn main() -> anyhow::Result<()> {
     // Two events per dossier on average: enough dossiers for the whole run.
     let today = chrono::Utc::now().date_naive();
     let demo = tba::demo::generate(rate * seconds + 200, 5, today);
+    // Dossiers are counted in their organisme's territory, as ingestion requires it to be known.
+    let referential = tba::ingestion::organismes::parse_csv(demo.organismes_csv().as_bytes())
+        .map_err(|errors| anyhow::anyhow!("demo organismes refused: {}", errors[0]))?;
+    tba::ingestion::organismes::import(&pool, referential, Metadata::default()).await?;
     let mut requests: Vec<AppendRequest> = demo
         .dossiers
         .iter()

@@ -1,12 +1,14 @@
 -- The indicators "à date" (domain.md §6), as cubes of the `dossiers` projection. Each cube counts the
 -- dossiers per cell (année scolaire, status, and the cube's dimensions) on every day of the année
 -- scolaire's window, stored as prefix sums by month:
---   cumul = true : n = the cell's count on the day before `jour`, a month's first day;
+--   cumul = true : n = the sum of the cell's changes before `jour`, a month's first day;
 --   cumul = false: n = the cell's net change on `jour`.
 -- The count on day D is the `cumul` row of D's month plus the changes from that month's first day to D:
 -- a query reads one row per cell and at most a month of changes, whatever the number of dossiers.
 -- Absent dimensions are '' (text) or 0 (numbers): unknown niveau or année de formation is 0, and the
 -- tranche d'âge is 0 (−18), 1 (18–20), 2 (21–25) or 3 (26+).
+-- The live projection updates `n` in place, batch after batch: no index covers it and pages keep room
+-- (fillfactor) so that those updates stay HOT (no new index entries).
 --
 -- The cubes' meaning is new, so the projection (now version 2) is rebuilt from the log: its read model
 -- is emptied here and refilled by the service.
@@ -35,9 +37,7 @@ CREATE TABLE rm_indicateurs_departement (
     academie        text     NOT NULL,
     n               integer  NOT NULL,
     PRIMARY KEY (annee_scolaire, jour, cumul, statut, departement, region, academie)
-);
--- Cells whose count went back to zero are deleted after each batch: this finds them.
-CREATE INDEX rm_indicateurs_departement_zero ON rm_indicateurs_departement (annee_scolaire) WHERE n = 0;
+) WITH (fillfactor = 80);
 
 CREATE TABLE rm_indicateurs_territoire (
     annee_scolaire  text     NOT NULL,
@@ -53,8 +53,7 @@ CREATE TABLE rm_indicateurs_territoire (
     n               integer  NOT NULL,
     PRIMARY KEY (annee_scolaire, jour, cumul, statut, departement, region, academie, niveau,
                  annee_formation, tranche)
-);
-CREATE INDEX rm_indicateurs_territoire_zero ON rm_indicateurs_territoire (annee_scolaire) WHERE n = 0;
+) WITH (fillfactor = 80);
 
 CREATE TABLE rm_indicateurs_organisme (
     annee_scolaire  text     NOT NULL,
@@ -69,8 +68,7 @@ CREATE TABLE rm_indicateurs_organisme (
     niveau          smallint NOT NULL,
     n               integer  NOT NULL,
     PRIMARY KEY (annee_scolaire, jour, cumul, statut, departement, region, academie, uai, siret, niveau)
-);
-CREATE INDEX rm_indicateurs_organisme_zero ON rm_indicateurs_organisme (annee_scolaire) WHERE n = 0;
+) WITH (fillfactor = 80);
 
 CREATE TABLE rm_indicateurs_formation (
     annee_scolaire  text     NOT NULL,
@@ -84,5 +82,4 @@ CREATE TABLE rm_indicateurs_formation (
     niveau          smallint NOT NULL,
     n               integer  NOT NULL,
     PRIMARY KEY (annee_scolaire, jour, cumul, statut, departement, region, academie, formation, niveau)
-);
-CREATE INDEX rm_indicateurs_formation_zero ON rm_indicateurs_formation (annee_scolaire) WHERE n = 0;
+) WITH (fillfactor = 80);

@@ -123,15 +123,7 @@ async fn the_cubes_count_what_the_dossiers_say_on_every_date_and_a_rebuild_gives
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    let dimensions = [
-        Dimension::National,
-        Dimension::Region,
-        Dimension::Departement,
-        Dimension::Academie,
-        Dimension::Organisme,
-        Dimension::Formation,
-        Dimension::Niveau,
-    ];
+    let dimensions = Dimension::ALL;
     let mut conn = db.pool.acquire().await.unwrap();
     let mut from_cubes = 0;
     let mut counted = 0;
@@ -169,6 +161,39 @@ async fn the_cubes_count_what_the_dossiers_say_on_every_date_and_a_rebuild_gives
     assert!(regions.iter().all(|g| g.libelle.is_some()), "régions are named: {regions:?}");
     assert_eq!(regions.iter().map(|g| g.apprenants).sum::<i64>(), national[0].apprenants);
     drop(conn);
+
+    // The same figures from a terminal, live and in an auditor's replay of the log up to now.
+    let cli = db.tba(&["indicateurs", "--par", "region", "--date", &today.to_string()]);
+    assert!(cli.status.success(), "{cli:?}");
+    let stdout = String::from_utf8_lossy(&cli.stdout).into_owned();
+    for groupe in &regions {
+        let line = stdout.lines().find(|l| l.split_whitespace().next() == Some(&groupe.cle)).unwrap();
+        assert!(line.ends_with(&format!(" {}", groupe.apprenants)), "{line} vs {groupe:?}");
+    }
+    let head = db.head().await.to_string();
+    assert!(db.tba(&["replay", "--until", &head]).status.success());
+    let replayed = db.tba(&[
+        "indicateurs",
+        "--par",
+        "region",
+        "--date",
+        &today.to_string(),
+        "--schema",
+        &format!("replay_dossiers_{head}"),
+    ]);
+    assert_eq!(String::from_utf8_lossy(&replayed.stdout), stdout, "the replay counts the same");
+    for (args, expected) in [
+        (&["indicateurs", "--tranche", "17-19"][..], "age band"),
+        (&["indicateurs", "--date", "2026-02-30"], "--date"),
+        (&["indicateurs", "--par", "commune"], "--par"),
+        (&["indicateurs", "--schema", "nowhere"], "holds no read model"),
+    ] {
+        let refused = db.tba(args);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success() && stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    let filtered = db.tba(&["indicateurs", "--tranche=-18", "--tranche", "26+", "--niveau", "3"]);
+    assert!(filtered.status.success(), "{filtered:?}");
 
     db.assert_rebuild_gives_the_live_checksum();
     projections.stop().await;

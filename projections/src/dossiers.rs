@@ -12,14 +12,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use events::EventStore;
 use events::RecordedEvent;
 use events::domain::AnneeScolaire;
 use events::dossier::Dossier;
 use events::envelope::category_of;
 use events::organisme::{ORGANISME_ENREGISTRE, Organisme};
-use events::store::streams_until;
+use events::store::{category_by_stream, streams_until};
+use futures_util::TryStreamExt;
 use sqlx::PgConnection;
 
+use crate::copy::CopyRows;
 use crate::indicateurs::{Comptage, Deltas, Dimensions};
 use crate::runtime::{ProjectionError, Projector};
 use crate::status::{ChangePoint, Faits, RuleSet};
@@ -63,6 +66,18 @@ struct Row {
 
 /// Where each organisme formateur is, as the read model knows it.
 type Territoires = HashMap<(String, String), (Arc<str>, Arc<str>, Arc<str>)>;
+
+impl Row {
+    /// Fill in the territory of the dossier's organisme formateur.
+    fn locate(&mut self, territoires: &Territoires) {
+        let dims = &mut self.comptage.dims;
+        if let Some((departement, region, academie)) =
+            territoires.get(&(dims.uai.to_string(), dims.siret.to_string())).cloned()
+        {
+            (dims.departement, dims.region, dims.academie) = (departement, region, academie);
+        }
+    }
+}
 
 impl DossiersProjection {
     /// The row of a dossier, its territory not yet filled in.
@@ -162,7 +177,7 @@ impl Projector for DossiersProjection {
         }
         let formateurs =
             rows.iter().map(|r| (r.comptage.dims.uai.to_string(), r.comptage.dims.siret.to_string()));
-        let territoires = territoires(tx, formateurs).await?;
+        let territoires = territoires(tx, Some(formateurs.collect())).await?;
         for row in &mut rows {
             let dims = &mut row.comptage.dims;
             if let Some((departement, region, academie)) =
@@ -174,7 +189,7 @@ impl Projector for DossiersProjection {
         // Counts move by what each dossier contributes now minus what it contributed before.
         let mut deltas = Deltas::default();
         let ids: Vec<String> = rows.iter().map(|r| r.dossier_id.clone()).collect();
-        for (_, old) in counted(tx, &ids, &[]).await? {
+        for (_, old) in counted(tx, Counted::Dossiers(&ids)).await? {
             deltas.add(&old, -1);
         }
         for row in &rows {
@@ -185,47 +200,189 @@ impl Projector for DossiersProjection {
         deltas.write(tx).await?;
         Ok(())
     }
+
+    /// In one pass: the organismes, then every dossier folded once from its whole stream (the log read
+    /// in stream order), its row written in batches and its counts added up in memory, the cubes
+    /// written at the end.
+    async fn build(
+        &self,
+        store: &EventStore,
+        tx: &mut PgConnection,
+        until: i64,
+        progress: &(dyn Fn(i64, i64) + Send + Sync),
+    ) -> Result<(), ProjectionError> {
+        let started = std::time::Instant::now();
+        let mut organismes: Vec<RecordedEvent> =
+            category_by_stream(store.pool(), "organisme", until).try_collect().await?;
+        organismes.sort_by_key(|e| e.position);
+        crate::build::add_indexes(tx, &["rm_organismes"]).await?;
+        self.apply(tx, &organismes).await?;
+        let territoires = territoires(tx, None).await?;
+        let mut deltas = Deltas::default();
+        let mut rows: Vec<Row> = Vec::with_capacity(BUILD_ROWS);
+        let mut done = 0;
+        let mut fold = |stream: &[RecordedEvent], rows: &mut Vec<Row>| -> Result<(), ProjectionError> {
+            let events: Vec<&RecordedEvent> = stream.iter().collect();
+            if let Some(mut row) = self.row(&stream[0].stream_id, &events)? {
+                row.locate(&territoires);
+                deltas.add(&row.comptage, 1);
+                rows.push(row);
+            }
+            Ok(())
+        };
+        // Reading and decoding the log runs beside the folding: two cores, two halves of the work.
+        let (sender, mut streams) = tokio::sync::mpsc::channel::<Vec<Vec<RecordedEvent>>>(4);
+        let reader = tokio::spawn(read_streams(store.pool().clone(), until, sender));
+        while let Some(chunk) = streams.recv().await {
+            for stream in &chunk {
+                fold(stream, &mut rows)?;
+                done += stream.len() as i64;
+            }
+            if rows.len() >= BUILD_ROWS {
+                copy_dossiers(tx, &rows, self.rules.version()).await?;
+                rows.clear();
+                progress(done, until);
+            }
+        }
+        reader.await.map_err(|e| ProjectionError::Event { position: until, message: e.to_string() })??;
+        copy_dossiers(tx, &rows, self.rules.version()).await?;
+        tracing::info!(
+            events = done,
+            seconds = started.elapsed().as_secs_f64(),
+            "dossiers folded and written"
+        );
+        let started = std::time::Instant::now();
+        deltas.copy(tx).await?;
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "indicator cubes written");
+        Ok(())
+    }
 }
 
-/// The territory of each organisme of `keys` the read model knows.
+/// Send the dossier streams of the log up to `until`, whole, in chunks.
+async fn read_streams(
+    pool: sqlx::PgPool,
+    until: i64,
+    sender: tokio::sync::mpsc::Sender<Vec<Vec<RecordedEvent>>>,
+) -> Result<(), ProjectionError> {
+    let mut events = category_by_stream(&pool, "dossier", until);
+    let mut chunk: Vec<Vec<RecordedEvent>> = Vec::with_capacity(READ_CHUNK);
+    let mut stream: Vec<RecordedEvent> = Vec::new();
+    while let Some(event) = events.try_next().await? {
+        if stream.first().is_some_and(|first| first.stream_id != event.stream_id) {
+            chunk.push(std::mem::take(&mut stream));
+            if chunk.len() == READ_CHUNK && sender.send(std::mem::take(&mut chunk)).await.is_err() {
+                return Ok(()); // the build stopped
+            }
+        }
+        stream.push(event);
+    }
+    chunk.push(stream);
+    chunk.retain(|s| !s.is_empty());
+    let _ = sender.send(chunk).await;
+    Ok(())
+}
+
+/// Streams sent at a time from the reader to the folder while building.
+const READ_CHUNK: usize = 500;
+
+/// Dossier rows written per statement while building.
+const BUILD_ROWS: usize = 5000;
+
+/// An organisme's territory as `rm_organismes` stores it.
+struct TerritoireRow {
+    uai: String,
+    siret: String,
+    departement: String,
+    region: String,
+    academie: String,
+}
+
+/// The territory of each organisme of `keys` the read model knows; of every organisme it knows when
+/// `keys` is `None`.
 async fn territoires(
     tx: &mut PgConnection,
-    keys: impl Iterator<Item = (String, String)>,
+    keys: Option<Vec<(String, String)>>,
 ) -> Result<Territoires, sqlx::Error> {
-    let (uais, sirets): (Vec<String>, Vec<String>) = keys.unzip();
-    let rows = sqlx::query!(
-        r#"SELECT o.uai, o.siret, o.departement, o.region, o.academie
-           FROM rm_organismes o JOIN unnest($1::text[], $2::text[]) AS k(uai, siret) USING (uai, siret)"#,
-        &uais,
-        &sirets,
-    )
-    .fetch_all(tx)
-    .await?;
+    let rows = match keys {
+        None => {
+            sqlx::query_as!(
+                TerritoireRow,
+                "SELECT uai, siret, departement, region, academie FROM rm_organismes"
+            )
+            .fetch_all(tx)
+            .await?
+        }
+        Some(keys) => {
+            let (uais, sirets): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
+            sqlx::query_as!(
+                TerritoireRow,
+                r#"SELECT o.uai, o.siret, o.departement, o.region, o.academie
+                   FROM rm_organismes o JOIN unnest($1::text[], $2::text[]) AS k(uai, siret) USING (uai, siret)"#,
+                &uais,
+                &sirets,
+            )
+            .fetch_all(tx)
+            .await?
+        }
+    };
     Ok(rows
         .into_iter()
         .map(|r| ((r.uai, r.siret), (r.departement.into(), r.region.into(), r.academie.into())))
         .collect())
 }
 
-/// What the dossiers of `ids`, and those of the organismes formateurs `of`, count for now.
+/// A dossier's counts as its row stores them.
+struct CountedRow {
+    dossier_id: String,
+    annee_scolaire: String,
+    date_de_naissance: chrono::NaiveDate,
+    parcours: serde_json::Value,
+    departement: String,
+    region: String,
+    academie: String,
+    uai_formateur: String,
+    siret_formateur: String,
+    formation: String,
+    niveau: Option<i16>,
+    annee_formation: Option<i16>,
+}
+
+/// Whose counts to read back.
+enum Counted<'a> {
+    Dossiers(&'a [String]),
+    OfOrganismes(&'a [(String, String)]),
+}
+
+/// What some dossiers count for now (each query on its own index).
 async fn counted(
     tx: &mut PgConnection,
-    ids: &[String],
-    of: &[(String, String)],
+    which: Counted<'_>,
 ) -> Result<Vec<(String, Comptage)>, ProjectionError> {
-    let (uais, sirets): (Vec<String>, Vec<String>) = of.iter().cloned().unzip();
-    let rows = sqlx::query!(
-        r#"SELECT dossier_id, annee_scolaire, date_de_naissance, parcours, departement, region, academie,
-                  uai_formateur, siret_formateur, formation, niveau, annee_formation
-           FROM rm_dossiers
-           WHERE dossier_id = ANY($1)
-              OR (uai_formateur, siret_formateur) IN (SELECT * FROM unnest($2::text[], $3::text[]))"#,
-        ids,
-        &uais,
-        &sirets,
-    )
-    .fetch_all(tx)
-    .await?;
+    let rows = match which {
+        Counted::Dossiers(ids) => sqlx::query_as!(
+            CountedRow,
+            r#"SELECT dossier_id, annee_scolaire, date_de_naissance, parcours, departement, region, academie,
+                          uai_formateur, siret_formateur, formation, niveau, annee_formation
+                   FROM rm_dossiers WHERE dossier_id = ANY($1)"#,
+            ids,
+        )
+        .fetch_all(tx)
+        .await?,
+        Counted::OfOrganismes(organismes) => {
+            let (uais, sirets): (Vec<String>, Vec<String>) = organismes.iter().cloned().unzip();
+            sqlx::query_as!(
+                CountedRow,
+                r#"SELECT dossier_id, annee_scolaire, date_de_naissance, parcours, departement, region, academie,
+                          uai_formateur, siret_formateur, formation, niveau, annee_formation
+                   FROM rm_dossiers d JOIN unnest($1::text[], $2::text[]) AS o(uai, siret)
+                        ON (d.uai_formateur, d.siret_formateur) = (o.uai, o.siret)"#,
+                &uais,
+                &sirets,
+            )
+            .fetch_all(tx)
+            .await?
+        }
+    };
     rows.into_iter()
         .map(|r| {
             let invalid = |message: String| ProjectionError::ReadModel { table: "rm_dossiers", message };
@@ -261,7 +418,7 @@ async fn relocate(
     }
     let organismes: Vec<(String, String)> = moved.keys().cloned().collect();
     let mut ids = Vec::new();
-    for (id, old) in counted(tx, &[], &organismes).await? {
+    for (id, old) in counted(tx, Counted::OfOrganismes(&organismes)).await? {
         if refolded.contains(&id) {
             continue;
         }
@@ -299,7 +456,7 @@ async fn write_organismes(
     for entry in organismes {
         latest.insert((entry.0.uai.to_string(), entry.0.siret.to_string()), entry);
     }
-    let before = territoires(tx, latest.keys().cloned()).await?;
+    let before = territoires(tx, Some(latest.keys().cloned().collect())).await?;
     let column = |f: fn(&(Organisme, i64)) -> String| latest.values().map(|e| f(e)).collect::<Vec<_>>();
     sqlx::query!(
         r#"INSERT INTO rm_organismes (uai, siret, nom, departement, region, academie, position)
@@ -387,6 +544,71 @@ async fn write_dossiers(
     )
     .execute(tx)
     .await?;
+    Ok(())
+}
+
+/// Load rows into an empty `rm_dossiers`, with COPY (a build from nothing).
+async fn copy_dossiers(
+    tx: &mut PgConnection,
+    rows: &[Row],
+    rules_version: u32,
+) -> Result<(), ProjectionError> {
+    let mut copy = CopyRows::default();
+    let known = |n: i16| (n != 0).then_some(n);
+    for r in rows {
+        let dims = &r.comptage.dims;
+        let parcours = serde_json::to_string(&r.comptage.parcours).expect("change points serialise");
+        copy.text(&r.dossier_id)
+            .text(r.annee_scolaire.as_str())
+            .text(&r.id_erp_apprenant)
+            .text(&dims.uai)
+            .text(&dims.siret)
+            .text(&r.uai_responsable)
+            .text(&r.siret_responsable)
+            .optional_text(r.cfd.as_deref())
+            .optional_text(r.rncp.as_deref())
+            .optional(known(dims.niveau))
+            .optional(known(dims.annee_formation))
+            .plain(r.comptage.naissance)
+            .optional_text(r.code_commune_insee.as_deref())
+            .text(&r.personne)
+            .plain(r.rqth)
+            .plain(r.retire)
+            .plain(rules_version)
+            .text(&parcours)
+            .plain(r.position)
+            .text(&dims.departement)
+            .text(&dims.region)
+            .text(&dims.academie)
+            .text(&dims.formation)
+            .end_row();
+    }
+    let columns = [
+        "dossier_id",
+        "annee_scolaire",
+        "id_erp_apprenant",
+        "uai_formateur",
+        "siret_formateur",
+        "uai_responsable",
+        "siret_responsable",
+        "cfd",
+        "rncp",
+        "niveau",
+        "annee_formation",
+        "date_de_naissance",
+        "code_commune_insee",
+        "personne",
+        "rqth",
+        "retire",
+        "rules_version",
+        "parcours",
+        "position",
+        "departement",
+        "region",
+        "academie",
+        "formation",
+    ];
+    copy.send(tx, "rm_dossiers", &columns).await?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! query. Depends on `events` only; knows nothing of HTTP or GraphQL.
 
 pub mod build;
+pub mod copy;
 pub mod dossiers;
 pub mod indicateurs;
 pub mod runtime;

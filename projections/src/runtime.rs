@@ -50,6 +50,22 @@ pub trait Projector: Send + Sync + 'static {
         tx: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+
+    /// Build the read model from empty tables up to position `until`, in `tx` (whose search path
+    /// names the tables to fill), calling `progress(done, until)` as it goes. By default, batch after
+    /// batch as when live; a projection may do it in one pass.
+    fn build(
+        &self,
+        store: &EventStore,
+        tx: &mut PgConnection,
+        until: i64,
+        progress: &(dyn Fn(i64, i64) + Send + Sync),
+    ) -> impl Future<Output = Result<(), ProjectionError>> + Send
+    where
+        Self: Sized,
+    {
+        crate::build::in_batches(store, self, tx, until, progress)
+    }
 }
 
 /// The checkpoint name of a projection version.

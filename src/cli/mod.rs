@@ -3,6 +3,7 @@
 mod db;
 mod demo;
 mod import;
+mod indicateurs;
 mod keys;
 mod organismes;
 mod projections;
@@ -54,6 +55,9 @@ pub enum Command {
     Projections(projections::ProjectionsCommand),
     /// Rebuild a projection from the log as it was known at a position or time, into its own schema.
     Replay(projections::ReplayArgs),
+    /// The indicators "à date" (apprentis, inscrits, rupturants, abandons, apprenants), grouped and
+    /// filtered.
+    Indicateurs(indicateurs::IndicateursArgs),
     /// Print the head of the log (position and hash), to note down for a later `verify --until`.
     Head,
 }
@@ -95,6 +99,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import::run(&db, args).await,
         Command::Projections(command) => projections::run(&db, command).await,
         Command::Replay(args) => projections::replay(&db, args).await,
+        Command::Indicateurs(args) => indicateurs::run(&db, args).await,
         Command::Keys(command) => keys::run(&db, command).await,
         Command::Organismes(command) => organismes::run(&db, command).await,
     }

@@ -73,7 +73,7 @@ pub async fn run(db: &DbConfig, command: ProjectionsCommand) -> anyhow::Result<E
             let schema = format!("rebuild_{name}");
             build::create_schema(store.pool(), &projector, &schema).await?;
             let progress = Progress::new("rebuilding", "events", 0);
-            let built = build::project_until(&store, &projector, &schema, 0, None, |done, target| {
+            let built = build::project_until(&store, &projector, &schema, None, |done, target| {
                 progress.set_length(target as u64);
                 progress.set_position(done as u64);
             })
@@ -116,7 +116,7 @@ pub async fn replay(db: &DbConfig, args: ReplayArgs) -> anyhow::Result<ExitCode>
     let schema = format!("replay_{}_{until}", projector.name());
     build::create_schema(store.pool(), &projector, &schema).await?;
     let progress = Progress::new("replaying", "events", until as u64);
-    build::project_until(&store, &projector, &schema, 0, Some(until), |done, _| {
+    build::project_until(&store, &projector, &schema, Some(until), |done, _| {
         progress.set_position(done as u64)
     })
     .await?;

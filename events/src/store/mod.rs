@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use batch::append_in_transaction;
-pub use read::{head as log_head, streams_until};
+pub use read::{category_by_stream, head as log_head, streams_until};
 pub use subscribe::Subscription;
 
 use crate::envelope::{AppendOutcome, AppendRequest, ExpectedVersion, NewEvent};

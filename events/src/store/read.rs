@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::{Stream, StreamExt};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -72,6 +73,26 @@ pub(crate) async fn rows_after(pool: &PgPool, after: i64, limit: i64) -> Result<
     )
     .fetch_all(pool)
     .await?)
+}
+
+/// Every event of `category` with `position <= until` (the log as it was known at that position),
+/// ordered by stream then version, read as it comes: a read model built from nothing folds each stream
+/// whole, one after the other, without holding the log in memory.
+pub fn category_by_stream<'a>(
+    pool: &'a PgPool,
+    category: &'a str,
+    until: i64,
+) -> impl Stream<Item = Result<RecordedEvent, StoreError>> + Send + 'a {
+    sqlx::query_as!(
+        EventRow,
+        r#"SELECT position, stream_id, version, event_id, event_type, schema_version, occurred_at,
+                  data::text AS "data!", metadata::text AS "metadata!", recorded_at, hash
+           FROM events WHERE category = $1 AND position <= $2 ORDER BY stream_id, version"#,
+        category,
+        until
+    )
+    .fetch(pool)
+    .map(|row| row.map_err(StoreError::from).and_then(EventRow::into_event))
 }
 
 /// Events of several streams with `position <= until` (the log as it was known at that position),

@@ -11,9 +11,11 @@ use std::sync::Arc;
 
 use chrono::{Datelike, Months, NaiveDate};
 use events::domain::AnneeScolaire;
+use rustc_hash::FxHashMap;
 use sqlx::PgConnection;
 
 use super::segments::{fenetre, segments};
+use crate::copy::CopyRows;
 use crate::status::{ChangePoint, Statut};
 
 /// A dimension a cube can hold.
@@ -47,6 +49,15 @@ impl Axe {
 pub struct Cube {
     pub table: &'static str,
     pub axes: &'static [Axe],
+}
+
+/// The first day of the month holding `day`.
+pub fn debut_du_mois(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).expect("every month has a first day")
+}
+
+fn mois_suivant(day: NaiveDate) -> NaiveDate {
+    debut_du_mois(day).checked_add_months(Months::new(1)).expect("far from the calendar's end")
 }
 
 /// Smallest first: a query is answered by the first cube holding all its dimensions.
@@ -109,21 +120,52 @@ pub struct Comptage {
     pub dims: Dimensions,
 }
 
-/// A cube's cell: what a row counts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Cellule {
-    annee_scolaire: Arc<str>,
-    statut: Statut,
-    dims: Dimensions,
-    /// 0 when the cube holds no tranche.
-    tranche: i16,
+/// A cube's cell, interned: the cube's dimensions (`Deltas::dims`), the année scolaire
+/// (`Deltas::annees`), the status and the tranche (0 when the cube holds none), packed in a `u64` that
+/// sorts by cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Cellule(u64);
+
+impl Cellule {
+    fn new(dims: u32, annee: u16, statut: Statut, tranche: i16) -> Cellule {
+        let tranche = u8::try_from(tranche).expect("tranches are 0 to 3");
+        Cellule(u64::from(dims) << 32 | u64::from(annee) << 16 | (statut as u64) << 8 | u64::from(tranche))
+    }
+
+    fn dims(self) -> usize {
+        (self.0 >> 32) as usize
+    }
+
+    fn annee(self) -> usize {
+        (self.0 >> 16 & 0xffff) as usize
+    }
+
+    fn statut(self) -> Statut {
+        const ALL: [Statut; 5] =
+            [Statut::Inscrit, Statut::Apprenti, Statut::Rupturant, Statut::Abandon, Statut::FinDeFormation];
+        ALL[(self.0 >> 8 & 0xff) as usize]
+    }
+
+    fn tranche(self) -> i16 {
+        (self.0 & 0xff) as i16
+    }
 }
 
-/// Net changes per cube, cell and day, accumulated over a batch.
+/// An année scolaire as the cubes store it, with the last day of its window.
+struct Annee {
+    name: Arc<str>,
+    last: NaiveDate,
+}
+
+/// Net changes per cube, cell and day, accumulated over a batch (or a whole build).
 #[derive(Default)]
 pub struct Deltas {
-    changes: HashMap<(usize, Cellule, NaiveDate), i32>,
-    annees: HashMap<AnneeScolaire, Arc<str>>,
+    /// The dimensions of each cube's cells, interned: index = the cell's `dims`.
+    dims: Vec<(usize, Dimensions)>,
+    dims_index: HashMap<(usize, Dimensions), u32>,
+    annees: Vec<Annee>,
+    annees_index: HashMap<AnneeScolaire, u16>,
+    changes: FxHashMap<(Cellule, NaiveDate), i32>,
 }
 
 impl Deltas {
@@ -133,78 +175,126 @@ impl Deltas {
         if segments.is_empty() {
             return;
         }
-        let last = fenetre(&comptage.annee_scolaire).1;
-        let annee = self
-            .annees
-            .entry(comptage.annee_scolaire.clone())
-            .or_insert_with(|| Arc::from(comptage.annee_scolaire.as_str()))
-            .clone();
+        let annee = self.annee(&comptage.annee_scolaire);
+        let last = self.annees[usize::from(annee)].last;
         for (index, cube) in CUBES.iter().enumerate() {
-            let dims = cube.project(&comptage.dims);
+            let dims = self.intern(index, cube.project(&comptage.dims));
             let with_tranche = cube.holds(Axe::Tranche);
             for segment in &segments {
-                let cellule = Cellule {
-                    annee_scolaire: annee.clone(),
-                    statut: segment.statut,
-                    dims: dims.clone(),
-                    tranche: if with_tranche { segment.tranche.code() } else { 0 },
-                };
+                let tranche = if with_tranche { segment.tranche.code() } else { 0 };
+                let cellule = Cellule::new(dims, annee, segment.statut, tranche);
                 if segment.fin <= last {
-                    *self.changes.entry((index, cellule.clone(), segment.fin)).or_default() -= sign;
+                    *self.changes.entry((cellule, segment.fin)).or_default() -= sign;
                 }
-                *self.changes.entry((index, cellule, segment.debut)).or_default() += sign;
+                *self.changes.entry((cellule, segment.debut)).or_default() += sign;
             }
         }
     }
 
-    /// The rows to add to each cube's table: daily changes, and the month sums each change moves
-    /// (those of every later month of the window).
-    fn rows(self) -> Vec<Vec<Row>> {
-        let mut ends: HashMap<Arc<str>, NaiveDate> = HashMap::new();
-        let mut sums: HashMap<(usize, Cellule, NaiveDate, bool), i32> = HashMap::new();
-        for ((cube, cellule, jour), n) in self.changes {
-            if n == 0 {
-                continue;
-            }
-            let end = *ends.entry(cellule.annee_scolaire.clone()).or_insert_with(|| {
-                let annee =
-                    AnneeScolaire::parse(&cellule.annee_scolaire).expect("stored from a parsed année");
-                fenetre(&annee).1
-            });
-            let mut month = first_of_next_month(jour);
-            while month <= end {
-                *sums.entry((cube, cellule.clone(), month, true)).or_default() += n;
-                month = first_of_next_month(month);
-            }
-            *sums.entry((cube, cellule, jour, false)).or_default() += n;
+    fn annee(&mut self, annee: &AnneeScolaire) -> u16 {
+        if let Some(&index) = self.annees_index.get(annee) {
+            return index;
         }
+        let index = u16::try_from(self.annees.len()).expect("fewer than 65536 années scolaires");
+        self.annees.push(Annee { name: annee.as_str().into(), last: fenetre(annee).1 });
+        self.annees_index.insert(annee.clone(), index);
+        index
+    }
+
+    fn intern(&mut self, cube: usize, dims: Dimensions) -> u32 {
+        let next = u32::try_from(self.dims.len()).expect("fewer than 4 billion cells");
+        match self.dims_index.entry((cube, dims)) {
+            std::collections::hash_map::Entry::Occupied(entry) => *entry.get(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                self.dims.push(entry.key().clone());
+                entry.insert(next);
+                next
+            }
+        }
+    }
+
+    /// The rows to add to each cube's table: daily changes, and for each month of the window after a
+    /// cell's first change, the sum of the changes before that month.
+    fn rows(&mut self) -> Vec<Vec<Row>> {
+        let mut changes: Vec<(Cellule, NaiveDate, i32)> =
+            self.changes.drain().filter(|&(_, n)| n != 0).map(|((c, d), n)| (c, d, n)).collect();
+        changes.sort_unstable();
         let mut rows: Vec<Vec<Row>> = CUBES.iter().map(|_| Vec::new()).collect();
-        for ((cube, cellule, jour, cumul), n) in sums {
-            if n != 0 {
-                rows[cube].push(Row { cellule, jour, cumul, n });
+        for cell in changes.chunk_by(|a, b| a.0 == b.0) {
+            let cellule = cell[0].0;
+            let cube = &mut rows[self.dims[cellule.dims()].0];
+            let last = self.annees[cellule.annee()].last;
+            let (mut sum, mut next) = (0, cell.iter());
+            let mut change = next.next();
+            let mut debut = mois_suivant(cell[0].1);
+            while debut <= last || change.is_some() {
+                match change {
+                    Some(&(_, jour, n)) if jour < debut || debut > last => {
+                        cube.push(Row { cellule, jour, cumul: false, n });
+                        sum += n;
+                        change = next.next();
+                    }
+                    _ => {
+                        if sum != 0 {
+                            cube.push(Row { cellule, jour: debut, cumul: true, n: sum });
+                        }
+                        debut = mois_suivant(debut);
+                    }
+                }
             }
-        }
-        for cube in &mut rows {
-            cube.sort_unstable_by(|a, b| (&a.cellule, a.jour, a.cumul).cmp(&(&b.cellule, b.jour, b.cumul)));
         }
         rows
     }
 
     /// Write the accumulated changes into the cubes (unqualified tables: the live ones, or those of the
     /// schema first on the search path).
-    pub async fn write(self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    pub async fn write(mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
         for (cube, rows) in CUBES.iter().zip(self.rows()) {
             if !rows.is_empty() {
-                write_cube(tx, cube, &rows).await?;
+                write_cube(tx, cube, &rows, &self).await?;
             }
         }
         Ok(())
     }
+
+    fn cell_dims(&self, cellule: Cellule) -> &Dimensions {
+        &self.dims[cellule.dims()].1
+    }
+
+    fn cell_annee(&self, cellule: Cellule) -> &str {
+        &self.annees[cellule.annee()].name
+    }
 }
 
-fn first_of_next_month(day: NaiveDate) -> NaiveDate {
-    let first = day.with_day(1).expect("every month has a first day");
-    first.checked_add_months(Months::new(1)).expect("far from the calendar's end")
+impl Deltas {
+    /// Load the accumulated counts into empty cubes, with COPY (a build from nothing).
+    pub async fn copy(mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        for (cube, rows) in CUBES.iter().zip(self.rows()) {
+            let mut copy = CopyRows::default();
+            for row in &rows {
+                let (c, dims) = (row.cellule, self.cell_dims(row.cellule));
+                copy.text(self.cell_annee(c)).plain(row.jour).plain(row.cumul).text(c.statut().as_str());
+                for axe in cube.axes {
+                    match axe {
+                        Axe::Territoire => {
+                            copy.text(&dims.departement).text(&dims.region).text(&dims.academie)
+                        }
+                        Axe::Organisme => copy.text(&dims.uai).text(&dims.siret),
+                        Axe::Formation => copy.text(&dims.formation),
+                        Axe::Niveau => copy.plain(dims.niveau),
+                        Axe::AnneeFormation => copy.plain(dims.annee_formation),
+                        Axe::Tranche => copy.plain(c.tranche()),
+                    };
+                }
+                copy.plain(row.n).end_row();
+            }
+            let mut columns = vec!["annee_scolaire", "jour", "cumul", "statut"];
+            columns.extend(cube.columns().map(|(name, _)| name));
+            columns.push("n");
+            copy.send(tx, cube.table, &columns).await?;
+        }
+        Ok(())
+    }
 }
 
 struct Row {
@@ -214,7 +304,12 @@ struct Row {
     n: i32,
 }
 
-async fn write_cube(tx: &mut PgConnection, cube: &Cube, rows: &[Row]) -> Result<(), sqlx::Error> {
+async fn write_cube(
+    tx: &mut PgConnection,
+    cube: &Cube,
+    rows: &[Row],
+    deltas: &Deltas,
+) -> Result<(), sqlx::Error> {
     let columns: Vec<(&str, &str)> = cube.columns().collect();
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
     let key = format!("annee_scolaire, jour, cumul, statut, {}", names.join(", "));
@@ -223,35 +318,49 @@ async fn write_cube(tx: &mut PgConnection, cube: &Cube, rows: &[Row]) -> Result<
     let sql = format!(
         "INSERT INTO {table} ({key}, n)
          SELECT * FROM unnest($1::text[], $2::date[], $3::boolean[], $4::text[], {arrays}, ${n}::integer[])
-         ON CONFLICT ({key}) DO UPDATE SET n = {table}.n + excluded.n",
+         ON CONFLICT ({key}) DO UPDATE SET n = {table}.n + excluded.n
+         RETURNING ctid::text, n",
         table = cube.table,
         arrays = arrays.join(", "),
         n = columns.len() + 5,
     );
-    let text =
-        |f: fn(&Cellule) -> &Arc<str>| rows.iter().map(|r| f(&r.cellule).as_ref()).collect::<Vec<&str>>();
-    let number = |f: fn(&Cellule) -> i16| rows.iter().map(|r| f(&r.cellule)).collect::<Vec<i16>>();
+    let text = |f: fn(&Dimensions) -> &Arc<str>| {
+        rows.iter().map(|r| f(deltas.cell_dims(r.cellule)).as_ref()).collect::<Vec<&str>>()
+    };
+    let number =
+        |f: fn(&Dimensions) -> i16| rows.iter().map(|r| f(deltas.cell_dims(r.cellule))).collect::<Vec<i16>>();
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(text(|c| &c.annee_scolaire))
+        .bind(rows.iter().map(|r| deltas.cell_annee(r.cellule)).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.jour).collect::<Vec<_>>())
         .bind(rows.iter().map(|r| r.cumul).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.cellule.statut.as_str()).collect::<Vec<_>>());
+        .bind(rows.iter().map(|r| r.cellule.statut().as_str()).collect::<Vec<_>>());
     for axe in cube.axes {
         query = match axe {
-            Axe::Territoire => query
-                .bind(text(|c| &c.dims.departement))
-                .bind(text(|c| &c.dims.region))
-                .bind(text(|c| &c.dims.academie)),
-            Axe::Organisme => query.bind(text(|c| &c.dims.uai)).bind(text(|c| &c.dims.siret)),
-            Axe::Formation => query.bind(text(|c| &c.dims.formation)),
-            Axe::Niveau => query.bind(number(|c| c.dims.niveau)),
-            Axe::AnneeFormation => query.bind(number(|c| c.dims.annee_formation)),
-            Axe::Tranche => query.bind(number(|c| c.tranche)),
+            Axe::Territoire => {
+                query.bind(text(|d| &d.departement)).bind(text(|d| &d.region)).bind(text(|d| &d.academie))
+            }
+            Axe::Organisme => query.bind(text(|d| &d.uai)).bind(text(|d| &d.siret)),
+            Axe::Formation => query.bind(text(|d| &d.formation)),
+            Axe::Niveau => query.bind(number(|d| d.niveau)),
+            Axe::AnneeFormation => query.bind(number(|d| d.annee_formation)),
+            Axe::Tranche => query.bind(rows.iter().map(|r| r.cellule.tranche()).collect::<Vec<i16>>()),
         };
     }
-    query.bind(rows.iter().map(|r| r.n).collect::<Vec<_>>()).execute(&mut *tx).await?;
+    let written: Vec<(String, i32)> = query
+        .bind(rows.iter().map(|r| r.n).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|row| {
+            use sqlx::Row as _;
+            (row.get::<String, _>(0), row.get::<i32, _>(1))
+        })
+        .collect();
     // A cell back to zero is no cell: a rebuild would not have it.
-    let sql = format!("DELETE FROM {} WHERE n = 0", cube.table);
-    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await?;
+    let zeros: Vec<String> = written.into_iter().filter(|(_, n)| *n == 0).map(|(ctid, _)| ctid).collect();
+    if !zeros.is_empty() {
+        let sql = format!("DELETE FROM {} WHERE ctid = ANY($1::text[]::tid[])", cube.table);
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(zeros).execute(&mut *tx).await?;
+    }
     Ok(())
 }

@@ -9,13 +9,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{Datelike, NaiveDate};
+use chrono::NaiveDate;
 use events::domain::AnneeScolaire;
 use events::domain::territoire::{academie_nom, region_nom};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
-use super::cubes::{Axe, CUBES, Cube};
+use super::cubes::{Axe, CUBES, Cube, debut_du_mois};
 use super::segments::{self, Tranche, candidates};
 use crate::status::{ChangePoint, Statut};
 
@@ -32,6 +32,29 @@ pub enum Dimension {
 }
 
 impl Dimension {
+    pub const ALL: [Dimension; 7] = [
+        Dimension::National,
+        Dimension::Region,
+        Dimension::Departement,
+        Dimension::Academie,
+        Dimension::Organisme,
+        Dimension::Formation,
+        Dimension::Niveau,
+    ];
+
+    /// The name in lower case: `national`, `region`, `departement`…
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::National => "national",
+            Dimension::Region => "region",
+            Dimension::Departement => "departement",
+            Dimension::Academie => "academie",
+            Dimension::Organisme => "organisme",
+            Dimension::Formation => "formation",
+            Dimension::Niveau => "niveau",
+        }
+    }
+
     fn axe(self) -> Option<Axe> {
         match self {
             Dimension::National => None,
@@ -268,7 +291,7 @@ async fn from_cube(
         ],
         4,
     );
-    // The month's sum on its first day, plus the changes from that day to `date`.
+    // The sum stored on the first day of `date`'s month, plus the changes from that day to `date`.
     let sql = format!(
         "SELECT {cle}, statut, sum(n)::bigint FROM {table}
          WHERE annee_scolaire = ANY($1) AND jour BETWEEN $2 AND $3 AND (NOT cumul OR jour = $2){conditions}
@@ -276,11 +299,11 @@ async fn from_cube(
         table = cube.table,
         conditions = conditions.and(),
     );
-    let month = date.with_day(1).expect("every month has a first day");
+    let debut = debut_du_mois(date);
     let annees: Vec<String> = candidates(date).iter().map(ToString::to_string).collect();
     let query = sqlx::query_as::<_, (String, String, i64)>(sqlx::AssertSqlSafe(sql))
         .bind(annees)
-        .bind(month)
+        .bind(debut)
         .bind(date);
     let rows = conditions.bind(query).fetch_all(conn).await?;
     rows.into_iter()
@@ -368,7 +391,8 @@ async fn libelles(
         Dimension::Organisme => {
             let keys: Vec<String> = groupes.iter().map(|g| g.cle.clone()).collect();
             let names: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
-                "SELECT uai || ':' || siret, nom FROM rm_organismes WHERE uai || ':' || siret = ANY($1)",
+                "SELECT k.cle, o.nom FROM rm_organismes o JOIN unnest($1::text[]) AS k(cle)
+                 ON k.cle = o.uai || ':' || o.siret",
             )
             .bind(keys)
             .fetch_all(conn)
