@@ -48,7 +48,6 @@ pub fn niveau(cfd: &str) -> Option<i16> {
 /// A row of `rm_dossiers`.
 struct Row {
     dossier_id: String,
-    annee_scolaire: AnneeScolaire,
     id_erp_apprenant: String,
     uai_responsable: String,
     siret_responsable: String,
@@ -99,7 +98,6 @@ impl DossiersProjection {
         };
         Ok(Some(Row {
             dossier_id: stream.to_owned(),
-            annee_scolaire: i.annee_scolaire.clone(),
             id_erp_apprenant: i.id_erp_apprenant.clone(),
             uai_responsable: i.responsable.uai.to_string(),
             siret_responsable: i.responsable.siret.to_string(),
@@ -195,7 +193,7 @@ impl Projector for DossiersProjection {
         for row in &rows {
             deltas.add(&row.comptage, 1);
         }
-        relocate(tx, &moved, &ids, &mut deltas).await?;
+        relocate(tx, &moved, &ids.iter().map(String::as_str).collect(), &mut deltas).await?;
         write_dossiers(tx, &rows, self.rules.version() as i32).await?;
         deltas.write(tx).await?;
         Ok(())
@@ -410,7 +408,7 @@ async fn counted(
 async fn relocate(
     tx: &mut PgConnection,
     moved: &Territoires,
-    refolded: &[String],
+    refolded: &std::collections::HashSet<&str>,
     deltas: &mut Deltas,
 ) -> Result<(), ProjectionError> {
     if moved.is_empty() {
@@ -419,7 +417,7 @@ async fn relocate(
     let organismes: Vec<(String, String)> = moved.keys().cloned().collect();
     let mut ids = Vec::new();
     for (id, old) in counted(tx, Counted::OfOrganismes(&organismes)).await? {
-        if refolded.contains(&id) {
+        if refolded.contains(id.as_str()) {
             continue;
         }
         let key = (old.dims.uai.to_string(), old.dims.siret.to_string());
@@ -516,7 +514,7 @@ async fn write_dossiers(
                parcours = excluded.parcours, position = excluded.position, departement = excluded.departement,
                region = excluded.region, academie = excluded.academie, formation = excluded.formation"#,
         &text(|r| &r.dossier_id),
-        &text(|r| r.annee_scolaire.as_str()),
+        &text(|r| r.comptage.annee_scolaire.as_str()),
         &text(|r| &r.id_erp_apprenant),
         &text(|r| &r.comptage.dims.uai),
         &text(|r| &r.comptage.dims.siret),
@@ -559,7 +557,7 @@ async fn copy_dossiers(
         let dims = &r.comptage.dims;
         let parcours = serde_json::to_string(&r.comptage.parcours).expect("change points serialise");
         copy.text(&r.dossier_id)
-            .text(r.annee_scolaire.as_str())
+            .text(r.comptage.annee_scolaire.as_str())
             .text(&r.id_erp_apprenant)
             .text(&dims.uai)
             .text(&dims.siret)
