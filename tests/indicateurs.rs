@@ -187,6 +187,8 @@ async fn the_cubes_count_what_the_dossiers_say_on_every_date_and_a_rebuild_gives
         (&["indicateurs", "--date", "2026-02-30"], "--date"),
         (&["indicateurs", "--par", "commune"], "--par"),
         (&["indicateurs", "--schema", "nowhere"], "holds no read model"),
+        (&["indicateurs", "--organisme", "0693456K"], "--organisme"),
+        (&["indicateurs", "--niveau", "12"], "--niveau"),
     ] {
         let refused = db.tba(args);
         let stderr = String::from_utf8_lossy(&refused.stderr);

@@ -176,14 +176,7 @@ impl Projector for DossiersProjection {
         let formateurs =
             rows.iter().map(|r| (r.comptage.dims.uai.to_string(), r.comptage.dims.siret.to_string()));
         let territoires = territoires(tx, Some(formateurs.collect())).await?;
-        for row in &mut rows {
-            let dims = &mut row.comptage.dims;
-            if let Some((departement, region, academie)) =
-                territoires.get(&(dims.uai.to_string(), dims.siret.to_string())).cloned()
-            {
-                (dims.departement, dims.region, dims.academie) = (departement, region, academie);
-            }
-        }
+        rows.iter_mut().for_each(|row| row.locate(&territoires));
         // Counts move by what each dossier contributes now minus what it contributed before.
         let mut deltas = Deltas::default();
         let ids: Vec<String> = rows.iter().map(|r| r.dossier_id.clone()).collect();

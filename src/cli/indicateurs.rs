@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use projections::indicateurs::{self, Dimension, Filtre, Tranche};
 use sqlx::Connection;
 
+use crate::auth::keys::OrganismeRef;
 use crate::config::DbConfig;
 
 #[derive(Debug, clap::Args)]
@@ -30,18 +31,18 @@ pub struct IndicateursArgs {
     pub academie: Vec<String>,
     /// Only these organismes formateurs.
     #[arg(long, value_name = "UAI:SIRET")]
-    pub organisme: Vec<String>,
+    pub organisme: Vec<OrganismeRef>,
     /// Only these formations (CFD, or RNCP code for a formation without CFD).
     #[arg(long)]
     pub formation: Vec<String>,
     /// Only these niveaux (3 to 7; 0 for unknown).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i16).range(0..=8))]
     pub niveau: Vec<i16>,
     /// Only these age bands at the date: -18, 18-20, 21-25, 26+.
     #[arg(long, allow_hyphen_values = true, value_parser = tranche)]
     pub tranche: Vec<Tranche>,
     /// Only these années de formation (1, 2, 3…; 0 for unknown).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i16).range(0..=9))]
     pub annee_formation: Vec<i16>,
     /// Count in this schema's read model (a `tba replay`) instead of the live one.
     #[arg(long)]
@@ -87,7 +88,7 @@ pub async fn run(db: &DbConfig, args: IndicateursArgs) -> anyhow::Result<ExitCod
         regions: args.region,
         departements: args.departement,
         academies: args.academie,
-        organismes: args.organisme,
+        organismes: args.organisme.iter().map(|o| format!("{}:{}", o.uai, o.siret)).collect(),
         formations: args.formation,
         niveaux: args.niveau,
         tranches: args.tranche,

@@ -141,9 +141,7 @@ impl Cellule {
     }
 
     fn statut(self) -> Statut {
-        const ALL: [Statut; 5] =
-            [Statut::Inscrit, Statut::Apprenti, Statut::Rupturant, Statut::Abandon, Statut::FinDeFormation];
-        ALL[(self.0 >> 8 & 0xff) as usize]
+        Statut::ALL[(self.0 >> 8 & 0xff) as usize]
     }
 
     fn tranche(self) -> i16 {

@@ -33,10 +33,12 @@ impl Statut {
         }
     }
 
+    /// Every status, in declaration order (`Statut::ALL[s as usize] == s`).
+    pub const ALL: [Statut; 5] =
+        [Statut::Inscrit, Statut::Apprenti, Statut::Rupturant, Statut::Abandon, Statut::FinDeFormation];
+
     pub fn parse(name: &str) -> Option<Statut> {
-        [Statut::Inscrit, Statut::Apprenti, Statut::Rupturant, Statut::Abandon, Statut::FinDeFormation]
-            .into_iter()
-            .find(|s| s.as_str() == name)
+        Statut::ALL.into_iter().find(|s| s.as_str() == name)
     }
 }
 
