@@ -8,7 +8,8 @@
 //! lag of an append is the time from its commit (the append call returning) to the first reading of a
 //! checkpoint at or beyond its position, i.e. its events are in the read model. Two phases: appends by
 //! the projection's own process (its writer wakes the projection directly), then by another store (as
-//! another `tba serve` would: the projection is woken by LISTEN/NOTIFY). It prints percentiles of each.
+//! another `tba serve` would: the projection is woken by LISTEN/NOTIFY). It prints percentiles of each,
+//! and the largest backlog of indicator changes waiting to be folded into the cubes.
 
 mod support;
 
@@ -78,6 +79,28 @@ async fn main() -> anyhow::Result<()> {
         })
     };
 
+    // How many indicator changes wait to be folded into the cubes (the projection settles them beside
+    // its batches): sampled every 100 ms, the largest backlog seen.
+    let backlog = {
+        let (pool, stop) = (pool.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut largest = 0i64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let pending: i64 = sqlx::query_scalar(
+                    "SELECT (SELECT count(*) FROM rm_indicateurs_departement_pending)
+                          + (SELECT count(*) FROM rm_indicateurs_territoire_pending)
+                          + (SELECT count(*) FROM rm_indicateurs_organisme_pending)
+                          + (SELECT count(*) FROM rm_indicateurs_formation_pending)",
+                )
+                .fetch_one(&pool)
+                .await?;
+                largest = largest.max(pending);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            anyhow::Ok(largest)
+        })
+    };
+
     let other_pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(4)
         .connect_with(pool.connect_options().as_ref().clone())
@@ -91,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     watcher.await??;
+    let largest_backlog = backlog.await??;
     projections.stop().await;
 
     let readings = readings.lock().expect("not poisoned");
@@ -119,6 +143,7 @@ async fn main() -> anyhow::Result<()> {
             lags.last().copied().unwrap_or(f64::NAN),
         );
     }
+    println!("pending indicator changes (settled about every second): at most {largest_backlog} rows");
     Ok(())
 }
 

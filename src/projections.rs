@@ -1,6 +1,8 @@
 //! The projections a `tba serve` process runs (each by one process at a time, see
 //! `projections::runtime`), and their status for `tba projections status`.
 
+use std::time::Duration;
+
 use events::EventStore;
 use projections::dossiers::DossiersProjection;
 use projections::runtime::{self, Projector, checkpoint_name};
@@ -16,9 +18,15 @@ pub struct Projections {
 
 impl Projections {
     pub fn start(store: &EventStore) -> Projections {
+        Projections::start_settling(store, Some(runtime::SETTLE_EVERY))
+    }
+
+    /// Start them, settling their read models every `settle_every` (never when `None`: a test's way
+    /// to see unsettled read models).
+    pub fn start_settling(store: &EventStore, settle_every: Option<Duration>) -> Projections {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        tasks.spawn(runtime::run(store.clone(), DossiersProjection::default(), stopped));
+        tasks.spawn(runtime::run(store.clone(), DossiersProjection::default(), settle_every, stopped));
         Projections { stop, tasks }
     }
 

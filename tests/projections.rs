@@ -57,6 +57,23 @@ async fn the_read_model_catches_up_then_follows_the_log() {
     let line = stdout.lines().find(|l| l.starts_with("dossiers")).unwrap();
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!((fields[1], fields[4]), ("2", "0"), "version 2, no lag: {stdout}");
+
+    // The indicator changes a batch leaves pending are folded into the cubes by the service itself.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (pending, cube): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM rm_indicateurs_departement_pending),
+                    (SELECT count(*) FROM rm_indicateurs_departement)",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        if pending == 0 && cube > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the pending changes are folded in: {pending}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     projections.stop().await;
 }
 

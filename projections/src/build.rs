@@ -132,6 +132,7 @@ pub async fn project_until<P: Projector>(
     exec(&mut tx, "SET LOCAL maintenance_work_mem = '512MB'".to_owned()).await?;
     projector.build(store, &mut tx, target, &progress).await?;
     add_indexes(&mut tx, projector.tables()).await?;
+    projector.settle(&mut tx).await?;
     tx.commit().await?;
     progress(target, target);
     Ok(target)
@@ -178,6 +179,8 @@ pub async fn swap<P: Projector>(
         projector.apply(&mut tx, &events).await?;
         after = last;
     }
+    search_path(&mut tx, schema).await?;
+    projector.settle(&mut tx).await?;
     exec(&mut tx, "SET LOCAL search_path TO public".to_owned()).await?;
     let retired = format!("{schema}_retired");
     exec(&mut tx, format!("DROP SCHEMA IF EXISTS {0} CASCADE; CREATE SCHEMA {0}", ident(&retired))).await?;
@@ -194,15 +197,19 @@ pub async fn swap<P: Projector>(
     Ok(after)
 }
 
-/// A deterministic checksum of the projection's tables in `schema`: SHA-256 over every row's text, in
-/// row order, table by table. Two builds from the same log give the same checksum.
+/// A deterministic checksum of the projection's tables in `schema`, settled first (see
+/// `Projector::settle`): SHA-256 over every row's text, in row order, table by table. Two builds from
+/// the same log give the same checksum, and so does the live read model projected up to the same
+/// position.
 pub async fn checksum<P: Projector>(
     pool: &PgPool,
     projector: &P,
     schema: &str,
-) -> Result<String, sqlx::Error> {
+) -> Result<String, ProjectionError> {
     let mut digest = Sha256::new();
-    let mut conn = pool.acquire().await?;
+    let mut conn = pool.begin().await?;
+    search_path(&mut conn, schema).await?;
+    projector.settle(&mut conn).await?;
     for table in projector.tables() {
         digest.update(table.as_bytes());
         let sql = format!("SELECT t::text FROM {}.{table} t ORDER BY 1", ident(schema));
@@ -212,5 +219,6 @@ pub async fn checksum<P: Projector>(
             digest.update(row.as_bytes());
         }
     }
+    conn.commit().await?;
     Ok(hex::encode(digest.finalize()))
 }

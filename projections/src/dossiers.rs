@@ -7,7 +7,8 @@
 //! (corrections void earlier events, so a dossier is always folded whole: from the batch itself when it
 //! holds the dossier's first event, else from the log), and writes all rows in one statement per table.
 //! The cubes move by each refolded dossier's new contribution minus its old one, read back from its
-//! previous row; when an organisme moves to another département, its dossiers move with it.
+//! previous row (written as pending changes, folded in by `settle` beside the batches); when an
+//! organisme moves to another département, its dossiers move with it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -135,7 +136,16 @@ impl Projector for DossiersProjection {
             "rm_indicateurs_territoire",
             "rm_indicateurs_organisme",
             "rm_indicateurs_formation",
+            "rm_indicateurs_departement_pending",
+            "rm_indicateurs_territoire_pending",
+            "rm_indicateurs_organisme_pending",
+            "rm_indicateurs_formation_pending",
         ]
+    }
+
+    async fn settle(&self, tx: &mut PgConnection) -> Result<(), ProjectionError> {
+        crate::indicateurs::cubes::settle(tx).await?;
+        Ok(())
     }
 
     async fn apply(&self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ProjectionError> {

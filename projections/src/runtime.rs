@@ -9,17 +9,21 @@
 //! at: two runners that ever overlapped could not both apply the same batch.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use events::store::checkpoint;
 use events::{EventStore, RecordedEvent, StoreError};
 use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 /// How often a process that does not hold a lease tries to take it.
 pub const LEASE_RETRY: Duration = Duration::from_secs(1);
 /// How often the holder checks that its lease connection is alive.
 const LEASE_CHECK: Duration = Duration::from_secs(2);
+/// How often `tba serve` settles each read model it projects (see `Projector::settle`).
+pub const SETTLE_EVERY: Duration = Duration::from_secs(1);
 /// Events read and applied per transaction.
 const BATCH: i64 = 2000;
 
@@ -50,6 +54,15 @@ pub trait Projector: Send + Sync + 'static {
         tx: &mut PgConnection,
         events: &[RecordedEvent],
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send;
+
+    /// Bring the read model to the form a build from the log gives it, in `tx` (whose search path
+    /// names the tables): work a projection keeps off its batches so that they stay fast (folding
+    /// pending changes in). The runner calls it beside the batches, about every `SETTLE_EVERY`; builds
+    /// and checksums call it first. It must be safe to run concurrently with `apply` and with itself.
+    fn settle(&self, tx: &mut PgConnection) -> impl Future<Output = Result<(), ProjectionError>> + Send {
+        let _ = tx;
+        async { Ok(()) }
+    }
 
     /// Build the read model from empty tables up to position `until`, in `tx` (whose search path
     /// names the tables to fill), calling `progress(done, until)` as it goes. By default, batch after
@@ -83,13 +96,20 @@ fn lease_key(name: &str) -> i64 {
     hash as i64
 }
 
-/// Run `projector` until `stop` turns true: take the lease, catch up, follow the log; retake the lease
-/// if it is lost; keep going through passing database errors.
-pub async fn run<P: Projector>(store: EventStore, projector: P, mut stop: watch::Receiver<bool>) {
+/// Run `projector` until `stop` turns true: take the lease, catch up, follow the log, settle the read
+/// model every `settle_every` (never when `None`) beside the batches; retake the lease if it is lost;
+/// keep going through passing database errors.
+pub async fn run<P: Projector>(
+    store: EventStore,
+    projector: P,
+    settle_every: Option<Duration>,
+    mut stop: watch::Receiver<bool>,
+) {
     let name = projector.name();
+    let projector = Arc::new(projector);
     loop {
         let outcome = tokio::select! {
-            result = hold_and_project(&store, &projector) => result,
+            result = hold_and_project(&store, &projector, settle_every) => result,
             _ = stop.wait_for(|stop| *stop) => return,
         };
         if let Err(error) = outcome {
@@ -103,7 +123,11 @@ pub async fn run<P: Projector>(store: EventStore, projector: P, mut stop: watch:
 }
 
 /// Wait for the lease, then project for as long as it is held.
-async fn hold_and_project<P: Projector>(store: &EventStore, projector: &P) -> Result<(), ProjectionError> {
+async fn hold_and_project<P: Projector>(
+    store: &EventStore,
+    projector: &Arc<P>,
+    settle_every: Option<Duration>,
+) -> Result<(), ProjectionError> {
     let options = store.pool().connect_options();
     let mut lease = PgConnection::connect_with(&options).await?;
     let key = lease_key(projector.name());
@@ -121,6 +145,11 @@ async fn hold_and_project<P: Projector>(store: &EventStore, projector: &P) -> Re
     let mut position = checkpoint::load(&mut *store.pool().acquire().await?, &name).await?;
     let mut subscription = store.subscribe(position).with_batch_size(BATCH);
     let mut check = tokio::time::interval(LEASE_CHECK);
+    // Without settling, a timer that never fires in practice (its branch is disabled anyway).
+    let mut settle = tokio::time::interval(settle_every.unwrap_or(Duration::from_secs(86_400 * 365)));
+    settle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The settling task runs beside the batches, one at a time; dropped (aborted) with the lease.
+    let mut settling: JoinSet<()> = JoinSet::new();
     loop {
         let events = tokio::select! {
             events = subscription.next_batch() => events?,
@@ -129,6 +158,11 @@ async fn hold_and_project<P: Projector>(store: &EventStore, projector: &P) -> Re
                 lease.ping().await?;
                 continue;
             }
+            _ = settle.tick(), if settle_every.is_some() && settling.is_empty() => {
+                settling.spawn(settle_now(store.clone(), projector.clone()));
+                continue;
+            }
+            Some(_) = settling.join_next(), if !settling.is_empty() => continue,
         };
         let last = events.last().map_or(position, |e| e.position);
         let mut tx = store.pool().begin().await?;
@@ -143,6 +177,19 @@ async fn hold_and_project<P: Projector>(store: &EventStore, projector: &P) -> Re
         tx.commit().await?;
         position = last;
         record_lag(projector.name(), store, &events);
+    }
+}
+
+/// Settle the live read model in a transaction of its own (errors are logged: the next tick retries).
+async fn settle_now<P: Projector>(store: EventStore, projector: Arc<P>) {
+    let outcome = async {
+        let mut tx = store.pool().begin().await?;
+        projector.settle(&mut tx).await?;
+        tx.commit().await?;
+        Ok::<_, ProjectionError>(())
+    };
+    if let Err(error) = outcome.await {
+        tracing::warn!(projection = projector.name(), %error, "settling the read model failed, will retry");
     }
 }
 

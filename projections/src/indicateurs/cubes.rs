@@ -2,9 +2,11 @@
 //! on each day, stored as monthly prefix sums plus daily changes (see migration `…08_indicateurs`).
 //!
 //! A change to a dossier takes its old contribution back and adds its new one (`Deltas::add` with
-//! −1 then +1); what reaches the tables is only the net change per cell and day, and the month sums it
-//! moves. Each cube answers the queries whose dimensions it holds; a query none holds is answered from
-//! the dossiers themselves (`query`).
+//! −1 then +1). A projection batch writes only the net change per cell and day, into the cube's
+//! `_pending` table (`Deltas::write`: plain inserts, so that the batch stays fast); `settle` folds the
+//! pending changes into the cube beside the batches, with the month sums they move. Each cube answers
+//! the queries whose dimensions it holds (its rows plus its pending changes); a query none holds is
+//! answered from the dossiers themselves (`query`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +14,8 @@ use std::sync::Arc;
 use chrono::{Datelike, Months, NaiveDate};
 use events::domain::AnneeScolaire;
 use rustc_hash::FxHashMap;
-use sqlx::PgConnection;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Row as _};
 
 use super::segments::{fenetre, segments};
 use crate::copy::CopyRows;
@@ -48,6 +51,8 @@ impl Axe {
 
 pub struct Cube {
     pub table: &'static str,
+    /// The changes written by projection batches and not yet folded into `table`.
+    pub pending: &'static str,
     pub axes: &'static [Axe],
 }
 
@@ -62,13 +67,26 @@ fn mois_suivant(day: NaiveDate) -> NaiveDate {
 
 /// Smallest first: a query is answered by the first cube holding all its dimensions.
 pub const CUBES: [Cube; 4] = [
-    Cube { table: "rm_indicateurs_departement", axes: &[Axe::Territoire] },
+    Cube {
+        table: "rm_indicateurs_departement",
+        pending: "rm_indicateurs_departement_pending",
+        axes: &[Axe::Territoire],
+    },
     Cube {
         table: "rm_indicateurs_territoire",
+        pending: "rm_indicateurs_territoire_pending",
         axes: &[Axe::Territoire, Axe::Niveau, Axe::AnneeFormation, Axe::Tranche],
     },
-    Cube { table: "rm_indicateurs_organisme", axes: &[Axe::Territoire, Axe::Organisme, Axe::Niveau] },
-    Cube { table: "rm_indicateurs_formation", axes: &[Axe::Territoire, Axe::Formation, Axe::Niveau] },
+    Cube {
+        table: "rm_indicateurs_organisme",
+        pending: "rm_indicateurs_organisme_pending",
+        axes: &[Axe::Territoire, Axe::Organisme, Axe::Niveau],
+    },
+    Cube {
+        table: "rm_indicateurs_formation",
+        pending: "rm_indicateurs_formation_pending",
+        axes: &[Axe::Territoire, Axe::Formation, Axe::Niveau],
+    },
 ];
 
 impl Cube {
@@ -244,14 +262,67 @@ impl Deltas {
         rows
     }
 
-    /// Write the accumulated changes into the cubes (unqualified tables: the live ones, or those of the
-    /// schema first on the search path).
+    /// Write the accumulated net changes per cell and day into the cubes' pending tables (unqualified:
+    /// the live ones, or those of the schema first on the search path), for `settle` to fold in.
     pub async fn write(mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-        for (cube, rows) in CUBES.iter().zip(self.rows()) {
+        let mut rows: Vec<Vec<Row>> = CUBES.iter().map(|_| Vec::new()).collect();
+        for ((cellule, jour), n) in self.changes.drain().filter(|&(_, n)| n != 0) {
+            rows[self.dims[cellule.dims()].0].push(Row { cellule, jour, cumul: false, n });
+        }
+        for (cube, rows) in CUBES.iter().zip(rows) {
             if !rows.is_empty() {
-                write_cube(tx, cube, &rows, &self).await?;
+                write_rows(tx, cube, Target::Pending, &rows, &self).await?;
             }
         }
+        Ok(())
+    }
+
+    /// Add the accumulated changes to the cubes themselves: daily changes and month sums.
+    async fn merge(mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        for (cube, rows) in CUBES.iter().zip(self.rows()) {
+            if !rows.is_empty() {
+                write_rows(tx, cube, Target::Cube, &rows, &self).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Add a pending change read back from `cube` (the `index`-th): its columns as `settle` selects
+    /// them (année scolaire, jour, statut, the cube's dimensions, n).
+    fn pending(&mut self, index: usize, cube: &Cube, row: &PgRow) -> Result<(), sqlx::Error> {
+        let decode = |what: String| sqlx::Error::Decode(format!("{}: {what}", cube.pending).into());
+        let annee: &str = row.try_get(0)?;
+        let annee = AnneeScolaire::parse(annee).map_err(|e| decode(e.to_string()))?;
+        let jour: NaiveDate = row.try_get(1)?;
+        let statut: &str = row.try_get(2)?;
+        let statut = Statut::parse(statut).ok_or_else(|| decode(format!("unknown statut {statut}")))?;
+        let mut column = 3;
+        let mut next = || {
+            column += 1;
+            column - 1
+        };
+        let mut dims = Dimensions::default();
+        let mut tranche = 0;
+        for axe in cube.axes {
+            match axe {
+                Axe::Territoire => {
+                    dims.departement = row.try_get::<&str, _>(next())?.into();
+                    dims.region = row.try_get::<&str, _>(next())?.into();
+                    dims.academie = row.try_get::<&str, _>(next())?.into();
+                }
+                Axe::Organisme => {
+                    dims.uai = row.try_get::<&str, _>(next())?.into();
+                    dims.siret = row.try_get::<&str, _>(next())?.into();
+                }
+                Axe::Formation => dims.formation = row.try_get::<&str, _>(next())?.into(),
+                Axe::Niveau => dims.niveau = row.try_get(next())?,
+                Axe::AnneeFormation => dims.annee_formation = row.try_get(next())?,
+                Axe::Tranche => tranche = row.try_get(next())?,
+            }
+        }
+        let n: i32 = row.try_get(next())?;
+        let (annee, dims) = (self.annee(&annee), self.intern(index, dims));
+        *self.changes.entry((Cellule::new(dims, annee, statut, tranche), jour)).or_default() += n;
         Ok(())
     }
 
@@ -302,26 +373,62 @@ struct Row {
     n: i32,
 }
 
-async fn write_cube(
+/// Fold every pending change into its cube (the tables first on the search path), in `tx`: each is
+/// claimed by deleting it (a concurrent fold skips what this one took, and a query sees a change once:
+/// pending before the commit, in the cube after), then the cubes get their daily changes and month
+/// sums. Returns the number of pending rows folded.
+pub async fn settle(tx: &mut PgConnection) -> Result<usize, sqlx::Error> {
+    let mut deltas = Deltas::default();
+    let mut folded = 0;
+    for (index, cube) in CUBES.iter().enumerate() {
+        let names: Vec<&str> = cube.columns().map(|(name, _)| name).collect();
+        let sql = format!(
+            "DELETE FROM {} RETURNING annee_scolaire, jour, statut, {}, n",
+            cube.pending,
+            names.join(", ")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+        folded += rows.len();
+        for row in &rows {
+            deltas.pending(index, cube, row)?;
+        }
+    }
+    deltas.merge(tx).await?;
+    Ok(folded)
+}
+
+/// Where rows are written: appended to a cube's pending changes, or added into the cube.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Pending,
+    Cube,
+}
+
+async fn write_rows(
     tx: &mut PgConnection,
     cube: &Cube,
+    target: Target,
     rows: &[Row],
     deltas: &Deltas,
 ) -> Result<(), sqlx::Error> {
-    let columns: Vec<(&str, &str)> = cube.columns().collect();
-    let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
-    let key = format!("annee_scolaire, jour, cumul, statut, {}", names.join(", "));
+    let mut columns: Vec<(&str, &str)> = vec![("annee_scolaire", "text"), ("jour", "date")];
+    if target == Target::Cube {
+        columns.push(("cumul", "boolean"));
+    }
+    columns.push(("statut", "text"));
+    columns.extend(cube.columns());
+    let key: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+    let key = key.join(", ");
+    columns.push(("n", "integer"));
     let arrays: Vec<String> =
-        columns.iter().enumerate().map(|(i, (_, kind))| format!("${}::{kind}[]", i + 5)).collect();
-    let sql = format!(
-        "INSERT INTO {table} ({key}, n)
-         SELECT * FROM unnest($1::text[], $2::date[], $3::boolean[], $4::text[], {arrays}, ${n}::integer[])
-         ON CONFLICT ({key}) DO UPDATE SET n = {table}.n + excluded.n
-         RETURNING ctid::text, n",
-        table = cube.table,
-        arrays = arrays.join(", "),
-        n = columns.len() + 5,
-    );
+        columns.iter().enumerate().map(|(i, (_, kind))| format!("${}::{kind}[]", i + 1)).collect();
+    let table = if target == Target::Cube { cube.table } else { cube.pending };
+    let mut sql = format!("INSERT INTO {table} ({key}, n) SELECT * FROM unnest({})", arrays.join(", "));
+    if target == Target::Cube {
+        sql.push_str(&format!(
+            " ON CONFLICT ({key}) DO UPDATE SET n = {table}.n + excluded.n RETURNING ctid::text, n"
+        ));
+    }
     let text = |f: fn(&Dimensions) -> &Arc<str>| {
         rows.iter().map(|r| f(deltas.cell_dims(r.cellule)).as_ref()).collect::<Vec<&str>>()
     };
@@ -329,9 +436,11 @@ async fn write_cube(
         |f: fn(&Dimensions) -> i16| rows.iter().map(|r| f(deltas.cell_dims(r.cellule))).collect::<Vec<i16>>();
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(rows.iter().map(|r| deltas.cell_annee(r.cellule)).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.jour).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.cumul).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.cellule.statut().as_str()).collect::<Vec<_>>());
+        .bind(rows.iter().map(|r| r.jour).collect::<Vec<_>>());
+    if target == Target::Cube {
+        query = query.bind(rows.iter().map(|r| r.cumul).collect::<Vec<_>>());
+    }
+    query = query.bind(rows.iter().map(|r| r.cellule.statut().as_str()).collect::<Vec<_>>());
     for axe in cube.axes {
         query = match axe {
             Axe::Territoire => {
@@ -344,15 +453,16 @@ async fn write_cube(
             Axe::Tranche => query.bind(rows.iter().map(|r| r.cellule.tranche()).collect::<Vec<i16>>()),
         };
     }
+    let query = query.bind(rows.iter().map(|r| r.n).collect::<Vec<_>>());
+    if target == Target::Pending {
+        query.execute(&mut *tx).await?;
+        return Ok(());
+    }
     let written: Vec<(String, i32)> = query
-        .bind(rows.iter().map(|r| r.n).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
-        .map(|row| {
-            use sqlx::Row as _;
-            (row.get::<String, _>(0), row.get::<i32, _>(1))
-        })
+        .map(|row| (row.get::<String, _>(0), row.get::<i32, _>(1)))
         .collect();
     // A cell back to zero is no cell: a rebuild would not have it.
     let zeros: Vec<String> = written.into_iter().filter(|(_, n)| *n == 0).map(|(ctid, _)| ctid).collect();

@@ -3,7 +3,8 @@
 //! age band and année de formation, without reading every dossier.
 //!
 //! `segments` says on which days a dossier counts and how; `cubes` keeps the counts per cell and day as
-//! monthly prefix sums, maintained by the `dossiers` projection in the same transaction as its rows;
+//! monthly prefix sums, maintained by the `dossiers` projection (its batches write the changes as
+//! pending, in the same transaction as its rows; `cubes::settle` folds them into the sums);
 //! `query` answers from the smallest cube that holds the query's dimensions.
 
 pub mod cubes;

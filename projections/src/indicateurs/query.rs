@@ -2,7 +2,7 @@
 //! among dossiers matching F" (domain.md §6).
 //!
 //! The first cube holding every dimension the query names answers it by reading one row per cell plus
-//! at most a month of daily changes. A query no cube holds (organisme or formation together with an age
+//! at most a month of daily changes, and the changes still pending. A query no cube holds (organisme or formation together with an age
 //! band or année de formation, or organisme with formation) is answered from `rm_dossiers`, narrowed
 //! first by the organisme or formation it names (indexed); both paths count with the same segments, and
 //! a test holds them equal.
@@ -291,12 +291,18 @@ async fn from_cube(
         ],
         4,
     );
-    // The sum stored on the first day of `date`'s month, plus the changes from that day to `date`.
+    // The sum stored on the first day of `date`'s month, plus the changes from that day to `date`, plus
+    // the pending changes up to `date` (not in any sum yet).
     let sql = format!(
-        "SELECT {cle}, statut, sum(n)::bigint FROM {table}
-         WHERE annee_scolaire = ANY($1) AND jour BETWEEN $2 AND $3 AND (NOT cumul OR jour = $2){conditions}
-         GROUP BY 1, 2",
+        "SELECT cle, statut, sum(n)::bigint FROM (
+             SELECT {cle} AS cle, statut, n FROM {table}
+             WHERE annee_scolaire = ANY($1) AND jour BETWEEN $2 AND $3 AND (NOT cumul OR jour = $2){conditions}
+             UNION ALL
+             SELECT {cle}, statut, n FROM {pending}
+             WHERE annee_scolaire = ANY($1) AND jour <= $3{conditions}
+         ) AS rows GROUP BY 1, 2",
         table = cube.table,
+        pending = cube.pending,
         conditions = conditions.and(),
     );
     let debut = debut_du_mois(date);
