@@ -37,6 +37,13 @@ impl Projections {
     }
 }
 
+/// The position up to which the `dossiers` read model (rows and indicators) is projected.
+pub async fn position(conn: &mut sqlx::PgConnection) -> Result<i64, sqlx::Error> {
+    let projection = DossiersProjection::default();
+    let name = checkpoint_name(projection.name(), projection.version());
+    events::store::checkpoint::load(conn, &name).await
+}
+
 /// Where one projection stands.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Status {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{CFA_LYON, CFA_PARIS, CMA_LYON, TestApp, dossier_v3};
+use common::{CFA_LYON, CFA_PARIS, TestApp, dossier_v3};
 use serde_json::{Value, json};
 
 async fn post(app: &TestApp, key: &str, body: &Value) -> (u16, Value) {
@@ -27,18 +27,7 @@ fn inscription(id_erp: &str) -> Value {
     json!({
         "dossier": lyon_key(id_erp),
         "type": "InscriptionEnregistree",
-        "data": {
-            "formateur": { "uai": CFA_LYON.0, "siret": CFA_LYON.1 },
-            "responsable": { "uai": CMA_LYON.0, "siret": CMA_LYON.1 },
-            "annee_scolaire": "2025-2026",
-            "id_erp_apprenant": id_erp,
-            "formation": { "cfd": "50022137", "rncp": null, "libelle_court": "CAP CUISINE", "annee_formation": 1,
-                           "duree_theorique_mois": 24, "presentielle": true },
-            "session": { "date_inscription": "2025-08-28", "date_entree": "2025-09-01", "date_fin": "2027-06-30" },
-            "apprenant": { "sexe": "F", "rqth": false, "date_rqth": null, "has_nir": false },
-            "personnel": { "nom": "MARTIN", "prenom": "Léa", "date_de_naissance": "2007-03-14", "ine": null,
-                           "coordonnees": { "email": "lea@example.org" } }
-        }
+        "data": common::inscription_data(id_erp)
     })
 }
 

@@ -1,5 +1,6 @@
 //! Who is calling: API keys and the principal they stand for (domain.md §9).
 
+pub mod access_log;
 pub mod keys;
 
 pub use keys::{KeySpec, Principal, Role, Scope};

@@ -5,6 +5,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use governor::clock::{Clock, DefaultClock};
@@ -35,28 +36,33 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::Unauthenticated("en-tête « Authorization: Bearer <clé d'API> » manquant".into())
-        })?;
-        let secret = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                ApiError::Unauthenticated("l'en-tête Authorization doit être « Bearer <clé d'API> »".into())
-            })?;
-        let principal = keys::authenticate(&state.pool, secret)
-            .await
-            .map_err(|e| ApiError::Unavailable(format!("authentification impossible : {e}")))?
-            .ok_or_else(|| ApiError::Unauthenticated("clé d'API inconnue ou révoquée".into()))?;
-        if let Err(not_until) = state.limiter.check_key(&principal.key_id) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs() + 1 });
-        }
-        Ok(Caller(principal))
+        authenticate(state, &parts.headers).await.map(Caller)
     }
+}
+
+/// The principal behind the request's `Authorization: Bearer <key>`, within its rate limit.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let header = headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::Unauthenticated("en-tête « Authorization: Bearer <clé d'API> » manquant".into())
+    })?;
+    let secret = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            ApiError::Unauthenticated("l'en-tête Authorization doit être « Bearer <clé d'API> »".into())
+        })?;
+    let principal = keys::authenticate(&state.pool, secret)
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("authentification impossible : {e}")))?
+        .ok_or_else(|| ApiError::Unauthenticated("clé d'API inconnue ou révoquée".into()))?;
+    if let Err(not_until) = state.limiter.check_key(&principal.key_id) {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        return Err(ApiError::RateLimited { retry_after_secs: wait.as_secs() + 1 });
+    }
+    Ok(principal)
 }
 
 impl Caller {

@@ -34,11 +34,13 @@ pub struct AppState {
     pub store: EventStore,
     pub metrics: PrometheusHandle,
     pub limiter: auth::KeyLimiter,
+    pub graphql: crate::graphql::TbaSchema,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, store: EventStore, limits: &HttpLimits) -> Self {
         AppState {
+            graphql: crate::graphql::schema(pool.clone(), store.clone()),
             pool,
             store,
             metrics: crate::telemetry::metrics(),
@@ -91,6 +93,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/api/v1/transmissions", get(transmissions::list))
         .route("/api/v1/transmissions/{id}/rejets.csv", get(imports::report))
         .route("/api/openapi.json", get(openapi::serve))
+        .merge(crate::graphql::routes())
         .layer(RequestBodyLimitLayer::new(limits.body_limit))
         .layer(timeout(limits.request_timeout));
     // File deposits are larger and longer than any other request, and are spooled to disk.

@@ -325,3 +325,20 @@ pub fn dossier_v3(id_erp: &str) -> serde_json::Value {
         "etablissement_formateur_siret": CFA_LYON.1,
     })
 }
+
+/// The data of an `InscriptionEnregistree` of the Lyon CFA (formateur) and its chambre (responsable),
+/// for année scolaire 2025-2026, as `POST /api/v1/events` and `appendEvents` take it.
+pub fn inscription_data(id_erp: &str) -> serde_json::Value {
+    serde_json::json!({
+        "formateur": { "uai": CFA_LYON.0, "siret": CFA_LYON.1 },
+        "responsable": { "uai": CMA_LYON.0, "siret": CMA_LYON.1 },
+        "annee_scolaire": "2025-2026",
+        "id_erp_apprenant": id_erp,
+        "formation": { "cfd": "50022137", "rncp": null, "libelle_court": "CAP CUISINE", "annee_formation": 1,
+                       "duree_theorique_mois": 24, "presentielle": true },
+        "session": { "date_inscription": "2025-08-28", "date_entree": "2025-09-01", "date_fin": "2027-06-30" },
+        "apprenant": { "sexe": "F", "rqth": false, "date_rqth": null, "has_nir": false },
+        "personnel": { "nom": "MARTIN", "prenom": "Léa", "date_de_naissance": "2007-03-14", "ine": null,
+                       "coordonnees": { "email": "lea@example.org" } }
+    })
+}

@@ -80,7 +80,7 @@ impl Dimension {
 }
 
 /// Which dossiers count: every non-empty list must match (an empty list does not filter).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Filtre {
     pub regions: Vec<String>,
     pub departements: Vec<String>,

@@ -1,0 +1,76 @@
+//! The access log (domain.md §9): every read of nominative data is recorded, who, what and when,
+//! before the data is returned (a read that cannot be recorded is not served). Auditors and
+//! administrators read it back.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::keys::Principal;
+
+/// One read, as recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Access {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub key_id: Uuid,
+    pub role: String,
+    pub organisation: String,
+    /// What was read: `dossier`, `evenements`, `stream`…
+    pub action: String,
+    /// Which: a dossier id, a stream id, a range of positions.
+    pub subject: String,
+    pub details: serde_json::Value,
+}
+
+/// The organisation a principal acts for, as the access log names it.
+pub fn organisation(principal: &Principal) -> String {
+    match (&principal.organisme, &principal.scope) {
+        (Some(o), _) => format!("{}:{}", o.uai, o.siret),
+        (None, Some(scope)) => format!("{}:{}", scope.kind, scope.value),
+        (None, None) => principal.role.as_str().to_owned(),
+    }
+}
+
+/// Record that `principal` read `subject` through `action`.
+pub async fn record(
+    pool: &PgPool,
+    principal: &Principal,
+    action: &str,
+    subject: &str,
+    details: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "INSERT INTO access_log (key_id, role, organisation, action, subject, details)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        principal.key_id,
+        principal.role.as_str(),
+        organisation(principal),
+        action,
+        subject,
+        details,
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The reads recorded after `after` (an id), oldest first, at most `limit`; those of one key when
+/// `key_id` is given.
+pub async fn list(
+    pool: &PgPool,
+    after: i64,
+    limit: i64,
+    key_id: Option<Uuid>,
+) -> Result<Vec<Access>, sqlx::Error> {
+    sqlx::query_as!(
+        Access,
+        "SELECT id, at, key_id, role, organisation, action, subject, details FROM access_log
+         WHERE id > $1 AND ($3::uuid IS NULL OR key_id = $3) ORDER BY id LIMIT $2",
+        after,
+        limit,
+        key_id,
+    )
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,216 @@
+//! `indicateurs(date, groupBy, filtre)`: the counts "à date" of domain.md §6, answered by the read
+//! model's cubes (`projections::indicateurs`), within the caller's perimeter (AND-ed into the filter).
+//!
+//! An answer depends only on the question and on the read model, which only changes when its
+//! checkpoint moves: answers are kept in memory per question for the current checkpoint position
+//! (`IndicateursCache`), so that the same question asked again, by anyone, costs one indexed read.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_graphql::{Context, Error, InputObject, Object, SimpleObject};
+use chrono::{NaiveDate, Utc};
+use events::domain::territoire::{academie_nom, departement, region_nom};
+use events::domain::{Cfd, Rncp};
+use projections::indicateurs::{self, Dimension as Dim, Filtre, Groupe};
+use sqlx::Connection;
+use sqlx::PgPool;
+
+use super::error::{OrInternal, bad_input};
+use super::types::{Date, Dimension, TrancheAge};
+use super::viewer::Viewer;
+use crate::auth::keys::OrganismeRef;
+
+/// Which dossiers count. Each list given holds alternatives (any value matches); the lists given must
+/// all match. The caller's perimeter is added to it.
+#[derive(Debug, Default, InputObject)]
+pub struct IndicateursFiltre {
+    /// Régions of the organisme formateur (code, e.g. "84").
+    pub regions: Option<Vec<String>>,
+    /// Départements of the organisme formateur (code, e.g. "69", "2A", "974").
+    pub departements: Option<Vec<String>>,
+    /// Académies of the organisme formateur (code).
+    pub academies: Option<Vec<String>>,
+    /// Organismes formateurs, as "UAI:SIRET".
+    pub organismes: Option<Vec<String>>,
+    /// Formations: CFD, or RNCP code for a formation without CFD.
+    pub formations: Option<Vec<String>>,
+    /// European niveaux (3 to 7; 0 for unknown).
+    pub niveaux: Option<Vec<i32>>,
+    /// Age bands on the date counted.
+    pub tranches_age: Option<Vec<TrancheAge>>,
+    /// Années de formation (1, 2, 3…; 0 for unknown).
+    pub annees_formation: Option<Vec<i32>>,
+}
+
+impl IndicateursFiltre {
+    /// The domain filter, every value checked (a refusal names its field).
+    pub fn parse(self) -> Result<Filtre, Error> {
+        let check = |values: Option<Vec<String>>, field: &str, known: &dyn Fn(&str) -> Option<String>| {
+            values
+                .unwrap_or_default()
+                .into_iter()
+                .map(|value| known(&value).ok_or_else(|| bad_input(field, format!("{value:?} est inconnu"))))
+                .collect::<Result<Vec<String>, Error>>()
+        };
+        let numbers = |values: Option<Vec<i32>>, field: &str, range: std::ops::RangeInclusive<i32>| {
+            values
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| {
+                    if range.contains(&n) {
+                        Ok(n as i16)
+                    } else {
+                        Err(bad_input(
+                            field,
+                            format!("{n} n'est pas entre {} et {}", range.start(), range.end()),
+                        ))
+                    }
+                })
+                .collect::<Result<Vec<i16>, Error>>()
+        };
+        let organismes = self
+            .organismes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| {
+                let parsed: OrganismeRef = o.parse().map_err(|e| bad_input("filtre.organismes", e))?;
+                Ok(format!("{}:{}", parsed.uai, parsed.siret))
+            })
+            .collect::<Result<Vec<String>, Error>>()?;
+        let formation = |code: &str| {
+            Cfd::parse(code).map(|c| c.to_string()).or_else(|_| Rncp::parse(code).map(|r| r.to_string())).ok()
+        };
+        Ok(Filtre {
+            regions: check(self.regions, "filtre.regions", &|c| region_nom(c).map(|_| c.trim().to_owned()))?,
+            departements: check(self.departements, "filtre.departements", &|c| {
+                departement(c).map(|d| d.code.clone())
+            })?,
+            academies: check(self.academies, "filtre.academies", &|c| {
+                academie_nom(c).map(|_| c.trim().to_owned())
+            })?,
+            organismes,
+            formations: check(self.formations, "filtre.formations", &formation)?,
+            niveaux: numbers(self.niveaux, "filtre.niveaux", 0..=8)?,
+            tranches: self.tranches_age.unwrap_or_default().into_iter().map(Into::into).collect(),
+            annees_formation: numbers(self.annees_formation, "filtre.anneesFormation", 0..=9)?,
+        })
+    }
+}
+
+/// The counts of one group on the date asked.
+#[derive(Debug, SimpleObject)]
+pub struct IndicateursGroupe {
+    /// The group's code: région, département or académie code, "UAI:SIRET", formation code, niveau;
+    /// "" for the national group and for an unknown value.
+    pub cle: String,
+    /// The group's name, where one is known.
+    pub libelle: Option<String>,
+    /// Under contract (APPRENTI) or at the end of their formation (FIN_DE_FORMATION).
+    pub apprentis: i64,
+    /// Inscrits sans contrat.
+    pub inscrits: i64,
+    /// Whose contract was broken, without a new one yet.
+    pub rupturants: i64,
+    /// Gone from their formation.
+    pub abandons: i64,
+    /// Everyone but the abandons.
+    pub apprenants: i64,
+}
+
+impl From<Groupe> for IndicateursGroupe {
+    fn from(g: Groupe) -> Self {
+        IndicateursGroupe {
+            cle: g.cle,
+            libelle: g.libelle,
+            apprentis: g.apprentis,
+            inscrits: g.inscrits,
+            rupturants: g.rupturants,
+            abandons: g.abandons,
+            apprenants: g.apprenants,
+        }
+    }
+}
+
+/// Answers kept at most, all questions together (the map is emptied when full, and whenever the
+/// read model moves).
+const CACHE_ENTRIES: usize = 10_000;
+
+/// A question: the day, the grouping, the filter (the caller's perimeter in it).
+type Question = (NaiveDate, Dim, Filtre);
+
+/// Answers of the read model projected up to `position`.
+#[derive(Default)]
+struct Answers {
+    position: i64,
+    by_question: HashMap<Question, Arc<Vec<Groupe>>>,
+}
+
+/// The answers of the read model at one checkpoint position, by question.
+#[derive(Default)]
+pub struct IndicateursCache {
+    state: Mutex<Answers>,
+}
+
+impl IndicateursCache {
+    /// The indicators at `date`, from memory when the read model has not moved since they were
+    /// counted. Position and counts are read in one snapshot, so an answer is kept under the position
+    /// it was counted at.
+    pub async fn indicateurs(
+        &self,
+        pool: &PgPool,
+        date: NaiveDate,
+        dimension: Dim,
+        filtre: &Filtre,
+    ) -> Result<Arc<Vec<Groupe>>, sqlx::Error> {
+        let key = (date, dimension, filtre.clone());
+        let mut conn = pool.acquire().await?;
+        let mut tx = conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+        let position = crate::projections::position(&mut tx).await?;
+        let hit = {
+            let state = self.state.lock().expect("the cache lock is never poisoned");
+            if state.position == position { state.by_question.get(&key).cloned() } else { None }
+        };
+        if let Some(groupes) = hit {
+            tx.commit().await?;
+            return Ok(groupes);
+        }
+        let groupes = Arc::new(indicateurs::indicateurs(&mut tx, date, dimension, filtre).await?);
+        tx.commit().await?;
+        let mut state = self.state.lock().expect("the cache lock is never poisoned");
+        if state.position < position || state.by_question.len() >= CACHE_ENTRIES {
+            *state = Answers { position, by_question: HashMap::new() };
+        }
+        if state.position == position {
+            state.by_question.insert(key, groupes.clone());
+        }
+        Ok(groupes)
+    }
+}
+
+#[derive(Default)]
+pub struct IndicateursQuery;
+
+#[Object]
+impl IndicateursQuery {
+    /// The indicators on `date` (today by default, UTC), one group per value of `groupBy` that has
+    /// dossiers (the national group always), in the order of their keys. Without a key, only the
+    /// national figures, ungrouped and unfiltered, are public.
+    async fn indicateurs(
+        &self,
+        ctx: &Context<'_>,
+        date: Option<Date>,
+        #[graphql(default_with = "Some(Dimension::National)")] group_by: Option<Dimension>,
+        filtre: Option<IndicateursFiltre>,
+    ) -> Result<Vec<IndicateursGroupe>, Error> {
+        let pool = ctx.data::<PgPool>()?;
+        let viewer = ctx.data::<Viewer>()?;
+        let dimension = group_by.unwrap_or(Dimension::National);
+        let filtre = filtre.unwrap_or_default().parse()?;
+        let filtre = viewer.perimetre(pool).await?.restrict(filtre, dimension == Dimension::National)?;
+        let date = date.map_or_else(|| Utc::now().date_naive(), |d| d.0);
+        let cache = ctx.data::<IndicateursCache>()?;
+        let groupes = cache.indicateurs(pool, date, dimension.domain(), &filtre).await.or_internal()?;
+        Ok(groupes.iter().cloned().map(Into::into).collect())
+    }
+}

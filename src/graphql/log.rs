@@ -1,0 +1,143 @@
+//! The log as auditors and consumers read it: `logHead` (public: a position and a hash, nothing
+//! personal), `events(after, first)` with cursors, and `stream(id)` (AUDITOR and ADMINISTRATEUR; the
+//! events carry personal data, so every read is recorded in the access log).
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Error, ID, Json, Object, SimpleObject};
+use events::{EventStore, RecordedEvent};
+use sqlx::PgPool;
+
+use super::error::{OrInternal, bad_input};
+use super::types::{Date, DateTime};
+use super::viewer::Viewer;
+use crate::auth::Role;
+use crate::auth::access_log;
+
+/// The largest page of events.
+pub const MAX_EVENTS: i32 = 500;
+/// The largest number of events of one stream returned at once.
+pub const MAX_STREAM: i64 = 10_000;
+
+/// The head of the log: its last position and the chain hash there. Noted down, it lets anyone
+/// later prove the log up to that position unchanged (`tba verify --until P --expect-hash H`).
+#[derive(Debug, SimpleObject)]
+pub struct LogHead {
+    /// The last position (0 for an empty log).
+    pub position: i64,
+    /// SHA-256 chain hash at `position`, in hex.
+    pub hash: String,
+}
+
+/// An event as the log holds it.
+#[derive(Debug, SimpleObject)]
+pub struct Evenement {
+    /// Its global position (gapless, in commit order).
+    pub position: i64,
+    /// The stream (`dossier-…`, `organisme-…`) it belongs to.
+    pub stream_id: String,
+    /// Its version within the stream (1, 2, …).
+    pub version: i64,
+    /// Its unique id (given by the sender, else generated).
+    pub event_id: ID,
+    /// Its type (`InscriptionEnregistree`, `ContratSigne`, …).
+    #[graphql(name = "type")]
+    pub event_type: String,
+    /// The version of its type's schema.
+    pub schema_version: i32,
+    /// The business day it is about.
+    pub occurred_at: Date,
+    /// When the log learned it (knowledge time, UTC).
+    pub recorded_at: DateTime,
+    /// Its content, as recorded.
+    pub data: Json<serde_json::Value>,
+    /// Who sent it, through which channel, with which correlation.
+    pub metadata: Json<serde_json::Value>,
+    /// The chain hash at its position, in hex.
+    pub hash: String,
+}
+
+impl From<RecordedEvent> for Evenement {
+    fn from(e: RecordedEvent) -> Self {
+        Evenement {
+            position: e.position,
+            stream_id: e.stream_id,
+            version: e.version,
+            event_id: ID(e.event_id.to_string()),
+            event_type: e.event_type,
+            schema_version: e.schema_version,
+            occurred_at: Date(e.occurred_at),
+            recorded_at: DateTime(e.recorded_at),
+            data: Json(e.data),
+            metadata: Json(serde_json::to_value(&e.metadata).unwrap_or_default()),
+            hash: hex::encode(e.hash),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct LogQuery;
+
+#[Object]
+impl LogQuery {
+    /// The head of the log now.
+    async fn log_head(&self, ctx: &Context<'_>) -> Result<LogHead, Error> {
+        let head = ctx.data::<EventStore>()?.head().await.or_internal()?;
+        Ok(LogHead { position: head.position, hash: head.hash_hex() })
+    }
+
+    /// The events after position `after` (0: from the start), at most `first` (≤ 500), in position
+    /// order. Each edge's cursor is its event's position; continue with `after: pageInfo.endCursor`.
+    /// AUDITOR and ADMINISTRATEUR only; every read is recorded in the access log.
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 0)] after: i64,
+        #[graphql(default = 100)] first: i32,
+    ) -> Result<Connection<String, Evenement>, Error> {
+        let principal =
+            ctx.data::<Viewer>()?.require(&[Role::Auditor, Role::Administrateur], "lire le journal")?;
+        if after < 0 {
+            return Err(bad_input("after", "une position est positive ou nulle"));
+        }
+        if !(1..=MAX_EVENTS).contains(&first) {
+            return Err(bad_input("first", format!("entre 1 et {MAX_EVENTS}")));
+        }
+        let store = ctx.data::<EventStore>()?;
+        // One more than asked tells whether a next page exists.
+        let mut events = store.read_all(after, i64::from(first) + 1).await.or_internal()?;
+        let has_next = events.len() > first as usize;
+        events.truncate(first as usize);
+        if let (Some(first_event), Some(last_event)) = (events.first(), events.last()) {
+            let subject = format!("{}..{}", first_event.position, last_event.position);
+            access_log::record(
+                ctx.data::<PgPool>()?,
+                principal,
+                "evenements",
+                &subject,
+                serde_json::json!({}),
+            )
+            .await
+            .or_internal()?;
+        }
+        let mut connection = Connection::new(after > 0, has_next);
+        connection
+            .edges
+            .extend(events.into_iter().map(|e| Edge::new(e.position.to_string(), Evenement::from(e))));
+        Ok(connection)
+    }
+
+    /// Every event of one stream, in version order (at most 10,000). AUDITOR and ADMINISTRATEUR only;
+    /// recorded in the access log.
+    async fn stream(&self, ctx: &Context<'_>, id: String) -> Result<Vec<Evenement>, Error> {
+        let principal = ctx
+            .data::<Viewer>()?
+            .require(&[Role::Auditor, Role::Administrateur], "lire un flux du journal")?;
+        let events = ctx.data::<EventStore>()?.read_stream(&id, 1, MAX_STREAM).await.or_internal()?;
+        if !events.is_empty() {
+            access_log::record(ctx.data::<PgPool>()?, principal, "stream", &id, serde_json::json!({}))
+                .await
+                .or_internal()?;
+        }
+        Ok(events.into_iter().map(Into::into).collect())
+    }
+}

@@ -1,0 +1,184 @@
+//! The GraphQL API (`POST /graphql`, GraphiQL on `GET /graphql`): one schema for analysts, CFAs,
+//! Missions Locales and auditors, with the access rules of domain.md §9 applied by `viewer`.
+//!
+//! Each part of the schema lives in its own module and is merged here; errors get their
+//! `extensions.code` in `error`; the request's caller is authenticated once, before the query runs,
+//! and handed to the resolvers as a `Viewer`.
+
+pub mod acces;
+pub mod dossier;
+pub mod error;
+mod graphiql;
+pub mod indicateurs;
+pub mod log;
+pub mod mutation;
+pub mod subscription;
+pub mod types;
+pub mod viewer;
+
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
+use async_graphql::{Data, MergedObject, Schema};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::Router;
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use events::EventStore;
+use sqlx::PgPool;
+
+use crate::http::AppState;
+use crate::http::error::ApiError;
+use error::{Code, refusal, with_codes};
+use viewer::Viewer;
+
+/// What can be read: dossiers, indicators, the log, the access log.
+#[derive(MergedObject, Default)]
+pub struct Query(dossier::DossierQuery, indicateurs::IndicateursQuery, log::LogQuery, acces::AccesQuery);
+
+pub type TbaSchema = Schema<Query, mutation::Mutation, subscription::SubscriptionRoot>;
+
+/// Deepest query accepted (fields within fields).
+const MAX_DEPTH: usize = 12;
+/// Most complex query accepted (one point per field, lists counted once).
+const MAX_COMPLEXITY: usize = 1000;
+
+/// The schema, with the pool and the store its resolvers read.
+pub fn schema(pool: PgPool, store: EventStore) -> TbaSchema {
+    Schema::build(Query::default(), mutation::Mutation, subscription::SubscriptionRoot)
+        .data(pool)
+        .data(store)
+        .data(indicateurs::IndicateursCache::default())
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The schema in SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(Query::default(), mutation::Mutation, subscription::SubscriptionRoot).finish().sdl()
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/graphql", get(graphiql::page).post(execute))
+        .route("/graphql/ws", get(subscribe))
+        .route("/graphql/assets/{file}", get(graphiql::asset))
+}
+
+async fn execute(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
+    let viewer = match viewer(&state, &headers).await {
+        Ok(viewer) => viewer,
+        Err(refused) => return refused,
+    };
+    let response = state.graphql.execute(request.into_inner().data(viewer)).await;
+    GraphQLResponse::from(with_codes(response)).into_response()
+}
+
+/// A websocket for subscriptions. The key comes in the upgrade request's `Authorization` header, or in
+/// the `connection_init` payload (`{"Authorization": "Bearer <key>"}`), as browsers cannot set headers
+/// on a websocket.
+async fn subscribe(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let by_header = match viewer(&state, &headers).await {
+        Ok(viewer) => viewer,
+        Err(refused) => return refused,
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            let schema = state.graphql.clone();
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let presented = ["Authorization", "authorization"]
+                        .iter()
+                        .find_map(|name| payload.get(name).and_then(|v| v.as_str()).map(str::to_owned));
+                    let viewer = match presented {
+                        None => by_header,
+                        Some(value) => {
+                            let mut headers = HeaderMap::new();
+                            let value = value.parse().map_err(|_| {
+                                error::unauthenticated(
+                                    "l'en-tête Authorization doit être « Bearer <clé d'API> »",
+                                )
+                            })?;
+                            headers.insert(AUTHORIZATION, value);
+                            let principal = crate::http::auth::authenticate(&state, &headers)
+                                .await
+                                .map_err(|e| error::unauthenticated(e.to_string()))?;
+                            Viewer::Key(principal)
+                        }
+                    };
+                    let mut data = Data::default();
+                    data.insert(viewer);
+                    Ok(data)
+                })
+                .serve()
+        })
+        .into_response()
+}
+
+/// The caller: nobody without an `Authorization` header; a key's principal with one (a bad, revoked or
+/// rate-limited key refuses the whole request, with its HTTP status).
+async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Response> {
+    if !headers.contains_key(AUTHORIZATION) {
+        return Ok(Viewer::Anonymous);
+    }
+    match crate::http::auth::authenticate(state, headers).await {
+        Ok(principal) => Ok(Viewer::Key(principal)),
+        Err(error) => {
+            let (status, code) = match &error {
+                ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, Code::Unauthenticated),
+                ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, Code::RateLimited),
+                _ => (StatusCode::SERVICE_UNAVAILABLE, Code::Internal),
+            };
+            let body = GraphQLResponse::from(refusal(code, error.to_string()));
+            Err((status, body).into_response())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The committed `schema.graphql` is the contract: a change of the schema shows in review as a
+    /// change of that file. `UPDATE_SNAPSHOTS=1 cargo test` rewrites it.
+    #[test]
+    fn the_schema_is_the_committed_one() {
+        let rendered = super::sdl();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema.graphql");
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, &rendered).expect("write schema.graphql");
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(committed == rendered, "schema.graphql is out of date: run UPDATE_SNAPSHOTS=1 cargo test");
+    }
+
+    /// Every type, field, argument-bearing field and enum value of ours says what it is.
+    #[test]
+    fn every_type_and_field_is_described() {
+        let sdl = super::sdl();
+        let lines: Vec<&str> = sdl.lines().collect();
+        let mut undescribed = Vec::new();
+        let mut generated = false;
+        let end = lines.iter().position(|l| l.starts_with("schema {")).unwrap_or(lines.len());
+        for (i, line) in lines[..end].iter().enumerate() {
+            let declares_type = ["type ", "enum ", "input ", "scalar "].iter().any(|k| line.starts_with(k));
+            if declares_type {
+                // async-graphql's connection and edge types describe their fields, not themselves.
+                generated = line.contains("Connection ") || line.contains("Edge ");
+            }
+            let declares_member = line.starts_with('\t') && !line.trim().starts_with("\"\"\"");
+            let described = i > 0 && lines[i - 1].trim() == "\"\"\"";
+            let in_description = lines[..i].iter().filter(|l| l.trim() == "\"\"\"").count() % 2 == 1;
+            if (declares_type && !generated || declares_member) && !described && !in_description {
+                undescribed.push(*line);
+            }
+        }
+        assert!(undescribed.is_empty(), "undescribed in the schema: {undescribed:#?}");
+    }
+}

@@ -1,0 +1,145 @@
+//! Subscriptions over `/graphql/ws` (graphql-transport-ws, and the legacy graphql-ws protocol):
+//! `eventsAppended(after)` streams the log from a position, catching up then following it live with
+//! no gap (the store's subscription: the log is the truth, NOTIFY only wakes it);
+//! `indicateursChanged` sends the indicators again whenever the read model has moved and they
+//! changed, at most once a second.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use async_graphql::futures_util::Stream;
+use async_graphql::futures_util::stream;
+use async_graphql::{Context, Error, Subscription};
+use chrono::Utc;
+use events::EventStore;
+use projections::indicateurs::{self, Filtre};
+use sqlx::PgPool;
+
+use super::error::{OrInternal, bad_input, internal};
+use super::indicateurs::{IndicateursFiltre, IndicateursGroupe};
+use super::log::Evenement;
+use super::types::{Date, Dimension};
+use super::viewer::Viewer;
+use crate::auth::Role;
+use crate::auth::access_log;
+
+/// At most one indicators update per subscription in this time.
+const THROTTLE: Duration = Duration::from_secs(1);
+
+#[derive(Default)]
+pub struct SubscriptionRoot;
+
+/// What can be followed live: the log, the indicators.
+#[Subscription(name = "Subscription")]
+impl SubscriptionRoot {
+    /// Every event after position `after` (0: from the start), in position order: first those already
+    /// in the log, then each one as it is committed, none missed or repeated. AUDITOR and
+    /// ADMINISTRATEUR; the subscription is recorded in the access log.
+    async fn events_appended(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 0)] after: i64,
+    ) -> Result<impl Stream<Item = Result<Evenement, Error>>, Error> {
+        let principal =
+            ctx.data::<Viewer>()?.require(&[Role::Auditor, Role::Administrateur], "suivre le journal")?;
+        if after < 0 {
+            return Err(bad_input("after", "une position est positive ou nulle"));
+        }
+        let subject = format!("{}..", after + 1);
+        access_log::record(
+            ctx.data::<PgPool>()?,
+            principal,
+            "eventsAppended",
+            &subject,
+            serde_json::json!({}),
+        )
+        .await
+        .or_internal()?;
+        let subscription = ctx.data::<EventStore>()?.subscribe(after);
+        Ok(stream::unfold(
+            (subscription, VecDeque::new(), false),
+            |(mut subscription, mut batch, failed)| async move {
+                if failed {
+                    return None;
+                }
+                loop {
+                    if let Some(event) = batch.pop_front() {
+                        return Some((Ok(Evenement::from(event)), (subscription, batch, false)));
+                    }
+                    match subscription.next_batch().await {
+                        Ok(events) => batch.extend(events),
+                        // The stream ends after telling why; the client resumes from its last position.
+                        Err(error) => return Some((Err(internal(error)), (subscription, batch, true))),
+                    }
+                }
+            },
+        ))
+    }
+
+    /// The indicators of `indicateurs(date, groupBy, filtre)` now, then again each time they change
+    /// (at most once a second). Without `date`, the day counted is today's, whatever the day.
+    async fn indicateurs_changed(
+        &self,
+        ctx: &Context<'_>,
+        date: Option<Date>,
+        #[graphql(default_with = "Some(Dimension::National)")] group_by: Option<Dimension>,
+        filtre: Option<IndicateursFiltre>,
+    ) -> Result<impl Stream<Item = Result<Vec<IndicateursGroupe>, Error>>, Error> {
+        let pool = ctx.data::<PgPool>()?.clone();
+        let dimension = group_by.unwrap_or(Dimension::National);
+        let filtre = filtre.unwrap_or_default().parse()?;
+        let filtre: Filtre = ctx
+            .data::<Viewer>()?
+            .perimetre(&pool)
+            .await?
+            .restrict(filtre, dimension == Dimension::National)?;
+        let state =
+            Watch { pool, date: date.map(|d| d.0), dimension, filtre, seen: None, last: None, first: true };
+        Ok(stream::unfold(state, |mut watch| async move {
+            loop {
+                if !watch.first {
+                    tokio::time::sleep(THROTTLE).await;
+                }
+                watch.first = false;
+                match watch.changed().await {
+                    Ok(Some(groupes)) => return Some((Ok(groupes), watch)),
+                    Ok(None) => continue,
+                    Err(error) => return Some((Err(internal(error)), watch)),
+                }
+            }
+        }))
+    }
+}
+
+/// One `indicateursChanged` subscription: what it counts, and what it last sent.
+struct Watch {
+    pool: PgPool,
+    date: Option<chrono::NaiveDate>,
+    dimension: Dimension,
+    filtre: Filtre,
+    /// The read model's position and the day counted when last computed.
+    seen: Option<(i64, chrono::NaiveDate)>,
+    last: Option<Vec<indicateurs::Groupe>>,
+    first: bool,
+}
+
+impl Watch {
+    /// The indicators if they differ from those last sent (computed only when the read model moved,
+    /// or the day counted did).
+    async fn changed(&mut self) -> Result<Option<Vec<IndicateursGroupe>>, sqlx::Error> {
+        let date = self.date.unwrap_or_else(|| Utc::now().date_naive());
+        let mut conn = self.pool.acquire().await?;
+        let position = crate::projections::position(&mut conn).await?;
+        if self.seen == Some((position, date)) {
+            return Ok(None);
+        }
+        self.seen = Some((position, date));
+        let groupes =
+            indicateurs::indicateurs(&mut conn, date, self.dimension.domain(), &self.filtre).await?;
+        if self.last.as_ref() == Some(&groupes) {
+            return Ok(None);
+        }
+        self.last = Some(groupes.clone());
+        Ok(Some(groupes.into_iter().map(Into::into).collect()))
+    }
+}

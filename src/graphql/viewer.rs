@@ -1,0 +1,203 @@
+//! Who is asking, and what they may see (domain.md §9), decided here and nowhere else: resolvers ask
+//! the `Viewer` for the perimeter of aggregates (AND-ed into every indicator filter) and whether a
+//! dossier is theirs to read. Scope is enforced on the server, whatever the query asks.
+
+use async_graphql::Error;
+use projections::indicateurs::Filtre;
+use projections::status::Statut;
+use sqlx::PgPool;
+
+use super::error::{OrInternal, bad_input, forbidden, unauthenticated};
+use crate::auth::keys::{Principal, Role};
+
+/// The caller of a GraphQL request: a key's principal, or nobody (the public national indicators).
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    Anonymous,
+    Key(Principal),
+}
+
+/// The dossiers whose aggregates a caller may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Perimetre {
+    /// The national figures only, ungrouped and unfiltered.
+    National,
+    /// Every aggregate.
+    Tout,
+    Regions(Vec<String>),
+    Departements(Vec<String>),
+    Academies(Vec<String>),
+    /// Organismes formateurs, `UAI:SIRET`.
+    Organismes(Vec<String>),
+}
+
+/// What a dossier shows of itself to decide who may read it.
+pub struct DossierScope<'a> {
+    pub formateur: (&'a str, &'a str),
+    pub responsable: (&'a str, &'a str),
+    pub region: &'a str,
+    pub departement: &'a str,
+    pub academie: &'a str,
+    /// Its status today (`None` when it has none).
+    pub statut: Option<Statut>,
+}
+
+impl Viewer {
+    /// The principal, or UNAUTHENTICATED.
+    pub fn principal(&self) -> Result<&Principal, Error> {
+        match self {
+            Viewer::Key(principal) => Ok(principal),
+            Viewer::Anonymous => Err(unauthenticated(
+                "une clé d'API est nécessaire (en-tête « Authorization: Bearer <clé> ») ; \
+                 sans clé, seuls les indicateurs nationaux sont publics",
+            )),
+        }
+    }
+
+    /// The principal if its role is one of `roles`, else FORBIDDEN naming what was asked.
+    pub fn require(&self, roles: &[Role], what: &str) -> Result<&Principal, Error> {
+        let principal = self.principal()?;
+        if roles.contains(&principal.role) {
+            Ok(principal)
+        } else {
+            Err(forbidden(format!("une clé {} ne peut pas {what}", principal.role.as_str())))
+        }
+    }
+
+    /// The perimeter of the aggregates this caller may see.
+    pub async fn perimetre(&self, pool: &PgPool) -> Result<Perimetre, Error> {
+        let principal = match self {
+            Viewer::Anonymous => return Ok(Perimetre::National),
+            Viewer::Key(principal) => principal,
+        };
+        let scope_value = || principal.scope.as_ref().map(|s| vec![s.value.clone()]).unwrap_or_default();
+        match principal.role {
+            Role::Analyst | Role::Auditor | Role::Administrateur => Ok(Perimetre::Tout),
+            Role::Dreets | Role::Ddets | Role::Academie => {
+                match principal.scope.as_ref().map(|s| s.kind.as_str()) {
+                    Some("REGION") => Ok(Perimetre::Regions(scope_value())),
+                    Some("DEPARTEMENT") => Ok(Perimetre::Departements(scope_value())),
+                    Some("ACADEMIE") => Ok(Perimetre::Academies(scope_value())),
+                    _ => Err(forbidden(format!(
+                        "la clé {} n'a pas de territoire (REGION, DEPARTEMENT ou ACADEMIE)",
+                        principal.role.as_str()
+                    ))),
+                }
+            }
+            Role::OrganismeFormation => {
+                let Some(own) = &principal.organisme else {
+                    return Err(forbidden("la clé d'organisme ne nomme pas son organisme"));
+                };
+                // Its own dossiers and those of the organismes formateurs it is responsable of.
+                let mut organismes: Vec<String> = sqlx::query_scalar(
+                    "SELECT DISTINCT uai_formateur || ':' || siret_formateur FROM rm_dossiers
+                     WHERE uai_responsable = $1 AND siret_responsable = $2",
+                )
+                .bind(own.uai.as_str())
+                .bind(own.siret.as_str())
+                .fetch_all(pool)
+                .await
+                .or_internal()?;
+                let key = format!("{}:{}", own.uai, own.siret);
+                if !organismes.contains(&key) {
+                    organismes.push(key);
+                }
+                organismes.sort();
+                Ok(Perimetre::Organismes(organismes))
+            }
+            Role::TeteDeReseau => Err(forbidden(
+                "les organismes des réseaux ne sont pas encore connus : une clé TETE_DE_RESEAU ne voit \
+                 aucun indicateur pour l'instant",
+            )),
+            Role::MissionLocale | Role::Arml => Err(forbidden(format!(
+                "une clé {} ne voit pas les indicateurs des effectifs",
+                principal.role.as_str()
+            ))),
+        }
+    }
+
+    /// Whether this caller may read that dossier (its identity, contacts and history included).
+    pub fn may_read(&self, dossier: &DossierScope<'_>) -> Result<bool, Error> {
+        let principal = self.principal()?;
+        let in_scope = |kind: &str, value: &str| {
+            principal.scope.as_ref().is_some_and(|s| s.kind == kind && s.value == value)
+        };
+        Ok(match principal.role {
+            Role::Administrateur | Role::Auditor => true,
+            Role::OrganismeFormation => principal.organisme.as_ref().is_some_and(|o| {
+                let own = (o.uai.as_str(), o.siret.as_str());
+                dossier.formateur == own || dossier.responsable == own
+            }),
+            // Their territory's learners without a contract, in rupture or gone: those they act for.
+            Role::Dreets | Role::Ddets | Role::Academie => {
+                (in_scope("REGION", dossier.region)
+                    || in_scope("DEPARTEMENT", dossier.departement)
+                    || in_scope("ACADEMIE", dossier.academie))
+                    && matches!(dossier.statut, Some(Statut::Inscrit | Statut::Rupturant | Statut::Abandon))
+            }
+            Role::Analyst | Role::TeteDeReseau | Role::MissionLocale | Role::Arml => {
+                return Err(forbidden(format!(
+                    "une clé {} ne lit pas de dossier nominatif",
+                    principal.role.as_str()
+                )));
+            }
+        })
+    }
+}
+
+impl Perimetre {
+    /// `filtre` narrowed to the perimeter: the perimeter's list AND-ed with the one asked for (a value
+    /// asked for outside the perimeter is refused, naming the field). Anonymous callers may only ask
+    /// for the national figures, without filter.
+    pub fn restrict(&self, mut filtre: Filtre, national: bool) -> Result<Filtre, Error> {
+        let narrow = |asked: &mut Vec<String>, allowed: &[String], field: &str| {
+            if asked.is_empty() {
+                *asked = allowed.to_vec();
+                return Ok(());
+            }
+            match asked.iter().find(|value| !allowed.contains(value)) {
+                Some(outside) => Err(bad_input(
+                    field,
+                    format!("{outside} est hors de votre périmètre ({})", allowed.join(", ")),
+                )),
+                None => Ok(()),
+            }
+        };
+        match self {
+            Perimetre::National => {
+                if !national || filtre != Filtre::default() {
+                    return Err(unauthenticated(
+                        "sans clé d'API, seuls les indicateurs nationaux sans filtre sont publics",
+                    ));
+                }
+            }
+            Perimetre::Tout => {}
+            Perimetre::Regions(allowed) => narrow(&mut filtre.regions, allowed, "filtre.regions")?,
+            Perimetre::Departements(allowed) => {
+                narrow(&mut filtre.departements, allowed, "filtre.departements")?
+            }
+            Perimetre::Academies(allowed) => narrow(&mut filtre.academies, allowed, "filtre.academies")?,
+            Perimetre::Organismes(allowed) => narrow(&mut filtre.organismes, allowed, "filtre.organismes")?,
+        }
+        Ok(filtre)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_perimeter_fills_an_empty_filter_and_refuses_what_lies_outside() {
+        let dreets = Perimetre::Regions(vec!["84".into()]);
+        let filtre = dreets.restrict(Filtre::default(), false).expect("within");
+        assert_eq!(filtre.regions, vec!["84".to_owned()]);
+        let asked = Filtre { regions: vec!["84".into(), "11".into()], ..Filtre::default() };
+        let refused = dreets.restrict(asked, false).expect_err("11 is outside");
+        assert!(refused.message.contains("filtre.regions") && refused.message.contains("11"));
+        assert!(Perimetre::National.restrict(Filtre::default(), true).is_ok());
+        assert!(Perimetre::National.restrict(Filtre::default(), false).is_err());
+        let tout = Filtre { niveaux: vec![3], ..Filtre::default() };
+        assert_eq!(Perimetre::Tout.restrict(tout.clone(), false).expect("all"), tout);
+    }
+}

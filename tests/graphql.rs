@@ -1,0 +1,602 @@
+//! The GraphQL API through HTTP: the same queries asked as every role, and exactly what each may see
+//! (domain.md §9); every nominative read in the access log; clear errors with `extensions.code`;
+//! GraphiQL served by the binary itself.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{CFA_LYON, CFA_PARIS, CMA_LYON, TestApp, TestDb, dossier_v3};
+use serde_json::{Value, json};
+use tba::auth::keys::{KeySpec, Role, Scope};
+
+/// POST a query, with a key or without; the HTTP status and the answer.
+async fn graphql(app: &TestApp, key: Option<&str>, query: &str) -> (u16, Value) {
+    let mut request = reqwest::Client::new().post(app.url("/graphql")).json(&json!({ "query": query }));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+/// The `extensions.code` of the answer's first error, or "OK" without error.
+fn code(answer: &Value) -> &str {
+    answer["errors"][0]["extensions"]["code"].as_str().unwrap_or("OK")
+}
+
+async fn key(db: &TestDb, role: Role, scope: Option<&str>) -> String {
+    let spec =
+        KeySpec { role, organisme: None, scope: scope.map(|s| s.parse::<Scope>().unwrap()), label: None };
+    tba::auth::keys::create(&db.pool, &spec).await.unwrap().1
+}
+
+/// The dossier moved to the année scolaire of today, started two months ago, under contract since.
+fn this_year(mut item: Value) -> Value {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    let start = if today.month() >= 8 { today.year() } else { today.year() - 1 };
+    let day = |days: i64| json!(today + chrono::Duration::days(days));
+    item["annee_scolaire"] = json!(format!("{start}-{}", start + 1));
+    item["date_inscription_formation"] = day(-60);
+    item["date_entree_formation"] = day(-60);
+    item["date_fin_formation"] = day(600);
+    item["contrat_date_debut"] = day(-50);
+    item["contrat_date_fin"] = day(600);
+    item
+}
+
+/// What one caller sees of each question.
+struct Expected {
+    who: &'static str,
+    /// The région keys of `indicateurs(groupBy: REGION)`, or the error code.
+    regions: Result<&'static [&'static str], &'static str>,
+    /// Of the rupturant Lyon dossier: its name, `null` (not theirs), or the error code.
+    rupturant: Result<Option<&'static str>, &'static str>,
+    /// Whether the apprenti Lyon dossier is theirs to read (or the error code).
+    apprenti: Result<bool, &'static str>,
+    /// Whether they may page through the log (or the error code).
+    log: Result<(), &'static str>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_role_sees_exactly_what_it_may() {
+    let db = TestDb::new().await;
+    db.with_organismes().await;
+    let app = TestApp::spawn(&db).await;
+    let lyon = db.organisme_key(CFA_LYON).await;
+    let paris = db.organisme_key(CFA_PARIS).await;
+    let mut rupture = this_year(dossier_v3("P-RUPTURE"));
+    rupture["nom_apprenant"] = json!("Bernard");
+    rupture["contrat_date_rupture"] = json!(chrono::Utc::now().date_naive() - chrono::Duration::days(20));
+    let (status, _) = app
+        .post("/api/v3/dossiers-apprenants", &lyon, &json!([this_year(dossier_v3("P-APPRENTI")), rupture]))
+        .await;
+    assert_eq!(status, 200);
+    let mut parisien = this_year(dossier_v3("P-PARIS"));
+    for (field, value) in [
+        ("etablissement_formateur_uai", CFA_PARIS.0),
+        ("etablissement_formateur_siret", CFA_PARIS.1),
+        ("etablissement_responsable_uai", CFA_PARIS.0),
+        ("etablissement_responsable_siret", CFA_PARIS.1),
+    ] {
+        parisien[field] = json!(value);
+    }
+    assert_eq!(app.post("/api/v3/dossiers-apprenants", &paris, &json!([parisien])).await.0, 200);
+    let projections = tba::projections::Projections::start(&app.store);
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let id_of = |id_erp: &'static str| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT dossier_id FROM rm_dossiers WHERE id_erp_apprenant = $1")
+                .bind(id_erp)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let (rupturant_id, apprenti_id) = (id_of("P-RUPTURE").await, id_of("P-APPRENTI").await);
+
+    let keys = [
+        ("anonymous", None),
+        ("ADMINISTRATEUR", Some(key(&db, Role::Administrateur, None).await)),
+        ("AUDITOR", Some(key(&db, Role::Auditor, None).await)),
+        ("ANALYST", Some(key(&db, Role::Analyst, None).await)),
+        ("DREETS 84", Some(key(&db, Role::Dreets, Some("REGION:84")).await)),
+        ("DREETS 11", Some(key(&db, Role::Dreets, Some("REGION:11")).await)),
+        ("DDETS 69", Some(key(&db, Role::Ddets, Some("DEPARTEMENT:69")).await)),
+        ("ACADEMIE 10", Some(key(&db, Role::Academie, Some("ACADEMIE:10")).await)),
+        ("CFA Lyon", Some(lyon.clone())),
+        ("CMA Lyon", Some(db.organisme_key(CMA_LYON).await)),
+        ("CFA Paris", Some(paris.clone())),
+        ("MISSION_LOCALE", Some(key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-69")).await)),
+        ("ARML", Some(key(&db, Role::Arml, Some("REGION:84")).await)),
+        ("TETE_DE_RESEAU", Some(key(&db, Role::TeteDeReseau, Some("RESEAU:CMA")).await)),
+    ];
+    const BOTH: &[&str] = &["11", "84"];
+    const LYON: &[&str] = &["84"];
+    const PARIS: &[&str] = &["11"];
+    let expected = [
+        Expected {
+            who: "anonymous",
+            regions: Err("UNAUTHENTICATED"),
+            rupturant: Err("UNAUTHENTICATED"),
+            apprenti: Err("UNAUTHENTICATED"),
+            log: Err("UNAUTHENTICATED"),
+        },
+        Expected {
+            who: "ADMINISTRATEUR",
+            regions: Ok(BOTH),
+            rupturant: Ok(Some("BERNARD")),
+            apprenti: Ok(true),
+            log: Ok(()),
+        },
+        Expected {
+            who: "AUDITOR",
+            regions: Ok(BOTH),
+            rupturant: Ok(Some("BERNARD")),
+            apprenti: Ok(true),
+            log: Ok(()),
+        },
+        Expected {
+            who: "ANALYST",
+            regions: Ok(BOTH),
+            rupturant: Err("FORBIDDEN"),
+            apprenti: Err("FORBIDDEN"),
+            log: Err("FORBIDDEN"),
+        },
+        Expected {
+            who: "DREETS 84",
+            regions: Ok(LYON),
+            rupturant: Ok(Some("BERNARD")),
+            apprenti: Ok(false),
+            log: Err("FORBIDDEN"),
+        },
+        Expected {
+            who: "DREETS 11",
+            regions: Ok(PARIS),
+            rupturant: Ok(None),
+            apprenti: Ok(false),
+            log: Err("FORBIDDEN"),
+        },
+        Expected {
+            who: "DDETS 69",
+            regions: Ok(LYON),
+            rupturant: Ok(Some("BERNARD")),
+            apprenti: Ok(false),
+            log: Err("FORBIDDEN"),
+        },
+        Expected {
+            who: "ACADEMIE 10",
+            regions: Ok(LYON),
+            rupturant: Ok(Some("BERNARD")),
+            apprenti: Ok(false),
+            log: Err("FORBIDDEN"),
+        },
+        Expected {
+            who: "CFA Lyon",
+            regions: Ok(LYON),
+            rupturant: Ok(Some("BERNARD")),
+            apprenti: Ok(true),
+            log: Err("FORBIDDEN"),
+        },
+        Expected {
+            who: "CMA Lyon",
+            regions: Ok(LYON),
+            rupturant: Ok(Some("BERNARD")),
+            apprenti: Ok(true),
+            log: Err("FORBIDDEN"),
+        },
+        Expected {
+            who: "CFA Paris",
+            regions: Ok(PARIS),
+            rupturant: Ok(None),
+            apprenti: Ok(false),
+            log: Err("FORBIDDEN"),
+        },
+        Expected {
+            who: "MISSION_LOCALE",
+            regions: Err("FORBIDDEN"),
+            rupturant: Err("FORBIDDEN"),
+            apprenti: Err("FORBIDDEN"),
+            log: Err("FORBIDDEN"),
+        },
+        Expected {
+            who: "ARML",
+            regions: Err("FORBIDDEN"),
+            rupturant: Err("FORBIDDEN"),
+            apprenti: Err("FORBIDDEN"),
+            log: Err("FORBIDDEN"),
+        },
+        Expected {
+            who: "TETE_DE_RESEAU",
+            regions: Err("FORBIDDEN"),
+            rupturant: Err("FORBIDDEN"),
+            apprenti: Err("FORBIDDEN"),
+            log: Err("FORBIDDEN"),
+        },
+    ];
+    let mut readers = 0;
+    for ((who, key), expected) in keys.iter().zip(&expected) {
+        assert_eq!(*who, expected.who);
+        let key = key.as_deref();
+
+        let (_, answer) = graphql(&app, key, "{ indicateurs(groupBy: REGION) { cle apprenants } }").await;
+        match expected.regions {
+            Ok(regions) => {
+                let seen: BTreeSet<&str> = answer["data"]["indicateurs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|g| g["cle"].as_str().unwrap())
+                    .collect();
+                assert_eq!(seen, regions.iter().copied().collect(), "{who}: {answer}");
+            }
+            Err(expected) => assert_eq!(code(&answer), expected, "{who}: {answer}"),
+        }
+
+        let query = |id: &str| {
+            format!(r#"{{ dossier(id: "{id}") {{ id statut apprenant {{ nom email telephone }} }} }}"#)
+        };
+        let (_, answer) = graphql(&app, key, &query(&rupturant_id)).await;
+        match expected.rupturant {
+            Ok(Some(nom)) => {
+                assert_eq!(answer["data"]["dossier"]["apprenant"]["nom"], nom, "{who}: {answer}");
+                assert_eq!(answer["data"]["dossier"]["statut"], "RUPTURANT", "{who}: {answer}");
+                readers += 1;
+            }
+            Ok(None) => assert_eq!(answer["data"]["dossier"], Value::Null, "{who}: {answer}"),
+            Err(expected) => assert_eq!(code(&answer), expected, "{who}: {answer}"),
+        }
+        let (_, answer) = graphql(&app, key, &query(&apprenti_id)).await;
+        match expected.apprenti {
+            Ok(true) => {
+                assert_eq!(answer["data"]["dossier"]["statut"], "APPRENTI", "{who}: {answer}");
+                readers += 1;
+            }
+            Ok(false) => assert_eq!(answer["data"]["dossier"], Value::Null, "{who}: {answer}"),
+            Err(expected) => assert_eq!(code(&answer), expected, "{who}: {answer}"),
+        }
+
+        let (_, answer) =
+            graphql(&app, key, "{ events(first: 2) { edges { cursor node { position type } } pageInfo { hasNextPage endCursor } } }").await;
+        match expected.log {
+            Ok(()) => {
+                let edges = answer["data"]["events"]["edges"].as_array().unwrap();
+                assert_eq!(edges.len(), 2, "{who}: {answer}");
+                assert_eq!(answer["data"]["events"]["pageInfo"]["hasNextPage"], true);
+                assert_eq!(answer["data"]["events"]["pageInfo"]["endCursor"], edges[1]["cursor"]);
+            }
+            Err(expected) => assert_eq!(code(&answer), expected, "{who}: {answer}"),
+        }
+
+        // The head of the log is public: a position and a hash, nothing personal.
+        let (status, answer) = graphql(&app, key, "{ logHead { position hash } }").await;
+        assert_eq!((status, code(&answer)), (200, "OK"), "{who}: {answer}");
+        assert_eq!(answer["data"]["logHead"]["position"], db.head().await);
+    }
+
+    // The public national figures: every dossier counted, without a key.
+    let (_, answer) = graphql(&app, None, "{ indicateurs { cle apprentis rupturants apprenants } }").await;
+    assert_eq!(
+        answer["data"]["indicateurs"],
+        json!([{ "cle": "", "apprentis": 2, "rupturants": 1, "apprenants": 3 }])
+    );
+
+    // Every nominative read is in the access log, which auditors read back.
+    let auditor = keys[2].1.as_deref();
+    let (_, answer) = graphql(
+        &app,
+        auditor,
+        "{ journalDesAcces(first: 500) { edges { node { role action sujet organisation } } } }",
+    )
+    .await;
+    let reads: Vec<&Value> = answer["data"]["journalDesAcces"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .filter(|n| n["action"] == "dossier")
+        .collect();
+    assert_eq!(reads.len(), readers, "{answer}");
+    assert!(reads.iter().any(|n| n["role"] == "DREETS"
+        && n["organisation"] == "REGION:84"
+        && n["sujet"] == rupturant_id.as_str()));
+    let (_, answer) = graphql(&app, keys[3].1.as_deref(), "{ journalDesAcces { edges { cursor } } }").await;
+    assert_eq!(code(&answer), "FORBIDDEN", "an analyst does not read the access log");
+    projections.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_a_code_and_name_their_field() {
+    let db = TestDb::new().await;
+    db.with_organismes().await;
+    let app = TestApp::spawn(&db).await;
+    let admin = key(&db, Role::Administrateur, None).await;
+    let dreets = key(&db, Role::Dreets, Some("REGION:84")).await;
+    let admin = Some(admin.as_str());
+    for (key, query, code_expected, mentions) in [
+        (
+            admin,
+            r#"{ indicateurs(filtre: { regions: ["99"] }) { cle } }"#,
+            "BAD_USER_INPUT",
+            "filtre.regions",
+        ),
+        (
+            admin,
+            r#"{ indicateurs(filtre: { organismes: ["0693456K"] }) { cle } }"#,
+            "BAD_USER_INPUT",
+            "filtre.organismes",
+        ),
+        (admin, r#"{ indicateurs(filtre: { niveaux: [12] }) { cle } }"#, "BAD_USER_INPUT", "filtre.niveaux"),
+        (admin, r#"{ indicateurs(date: "2026-02-30") { cle } }"#, "BAD_USER_INPUT", "2026-02-30"),
+        (admin, r#"{ indicateurs(groupBy: COMMUNE) { cle } }"#, "BAD_USER_INPUT", "COMMUNE"),
+        (
+            Some(dreets.as_str()),
+            r#"{ indicateurs(filtre: { regions: ["11"] }) { cle } }"#,
+            "BAD_USER_INPUT",
+            "hors de votre périmètre",
+        ),
+        (admin, "{ events(first: 1000) { edges { cursor } } }", "BAD_USER_INPUT", "first"),
+        (admin, r#"{ dossier(uai: "0693456K") { id } }"#, "BAD_USER_INPUT", "idErpApprenant"),
+        (
+            admin,
+            r#"{ dossier(uai: "069", anneeScolaire: "2025-2026", idErpApprenant: "X") { id } }"#,
+            "BAD_USER_INPUT",
+            "uai",
+        ),
+        (
+            admin,
+            r#"{ dossier(uai: "0693456K", anneeScolaire: "2025-2030", idErpApprenant: "X") { id } }"#,
+            "BAD_USER_INPUT",
+            "anneeScolaire",
+        ),
+        (admin, "{ logHead { position ", "BAD_USER_INPUT", ""),
+        (admin, "{ nope }", "BAD_USER_INPUT", "nope"),
+        (None, r#"{ indicateurs(groupBy: REGION) { cle } }"#, "UNAUTHENTICATED", "indicateurs nationaux"),
+    ] {
+        let (_, answer) = graphql(&app, key, query).await;
+        assert_eq!(code(&answer), code_expected, "{query}: {answer}");
+        let message = answer["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(mentions), "{query}: {message}");
+    }
+    // A query too deep for the limits is refused before it runs.
+    let deep = format!(
+        "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
+        "ofType { ".repeat(10),
+        "} ".repeat(10)
+    );
+    let (_, answer) = graphql(&app, admin, &deep).await;
+    assert_eq!(code(&answer), "BAD_USER_INPUT", "{answer}");
+    // A dossier that does not exist is null, not an error.
+    let (_, answer) = graphql(&app, admin, r#"{ dossier(id: "dossier-nope") { id } }"#).await;
+    assert_eq!(answer, json!({ "data": { "dossier": null } }));
+    // A bad key refuses the whole request.
+    let (status, answer) = graphql(&app, Some("tba_not_a_key"), "{ logHead { position } }").await;
+    assert_eq!((status, code(&answer)), (401, "UNAUTHENTICATED"), "{answer}");
+}
+
+#[tokio::test]
+async fn graphiql_is_served_with_its_assets() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn(&db).await;
+    let page = reqwest::get(app.url("/graphql")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    for asset in
+        ["graphiql.min.js", "graphiql.min.css", "react.production.min.js", "react-dom.production.min.js"]
+    {
+        assert!(html.contains(&format!("/graphql/assets/{asset}")), "{asset}");
+        let response = reqwest::get(app.url(&format!("/graphql/assets/{asset}"))).await.unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(response.bytes().await.unwrap().len() > 10_000, "{asset}");
+    }
+    assert_eq!(reqwest::get(app.url("/graphql/assets/nothing.js")).await.unwrap().status(), 404);
+}
+
+const APPEND: &str = "mutation($events: [EventInput!]!, $expected: [ExpectedVersionInput!]) {
+    appendEvents(events: $events, expectedVersions: $expected) {
+        correlationId results { dossierId version positions replayed }
+    }
+}";
+
+async fn append(app: &TestApp, key: &str, events: Value, expected: Value) -> Value {
+    let body = json!({ "query": APPEND, "variables": { "events": events, "expected": expected } });
+    let response = reqwest::Client::new().post(app.url("/graphql")).bearer_auth(key).json(&body).send();
+    response.await.unwrap().json().await.unwrap()
+}
+
+fn natural_key(id_erp: &str) -> Value {
+    json!({ "uaiFormateur": CFA_LYON.0, "anneeScolaire": "2025-2026", "idErpApprenant": id_erp })
+}
+
+fn inscription(id_erp: &str, id: uuid::Uuid) -> Value {
+    json!({
+        "dossier": natural_key(id_erp),
+        "type": "InscriptionEnregistree",
+        "id": id,
+        "data": common::inscription_data(id_erp)
+    })
+}
+
+#[tokio::test]
+async fn append_events_records_a_batch_whole_or_names_what_is_wrong() {
+    let (db, app, lyon) = common::lyon_app().await;
+    let (inscription_id, contrat_id) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let events = json!([
+        inscription("G-1", inscription_id),
+        { "dossier": natural_key("G-1"), "type": "ContratSigne", "id": contrat_id,
+          "data": { "date_debut": "2025-09-15", "date_fin": "2027-06-30", "siret_employeur": "55210055400013" } },
+    ]);
+    let answer = append(&app, &lyon, events.clone(), Value::Null).await;
+    let result = &answer["data"]["appendEvents"]["results"][0];
+    assert_eq!(
+        (result["version"].as_i64(), result["replayed"].as_bool()),
+        (Some(2), Some(false)),
+        "{answer}"
+    );
+    let dossier_id = result["dossierId"].as_str().unwrap().to_owned();
+    let channel: String =
+        sqlx::query_scalar("SELECT metadata::jsonb ->> 'channel' FROM events WHERE stream_id = $1 LIMIT 1")
+            .bind(&dossier_id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(channel, "graphql");
+
+    // An exact retry writes nothing.
+    let head = db.head().await;
+    let answer = append(&app, &lyon, events, Value::Null).await;
+    assert_eq!(answer["data"]["appendEvents"]["results"][0]["replayed"], true, "{answer}");
+    assert_eq!(db.head().await, head);
+
+    // A refused field is named, in GraphQL's names, and nothing of the batch is written.
+    let bad = json!([
+        { "dossierId": dossier_id, "type": "RuptureEnregistree",
+          "data": { "date_debut_contrat": "2025-09-15", "date_rupture": "2031-01-01" } },
+        { "dossierId": "dossier-x", "type": "DiplomeObtenu", "data": {} },
+    ]);
+    let answer = append(&app, &lyon, bad, Value::Null).await;
+    assert_eq!(code(&answer), "BAD_USER_INPUT", "{answer}");
+    let fields: Vec<&str> = answer["errors"][0]["extensions"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert!(fields.contains(&"events[1].dossierId"), "{answer}");
+    assert!(fields.iter().any(|f| f.starts_with("events[0].data")), "{answer}");
+    assert_eq!(db.head().await, head);
+
+    // A stale expected version is a conflict naming the dossier.
+    let rupture = json!([{ "dossierId": dossier_id, "type": "RuptureEnregistree",
+        "data": { "date_debut_contrat": "2025-09-15", "date_rupture": "2026-01-10" } }]);
+    let answer =
+        append(&app, &lyon, rupture.clone(), json!([{ "dossierId": dossier_id, "version": 1 }])).await;
+    assert_eq!(code(&answer), "CONFLICT", "{answer}");
+    assert_eq!(answer["errors"][0]["extensions"]["conflicts"][0]["actual"], 2, "{answer}");
+    let answer = append(&app, &lyon, rupture, json!([{ "dossierId": dossier_id, "version": 2 }])).await;
+    assert_eq!(answer["data"]["appendEvents"]["results"][0]["version"], 3, "{answer}");
+
+    let analyst = key(&db, Role::Analyst, None).await;
+    let answer = append(&app, &analyst, json!([]), Value::Null).await;
+    assert_eq!(code(&answer), "FORBIDDEN", "{answer}");
+}
+
+/// A websocket to `/graphql/ws` speaking `protocol`.
+async fn websocket(
+    app: &TestApp,
+    protocol: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = app.url("/graphql/ws").replacen("http", "ws", 1);
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+async fn send(
+    socket: &mut (impl futures_util::Sink<tokio_tungstenite::tungstenite::Message> + Unpin),
+    message: Value,
+) {
+    use futures_util::SinkExt;
+    let text = tokio_tungstenite::tungstenite::Message::text(message.to_string());
+    assert!(socket.send(text).await.is_ok());
+}
+
+/// The next JSON message, within 10 s.
+async fn receive(
+    socket: &mut (
+             impl futures_util::Stream<
+        Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+    > + Unpin
+         ),
+) -> Value {
+    use futures_util::StreamExt;
+    loop {
+        let message =
+            tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap().unwrap().unwrap();
+        if let Ok(text) = message.to_text()
+            && !text.is_empty()
+        {
+            return serde_json::from_str(text).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_catch_up_then_follow_the_log_live_on_both_protocols() {
+    let (db, app, lyon) = common::lyon_app().await;
+    let admin = key(&db, Role::Administrateur, None).await;
+    assert_eq!(app.post("/api/v3/dossiers-apprenants", &lyon, &json!([dossier_v3("W-1")])).await.0, 200);
+    let before = db.head().await;
+
+    let mut socket = websocket(&app, "graphql-transport-ws").await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {admin}") } }),
+    )
+    .await;
+    assert_eq!(receive(&mut socket).await["type"], "connection_ack");
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe",
+        "payload": { "query": "subscription { eventsAppended(after: 0) { position type } }" } }),
+    )
+    .await;
+    let mut positions = Vec::new();
+    while positions.len() < before as usize {
+        let message = receive(&mut socket).await;
+        assert_eq!(message["type"], "next", "{message}");
+        positions.push(message["payload"]["data"]["eventsAppended"]["position"].as_i64().unwrap());
+    }
+    // Live: what is appended now arrives next, with no gap.
+    assert_eq!(app.post("/api/v3/dossiers-apprenants", &lyon, &json!([dossier_v3("W-2")])).await.0, 200);
+    let after = db.head().await;
+    while positions.len() < after as usize {
+        positions.push(
+            receive(&mut socket).await["payload"]["data"]["eventsAppended"]["position"].as_i64().unwrap(),
+        );
+    }
+    assert_eq!(positions, (1..=after).collect::<Vec<_>>());
+
+    // Without a key, the log is not for you.
+    let mut anonymous = websocket(&app, "graphql-transport-ws").await;
+    send(&mut anonymous, json!({ "type": "connection_init", "payload": {} })).await;
+    assert_eq!(receive(&mut anonymous).await["type"], "connection_ack");
+    send(
+        &mut anonymous,
+        json!({ "id": "1", "type": "subscribe",
+        "payload": { "query": "subscription { eventsAppended { position } }" } }),
+    )
+    .await;
+    let refused = receive(&mut anonymous).await;
+    assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused}");
+
+    // The legacy protocol, and the indicators pushed again when the read model moves.
+    let projections = tba::projections::Projections::start(&app.store);
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let mut legacy = websocket(&app, "graphql-ws").await;
+    send(
+        &mut legacy,
+        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {admin}") } }),
+    )
+    .await;
+    assert_eq!(receive(&mut legacy).await["type"], "connection_ack");
+    send(
+        &mut legacy,
+        json!({ "id": "i", "type": "start", "payload": {
+        "query": "subscription { indicateursChanged(date: \"2026-03-01\") { cle apprenants } }" } }),
+    )
+    .await;
+    let first = receive(&mut legacy).await;
+    assert_eq!(first["type"], "data", "{first}");
+    assert_eq!(first["payload"]["data"]["indicateursChanged"][0]["apprenants"], 2, "{first}");
+    assert_eq!(app.post("/api/v3/dossiers-apprenants", &lyon, &json!([dossier_v3("W-3")])).await.0, 200);
+    let next = receive(&mut legacy).await;
+    assert_eq!(next["payload"]["data"]["indicateursChanged"][0]["apprenants"], 3, "{next}");
+    projections.stop().await;
+}
