@@ -24,9 +24,8 @@ mod support;
 
 use std::time::Instant;
 
-use chrono::{Datelike, Duration, NaiveDate};
-use events::dossier::Dossier;
-use events::{AppendRequest, EventStore, ExpectedVersion, Metadata, StoreConfig};
+use chrono::{Duration, NaiveDate};
+use events::{EventStore, StoreConfig};
 use projections::build;
 use projections::dossiers::DossiersProjection;
 use projections::indicateurs::{self, Dimension, Filtre, Tranche};
@@ -34,12 +33,7 @@ use projections::runtime::Projector;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sqlx::PgPool;
-use support::{env_usize, percentile, scratch};
-use tba::ingestion::{diff, organismes, v3};
-
-const BENCH_DB: &str = "tba_bench_read_models";
-/// Dossiers decided and appended at a time while loading.
-const CHUNK: usize = 20_000;
+use support::{env_usize, percentile};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -48,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
     let queries = env_usize("BENCH_QUERIES", 300);
     let reuse = std::env::var("BENCH_REUSE").is_ok_and(|v| v == "1");
     let today = chrono::Utc::now().date_naive();
-    let pool = open(dossiers, reuse, today).await?;
+    let pool = support::large_log(dossiers, reuse, today).await?;
     let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
     let head = store.head().await?.position;
     let streams: i64 =
@@ -91,57 +85,6 @@ async fn main() -> anyhow::Result<()> {
     query_latencies(&pool, queries, today).await
 }
 
-/// The log of `dossiers` demo dossiers: the one a previous run left when `reuse` and it has that many,
-/// else a new one.
-async fn open(dossiers: usize, reuse: bool, today: NaiveDate) -> anyhow::Result<PgPool> {
-    if reuse && let Some(pool) = support::existing(BENCH_DB, 4).await? {
-        let found: i64 =
-            sqlx::query_scalar("SELECT count(DISTINCT stream_id) FROM events WHERE category = 'dossier'")
-                .fetch_one(&pool)
-                .await?;
-        if found == dossiers as i64 {
-            return Ok(pool);
-        }
-    }
-    let (pool, _) = scratch(BENCH_DB, 4).await?;
-    let started = Instant::now();
-    let demo = tba::demo::generate(dossiers, 7, today);
-    let referential = organismes::parse_csv(demo.organismes_csv().as_bytes())
-        .map_err(|errors| anyhow::anyhow!("demo organismes refused: {}", errors[0]))?;
-    organismes::import(&pool, referential, Metadata::default()).await?;
-    let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
-    // First every inscription, then the rest: what a dossier's events are split into.
-    for first_pass in [true, false] {
-        for chunk in demo.dossiers.chunks(CHUNK) {
-            let requests: Vec<AppendRequest> = chunk
-                .iter()
-                .filter_map(|(_, item)| {
-                    let snapshot = v3::parse(item).ok()?;
-                    let mut events: Vec<_> = diff::decide(&Dossier::default(), &snapshot)
-                        .iter()
-                        .map(|e| e.to_new_event(e.occurred_on(today), Metadata::default()))
-                        .collect();
-                    let stream = snapshot.key.stream_id();
-                    if first_pass {
-                        events.truncate(1);
-                        Some(AppendRequest::new(stream, ExpectedVersion::NoStream, events))
-                    } else {
-                        events.remove(0);
-                        (!events.is_empty())
-                            .then(|| AppendRequest::new(stream, ExpectedVersion::Exact(1), events))
-                    }
-                })
-                .collect();
-            for outcome in store.append_many(requests).await {
-                outcome?;
-            }
-        }
-    }
-    store.flush().await?;
-    println!("loaded {dossiers} dossiers in {:.0} s", started.elapsed().as_secs_f64());
-    Ok(pool)
-}
-
 async fn query_latencies(pool: &PgPool, queries: usize, today: NaiveDate) -> anyhow::Result<()> {
     let mut conn = pool.acquire().await?;
     let (organisme, formation): (String, String) = sqlx::query_as(
@@ -169,9 +112,7 @@ async fn query_latencies(pool: &PgPool, queries: usize, today: NaiveDate) -> any
         ),
     ];
     let mut rng = StdRng::seed_from_u64(42);
-    let school_year = if today.month() >= 8 { today.year() } else { today.year() - 1 };
-    let first = NaiveDate::from_ymd_opt(school_year - 2, 8, 1).expect("1 August");
-    let days = (today - first).num_days();
+    let (first, days) = support::last_three_school_years(today);
     println!("indicator queries, {queries} per shape, random dates from {first} to {today}:");
     for (name, dimension, filtre) in shapes {
         let mut latencies = Vec::with_capacity(queries);

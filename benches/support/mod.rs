@@ -1,12 +1,18 @@
 //! What the benchmarks share: a fresh scratch database on the private cluster (or `DATABASE_URL`'s
-//! server), and percentiles.
+//! server), the large log of the read-side benchmarks, and percentiles.
 
 #![allow(dead_code)]
 
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use events::dossier::Dossier;
+use events::{AppendRequest, EventStore, ExpectedVersion, Metadata, StoreConfig};
 use sqlx::ConnectOptions;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tba::config::DbConfig;
+use tba::ingestion::{diff, organismes, v3};
 
 pub fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -71,4 +77,73 @@ pub fn dossiers_checkpoint() -> String {
     use projections::runtime::{Projector, checkpoint_name};
     let projection = projections::dossiers::DossiersProjection::default();
     checkpoint_name(projection.name(), projection.version())
+}
+
+/// The database of the large log the read-side benchmarks share.
+pub const LARGE_LOG_DB: &str = "tba_bench_read_models";
+/// The URL of the large log's database, for another process.
+pub async fn large_log_url() -> anyhow::Result<String> {
+    Ok(server(LARGE_LOG_DB).await?.1)
+}
+
+/// Dossiers decided and appended at a time while loading.
+const CHUNK: usize = 20_000;
+
+/// The log of `dossiers` demo dossiers: the one a previous run left when `reuse` and it has that many,
+/// else a new one.
+pub async fn large_log(dossiers: usize, reuse: bool, today: NaiveDate) -> anyhow::Result<PgPool> {
+    if reuse && let Some(pool) = existing(LARGE_LOG_DB, 4).await? {
+        let found: i64 =
+            sqlx::query_scalar("SELECT count(DISTINCT stream_id) FROM events WHERE category = 'dossier'")
+                .fetch_one(&pool)
+                .await?;
+        if found == dossiers as i64 {
+            return Ok(pool);
+        }
+    }
+    let (pool, _) = scratch(LARGE_LOG_DB, 4).await?;
+    let started = Instant::now();
+    let demo = tba::demo::generate(dossiers, 7, today);
+    let referential = organismes::parse_csv(demo.organismes_csv().as_bytes())
+        .map_err(|errors| anyhow::anyhow!("demo organismes refused: {}", errors[0]))?;
+    organismes::import(&pool, referential, Metadata::default()).await?;
+    let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
+    // First every inscription, then the rest: what a dossier's events are split into.
+    for first_pass in [true, false] {
+        for chunk in demo.dossiers.chunks(CHUNK) {
+            let requests: Vec<AppendRequest> = chunk
+                .iter()
+                .filter_map(|(_, item)| {
+                    let snapshot = v3::parse(item).ok()?;
+                    let mut events: Vec<_> = diff::decide(&Dossier::default(), &snapshot)
+                        .iter()
+                        .map(|e| e.to_new_event(e.occurred_on(today), Metadata::default()))
+                        .collect();
+                    let stream = snapshot.key.stream_id();
+                    if first_pass {
+                        events.truncate(1);
+                        Some(AppendRequest::new(stream, ExpectedVersion::NoStream, events))
+                    } else {
+                        events.remove(0);
+                        (!events.is_empty())
+                            .then(|| AppendRequest::new(stream, ExpectedVersion::Exact(1), events))
+                    }
+                })
+                .collect();
+            for outcome in store.append_many(requests).await {
+                outcome?;
+            }
+        }
+    }
+    store.flush().await?;
+    println!("loaded {dossiers} dossiers in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(pool)
+}
+
+/// The days indicator benchmarks ask about: from 1 August two school years before today's to today.
+pub fn last_three_school_years(today: NaiveDate) -> (NaiveDate, i64) {
+    use chrono::Datelike;
+    let school_year = if today.month() >= 8 { today.year() } else { today.year() - 1 };
+    let first = NaiveDate::from_ymd_opt(school_year - 2, 8, 1).expect("1 August");
+    (first, (today - first).num_days())
 }
