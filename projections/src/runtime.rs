@@ -16,7 +16,7 @@ use events::store::checkpoint;
 use events::{EventStore, RecordedEvent, StoreError};
 use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::task::JoinHandle;
 
 /// How often a process that does not hold a lease tries to take it.
 pub const LEASE_RETRY: Duration = Duration::from_secs(1);
@@ -148,8 +148,9 @@ async fn hold_and_project<P: Projector>(
     // Without settling, a timer that never fires in practice (its branch is disabled anyway).
     let mut settle = tokio::time::interval(settle_every.unwrap_or(Duration::from_secs(86_400 * 365)));
     settle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The settling task runs beside the batches, one at a time; dropped (aborted) with the lease.
-    let mut settling: JoinSet<()> = JoinSet::new();
+    // The settling task runs beside the batches, one at a time. It is never aborted (a transaction cut
+    // in flight could leave its pooled connection inside it): it finishes even if the lease is lost.
+    let mut settling: Option<JoinHandle<()>> = None;
     loop {
         let events = tokio::select! {
             events = subscription.next_batch() => events?,
@@ -158,11 +159,10 @@ async fn hold_and_project<P: Projector>(
                 lease.ping().await?;
                 continue;
             }
-            _ = settle.tick(), if settle_every.is_some() && settling.is_empty() => {
-                settling.spawn(settle_now(store.clone(), projector.clone()));
+            _ = settle.tick(), if settle_every.is_some() && settling.as_ref().is_none_or(|t| t.is_finished()) => {
+                settling = Some(tokio::spawn(settle_now(store.clone(), projector.clone())));
                 continue;
             }
-            Some(_) = settling.join_next(), if !settling.is_empty() => continue,
         };
         let last = events.last().map_or(position, |e| e.position);
         let mut tx = store.pool().begin().await?;

@@ -86,6 +86,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     let timeout = |seconds| {
         TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(seconds))
     };
+    let to_completion = axum::middleware::from_fn(run_to_completion);
     let api = Router::new()
         .merge(ops::routes())
         .route("/api/v3/dossiers-apprenants", post(dossiers::push))
@@ -94,11 +95,13 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/api/v1/transmissions/{id}/rejets.csv", get(imports::report))
         .route("/api/openapi.json", get(openapi::serve))
         .merge(crate::graphql::routes())
+        .layer(to_completion.clone())
         .layer(RequestBodyLimitLayer::new(limits.body_limit))
         .layer(timeout(limits.request_timeout));
     // File deposits are larger and longer than any other request, and are spooled to disk.
     let deposits = Router::new()
         .route("/api/v1/imports", post(imports::upload))
+        .layer(to_completion)
         .layer(RequestBodyLimitLayer::new(limits.import_limit))
         .layer(timeout(limits.import_timeout));
     Router::new()
@@ -114,6 +117,24 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
             tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Run a request's handler on a task of its own, so that a client going away or the timeout answering
+/// first no longer cuts it halfway: work once started finishes, and is committed or not at all. (It
+/// also keeps sqlx 0.9.0 from handing out a pooled connection still inside a transaction whose BEGIN
+/// was cancelled in flight: the next request on that connection would run in it.)
+async fn run_to_completion(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::error!(%error, "request handler failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// Serve until `shutdown` resolves; then stop accepting, let in-flight requests finish, and wait until
