@@ -600,3 +600,116 @@ async fn subscriptions_catch_up_then_follow_the_log_live_on_both_protocols() {
     assert_eq!(next["payload"]["data"]["indicateursChanged"][0]["apprenants"], 3, "{next}");
     projections.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn organismes_are_searched_and_show_their_indicators_within_the_perimeter() {
+    let (db, app, lyon) = common::lyon_app().await;
+    let items = json!([this_year(dossier_v3("O-1")), this_year(dossier_v3("O-2"))]);
+    assert_eq!(app.post("/api/v3/dossiers-apprenants", &lyon, &items).await.0, 200);
+    let projections = tba::projections::Projections::start(&app.store);
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let dreets = key(&db, Role::Dreets, Some("REGION:84")).await;
+    let admin = key(&db, Role::Administrateur, None).await;
+
+    let page = "{ organismes(recherche: \"cfa\", first: 5) {
+        edges { cursor node { uai nom region indicateurs { apprentis } transmission { transmissions recus acceptes derniere } } }
+        pageInfo { hasNextPage endCursor } } }";
+    let (_, answer) = graphql(&app, Some(&dreets), page).await;
+    let nodes: Vec<&Value> =
+        answer["data"]["organismes"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]).collect();
+    let names: Vec<&str> = nodes.iter().map(|n| n["nom"].as_str().unwrap()).collect();
+    assert_eq!(names, ["CFA de Paris", "CFA des Métiers"], "{answer}");
+    assert_eq!(nodes[0]["indicateurs"], Value::Null, "Paris is outside the DREETS 84: {answer}");
+    assert_eq!(nodes[1]["indicateurs"]["apprentis"], 2, "{answer}");
+    assert_eq!(nodes[1]["transmission"]["transmissions"], 1, "{answer}");
+    assert_eq!(nodes[1]["transmission"]["acceptes"], 2, "{answer}");
+    assert!(nodes[1]["transmission"]["derniere"].is_string(), "{answer}");
+    assert_eq!(nodes[0]["transmission"]["transmissions"], 0, "{answer}");
+
+    // By UAI prefix, a page at a time.
+    let (_, answer) =
+        graphql(&app, Some(&admin), "{ organismes(recherche: \"0693\", first: 1) { edges { node { uai } } pageInfo { hasNextPage endCursor } } }").await;
+    assert_eq!(answer["data"]["organismes"]["pageInfo"]["hasNextPage"], true, "{answer}");
+    let cursor = answer["data"]["organismes"]["pageInfo"]["endCursor"].as_str().unwrap().to_owned();
+    let next = format!(
+        "{{ organismes(recherche: \"0693\", first: 5, after: \"{cursor}\") {{ edges {{ node {{ uai }} }} pageInfo {{ hasNextPage }} }} }}"
+    );
+    let (_, rest) = graphql(&app, Some(&admin), &next).await;
+    let uais: BTreeSet<&str> = [&answer, &rest]
+        .iter()
+        .flat_map(|a| {
+            a["data"]["organismes"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["uai"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(uais, [CFA_LYON.0, CMA_LYON.0].into_iter().collect(), "{rest}");
+    assert_eq!(rest["data"]["organismes"]["pageInfo"]["hasNextPage"], false);
+
+    let one = format!(
+        "{{ organisme(uai: \"{}\", siret: \"{}\") {{ nom nature departement }} }}",
+        CFA_PARIS.0, CFA_PARIS.1
+    );
+    let (_, answer) = graphql(&app, Some(&lyon), &one).await;
+    assert_eq!(
+        answer["data"]["organisme"],
+        json!({ "nom": "CFA de Paris", "nature": "responsable_formateur", "departement": "75" })
+    );
+    let (_, answer) = graphql(&app, Some(&lyon), "{ organisme(uai: \"12\", siret: \"1\") { nom } }").await;
+    assert_eq!(answer["errors"][0]["extensions"]["field"], "uai", "{answer}");
+    let (_, answer) = graphql(&app, None, "{ organismes { edges { cursor } } }").await;
+    assert_eq!(code(&answer), "UNAUTHENTICATED");
+    projections.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_go_away_mid_request_leave_the_service_sound() {
+    let db = TestDb::new().await;
+    db.with_organismes().await;
+    let lyon = db.organisme_key(CFA_LYON).await;
+    let limits = tba::http::HttpLimits { rate_limit: 100_000, ..tba::http::HttpLimits::default() };
+    let app = TestApp::spawn_with(&db, limits).await;
+    assert_eq!(
+        app.post("/api/v3/dossiers-apprenants", &lyon, &json!([this_year(dossier_v3("C-1"))])).await.0,
+        200
+    );
+    let analyst = key(&db, Role::Analyst, None).await;
+    // Requests dropped by their clients at every stage, from before the first byte to the answer.
+    for wave in 0..100u64 {
+        let mut dropped = tokio::task::JoinSet::new();
+        for i in 0..20u64 {
+            let (url, key) = (app.url("/graphql"), analyst.clone());
+            let after = Duration::from_micros(200 + 7 * (wave * 20 + i));
+            dropped.spawn(async move {
+                let query = format!(
+                    "{{ indicateurs(date: \"2026-0{}-1{}\", groupBy: REGION) {{ cle }} }}",
+                    1 + i % 9,
+                    wave % 10
+                );
+                let client = reqwest::Client::builder().timeout(after).build().unwrap();
+                let _ = client.post(url).bearer_auth(key).json(&json!({ "query": query })).send().await;
+            });
+        }
+        while dropped.join_next().await.is_some() {}
+    }
+    // Then every connection of the pool still answers, outside any stale transaction: asked many at
+    // a time, so that the pool hands out all of them.
+    for _ in 0..5 {
+        let mut asked = tokio::task::JoinSet::new();
+        for i in 0..16 {
+            let (app, key) = (app.url("/graphql"), analyst.clone());
+            asked.spawn(async move {
+                let query = format!("{{ indicateurs(date: \"2026-03-{:02}\") {{ cle }} }}", 1 + i % 28);
+                let response =
+                    reqwest::Client::new().post(app).bearer_auth(key).json(&json!({ "query": query }));
+                let answer: Value = response.send().await.unwrap().json().await.unwrap();
+                assert_eq!(code(&answer), "OK", "{answer}");
+            });
+        }
+        while let Some(outcome) = asked.join_next().await {
+            outcome.unwrap();
+        }
+    }
+}

@@ -12,6 +12,7 @@ mod graphiql;
 pub mod indicateurs;
 pub mod log;
 pub mod mutation;
+pub mod organismes;
 pub mod subscription;
 pub mod types;
 pub mod viewer;
@@ -35,7 +36,13 @@ use viewer::Viewer;
 
 /// What can be read: dossiers, indicators, the log, the access log.
 #[derive(MergedObject, Default)]
-pub struct Query(dossier::DossierQuery, indicateurs::IndicateursQuery, log::LogQuery, acces::AccesQuery);
+pub struct Query(
+    dossier::DossierQuery,
+    indicateurs::IndicateursQuery,
+    organismes::OrganismesQuery,
+    log::LogQuery,
+    acces::AccesQuery,
+);
 
 pub type TbaSchema = Schema<Query, mutation::Mutation, subscription::SubscriptionRoot>;
 
@@ -72,7 +79,8 @@ async fn execute(State(state): State<AppState>, headers: HeaderMap, request: Gra
         Ok(viewer) => viewer,
         Err(refused) => return refused,
     };
-    let response = state.graphql.execute(request.into_inner().data(viewer)).await;
+    let loader = organismes::OrganismeLoader::new(state.pool.clone(), viewer.clone());
+    let response = state.graphql.execute(request.into_inner().data(viewer).data(loader)).await;
     GraphQLResponse::from(with_codes(response)).into_response()
 }
 
@@ -115,6 +123,7 @@ async fn subscribe(
                         }
                     };
                     let mut data = Data::default();
+                    data.insert(organismes::OrganismeLoader::new(state.pool.clone(), viewer.clone()));
                     data.insert(viewer);
                     Ok(data)
                 })
@@ -137,8 +146,12 @@ async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Respons
                 ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, Code::RateLimited),
                 _ => (StatusCode::SERVICE_UNAVAILABLE, Code::Internal),
             };
-            let body = GraphQLResponse::from(refusal(code, error.to_string()));
-            Err((status, body).into_response())
+            let mut response =
+                (status, GraphQLResponse::from(refusal(code, error.to_string()))).into_response();
+            if let ApiError::RateLimited { retry_after_secs } = error {
+                response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+            }
+            Err(response)
         }
     }
 }
