@@ -154,8 +154,8 @@ pub struct IndicateursCache {
 
 impl IndicateursCache {
     /// The indicators at `date`, from memory when the read model has not moved since they were
-    /// counted. Position and counts are read in one snapshot, so an answer is kept under the position
-    /// it was counted at.
+    /// counted (one indexed read: the position). A new answer is counted in one snapshot with the
+    /// position it is kept under.
     pub async fn indicateurs(
         &self,
         pool: &PgPool,
@@ -165,16 +165,16 @@ impl IndicateursCache {
     ) -> Result<Arc<Vec<Groupe>>, sqlx::Error> {
         let key = (date, dimension, filtre.clone());
         let mut conn = pool.acquire().await?;
-        let mut tx = conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
-        let position = crate::projections::position(&mut tx).await?;
+        let now = crate::projections::position(&mut conn).await?;
         let hit = {
             let state = self.state.lock().expect("the cache lock is never poisoned");
-            if state.position == position { state.by_question.get(&key).cloned() } else { None }
+            if state.position == now { state.by_question.get(&key).cloned() } else { None }
         };
         if let Some(groupes) = hit {
-            tx.commit().await?;
             return Ok(groupes);
         }
+        let mut tx = conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+        let position = crate::projections::position(&mut tx).await?;
         let groupes = Arc::new(indicateurs::indicateurs(&mut tx, date, dimension, filtre).await?);
         tx.commit().await?;
         let mut state = self.state.lock().expect("the cache lock is never poisoned");
