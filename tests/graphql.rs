@@ -60,6 +60,8 @@ struct Expected {
     apprenti: Result<bool, &'static str>,
     /// Whether they may page through the log (or the error code).
     log: Result<(), &'static str>,
+    /// The dossiers of their nominative list (`dossiers` with its default statuses), or the error code.
+    liste: Result<&'static [&'static str], &'static str>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,6 +128,7 @@ async fn each_role_sees_exactly_what_it_may() {
             rupturant: Err("UNAUTHENTICATED"),
             apprenti: Err("UNAUTHENTICATED"),
             log: Err("UNAUTHENTICATED"),
+            liste: Err("UNAUTHENTICATED"),
         },
         Expected {
             who: "ADMINISTRATEUR",
@@ -133,6 +136,7 @@ async fn each_role_sees_exactly_what_it_may() {
             rupturant: Ok(Some("BERNARD")),
             apprenti: Ok(true),
             log: Ok(()),
+            liste: Ok(&["P-APPRENTI", "P-PARIS", "P-RUPTURE"]),
         },
         Expected {
             who: "AUDITOR",
@@ -140,6 +144,7 @@ async fn each_role_sees_exactly_what_it_may() {
             rupturant: Ok(Some("BERNARD")),
             apprenti: Ok(true),
             log: Ok(()),
+            liste: Ok(&["P-APPRENTI", "P-PARIS", "P-RUPTURE"]),
         },
         Expected {
             who: "ANALYST",
@@ -147,6 +152,7 @@ async fn each_role_sees_exactly_what_it_may() {
             rupturant: Err("FORBIDDEN"),
             apprenti: Err("FORBIDDEN"),
             log: Err("FORBIDDEN"),
+            liste: Err("FORBIDDEN"),
         },
         Expected {
             who: "DREETS 84",
@@ -154,6 +160,7 @@ async fn each_role_sees_exactly_what_it_may() {
             rupturant: Ok(Some("BERNARD")),
             apprenti: Ok(false),
             log: Err("FORBIDDEN"),
+            liste: Ok(&["P-RUPTURE"]),
         },
         Expected {
             who: "DREETS 11",
@@ -161,6 +168,7 @@ async fn each_role_sees_exactly_what_it_may() {
             rupturant: Ok(None),
             apprenti: Ok(false),
             log: Err("FORBIDDEN"),
+            liste: Ok(&[]),
         },
         Expected {
             who: "DDETS 69",
@@ -168,6 +176,7 @@ async fn each_role_sees_exactly_what_it_may() {
             rupturant: Ok(Some("BERNARD")),
             apprenti: Ok(false),
             log: Err("FORBIDDEN"),
+            liste: Ok(&["P-RUPTURE"]),
         },
         Expected {
             who: "ACADEMIE 10",
@@ -175,6 +184,7 @@ async fn each_role_sees_exactly_what_it_may() {
             rupturant: Ok(Some("BERNARD")),
             apprenti: Ok(false),
             log: Err("FORBIDDEN"),
+            liste: Ok(&["P-RUPTURE"]),
         },
         Expected {
             who: "CFA Lyon",
@@ -182,6 +192,7 @@ async fn each_role_sees_exactly_what_it_may() {
             rupturant: Ok(Some("BERNARD")),
             apprenti: Ok(true),
             log: Err("FORBIDDEN"),
+            liste: Ok(&["P-APPRENTI", "P-RUPTURE"]),
         },
         Expected {
             who: "CMA Lyon",
@@ -189,6 +200,7 @@ async fn each_role_sees_exactly_what_it_may() {
             rupturant: Ok(Some("BERNARD")),
             apprenti: Ok(true),
             log: Err("FORBIDDEN"),
+            liste: Ok(&["P-APPRENTI", "P-RUPTURE"]),
         },
         Expected {
             who: "CFA Paris",
@@ -196,6 +208,7 @@ async fn each_role_sees_exactly_what_it_may() {
             rupturant: Ok(None),
             apprenti: Ok(false),
             log: Err("FORBIDDEN"),
+            liste: Ok(&["P-PARIS"]),
         },
         Expected {
             who: "MISSION_LOCALE",
@@ -203,6 +216,7 @@ async fn each_role_sees_exactly_what_it_may() {
             rupturant: Err("FORBIDDEN"),
             apprenti: Err("FORBIDDEN"),
             log: Err("FORBIDDEN"),
+            liste: Err("FORBIDDEN"),
         },
         Expected {
             who: "ARML",
@@ -210,6 +224,7 @@ async fn each_role_sees_exactly_what_it_may() {
             rupturant: Err("FORBIDDEN"),
             apprenti: Err("FORBIDDEN"),
             log: Err("FORBIDDEN"),
+            liste: Err("FORBIDDEN"),
         },
         Expected {
             who: "TETE_DE_RESEAU",
@@ -217,6 +232,7 @@ async fn each_role_sees_exactly_what_it_may() {
             rupturant: Err("FORBIDDEN"),
             apprenti: Err("FORBIDDEN"),
             log: Err("FORBIDDEN"),
+            liste: Err("FORBIDDEN"),
         },
     ];
     let mut readers = 0;
@@ -273,11 +289,56 @@ async fn each_role_sees_exactly_what_it_may() {
             Err(expected) => assert_eq!(code(&answer), expected, "{who}: {answer}"),
         }
 
+        let (_, answer) = graphql(
+            &app,
+            key,
+            "{ dossiers(first: 100) { edges { node { idErpApprenant apprenant { nom } } } } }",
+        )
+        .await;
+        match expected.liste {
+            Ok(ids) => {
+                let seen: BTreeSet<&str> = answer["data"]["dossiers"]["edges"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["node"]["idErpApprenant"].as_str().unwrap())
+                    .collect();
+                assert_eq!(seen, ids.iter().copied().collect(), "{who}: {answer}");
+            }
+            Err(expected) => assert_eq!(code(&answer), expected, "{who}: {answer}"),
+        }
+
         // The head of the log is public: a position and a hash, nothing personal.
         let (status, answer) = graphql(&app, key, "{ logHead { position hash } }").await;
         assert_eq!((status, code(&answer)), (200, "OK"), "{who}: {answer}");
         assert_eq!(answer["data"]["logHead"]["position"], db.head().await);
     }
+
+    // A territory's list is only of those it acts for; an administrator's pages through everything.
+    let (_, answer) =
+        graphql(&app, keys[4].1.as_deref(), "{ dossiers(statuts: [APPRENTI]) { edges { cursor } } }").await;
+    assert_eq!(code(&answer), "FORBIDDEN", "{answer}");
+    let admin = keys[1].1.as_deref();
+    let (_, answer) = graphql(
+        &app,
+        admin,
+        "{ dossiers(first: 2) { edges { cursor } pageInfo { hasNextPage endCursor } } }",
+    )
+    .await;
+    assert_eq!(answer["data"]["dossiers"]["pageInfo"]["hasNextPage"], true, "{answer}");
+    let cursor = answer["data"]["dossiers"]["pageInfo"]["endCursor"].as_str().unwrap();
+    let next = format!(
+        "{{ dossiers(first: 2, after: \"{cursor}\") {{ edges {{ node {{ statut }} }} pageInfo {{ hasNextPage }} }} }}"
+    );
+    let (_, answer) = graphql(&app, admin, &next).await;
+    assert_eq!(answer["data"]["dossiers"]["edges"].as_array().unwrap().len(), 1, "{answer}");
+    let (_, answer) = graphql(
+        &app,
+        admin,
+        "{ dossiers(statuts: [RUPTURANT], filtre: { tranchesAge: [PLUS_26] }) { edges { cursor } } }",
+    )
+    .await;
+    assert_eq!(answer["data"]["dossiers"]["edges"], json!([]), "nobody of 26 or more: {answer}");
 
     // The public national figures: every dossier counted, without a key.
     let (_, answer) = graphql(&app, None, "{ indicateurs { cle apprentis rupturants apprenants } }").await;

@@ -1,21 +1,31 @@
 //! `dossier(id | uai, anneeScolaire, idErpApprenant)`: one learner's file as the read model holds it
 //! (dimensions, parcours, status at a date), with its identity, contacts and event history for the
-//! principals allowed to read it (domain.md §9). Every read is recorded in the access log first; a
-//! dossier outside the caller's perimeter is answered as absent.
+//! principals allowed to read it (domain.md §9); and `dossiers(...)`, the nominative lists, by status
+//! at a date within the caller's perimeter. Every read is recorded in the access log first; a dossier
+//! outside the caller's perimeter is answered as absent. The identity and events of a page of
+//! dossiers are loaded together (`Loaders`).
 
 use async_graphql::{ComplexObject, Context, Error, ID, Object, SimpleObject};
 use chrono::{NaiveDate, Utc};
 use events::domain::{AnneeScolaire, Uai};
-use events::{EventStore, RecordedEvent};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::dataloader::{DataLoader, Loader};
+use events::RecordedEvent;
+use projections::indicateurs::segments::candidates;
 use projections::status::ChangePoint;
 use sqlx::PgPool;
 use sqlx::types::Json;
-use tokio::sync::OnceCell;
 
-use super::error::{OrInternal, bad_input};
-use super::log::{Evenement, MAX_STREAM};
+use super::error::{OrInternal, bad_input, forbidden};
+use super::indicateurs::IndicateursFiltre;
+use super::loaders::Loaders;
+use super::log::Evenement;
 use super::types::{Date, Statut, StatutChange, statut_at};
 use super::viewer::{DossierScope, Viewer};
+use crate::auth::Role;
 use crate::auth::access_log;
 
 /// A row of `rm_dossiers`, with its organisme formateur's name.
@@ -42,6 +52,9 @@ struct DossierRow {
     nom_formateur: Option<String>,
 }
 
+/// The largest page of a nominative list.
+const MAX_LIST: i32 = 100;
+
 const SELECT: &str = "SELECT d.dossier_id, d.annee_scolaire, d.id_erp_apprenant, d.uai_formateur,
         d.siret_formateur, d.uai_responsable, d.siret_responsable, d.cfd, d.rncp, d.niveau,
         d.annee_formation, d.rqth, d.retire, d.parcours, d.departement, d.region, d.academie, d.position,
@@ -52,8 +65,21 @@ const SELECT: &str = "SELECT d.dossier_id, d.annee_scolaire, d.id_erp_apprenant,
 /// A learner's file: one learner in one formation at one organisme for one année scolaire.
 pub struct Dossier {
     row: DossierRow,
-    /// The dossier's events, read once for the fields that need them.
-    events: OnceCell<Vec<RecordedEvent>>,
+}
+
+/// A dossier's stream, to load its events.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DossierStream(pub String);
+
+impl Loader<DossierStream> for Loaders {
+    type Value = Arc<Vec<RecordedEvent>>;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[DossierStream]) -> Result<HashMap<DossierStream, Self::Value>, Self::Error> {
+        let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let streams = self.store.read_streams(&ids).await.or_internal().map_err(Arc::new)?;
+        Ok(streams.into_iter().map(|(id, events)| (DossierStream(id), Arc::new(events))).collect())
+    }
 }
 
 /// An organisme, by its UAI and SIRET.
@@ -233,13 +259,12 @@ impl Dossier {
 }
 
 impl Dossier {
-    async fn events(&self, ctx: &Context<'_>) -> Result<&Vec<RecordedEvent>, Error> {
-        self.events
-            .get_or_try_init(|| async {
-                let store = ctx.data::<EventStore>()?;
-                store.read_stream(&self.row.dossier_id, 1, MAX_STREAM).await.or_internal()
-            })
-            .await
+    /// Its events, loaded with those of the other dossiers of the answer.
+    async fn events(&self, ctx: &Context<'_>) -> Result<Arc<Vec<RecordedEvent>>, Error> {
+        let loader = ctx.data::<DataLoader<Loaders>>()?;
+        let events =
+            loader.load_one(DossierStream(self.row.dossier_id.clone())).await.map_err(|e| (*e).clone())?;
+        Ok(events.unwrap_or_default())
     }
 
     fn scope(&self, today: NaiveDate) -> DossierScope<'_> {
@@ -306,7 +331,7 @@ impl DossierQuery {
         }
         .or_internal()?;
         let Some(row) = row else { return Ok(None) };
-        let dossier = Dossier { row, events: OnceCell::new() };
+        let dossier = Dossier { row };
         if !viewer.may_read(&dossier.scope(Utc::now().date_naive()))? {
             return Ok(None);
         }
@@ -321,5 +346,115 @@ impl DossierQuery {
         .await
         .or_internal()?;
         Ok(Some(dossier))
+    }
+
+    /// The dossiers whose status on `date` (today by default) is one of `statuts`, among that date's
+    /// candidates (année scolaire of its calendar year or of its school year), matching `filtre`,
+    /// within the caller's perimeter; by id, at most `first` (≤ 100) after cursor `after`.
+    /// ADMINISTRATEUR and AUDITOR: every dossier; an organisme: its own, formateur or responsable;
+    /// DREETS, DDETS and ACADEMIE: their territory's inscrits sans contrat, rupturants and abandons
+    /// (those statuses by default). Every page is recorded in the access log.
+    async fn dossiers(
+        &self,
+        ctx: &Context<'_>,
+        statuts: Option<Vec<Statut>>,
+        date: Option<Date>,
+        filtre: Option<IndicateursFiltre>,
+        #[graphql(default = 50)] first: i32,
+        after: Option<String>,
+    ) -> Result<Connection<String, Dossier>, Error> {
+        use projections::status::Statut as S;
+        const SIGNALES: [S; 3] = [S::Inscrit, S::Rupturant, S::Abandon];
+        let viewer = ctx.data::<Viewer>()?;
+        let principal = viewer.require(
+            &[
+                Role::Administrateur,
+                Role::Auditor,
+                Role::OrganismeFormation,
+                Role::Dreets,
+                Role::Ddets,
+                Role::Academie,
+            ],
+            "lire une liste nominative de dossiers",
+        )?;
+        if !(1..=MAX_LIST).contains(&first) {
+            return Err(bad_input("first", format!("entre 1 et {MAX_LIST}")));
+        }
+        let pool = ctx.data::<PgPool>()?;
+        let territorial = matches!(principal.role, Role::Dreets | Role::Ddets | Role::Academie);
+        let statuts: Vec<S> = match statuts {
+            Some(statuts) => statuts.into_iter().map(Into::into).collect(),
+            None if territorial => SIGNALES.to_vec(),
+            None => S::ALL.to_vec(),
+        };
+        if territorial && statuts.iter().any(|s| !SIGNALES.contains(s)) {
+            return Err(forbidden(format!(
+                "statuts : une clé {} ne lit que les inscrits sans contrat, les rupturants et les abandons",
+                principal.role.as_str()
+            )));
+        }
+        let filtre = filtre.unwrap_or_default().parse()?;
+        let filtre = match principal.role {
+            Role::OrganismeFormation => filtre,
+            _ => viewer.perimetre(pool).await?.restrict(filtre, false)?,
+        };
+        let own = principal.organisme.as_ref().map(|o| (o.uai.to_string(), o.siret.to_string()));
+        let date = date.map_or_else(|| Utc::now().date_naive(), |d| d.0);
+        let annees: Vec<String> = candidates(date).iter().map(ToString::to_string).collect();
+        let tranches: Vec<i16> = filtre.tranches.iter().map(|t| t.code()).collect();
+        let sql = format!(
+            "{SELECT}
+             WHERE d.annee_scolaire = ANY($1) AND d.parcours <> '[]' AND d.dossier_id > $2
+               AND (cardinality($3::text[]) = 0 OR d.region = ANY($3))
+               AND (cardinality($4::text[]) = 0 OR d.departement = ANY($4))
+               AND (cardinality($5::text[]) = 0 OR d.academie = ANY($5))
+               AND (cardinality($6::text[]) = 0 OR d.uai_formateur || ':' || d.siret_formateur = ANY($6))
+               AND (cardinality($7::text[]) = 0 OR d.formation = ANY($7))
+               AND (cardinality($8::int2[]) = 0 OR coalesce(d.niveau, 0) = ANY($8))
+               AND (cardinality($9::int2[]) = 0 OR coalesce(d.annee_formation, 0) = ANY($9))
+               AND (cardinality($10::int2[]) = 0 OR (
+                   SELECT CASE WHEN a < 18 THEN 0 WHEN a <= 20 THEN 1 WHEN a <= 25 THEN 2 ELSE 3 END
+                   FROM extract(year FROM age($13::date, d.date_de_naissance)) AS age(a)) = ANY($10))
+               AND ($11::text IS NULL
+                    OR (d.uai_formateur, d.siret_formateur) = ($11, $12)
+                    OR (d.uai_responsable, d.siret_responsable) = ($11, $12))
+               AND coalesce((SELECT p ->> 'statut' FROM jsonb_array_elements(d.parcours) AS p
+                             WHERE p ->> 'date' <= $13::date::text ORDER BY p ->> 'date' DESC LIMIT 1),
+                            'INSCRIT') = ANY($14)
+             ORDER BY d.dossier_id LIMIT $15"
+        );
+        let mut rows: Vec<DossierRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(&annees)
+            .bind(after.clone().unwrap_or_default())
+            .bind(&filtre.regions)
+            .bind(&filtre.departements)
+            .bind(&filtre.academies)
+            .bind(&filtre.organismes)
+            .bind(&filtre.formations)
+            .bind(&filtre.niveaux)
+            .bind(&filtre.annees_formation)
+            .bind(&tranches)
+            .bind(own.as_ref().map(|o| o.0.as_str()))
+            .bind(own.as_ref().map(|o| o.1.as_str()))
+            .bind(date)
+            .bind(statuts.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+            .bind(i64::from(first) + 1)
+            .fetch_all(pool)
+            .await
+            .or_internal()?;
+        let has_next = rows.len() > first as usize;
+        rows.truncate(first as usize);
+        if !rows.is_empty() {
+            let ids: Vec<&str> = rows.iter().map(|r| r.dossier_id.as_str()).collect();
+            let statuts: Vec<&str> = statuts.iter().map(|s| s.as_str()).collect();
+            let subject = format!("{} au {date}", statuts.join(","));
+            let details = serde_json::json!({ "dossiers": ids, "filtre": format!("{filtre:?}") });
+            access_log::record(pool, principal, "dossiers", &subject, details).await.or_internal()?;
+        }
+        let mut connection = Connection::new(after.is_some(), has_next);
+        connection
+            .edges
+            .extend(rows.into_iter().map(|row| Edge::new(row.dossier_id.clone(), Dossier { row })));
+        Ok(connection)
     }
 }

@@ -10,6 +10,7 @@ pub mod dossier;
 pub mod error;
 mod graphiql;
 pub mod indicateurs;
+pub mod loaders;
 pub mod log;
 pub mod mutation;
 pub mod organismes;
@@ -79,7 +80,7 @@ async fn execute(State(state): State<AppState>, headers: HeaderMap, request: Gra
         Ok(viewer) => viewer,
         Err(refused) => return refused,
     };
-    let loader = organismes::OrganismeLoader::new(state.pool.clone(), viewer.clone());
+    let loader = loaders::Loaders::new(state.pool.clone(), state.store.clone(), viewer.clone());
     let response = state.graphql.execute(request.into_inner().data(viewer).data(loader)).await;
     GraphQLResponse::from(with_codes(response)).into_response()
 }
@@ -123,7 +124,11 @@ async fn subscribe(
                         }
                     };
                     let mut data = Data::default();
-                    data.insert(organismes::OrganismeLoader::new(state.pool.clone(), viewer.clone()));
+                    data.insert(loaders::Loaders::new(
+                        state.pool.clone(),
+                        state.store.clone(),
+                        viewer.clone(),
+                    ));
                     data.insert(viewer);
                     Ok(data)
                 })

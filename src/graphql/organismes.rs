@@ -13,10 +13,10 @@ use chrono::{NaiveDate, Utc};
 use events::domain::{Siret, Uai};
 use projections::indicateurs::{self, Dimension as Dim, Filtre};
 use sqlx::PgPool;
-use tokio::sync::OnceCell;
 
 use super::error::{OrInternal, bad_input};
 use super::indicateurs::IndicateursGroupe;
+use super::loaders::Loaders;
 use super::types::{Date, DateTime};
 use super::viewer::{Perimetre, Viewer};
 
@@ -76,14 +76,14 @@ impl Organisme {
         date: Option<Date>,
     ) -> Result<Option<IndicateursGroupe>, Error> {
         let date = date.map_or_else(|| Utc::now().date_naive(), |d| d.0);
-        let loader = ctx.data::<DataLoader<OrganismeLoader>>()?;
+        let loader = ctx.data::<DataLoader<Loaders>>()?;
         let groupe = loader.load_one(Counted(date, self.key())).await.map_err(|e| (*e).clone())?;
         Ok(groupe.map(Into::into))
     }
 
     /// The state of its transmissions.
     async fn transmission(&self, ctx: &Context<'_>) -> Result<EtatTransmission, Error> {
-        let loader = ctx.data::<DataLoader<OrganismeLoader>>()?;
+        let loader = ctx.data::<DataLoader<Loaders>>()?;
         let etat = loader.load_one(Transmitted(self.key())).await.map_err(|e| (*e).clone())?;
         Ok(etat.unwrap_or_default())
     }
@@ -103,20 +103,7 @@ pub struct Counted(NaiveDate, String);
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Transmitted(String);
 
-/// The loads of one request, batched; its caller's perimeter is computed once, when first needed.
-pub struct OrganismeLoader {
-    pool: PgPool,
-    viewer: Viewer,
-    perimetre: OnceCell<Perimetre>,
-}
-
-impl OrganismeLoader {
-    pub fn new(pool: PgPool, viewer: Viewer) -> DataLoader<OrganismeLoader> {
-        DataLoader::new(OrganismeLoader { pool, viewer, perimetre: OnceCell::new() }, tokio::spawn)
-    }
-}
-
-impl Loader<Counted> for OrganismeLoader {
+impl Loader<Counted> for Loaders {
     type Value = indicateurs::Groupe;
     type Error = Arc<Error>;
 
@@ -163,7 +150,7 @@ struct TransmissionRow {
     evenements: i64,
 }
 
-impl Loader<Transmitted> for OrganismeLoader {
+impl Loader<Transmitted> for Loaders {
     type Value = EtatTransmission;
     type Error = Arc<Error>;
 
