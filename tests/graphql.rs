@@ -636,6 +636,18 @@ async fn subscriptions_catch_up_then_follow_the_log_live_on_both_protocols() {
     .await;
     let refused = receive(&mut anonymous).await;
     assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused}");
+    // A subscription that does not validate is refused with a code too.
+    send(
+        &mut anonymous,
+        json!({ "id": "2", "type": "subscribe",
+        "payload": { "query": "subscription { nope }" } }),
+    )
+    .await;
+    let mut invalid = receive(&mut anonymous).await;
+    while invalid["id"] != "2" {
+        invalid = receive(&mut anonymous).await;
+    }
+    assert_eq!(invalid["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{invalid}");
 
     // The legacy protocol, and the indicators pushed again when the read model moves.
     let projections = tba::projections::Projections::start(&app.store);

@@ -63,6 +63,26 @@ pub fn schema(pool: PgPool, store: EventStore) -> TbaSchema {
         .finish()
 }
 
+/// The schema as the websocket runs it: every response, live ones included, with its errors coded as
+/// over HTTP.
+#[derive(Clone)]
+struct Coded(TbaSchema);
+
+impl async_graphql::Executor for Coded {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        with_codes(self.0.execute(request).await)
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<std::sync::Arc<Data>>,
+    ) -> async_graphql::futures_util::stream::BoxStream<'static, async_graphql::Response> {
+        use async_graphql::futures_util::StreamExt;
+        async_graphql::Executor::execute_stream(&self.0, request, session_data).map(with_codes).boxed()
+    }
+}
+
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
     Schema::build(Query::default(), mutation::Mutation, subscription::SubscriptionRoot).finish().sdl()
@@ -101,7 +121,7 @@ async fn subscribe(
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            let schema = state.graphql.clone();
+            let schema = Coded(state.graphql.clone());
             GraphQLWebSocket::new(socket, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let presented = ["Authorization", "authorization"]
