@@ -90,6 +90,13 @@ async fn each_role_sees_exactly_what_it_may() {
     assert_eq!(app.post("/api/v3/dossiers-apprenants", &paris, &json!([parisien])).await.0, 200);
     let projections = tba::projections::Projections::start(&app.store);
     assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    // A réseau of the Lyon CFA and its chambre, which is responsable of the Lyon dossiers.
+    let reseau = format!(
+        "reseau,nom,organismes\nCMA,Chambres de métiers,{}:{} {}:{}\n",
+        CFA_LYON.0, CFA_LYON.1, CMA_LYON.0, CMA_LYON.1
+    );
+    let reseaux = tba::auth::reseaux::parse_csv(reseau.as_bytes()).unwrap();
+    tba::auth::reseaux::import(&db.pool, &reseaux).await.unwrap();
     let id_of = |id_erp: &'static str| {
         let pool = db.pool.clone();
         async move {
@@ -116,7 +123,8 @@ async fn each_role_sees_exactly_what_it_may() {
         ("CFA Paris", Some(paris.clone())),
         ("MISSION_LOCALE", Some(key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-69")).await)),
         ("ARML", Some(key(&db, Role::Arml, Some("REGION:84")).await)),
-        ("TETE_DE_RESEAU", Some(key(&db, Role::TeteDeReseau, Some("RESEAU:CMA")).await)),
+        ("TETE_DE_RESEAU", Some(key(&db, Role::TeteDeReseau, Some("RESEAU:NOWHERE")).await)),
+        ("RESEAU CMA", Some(key(&db, Role::TeteDeReseau, Some("RESEAU:CMA")).await)),
     ];
     const BOTH: &[&str] = &["11", "84"];
     const LYON: &[&str] = &["84"];
@@ -233,6 +241,14 @@ async fn each_role_sees_exactly_what_it_may() {
             apprenti: Err("FORBIDDEN"),
             log: Err("FORBIDDEN"),
             liste: Err("FORBIDDEN"),
+        },
+        Expected {
+            who: "RESEAU CMA",
+            regions: Ok(LYON),
+            rupturant: Ok(Some("BERNARD")),
+            apprenti: Ok(true),
+            log: Err("FORBIDDEN"),
+            liste: Ok(&["P-APPRENTI", "P-RUPTURE"]),
         },
     ];
     let mut readers = 0;

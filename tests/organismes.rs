@@ -85,3 +85,39 @@ async fn a_file_with_a_bad_row_is_refused_whole_with_every_error_named() {
     assert!(!absent.status.success());
     assert!(String::from_utf8_lossy(&absent.stderr).contains("cannot open /nonexistent/organismes.csv"));
 }
+
+#[tokio::test]
+async fn reseaux_are_imported_whole_with_known_organismes_only() {
+    let db = TestDb::new().await;
+    db.with_organismes().await;
+    let write = |name: &str, text: &str| {
+        let path = file(name, &[]);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let (lyon, cma, paris) = (common::CFA_LYON, common::CMA_LYON, common::CFA_PARIS);
+    let good = write(
+        "reseaux.csv",
+        &format!("reseau,nom,organismes\nCMA,Chambres,{}:{} {}:{}\n", lyon.0, lyon.1, cma.0, cma.1),
+    );
+    let imported = db.tba(&["reseaux", "import", good.to_str().unwrap()]);
+    assert!(imported.status.success(), "{imported:?}");
+    assert!(String::from_utf8_lossy(&imported.stdout).contains("1 réseaux imported, 2 organismes"));
+
+    // A réseau naming an organisme the referential does not know refuses the file: nothing changes.
+    let unknown = write(
+        "inconnu.csv",
+        &format!("reseau,nom,organismes\nCMA,Chambres,{}:{} 0751111B:11111111111111\n", paris.0, paris.1),
+    );
+    let refused = db.tba(&["reseaux", "import", unknown.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("0751111B:11111111111111"), "{stderr}");
+    let bad = write("mauvais.csv", "reseau,nom,organismes\nCMA,,0693456K\n");
+    let refused = db.tba(&["reseaux", "import", bad.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("line 2: nom"), "{stderr}");
+    assert_eq!(
+        tba::auth::reseaux::members(&db.pool, "CMA").await.unwrap(),
+        [format!("{}:{}", cma.0, cma.1), format!("{}:{}", lyon.0, lyon.1)]
+    );
+}

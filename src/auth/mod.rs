@@ -2,5 +2,6 @@
 
 pub mod access_log;
 pub mod keys;
+pub mod reseaux;
 
 pub use keys::{KeySpec, Principal, Role, Scope};

@@ -7,6 +7,7 @@ mod indicateurs;
 mod keys;
 mod organismes;
 mod projections;
+mod reseaux;
 mod serve;
 mod verify;
 
@@ -46,6 +47,9 @@ pub enum Command {
     /// The organismes referential.
     #[command(subcommand)]
     Organismes(organismes::OrganismesCommand),
+    /// The réseaux of organismes (perimeters of TETE_DE_RESEAU keys).
+    #[command(subcommand)]
+    Reseaux(reseaux::ReseauxCommand),
     /// Import a CSV or XLSX file of dossiers (v3 field names as columns) for an organisme.
     Import(import::ImportArgs),
     /// A running service with synthetic data in it; `generate` and `load` make and push a data set.
@@ -102,6 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Indicateurs(args) => indicateurs::run(&db, args).await,
         Command::Keys(command) => keys::run(&db, command).await,
         Command::Organismes(command) => organismes::run(&db, command).await,
+        Command::Reseaux(command) => reseaux::run(&db, command).await,
     }
 }
 

@@ -332,7 +332,7 @@ impl DossierQuery {
         .or_internal()?;
         let Some(row) = row else { return Ok(None) };
         let dossier = Dossier { row };
-        if !viewer.may_read(&dossier.scope(Utc::now().date_naive()))? {
+        if !viewer.may_read(pool, &dossier.scope(Utc::now().date_naive())).await? {
             return Ok(None);
         }
         let fields: Vec<String> = ctx.field().selection_set().map(|f| f.name().to_owned()).collect();
@@ -371,6 +371,7 @@ impl DossierQuery {
                 Role::Administrateur,
                 Role::Auditor,
                 Role::OrganismeFormation,
+                Role::TeteDeReseau,
                 Role::Dreets,
                 Role::Ddets,
                 Role::Academie,
@@ -394,9 +395,12 @@ impl DossierQuery {
             )));
         }
         let filtre = filtre.unwrap_or_default().parse()?;
-        let filtre = match principal.role {
-            Role::OrganismeFormation => filtre,
-            _ => viewer.perimetre(pool).await?.restrict(filtre, false)?,
+        // An organisme reads its own dossiers, a réseau those its organismes are responsable of;
+        // the others, those of their perimeter.
+        let (filtre, responsables) = match principal.role {
+            Role::OrganismeFormation => (filtre, Vec::new()),
+            Role::TeteDeReseau => (filtre, viewer.reseau(pool).await?),
+            _ => (viewer.perimetre(pool).await?.restrict(filtre, false)?, Vec::new()),
         };
         let own = principal.organisme.as_ref().map(|o| (o.uai.to_string(), o.siret.to_string()));
         let date = date.map_or_else(|| Utc::now().date_naive(), |d| d.0);
@@ -421,6 +425,7 @@ impl DossierQuery {
                AND coalesce((SELECT p ->> 'statut' FROM jsonb_array_elements(d.parcours) AS p
                              WHERE p ->> 'date' <= $13::date::text ORDER BY p ->> 'date' DESC LIMIT 1),
                             'INSCRIT') = ANY($14)
+               AND (cardinality($16::text[]) = 0 OR d.uai_responsable || ':' || d.siret_responsable = ANY($16))
              ORDER BY d.dossier_id LIMIT $15"
         );
         let mut rows: Vec<DossierRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -439,6 +444,7 @@ impl DossierQuery {
             .bind(date)
             .bind(statuts.iter().map(|s| s.as_str()).collect::<Vec<_>>())
             .bind(i64::from(first) + 1)
+            .bind(&responsables)
             .fetch_all(pool)
             .await
             .or_internal()?;

@@ -105,10 +105,7 @@ impl Viewer {
                 organismes.sort();
                 Ok(Perimetre::Organismes(organismes))
             }
-            Role::TeteDeReseau => Err(forbidden(
-                "les organismes des réseaux ne sont pas encore connus : une clé TETE_DE_RESEAU ne voit \
-                 aucun indicateur pour l'instant",
-            )),
+            Role::TeteDeReseau => Ok(Perimetre::Organismes(self.reseau(pool).await?)),
             Role::MissionLocale | Role::Arml => Err(forbidden(format!(
                 "une clé {} ne voit pas les indicateurs des effectifs",
                 principal.role.as_str()
@@ -116,8 +113,22 @@ impl Viewer {
         }
     }
 
+    /// The organismes of a TETE_DE_RESEAU key's réseau (`UAI:SIRET`); FORBIDDEN when it has none.
+    pub async fn reseau(&self, pool: &PgPool) -> Result<Vec<String>, Error> {
+        let principal = self.principal()?;
+        let reseau = principal.scope.as_ref().filter(|s| s.kind == "RESEAU").map(|s| s.value.as_str());
+        let Some(reseau) = reseau else {
+            return Err(forbidden("la clé TETE_DE_RESEAU ne nomme pas de réseau (--scope RESEAU:<id>)"));
+        };
+        let members = crate::auth::reseaux::members(pool, reseau).await.or_internal()?;
+        if members.is_empty() {
+            return Err(forbidden(format!("le réseau {reseau} n'a aucun organisme (tba reseaux import)")));
+        }
+        Ok(members)
+    }
+
     /// Whether this caller may read that dossier (its identity, contacts and history included).
-    pub fn may_read(&self, dossier: &DossierScope<'_>) -> Result<bool, Error> {
+    pub async fn may_read(&self, pool: &PgPool, dossier: &DossierScope<'_>) -> Result<bool, Error> {
         let principal = self.principal()?;
         let in_scope = |kind: &str, value: &str| {
             principal.scope.as_ref().is_some_and(|s| s.kind == kind && s.value == value)
@@ -135,7 +146,12 @@ impl Viewer {
                     || in_scope("ACADEMIE", dossier.academie))
                     && matches!(dossier.statut, Some(Statut::Inscrit | Statut::Rupturant | Statut::Abandon))
             }
-            Role::Analyst | Role::TeteDeReseau | Role::MissionLocale | Role::Arml => {
+            // A réseau reads the dossiers its organismes are responsable of.
+            Role::TeteDeReseau => {
+                let responsable = format!("{}:{}", dossier.responsable.0, dossier.responsable.1);
+                self.reseau(pool).await?.contains(&responsable)
+            }
+            Role::Analyst | Role::MissionLocale | Role::Arml => {
                 return Err(forbidden(format!(
                     "une clé {} ne lit pas de dossier nominatif",
                     principal.role.as_str()
@@ -151,6 +167,10 @@ impl Perimetre {
     /// for the national figures, without filter.
     pub fn restrict(&self, mut filtre: Filtre, national: bool) -> Result<Filtre, Error> {
         let narrow = |asked: &mut Vec<String>, allowed: &[String], field: &str| {
+            // An empty list filters nothing: an empty perimeter must never become one.
+            if allowed.is_empty() {
+                return Err(forbidden("votre périmètre est vide"));
+            }
             if asked.is_empty() {
                 *asked = allowed.to_vec();
                 return Ok(());
