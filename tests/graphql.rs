@@ -443,11 +443,21 @@ async fn bad_requests_get_a_code_and_name_their_field() {
     // A query too deep for the limits is refused before it runs.
     let deep = format!(
         "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
-        "ofType { ".repeat(10),
-        "} ".repeat(10)
+        "ofType { ".repeat(20),
+        "} ".repeat(20)
     );
     let (_, answer) = graphql(&app, admin, &deep).await;
     assert_eq!(code(&answer), "BAD_USER_INPUT", "{answer}");
+    // GraphiQL's introspection (type references nine levels deep) is within the limits.
+    let type_ref = format!("kind name {}", "ofType { kind name ".repeat(9) + &"} ".repeat(9));
+    let introspection = format!(
+        "{{ __schema {{ queryType {{ name }} types {{ kind name description \
+           fields(includeDeprecated: true) {{ name args {{ name type {{ {type_ref} }} }} type {{ {type_ref} }} }} \
+           inputFields {{ name type {{ {type_ref} }} }} enumValues {{ name }} }} }} }}"
+    );
+    let (_, answer) = graphql(&app, None, &introspection).await;
+    assert_eq!(code(&answer), "OK", "{answer}");
+
     // A dossier that does not exist is null, not an error.
     let (_, answer) = graphql(&app, admin, r#"{ dossier(id: "dossier-nope") { id } }"#).await;
     assert_eq!(answer, json!({ "data": { "dossier": null } }));
