@@ -34,16 +34,7 @@ pub enum ImportError {
 pub fn parse_csv(input: impl Read) -> Result<Vec<Reseau>, Vec<RowError>> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(input);
     let error = |line, field: &str, message: String| RowError { line, field: field.to_owned(), message };
-    let headers = reader.headers().map_err(|e| vec![error(1, "header", e.to_string())])?.clone();
-    let position: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h, i)).collect();
-    let missing: Vec<RowError> = COLUMNS
-        .iter()
-        .filter(|c| !position.contains_key(*c))
-        .map(|c| error(1, c, format!("missing column (expected: {})", COLUMNS.join(","))))
-        .collect();
-    if !missing.is_empty() {
-        return Err(missing);
-    }
+    let position = crate::ingestion::organismes::columns(&mut reader, &COLUMNS)?;
     let (mut reseaux, mut errors) = (Vec::new(), Vec::new());
     let mut seen: HashMap<String, u64> = HashMap::new();
     for record in reader.records() {

@@ -41,16 +41,7 @@ pub struct ImportReport {
 pub fn parse_csv(input: impl Read) -> Result<Vec<Organisme>, Vec<RowError>> {
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(input);
     let error = |line, field: &str, message: String| RowError { line, field: field.to_owned(), message };
-    let headers = reader.headers().map_err(|e| vec![error(1, "header", e.to_string())])?.clone();
-    let position: HashMap<&str, usize> = headers.iter().enumerate().map(|(i, h)| (h, i)).collect();
-    let missing: Vec<RowError> = COLUMNS
-        .iter()
-        .filter(|c| !position.contains_key(*c))
-        .map(|c| error(1, c, format!("missing column (expected: {})", COLUMNS.join(","))))
-        .collect();
-    if !missing.is_empty() {
-        return Err(missing);
-    }
+    let position = columns(&mut reader, &COLUMNS)?;
     let (mut organismes, mut errors) = (Vec::new(), Vec::new());
     let mut seen = HashMap::new();
     for record in reader.records() {
@@ -107,6 +98,23 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<Organisme>, Vec<RowError>> {
 }
 
 /// Records the refusals of one row.
+/// Where each expected column is in a referential file's header; every missing one refused.
+pub(crate) fn columns<R: Read>(
+    reader: &mut csv::Reader<R>,
+    expected: &[&str],
+) -> Result<HashMap<String, usize>, Vec<RowError>> {
+    let error = |field: &str, message: String| RowError { line: 1, field: field.to_owned(), message };
+    let headers = reader.headers().map_err(|e| vec![error("header", e.to_string())])?;
+    let position: HashMap<String, usize> =
+        headers.iter().enumerate().map(|(i, h)| (h.to_owned(), i)).collect();
+    let missing: Vec<RowError> = expected
+        .iter()
+        .filter(|c| !position.contains_key(**c))
+        .map(|c| error(c, format!("missing column (expected: {})", expected.join(","))))
+        .collect();
+    if missing.is_empty() { Ok(position) } else { Err(missing) }
+}
+
 struct Checker<'a> {
     line: u64,
     errors: &'a mut Vec<RowError>,
