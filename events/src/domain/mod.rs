@@ -7,6 +7,7 @@
 mod annee;
 mod contact;
 mod ids;
+pub mod communes;
 pub mod territoire;
 
 pub use annee::AnneeScolaire;
