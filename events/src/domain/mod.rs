@@ -5,9 +5,9 @@
 //! Error messages are in French: they are read by the ERP developers whose pushes are refused.
 
 mod annee;
+pub mod communes;
 mod contact;
 mod ids;
-pub mod communes;
 pub mod territoire;
 
 pub use annee::AnneeScolaire;
