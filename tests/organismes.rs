@@ -121,3 +121,52 @@ async fn reseaux_are_imported_whole_with_known_organismes_only() {
         [format!("{}:{}", cma.0, cma.1), format!("{}:{}", lyon.0, lyon.1)]
     );
 }
+
+#[tokio::test]
+async fn missions_locales_are_imported_once_and_place_young_people_by_residence() {
+    let db = TestDb::new().await;
+    let write = |name: &str, rows: &[&str]| {
+        let path = file(name, &[]);
+        std::fs::write(&path, format!("ml_id,nom,siret,email,telephone,communes\n{}\n", rows.join("\n")))
+            .unwrap();
+        path
+    };
+    let rows = [
+        "ML-LYON,Mission Locale de Lyon,12345678901234,contact@ml-lyon.fr,04 72 00 00 00,69123 69266",
+        "ML-PARIS,Mission Locale de Paris,98765432100017,,,75056",
+    ];
+    let path = write("ml.csv", &rows);
+    let first = db.tba(&["missions-locales", "import", path.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains("2 created, 0 changed, 0 unchanged"),
+        "{first:?}"
+    );
+    let head = db.head().await;
+    let again = db.tba(&["missions-locales", "import", path.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&again.stdout).contains("0 created, 0 changed, 2 unchanged"),
+        "{again:?}"
+    );
+    assert_eq!(db.head().await, head, "re-importing the same file writes nothing");
+
+    let place = |insee: Option<&'static str>, postal: Option<&'static str>| {
+        let pool = db.pool.clone();
+        async move { tba::ingestion::missions_locales::place(&pool, insee, postal).await.unwrap() }
+    };
+    assert_eq!(place(Some("69383"), None).await.as_deref(), Some("ML-LYON"), "Lyon 3e is Lyon's");
+    assert_eq!(place(None, Some("69100")).await.as_deref(), Some("ML-LYON"), "Villeurbanne by postal code");
+    assert_eq!(place(Some("99999"), Some("75001")).await.as_deref(), Some("ML-PARIS"));
+    assert_eq!(place(Some("13055"), None).await, None, "no Mission Locale serves Marseille here");
+
+    // Taking a commune from a Mission Locale the file does not name refuses the file.
+    let taking =
+        write("prise.csv", &["ML-VILLEURBANNE,Mission Locale de Villeurbanne,12345678900012,,,69266"]);
+    let refused = db.tba(&["missions-locales", "import", taking.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("69266 belongs to ML-LYON"), "{stderr}");
+    let bad = write("mauvais.csv", &["ML-X,X,123,,,69123"]);
+    let refused = db.tba(&["missions-locales", "import", bad.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("line 2: siret"), "{stderr}");
+    assert_eq!(db.head().await, head, "nothing refused is written");
+}

@@ -5,6 +5,7 @@ mod demo;
 mod import;
 mod indicateurs;
 mod keys;
+mod missions_locales;
 mod organismes;
 mod projections;
 mod reseaux;
@@ -47,6 +48,9 @@ pub enum Command {
     /// The organismes referential.
     #[command(subcommand)]
     Organismes(organismes::OrganismesCommand),
+    /// The Missions Locales and their territories.
+    #[command(subcommand)]
+    MissionsLocales(missions_locales::MissionsLocalesCommand),
     /// The réseaux of organismes (perimeters of TETE_DE_RESEAU keys).
     #[command(subcommand)]
     Reseaux(reseaux::ReseauxCommand),
@@ -107,6 +111,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(command) => keys::run(&db, command).await,
         Command::Organismes(command) => organismes::run(&db, command).await,
         Command::Reseaux(command) => reseaux::run(&db, command).await,
+        Command::MissionsLocales(command) => missions_locales::run(&db, command).await,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod digests;
 pub mod fields;
 pub mod imports;
 pub mod journal;
+pub mod missions_locales;
 pub mod native;
 pub mod organismes;
 pub mod snapshots;

@@ -1,0 +1,29 @@
+//! Missions Locales as the log records them: one stream per Mission Locale, whose events each carry its
+//! full referential entry (identity, contacts, territory) as it became known, so that a replay places
+//! young people by the territories of its time.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Email, Siret, Telephone};
+
+/// The only event type of a Mission Locale stream: the referential entry, complete, at that time.
+pub const MISSION_LOCALE_ENREGISTREE: &str = "MissionLocaleEnregistree";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissionLocale {
+    pub id: String,
+    pub nom: String,
+    pub siret: Siret,
+    pub email: Option<Email>,
+    pub telephone: Option<Telephone>,
+    /// The current communes (INSEE codes) of its territory.
+    pub communes: BTreeSet<String>,
+}
+
+impl MissionLocale {
+    pub fn stream_id(&self) -> String {
+        format!("mission_locale-{}", self.id)
+    }
+}
