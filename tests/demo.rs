@@ -24,6 +24,13 @@ async fn a_generated_data_set_loads_through_the_erp_api() {
             .await
             .unwrap();
     assert_eq!(dossiers, 300);
+    // Its Missions Locales, one per département, cover the communes of France.
+    let (missions, communes): (i64, i64) =
+        sqlx::query_as("SELECT (SELECT count(*) FROM missions_locales), (SELECT count(*) FROM ml_communes)")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(missions >= 101 && communes > 34_000, "{missions} missions locales, {communes} communes");
 
     let again = db.tba(&["demo", "load", "--dir", dir.to_str().unwrap(), "--url", &app.address]);
     assert!(

@@ -72,6 +72,10 @@ pub async fn run(db: &DbConfig, args: DemoArgs) -> anyhow::Result<ExitCode> {
             let (organismes, items) = demo::read(&dir)?;
             let pool = crate::db::pool(db, 4).await?;
             crate::db::migrate(&pool).await?;
+            // A data set written before Missions Locales were part of it gets the default ones.
+            let missions = std::fs::read_to_string(dir.join(demo::MISSIONS_LOCALES_FILE))
+                .unwrap_or_else(|_| demo::generate::missions_locales_csv());
+            load::missions_locales(&pool, &missions).await?;
             push(&pool, &url, &organismes, &items, concurrency).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -117,6 +121,7 @@ async fn serve_with_data(db: &DbConfig, dossiers: usize, args: ServeArgs) -> any
         println!("generating {dossiers} synthetic dossiers and pushing them through the ERP API…");
         let data = demo::generate(dossiers, 1, Utc::now().date_naive());
         let items: Vec<serde_json::Value> = data.dossiers.iter().map(|(_, item)| item.clone()).collect();
+        load::missions_locales(&pool, &demo::generate::missions_locales_csv()).await?;
         push(&pool, &format!("http://{address}"), &data.organismes_csv(), &items, 4).await?;
     }
     let spec =

@@ -9,6 +9,10 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
 use super::names::{CAUSES_ABANDON, CAUSES_RUPTURE, FORMATIONS, NOMS, PRENOMS_F, PRENOMS_M, RUES};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use events::domain::communes::{self, Commune};
 use events::domain::territoire;
 
 /// An organisme of the synthetic referential.
@@ -131,8 +135,25 @@ fn organisme(
     }
 }
 
-/// A synthetic commune of the département: its INSEE code and a postal code.
+/// The current communes with a postal code, by département.
+fn communes_by_departement() -> &'static HashMap<String, Vec<&'static Commune>> {
+    static INDEX: OnceLock<HashMap<String, Vec<&'static Commune>>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut index: HashMap<String, Vec<&'static Commune>> = HashMap::new();
+        for commune in communes::actuelles().into_iter().filter(|c| !c.codes_postaux.is_empty()) {
+            index.entry(commune.departement.clone()).or_default().push(commune);
+        }
+        index
+    })
+}
+
+/// A commune of the département: its INSEE code and one of its postal codes (a synthetic one where the
+/// communes file has none for the département).
 fn commune(rng: &mut StdRng, departement: &str) -> (String, String) {
+    if let Some(communes) = communes_by_departement().get(departement).filter(|c| !c.is_empty()) {
+        let commune = communes[rng.random_range(0..communes.len())];
+        return (commune.code.clone(), commune.codes_postaux[0].clone());
+    }
     if departement.len() == 3 {
         let n = rng.random_range(1..25);
         (format!("{departement}{n:02}"), format!("{departement}{:02}", n * 2 % 100))
@@ -145,6 +166,29 @@ fn commune(rng: &mut StdRng, departement: &str) -> (String, String) {
         };
         (format!("{departement}{n:03}"), format!("{postal_departement}{:03}", (n % 9) * 10 + 100))
     }
+}
+
+/// The synthetic Missions Locales of the demo, in the format of `tba missions-locales import`: one per
+/// département of the demo's organismes, whose territory is every current commune of the département.
+pub fn missions_locales_csv() -> String {
+    let mut by_departement: HashMap<&str, Vec<&str>> = HashMap::new();
+    for commune in communes::actuelles() {
+        by_departement.entry(commune.departement.as_str()).or_default().push(commune.code.as_str());
+    }
+    let mut csv = String::from("ml_id,nom,siret,email,telephone,communes\n");
+    for (n, departement) in departements().iter().enumerate() {
+        let Some(codes) = by_departement.get(departement.code.as_str()) else { continue };
+        let code = departement.code.to_lowercase();
+        csv.push_str(&format!(
+            "ML-{},Mission Locale du {},{:014},contact@ml-{code}.example.org,01{:08},{}\n",
+            departement.code,
+            departement.code,
+            13_000_000_000_000u64 + n as u64,
+            40_000_000 + n,
+            codes.join(" ")
+        ));
+    }
+    csv
 }
 
 fn pick<'a, T>(rng: &mut StdRng, list: &'a [T]) -> &'a T {
@@ -330,5 +374,22 @@ mod tests {
         let rate = ruptures as f64 / contrats as f64;
         assert!((0.12..0.26).contains(&rate), "rupture rate {rate}");
         assert_eq!(generate(50, 7, today).dossiers, generate(50, 7, today).dossiers, "deterministic");
+    }
+
+    #[test]
+    fn every_demo_residence_is_a_real_commune_in_a_demo_mission_locale() {
+        let missions = crate::ingestion::missions_locales::parse_csv(missions_locales_csv().as_bytes())
+            .unwrap_or_else(|e| panic!("{:?}", &e[..e.len().min(3)]));
+        assert!(missions.len() >= 101, "one per département: {}", missions.len());
+        let served: std::collections::HashSet<&str> =
+            missions.iter().flat_map(|m| m.communes.iter().map(String::as_str)).collect();
+        let demo = generate(2000, 3, NaiveDate::from_ymd_opt(2026, 11, 23).expect("a date"));
+        for (_, item) in &demo.dossiers {
+            let insee = item["code_commune_insee_apprenant"].as_str().expect("a residence");
+            let commune = communes::commune(insee).unwrap_or_else(|| panic!("{insee} is a commune"));
+            assert!(served.contains(commune.commune.as_str()), "{insee} has its Mission Locale");
+            let postal = item["code_postal_apprenant"].as_str().expect("a postal code");
+            assert!(commune.codes_postaux.iter().any(|p| p == postal), "{insee} {postal}");
+        }
     }
 }

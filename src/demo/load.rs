@@ -23,17 +23,28 @@ pub struct Batch {
     pub body: Vec<u8>,
 }
 
+/// Import Missions Locales (the format of `tba missions-locales import`), as the demo's operator.
+pub async fn missions_locales(pool: &PgPool, csv: &str) -> anyhow::Result<()> {
+    let missions = crate::ingestion::missions_locales::parse_csv(csv.as_bytes())
+        .map_err(|errors| anyhow::anyhow!("the Missions Locales are refused: {}", errors[0]))?;
+    crate::ingestion::missions_locales::import(pool, missions, demo_metadata()).await?;
+    Ok(())
+}
+
+fn demo_metadata() -> Metadata {
+    Metadata {
+        actor: Actor { organisation: "demo".into(), principal: "tba demo load".into() },
+        channel: "cli".into(),
+        ..Metadata::default()
+    }
+}
+
 /// Import the referential and create a key per formateur organisme; returns the requests to send,
 /// dossiers grouped by formateur in requests of at most 2000.
 pub async fn prepare(pool: &PgPool, organismes_csv: &str, dossiers: &[Value]) -> anyhow::Result<Vec<Batch>> {
     let referential = organismes::parse_csv(organismes_csv.as_bytes())
         .map_err(|errors| anyhow::anyhow!("the organismes referential is refused: {}", errors[0]))?;
-    let metadata = Metadata {
-        actor: Actor { organisation: "demo".into(), principal: "tba demo load".into() },
-        channel: "cli".into(),
-        ..Metadata::default()
-    };
-    organismes::import(pool, referential, metadata).await?;
+    organismes::import(pool, referential, demo_metadata()).await?;
     let mut by_formateur: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
     for item in dossiers {
         let field = |name: &str| item.get(name).and_then(Value::as_str).unwrap_or_default();

@@ -1,6 +1,7 @@
 //! Synthetic data for newcomers, demos and benchmarks: `generate` makes a realistic data set, `load`
 //! pushes it through the ERP API like real ERPs would. On disk a data set is a directory with
-//! `organismes.csv` (the referential) and `dossiers.jsonl` (one v3 item per line).
+//! `organismes.csv` (the referential), `missions_locales.csv` (one synthetic Mission Locale per
+//! département, covering its communes) and `dossiers.jsonl` (one v3 item per line).
 
 pub mod generate;
 pub mod load;
@@ -16,11 +17,13 @@ pub use generate::{Demo, generate};
 
 pub const ORGANISMES_FILE: &str = "organismes.csv";
 pub const DOSSIERS_FILE: &str = "dossiers.jsonl";
+pub const MISSIONS_LOCALES_FILE: &str = "missions_locales.csv";
 
 /// Write a data set to `dir` (created if needed).
 pub fn write(demo: &Demo, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     std::fs::write(dir.join(ORGANISMES_FILE), demo.organismes_csv())?;
+    std::fs::write(dir.join(MISSIONS_LOCALES_FILE), generate::missions_locales_csv())?;
     let file = std::fs::File::create(dir.join(DOSSIERS_FILE))?;
     let mut out = BufWriter::new(file);
     for (_, item) in &demo.dossiers {
