@@ -9,7 +9,7 @@ use std::io::Read;
 use sqlx::PgPool;
 
 use super::keys::OrganismeRef;
-use crate::ingestion::organismes::RowError;
+use crate::ingestion::referential::RowError;
 
 const COLUMNS: [&str; 3] = ["reseau", "nom", "organismes"];
 
@@ -32,30 +32,21 @@ pub enum ImportError {
 
 /// Read and check the whole file; any refused row refuses the file.
 pub fn parse_csv(input: impl Read) -> Result<Vec<Reseau>, Vec<RowError>> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(input);
-    let error = |line, field: &str, message: String| RowError { line, field: field.to_owned(), message };
-    let position = crate::ingestion::organismes::columns(&mut reader, &COLUMNS)?;
-    let (mut reseaux, mut errors) = (Vec::new(), Vec::new());
+    let (sheet, mut errors) = crate::ingestion::referential::read(input, &COLUMNS)?;
+    let mut reseaux = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
-    for record in reader.records() {
-        let record = match record {
-            Ok(record) => record,
-            Err(e) => {
-                errors.push(error(e.position().map_or(0, |p| p.line()), "row", e.to_string()));
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| p.line());
-        let get = |column: &str| record.get(position[column]).unwrap_or("").to_owned();
+    for row in sheet.rows() {
+        let line = row.line;
+        let get = |column: &str| row.get(column).to_owned();
         let (id, nom) = (get("reseau"), get("nom"));
         let before = errors.len();
         if id.is_empty() {
-            errors.push(error(line, "reseau", "must not be empty".into()));
+            errors.push(RowError::new(line, "reseau", "must not be empty"));
         } else if let Some(first) = seen.insert(id.clone(), line) {
-            errors.push(error(line, "reseau", format!("{id} already on line {first}")));
+            errors.push(RowError::new(line, "reseau", format!("{id} already on line {first}")));
         }
         if nom.is_empty() {
-            errors.push(error(line, "nom", "must not be empty".into()));
+            errors.push(RowError::new(line, "nom", "must not be empty"));
         }
         let mut organismes = BTreeSet::new();
         for member in get("organismes").split_whitespace() {
@@ -63,11 +54,13 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<Reseau>, Vec<RowError>> {
                 Ok(o) => {
                     organismes.insert(format!("{}:{}", o.uai, o.siret));
                 }
-                Err(message) => errors.push(error(line, "organismes", format!("{member:?}: {message}"))),
+                Err(message) => {
+                    errors.push(RowError::new(line, "organismes", format!("{member:?}: {message}")))
+                }
             }
         }
         if organismes.is_empty() && errors.len() == before {
-            errors.push(error(line, "organismes", "at least one UAI:SIRET".into()));
+            errors.push(RowError::new(line, "organismes", "at least one UAI:SIRET"));
         }
         if errors.len() == before {
             reseaux.push(Reseau { id, nom, organismes });

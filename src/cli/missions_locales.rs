@@ -4,11 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use events::{Actor, Metadata};
 
+use super::referential::{operator, refused};
 use crate::config::DbConfig;
 use crate::ingestion::missions_locales::{ImportError, import, parse_csv};
-use crate::ingestion::organismes::RowError;
 
 #[derive(Debug, Subcommand)]
 pub enum MissionsLocalesCommand {
@@ -21,25 +20,13 @@ pub enum MissionsLocalesCommand {
 pub async fn run(db: &DbConfig, command: MissionsLocalesCommand) -> anyhow::Result<ExitCode> {
     let MissionsLocalesCommand::Import { file } = command;
     let input = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
-    let refused = |errors: Vec<RowError>| {
-        for error in &errors {
-            eprintln!("{}: {error}", file.display());
-        }
-        eprintln!("nothing imported: {} refused value(s)", errors.len());
-        Ok(ExitCode::FAILURE)
-    };
     let missions = match parse_csv(input) {
         Ok(missions) => missions,
-        Err(errors) => return refused(errors),
+        Err(errors) => return Ok(refused(&file, &errors)),
     };
     let pool = crate::db::pool(db, 2).await?;
     crate::db::migrate(&pool).await?;
-    let metadata = Metadata {
-        actor: Actor { organisation: "operator".into(), principal: "cli".into() },
-        channel: "cli".into(),
-        ..Metadata::default()
-    };
-    match import(&pool, missions, metadata).await {
+    match import(&pool, missions, operator()).await {
         Ok(report) => {
             println!(
                 "{} missions locales read: {} created, {} changed, {} unchanged",
@@ -47,7 +34,7 @@ pub async fn run(db: &DbConfig, command: MissionsLocalesCommand) -> anyhow::Resu
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(ImportError::Invalid(errors)) => refused(errors),
+        Err(ImportError::Invalid(errors)) => Ok(refused(&file, &errors)),
         Err(error) => Err(error.into()),
     }
 }

@@ -8,6 +8,7 @@ mod keys;
 mod missions_locales;
 mod organismes;
 mod projections;
+mod referential;
 mod reseaux;
 mod serve;
 mod verify;

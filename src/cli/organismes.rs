@@ -4,13 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use events::{Actor, Metadata};
 
+use super::referential::{operator, refused};
 use crate::config::DbConfig;
 use crate::ingestion::organismes::{import, parse_csv};
-
-/// Refused rows printed at most; the count says how many more there are.
-const SHOWN_ERRORS: usize = 100;
 
 #[derive(Debug, Subcommand)]
 pub enum OrganismesCommand {
@@ -24,25 +21,11 @@ pub async fn run(db: &DbConfig, command: OrganismesCommand) -> anyhow::Result<Ex
     let input = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
     let organismes = match parse_csv(input) {
         Ok(organismes) => organismes,
-        Err(errors) => {
-            for error in errors.iter().take(SHOWN_ERRORS) {
-                eprintln!("{}: {error}", file.display());
-            }
-            if errors.len() > SHOWN_ERRORS {
-                eprintln!("... and {} more", errors.len() - SHOWN_ERRORS);
-            }
-            eprintln!("nothing imported: {} refused value(s)", errors.len());
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(errors) => return Ok(refused(&file, &errors)),
     };
     let pool = crate::db::pool(db, 2).await?;
     crate::db::migrate(&pool).await?;
-    let metadata = Metadata {
-        actor: Actor { organisation: "operator".into(), principal: "cli".into() },
-        channel: "cli".into(),
-        ..Metadata::default()
-    };
-    let report = import(&pool, organismes, metadata).await?;
+    let report = import(&pool, organismes, operator()).await?;
     println!(
         "{} organismes read: {} created, {} changed, {} unchanged",
         report.read, report.created, report.changed, report.unchanged

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Subcommand;
 
+use super::referential::refused;
 use crate::auth::reseaux::{ImportError, import, parse_csv};
 use crate::config::DbConfig;
 
@@ -19,16 +20,9 @@ pub enum ReseauxCommand {
 pub async fn run(db: &DbConfig, command: ReseauxCommand) -> anyhow::Result<ExitCode> {
     let ReseauxCommand::Import { file } = command;
     let input = std::fs::File::open(&file).with_context(|| format!("cannot open {}", file.display()))?;
-    let refused = |errors: Vec<crate::ingestion::organismes::RowError>| {
-        for error in &errors {
-            eprintln!("{}: {error}", file.display());
-        }
-        eprintln!("nothing imported: {} refused value(s)", errors.len());
-        Ok(ExitCode::FAILURE)
-    };
     let reseaux = match parse_csv(input) {
         Ok(reseaux) => reseaux,
-        Err(errors) => return refused(errors),
+        Err(errors) => return Ok(refused(&file, &errors)),
     };
     let pool = crate::db::pool(db, 2).await?;
     crate::db::migrate(&pool).await?;
@@ -38,7 +32,7 @@ pub async fn run(db: &DbConfig, command: ReseauxCommand) -> anyhow::Result<ExitC
             println!("{count} réseaux imported, {members} organismes in all");
             Ok(ExitCode::SUCCESS)
         }
-        Err(ImportError::Invalid(errors)) => refused(errors),
+        Err(ImportError::Invalid(errors)) => Ok(refused(&file, &errors)),
         Err(error) => Err(error.into()),
     }
 }

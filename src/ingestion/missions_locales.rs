@@ -19,52 +19,46 @@ use events::store::append_in_transaction;
 use events::{AppendRequest, ExpectedVersion, Metadata, NewEvent};
 use sqlx::PgPool;
 
-use super::organismes::{ImportReport, RowError, columns};
+use super::organismes::ImportReport;
+use super::referential::{RowError, optional};
 
 const COLUMNS: [&str; 6] = ["ml_id", "nom", "siret", "email", "telephone", "communes"];
 
 /// Read and check the whole file; any refused value refuses the file.
 pub fn parse_csv(input: impl Read) -> Result<Vec<MissionLocale>, Vec<RowError>> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(input);
-    let position = columns(&mut reader, &COLUMNS)?;
-    let error = |line, field: &str, message: String| RowError { line, field: field.to_owned(), message };
-    let (mut missions, mut errors) = (Vec::new(), Vec::new());
+    let (sheet, mut errors) = super::referential::read(input, &COLUMNS)?;
+    let mut missions = Vec::new();
     let mut ids: HashMap<String, u64> = HashMap::new();
     let mut claimed: HashMap<String, (String, u64)> = HashMap::new();
-    for record in reader.records() {
-        let record = match record {
-            Ok(record) => record,
-            Err(e) => {
-                errors.push(error(e.position().map_or(0, |p| p.line()), "row", e.to_string()));
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| p.line());
-        let get = |column: &str| record.get(position[column]).unwrap_or("").to_owned();
+    for row in sheet.rows() {
+        let line = row.line;
+        let get = |column: &str| row.get(column).to_owned();
         let before = errors.len();
         let id = get("ml_id");
         if id.is_empty() {
-            errors.push(error(line, "ml_id", "must not be empty".into()));
+            errors.push(RowError::new(line, "ml_id", "must not be empty"));
         } else if let Some(first) = ids.insert(id.clone(), line) {
-            errors.push(error(line, "ml_id", format!("{id} already on line {first}")));
+            errors.push(RowError::new(line, "ml_id", format!("{id} already on line {first}")));
         }
         let nom = get("nom");
         if nom.is_empty() {
-            errors.push(error(line, "nom", "must not be empty".into()));
+            errors.push(RowError::new(line, "nom", "must not be empty"));
         }
-        let siret =
-            Siret::parse(&get("siret")).map_err(|e| errors.push(error(line, "siret", e.to_string()))).ok();
-        let email =
-            optional(&get("email"), Email::parse).map_err(|e| errors.push(error(line, "email", e))).ok();
+        let siret = Siret::parse(&get("siret"))
+            .map_err(|e| errors.push(RowError::new(line, "siret", e.to_string())))
+            .ok();
+        let email = optional(&get("email"), Email::parse)
+            .map_err(|e| errors.push(RowError::new(line, "email", e)))
+            .ok();
         let telephone = Telephone::parse_optional(&get("telephone"))
-            .map_err(|e| errors.push(error(line, "telephone", e.to_string())))
+            .map_err(|e| errors.push(RowError::new(line, "telephone", e.to_string())))
             .ok();
         let mut territory = BTreeSet::new();
         for code in get("communes").split_whitespace() {
             match communes::commune(code) {
                 Some(c) if c.is_current() => {
                     if let Some((other, first)) = claimed.insert(c.code.clone(), (id.clone(), line)) {
-                        errors.push(error(
+                        errors.push(RowError::new(
                             line,
                             "communes",
                             format!("{code} already in the territory of {other} (line {first})"),
@@ -72,16 +66,20 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<MissionLocale>, Vec<RowError>> 
                     }
                     territory.insert(c.code.clone());
                 }
-                Some(c) => errors.push(error(
+                Some(c) => errors.push(RowError::new(
                     line,
                     "communes",
                     format!("{code} is not a current commune: list {} ({})", c.commune, c.nom),
                 )),
-                None => errors.push(error(line, "communes", format!("{code} is not a commune INSEE code"))),
+                None => errors.push(RowError::new(
+                    line,
+                    "communes",
+                    format!("{code} is not a commune INSEE code"),
+                )),
             }
         }
         if territory.is_empty() && errors.len() == before {
-            errors.push(error(line, "communes", "at least one commune INSEE code".into()));
+            errors.push(RowError::new(line, "communes", "at least one commune INSEE code"));
         }
         if let (true, Some(siret), Some(email), Some(telephone)) =
             (errors.len() == before, siret, email, telephone)
@@ -90,13 +88,6 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<MissionLocale>, Vec<RowError>> 
         }
     }
     if errors.is_empty() { Ok(missions) } else { Err(errors) }
-}
-
-fn optional<T>(
-    raw: &str,
-    parse: impl Fn(&str) -> Result<T, events::domain::Invalid>,
-) -> Result<Option<T>, String> {
-    if raw.is_empty() { Ok(None) } else { parse(raw).map(Some).map_err(|e| e.to_string()) }
 }
 
 #[derive(Debug, thiserror::Error)]

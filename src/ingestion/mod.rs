@@ -9,6 +9,7 @@ pub mod journal;
 pub mod missions_locales;
 pub mod native;
 pub mod organismes;
+pub mod referential;
 pub mod snapshots;
 pub mod v3;
 

@@ -15,19 +15,8 @@ use sqlx::PgPool;
 const COLUMNS: [&str; 7] =
     ["uai", "siret", "nom", "code_commune_insee", "code_postal", "departement", "nature"];
 
-/// A refused row of the file: its line (1 is the header), the column, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RowError {
-    pub line: u64,
-    pub field: String,
-    pub message: String,
-}
-
-impl std::fmt::Display for RowError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}: {}", self.line, self.field, self.message)
-    }
-}
+pub use super::referential::RowError;
+use super::referential::optional;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImportReport {
@@ -39,22 +28,11 @@ pub struct ImportReport {
 
 /// Read and check the whole file; any refused row refuses the file.
 pub fn parse_csv(input: impl Read) -> Result<Vec<Organisme>, Vec<RowError>> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(input);
-    let error = |line, field: &str, message: String| RowError { line, field: field.to_owned(), message };
-    let position = columns(&mut reader, &COLUMNS)?;
-    let (mut organismes, mut errors) = (Vec::new(), Vec::new());
+    let (sheet, mut errors) = super::referential::read(input, &COLUMNS)?;
+    let mut organismes = Vec::new();
     let mut seen = HashMap::new();
-    for record in reader.records() {
-        let record = match record {
-            Ok(record) => record,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                errors.push(error(line, "row", e.to_string()));
-                continue;
-            }
-        };
-        let line = record.position().map_or(0, |p| p.line());
-        let get = |column: &str| record.get(position[column]).unwrap_or("");
+    for row in sheet.rows() {
+        let (line, get) = (row.line, |column: &str| row.get(column));
         let mut check = Checker { line, errors: &mut errors };
         let uai = check.check("uai", Uai::parse(get("uai")).map_err(|e| e.to_string()));
         let siret = check.check("siret", Siret::parse(get("siret")).map_err(|e| e.to_string()));
@@ -78,7 +56,7 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<Organisme>, Vec<RowError>> {
             (uai, siret, nom, insee, code_postal, departement, nature)
         {
             if let Some(first) = seen.insert((uai.clone(), siret.clone()), line) {
-                errors.push(error(line, "uai", format!("{uai}:{siret} already on line {first}")));
+                errors.push(RowError::new(line, "uai", format!("{uai}:{siret} already on line {first}")));
                 continue;
             }
             organismes.push(Organisme {
@@ -98,23 +76,6 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<Organisme>, Vec<RowError>> {
 }
 
 /// Records the refusals of one row.
-/// Where each expected column is in a referential file's header; every missing one refused.
-pub(crate) fn columns<R: Read>(
-    reader: &mut csv::Reader<R>,
-    expected: &[&str],
-) -> Result<HashMap<String, usize>, Vec<RowError>> {
-    let error = |field: &str, message: String| RowError { line: 1, field: field.to_owned(), message };
-    let headers = reader.headers().map_err(|e| vec![error("header", e.to_string())])?;
-    let position: HashMap<String, usize> =
-        headers.iter().enumerate().map(|(i, h)| (h.to_owned(), i)).collect();
-    let missing: Vec<RowError> = expected
-        .iter()
-        .filter(|c| !position.contains_key(**c))
-        .map(|c| error(c, format!("missing column (expected: {})", expected.join(","))))
-        .collect();
-    if missing.is_empty() { Ok(position) } else { Err(missing) }
-}
-
 struct Checker<'a> {
     line: u64,
     errors: &'a mut Vec<RowError>,
@@ -128,13 +89,6 @@ impl Checker<'_> {
             })
             .ok()
     }
-}
-
-fn optional<T>(
-    raw: &str,
-    parse: impl Fn(&str) -> Result<T, events::domain::Invalid>,
-) -> Result<Option<T>, String> {
-    if raw.is_empty() { Ok(None) } else { parse(raw).map(Some).map_err(|e| e.to_string()) }
 }
 
 /// Record the new and changed organismes, all in one transaction.
