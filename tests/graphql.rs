@@ -812,3 +812,47 @@ async fn clients_that_go_away_mid_request_leave_the_service_sound() {
         }
     }
 }
+
+#[tokio::test]
+async fn auditors_read_a_dossier_by_its_natural_key_its_stream_and_who_read_what() {
+    let (db, app, lyon) = common::lyon_app().await;
+    assert_eq!(app.post("/api/v3/dossiers-apprenants", &lyon, &json!([dossier_v3("A-1")])).await.0, 200);
+    let projections = tba::projections::Projections::start(&app.store);
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let auditor = key(&db, Role::Auditor, None).await;
+    let by_key = format!(
+        "{{ dossier(uai: \"{}\", anneeScolaire: \"2025/2026\", idErpApprenant: \" A-1 \") {{ id evenements {{ type version }} }} }}",
+        CFA_LYON.0
+    );
+    let (_, answer) = graphql(&app, Some(&auditor), &by_key).await;
+    let id = answer["data"]["dossier"]["id"].as_str().unwrap().to_owned();
+    let evenements = answer["data"]["dossier"]["evenements"].as_array().unwrap();
+    assert_eq!(evenements[0], json!({ "type": "InscriptionEnregistree", "version": 1 }), "{answer}");
+
+    let stream = format!("{{ stream(id: \"{id}\") {{ position version hash }} }}");
+    let (_, answer) = graphql(&app, Some(&auditor), &stream).await;
+    assert_eq!(answer["data"]["stream"].as_array().unwrap().len(), evenements.len(), "{answer}");
+    let (_, answer) = graphql(&app, Some(&lyon), &stream).await;
+    assert_eq!(code(&answer), "FORBIDDEN", "an organisme does not read the log: {answer}");
+
+    // The access log, for one key: its reads only.
+    let key_id: String =
+        sqlx::query_scalar("SELECT key_id::text FROM access_log LIMIT 1").fetch_one(&db.pool).await.unwrap();
+    let (_, answer) = graphql(
+        &app,
+        Some(&auditor),
+        &format!("{{ journalDesAcces(cle: \"{key_id}\") {{ edges {{ node {{ action sujet cle }} }} }} }}"),
+    )
+    .await;
+    let actions: Vec<&str> = answer["data"]["journalDesAcces"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["dossier", "stream"], "{answer}");
+    let (_, answer) =
+        graphql(&app, Some(&auditor), "{ journalDesAcces(cle: \"pas-une-cle\") { edges { cursor } } }").await;
+    assert_eq!(answer["errors"][0]["extensions"]["field"], "cle", "{answer}");
+    projections.stop().await;
+}
