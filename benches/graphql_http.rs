@@ -17,16 +17,15 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use events::{EventStore, StoreConfig};
 use projections::build;
 use projections::dossiers::DossiersProjection;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
 use support::env_usize;
+use support::http::{Server, check, wrk};
 use tba::auth::keys::{self, KeySpec, Role};
 
 const QUESTIONS: usize = 500;
@@ -98,122 +97,13 @@ async fn main() -> anyhow::Result<()> {
         ("indicateurs(groupBy: REGION, date: random)", &analyst, &indicateurs, "indicateurs"),
         ("dossier(id: random) { parcours statut }", &auditor, &dossier_queries, "dossier"),
     ] {
-        check(&address, key, queries, field).await?;
-        let report = wrk(&address, key, queries, connections, seconds)?;
+        let requests: Vec<(String, String)> = queries.iter().map(|q| (key.clone(), q.clone())).collect();
+        check(&address, &requests, field).await?;
+        let report = wrk(&address, &requests, connections, seconds)?;
         println!("  {name:<44} {report}");
         // The service still answers every question right after the load.
-        check(&address, key, queries, field).await?;
+        check(&address, &requests, field).await?;
     }
     server.stop();
     Ok(())
-}
-
-/// Every query answers data for `field`, without error.
-async fn check(address: &str, key: &str, queries: &[String], field: &str) -> anyhow::Result<()> {
-    let client = reqwest::Client::new();
-    for query in queries {
-        let answer: Value = client
-            .post(format!("http://{address}/graphql"))
-            .bearer_auth(key)
-            .json(&json!({ "query": query }))
-            .send()
-            .await?
-            .json()
-            .await?;
-        anyhow::ensure!(
-            answer.get("errors").is_none() && !answer["data"][field].is_null(),
-            "{query}: {answer}"
-        );
-    }
-    Ok(())
-}
-
-/// Run wrk with the queries as bodies picked at random; its requests/s and latency percentiles.
-fn wrk(
-    address: &str,
-    key: &str,
-    queries: &[String],
-    connections: usize,
-    seconds: usize,
-) -> anyhow::Result<String> {
-    let bodies: Vec<String> = queries.iter().map(|q| format!("[==[{}]==]", json!({ "query": q }))).collect();
-    let script = format!(
-        "local bodies = {{ {} }}\n\
-         wrk.method = \"POST\"\n\
-         wrk.headers[\"Content-Type\"] = \"application/json\"\n\
-         wrk.headers[\"Authorization\"] = \"Bearer {key}\"\n\
-         local threads = 0\n\
-         function setup(thread) threads = threads + 1; thread:set(\"seed\", threads) end\n\
-         function init(args) math.randomseed(seed * 7919) end\n\
-         function request() return wrk.format(nil, \"/graphql\", nil, bodies[math.random(#bodies)]) end\n",
-        bodies.join(",\n")
-    );
-    let path = std::env::temp_dir().join("tba-graphql-bench.lua");
-    std::fs::write(&path, script)?;
-    let output = Command::new("wrk")
-        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", "-s"])
-        .arg(&path)
-        .arg(format!("http://{address}/graphql"))
-        .output()?;
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    anyhow::ensure!(output.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&output.stderr));
-    let line = |prefix: &str| {
-        text.lines()
-            .map(str::trim)
-            .find(|l| l.starts_with(prefix))
-            .map(|l| l[prefix.len()..].trim().to_owned())
-    };
-    if let Some(failed) = line("Non-2xx or 3xx responses:") {
-        anyhow::bail!("{failed} requests failed under load:\n{text}");
-    }
-    Ok(format!(
-        "{} requests/s; latency p50 {}, p90 {}, p99 {}",
-        line("Requests/sec:").unwrap_or_default(),
-        line("50%").unwrap_or_default(),
-        line("90%").unwrap_or_default(),
-        line("99%").unwrap_or_default(),
-    ))
-}
-
-/// The release `tba serve`, in its own process.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn start(database_url: &str) -> anyhow::Result<Server> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let address = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_tba"))
-            .arg("serve")
-            .env("DATABASE_URL", database_url)
-            .env("TBA_LISTEN", &address)
-            .env("TBA_RATE_LIMIT", "1000000")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()?;
-        Ok(Server { child, address })
-    }
-
-    async fn ready(&mut self) -> anyhow::Result<()> {
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(60) {
-            if let Ok(response) = reqwest::get(format!("http://{}/readyz", self.address)).await
-                && response.status().is_success()
-            {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        anyhow::bail!("tba serve did not become ready")
-    }
-
-    fn stop(mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.child.wait();
-    }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use events::EventStore;
 use projections::dossiers::DossiersProjection;
 use projections::runtime::{self, Projector, checkpoint_name};
+use projections::ruptures::RupturesProjection;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -26,7 +27,13 @@ impl Projections {
     pub fn start_settling(store: &EventStore, settle_every: Option<Duration>) -> Projections {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        tasks.spawn(runtime::run(store.clone(), DossiersProjection::default(), settle_every, stopped));
+        tasks.spawn(runtime::run(
+            store.clone(),
+            DossiersProjection::default(),
+            settle_every,
+            stopped.clone(),
+        ));
+        tasks.spawn(runtime::run(store.clone(), RupturesProjection::default(), settle_every, stopped));
         Projections { stop, tasks }
     }
 
@@ -39,7 +46,18 @@ impl Projections {
 
 /// The position up to which the `dossiers` read model (rows and indicators) is projected.
 pub async fn position(conn: &mut sqlx::PgConnection) -> Result<i64, sqlx::Error> {
-    let projection = DossiersProjection::default();
+    position_of(conn, &DossiersProjection::default()).await
+}
+
+/// The position up to which the rupture queue is projected.
+pub async fn ruptures_position(conn: &mut sqlx::PgConnection) -> Result<i64, sqlx::Error> {
+    position_of(conn, &RupturesProjection::default()).await
+}
+
+async fn position_of<P: Projector>(
+    conn: &mut sqlx::PgConnection,
+    projection: &P,
+) -> Result<i64, sqlx::Error> {
     let name = checkpoint_name(projection.name(), projection.version());
     events::store::checkpoint::load(conn, &name).await
 }
@@ -57,7 +75,13 @@ pub struct Status {
 }
 
 pub async fn status(pool: &PgPool) -> Result<Vec<Status>, sqlx::Error> {
-    let projection = DossiersProjection::default();
+    Ok(vec![
+        status_of(pool, &DossiersProjection::default()).await?,
+        status_of(pool, &RupturesProjection::default()).await?,
+    ])
+}
+
+async fn status_of<P: Projector>(pool: &PgPool, projection: &P) -> Result<Status, sqlx::Error> {
     let (name, version) = (projection.name(), projection.version());
     let row = sqlx::query!(
         r#"SELECT h.position AS head, coalesce(c.position, 0) AS "position!",
@@ -69,12 +93,12 @@ pub async fn status(pool: &PgPool) -> Result<Vec<Status>, sqlx::Error> {
     )
     .fetch_one(pool)
     .await?;
-    Ok(vec![Status {
+    Ok(Status {
         name,
         version,
         position: row.position,
         head: row.head,
         lag_events: row.head - row.position,
         lag_seconds: row.lag_seconds.unwrap_or(0.0).max(0.0),
-    }])
+    })
 }

@@ -9,45 +9,10 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{CFA_LYON, CFA_PARIS, CMA_LYON, TestApp, TestDb, dossier_v3};
+use common::gql::{code, graphql, key, receive, send, subscribed, websocket};
+use common::{CFA_LYON, CFA_PARIS, CMA_LYON, TestApp, TestDb, dossier_v3, this_year};
 use serde_json::{Value, json};
-use tba::auth::keys::{KeySpec, Role, Scope};
-
-/// POST a query, with a key or without; the HTTP status and the answer.
-async fn graphql(app: &TestApp, key: Option<&str>, query: &str) -> (u16, Value) {
-    let mut request = reqwest::Client::new().post(app.url("/graphql")).json(&json!({ "query": query }));
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    let response = request.send().await.unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
-/// The `extensions.code` of the answer's first error, or "OK" without error.
-fn code(answer: &Value) -> &str {
-    answer["errors"][0]["extensions"]["code"].as_str().unwrap_or("OK")
-}
-
-async fn key(db: &TestDb, role: Role, scope: Option<&str>) -> String {
-    let spec =
-        KeySpec { role, organisme: None, scope: scope.map(|s| s.parse::<Scope>().unwrap()), label: None };
-    tba::auth::keys::create(&db.pool, &spec).await.unwrap().1
-}
-
-/// The dossier moved to the année scolaire of today, started two months ago, under contract since.
-fn this_year(mut item: Value) -> Value {
-    use chrono::Datelike;
-    let today = chrono::Utc::now().date_naive();
-    let start = if today.month() >= 8 { today.year() } else { today.year() - 1 };
-    let day = |days: i64| json!(today + chrono::Duration::days(days));
-    item["annee_scolaire"] = json!(format!("{start}-{}", start + 1));
-    item["date_inscription_formation"] = day(-60);
-    item["date_entree_formation"] = day(-60);
-    item["date_fin_formation"] = day(600);
-    item["contrat_date_debut"] = day(-50);
-    item["contrat_date_fin"] = day(600);
-    item
-}
+use tba::auth::keys::Role;
 
 /// What one caller sees of each question.
 struct Expected {
@@ -573,47 +538,6 @@ async fn append_events_records_a_batch_whole_or_names_what_is_wrong() {
     assert_eq!(code(&answer), "FORBIDDEN", "{answer}");
 }
 
-/// A websocket to `/graphql/ws` speaking `protocol`.
-async fn websocket(
-    app: &TestApp,
-    protocol: &str,
-) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let url = app.url("/graphql/ws").replacen("http", "ws", 1);
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
-    tokio_tungstenite::connect_async(request).await.unwrap().0
-}
-
-async fn send(
-    socket: &mut (impl futures_util::Sink<tokio_tungstenite::tungstenite::Message> + Unpin),
-    message: Value,
-) {
-    use futures_util::SinkExt;
-    let text = tokio_tungstenite::tungstenite::Message::text(message.to_string());
-    assert!(socket.send(text).await.is_ok());
-}
-
-/// The next JSON message, within 10 s.
-async fn receive(
-    socket: &mut (
-             impl futures_util::Stream<
-        Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
-    > + Unpin
-         ),
-) -> Value {
-    use futures_util::StreamExt;
-    loop {
-        let message =
-            tokio::time::timeout(Duration::from_secs(10), socket.next()).await.unwrap().unwrap().unwrap();
-        if let Ok(text) = message.to_text()
-            && !text.is_empty()
-        {
-            return serde_json::from_str(text).unwrap();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_catch_up_then_follow_the_log_live_on_both_protocols() {
     let (db, app, lyon) = common::lyon_app().await;
@@ -621,19 +545,8 @@ async fn subscriptions_catch_up_then_follow_the_log_live_on_both_protocols() {
     assert_eq!(app.post("/api/v3/dossiers-apprenants", &lyon, &json!([dossier_v3("W-1")])).await.0, 200);
     let before = db.head().await;
 
-    let mut socket = websocket(&app, "graphql-transport-ws").await;
-    send(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {admin}") } }),
-    )
-    .await;
-    assert_eq!(receive(&mut socket).await["type"], "connection_ack");
-    send(
-        &mut socket,
-        json!({ "id": "1", "type": "subscribe",
-        "payload": { "query": "subscription { eventsAppended(after: 0) { position type } }" } }),
-    )
-    .await;
+    let mut socket =
+        subscribed(&app, &admin, "subscription { eventsAppended(after: 0) { position type } }").await;
     let mut positions = Vec::new();
     while positions.len() < before as usize {
         let message = receive(&mut socket).await;

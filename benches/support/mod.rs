@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::time::Instant;
 
 use chrono::NaiveDate;

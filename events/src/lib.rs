@@ -10,6 +10,7 @@ pub mod error;
 pub mod hash;
 pub mod mission_locale;
 pub mod organisme;
+pub mod rupture;
 pub mod store;
 
 pub use envelope::{

@@ -17,13 +17,13 @@ use events::EventStore;
 use events::RecordedEvent;
 use events::domain::AnneeScolaire;
 use events::dossier::Dossier;
-use events::envelope::category_of;
 use events::organisme::{ORGANISME_ENREGISTRE, Organisme};
-use events::store::{category_by_stream, streams_until};
+use events::store::category_by_stream;
 use futures_util::TryStreamExt;
 use sqlx::PgConnection;
 
 use crate::copy::CopyRows;
+use crate::fold::Touched;
 use crate::indicateurs::{Comptage, Deltas, Dimensions};
 use crate::runtime::{ProjectionError, Projector};
 use crate::status::{ChangePoint, Faits, RuleSet};
@@ -149,7 +149,9 @@ impl Projector for DossiersProjection {
     }
 
     async fn apply(&self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
-        let Some(until) = events.last().map(|e| e.position) else { return Ok(()) };
+        if events.is_empty() {
+            return Ok(());
+        }
         let organismes: Vec<(Organisme, i64)> = events
             .iter()
             .filter(|e| e.event_type == ORGANISME_ENREGISTRE)
@@ -160,26 +162,10 @@ impl Projector for DossiersProjection {
             })
             .collect::<Result<_, _>>()?;
         let moved = write_organismes(tx, &organismes).await?;
-        // A dossier whose first event is in the batch has its whole history up to `until` in it (its
-        // later events have later positions); the others are read from the log.
-        let mut in_batch: BTreeMap<&str, Vec<&RecordedEvent>> = BTreeMap::new();
-        for event in events.iter().filter(|e| category_of(&e.stream_id) == "dossier") {
-            in_batch.entry(event.stream_id.as_str()).or_default().push(event);
-        }
-        let partial: Vec<String> = in_batch
-            .iter()
-            .filter(|(_, events)| events.first().is_some_and(|e| e.version > 1))
-            .map(|(stream, _)| (*stream).to_owned())
-            .collect();
-        let mut logged =
-            if partial.is_empty() { Default::default() } else { streams_until(tx, &partial, until).await? };
-        let mut rows = Vec::with_capacity(in_batch.len());
-        for (stream, batch_events) in &in_batch {
-            let history = logged.remove(*stream).unwrap_or_default();
-            let history: Vec<&RecordedEvent> = history.iter().collect();
-            let events =
-                if batch_events.first().is_some_and(|e| e.version > 1) { &history } else { batch_events };
-            if let Some(row) = self.row(stream, events)? {
+        let touched = Touched::of(tx, events, "dossier").await?;
+        let mut rows = Vec::new();
+        for (stream, events) in touched.streams() {
+            if let Some(row) = self.row(stream, &events)? {
                 rows.push(row);
             }
         }

@@ -5,6 +5,8 @@
 pub mod build;
 pub mod copy;
 pub mod dossiers;
+pub mod fold;
 pub mod indicateurs;
 pub mod runtime;
+pub mod ruptures;
 pub mod status;

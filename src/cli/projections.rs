@@ -10,6 +10,7 @@ use events::{EventStore, StoreConfig};
 use projections::build;
 use projections::dossiers::DossiersProjection;
 use projections::runtime::Projector;
+use projections::ruptures::RupturesProjection;
 
 use crate::config::DbConfig;
 use crate::progress::Progress;
@@ -39,12 +40,24 @@ pub struct ReplayArgs {
     pub projection: String,
 }
 
-/// The projection of that name.
-fn projection(name: &str) -> anyhow::Result<DossiersProjection> {
-    match name {
-        "dossiers" => Ok(DossiersProjection::default()),
-        other => bail!("unknown projection {other:?} (known: dossiers)"),
-    }
+/// The projections operators can name.
+const KNOWN: &str = "dossiers, ruptures";
+
+/// Run `$body` with `$p` bound to the projection named `$name`.
+macro_rules! with_projection {
+    ($name:expr, |$p:ident| $body:expr) => {
+        match $name {
+            "dossiers" => {
+                let $p = DossiersProjection::default();
+                $body
+            }
+            "ruptures" => {
+                let $p = RupturesProjection::default();
+                $body
+            }
+            other => bail!("unknown projection {other:?} (known: {KNOWN})"),
+        }
+    };
 }
 
 async fn store(db: &DbConfig) -> anyhow::Result<EventStore> {
@@ -69,37 +82,45 @@ pub async fn run(db: &DbConfig, command: ProjectionsCommand) -> anyhow::Result<E
             }
         }
         ProjectionsCommand::Rebuild { name } => {
-            let projector = projection(&name)?;
-            let schema = format!("rebuild_{name}");
-            build::create_schema(store.pool(), &projector, &schema).await?;
-            let progress = Progress::new("rebuilding", "events", 0);
-            let built = build::project_until(&store, &projector, &schema, None, |done, target| {
-                progress.set_length(target as u64);
-                progress.set_position(done as u64);
-            })
-            .await?;
-            progress.finish();
-            let position = build::swap(&store, &projector, &schema, built).await?;
-            let checksum = build::checksum(store.pool(), &projector, "public").await?;
-            println!("{name} rebuilt up to position {position} and swapped in; checksum {checksum}");
+            with_projection!(name.as_str(), |p| rebuild(&store, &p).await?)
         }
-        ProjectionsCommand::Checksum { name, schema } => {
-            let projector = projection(&name)?;
-            println!("{}", build::checksum(store.pool(), &projector, &schema).await?);
-        }
+        ProjectionsCommand::Checksum { name, schema } => with_projection!(name.as_str(), |p| {
+            println!("{}", build::checksum(store.pool(), &p, &schema).await?)
+        }),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn rebuild<P: Projector>(store: &EventStore, projector: &P) -> anyhow::Result<()> {
+    let name = projector.name();
+    let schema = format!("rebuild_{name}");
+    build::create_schema(store.pool(), projector, &schema).await?;
+    let progress = Progress::new("rebuilding", "events", 0);
+    let built = build::project_until(store, projector, &schema, None, |done, target| {
+        progress.set_length(target as u64);
+        progress.set_position(done as u64);
+    })
+    .await?;
+    progress.finish();
+    let position = build::swap(store, projector, &schema, built).await?;
+    let checksum = build::checksum(store.pool(), projector, "public").await?;
+    println!("{name} rebuilt up to position {position} and swapped in; checksum {checksum}");
+    Ok(())
 }
 
 /// `tba replay`: the read model as it was known at a position or time, in a schema of its own.
 pub async fn replay(db: &DbConfig, args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let store = store(db).await?;
-    let projector = projection(&args.projection)?;
-    let until = match args.until.parse::<i64>() {
+    with_projection!(args.projection.as_str(), |p| replay_until(&store, &p, &args.until).await?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn replay_until<P: Projector>(store: &EventStore, projector: &P, until: &str) -> anyhow::Result<()> {
+    let until = match until.parse::<i64>() {
         Ok(position) => position,
         Err(_) => {
-            let time: DateTime<Utc> = args.until.parse().map_err(|_| {
-                anyhow::anyhow!("--until is a log position or an RFC 3339 time, not {:?}", args.until)
+            let time: DateTime<Utc> = until.parse().map_err(|_| {
+                anyhow::anyhow!("--until is a log position or an RFC 3339 time, not {until:?}")
             })?;
             sqlx::query_scalar!(
                 r#"SELECT coalesce(max(position), 0) AS "position!" FROM events WHERE recorded_at <= $1"#,
@@ -114,18 +135,18 @@ pub async fn replay(db: &DbConfig, args: ReplayArgs) -> anyhow::Result<ExitCode>
         bail!("--until {until} is beyond the head of the log ({head})");
     }
     let schema = format!("replay_{}_{until}", projector.name());
-    build::create_schema(store.pool(), &projector, &schema).await?;
+    build::create_schema(store.pool(), projector, &schema).await?;
     let progress = Progress::new("replaying", "events", until as u64);
-    build::project_until(&store, &projector, &schema, Some(until), |done, _| {
+    build::project_until(store, projector, &schema, Some(until), |done, _| {
         progress.set_position(done as u64)
     })
     .await?;
     progress.finish();
-    let checksum = build::checksum(store.pool(), &projector, &schema).await?;
+    let checksum = build::checksum(store.pool(), projector, &schema).await?;
     println!("{} as known at position {until}: schema {schema}, checksum {checksum}", projector.name());
     println!(
         "query it as {schema}.{}; drop it with DROP SCHEMA {schema} CASCADE",
         projector.tables().join(", ")
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

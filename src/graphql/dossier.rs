@@ -29,7 +29,7 @@ use crate::auth::Role;
 use crate::auth::access_log;
 
 /// A row of `rm_dossiers`, with its organisme formateur's name.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 struct DossierRow {
     dossier_id: String,
     annee_scolaire: String,
@@ -63,6 +63,7 @@ const SELECT: &str = "SELECT d.dossier_id, d.annee_scolaire, d.id_erp_apprenant,
     LEFT JOIN rm_organismes o ON (o.uai, o.siret) = (d.uai_formateur, d.siret_formateur)";
 
 /// A learner's file: one learner in one formation at one organisme for one année scolaire.
+#[derive(Clone)]
 pub struct Dossier {
     row: DossierRow,
 }
@@ -80,6 +81,43 @@ impl Loader<DossierStream> for Loaders {
         let streams = self.store.read_streams(&ids).await.or_internal().map_err(Arc::new)?;
         Ok(streams.into_iter().map(|(id, events)| (DossierStream(id), Arc::new(events))).collect())
     }
+}
+
+/// A dossier's read-model row, for a reader whose right to it was decided elsewhere (a Mission Locale
+/// reads the dossier of an entry of its queue).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DossierRowId(pub String);
+
+impl Loader<DossierRowId> for Loaders {
+    type Value = Dossier;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[DossierRowId]) -> Result<HashMap<DossierRowId, Self::Value>, Self::Error> {
+        let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let rows: Vec<DossierRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE d.dossier_id = ANY($1)")))
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await
+                .or_internal()
+                .map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|row| (DossierRowId(row.dossier_id.clone()), Dossier { row })).collect())
+    }
+}
+
+/// A contract of the dossier.
+#[derive(Debug, SimpleObject)]
+pub struct Contrat {
+    /// Its first day (it identifies the contract).
+    pub date_debut: Date,
+    /// Its planned end.
+    pub date_fin: Option<Date>,
+    /// The employer's SIRET.
+    pub siret_employeur: Option<String>,
+    /// The first day after its rupture, if it was broken.
+    pub date_rupture: Option<Date>,
+    /// Why it was broken, as the organisme said.
+    pub cause_rupture: Option<String>,
 }
 
 /// An organisme, by its UAI and SIRET.
@@ -250,6 +288,23 @@ impl Dossier {
                 responsables_mails: c.responsables_mails.iter().map(ToString::to_string).collect(),
             }
         }))
+    }
+
+    /// Its contracts, by start day, as the log last recorded them.
+    async fn contrats(&self, ctx: &Context<'_>) -> Result<Vec<Contrat>, Error> {
+        let events = self.events(ctx).await?;
+        let dossier = events::dossier::Dossier::from_recorded(events.iter()).or_internal()?;
+        Ok(dossier
+            .contrats
+            .into_values()
+            .map(|c| Contrat {
+                date_debut: Date(c.contrat.date_debut),
+                date_fin: c.contrat.date_fin.map(Date),
+                siret_employeur: c.contrat.siret_employeur.map(|s| s.to_string()),
+                date_rupture: c.rupture.as_ref().map(|r| Date(r.date_rupture)),
+                cause_rupture: c.rupture.and_then(|r| r.cause),
+            })
+            .collect())
     }
 
     /// Every event of the dossier, in order: what the organisme sent, and when.

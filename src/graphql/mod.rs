@@ -14,6 +14,8 @@ pub mod loaders;
 pub mod log;
 pub mod mutation;
 pub mod organismes;
+pub mod ruptures;
+pub mod ruptures_actions;
 pub mod subscription;
 pub mod types;
 pub mod viewer;
@@ -43,9 +45,14 @@ pub struct Query(
     organismes::OrganismesQuery,
     log::LogQuery,
     acces::AccesQuery,
+    ruptures::RupturesQuery,
 );
 
-pub type TbaSchema = Schema<Query, mutation::Mutation, subscription::SubscriptionRoot>;
+/// What can be written: events of the log, and the follow-up of ruptures.
+#[derive(MergedObject, Default)]
+pub struct Mutation(mutation::EventsMutation, ruptures_actions::RupturesMutation);
+
+pub type TbaSchema = Schema<Query, Mutation, subscription::SubscriptionRoot>;
 
 /// Deepest query accepted (fields within fields): enough for GraphiQL's introspection query (its type
 /// references nest `ofType` nine times), not for a query built to exhaust the service.
@@ -55,7 +62,7 @@ const MAX_COMPLEXITY: usize = 1000;
 
 /// The schema, with the pool and the store its resolvers read.
 pub fn schema(pool: PgPool, store: EventStore) -> TbaSchema {
-    Schema::build(Query::default(), mutation::Mutation, subscription::SubscriptionRoot)
+    Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .data(pool)
         .data(store)
         .data(indicateurs::IndicateursCache::default())
@@ -86,7 +93,7 @@ impl async_graphql::Executor for Coded {
 
 /// The schema in SDL, as committed in `schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(Query::default(), mutation::Mutation, subscription::SubscriptionRoot).finish().sdl()
+    Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot).finish().sdl()
 }
 
 pub fn routes() -> Router<AppState> {

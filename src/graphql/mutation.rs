@@ -164,11 +164,11 @@ fn item(index: usize, event: EventInput) -> Result<Item, Error> {
 }
 
 #[derive(Default)]
-pub struct Mutation;
+pub struct EventsMutation;
 
 /// What can be written: events of the log.
 #[Object]
-impl Mutation {
+impl EventsMutation {
     /// Append typed dossier events (an organisme's key for its own dossiers, or an administrator's):
     /// the whole batch or nothing, as `POST /api/v1/events`.
     async fn append_events(

@@ -2,27 +2,32 @@
 //! `eventsAppended(after)` streams the log from a position, catching up then following it live with
 //! no gap (the store's subscription: the log is the truth, NOTIFY only wakes it);
 //! `indicateursChanged` sends the indicators again whenever the read model has moved and they
-//! changed, at most once a second.
+//! changed, at most once a second; `ruptureQueue(missionLocale)` pushes the entries of a Mission
+//! Locale's queue as the rupture projection changes them.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use async_graphql::futures_util::Stream;
 use async_graphql::futures_util::stream;
-use async_graphql::{Context, Error, Subscription};
+use async_graphql::{Context, Error, ID, Subscription};
 use chrono::Utc;
 use events::EventStore;
 use projections::indicateurs::{self, Filtre};
+use projections::ruptures::query::{self as ruptures_query, Qui};
 use sqlx::PgPool;
 
 use super::error::{OrInternal, bad_input, internal};
 use super::indicateurs::{IndicateursFiltre, IndicateursGroupe};
 use super::log::Evenement;
+use super::ruptures::RuptureEntree;
 use super::types::{Date, Dimension};
 use super::viewer::Viewer;
 use crate::auth::Role;
 use crate::auth::access_log;
 
+/// How often a `ruptureQueue` subscription looks whether the queue moved.
+const QUEUE_POLL: Duration = Duration::from_millis(200);
 /// At most one indicators update per subscription in this time.
 const THROTTLE: Duration = Duration::from_secs(1);
 
@@ -74,6 +79,58 @@ impl SubscriptionRoot {
                 }
             },
         ))
+    }
+
+    /// The entries of a Mission Locale's queue as they change: each new or changed entry (one that left
+    /// the visible queue too: `visible` false) once the queue has projected it, within about a second
+    /// of its event's commit. The Mission Locale's own key, or ADMINISTRATEUR and AUDITOR; recorded in
+    /// the access log.
+    async fn rupture_queue(
+        &self,
+        ctx: &Context<'_>,
+        mission_locale: ID,
+    ) -> Result<impl Stream<Item = Result<RuptureEntree, Error>>, Error> {
+        let viewer = ctx.data::<Viewer>()?;
+        let ml = match viewer.ruptures(Some(mission_locale.as_str()))? {
+            Qui::MissionLocale(ml) => ml,
+            _ => return Err(bad_input("missionLocale", "une Mission Locale")),
+        };
+        let pool = ctx.data::<PgPool>()?.clone();
+        access_log::record(&pool, viewer.principal()?, "ruptureQueue", &ml, serde_json::json!({}))
+            .await
+            .or_internal()?;
+        let mut conn = pool.acquire().await.or_internal()?;
+        let after = crate::projections::ruptures_position(&mut conn).await.or_internal()?;
+        drop(conn);
+        let state = (pool, ml, after, VecDeque::<RuptureEntree>::new());
+        Ok(stream::unfold(state, |(pool, ml, mut after, mut pending)| async move {
+            loop {
+                if let Some(entree) = pending.pop_front() {
+                    return Some((Ok(entree), (pool, ml, after, pending)));
+                }
+                tokio::time::sleep(QUEUE_POLL).await;
+                let changed = async {
+                    let mut conn = pool.acquire().await?;
+                    let reached = crate::projections::ruptures_position(&mut conn).await?;
+                    if reached <= after {
+                        return Ok((after, Vec::new()));
+                    }
+                    let jour = Utc::now().date_naive();
+                    let lignes = ruptures_query::changees(&mut conn, &ml, after, jour).await?;
+                    Ok::<_, sqlx::Error>((
+                        reached,
+                        lignes.into_iter().map(|ligne| RuptureEntree { ligne, jour }).collect(),
+                    ))
+                };
+                match changed.await {
+                    Ok((reached, entrees)) => {
+                        after = reached;
+                        pending.extend(entrees);
+                    }
+                    Err(error) => return Some((Err(internal(error)), (pool, ml, after, pending))),
+                }
+            }
+        }))
     }
 
     /// The indicators of `indicateurs(date, groupBy, filtre)` now, then again each time they change

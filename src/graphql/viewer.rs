@@ -4,6 +4,7 @@
 
 use async_graphql::Error;
 use projections::indicateurs::Filtre;
+use projections::ruptures::query::Qui;
 use projections::status::Statut;
 use sqlx::PgPool;
 
@@ -159,6 +160,109 @@ impl Viewer {
             }
         })
     }
+}
+
+impl Viewer {
+    /// Whose rupture-queue entries this caller reads (domain.md §7, §9): a MISSION_LOCALE key its own
+    /// queue, an organisme the entries of its dossiers, ADMINISTRATEUR and AUDITOR any queue (the one
+    /// named by `mission_locale`, or all); nobody else.
+    pub fn ruptures(&self, mission_locale: Option<&str>) -> Result<Qui, Error> {
+        let principal = self.principal()?;
+        match principal.role {
+            Role::MissionLocale => {
+                let own = self.mission_locale()?;
+                match mission_locale {
+                    Some(asked) if asked != own => Err(forbidden(format!(
+                        "missionLocale : une clé MISSION_LOCALE ne lit que la file de {own}, pas celle de {asked}"
+                    ))),
+                    _ => Ok(Qui::MissionLocale(own.to_owned())),
+                }
+            }
+            Role::OrganismeFormation => {
+                let Some(own) = &principal.organisme else {
+                    return Err(forbidden("la clé d'organisme ne nomme pas son organisme"));
+                };
+                if mission_locale.is_some() {
+                    return Err(bad_input(
+                        "missionLocale",
+                        "un organisme lit les entrées de ses dossiers, sans nommer de Mission Locale",
+                    ));
+                }
+                Ok(Qui::Organisme(own.uai.to_string(), own.siret.to_string()))
+            }
+            Role::Administrateur | Role::Auditor => {
+                Ok(mission_locale.map_or(Qui::Tout, |ml| Qui::MissionLocale(ml.to_owned())))
+            }
+            _ => Err(forbidden(format!(
+                "une clé {} ne lit pas la file des ruptures : seules les Missions Locales (leur file) et les \
+                 organismes (leurs dossiers) la lisent",
+                principal.role.as_str()
+            ))),
+        }
+    }
+
+    /// The Mission Locale of a MISSION_LOCALE key.
+    pub fn mission_locale(&self) -> Result<&str, Error> {
+        let principal = self.principal()?;
+        principal.scope.as_ref().filter(|s| s.kind == "MISSION_LOCALE").map(|s| s.value.as_str()).ok_or_else(
+            || {
+                forbidden(
+                    "la clé MISSION_LOCALE ne nomme pas sa Mission Locale (--scope MISSION_LOCALE:<id>)",
+                )
+            },
+        )
+    }
+
+    /// Whether this caller may read that entry of the queue (`qui` is what `ruptures` gave it).
+    pub fn may_read_entree(qui: &Qui, ligne: &projections::ruptures::query::Ligne) -> bool {
+        match qui {
+            Qui::Tout => true,
+            Qui::MissionLocale(ml) => ligne.active && ligne.ml_id.as_deref() == Some(ml.as_str()),
+            Qui::Organisme(uai, siret) => {
+                ligne.active
+                    && ((&ligne.uai_formateur, &ligne.siret_formateur) == (uai, siret)
+                        || (&ligne.uai_responsable, &ligne.siret_responsable) == (uai, siret))
+            }
+        }
+    }
+
+    /// The Missions Locales whose statistics this caller reads: ARML and DREETS those of their région,
+    /// a MISSION_LOCALE key its own, ADMINISTRATEUR, AUDITOR and ANALYST all (`None`); `regions` narrows.
+    pub fn stats_missions_locales(&self, regions: &[String]) -> Result<StatsScope, Error> {
+        let principal = self.principal()?;
+        let region = principal.scope.as_ref().filter(|s| s.kind == "REGION").map(|s| s.value.clone());
+        match principal.role {
+            Role::Arml | Role::Dreets => {
+                let Some(own) = region else {
+                    return Err(forbidden(format!(
+                        "la clé {} n'a pas de région (--scope REGION:<code>)",
+                        principal.role.as_str()
+                    )));
+                };
+                if let Some(outside) = regions.iter().find(|r| **r != own) {
+                    return Err(bad_input(
+                        "regions",
+                        format!("{outside} est hors de votre périmètre ({own})"),
+                    ));
+                }
+                Ok(StatsScope::Regions(vec![own]))
+            }
+            Role::MissionLocale => Ok(StatsScope::MissionLocale(self.mission_locale()?.to_owned())),
+            Role::Administrateur | Role::Auditor | Role::Analyst => Ok(StatsScope::Regions(regions.to_vec())),
+            _ => Err(forbidden(format!(
+                "une clé {} ne lit pas les statistiques des Missions Locales",
+                principal.role.as_str()
+            ))),
+        }
+    }
+}
+
+/// The Missions Locales whose statistics a caller reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatsScope {
+    /// Those of these régions (all when empty).
+    Regions(Vec<String>),
+    MissionLocale(String),
 }
 
 impl Perimetre {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod dossiers;
 pub mod error;
 pub mod imports;
+pub mod missions_locales;
 pub mod native;
 pub mod openapi;
 mod ops;
@@ -93,6 +94,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/api/v1/events", post(native::append))
         .route("/api/v1/transmissions", get(transmissions::list))
         .route("/api/v1/transmissions/{id}/rejets.csv", get(imports::report))
+        .route("/api/v1/missions-locales/{id}/export", get(missions_locales::export))
         .route("/api/openapi.json", get(openapi::serve))
         .merge(crate::graphql::routes())
         .layer(to_completion.clone())

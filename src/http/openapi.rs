@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Server};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use super::{dossiers, imports, native, transmissions};
+use super::{dossiers, imports, missions_locales, native, transmissions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,13 +23,15 @@ use super::{dossiers, imports, native, transmissions};
         native::append,
         imports::upload,
         transmissions::list,
-        imports::report
+        imports::report,
+        missions_locales::export
     ),
     components(schemas(DossierApprenantV3)),
     modifiers(&BearerKey),
     tags(
         (name = "ingestion", description = "Transmettre des effectifs"),
-        (name = "journal", description = "Ce qui a été transmis, accepté, refusé")
+        (name = "journal", description = "Ce qui a été transmis, accepté, refusé"),
+        (name = "missions-locales", description = "La file des ruptures d'une Mission Locale")
     )
 )]
 pub struct ApiDoc;

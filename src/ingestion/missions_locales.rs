@@ -200,38 +200,22 @@ pub async fn import(
     Ok(report)
 }
 
-/// The Mission Locale of a young person living at that residence: by its INSEE code, else by its
-/// postal code (the first of its communes, in code order, that a Mission Locale serves).
+/// The Mission Locale of a young person living at that residence, by the lookup tables: the first of
+/// `communes::candidats` (INSEE code, else postal code) that a Mission Locale serves.
 pub async fn place(
     pool: &PgPool,
     code_commune_insee: Option<&str>,
     code_postal: Option<&str>,
 ) -> Result<Option<String>, sqlx::Error> {
-    let by_insee: Vec<String> =
-        code_commune_insee.and_then(communes::commune).map(|c| vec![c.commune.clone()]).unwrap_or_default();
-    for candidates in [
-        by_insee,
-        code_postal
-            .map(communes::par_code_postal)
-            .unwrap_or_default()
-            .iter()
-            .map(|c| c.code.clone())
-            .collect(),
-    ] {
-        if candidates.is_empty() {
-            continue;
-        }
-        let found = sqlx::query_scalar!(
-            "SELECT ml_id FROM ml_communes WHERE commune = ANY($1) ORDER BY commune LIMIT 1",
-            &candidates,
-        )
-        .fetch_optional(pool)
-        .await?;
-        if found.is_some() {
-            return Ok(found);
-        }
-    }
-    Ok(None)
+    let candidates = communes::candidats(code_commune_insee, code_postal);
+    let owners: HashMap<String, String> =
+        sqlx::query!("SELECT commune, ml_id FROM ml_communes WHERE commune = ANY($1)", &candidates)
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| (r.commune, r.ml_id))
+            .collect();
+    Ok(candidates.iter().find_map(|c| owners.get(c).cloned()))
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod gql;
+
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -227,17 +229,21 @@ pub async fn lyon_app() -> (TestDb, TestApp, String) {
 }
 
 impl TestDb {
-    /// Whether the `dossiers` projection has applied the whole log, waiting up to `within`.
+    /// Whether the projections (`dossiers` and `ruptures`) have applied the whole log, waiting up to
+    /// `within`.
     pub async fn projection_caught_up(&self, within: std::time::Duration) -> bool {
         use projections::runtime::{Projector, checkpoint_name};
-        let projection = projections::dossiers::DossiersProjection::default();
-        let checkpoint = checkpoint_name(projection.name(), projection.version());
+        let checkpoints = [
+            checkpoint_name("dossiers", projections::dossiers::DossiersProjection::default().version()),
+            checkpoint_name("ruptures", projections::ruptures::RupturesProjection::default().version()),
+        ];
         let deadline = std::time::Instant::now() + within;
         while std::time::Instant::now() < deadline {
             let lag: i64 = sqlx::query_scalar(
-                "SELECT h.position - coalesce((SELECT position FROM checkpoints WHERE name = $1), 0) FROM log_head h",
+                "SELECT max(h.position - coalesce((SELECT position FROM checkpoints WHERE name = n), 0))
+                 FROM log_head h, unnest($1::text[]) AS n",
             )
-            .bind(&checkpoint)
+            .bind(&checkpoints[..])
             .fetch_one(&self.pool)
             .await
             .expect("read the lag");
@@ -251,10 +257,15 @@ impl TestDb {
 
     /// Rebuild the `dossiers` projection through the CLI, and check it gives the live checksum.
     pub fn assert_rebuild_gives_the_live_checksum(&self) {
-        let live = self.tba(&["projections", "checksum", "dossiers"]);
+        self.assert_rebuild_of("dossiers");
+    }
+
+    /// Rebuild a projection through the CLI, and check it gives the live checksum.
+    pub fn assert_rebuild_of(&self, projection: &str) {
+        let live = self.tba(&["projections", "checksum", projection]);
         let live = String::from_utf8_lossy(&live.stdout).trim().to_owned();
         assert_eq!(live.len(), 64, "{live}");
-        let rebuilt = self.tba(&["projections", "rebuild", "dossiers"]);
+        let rebuilt = self.tba(&["projections", "rebuild", projection]);
         assert!(rebuilt.status.success(), "{rebuilt:?}");
         let stdout = String::from_utf8_lossy(&rebuilt.stdout);
         assert!(
@@ -296,6 +307,21 @@ impl TestDb {
         };
         tba::auth::keys::create(&self.pool, &spec).await.expect("create a key").1
     }
+}
+
+/// The dossier moved to the année scolaire of today, started two months ago, under contract since.
+pub fn this_year(mut item: serde_json::Value) -> serde_json::Value {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    let start = if today.month() >= 8 { today.year() } else { today.year() - 1 };
+    let day = |days: i64| serde_json::json!(today + chrono::Duration::days(days));
+    item["annee_scolaire"] = serde_json::json!(format!("{start}-{}", start + 1));
+    item["date_inscription_formation"] = day(-60);
+    item["date_entree_formation"] = day(-60);
+    item["date_fin_formation"] = day(600);
+    item["contrat_date_debut"] = day(-50);
+    item["contrat_date_fin"] = day(600);
+    item
 }
 
 /// A valid v3 dossier of the Lyon CFA (formateur) and its chambre (responsable), with one contract.

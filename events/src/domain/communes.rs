@@ -76,6 +76,16 @@ pub fn par_code_postal(code_postal: &str) -> Vec<&'static Commune> {
     communes
 }
 
+/// The current communes that may place a residence, best first: the current commune of its INSEE code
+/// (an arrondissement or a former code counts as its commune), then the communes of its postal code, in
+/// code order. A residence belongs to the Mission Locale of the first one a Mission Locale serves.
+pub fn candidats(code_commune_insee: Option<&str>, code_postal: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> =
+        code_commune_insee.and_then(commune).map(|c| vec![c.commune.clone()]).unwrap_or_default();
+    out.extend(code_postal.map(par_code_postal).unwrap_or_default().iter().map(|c| c.code.clone()));
+    out
+}
+
 /// Every current commune, in code order.
 pub fn actuelles() -> Vec<&'static Commune> {
     let mut all: Vec<&Commune> = tables().by_code.values().filter(|c| c.is_current()).collect();

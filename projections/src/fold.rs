@@ -1,0 +1,58 @@
+//! The streams a batch touches, each whole up to the batch's last event: a stream whose first event is
+//! in the batch has its whole history there (its later events have later positions); the others are
+//! read from the log. Projections that refold what a batch touches (corrections void earlier events, so
+//! a dossier is always folded whole) share this.
+
+use std::collections::{BTreeMap, HashMap};
+
+use events::RecordedEvent;
+use events::envelope::category_of;
+use events::store::streams_until;
+use sqlx::PgConnection;
+
+use crate::runtime::ProjectionError;
+
+pub struct Touched<'a> {
+    in_batch: BTreeMap<&'a str, Vec<&'a RecordedEvent>>,
+    logged: HashMap<String, Vec<RecordedEvent>>,
+}
+
+impl<'a> Touched<'a> {
+    /// The streams of `category` that `events` touch.
+    pub async fn of(
+        tx: &mut PgConnection,
+        events: &'a [RecordedEvent],
+        category: &str,
+    ) -> Result<Touched<'a>, ProjectionError> {
+        let Some(until) = events.last().map(|e| e.position) else {
+            return Ok(Touched { in_batch: BTreeMap::new(), logged: HashMap::new() });
+        };
+        let mut in_batch: BTreeMap<&str, Vec<&RecordedEvent>> = BTreeMap::new();
+        for event in events.iter().filter(|e| category_of(&e.stream_id) == category) {
+            in_batch.entry(event.stream_id.as_str()).or_default().push(event);
+        }
+        let partial: Vec<String> = in_batch
+            .iter()
+            .filter(|(_, events)| events.first().is_some_and(|e| e.version > 1))
+            .map(|(stream, _)| (*stream).to_owned())
+            .collect();
+        let logged =
+            if partial.is_empty() { HashMap::new() } else { streams_until(tx, &partial, until).await? };
+        Ok(Touched { in_batch, logged })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.in_batch.is_empty()
+    }
+
+    /// Each touched stream, with its events from its first up to the batch's last.
+    pub fn streams(&self) -> impl Iterator<Item = (&str, Vec<&RecordedEvent>)> {
+        self.in_batch.iter().map(|(stream, batch)| {
+            let whole = match self.logged.get(*stream) {
+                Some(history) if batch.first().is_some_and(|e| e.version > 1) => history.iter().collect(),
+                _ => batch.clone(),
+            };
+            (*stream, whole)
+        })
+    }
+}

@@ -1,0 +1,393 @@
+//! Reading the rupture queue on a day (domain.md §7). An entry is in the visible queue of its Mission
+//! Locale from its rupture until the person leaves (back under contract, end of formation), unless an
+//! advisor qualified it before; it is prioritaire when the CFA asked for a joint follow-up, or the person
+//! is a minor or RQTH, and the rupture is less than 180 days old. Lists: à traiter (no situation),
+//! à recontacter (CONTACTE_SANS_RETOUR), traités (any other situation); prioritaires first, then the
+//! newest ruptures.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+
+/// Days a rupture stays prioritaire.
+pub const PRIORITAIRE_JOURS: i32 = 180;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liste {
+    ATraiter,
+    ARecontacter,
+    Traites,
+}
+
+impl Liste {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Liste::ATraiter => "A_TRAITER",
+            Liste::ARecontacter => "A_RECONTACTER",
+            Liste::Traites => "TRAITES",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Liste> {
+        [Liste::ATraiter, Liste::ARecontacter, Liste::Traites].into_iter().find(|l| l.as_str() == text)
+    }
+}
+
+/// Whose entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Qui {
+    /// A Mission Locale's queue.
+    MissionLocale(String),
+    /// The entries of an organisme's dossiers (formateur or responsable): `(uai, siret)`.
+    Organisme(String, String),
+    /// Every queue (administrators).
+    Tout,
+}
+
+/// Where a page starts: after this entry of the order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Curseur {
+    pub rang: i32,
+    pub date_rupture: NaiveDate,
+    pub entree: String,
+}
+
+impl Curseur {
+    pub fn encode(&self) -> String {
+        format!("{}|{}|{}", self.rang, self.date_rupture, self.entree)
+    }
+
+    pub fn decode(text: &str) -> Option<Curseur> {
+        let mut parts = text.splitn(3, '|');
+        let rang = parts.next()?.parse().ok()?;
+        let date_rupture = parts.next()?.parse().ok()?;
+        let entree = parts.next()?.to_owned();
+        Some(Curseur { rang, date_rupture, entree })
+    }
+}
+
+/// A page of a list.
+#[derive(Debug, Clone)]
+pub struct Demande {
+    pub qui: Qui,
+    pub jour: NaiveDate,
+    pub liste: Option<Liste>,
+    pub code_postal: Option<String>,
+    /// `YYYY-MM`: the ruptures of that month only.
+    pub mois: Option<String>,
+    pub apres: Option<Curseur>,
+    pub premiers: i64,
+}
+
+/// An entry as seen on a day.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Ligne {
+    pub entree: String,
+    pub active: bool,
+    pub ml_id: Option<String>,
+    pub dossier_id: String,
+    pub date_rupture: NaiveDate,
+    pub sortie: Option<NaiveDate>,
+    pub sortie_motif: Option<String>,
+    pub date_de_naissance: NaiveDate,
+    pub rqth: bool,
+    pub code_commune_insee: Option<String>,
+    pub code_postal: Option<String>,
+    pub uai_formateur: String,
+    pub siret_formateur: String,
+    pub uai_responsable: String,
+    pub siret_responsable: String,
+    pub situation: Option<String>,
+    pub situation_autre: Option<String>,
+    pub commentaire: Option<String>,
+    pub connaissance: Option<String>,
+    pub qualifiee_le: Option<DateTime<Utc>>,
+    pub suivi_conjoint: bool,
+    pub position: i64,
+    /// In its Mission Locale's visible queue that day.
+    pub visible: bool,
+    pub prioritaire: bool,
+    pub nouveau_contrat: bool,
+    pub liste: String,
+    pub rang: i32,
+}
+
+impl Ligne {
+    pub fn curseur(&self) -> Curseur {
+        Curseur { rang: self.rang, date_rupture: self.date_rupture, entree: self.entree.clone() }
+    }
+}
+
+/// An entry's columns with what the day decides (the day is `p.d`, the episode `r`).
+const COLONNES: &str =
+    "SELECT r.entree, r.active, r.ml_id, r.dossier_id, r.date_rupture, r.sortie, r.sortie_motif,
+        r.date_de_naissance, r.rqth, r.code_commune_insee, r.code_postal, r.uai_formateur, r.siret_formateur,
+        r.uai_responsable, r.siret_responsable, r.situation, r.situation_autre, r.commentaire, r.connaissance,
+        r.qualifiee_le, r.suivi_conjoint, r.position,
+        (r.active AND r.ml_id IS NOT NULL AND r.date_rupture <= p.d
+            AND (r.sortie IS NULL OR r.sortie > p.d OR r.situation IS NOT NULL)) AS visible,
+        ((r.suivi_conjoint OR r.rqth OR r.date_de_naissance > (p.d - interval '18 years')::date)
+            AND r.date_rupture > p.d - 180) AS prioritaire,
+        coalesce(r.sortie_motif = 'NOUVEAU_CONTRAT' AND r.sortie <= p.d, false) AS nouveau_contrat,
+        CASE WHEN r.situation IS NULL THEN 'A_TRAITER' WHEN r.situation = 'CONTACTE_SANS_RETOUR'
+             THEN 'A_RECONTACTER' ELSE 'TRAITES' END AS liste";
+
+/// Which episode of each person a query reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Episode {
+    /// The person's entry on the day: their latest active episode begun by then.
+    DuJour,
+    /// The same when there is one, else the person's latest episode (one that left, or is to come).
+    Dernier,
+}
+
+/// `WITH p AS (the day) SELECT e.*, rang FROM (<COLONNES> FROM p, (SELECT DISTINCT ON (person) … WHERE `:
+/// the caller adds conditions on the episodes `r`, then `close`s, then filters the entries `e`.
+fn open(q: &mut QueryBuilder<Postgres>, jour: NaiveDate, episode: Episode) {
+    q.push("WITH p AS (SELECT ");
+    q.push_bind(jour)
+        .push("::date AS d) SELECT e.*, CASE WHEN e.prioritaire THEN 0 ELSE 1 END AS rang FROM (");
+    q.push(COLONNES).push(" FROM p, (SELECT DISTINCT ON (r.entree) r.* FROM rm_ruptures r, p WHERE ");
+    if episode == Episode::DuJour {
+        q.push("r.active AND r.date_rupture <= p.d AND ");
+    }
+}
+
+fn close(q: &mut QueryBuilder<Postgres>, episode: Episode) {
+    q.push(match episode {
+        Episode::DuJour => " ORDER BY r.entree, r.date_rupture DESC) r) e",
+        Episode::Dernier => {
+            " ORDER BY r.entree, (r.active AND r.date_rupture <= p.d) DESC, r.date_rupture DESC) r) e"
+        }
+    });
+}
+
+fn with_day(jour: NaiveDate, episode: Episode) -> QueryBuilder<Postgres> {
+    let mut q = QueryBuilder::new("");
+    open(&mut q, jour, episode);
+    q
+}
+
+fn push_qui(q: &mut QueryBuilder<Postgres>, qui: &Qui) {
+    match qui {
+        Qui::MissionLocale(ml) => {
+            q.push("r.ml_id = ").push_bind(ml.clone());
+        }
+        Qui::Organisme(uai, siret) => {
+            q.push("((r.uai_formateur = ")
+                .push_bind(uai.clone())
+                .push(" AND r.siret_formateur = ")
+                .push_bind(siret.clone())
+                .push(") OR (r.uai_responsable = ")
+                .push_bind(uai.clone())
+                .push(" AND r.siret_responsable = ")
+                .push_bind(siret.clone())
+                .push("))");
+        }
+        Qui::Tout => {
+            q.push("true");
+        }
+    }
+}
+
+/// A page of the visible queue, in the queue's order.
+pub async fn liste(conn: &mut PgConnection, demande: &Demande) -> Result<Vec<Ligne>, sqlx::Error> {
+    let mut q = with_day(demande.jour, Episode::DuJour);
+    push_qui(&mut q, &demande.qui);
+    if let Some(cp) = &demande.code_postal {
+        q.push(" AND r.code_postal = ").push_bind(cp.clone());
+    }
+    close(&mut q, Episode::DuJour);
+    q.push(" WHERE e.visible");
+    if let Some(mois) = &demande.mois {
+        q.push(" AND to_char(e.date_rupture, 'YYYY-MM') = ").push_bind(mois.clone());
+    }
+    if let Some(liste) = demande.liste {
+        q.push(" AND e.liste = ").push_bind(liste.as_str());
+    }
+    if let Some(c) = &demande.apres {
+        let rang = "CASE WHEN e.prioritaire THEN 0 ELSE 1 END";
+        q.push(format!(" AND ({rang} > ")).push_bind(c.rang);
+        q.push(format!(" OR ({rang} = ")).push_bind(c.rang);
+        q.push(" AND (e.date_rupture < ").push_bind(c.date_rupture);
+        q.push(" OR (e.date_rupture = ").push_bind(c.date_rupture);
+        q.push(" AND e.entree > ").push_bind(c.entree.clone()).push("))))");
+    }
+    q.push(" ORDER BY rang, e.date_rupture DESC, e.entree LIMIT ").push_bind(demande.premiers);
+    q.build_query_as().fetch_all(conn).await
+}
+
+/// A person's entry as seen on `jour` (visible or not: the caller decides who may see it); none when
+/// no eligible rupture of theirs has begun by then.
+pub async fn une(
+    conn: &mut PgConnection,
+    entree: &str,
+    jour: NaiveDate,
+) -> Result<Option<Ligne>, sqlx::Error> {
+    let mut q = with_day(jour, Episode::DuJour);
+    q.push("r.entree = ").push_bind(entree.to_owned());
+    close(&mut q, Episode::DuJour);
+    q.build_query_as().fetch_optional(conn).await
+}
+
+/// The entries of a Mission Locale changed after log position `apres`, oldest change first (those that
+/// left its queue included, `visible` false).
+pub async fn changees(
+    conn: &mut PgConnection,
+    ml: &str,
+    apres: i64,
+    jour: NaiveDate,
+) -> Result<Vec<Ligne>, sqlx::Error> {
+    let mut q = with_day(jour, Episode::Dernier);
+    q.push("r.entree IN (SELECT c.entree FROM rm_ruptures c WHERE c.ml_id = ").push_bind(ml.to_owned());
+    q.push(" AND c.position > ").push_bind(apres).push(")");
+    close(&mut q, Episode::Dernier);
+    q.push(" WHERE e.ml_id = ").push_bind(ml.to_owned());
+    q.push(" ORDER BY e.position, e.entree");
+    q.build_query_as().fetch_all(conn).await
+}
+
+/// Counts of the visible queue for one rupture month (`mois` `YYYY-MM`; `None`: all months).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Compte {
+    pub mois: Option<String>,
+    pub total: i64,
+    pub a_traiter: i64,
+    pub a_recontacter: i64,
+    pub traites: i64,
+    pub prioritaires: i64,
+}
+
+/// The counts of the visible queue, all months first, then each rupture month, newest first.
+pub async fn comptes(
+    conn: &mut PgConnection,
+    qui: &Qui,
+    jour: NaiveDate,
+    code_postal: Option<&str>,
+) -> Result<Vec<Compte>, sqlx::Error> {
+    let mut q = QueryBuilder::new(
+        "SELECT to_char(e.date_rupture, 'YYYY-MM') AS mois, count(*) AS total,
+            count(*) FILTER (WHERE e.liste = 'A_TRAITER') AS a_traiter,
+            count(*) FILTER (WHERE e.liste = 'A_RECONTACTER') AS a_recontacter,
+            count(*) FILTER (WHERE e.liste = 'TRAITES') AS traites,
+            count(*) FILTER (WHERE e.prioritaire) AS prioritaires
+        FROM (",
+    );
+    open(&mut q, jour, Episode::DuJour);
+    push_qui(&mut q, qui);
+    if let Some(cp) = code_postal {
+        q.push(" AND r.code_postal = ").push_bind(cp.to_owned());
+    }
+    close(&mut q, Episode::DuJour);
+    q.push(
+        ") e WHERE e.visible GROUP BY ROLLUP (to_char(e.date_rupture, 'YYYY-MM'))
+            ORDER BY mois DESC NULLS FIRST",
+    );
+    q.build_query_as().fetch_all(conn).await
+}
+
+/// The statistics of one Mission Locale on a day.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Stats {
+    pub ml_id: String,
+    pub nom: String,
+    pub siret: String,
+    pub email: Option<String>,
+    pub telephone: Option<String>,
+    pub region: String,
+    pub jour: NaiveDate,
+    pub total: i64,
+    pub a_traiter: i64,
+    pub a_recontacter: i64,
+    pub traites: i64,
+    /// `[[situation, count], …]`.
+    pub par_situation: sqlx::types::Json<Vec<(String, i64)>>,
+}
+
+impl Stats {
+    /// Share of the queue with a situation (à recontacter and traités).
+    pub fn taux_traitement(&self) -> Option<f64> {
+        (self.total > 0).then(|| (self.total - self.a_traiter) as f64 / self.total as f64)
+    }
+}
+
+/// The statistics on `jour` of the Missions Locales `ids`, in id order. On a past day, each person's
+/// entry of that day counts if it was in the queue (not yet left, or qualified by then), with the
+/// situation its advisors had recorded by the end of it.
+pub async fn stats(
+    conn: &mut PgConnection,
+    ids: &[String],
+    jour: NaiveDate,
+) -> Result<Vec<Stats>, sqlx::Error> {
+    sqlx::query_as!(
+        Stats,
+        r#"WITH p AS (SELECT $2::date AS d),
+           r AS (
+               SELECT DISTINCT ON (r.entree) r.* FROM rm_ruptures r, p
+               WHERE r.active AND r.ml_id = ANY($1) AND r.date_rupture <= p.d
+               ORDER BY r.entree, r.date_rupture DESC),
+           e AS (
+               SELECT r.ml_id, s.situation
+               FROM r CROSS JOIN p
+               LEFT JOIN LATERAL (
+                   SELECT a.situation FROM rm_rupture_actions a
+                   WHERE a.entree = r.entree AND a.situation IS NOT NULL AND a.date_rupture >= r.contrat_debut
+                     AND a.recorded_at < ((p.d + 1)::timestamp AT TIME ZONE 'UTC')
+                   ORDER BY a.position DESC LIMIT 1) s ON true
+               WHERE (r.sortie IS NULL OR r.sortie > p.d OR s.situation IS NOT NULL))
+           SELECT m.id AS "ml_id!", m.nom AS "nom!", m.siret AS "siret!", m.email, m.telephone,
+                  m.region AS "region!", p.d AS "jour!",
+                  count(e.ml_id) AS "total!",
+                  count(e.ml_id) FILTER (WHERE e.situation IS NULL) AS "a_traiter!",
+                  count(e.ml_id) FILTER (WHERE e.situation = 'CONTACTE_SANS_RETOUR') AS "a_recontacter!",
+                  count(e.ml_id) FILTER (WHERE e.situation <> 'CONTACTE_SANS_RETOUR') AS "traites!",
+                  coalesce((SELECT json_agg(json_build_array(x.situation, x.n) ORDER BY x.situation)
+                            FROM (SELECT e2.situation, count(*) AS n FROM e e2
+                                  WHERE e2.ml_id = m.id AND e2.situation IS NOT NULL GROUP BY e2.situation) x),
+                           '[]'::json) AS "par_situation!: sqlx::types::Json<Vec<(String, i64)>>"
+           FROM rm_missions_locales m CROSS JOIN p LEFT JOIN e ON e.ml_id = m.id
+           WHERE m.id = ANY($1)
+           GROUP BY m.id, m.nom, m.siret, m.email, m.telephone, m.region, p.d
+           ORDER BY m.id"#,
+        ids,
+        jour,
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// The Missions Locales of `regions` (all when empty), by id.
+pub async fn missions_locales(
+    conn: &mut PgConnection,
+    regions: &[String],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        "SELECT id FROM rm_missions_locales WHERE cardinality($1::text[]) = 0 OR region = ANY($1) ORDER BY id",
+        regions
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// One action of an entry's history.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Action {
+    pub position: i64,
+    pub event_type: String,
+    pub recorded_at: DateTime<Utc>,
+    pub organisation: String,
+    pub principal: String,
+    pub date_rupture: NaiveDate,
+    pub data: serde_json::Value,
+}
+
+/// Every action recorded about a person, oldest first (earlier ruptures included).
+pub async fn historique(conn: &mut PgConnection, entree: &str) -> Result<Vec<Action>, sqlx::Error> {
+    sqlx::query_as!(
+        Action,
+        "SELECT position, event_type, recorded_at, organisation, principal, date_rupture, data
+         FROM rm_rupture_actions WHERE entree = $1 ORDER BY position",
+        entree
+    )
+    .fetch_all(conn)
+    .await
+}

@@ -1,0 +1,268 @@
+//! `GET /api/v1/missions-locales/{id}/export?format=xlsx|csv`: a Mission Locale's visible queue on a
+//! day, with what its advisors need to call each young person (identity, contacts, formation, the
+//! broken contract, the organisme) and what was recorded so far. XLSX: one sheet per list; CSV
+//! (semicolon-separated, UTF-8 with a byte-order mark, as French spreadsheets expect): one file with a
+//! `liste` column. The Mission Locale's own key, or ADMINISTRATEUR; each export is recorded in the
+//! access log.
+
+use std::collections::HashMap;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{NaiveDate, Utc};
+use projections::ruptures::entree::age;
+use projections::ruptures::query::{self, Demande, Ligne, Liste, Qui};
+use serde::Deserialize;
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, Refusals};
+use crate::auth::Role;
+use crate::auth::access_log;
+
+/// The most entries one export holds.
+const MAX_EXPORT: i64 = 100_000;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Params {
+    /// `xlsx` (default) or `csv`.
+    format: Option<String>,
+    /// Only one list: `A_TRAITER`, `A_RECONTACTER` or `TRAITES` (default: all three).
+    liste: Option<String>,
+    /// The day the queue is seen on (default: today, UTC).
+    date: Option<NaiveDate>,
+}
+
+const COLUMNS: [&str; 34] = [
+    "liste",
+    "prioritaire",
+    "nouveau_contrat",
+    "date_rupture",
+    "mois_rupture",
+    "nom",
+    "prenom",
+    "date_de_naissance",
+    "age",
+    "rqth",
+    "email",
+    "telephone",
+    "responsables_mails",
+    "adresse",
+    "code_postal",
+    "code_commune_insee",
+    "annee_scolaire",
+    "formation_cfd",
+    "formation_rncp",
+    "formation_libelle",
+    "organisme_uai",
+    "organisme_siret",
+    "organisme_nom",
+    "contrat_debut",
+    "contrat_fin",
+    "siret_employeur",
+    "cause_rupture",
+    "situation",
+    "situation_autre",
+    "commentaire",
+    "connaissance",
+    "qualifiee_le",
+    "suivi_conjoint",
+    "entree",
+];
+
+/// The queue of a Mission Locale, as a spreadsheet.
+#[utoipa::path(
+    get,
+    path = "/api/v1/missions-locales/{id}/export",
+    tag = "missions-locales",
+    params(("id" = String, Path, description = "La Mission Locale"), Params),
+    responses(
+        (status = 200, description = "La file, en XLSX ou CSV", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        Refusals
+    ),
+    security(("cle_api" = []))
+)]
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    params: Result<Query<Params>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::MissionLocale, Role::Administrateur], "exporter la file d'une Mission Locale")?;
+    if caller.0.role == Role::MissionLocale {
+        let own = caller.0.scope.as_ref().filter(|s| s.kind == "MISSION_LOCALE").map(|s| s.value.as_str());
+        if own != Some(id.as_str()) {
+            return Err(ApiError::Forbidden(format!(
+                "une clé MISSION_LOCALE n'exporte que sa propre file, pas {id}"
+            )));
+        }
+    }
+    let Query(params) =
+        params.map_err(|e| ApiError::bad_request(format!("paramètres : {}", e.body_text())))?;
+    let format = params.format.as_deref().unwrap_or("xlsx").to_lowercase();
+    if format != "xlsx" && format != "csv" {
+        return Err(ApiError::bad_request(format!("format : xlsx ou csv, pas {format:?}")));
+    }
+    let liste = params
+        .liste
+        .as_deref()
+        .map(|l| {
+            Liste::parse(l).ok_or_else(|| {
+                ApiError::bad_request(format!("liste : A_TRAITER, A_RECONTACTER ou TRAITES, pas {l:?}"))
+            })
+        })
+        .transpose()?;
+    let known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rm_missions_locales WHERE id = $1)")
+        .bind(&id)
+        .fetch_one(&state.pool)
+        .await?;
+    if !known {
+        return Err(ApiError::NotFound(format!("aucune Mission Locale {id}")));
+    }
+    let jour = params.date.unwrap_or_else(|| Utc::now().date_naive());
+    let demande = Demande {
+        qui: Qui::MissionLocale(id.clone()),
+        jour,
+        liste,
+        code_postal: None,
+        mois: None,
+        apres: None,
+        premiers: MAX_EXPORT,
+    };
+    let lignes = query::liste(&mut *state.pool.acquire().await?, &demande).await?;
+    let rows = rows(&state, &lignes, jour).await?;
+    let entrees: Vec<&str> = lignes.iter().map(|l| l.entree.as_str()).collect();
+    let details = serde_json::json!({ "format": format, "liste": liste.map(Liste::as_str), "date": jour, "entrees": entrees });
+    access_log::record(&state.pool, &caller.0, "export", &id, details).await?;
+    let name = format!("ruptures-{id}-{jour}.{format}");
+    let disposition = format!("attachment; filename=\"{name}\"");
+    if format == "csv" {
+        Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
+            csv(&rows)?,
+        )
+            .into_response())
+    } else {
+        Ok((
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned(),
+                ),
+                (header::CONTENT_DISPOSITION, disposition),
+            ],
+            xlsx(&rows)?,
+        )
+            .into_response())
+    }
+}
+
+/// One line per entry, in `COLUMNS` order, from the read model and the dossier's events.
+async fn rows(state: &AppState, lignes: &[Ligne], jour: NaiveDate) -> Result<Vec<Vec<String>>, ApiError> {
+    let ids: Vec<String> = lignes.iter().map(|l| l.dossier_id.clone()).collect();
+    let streams = state.store.read_streams(&ids).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let (uais, sirets): (Vec<String>, Vec<String>) =
+        lignes.iter().map(|l| (l.uai_formateur.clone(), l.siret_formateur.clone())).unzip();
+    let noms: HashMap<(String, String), String> = sqlx::query_as::<_, (String, String, String)>(
+        "SELECT o.uai, o.siret, o.nom FROM rm_organismes o
+         JOIN unnest($1::text[], $2::text[]) AS k(uai, siret) USING (uai, siret)",
+    )
+    .bind(&uais)
+    .bind(&sirets)
+    .fetch_all(&state.pool)
+    .await?
+    .into_iter()
+    .map(|(u, s, n)| ((u, s), n))
+    .collect();
+    let text = |v: Option<String>| v.unwrap_or_default();
+    let mut out = Vec::with_capacity(lignes.len());
+    for l in lignes {
+        let events = streams.get(&l.dossier_id).map(Vec::as_slice).unwrap_or_default();
+        let dossier =
+            events::dossier::Dossier::from_recorded(events).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let i = dossier.inscription.as_ref();
+        let p = i.map(|i| &i.personnel);
+        let c = p.map(|p| &p.coordonnees);
+        // The contract the rupture ended: the latest one started before it.
+        let contrat = dossier.contrats.values().rfind(|c| c.contrat.date_debut < l.date_rupture);
+        out.push(vec![
+            l.liste.clone(),
+            oui(l.prioritaire),
+            oui(l.nouveau_contrat),
+            l.date_rupture.to_string(),
+            l.date_rupture.format("%Y-%m").to_string(),
+            text(p.map(|p| p.nom.clone())),
+            text(p.map(|p| p.prenom.clone())),
+            l.date_de_naissance.to_string(),
+            age(l.date_de_naissance, jour).to_string(),
+            oui(l.rqth),
+            text(c.and_then(|c| c.email.as_ref()).map(ToString::to_string)),
+            text(c.and_then(|c| c.telephone.as_ref()).map(ToString::to_string)),
+            c.map(|c| c.responsables_mails.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
+            text(c.and_then(|c| c.adresse.clone())),
+            text(l.code_postal.clone()),
+            text(l.code_commune_insee.clone()),
+            text(i.map(|i| i.annee_scolaire.to_string())),
+            text(i.and_then(|i| i.formation.cfd.as_ref()).map(ToString::to_string)),
+            text(i.and_then(|i| i.formation.rncp.as_ref()).map(ToString::to_string)),
+            text(i.and_then(|i| i.formation.libelle_court.clone())),
+            l.uai_formateur.clone(),
+            l.siret_formateur.clone(),
+            text(noms.get(&(l.uai_formateur.clone(), l.siret_formateur.clone())).cloned()),
+            text(contrat.map(|c| c.contrat.date_debut.to_string())),
+            text(contrat.and_then(|c| c.contrat.date_fin).map(|d| d.to_string())),
+            text(contrat.and_then(|c| c.contrat.siret_employeur.as_ref()).map(ToString::to_string)),
+            text(contrat.and_then(|c| c.rupture.as_ref()).and_then(|r| r.cause.clone())),
+            text(l.situation.clone()),
+            text(l.situation_autre.clone()),
+            text(l.commentaire.clone()),
+            text(l.connaissance.clone()),
+            text(l.qualifiee_le.map(|t| t.to_rfc3339())),
+            oui(l.suivi_conjoint),
+            l.entree.clone(),
+        ]);
+    }
+    Ok(out)
+}
+
+fn oui(value: bool) -> String {
+    if value { "oui" } else { "non" }.to_owned()
+}
+
+fn csv(rows: &[Vec<String>]) -> Result<Vec<u8>, ApiError> {
+    let internal = |e: csv::Error| ApiError::Internal(e.to_string());
+    let mut writer = csv::WriterBuilder::new().delimiter(b';').from_writer(b"\xEF\xBB\xBF".to_vec());
+    writer.write_record(COLUMNS).map_err(internal)?;
+    for row in rows {
+        writer.write_record(row).map_err(internal)?;
+    }
+    writer.into_inner().map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn xlsx(rows: &[Vec<String>]) -> Result<Vec<u8>, ApiError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let internal = |e: rust_xlsxwriter::XlsxError| ApiError::Internal(e.to_string());
+    let mut workbook = Workbook::new();
+    let bold = Format::new().set_bold();
+    for (liste, title) in
+        [("A_TRAITER", "À traiter"), ("A_RECONTACTER", "À recontacter"), ("TRAITES", "Traités")]
+    {
+        let sheet = workbook.add_worksheet().set_name(title).map_err(internal)?;
+        for (col, name) in COLUMNS.iter().enumerate() {
+            sheet.write_string_with_format(0, col as u16, *name, &bold).map_err(internal)?;
+        }
+        for (r, row) in rows.iter().filter(|row| row[0] == liste).enumerate() {
+            for (col, value) in row.iter().enumerate() {
+                sheet.write_string(r as u32 + 1, col as u16, value).map_err(internal)?;
+            }
+        }
+    }
+    workbook.save_to_buffer().map_err(internal)
+}
