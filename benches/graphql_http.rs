@@ -20,7 +20,6 @@ mod support;
 use std::process::Command;
 
 use events::{EventStore, StoreConfig};
-use projections::build;
 use projections::dossiers::DossiersProjection;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -42,19 +41,8 @@ async fn main() -> anyhow::Result<()> {
     let today = chrono::Utc::now().date_naive();
     let pool = support::large_log(dossiers, true, today).await?;
     let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
+    support::built(&store, &DossiersProjection::default()).await?;
     let head = store.head().await?.position;
-    let position: i64 =
-        sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM checkpoints WHERE name = $1")
-            .bind(support::dossiers_checkpoint())
-            .fetch_one(&pool)
-            .await?;
-    if position < head {
-        println!("building the read model ({position} of {head} events projected)");
-        let projector = DossiersProjection::default();
-        build::create_schema(&pool, &projector, "rebuild_dossiers").await?;
-        let built = build::project_until(&store, &projector, "rebuild_dossiers", None, |_, _| {}).await?;
-        build::swap(&store, &projector, "rebuild_dossiers", built).await?;
-    }
     let key = |role| {
         let pool = pool.clone();
         async move {

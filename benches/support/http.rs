@@ -26,7 +26,7 @@ pub async fn check(address: &str, requests: &[(String, String)], field: &str) ->
     Ok(())
 }
 
-/// Run wrk with the `(key, query)` requests picked at random; its requests/s and latency percentiles.
+/// Run wrk with the `(key, query)` requests picked at random (an empty key sends none); its requests/s and latency percentiles.
 pub fn wrk(
     address: &str,
     requests: &[(String, String)],
@@ -35,7 +35,11 @@ pub fn wrk(
 ) -> anyhow::Result<String> {
     let bodies: Vec<String> = requests
         .iter()
-        .map(|(key, q)| format!("{{ \"Bearer {key}\", [==[{}]==] }}", json!({ "query": q })))
+        .map(|(key, q)| {
+            // No key: no Authorization header (a nil in the header table).
+            let header = if key.is_empty() { "nil".to_owned() } else { format!("\"Bearer {key}\"") };
+            format!("{{ {header}, [==[{}]==] }}", json!({ "query": q }))
+        })
         .collect();
     let script = format!(
         "local bodies = {{ {} }}\n\

@@ -149,3 +149,29 @@ pub fn last_three_school_years(today: NaiveDate) -> (NaiveDate, i64) {
     let first = NaiveDate::from_ymd_opt(school_year - 2, 8, 1).expect("1 August");
     (first, (today - first).num_days())
 }
+
+/// Bring `projector`'s live read model up to the head of the log, by a rebuild when it is behind;
+/// returns how long that took (zero when it was up to date).
+pub async fn built<P: projections::runtime::Projector>(
+    store: &EventStore,
+    projector: &P,
+) -> anyhow::Result<std::time::Duration> {
+    use projections::runtime::checkpoint_name;
+    let head = store.head().await?.position;
+    let name = checkpoint_name(projector.name(), projector.version());
+    let position: i64 =
+        sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM checkpoints WHERE name = $1")
+            .bind(&name)
+            .fetch_one(store.pool())
+            .await?;
+    if position >= head {
+        return Ok(std::time::Duration::ZERO);
+    }
+    println!("building {} ({position} of {head} events projected)", projector.name());
+    let started = Instant::now();
+    let schema = format!("rebuild_{}", projector.name());
+    projections::build::create_schema(store.pool(), projector, &schema).await?;
+    let built = projections::build::project_until(store, projector, &schema, None, |_, _| {}).await?;
+    projections::build::swap(store, projector, &schema, built).await?;
+    Ok(started.elapsed())
+}

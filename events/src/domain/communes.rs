@@ -86,6 +86,23 @@ pub fn candidats(code_commune_insee: Option<&str>, code_postal: Option<&str>) ->
     out
 }
 
+/// What may place a residence in one of these current communes (see `candidats`): every INSEE code that
+/// belongs to one of them, and their postal codes.
+pub fn residences_de(actuelles: &std::collections::BTreeSet<String>) -> (Vec<String>, Vec<String>) {
+    let tables = tables();
+    let mut codes: Vec<String> =
+        tables.by_code.values().filter(|c| actuelles.contains(&c.commune)).map(|c| c.code.clone()).collect();
+    codes.sort();
+    let mut postaux: Vec<String> = actuelles
+        .iter()
+        .filter_map(|code| tables.by_code.get(code))
+        .flat_map(|c| c.codes_postaux.iter().cloned())
+        .collect();
+    postaux.sort();
+    postaux.dedup();
+    (codes, postaux)
+}
+
 /// Every current commune, in code order.
 pub fn actuelles() -> Vec<&'static Commune> {
     let mut all: Vec<&Commune> = tables().by_code.values().filter(|c| c.is_current()).collect();

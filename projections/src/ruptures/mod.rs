@@ -6,7 +6,7 @@
 //! the entry of every person concerned from all their dossiers and actions (`entree`), places it in the
 //! Mission Locale of the residence, and stamps it with the position of the last event about the person
 //! (what the live subscription follows). A Mission Locale's event is applied at its place in the log
-//! and places every entry again. The read model is the same whatever the batches (a rebuild gives the
+//! and places again the entries its territory may move. The read model is the same whatever the batches (a rebuild gives the
 //! live checksum).
 //!
 //! What depends on the day (visible or not, prioritaire, "nouveau contrat", the lists) is decided when
@@ -61,8 +61,8 @@ impl Projector for RupturesProjection {
         for (i, event) in events.iter().enumerate() {
             if event.event_type == MISSION_LOCALE_ENREGISTREE {
                 self.apply_segment(tx, &events[start..i]).await?;
-                write_mission_locale(tx, event).await?;
-                replace_all(tx, event.position).await?;
+                let territory = write_mission_locale(tx, event).await?;
+                replace(tx, &territory, event.position).await?;
                 start = i + 1;
             }
         }
@@ -135,10 +135,21 @@ fn region_of(communes_codes: &BTreeSet<String>) -> String {
     counts.into_iter().find(|(_, n)| *n == best).map(|(r, _)| r).unwrap_or_default()
 }
 
-/// Record a Mission Locale and its territory (a commune named by a later Mission Locale is its).
-async fn write_mission_locale(tx: &mut PgConnection, event: &RecordedEvent) -> Result<(), ProjectionError> {
+/// Record a Mission Locale and its territory (a commune named by a later Mission Locale is its); the
+/// communes whose Mission Locale may have changed (its former territory and its new one).
+async fn write_mission_locale(
+    tx: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<BTreeSet<String>, ProjectionError> {
     let ml: MissionLocale = serde_json::from_value(event.data.clone())
         .map_err(|err| ProjectionError::Event { position: event.position, message: err.to_string() })?;
+    let mut changed: BTreeSet<String> =
+        sqlx::query_scalar!("SELECT commune FROM rm_ml_communes WHERE ml_id = $1", ml.id)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
+    changed.extend(ml.communes.iter().cloned());
     sqlx::query!(
         "INSERT INTO rm_missions_locales (id, nom, siret, email, telephone, region, position)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -164,7 +175,7 @@ async fn write_mission_locale(tx: &mut PgConnection, event: &RecordedEvent) -> R
     )
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    Ok(changed)
 }
 
 /// Record the batch's follow-up actions; the persons they are about, with the position of the last.
@@ -466,14 +477,22 @@ async fn upsert(tx: &mut PgConnection, lignes: &[Ligne]) -> Result<(), Projectio
     Ok(())
 }
 
-/// Place every entry again (a territory changed at `position`), stamping those whose Mission Locale
-/// changed.
-async fn replace_all(tx: &mut PgConnection, position: i64) -> Result<(), ProjectionError> {
+/// Place again the entries a change of these communes' Mission Locale (at `position`) may move,
+/// stamping those it moved.
+async fn replace(
+    tx: &mut PgConnection,
+    territory: &BTreeSet<String>,
+    position: i64,
+) -> Result<(), ProjectionError> {
+    let (codes, postaux) = communes::residences_de(territory);
     let rows = sqlx::query!(
-        "SELECT entree, date_rupture, ml_id, code_commune_insee, code_postal FROM rm_ruptures ORDER BY entree, date_rupture"
+        "SELECT entree, date_rupture, ml_id, code_commune_insee, code_postal FROM rm_ruptures
+         WHERE code_commune_insee = ANY($1) OR code_postal = ANY($2) ORDER BY entree, date_rupture",
+        &codes,
+        &postaux,
     )
-        .fetch_all(&mut *tx)
-        .await?;
+    .fetch_all(&mut *tx)
+    .await?;
     let places = placements(
         tx,
         &rows.iter().map(|r| (r.code_commune_insee.as_deref(), r.code_postal.as_deref())).collect::<Vec<_>>(),
