@@ -204,23 +204,22 @@ impl MlKeys {
 }
 
 /// Dossiers of 17-to-24-year-olds under contract today, without an entry yet, whose residence a
-/// Mission Locale serves: (dossier, person, Mission Locale), in random order.
+/// Mission Locale serves: (dossier, person, Mission Locale), from a random sample of the dossiers.
 async fn apprentices(
     pool: &PgPool,
     today: NaiveDate,
     n: usize,
 ) -> anyhow::Result<Vec<(String, String, String)>> {
-    let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
-        "SELECT d.dossier_id, d.personne, d.code_commune_insee, d.code_postal FROM rm_rupture_dossiers d
+    use projections::status::{ChangePoint, Statut};
+    type Sampled = (String, String, sqlx::types::Json<Vec<ChangePoint>>, Option<String>, Option<String>);
+    let rows: Vec<Sampled> = sqlx::query_as(
+        "SELECT d.dossier_id, d.personne, d.parcours, d.code_commune_insee, d.code_postal
+         FROM rm_rupture_dossiers d TABLESAMPLE SYSTEM (5) REPEATABLE (11)
          WHERE NOT d.retire AND d.date_de_naissance BETWEEN ($1::date - interval '24 years')::date
                                                         AND ($1::date - interval '17 years')::date
-           AND (SELECT p ->> 'statut' FROM jsonb_array_elements(d.parcours) p
-                WHERE (p ->> 'date')::date <= $1 ORDER BY p ->> 'date' DESC LIMIT 1) = 'APPRENTI'
-           AND NOT EXISTS (SELECT 1 FROM rm_ruptures r WHERE r.entree = d.personne)
-         ORDER BY random() LIMIT $2",
+           AND NOT EXISTS (SELECT 1 FROM rm_ruptures r WHERE r.entree = d.personne)",
     )
     .bind(today)
-    .bind(n as i64)
     .fetch_all(pool)
     .await?;
     let owners: HashMap<String, String> =
@@ -231,12 +230,16 @@ async fn apprentices(
             .collect();
     Ok(rows
         .into_iter()
-        .filter_map(|(dossier, personne, insee, cp)| {
+        .filter(|(_, _, parcours, _, _)| {
+            parcours.0.iter().rfind(|p| p.date <= today).map(|p| p.statut) == Some(Statut::Apprenti)
+        })
+        .filter_map(|(dossier, personne, _, insee, cp)| {
             let ml = communes::candidats(insee.as_deref(), cp.as_deref())
                 .iter()
                 .find_map(|c| owners.get(c).cloned())?;
             Some((dossier, personne, ml))
         })
+        .take(n)
         .collect())
 }
 

@@ -114,7 +114,12 @@ impl Server {
         anyhow::bail!("tba serve did not become ready")
     }
 
-    pub fn stop(mut self) {
+    /// Stop it (SIGTERM, then wait); dropping it does the same, so an error never leaves it running.
+    pub fn stop(self) {}
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(self.child.id() as i32),
             nix::sys::signal::Signal::SIGTERM,

@@ -194,6 +194,12 @@ pub async fn swap<P: Projector>(
     exec(&mut tx, format!("DROP SCHEMA {} CASCADE; DROP SCHEMA {} CASCADE", ident(&retired), ident(schema)))
         .await?;
     tx.commit().await?;
+    // The swapped-in tables have no statistics yet: without them, the planner would guess row counts
+    // until autovacuum gets to them.
+    let mut conn = store.pool().acquire().await?;
+    for table in projector.tables() {
+        exec(&mut conn, format!("ANALYZE public.{table}")).await?;
+    }
     Ok(after)
 }
 
