@@ -181,6 +181,16 @@ async fn the_queue_follows_the_log_and_each_role_sees_exactly_what_it_may() {
     let (_, answer) = graphql(&app, Some(&arml), stats).await;
     assert_eq!(answer["data"]["statsMissionsLocales"][0]["total"], 2);
     assert_eq!(answer["data"]["statsMissionsLocales"][0]["tauxTraitement"], 0.0);
+    let (_, regions) =
+        graphql(&app, Some(&arml), "{ statsRegions { region libelle missionsLocales total aTraiter } }")
+            .await;
+    assert_eq!(
+        regions["data"]["statsRegions"],
+        json!([{ "region": "84", "libelle": "Auvergne-Rhône-Alpes", "missionsLocales": 1, "total": 2, "aTraiter": 2 }]),
+        "{regions}"
+    );
+    let ml_lyon_regions = graphql(&app, Some(&ml_lyon), "{ statsRegions { total } }").await.1;
+    assert_eq!(code(&ml_lyon_regions), "FORBIDDEN");
     let outside = graphql(&app, Some(&arml), "{ statsMissionsLocales(regions: [\"11\"]) { total } }").await.1;
     assert_eq!(code(&outside), "BAD_USER_INPUT");
     assert_eq!(code(&graphql(&app, None, &query).await.1), "UNAUTHENTICATED");

@@ -470,6 +470,45 @@ impl From<query::Stats> for StatsMissionLocale {
     }
 }
 
+/// The queues of a région's Missions Locales on a day, summed.
+#[derive(Debug, SimpleObject)]
+pub struct StatsRegion {
+    /// The région's code.
+    pub region: String,
+    /// Its name.
+    pub libelle: Option<String>,
+    /// The day counted.
+    pub date: Date,
+    /// Missions Locales counted.
+    pub missions_locales: i64,
+    /// Entries in the visible queues.
+    pub total: i64,
+    /// Without a situation.
+    pub a_traiter: i64,
+    /// Contacted without answer.
+    pub a_recontacter: i64,
+    /// With any other situation.
+    pub traites: i64,
+    /// Share of the queues with a situation; null when they are empty.
+    pub taux_traitement: Option<f64>,
+}
+
+impl Default for StatsRegion {
+    fn default() -> Self {
+        StatsRegion {
+            region: String::new(),
+            libelle: None,
+            date: Date(NaiveDate::MIN),
+            missions_locales: 0,
+            total: 0,
+            a_traiter: 0,
+            a_recontacter: 0,
+            traites: 0,
+            taux_traitement: None,
+        }
+    }
+}
+
 /// `YYYY-MM`, checked.
 fn mois(field: &str, text: &str) -> Result<String, Error> {
     NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
@@ -642,6 +681,44 @@ impl RupturesQuery {
         let stats =
             query::stats(&mut *pool.acquire().await.or_internal()?, &ids, jour(date)).await.or_internal()?;
         Ok(stats.into_iter().map(Into::into).collect())
+    }
+
+    /// The same statistics summed per région (the Missions Locales each région holds), for ARML and
+    /// DREETS their own, for ADMINISTRATEUR, AUDITOR and ANALYST any (`regions` narrows).
+    async fn stats_regions(
+        &self,
+        ctx: &Context<'_>,
+        date: Option<Date>,
+        regions: Option<Vec<String>>,
+    ) -> Result<Vec<StatsRegion>, Error> {
+        if ctx.data::<Viewer>()?.principal()?.role == crate::auth::Role::MissionLocale {
+            return Err(forbidden("une clé MISSION_LOCALE lit les statistiques de sa seule Mission Locale"));
+        }
+        let ids = stats_ids(ctx, regions.unwrap_or_default(), None).await?;
+        let pool = ctx.data::<PgPool>()?;
+        let stats =
+            query::stats(&mut *pool.acquire().await.or_internal()?, &ids, jour(date)).await.or_internal()?;
+        let mut regions: std::collections::BTreeMap<String, StatsRegion> = std::collections::BTreeMap::new();
+        for s in stats {
+            let r = regions.entry(s.region.clone()).or_insert_with(|| StatsRegion {
+                region: s.region.clone(),
+                libelle: events::domain::territoire::region_nom(&s.region).map(str::to_owned),
+                date: Date(s.jour),
+                ..StatsRegion::default()
+            });
+            r.missions_locales += 1;
+            r.total += s.total;
+            r.a_traiter += s.a_traiter;
+            r.a_recontacter += s.a_recontacter;
+            r.traites += s.traites;
+        }
+        Ok(regions
+            .into_values()
+            .map(|mut r| {
+                r.taux_traitement = (r.total > 0).then(|| (r.total - r.a_traiter) as f64 / r.total as f64);
+                r
+            })
+            .collect())
     }
 
     /// One Mission Locale's statistics for each day from `du` to `au` (at most 92 days; `au` today by
