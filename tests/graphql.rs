@@ -62,17 +62,7 @@ async fn each_role_sees_exactly_what_it_may() {
     );
     let reseaux = tba::auth::reseaux::parse_csv(reseau.as_bytes()).unwrap();
     tba::auth::reseaux::import(&db.pool, &reseaux).await.unwrap();
-    let id_of = |id_erp: &'static str| {
-        let pool = db.pool.clone();
-        async move {
-            sqlx::query_scalar::<_, String>("SELECT dossier_id FROM rm_dossiers WHERE id_erp_apprenant = $1")
-                .bind(id_erp)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        }
-    };
-    let (rupturant_id, apprenti_id) = (id_of("P-RUPTURE").await, id_of("P-APPRENTI").await);
+    let (rupturant_id, apprenti_id) = (db.dossier_id("P-RUPTURE").await, db.dossier_id("P-APPRENTI").await);
 
     let keys = [
         ("anonymous", None),

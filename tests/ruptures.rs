@@ -130,6 +130,22 @@ async fn the_queue_follows_the_log_and_each_role_sees_exactly_what_it_may() {
     let bad = graphql(&app, Some(&ml_lyon), "{ ruptures(mois: \"2026-13\") { edges { cursor } } }").await.1;
     assert_eq!(code(&bad), "BAD_USER_INPUT");
     assert!(bad["errors"][0]["message"].as_str().unwrap().contains("mois"), "{bad}");
+    for (arguments, field) in [
+        ("mois: \"2026-13\"", "mois"),
+        ("first: 0", "first"),
+        ("after: \"pas-un-curseur\"", "after"),
+        ("codePostal: \"690\"", "codePostal"),
+    ] {
+        let query = format!("{{ ruptures({arguments}) {{ edges {{ cursor }} }} }}");
+        let bad = graphql(&app, Some(&ml_lyon), &query).await.1;
+        assert_eq!(bad["errors"][0]["extensions"]["field"], field, "{bad}");
+    }
+    let (_, missions) =
+        graphql(&app, Some(&ml_lyon), "{ missionsLocales(region: \"84\") { id nom email region } }").await;
+    assert_eq!(
+        missions["data"]["missionsLocales"],
+        json!([{ "id": "ML-LYON", "nom": "Mission Locale de Lyon", "email": "contact@ml-lyon.fr", "region": "84" }])
+    );
 
     // Another Mission Locale's queue, or its entries, are not for it.
     let other =
@@ -228,16 +244,6 @@ async fn actions_are_events_with_their_history_and_the_queue_moves_with_the_log(
             .unwrap()
         }
     };
-    let dossier_of = |id_erp: &'static str| {
-        let pool = db.pool.clone();
-        async move {
-            sqlx::query_scalar::<_, String>("SELECT dossier_id FROM rm_dossiers WHERE id_erp_apprenant = $1")
-                .bind(id_erp)
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-        }
-    };
     let (r1, r2) = (entree_of("R-1").await, entree_of("R-2").await);
 
     // An advisor's situation: checked field by field, then recorded with who and when.
@@ -287,7 +293,7 @@ async fn actions_are_events_with_their_history_and_the_queue_moves_with_the_log(
 
     // The CFA asks for a joint follow-up of its dossier: checked, then the entry is prioritaire and the
     // Mission Locale sees the request; the CFA sees what the Mission Locale did.
-    let r1_dossier = dossier_of("R-1").await;
+    let r1_dossier = db.dossier_id("R-1").await;
     let suivi = |tel: &str, motifs: &str| {
         format!(
             "mutation {{ demanderSuiviConjoint(dossier: {r1_dossier:?}, motifs: [{motifs}], telephoneVerifie: {tel:?}) {{ prioritaire suiviConjoint situation }} }}"
@@ -338,7 +344,7 @@ async fn actions_are_events_with_their_history_and_the_queue_moves_with_the_log(
     );
 
     // The CFA declares a rupture itself: not in the future, at most a year old, of an ongoing contract.
-    let a1 = dossier_of("A-1").await;
+    let a1 = db.dossier_id("A-1").await;
     let declare = |date: NaiveDate| {
         format!(
             "mutation {{ declarerRupture(dossier: {a1:?}, dateRupture: \"{date}\", cause: \"démission\") {{ position entree {{ id liste dateRupture missionLocale {{ id }} }} }} }}"
@@ -376,39 +382,33 @@ async fn actions_are_events_with_their_history_and_the_queue_moves_with_the_log(
         format!("{{ statsMissionLocale(id: \"ML-LYON\", du: \"{}\") {{ date total }} }}", days_ago(6));
     let (_, series) = graphql(&app, Some(&ml), &series).await;
     assert_eq!(series["data"]["statsMissionLocale"].as_array().unwrap().len(), 7, "{series}");
+    let reversed = format!(
+        "{{ statsMissionLocale(id: \"ML-LYON\", du: \"{}\", au: \"{}\") {{ total }} }}",
+        today(),
+        days_ago(1)
+    );
+    assert_eq!(graphql(&app, Some(&ml), &reversed).await.1["errors"][0]["extensions"]["field"], "du");
 
     // Exports: the Mission Locale's own queue, in CSV and XLSX, each recorded in the access log.
-    let client = reqwest::Client::new();
-    let csv = client
-        .get(app.url("/api/v1/missions-locales/ML-LYON/export?format=csv"))
-        .bearer_auth(&ml)
-        .send()
-        .await
-        .unwrap();
+    let export = |path: &'static str| {
+        let request = reqwest::Client::new().get(app.url(path)).bearer_auth(&ml);
+        async move { request.send().await.unwrap() }
+    };
+    let csv = export("/api/v1/missions-locales/ML-LYON/export?format=csv").await;
     assert_eq!(csv.status(), 200);
     let text = csv.text().await.unwrap();
     let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
     assert!(lines[0].starts_with("liste;prioritaire;nouveau_contrat;date_rupture"), "{}", lines[0]);
     assert_eq!(lines.len(), 3, "{text}");
     assert!(text.contains("DURAND") && text.contains("LEROY"), "{text}");
-    let xlsx =
-        client.get(app.url("/api/v1/missions-locales/ML-LYON/export")).bearer_auth(&ml).send().await.unwrap();
+    let xlsx = export("/api/v1/missions-locales/ML-LYON/export").await;
     assert_eq!(xlsx.status(), 200);
     assert!(xlsx.bytes().await.unwrap().starts_with(b"PK"));
-    let forbidden = client
-        .get(app.url("/api/v1/missions-locales/ML-PARIS/export"))
-        .bearer_auth(&ml)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forbidden.status(), 403);
-    let bad = client
-        .get(app.url("/api/v1/missions-locales/ML-LYON/export?format=pdf"))
-        .bearer_auth(&ml)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(export("/api/v1/missions-locales/ML-PARIS/export").await.status(), 403);
+    assert_eq!(export("/api/v1/missions-locales/ML-LYON/export?format=pdf").await.status(), 400);
+    let bad = export("/api/v1/missions-locales/ML-LYON/export?liste=TOUTES").await;
     assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("liste"));
     let exports: i64 =
         sqlx::query_scalar("SELECT count(*) FROM access_log WHERE action = 'export' AND subject = 'ML-LYON'")
             .fetch_one(&db.pool)

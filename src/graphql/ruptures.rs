@@ -30,6 +30,7 @@ const MAX_JOURS: i64 = 92;
 
 /// A list of a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "projections::ruptures::query::Liste")]
 pub enum ListeRupture {
     /// No situation recorded yet.
     ATraiter,
@@ -37,24 +38,6 @@ pub enum ListeRupture {
     ARecontacter,
     /// Any other situation.
     Traites,
-}
-
-impl ListeRupture {
-    fn domain(self) -> Liste {
-        match self {
-            ListeRupture::ATraiter => Liste::ATraiter,
-            ListeRupture::ARecontacter => Liste::ARecontacter,
-            ListeRupture::Traites => Liste::Traites,
-        }
-    }
-
-    fn of(text: &str) -> ListeRupture {
-        match Liste::parse(text) {
-            Some(Liste::ARecontacter) => ListeRupture::ARecontacter,
-            Some(Liste::Traites) => ListeRupture::Traites,
-            _ => ListeRupture::ATraiter,
-        }
-    }
 }
 
 /// What an advisor found out about the young person.
@@ -174,11 +157,14 @@ impl Loader<Historique> for Loaders {
     type Error = Arc<Error>;
 
     async fn load(&self, keys: &[Historique]) -> Result<HashMap<Historique, Self::Value>, Self::Error> {
-        let mut out: HashMap<Historique, Vec<query::Action>> = HashMap::new();
+        let entrees: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
         let mut conn = self.pool.acquire().await.or_internal().map_err(Arc::new)?;
-        for key in keys {
-            let actions = query::historique(&mut conn, &key.0).await.or_internal().map_err(Arc::new)?;
-            out.insert(key.clone(), actions);
+        let actions = query::historiques(&mut conn, &entrees).await.or_internal().map_err(Arc::new)?;
+        // Every key answers, those without actions with an empty history.
+        let mut out: HashMap<Historique, Vec<query::Action>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for action in actions {
+            out.entry(Historique(action.entree.clone())).or_default().push(action);
         }
         Ok(out)
     }
@@ -226,7 +212,7 @@ impl RuptureEntree {
 
     /// The list it is in.
     async fn liste(&self) -> ListeRupture {
-        ListeRupture::of(&self.ligne.liste)
+        Liste::parse(&self.ligne.liste).unwrap_or(Liste::ATraiter).into()
     }
 
     /// The CFA asked for a joint follow-up, or the person is a minor or RQTH, and the rupture is less
@@ -493,22 +479,6 @@ pub struct StatsRegion {
     pub taux_traitement: Option<f64>,
 }
 
-impl Default for StatsRegion {
-    fn default() -> Self {
-        StatsRegion {
-            region: String::new(),
-            libelle: None,
-            date: Date(NaiveDate::MIN),
-            missions_locales: 0,
-            total: 0,
-            a_traiter: 0,
-            a_recontacter: 0,
-            traites: 0,
-            taux_traitement: None,
-        }
-    }
-}
-
 /// `YYYY-MM`, checked.
 fn mois(field: &str, text: &str) -> Result<String, Error> {
     NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d")
@@ -573,7 +543,7 @@ impl RupturesQuery {
         let demande = Demande {
             qui,
             jour,
-            liste: liste.map(ListeRupture::domain),
+            liste: liste.map(Into::into),
             code_postal,
             mois,
             apres,
@@ -586,8 +556,11 @@ impl RupturesQuery {
         lignes.truncate(first as usize);
         if !lignes.is_empty() {
             let ids: Vec<&str> = lignes.iter().map(|l| l.entree.as_str()).collect();
-            let subject =
-                format!("{:?} {} au {jour}", demande.qui, liste.map_or("toutes", |l| l.domain().as_str()));
+            let subject = format!(
+                "{:?} {} au {jour}",
+                demande.qui,
+                liste.map_or("toutes", |l| Liste::from(l).as_str())
+            );
             log_read(ctx, "ruptures", &subject, &ids).await?;
         }
         let mut connection = Connection::new(after.is_some(), has_next);
@@ -704,7 +677,12 @@ impl RupturesQuery {
                 region: s.region.clone(),
                 libelle: events::domain::territoire::region_nom(&s.region).map(str::to_owned),
                 date: Date(s.jour),
-                ..StatsRegion::default()
+                missions_locales: 0,
+                total: 0,
+                a_traiter: 0,
+                a_recontacter: 0,
+                traites: 0,
+                taux_traitement: None,
             });
             r.missions_locales += 1;
             r.total += s.total;

@@ -124,10 +124,7 @@ impl RupturesMutation {
                 .fetch_optional(pool)
                 .await
                 .or_internal()?;
-        let qui = match principal.role {
-            Role::Administrateur => Qui::Tout,
-            _ => viewer.ruptures(None)?,
-        };
+        let qui = viewer.ruptures(None)?;
         let ligne = match personne {
             Some(p) => query::une(&mut *pool.acquire().await.or_internal()?, &p, Utc::now().date_naive())
                 .await
@@ -208,13 +205,8 @@ impl RupturesMutation {
             date_rupture: date,
             cause,
         });
-        let caller = Caller(principal.clone());
-        let metadata = Metadata {
-            actor: caller.actor(),
-            channel: "graphql".into(),
-            correlation_id: Some(Uuid::now_v7()),
-            causation_id: None,
-        };
+        let metadata = metadata(Caller(principal.clone()).actor());
+
         let version = recorded.last().map_or(0, |e| e.version);
         let outcome = store
             .append(
@@ -235,6 +227,11 @@ impl RupturesMutation {
         let entree = answer(ctx, &personne, position).await?;
         Ok(RuptureDeclaree { dossier_id: dossier, position, entree })
     }
+}
+
+/// What every event of these mutations carries: who, through GraphQL, under a correlation of its own.
+fn metadata(actor: Actor) -> Metadata {
+    Metadata { actor, channel: "graphql".into(), correlation_id: Some(Uuid::now_v7()), causation_id: None }
 }
 
 /// Free text: trimmed, empty is none, at most `MAX_TEXTE` characters.
@@ -273,16 +270,11 @@ async fn append_action(
 ) -> Result<i64, Error> {
     let viewer = ctx.data::<Viewer>()?;
     let principal = viewer.principal()?;
-    let actor = Actor { organisation, principal: format!("api-key:{}", principal.prefix) };
-    let metadata = Metadata {
-        actor,
-        channel: "graphql".into(),
-        correlation_id: Some(Uuid::now_v7()),
-        causation_id: None,
-    };
+    // Who acted: the key, for the organisation it acts for.
+    let actor = Actor { organisation, ..Caller(principal.clone()).actor() };
     let new = NewEvent::new(event.event_type(), event.data())
         .occurred_at(Utc::now().date_naive())
-        .with_metadata(metadata);
+        .with_metadata(metadata(actor));
     let store = ctx.data::<EventStore>()?;
     let outcome =
         store.append(suivi::stream_id(entree), ExpectedVersion::Any, vec![new]).await.map_err(internal)?;

@@ -13,7 +13,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
 use projections::ruptures::entree::age;
-use projections::ruptures::query::{self, Demande, Ligne, Liste, Qui};
+use projections::ruptures::query::{self, Demande, Ligne, Liste};
 use serde::Deserialize;
 
 use super::AppState;
@@ -21,6 +21,7 @@ use super::auth::Caller;
 use super::error::{ApiError, Refusals};
 use crate::auth::Role;
 use crate::auth::access_log;
+use crate::graphql::viewer::Viewer;
 
 /// The most entries one export holds.
 const MAX_EXPORT: i64 = 100_000;
@@ -92,14 +93,10 @@ pub async fn export(
     params: Result<Query<Params>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::MissionLocale, Role::Administrateur], "exporter la file d'une Mission Locale")?;
-    if caller.0.role == Role::MissionLocale {
-        let own = caller.0.scope.as_ref().filter(|s| s.kind == "MISSION_LOCALE").map(|s| s.value.as_str());
-        if own != Some(id.as_str()) {
-            return Err(ApiError::Forbidden(format!(
-                "une clé MISSION_LOCALE n'exporte que sa propre file, pas {id}"
-            )));
-        }
-    }
+    // Whose queue: decided by the same rules as the GraphQL lists.
+    let qui = Viewer::Key(caller.0.clone())
+        .ruptures(Some(&id))
+        .map_err(|refused| ApiError::Forbidden(refused.message))?;
     let Query(params) =
         params.map_err(|e| ApiError::bad_request(format!("paramètres : {}", e.body_text())))?;
     let format = params.format.as_deref().unwrap_or("xlsx").to_lowercase();
@@ -123,15 +120,8 @@ pub async fn export(
         return Err(ApiError::NotFound(format!("aucune Mission Locale {id}")));
     }
     let jour = params.date.unwrap_or_else(|| Utc::now().date_naive());
-    let demande = Demande {
-        qui: Qui::MissionLocale(id.clone()),
-        jour,
-        liste,
-        code_postal: None,
-        mois: None,
-        apres: None,
-        premiers: MAX_EXPORT,
-    };
+    let demande =
+        Demande { qui, jour, liste, code_postal: None, mois: None, apres: None, premiers: MAX_EXPORT };
     let lignes = query::liste(&mut *state.pool.acquire().await?, &demande).await?;
     let rows = rows(&state, &lignes, jour).await?;
     let entrees: Vec<&str> = lignes.iter().map(|l| l.entree.as_str()).collect();

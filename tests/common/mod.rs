@@ -274,6 +274,15 @@ impl TestDb {
         );
     }
 
+    /// The id of the dossier of that `id_erp_apprenant`, as the `dossiers` read model holds it.
+    pub async fn dossier_id(&self, id_erp: &str) -> String {
+        sqlx::query_scalar("SELECT dossier_id FROM rm_dossiers WHERE id_erp_apprenant = $1")
+            .bind(id_erp)
+            .fetch_one(&self.pool)
+            .await
+            .expect("a projected dossier")
+    }
+
     /// The position of the head of the log.
     pub async fn head(&self) -> i64 {
         sqlx::query_scalar("SELECT position FROM log_head")

@@ -6,8 +6,8 @@
 //! the entry of every person concerned from all their dossiers and actions (`entree`), places it in the
 //! Mission Locale of the residence, and stamps it with the position of the last event about the person
 //! (what the live subscription follows). A Mission Locale's event is applied at its place in the log
-//! and places again the entries its territory may move. The read model is the same whatever the batches (a rebuild gives the
-//! live checksum).
+//! and places again the entries its territory may move. The read model is the same whatever the
+//! batches (a rebuild gives the live checksum).
 //!
 //! What depends on the day (visible or not, prioritaire, "nouveau contrat", the lists) is decided when
 //! queried (`query`), from the dates the entry keeps.
@@ -103,6 +103,7 @@ impl RupturesProjection {
         }
         Ok(())
     }
+
     /// What the queue needs of a dossier (none before its inscription is known).
     fn faits(&self, stream: &str, dossier: &Dossier) -> Option<(DossierFaits, String)> {
         let i = dossier.inscription.as_ref()?;
@@ -287,8 +288,8 @@ struct Action {
     data: serde_json::Value,
 }
 
-/// An entry as written.
-struct Ligne {
+/// An episode as written.
+struct EpisodeRow {
     entree: String,
     e: Entree,
     ml_id: Option<String>,
@@ -341,11 +342,11 @@ async fn write_entrees(
     for a in &actions {
         actions_of.entry(a.entree.as_str()).or_default().push(a);
     }
-    let mut lignes: Vec<Ligne> = Vec::new();
+    let mut lignes: Vec<EpisodeRow> = Vec::new();
     for personne in personnes {
         let episodes = by_person.get(personne).map(|d| entree::episodes(d)).unwrap_or_default();
         let first = lignes.len();
-        lignes.extend(episodes.into_iter().map(|e| Ligne {
+        lignes.extend(episodes.into_iter().map(|e| EpisodeRow {
             entree: personne.clone(),
             e,
             ml_id: None,
@@ -421,12 +422,12 @@ async fn placements(
 }
 
 /// Write the entries.
-async fn upsert(tx: &mut PgConnection, lignes: &[Ligne]) -> Result<(), ProjectionError> {
+async fn upsert(tx: &mut PgConnection, lignes: &[EpisodeRow]) -> Result<(), ProjectionError> {
     if lignes.is_empty() {
         return Ok(());
     }
-    let col = |f: fn(&Ligne) -> String| lignes.iter().map(f).collect::<Vec<_>>();
-    let opt = |f: fn(&Ligne) -> Option<String>| lignes.iter().map(f).collect::<Vec<_>>();
+    let col = |f: fn(&EpisodeRow) -> String| lignes.iter().map(f).collect::<Vec<_>>();
+    let opt = |f: fn(&EpisodeRow) -> Option<String>| lignes.iter().map(f).collect::<Vec<_>>();
     sqlx::query!(
         "INSERT INTO rm_ruptures (entree, active, ml_id, dossier_id, date_rupture, contrat_debut, sortie, sortie_motif,
                                   date_de_naissance, rqth, code_commune_insee, code_postal, uai_formateur,

@@ -8,9 +8,6 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
-/// Days a rupture stays prioritaire.
-pub const PRIORITAIRE_JOURS: i32 = 180;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Liste {
     ATraiter,
@@ -371,6 +368,7 @@ pub async fn missions_locales(
 /// One action of an entry's history.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Action {
+    pub entree: String,
     pub position: i64,
     pub event_type: String,
     pub recorded_at: DateTime<Utc>,
@@ -380,13 +378,13 @@ pub struct Action {
     pub data: serde_json::Value,
 }
 
-/// Every action recorded about a person, oldest first (earlier ruptures included).
-pub async fn historique(conn: &mut PgConnection, entree: &str) -> Result<Vec<Action>, sqlx::Error> {
+/// Every action recorded about these persons, each person's oldest first (earlier ruptures included).
+pub async fn historiques(conn: &mut PgConnection, entrees: &[String]) -> Result<Vec<Action>, sqlx::Error> {
     sqlx::query_as!(
         Action,
-        "SELECT position, event_type, recorded_at, organisation, principal, date_rupture, data
-         FROM rm_rupture_actions WHERE entree = $1 ORDER BY position",
-        entree
+        "SELECT entree, position, event_type, recorded_at, organisation, principal, date_rupture, data
+         FROM rm_rupture_actions WHERE entree = ANY($1) ORDER BY entree, position",
+        entrees
     )
     .fetch_all(conn)
     .await
