@@ -7,6 +7,7 @@ use events::EventStore;
 use projections::dossiers::DossiersProjection;
 use projections::runtime::{self, Projector, checkpoint_name};
 use projections::ruptures::RupturesProjection;
+use projections::voeux::VoeuxProjection;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -33,7 +34,13 @@ impl Projections {
             settle_every,
             stopped.clone(),
         ));
-        tasks.spawn(runtime::run(store.clone(), RupturesProjection::default(), settle_every, stopped));
+        tasks.spawn(runtime::run(
+            store.clone(),
+            RupturesProjection::default(),
+            settle_every,
+            stopped.clone(),
+        ));
+        tasks.spawn(runtime::run(store.clone(), VoeuxProjection::default(), settle_every, stopped));
         Projections { stop, tasks }
     }
 
@@ -52,6 +59,11 @@ pub async fn position(conn: &mut sqlx::PgConnection) -> Result<i64, sqlx::Error>
 /// The position up to which the rupture queue is projected.
 pub async fn ruptures_position(conn: &mut sqlx::PgConnection) -> Result<i64, sqlx::Error> {
     position_of(conn, &RupturesProjection::default()).await
+}
+
+/// The position up to which the vœux and their matching are projected.
+pub async fn voeux_position(conn: &mut sqlx::PgConnection) -> Result<i64, sqlx::Error> {
+    position_of(conn, &VoeuxProjection::default()).await
 }
 
 async fn position_of<P: Projector>(
@@ -78,6 +90,7 @@ pub async fn status(pool: &PgPool) -> Result<Vec<Status>, sqlx::Error> {
     Ok(vec![
         status_of(pool, &DossiersProjection::default()).await?,
         status_of(pool, &RupturesProjection::default()).await?,
+        status_of(pool, &VoeuxProjection::default()).await?,
     ])
 }
 

@@ -12,6 +12,7 @@ pub mod mission_locale;
 pub mod organisme;
 pub mod rupture;
 pub mod store;
+pub mod voeu;
 
 pub use envelope::{
     Actor, AppendOutcome, AppendRequest, ExpectedVersion, LogHead, Metadata, NewEvent, RecordedEvent,

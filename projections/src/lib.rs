@@ -10,3 +10,4 @@ pub mod indicateurs;
 pub mod runtime;
 pub mod ruptures;
 pub mod status;
+pub mod voeux;

@@ -27,7 +27,8 @@ pub struct DemoArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DemoCommand {
-    /// Write a synthetic data set: organismes.csv and dossiers.jsonl (v3 items).
+    /// Write a synthetic data set: organismes.csv, missions_locales.csv, dossiers.jsonl (v3 items) and the
+    /// vœux files voeux_affelnet.csv and voeux_parcoursup.csv.
     Generate {
         #[arg(long, default_value_t = 20_000)]
         dossiers: usize,
@@ -77,6 +78,7 @@ pub async fn run(db: &DbConfig, args: DemoArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| demo::generate::missions_locales_csv());
             load::missions_locales(&pool, &missions).await?;
             push(&pool, &url, &organismes, &items, concurrency).await?;
+            load::voeux(&pool, &dir).await?;
             Ok(ExitCode::SUCCESS)
         }
         None => serve_with_data(db, args.dossiers, args.serve).await,
@@ -123,6 +125,9 @@ async fn serve_with_data(db: &DbConfig, dossiers: usize, args: ServeArgs) -> any
         let items: Vec<serde_json::Value> = data.dossiers.iter().map(|(_, item)| item.clone()).collect();
         load::missions_locales(&pool, &demo::generate::missions_locales_csv()).await?;
         push(&pool, &format!("http://{address}"), &data.organismes_csv(), &items, 4).await?;
+        let dir = tempfile::tempdir()?;
+        demo::write(&data, dir.path())?;
+        load::voeux(&pool, dir.path()).await?;
     }
     let spec =
         KeySpec { role: Role::Administrateur, organisme: None, scope: None, label: Some("tba demo".into()) };

@@ -12,6 +12,7 @@ mod referential;
 mod reseaux;
 mod serve;
 mod verify;
+mod voeux;
 
 use std::process::ExitCode;
 
@@ -55,6 +56,9 @@ pub enum Command {
     /// The réseaux of organismes (perimeters of TETE_DE_RESEAU keys).
     #[command(subcommand)]
     Reseaux(reseaux::ReseauxCommand),
+    /// Affelnet and Parcoursup vœux.
+    #[command(subcommand)]
+    Voeux(voeux::VoeuxCommand),
     /// Import a CSV or XLSX file of dossiers (v3 field names as columns) for an organisme.
     Import(import::ImportArgs),
     /// A running service with synthetic data in it; `generate` and `load` make and push a data set.
@@ -113,6 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Organismes(command) => organismes::run(&db, command).await,
         Command::Reseaux(command) => reseaux::run(&db, command).await,
         Command::MissionsLocales(command) => missions_locales::run(&db, command).await,
+        Command::Voeux(command) => voeux::run(&db, command).await,
     }
 }
 

@@ -11,6 +11,7 @@ use projections::build;
 use projections::dossiers::DossiersProjection;
 use projections::runtime::Projector;
 use projections::ruptures::RupturesProjection;
+use projections::voeux::VoeuxProjection;
 
 use crate::config::DbConfig;
 use crate::progress::Progress;
@@ -41,7 +42,7 @@ pub struct ReplayArgs {
 }
 
 /// The projections operators can name.
-const KNOWN: &str = "dossiers, ruptures";
+const KNOWN: &str = "dossiers, ruptures, voeux";
 
 /// Run `$body` with `$p` bound to the projection named `$name`.
 macro_rules! with_projection {
@@ -53,6 +54,10 @@ macro_rules! with_projection {
             }
             "ruptures" => {
                 let $p = RupturesProjection::default();
+                $body
+            }
+            "voeux" => {
+                let $p = VoeuxProjection::default();
                 $body
             }
             other => bail!("unknown projection {other:?} (known: {KNOWN})"),

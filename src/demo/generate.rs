@@ -35,6 +35,8 @@ pub struct Demo {
     pub organismes: Vec<DemoOrganisme>,
     /// `(index of the formateur organisme, v3 item)`.
     pub dossiers: Vec<(usize, Value)>,
+    /// The vœux files of the current rentrée, per source (CSV text).
+    pub voeux: Vec<(events::voeu::Source, String)>,
 }
 
 impl Demo {
@@ -60,7 +62,7 @@ pub fn generate(dossiers: usize, seed: u64, today: NaiveDate) -> Demo {
     let formateurs: Vec<usize> =
         organismes.iter().enumerate().filter(|(_, o)| o.nature != "responsable").map(|(i, _)| i).collect();
     let mut counters = vec![0usize; organismes.len()];
-    let dossiers = (0..dossiers)
+    let dossiers: Vec<(usize, Value)> = (0..dossiers)
         .map(|_| {
             let formateur = formateurs[rng.random_range(0..formateurs.len())];
             counters[formateur] += 1;
@@ -68,7 +70,8 @@ pub fn generate(dossiers: usize, seed: u64, today: NaiveDate) -> Demo {
             (formateur, item)
         })
         .collect();
-    Demo { organismes, dossiers }
+    let voeux = super::voeux::generate(&organismes, &dossiers, seed, today);
+    Demo { organismes, dossiers, voeux }
 }
 
 fn departements() -> Vec<&'static territoire::Departement> {

@@ -31,6 +31,27 @@ pub async fn missions_locales(pool: &PgPool, csv: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Import the vœux files of a data set directory (those it has).
+pub async fn voeux(pool: &PgPool, dir: &std::path::Path) -> anyhow::Result<()> {
+    for source in events::voeu::Source::ALL {
+        let path = dir.join(super::voeux::file_name(source));
+        if !path.exists() {
+            continue;
+        }
+        let name = path.display().to_string();
+        let report = crate::ingestion::voeux::import(pool, source, &path, &name, demo_metadata(), |_, _| {})
+            .await
+            .map_err(|e| match e {
+                crate::ingestion::voeux::ImportError::Invalid(errors, _) => {
+                    anyhow::anyhow!("the demo vœux are refused: {}", errors[0])
+                }
+                e => e.into(),
+            })?;
+        println!("{source} vœux imported: {} rows, {} formulated", report.lignes, report.formules);
+    }
+    Ok(())
+}
+
 fn demo_metadata() -> Metadata {
     Metadata {
         actor: Actor { organisation: "demo".into(), principal: "tba demo load".into() },

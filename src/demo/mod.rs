@@ -1,11 +1,13 @@
 //! Synthetic data for newcomers, demos and benchmarks: `generate` makes a realistic data set, `load`
 //! pushes it through the ERP API like real ERPs would. On disk a data set is a directory with
 //! `organismes.csv` (the referential), `missions_locales.csv` (one synthetic Mission Locale per
-//! département, covering its communes) and `dossiers.jsonl` (one v3 item per line).
+//! département, covering its communes) and `dossiers.jsonl` (one v3 item per line), and `voeux_affelnet.csv` / `voeux_parcoursup.csv` (the vœux of the
+//! current rentrée, in the format of `tba voeux import`).
 
 pub mod generate;
 pub mod load;
 mod names;
+pub mod voeux;
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;
@@ -24,6 +26,9 @@ pub fn write(demo: &Demo, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     std::fs::write(dir.join(ORGANISMES_FILE), demo.organismes_csv())?;
     std::fs::write(dir.join(MISSIONS_LOCALES_FILE), generate::missions_locales_csv())?;
+    for (source, csv) in &demo.voeux {
+        std::fs::write(dir.join(voeux::file_name(*source)), csv)?;
+    }
     let file = std::fs::File::create(dir.join(DOSSIERS_FILE))?;
     let mut out = BufWriter::new(file);
     for (_, item) in &demo.dossiers {

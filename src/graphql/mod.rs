@@ -19,6 +19,7 @@ pub mod ruptures_actions;
 pub mod subscription;
 pub mod types;
 pub mod viewer;
+pub mod voeux;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{Data, MergedObject, Schema};
@@ -46,6 +47,7 @@ pub struct Query(
     log::LogQuery,
     acces::AccesQuery,
     ruptures::RupturesQuery,
+    voeux::VoeuxQuery,
 );
 
 /// What can be written: events of the log, and the follow-up of ruptures.

@@ -257,6 +257,39 @@ impl Viewer {
     }
 }
 
+impl Viewer {
+    /// The académies whose candidates "non concrétisés" this caller reads, with their contacts
+    /// (domain.md §8, §9): an ACADEMIE or DREETS key those of its territory (`ACADEMIE:` its académie,
+    /// `REGION:` the académies of its région), ADMINISTRATEUR and AUDITOR any (all when `asked` is
+    /// empty); nobody else. `asked` narrows.
+    pub fn voeux_academies(&self, asked: &[String]) -> Result<Vec<String>, Error> {
+        let principal = self.principal()?;
+        let mut asked = asked.to_vec();
+        match principal.role {
+            Role::Administrateur | Role::Auditor => Ok(asked),
+            Role::Academie | Role::Dreets => {
+                let allowed = match principal.scope.as_ref().map(|s| (s.kind.as_str(), s.value.as_str())) {
+                    Some(("ACADEMIE", academie)) => vec![academie.to_owned()],
+                    Some(("REGION", region)) => events::domain::territoire::academies_of_region(region),
+                    _ => {
+                        return Err(forbidden(format!(
+                            "la clé {} n'a pas de territoire d'académie (--scope ACADEMIE:<code> ou REGION:<code>)",
+                            principal.role.as_str()
+                        )));
+                    }
+                };
+                narrow(&mut asked, &allowed, "academies")?;
+                Ok(asked)
+            }
+            _ => Err(forbidden(format!(
+                "une clé {} ne lit pas les candidats non concrétisés : seules les académies et les DREETS \
+                 (leur territoire) les lisent",
+                principal.role.as_str()
+            ))),
+        }
+    }
+}
+
 /// The Missions Locales whose statistics a caller reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatsScope {
@@ -265,28 +298,29 @@ pub enum StatsScope {
     MissionLocale(String),
 }
 
+/// `asked` narrowed to `allowed`: all of it when nothing is asked, refused (naming `field`) when a value
+/// asked lies outside. An empty perimeter is refused: an empty list would filter nothing.
+pub fn narrow(asked: &mut Vec<String>, allowed: &[String], field: &str) -> Result<(), Error> {
+    if allowed.is_empty() {
+        return Err(forbidden("votre périmètre est vide"));
+    }
+    if asked.is_empty() {
+        *asked = allowed.to_vec();
+        return Ok(());
+    }
+    match asked.iter().find(|value| !allowed.contains(value)) {
+        Some(outside) => {
+            Err(bad_input(field, format!("{outside} est hors de votre périmètre ({})", allowed.join(", "))))
+        }
+        None => Ok(()),
+    }
+}
+
 impl Perimetre {
     /// `filtre` narrowed to the perimeter: the perimeter's list AND-ed with the one asked for (a value
     /// asked for outside the perimeter is refused, naming the field). Anonymous callers may only ask
     /// for the national figures, without filter.
     pub fn restrict(&self, mut filtre: Filtre, national: bool) -> Result<Filtre, Error> {
-        let narrow = |asked: &mut Vec<String>, allowed: &[String], field: &str| {
-            // An empty list filters nothing: an empty perimeter must never become one.
-            if allowed.is_empty() {
-                return Err(forbidden("votre périmètre est vide"));
-            }
-            if asked.is_empty() {
-                *asked = allowed.to_vec();
-                return Ok(());
-            }
-            match asked.iter().find(|value| !allowed.contains(value)) {
-                Some(outside) => Err(bad_input(
-                    field,
-                    format!("{outside} est hors de votre périmètre ({})", allowed.join(", ")),
-                )),
-                None => Ok(()),
-            }
-        };
         match self {
             Perimetre::National => {
                 if !national || filtre != Filtre::default() {

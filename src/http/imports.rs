@@ -63,7 +63,7 @@ pub async fn upload(
 }
 
 /// Write the body to a temporary file (deleted when dropped) as it arrives.
-async fn spool(body: Body) -> Result<tempfile::NamedTempFile, ApiError> {
+pub(super) async fn spool(body: Body) -> Result<tempfile::NamedTempFile, ApiError> {
     let failed = |e: std::io::Error| ApiError::Internal(format!("cannot spool the upload: {e}"));
     let spool = tempfile::NamedTempFile::new().map_err(failed)?;
     let mut file = tokio::fs::File::create(spool.path()).await.map_err(failed)?;

@@ -10,6 +10,7 @@ pub mod native;
 pub mod openapi;
 mod ops;
 pub mod transmissions;
+pub mod voeux;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -103,6 +104,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     // File deposits are larger and longer than any other request, and are spooled to disk.
     let deposits = Router::new()
         .route("/api/v1/imports", post(imports::upload))
+        .route("/api/v1/voeux/imports", post(voeux::upload))
         .layer(to_completion)
         .layer(RequestBodyLimitLayer::new(limits.import_limit))
         .layer(timeout(limits.import_timeout));

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Server};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
-use super::{dossiers, imports, missions_locales, native, transmissions};
+use super::{dossiers, imports, missions_locales, native, transmissions, voeux};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,14 +24,16 @@ use super::{dossiers, imports, missions_locales, native, transmissions};
         imports::upload,
         transmissions::list,
         imports::report,
-        missions_locales::export
+        missions_locales::export,
+        voeux::upload
     ),
     components(schemas(DossierApprenantV3)),
     modifiers(&BearerKey),
     tags(
         (name = "ingestion", description = "Transmettre des effectifs"),
         (name = "journal", description = "Ce qui a été transmis, accepté, refusé"),
-        (name = "missions-locales", description = "La file des ruptures d'une Mission Locale")
+        (name = "missions-locales", description = "La file des ruptures d'une Mission Locale"),
+        (name = "voeux", description = "Les vœux Affelnet et Parcoursup")
     )
 )]
 pub struct ApiDoc;

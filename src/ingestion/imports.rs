@@ -132,25 +132,7 @@ fn item(columns: &[String], cells: impl Iterator<Item = (usize, String)>) -> Val
 }
 
 fn csv_rows(path: &Path, file: File, emit: &mut impl FnMut(Row) -> bool) -> Result<(), ImportError> {
-    let utf8 =
-        is_utf8(path).map_err(|e| ImportError::File(format!("lecture du fichier impossible : {e}")))?;
-    let encoding = if utf8 { encoding_rs::UTF_8 } else { encoding_rs::WINDOWS_1252 };
-    let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(encoding)).build(file);
-    let mut decoded = BufReader::new(decoded);
-    let mut first = String::new();
-    std::io::BufRead::read_line(&mut decoded, &mut first)
-        .map_err(|e| ImportError::File(format!("première ligne illisible : {e}")))?;
-    let delimiter = if first.matches(';').count() >= first.matches(',').count() { b';' } else { b',' };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .from_reader(std::io::Cursor::new(first.into_bytes()).chain(decoded));
-    let columns: Vec<String> = reader
-        .headers()
-        .map_err(|e| ImportError::File(format!("en-tête illisible : {e}")))?
-        .iter()
-        .map(|h| h.trim().trim_start_matches('\u{feff}').to_lowercase())
-        .collect();
+    let (mut reader, columns) = csv_reader(path, file)?;
     check_header(&columns)?;
     let mut record = csv::StringRecord::new();
     // Lines as a spreadsheet numbers them: the header is 1, the n-th record n + 1 (the reader's own
@@ -169,6 +151,35 @@ fn csv_rows(path: &Path, file: File, emit: &mut impl FnMut(Row) -> bool) -> Resu
             Err(e) => return Err(ImportError::File(format!("CSV illisible : {e}"))),
         }
     }
+}
+
+/// A CSV reader of `file` (at `path`): decoded from UTF-8 when the whole file is valid UTF-8, else
+/// from Windows-1252; `;` or `,` separated, whichever the first line has more of. With it, the names of
+/// the header's columns, trimmed and in lower case.
+pub fn csv_reader(
+    path: &Path,
+    file: File,
+) -> Result<(csv::Reader<impl Read + use<>>, Vec<String>), ImportError> {
+    let utf8 =
+        is_utf8(path).map_err(|e| ImportError::File(format!("lecture du fichier impossible : {e}")))?;
+    let encoding = if utf8 { encoding_rs::UTF_8 } else { encoding_rs::WINDOWS_1252 };
+    let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(encoding)).build(file);
+    let mut decoded = BufReader::new(decoded);
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut decoded, &mut first)
+        .map_err(|e| ImportError::File(format!("première ligne illisible : {e}")))?;
+    let delimiter = if first.matches(';').count() >= first.matches(',').count() { b';' } else { b',' };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_reader(std::io::Cursor::new(first.into_bytes()).chain(decoded));
+    let columns = reader
+        .headers()
+        .map_err(|e| ImportError::File(format!("en-tête illisible : {e}")))?
+        .iter()
+        .map(|h| h.trim().trim_start_matches('\u{feff}').to_lowercase())
+        .collect();
+    Ok((reader, columns))
 }
 
 /// Whether the whole file is valid UTF-8 (read in blocks, never whole).

@@ -229,13 +229,14 @@ pub async fn lyon_app() -> (TestDb, TestApp, String) {
 }
 
 impl TestDb {
-    /// Whether the projections (`dossiers` and `ruptures`) have applied the whole log, waiting up to
+    /// Whether the projections (`dossiers`, `ruptures` and `voeux`) have applied the whole log, waiting up to
     /// `within`.
     pub async fn projection_caught_up(&self, within: std::time::Duration) -> bool {
         use projections::runtime::{Projector, checkpoint_name};
         let checkpoints = [
             checkpoint_name("dossiers", projections::dossiers::DossiersProjection::default().version()),
             checkpoint_name("ruptures", projections::ruptures::RupturesProjection::default().version()),
+            checkpoint_name("voeux", projections::voeux::VoeuxProjection::default().version()),
         ];
         let deadline = std::time::Instant::now() + within;
         while std::time::Instant::now() < deadline {

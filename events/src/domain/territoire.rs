@@ -68,6 +68,24 @@ pub fn academie_nom(code: &str) -> Option<&'static str> {
     tables().academies.get(code).map(String::as_str)
 }
 
+/// The région of an académie: that of its départements (of its first in code order for the overseas
+/// académies that span several collectivities); none for an académie without département.
+pub fn region_of_academie(code: &str) -> Option<&'static str> {
+    departements().into_iter().find(|d| d.academie == code.trim()).map(|d| d.region.as_str())
+}
+
+/// The académies of a région, in code order.
+pub fn academies_of_region(region: &str) -> Vec<String> {
+    let mut academies: Vec<String> = departements()
+        .into_iter()
+        .filter(|d| d.region == region.trim())
+        .map(|d| d.academie.clone())
+        .collect();
+    academies.sort();
+    academies.dedup();
+    academies
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +100,9 @@ mod tests {
         assert_eq!(departement("974").map(|d| d.region.as_str()), Some("04"));
         assert_eq!(departement("1").map(|d| d.code.as_str()), Some("01"));
         assert!(departement("00").is_none());
+        assert_eq!(region_of_academie("10"), Some("84"));
+        assert_eq!(region_of_academie("32"), Some("01"));
+        assert_eq!(academies_of_region("84"), ["06", "08", "10"]);
     }
 
     #[test]

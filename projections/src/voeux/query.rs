@@ -1,0 +1,204 @@
+//! What the `voeux` read model answers: the conversion funnel of a campaign (source and rentrée),
+//! grouped and filtered, and the candidates whose vœux did not turn into an apprenticeship.
+//!
+//! The funnel counts, per group: the vœux formulés (not withdrawn), the candidates (distinct persons),
+//! those inscrits (a vœu matched to a dossier), apprentis (a matched dossier went under contract by
+//! `date`) and still under contract `jours` days after their first day under contract (only once that
+//! day is past `date`). A candidate counts once in each group their vœux fall in.
+
+use chrono::NaiveDate;
+use sqlx::PgConnection;
+
+/// What a funnel is grouped by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    National,
+    Academie,
+    Region,
+    /// The organisme (formateur UAI) the vœux target.
+    Organisme,
+    /// The source's formation key.
+    Formation,
+}
+
+impl Dimension {
+    /// The column a group's key is read from (a fixed text, never the caller's).
+    fn column(self) -> &'static str {
+        match self {
+            Dimension::National => "''",
+            Dimension::Academie => "academie",
+            Dimension::Region => "region",
+            Dimension::Organisme => "uai_formateur",
+            Dimension::Formation => "formation",
+        }
+    }
+}
+
+/// Which vœux count: each list holds alternatives, the lists given must all match (an empty list
+/// filters nothing).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Filtre {
+    pub academies: Vec<String>,
+    pub regions: Vec<String>,
+    /// UAI of the organisme targeted (formateur or responsable).
+    pub organismes: Vec<String>,
+    /// The source's formation key, CFD or RNCP code.
+    pub formations: Vec<String>,
+}
+
+/// A campaign: the source and the rentrée year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Campagne {
+    pub source: events::voeu::Source,
+    pub rentree: i32,
+}
+
+/// One group's funnel.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Groupe {
+    pub cle: String,
+    pub voeux: i64,
+    pub candidats: i64,
+    pub inscrits: i64,
+    pub apprentis: i64,
+    pub maintenus: i64,
+}
+
+/// The funnel of a campaign on `date`, one group per value of `dimension` that has vœux, in key order.
+pub async fn funnel(
+    conn: &mut PgConnection,
+    campagne: Campagne,
+    dimension: Dimension,
+    filtre: &Filtre,
+    date: NaiveDate,
+    jours: i32,
+) -> Result<Vec<Groupe>, sqlx::Error> {
+    let sql = format!(
+        "WITH candidats AS (
+             SELECT {cle} AS cle, candidat, count(*) AS voeux,
+                    bool_or(dossier_id IS NOT NULL) AS inscrit,
+                    coalesce(bool_or(debut <= $7), false) AS apprenti,
+                    coalesce(bool_or(debut + $8 <= $7 AND contrat @> (debut + $8)), false) AS maintenu
+             FROM rm_voeux
+             WHERE source = $1 AND rentree = $2 AND NOT retire AND {filtre}
+             GROUP BY 1, 2)
+         SELECT cle, sum(voeux)::bigint AS voeux, count(*) AS candidats,
+                count(*) FILTER (WHERE inscrit) AS inscrits, count(*) FILTER (WHERE apprenti) AS apprentis,
+                count(*) FILTER (WHERE maintenu) AS maintenus
+         FROM candidats GROUP BY cle ORDER BY cle",
+        cle = dimension.column(),
+        filtre = FILTRE,
+    );
+    // Only the grouping column varies, and it is one of `Dimension::column`'s fixed texts.
+    sqlx::query_as::<_, Groupe>(sqlx::AssertSqlSafe(sql))
+        .bind(campagne.source.as_str())
+        .bind(campagne.rentree)
+        .bind(&filtre.academies)
+        .bind(&filtre.regions)
+        .bind(&filtre.organismes)
+        .bind(&filtre.formations)
+        .bind(date)
+        .bind(jours)
+        .fetch_all(conn)
+        .await
+}
+
+/// The filter's condition on `rm_voeux`, on parameters $3 to $6.
+const FILTRE: &str = "(cardinality($3::text[]) = 0 OR academie = ANY($3))
+    AND (cardinality($4::text[]) = 0 OR region = ANY($4))
+    AND (cardinality($5::text[]) = 0 OR uai_formateur = ANY($5) OR uai_responsable = ANY($5))
+    AND (cardinality($6::text[]) = 0 OR formation = ANY($6) OR cfd = ANY($6) OR rncp = ANY($6))";
+
+/// A candidate whose vœux did not turn into an apprenticeship, with their vœux.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NonConcretise {
+    pub candidat: String,
+    /// One of their vœux matched a dossier (inscrit without a contract yet).
+    pub inscrit: bool,
+    pub voeux: Vec<VoeuLigne>,
+}
+
+/// A vœu as the lists show it, with the candidate's identity and contacts as that vœu's file gave them.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct VoeuLigne {
+    pub voeu: String,
+    pub candidat: String,
+    pub academie: String,
+    pub uai_formateur: String,
+    pub uai_responsable: Option<String>,
+    pub formation: String,
+    pub cfd: Option<String>,
+    pub rncp: Option<String>,
+    pub libelle_formation: Option<String>,
+    pub rang: Option<i32>,
+    pub ine: Option<String>,
+    pub nom: String,
+    pub prenoms: String,
+    pub date_de_naissance: Option<NaiveDate>,
+    pub email: Option<String>,
+    pub telephone: Option<String>,
+    pub email_responsable: Option<String>,
+    pub telephone_responsable: Option<String>,
+    pub code_postal: Option<String>,
+    pub dossier_id: Option<String>,
+}
+
+/// A page of the candidates of a campaign in `academies` (every académie when empty) with no contract
+/// started by `date`, in candidate order after `after`; and whether more follow.
+pub async fn non_concretises(
+    conn: &mut PgConnection,
+    campagne: Campagne,
+    academies: &[String],
+    date: NaiveDate,
+    first: i64,
+    after: Option<&str>,
+) -> Result<(Vec<NonConcretise>, bool), sqlx::Error> {
+    let page = sqlx::query!(
+        r#"SELECT candidat, bool_or(dossier_id IS NOT NULL) AS "inscrit!"
+           FROM rm_voeux
+           WHERE source = $1 AND rentree = $2 AND NOT retire
+             AND (cardinality($3::text[]) = 0 OR academie = ANY($3)) AND candidat > $4
+           GROUP BY candidat
+           HAVING NOT coalesce(bool_or(debut <= $5), false)
+           ORDER BY candidat
+           LIMIT $6"#,
+        campagne.source.as_str(),
+        campagne.rentree,
+        academies,
+        after.unwrap_or(""),
+        date,
+        first + 1,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let more = page.len() as i64 > first;
+    let page: Vec<_> = page.into_iter().take(first as usize).collect();
+    let ids: Vec<String> = page.iter().map(|r| r.candidat.clone()).collect();
+    let mut voeux = sqlx::query_as!(
+        VoeuLigne,
+        "SELECT voeu, candidat, academie, uai_formateur, uai_responsable, formation, cfd, rncp, libelle_formation,
+                rang, ine, nom, prenoms, date_de_naissance, email, telephone, email_responsable,
+                telephone_responsable, code_postal, dossier_id
+         FROM rm_voeux
+         WHERE candidat = ANY($1) AND source = $2 AND rentree = $3 AND NOT retire
+           AND (cardinality($4::text[]) = 0 OR academie = ANY($4))
+         ORDER BY candidat, rang NULLS LAST, voeu",
+        &ids,
+        campagne.source.as_str(),
+        campagne.rentree,
+        academies,
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .peekable();
+    let mut out = Vec::with_capacity(page.len());
+    for row in page {
+        let mut mine = Vec::new();
+        while let Some(v) = voeux.next_if(|v| v.candidat == row.candidat) {
+            mine.push(v);
+        }
+        out.push(NonConcretise { candidat: row.candidat, inscrit: row.inscrit, voeux: mine });
+    }
+    Ok((out, more))
+}
