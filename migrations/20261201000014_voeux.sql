@@ -35,8 +35,8 @@ CREATE TABLE voeux_imports (
 
 -- The read model of the `voeux` projection: every vœu with the candidate's identity and contacts (for
 -- the lists of "non concrétisés"), and what matching found: the dossier of the same person at the
--- organisme targeted for the rentrée's school year, its first day under contract and the days it was
--- under contract since (`contrat`, APPRENTI or FIN_DE_FORMATION).
+-- organisme targeted for the rentrée's school year, its first day under contract (`debut`) and the first
+-- day after it no longer under contract (`fin`, none while it lasts; FIN_DE_FORMATION continues it).
 CREATE TABLE rm_voeux (
     voeu                  text    PRIMARY KEY,
     candidat              text    NOT NULL,
@@ -64,13 +64,14 @@ CREATE TABLE rm_voeux (
     retire                boolean NOT NULL,
     dossier_id            text,                -- the matched dossier (none: not inscrit)
     debut                 date,                -- its first day under contract
-    contrat               datemultirange,      -- its days under contract
+    fin                   date,                -- its first day no longer under contract after
     position              bigint  NOT NULL
 );
 CREATE INDEX rm_voeux_campagne ON rm_voeux (source, rentree, academie, candidat) WHERE NOT retire;
 CREATE INDEX rm_voeux_ine ON rm_voeux (ine) WHERE ine IS NOT NULL;
 CREATE INDEX rm_voeux_personne ON rm_voeux (personne) WHERE personne IS NOT NULL;
 CREATE INDEX rm_voeux_dossier ON rm_voeux (dossier_id) WHERE dossier_id IS NOT NULL;
+CREATE INDEX rm_voeux_candidat ON rm_voeux (candidat);
 
 -- What matching needs of every dossier.
 CREATE TABLE rm_voeu_dossiers (
@@ -82,8 +83,51 @@ CREATE TABLE rm_voeu_dossiers (
     personne        text    NOT NULL,
     retire          boolean NOT NULL,
     debut           date,
-    contrat         datemultirange,
+    fin             date,
     position        bigint  NOT NULL
 );
 CREATE INDEX rm_voeu_dossiers_ine ON rm_voeu_dossiers (ine) WHERE ine IS NOT NULL;
 CREATE INDEX rm_voeu_dossiers_personne ON rm_voeu_dossiers (personne);
+
+-- Each candidate of each campaign, for the funnels by académie and région: the académie of their file
+-- (of their latest vœu if files disagree), their vœux not withdrawn, whether one matched a dossier, and
+-- the earliest matched dossier's first day under contract and the end of that period.
+CREATE TABLE rm_voeux_candidats (
+    source   text    NOT NULL,
+    rentree  integer NOT NULL,
+    candidat text    NOT NULL,
+    academie text    NOT NULL,
+    region   text    NOT NULL,
+    voeux    integer NOT NULL,
+    inscrit  boolean NOT NULL,
+    debut    date,
+    fin      date,
+    PRIMARY KEY (source, rentree, candidat)
+);
+CREATE INDEX rm_voeux_candidats_candidat ON rm_voeux_candidats (candidat);
+
+-- What does not depend on the day, summed per campaign and académie (moved by each candidate's change).
+CREATE TABLE rm_voeux_academies (
+    source    text    NOT NULL,
+    rentree   integer NOT NULL,
+    academie  text    NOT NULL,
+    region    text    NOT NULL,
+    voeux     bigint  NOT NULL,
+    candidats bigint  NOT NULL,
+    inscrits  bigint  NOT NULL,
+    PRIMARY KEY (source, rentree, academie)
+);
+
+-- The candidates who went under contract, counted per campaign, académie, first day under contract and
+-- days under contract since (none while it lasts): what depends on the day and on the number of days
+-- asked, in a few thousand rows whatever the number of candidates.
+CREATE TABLE rm_voeux_contrats (
+    source    text    NOT NULL,
+    rentree   integer NOT NULL,
+    academie  text    NOT NULL,
+    region    text    NOT NULL,
+    debut     date    NOT NULL,
+    duree     integer NOT NULL,                -- -1: still under contract
+    candidats bigint  NOT NULL,
+    PRIMARY KEY (source, rentree, academie, debut, duree)
+);

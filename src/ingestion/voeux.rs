@@ -440,6 +440,7 @@ pub async fn import(
     progress: impl Fn(Phase, u64) + Send + Sync + 'static,
 ) -> Result<Report, ImportError> {
     let progress = std::sync::Arc::new(progress);
+    let started = std::time::Instant::now();
     let checked = {
         let (path, progress) = (path.to_owned(), progress.clone());
         tokio::task::spawn_blocking(move || check(source, &path, &|n| progress(Phase::Verification, n)))
@@ -472,19 +473,22 @@ pub async fn import(
     .await?;
     let mut report = Report { import_id, lignes: checked.lignes, campagnes, ..Report::default() };
     let today = Utc::now().date_naive();
-    let event = |e: VoeuEvent| {
+    let event = move |e: VoeuEvent| {
         NewEvent::new(e.event_type(), e.data()).occurred_at(today).with_metadata(metadata.clone())
     };
+    tracing::info!(rows = checked.lignes, seconds = started.elapsed().as_secs_f64(), "vœux file checked");
 
-    // Second reading: the rows, CHUNK at a time, from a blocking reader.
-    let (sender, mut receiver) = mpsc::channel::<Vec<VoeuFormule>>(2);
+    // Second reading: the rows, CHUNK at a time, from a blocking reader that also makes their events
+    // (so that this happens while the previous chunk is written).
+    let (sender, mut receiver) = mpsc::channel::<Vec<Ecrit>>(2);
     let reader = {
-        let path = path.to_owned();
+        let (path, event) = (path.to_owned(), event.clone());
         tokio::task::spawn_blocking(move || {
             let mut chunk = Vec::with_capacity(CHUNK);
             let result = read_file(source, &path, |_, row| {
                 if let Ok(v) = row {
-                    chunk.push(v);
+                    let digest = v.digest();
+                    chunk.push(Ecrit::formule(v, digest, &event));
                 }
                 if chunk.len() == CHUNK {
                     return sender.blocking_send(std::mem::take(&mut chunk)).is_ok();
@@ -500,7 +504,7 @@ pub async fn import(
     let mut done = 0;
     while let Some(chunk) = receiver.recv().await {
         done += chunk.len() as u64;
-        let ids: Vec<String> = chunk.iter().map(|v| v.voeu.clone()).collect();
+        let ids: Vec<String> = chunk.iter().map(|e| e.index.voeu.clone()).collect();
         let known: HashMap<String, (String, bool)> =
             sqlx::query!("SELECT voeu, digest, retire FROM voeux WHERE voeu = ANY($1)", &ids)
                 .fetch_all(pool)
@@ -508,26 +512,25 @@ pub async fn import(
                 .into_iter()
                 .map(|r| (r.voeu, (r.digest, r.retire)))
                 .collect();
-        let mut changed = Vec::new();
-        for v in chunk {
-            let digest = v.digest();
-            match known.get(&v.voeu) {
-                Some((same, false)) if *same == digest => report.inchanges += 1,
+        let mut changed = Vec::with_capacity(chunk.len());
+        for e in chunk {
+            match known.get(&e.index.voeu) {
+                Some((same, false)) if Some(same) == e.index.digest.as_ref() => report.inchanges += 1,
                 Some((_, false)) => {
                     report.modifies += 1;
-                    changed.push((v, digest));
+                    changed.push(e);
                 }
                 _ => {
                     report.formules += 1;
-                    changed.push((v, digest));
+                    changed.push(e);
                 }
             }
         }
-        write(pool, changed.into_iter().map(|(v, digest)| Ecrit::formule(v, digest, &event)).collect())
-            .await?;
+        write(pool, changed).await?;
         progress(Phase::Ecriture, done);
     }
     reader.await.map_err(|e| ImportError::File(format!("la lecture du fichier a échoué : {e}")))??;
+    tracing::info!(rows = done, seconds = started.elapsed().as_secs_f64(), "vœux written");
 
     // Last, the vœux of the file's campaigns it no longer holds.
     let academies: Vec<String> = report.campagnes.iter().map(|c| c.academie.clone()).collect();
@@ -576,6 +579,7 @@ pub async fn import(
     )
     .execute(pool)
     .await?;
+    tracing::info!(withdrawn = report.retires, seconds = started.elapsed().as_secs_f64(), "vœux import done");
     sqlx::query_scalar!(r#"SELECT pg_advisory_unlock(hashtext('tba:voeux-import')) AS "u!""#)
         .fetch_one(&mut lock)
         .await?;
@@ -591,8 +595,13 @@ pub enum Phase {
 
 /// One vœu's event and its index row.
 struct Ecrit {
-    candidat: String,
+    index: IndexRow,
     event: NewEvent,
+}
+
+/// A row of the import's index (`voeux`); `digest` none for a withdrawal.
+struct IndexRow {
+    candidat: String,
     voeu: String,
     source: Source,
     rentree: i32,
@@ -605,13 +614,14 @@ impl Ecrit {
         let candidat = v.candidat.id().expect("a checked vœu has a candidate");
         let (voeu, source, rentree, academie) = (v.voeu.clone(), v.source, v.rentree, v.academie.clone());
         let event = event(VoeuEvent::Formule(Box::new(v)));
-        Ecrit { candidat, event, voeu, source, rentree, academie, digest: Some(digest) }
+        let index = IndexRow { candidat, voeu, source, rentree, academie, digest: Some(digest) };
+        Ecrit { index, event }
     }
 
     fn retrait(r: VoeuRetire, candidat: String, event: &impl Fn(VoeuEvent) -> NewEvent) -> Ecrit {
         let (voeu, source, rentree, academie) = (r.voeu.clone(), r.source, r.rentree, r.academie.clone());
         let event = event(VoeuEvent::Retire(r));
-        Ecrit { candidat, event, voeu, source, rentree, academie, digest: None }
+        Ecrit { index: IndexRow { candidat, voeu, source, rentree, academie, digest: None }, event }
     }
 }
 
@@ -620,25 +630,26 @@ async fn write(pool: &PgPool, rows: Vec<Ecrit>) -> Result<(), ImportError> {
     if rows.is_empty() {
         return Ok(());
     }
-    let mut by_candidat: BTreeMap<String, Vec<Ecrit>> = BTreeMap::new();
-    for row in rows {
-        by_candidat.entry(row.candidat.clone()).or_default().push(row);
+    let mut by_candidat: BTreeMap<String, (Vec<IndexRow>, Vec<NewEvent>)> = BTreeMap::new();
+    for Ecrit { index, event } in rows {
+        let (indexes, events) = by_candidat.entry(index.candidat.clone()).or_default();
+        indexes.push(index);
+        events.push(event);
     }
-    let (requests, rows): (Vec<AppendRequest>, Vec<Vec<Ecrit>>) = by_candidat
+    let (requests, rows): (Vec<AppendRequest>, Vec<Vec<IndexRow>>) = by_candidat
         .into_iter()
-        .map(|(candidat, mut rows)| {
-            let events = rows.iter_mut().map(|r| r.event.clone()).collect();
-            (AppendRequest::new(voeu::stream_id(&candidat), ExpectedVersion::Any, events), rows)
+        .map(|(candidat, (indexes, events))| {
+            (AppendRequest::new(voeu::stream_id(&candidat), ExpectedVersion::Any, events), indexes)
         })
         .unzip();
     let mut tx = pool.begin().await?;
     let outcomes = append_in_transaction(&mut tx, requests).await?;
-    let mut index: Vec<(&Ecrit, i64)> = Vec::new();
+    let mut index: Vec<(&IndexRow, i64)> = Vec::new();
     for (rows, outcome) in rows.iter().zip(outcomes) {
         let outcome = outcome?;
         index.extend(rows.iter().zip(outcome.positions));
     }
-    let col = |f: &dyn Fn(&Ecrit) -> String| index.iter().map(|(r, _)| f(r)).collect::<Vec<_>>();
+    let col = |f: &dyn Fn(&IndexRow) -> String| index.iter().map(|(r, _)| f(r)).collect::<Vec<_>>();
     sqlx::query!(
         "INSERT INTO voeux (voeu, source, rentree, academie, candidat, digest, retire, position)
          SELECT voeu, source, rentree, academie, candidat, coalesce(digest, ''), digest IS NULL, position

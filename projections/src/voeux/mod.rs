@@ -6,7 +6,10 @@
 //! it touches into what matching needs of them (`rm_voeu_dossiers`), then (3) matches again every vœu
 //! those may concern: the batch's vœux, the vœux of the same INE or person key as a touched dossier,
 //! and those matched to a touched dossier (its identity may have been corrected). Matching reads only
-//! the tables' final state, so the read model is the same whatever the batches.
+//! the tables' final state, so the read model is the same whatever the batches. Last, the candidates of
+//! those vœux are counted again per campaign (`rm_voeux_candidats`), and the sums per académie
+//! (`rm_voeux_academies`) and per first day and length of contract (`rm_voeux_contrats`) are moved by
+//! the difference, so that a funnel by académie reads a few thousand rows whatever the campaign's size.
 //!
 //! A vœu matches a dossier that is not withdrawn, of the rentrée's school year, whose organisme
 //! formateur or responsable is the one the vœu targets, and of the same person: the same INE when both
@@ -48,7 +51,7 @@ impl Projector for VoeuxProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["rm_voeux", "rm_voeu_dossiers"]
+        &["rm_voeux", "rm_voeu_dossiers", "rm_voeux_candidats", "rm_voeux_academies", "rm_voeux_contrats"]
     }
 
     async fn apply(&self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
@@ -83,6 +86,7 @@ impl Projector for VoeuxProjection {
         if !concerned.is_empty() {
             let voeux: Vec<String> = concerned.into_iter().collect();
             rematch(tx, &voeux).await?;
+            write_candidats(tx, &voeux).await?;
         }
         Ok(())
     }
@@ -99,8 +103,8 @@ pub struct DossierFaits {
     pub personne: String,
     pub retire: bool,
     pub debut: Option<chrono::NaiveDate>,
-    /// Its days under contract, as a PostgreSQL `datemultirange` literal.
-    pub contrat: String,
+    /// The first day after `debut` no longer under contract (none while it lasts).
+    pub fin: Option<chrono::NaiveDate>,
     pub position: i64,
 }
 
@@ -109,7 +113,7 @@ impl VoeuxProjection {
     fn faits(&self, stream: &str, dossier: &Dossier, position: i64) -> Option<DossierFaits> {
         let i = dossier.inscription.as_ref()?;
         let parcours = Faits::of(dossier).map(|faits| self.rules.parcours(&faits)).unwrap_or_default();
-        let (debut, contrat) = sous_contrat(&parcours);
+        let (debut, fin) = sous_contrat(&parcours);
         Some(DossierFaits {
             dossier_id: stream.to_owned(),
             annee_scolaire: i.annee_scolaire.to_string(),
@@ -119,40 +123,23 @@ impl VoeuxProjection {
             personne: i.personne.identite.clone(),
             retire: dossier.retrait.is_some(),
             debut,
-            contrat,
+            fin,
             position,
         })
     }
 }
 
-/// The first day under contract of a parcours, and all its days under contract (APPRENTI, and
-/// FIN_DE_FORMATION once it was), as a `datemultirange` literal.
-pub fn sous_contrat(parcours: &[ChangePoint]) -> (Option<chrono::NaiveDate>, String) {
-    let mut debut = None;
-    let mut ranges: Vec<String> = Vec::new();
-    let mut open: Option<chrono::NaiveDate> = None;
-    for point in parcours {
-        let under = match point.statut {
-            Statut::Apprenti => true,
-            Statut::FinDeFormation => debut.is_some(),
-            _ => false,
-        };
-        match (under, open) {
-            (true, None) => {
-                debut.get_or_insert(point.date);
-                open = Some(point.date);
-            }
-            (false, Some(from)) => {
-                ranges.push(format!("[{from},{})", point.date));
-                open = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(from) = open {
-        ranges.push(format!("[{from},)"));
-    }
-    (debut, format!("{{{}}}", ranges.join(",")))
+/// The first day under contract of a parcours (APPRENTI), and the first day after it no longer under
+/// contract (none while it lasts; FIN_DE_FORMATION continues it).
+pub fn sous_contrat(parcours: &[ChangePoint]) -> (Option<chrono::NaiveDate>, Option<chrono::NaiveDate>) {
+    let Some(start) = parcours.iter().position(|p| p.statut == Statut::Apprenti) else {
+        return (None, None);
+    };
+    let fin = parcours[start..]
+        .iter()
+        .find(|p| !matches!(p.statut, Statut::Apprenti | Statut::FinDeFormation))
+        .map(|p| p.date);
+    (Some(parcours[start].date), fin)
 }
 
 /// Record the vœux the batch's events leave (the last event of each vœu wins); the vœux concerned.
@@ -274,17 +261,13 @@ async fn write_dossiers(tx: &mut PgConnection, rows: &[DossierFaits]) -> Result<
     }
     sqlx::query!(
         "INSERT INTO rm_voeu_dossiers (dossier_id, annee_scolaire, uai_formateur, uai_responsable, ine, personne,
-                                       retire, debut, contrat, position)
-         SELECT dossier_id, annee_scolaire, uai_formateur, uai_responsable, ine, personne, retire, debut,
-                contrat::datemultirange, position
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::boolean[],
-                     $8::date[], $9::text[], $10::bigint[])
-           AS r (dossier_id, annee_scolaire, uai_formateur, uai_responsable, ine, personne, retire, debut, contrat,
-                 position)
+                                       retire, debut, fin, position)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                              $7::boolean[], $8::date[], $9::date[], $10::bigint[])
          ON CONFLICT (dossier_id) DO UPDATE SET annee_scolaire = excluded.annee_scolaire,
              uai_formateur = excluded.uai_formateur, uai_responsable = excluded.uai_responsable,
              ine = excluded.ine, personne = excluded.personne, retire = excluded.retire, debut = excluded.debut,
-             contrat = excluded.contrat, position = excluded.position",
+             fin = excluded.fin, position = excluded.position",
         &col(rows, |d| d.dossier_id.clone()),
         &col(rows, |d| d.annee_scolaire.clone()),
         &col(rows, |d| d.uai_formateur.clone()),
@@ -293,7 +276,7 @@ async fn write_dossiers(tx: &mut PgConnection, rows: &[DossierFaits]) -> Result<
         &col(rows, |d| d.personne.clone()),
         &col(rows, |d| d.retire),
         &col(rows, |d| d.debut) as &[Option<chrono::NaiveDate>],
-        &col(rows, |d| d.contrat.clone()),
+        &col(rows, |d| d.fin) as &[Option<chrono::NaiveDate>],
         &col(rows, |d| d.position),
     )
     .execute(&mut *tx)
@@ -304,11 +287,11 @@ async fn write_dossiers(tx: &mut PgConnection, rows: &[DossierFaits]) -> Result<
 /// Match `voeux` again against the dossiers as they now are.
 async fn rematch(tx: &mut PgConnection, voeux: &[String]) -> Result<(), ProjectionError> {
     sqlx::query!(
-        "UPDATE rm_voeux v SET dossier_id = m.dossier_id, debut = m.debut, contrat = m.contrat
-         FROM (SELECT v.voeu, d.dossier_id, d.debut, d.contrat
+        "UPDATE rm_voeux v SET dossier_id = m.dossier_id, debut = m.debut, fin = m.fin
+         FROM (SELECT v.voeu, d.dossier_id, d.debut, d.fin
                FROM rm_voeux v
                LEFT JOIN LATERAL (
-                   SELECT d.dossier_id, d.debut, d.contrat FROM rm_voeu_dossiers d
+                   SELECT d.dossier_id, d.debut, d.fin FROM rm_voeu_dossiers d
                    WHERE (d.ine = v.ine OR d.personne = v.personne)
                      AND CASE WHEN v.ine IS NOT NULL AND d.ine IS NOT NULL THEN d.ine = v.ine
                               ELSE d.personne = v.personne END
@@ -319,11 +302,143 @@ async fn rematch(tx: &mut PgConnection, voeux: &[String]) -> Result<(), Projecti
                    LIMIT 1) d ON true
                WHERE v.voeu = ANY($1)) m
          WHERE v.voeu = m.voeu
-           AND (v.dossier_id, v.debut, v.contrat) IS DISTINCT FROM (m.dossier_id, m.debut, m.contrat)",
+           AND (v.dossier_id, v.debut, v.fin) IS DISTINCT FROM (m.dossier_id, m.debut, m.fin)",
         voeux,
     )
     .execute(&mut *tx)
     .await?;
+    Ok(())
+}
+
+/// (source, rentrée, académie, first day under contract, days under contract or -1) → (région, candidats)
+type Contrats = BTreeMap<(String, i32, String, chrono::NaiveDate, i32), (String, i64)>;
+/// (source, rentrée, académie) → (région, vœux, candidats, inscrits)
+type Academies = BTreeMap<(String, i32, String), (String, i64, i64, i64)>;
+
+/// A candidate's row of a campaign, as the deltas read it.
+struct Candidat {
+    source: String,
+    rentree: i32,
+    academie: String,
+    region: String,
+    voeux: i32,
+    inscrit: bool,
+    debut: Option<chrono::NaiveDate>,
+    fin: Option<chrono::NaiveDate>,
+}
+
+/// A `Candidat` from a row of `rm_voeux_candidats`.
+macro_rules! candidat {
+    ($r:expr) => {{
+        let r = $r;
+        Candidat {
+            source: r.source,
+            rentree: r.rentree,
+            academie: r.academie,
+            region: r.region,
+            voeux: r.voeux,
+            inscrit: r.inscrit,
+            debut: r.debut,
+            fin: r.fin,
+        }
+    }};
+}
+
+/// Move the contracts' counts by `contrats` (dropping the cells that fall to zero).
+async fn write_contrats(tx: &mut PgConnection, contrats: Contrats) -> Result<(), ProjectionError> {
+    let contrats: Vec<_> = contrats.into_iter().filter(|(_, (_, n))| *n != 0).collect();
+    if contrats.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "INSERT INTO rm_voeux_contrats (source, rentree, academie, region, debut, duree, candidats)
+         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::date[], $6::int[], $7::bigint[])
+         ON CONFLICT (source, rentree, academie, debut, duree) DO UPDATE SET region = excluded.region,
+             candidats = rm_voeux_contrats.candidats + excluded.candidats",
+        &contrats.iter().map(|(k, _)| k.0.clone()).collect::<Vec<_>>(),
+        &contrats.iter().map(|(k, _)| k.1).collect::<Vec<_>>(),
+        &contrats.iter().map(|(k, _)| k.2.clone()).collect::<Vec<_>>(),
+        &contrats.iter().map(|(_, v)| v.0.clone()).collect::<Vec<_>>(),
+        &contrats.iter().map(|(k, _)| k.3).collect::<Vec<_>>(),
+        &contrats.iter().map(|(k, _)| k.4).collect::<Vec<_>>(),
+        &contrats.iter().map(|(_, v)| v.1).collect::<Vec<_>>(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!("DELETE FROM rm_voeux_contrats WHERE candidats = 0").execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// Recompute the campaigns' rows of the candidates of `voeux`, and move the académies' sums by the
+/// difference.
+async fn write_candidats(tx: &mut PgConnection, voeux: &[String]) -> Result<(), ProjectionError> {
+    let candidats: Vec<String> =
+        sqlx::query_scalar!("SELECT DISTINCT candidat FROM rm_voeux WHERE voeu = ANY($1)", voeux)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut delta = Academies::new();
+    let mut contrats = Contrats::new();
+    let mut add = |r: Candidat, sign: i64| {
+        if let Some(debut) = r.debut {
+            let duree = r.fin.map_or(-1, |fin| (fin - debut).num_days() as i32);
+            let key = (r.source.clone(), r.rentree, r.academie.clone(), debut, duree);
+            contrats.entry(key).or_insert_with(|| (r.region.clone(), 0)).1 += sign;
+        }
+        let d = delta.entry((r.source, r.rentree, r.academie)).or_insert_with(|| (r.region, 0, 0, 0));
+        d.1 += sign * i64::from(r.voeux);
+        d.2 += sign;
+        d.3 += sign * i64::from(r.inscrit);
+    };
+    for r in sqlx::query!(
+        "DELETE FROM rm_voeux_candidats WHERE candidat = ANY($1)
+         RETURNING source, rentree, academie, region, voeux, inscrit, debut, fin",
+        &candidats
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    {
+        add(candidat!(r), -1);
+    }
+    for r in sqlx::query!(
+        r#"INSERT INTO rm_voeux_candidats (source, rentree, candidat, academie, region, voeux, inscrit, debut, fin)
+           SELECT source, rentree, candidat, (array_agg(academie ORDER BY position DESC, voeu))[1],
+                  (array_agg(region ORDER BY position DESC, voeu))[1], count(*)::int,
+                  bool_or(dossier_id IS NOT NULL), min(debut),
+                  (array_agg(fin ORDER BY debut NULLS LAST, voeu))[1]
+           FROM rm_voeux WHERE candidat = ANY($1) AND NOT retire
+           GROUP BY source, rentree, candidat
+           RETURNING source, rentree, academie, region, voeux, inscrit, debut, fin"#,
+        &candidats
+    )
+    .fetch_all(&mut *tx)
+    .await?
+    {
+        add(candidat!(r), 1);
+    }
+    write_contrats(tx, contrats).await?;
+    let delta: Vec<_> = delta.into_iter().filter(|(_, d)| (d.1, d.2, d.3) != (0, 0, 0)).collect();
+    if delta.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "INSERT INTO rm_voeux_academies (source, rentree, academie, region, voeux, candidats, inscrits)
+         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
+                              $7::bigint[])
+         ON CONFLICT (source, rentree, academie) DO UPDATE SET region = excluded.region,
+             voeux = rm_voeux_academies.voeux + excluded.voeux,
+             candidats = rm_voeux_academies.candidats + excluded.candidats,
+             inscrits = rm_voeux_academies.inscrits + excluded.inscrits",
+        &delta.iter().map(|((s, _, _), _)| s.clone()).collect::<Vec<_>>(),
+        &delta.iter().map(|((_, r, _), _)| *r).collect::<Vec<_>>(),
+        &delta.iter().map(|((_, _, a), _)| a.clone()).collect::<Vec<_>>(),
+        &delta.iter().map(|(_, d)| d.0.clone()).collect::<Vec<_>>(),
+        &delta.iter().map(|(_, d)| d.1).collect::<Vec<_>>(),
+        &delta.iter().map(|(_, d)| d.2).collect::<Vec<_>>(),
+        &delta.iter().map(|(_, d)| d.3).collect::<Vec<_>>(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!("DELETE FROM rm_voeux_academies WHERE candidats = 0").execute(&mut *tx).await?;
     Ok(())
 }
 
@@ -337,7 +452,7 @@ mod tests {
     }
 
     #[test]
-    fn the_days_under_contract_span_every_contract_and_the_end_of_the_formation_after_one() {
+    fn the_first_period_under_contract_lasts_until_a_rupture_and_through_the_end_of_the_formation() {
         let parcours = [
             point(2026, 9, 1, Statut::Inscrit),
             point(2026, 10, 1, Statut::Apprenti),
@@ -345,10 +460,11 @@ mod tests {
             point(2027, 1, 15, Statut::Apprenti),
             point(2028, 7, 1, Statut::FinDeFormation),
         ];
-        let (debut, contrat) = sous_contrat(&parcours);
-        assert_eq!(debut, NaiveDate::from_ymd_opt(2026, 10, 1));
-        assert_eq!(contrat, "{[2026-10-01,2026-12-01),[2027-01-15,)}");
+        let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d);
+        assert_eq!(sous_contrat(&parcours), (day(10, 1), day(12, 1)));
+        let lasting = [point(2026, 10, 1, Statut::Apprenti), point(2028, 7, 1, Statut::FinDeFormation)];
+        assert_eq!(sous_contrat(&lasting), (day(10, 1), None));
         let never = [point(2026, 9, 1, Statut::Inscrit), point(2027, 7, 1, Statut::FinDeFormation)];
-        assert_eq!(sous_contrat(&never), (None, "{}".to_owned()));
+        assert_eq!(sous_contrat(&never), (None, None));
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! The funnel counts, per group: the vœux formulés (not withdrawn), the candidates (distinct persons),
 //! those inscrits (a vœu matched to a dossier), apprentis (a matched dossier went under contract by
-//! `date`) and still under contract `jours` days after their first day under contract (only once that
-//! day is past `date`). A candidate counts once in each group their vœux fall in.
+//! `date`) and still under contract `jours` days after their first day under contract, without a
+//! break (only once that day is past `date`). A candidate counts once in each group their vœux fall in; by académie and
+//! région, in the académie of their file (of their latest vœu, should files disagree).
 
 use chrono::NaiveDate;
 use sqlx::PgConnection;
@@ -73,12 +74,18 @@ pub async fn funnel(
     date: NaiveDate,
     jours: i32,
 ) -> Result<Vec<Groupe>, sqlx::Error> {
+    if filtre.organismes.is_empty()
+        && filtre.formations.is_empty()
+        && matches!(dimension, Dimension::National | Dimension::Academie | Dimension::Region)
+    {
+        return by_academie(conn, campagne, dimension, filtre, date, jours).await;
+    }
     let sql = format!(
         "WITH candidats AS (
              SELECT {cle} AS cle, candidat, count(*) AS voeux,
                     bool_or(dossier_id IS NOT NULL) AS inscrit,
                     coalesce(bool_or(debut <= $7), false) AS apprenti,
-                    coalesce(bool_or(debut + $8 <= $7 AND contrat @> (debut + $8)), false) AS maintenu
+                    coalesce(bool_or(debut + $8 <= $7 AND (fin IS NULL OR fin > debut + $8)), false) AS maintenu
              FROM rm_voeux
              WHERE source = $1 AND rentree = $2 AND NOT retire AND {filtre}
              GROUP BY 1, 2)
@@ -97,6 +104,47 @@ pub async fn funnel(
         .bind(&filtre.regions)
         .bind(&filtre.organismes)
         .bind(&filtre.formations)
+        .bind(date)
+        .bind(jours)
+        .fetch_all(conn)
+        .await
+}
+
+/// The funnel by académie, région or of the whole campaign, without organisme or formation filter: what
+/// does not depend on the day is read from the académies' sums, the rest from the counts per first day
+/// and length of contract.
+async fn by_academie(
+    conn: &mut PgConnection,
+    campagne: Campagne,
+    dimension: Dimension,
+    filtre: &Filtre,
+    date: NaiveDate,
+    jours: i32,
+) -> Result<Vec<Groupe>, sqlx::Error> {
+    let sql = format!(
+        "SELECT cle, sum(voeux)::bigint AS voeux, sum(candidats)::bigint AS candidats,
+                sum(inscrits)::bigint AS inscrits, sum(apprentis)::bigint AS apprentis,
+                sum(maintenus)::bigint AS maintenus
+         FROM (SELECT {cle} AS cle, voeux, candidats, inscrits, 0 AS apprentis, 0 AS maintenus
+               FROM rm_voeux_academies
+               WHERE source = $1 AND rentree = $2 AND {filtre}
+               UNION ALL
+               SELECT {cle}, 0, 0, 0, coalesce(sum(candidats) FILTER (WHERE debut <= $5), 0),
+                      coalesce(sum(candidats) FILTER (WHERE debut + $6 <= $5 AND (duree < 0 OR duree > $6)), 0)
+               FROM rm_voeux_contrats
+               WHERE source = $1 AND rentree = $2 AND {filtre}
+               GROUP BY 1) AS parts
+         GROUP BY cle HAVING sum(candidats) > 0 ORDER BY cle",
+        cle = dimension.column(),
+        filtre = "(cardinality($3::text[]) = 0 OR academie = ANY($3))
+                  AND (cardinality($4::text[]) = 0 OR region = ANY($4))",
+    );
+    // Only the grouping column varies, and it is one of `Dimension::column`'s fixed texts.
+    sqlx::query_as::<_, Groupe>(sqlx::AssertSqlSafe(sql))
+        .bind(campagne.source.as_str())
+        .bind(campagne.rentree)
+        .bind(&filtre.academies)
+        .bind(&filtre.regions)
         .bind(date)
         .bind(jours)
         .fetch_all(conn)
