@@ -10,7 +10,7 @@
 //! rentrées or sources are never touched. Imports run one at a time. An import cut short (crash,
 //! SIGTERM) has written whole chunks only; importing the same file again completes it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
@@ -323,12 +323,11 @@ fn parse_row(
     }
 }
 
-/// What the first reading of a file found: refusals, the vœux it holds, its campaigns and digest.
+/// What the first reading of a file found: refusals, its rows, campaigns and digest.
 struct Checked {
     errors: Vec<RowError>,
     error_count: usize,
     lignes: u64,
-    voeux: HashSet<String>,
     campagnes: BTreeSet<CampagneFichier>,
     sha256: String,
 }
@@ -381,13 +380,12 @@ fn sha256(path: &Path) -> Result<String, ImportError> {
     }
 }
 
-/// The first reading: every row checked, nothing kept but the vœux' ids.
+/// The first reading: every row checked, nothing kept but the vœux' ids (to refuse a vœu twice).
 fn check(source: Source, path: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<Checked, ImportError> {
     let mut checked = Checked {
         errors: Vec::new(),
         error_count: 0,
         lignes: 0,
-        voeux: HashSet::new(),
         campagnes: BTreeSet::new(),
         sha256: sha256(path)?,
     };
@@ -411,8 +409,7 @@ fn check(source: Source, path: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result
                     checked
                         .campagnes
                         .insert(CampagneFichier { academie: v.academie.clone(), rentree: v.rentree });
-                    first_line.insert(v.voeu.clone(), line);
-                    checked.voeux.insert(v.voeu);
+                    first_line.insert(v.voeu, line);
                 }
             }
             Err(errors) => refuse(errors),
@@ -478,6 +475,26 @@ pub async fn import(
     };
     tracing::info!(rows = checked.lignes, seconds = started.elapsed().as_secs_f64(), "vœux file checked");
 
+    // What the index holds of the file's campaigns: each vœu the file holds is taken out of it as it is
+    // read, and what is left is withdrawn.
+    let academies: Vec<String> = report.campagnes.iter().map(|c| c.academie.clone()).collect();
+    let rentrees: Vec<i32> = report.campagnes.iter().map(|c| c.rentree).collect();
+    let mut known: HashMap<String, Connu> = sqlx::query!(
+        "SELECT voeu, candidat, academie, rentree, digest FROM voeux
+         WHERE source = $1 AND NOT retire
+           AND (academie, rentree) IN (SELECT * FROM unnest($2::text[], $3::int[]))",
+        source.as_str(),
+        &academies,
+        &rentrees,
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| {
+        (r.voeu, Connu { candidat: r.candidat, academie: r.academie, rentree: r.rentree, digest: r.digest })
+    })
+    .collect();
+
     // Second reading: the rows, CHUNK at a time, from a blocking reader that also makes their events
     // (so that this happens while the previous chunk is written).
     let (sender, mut receiver) = mpsc::channel::<Vec<Ecrit>>(2);
@@ -504,23 +521,15 @@ pub async fn import(
     let mut done = 0;
     while let Some(chunk) = receiver.recv().await {
         done += chunk.len() as u64;
-        let ids: Vec<String> = chunk.iter().map(|e| e.index.voeu.clone()).collect();
-        let known: HashMap<String, (String, bool)> =
-            sqlx::query!("SELECT voeu, digest, retire FROM voeux WHERE voeu = ANY($1)", &ids)
-                .fetch_all(pool)
-                .await?
-                .into_iter()
-                .map(|r| (r.voeu, (r.digest, r.retire)))
-                .collect();
         let mut changed = Vec::with_capacity(chunk.len());
         for e in chunk {
-            match known.get(&e.index.voeu) {
-                Some((same, false)) if Some(same) == e.index.digest.as_ref() => report.inchanges += 1,
-                Some((_, false)) => {
+            match known.remove(&e.index.voeu) {
+                Some(k) if Some(&k.digest) == e.index.digest.as_ref() => report.inchanges += 1,
+                Some(_) => {
                     report.modifies += 1;
                     changed.push(e);
                 }
-                _ => {
+                None => {
                     report.formules += 1;
                     changed.push(e);
                 }
@@ -532,36 +541,22 @@ pub async fn import(
     reader.await.map_err(|e| ImportError::File(format!("la lecture du fichier a échoué : {e}")))??;
     tracing::info!(rows = done, seconds = started.elapsed().as_secs_f64(), "vœux written");
 
-    // Last, the vœux of the file's campaigns it no longer holds.
-    let academies: Vec<String> = report.campagnes.iter().map(|c| c.academie.clone()).collect();
-    let rentrees: Vec<i32> = report.campagnes.iter().map(|c| c.rentree).collect();
-    let absent: Vec<(String, String, String, i32)> = sqlx::query!(
-        "SELECT voeu, candidat, academie, rentree FROM voeux
-         WHERE source = $1 AND NOT retire
-           AND (academie, rentree) IN (SELECT * FROM unnest($2::text[], $3::int[]))",
-        source.as_str(),
-        &academies,
-        &rentrees,
-    )
-    .fetch_all(pool)
-    .await?
-    .into_iter()
-    .filter(|r| !checked.voeux.contains(&r.voeu))
-    .map(|r| (r.voeu, r.candidat, r.academie, r.rentree))
-    .collect();
+    // Last, the vœux of the file's campaigns it no longer holds: those left of what was known.
+    let mut absent: Vec<(String, Connu)> = known.into_iter().collect();
+    absent.sort_by(|a, b| a.0.cmp(&b.0));
     report.retires = absent.len() as u64;
     for part in absent.chunks(CHUNK) {
         let withdrawals = part
             .iter()
-            .map(|(voeu, candidat, academie, rentree)| {
+            .map(|(voeu, k)| {
                 let retire = VoeuRetire {
                     voeu: voeu.clone(),
                     source,
-                    rentree: *rentree,
-                    academie: academie.clone(),
+                    rentree: k.rentree,
+                    academie: k.academie.clone(),
                     fichier: checked.sha256.clone(),
                 };
-                Ecrit::retrait(retire, candidat.clone(), &event)
+                Ecrit::retrait(retire, k.candidat.clone(), &event)
             })
             .collect();
         write(pool, withdrawals).await?;
@@ -584,6 +579,14 @@ pub async fn import(
         .fetch_one(&mut lock)
         .await?;
     Ok(report)
+}
+
+/// A vœu of the file's campaigns, as the index knows it.
+struct Connu {
+    candidat: String,
+    academie: String,
+    rentree: i32,
+    digest: String,
 }
 
 /// The phases of an import, for its progress.
