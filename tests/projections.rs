@@ -125,7 +125,7 @@ async fn another_process_takes_the_projection_over_when_its_runner_is_killed() {
     .fetch_one(&db.pool)
     .await
     .unwrap();
-    assert_eq!(holders, 2, "one runner at a time for each of the two projections");
+    assert_eq!(holders, 3, "one runner at a time for each of the three projections");
 
     first.start_kill().unwrap();
     first.wait().await.unwrap();

@@ -398,3 +398,19 @@ async fn each_role_reads_the_funnel_and_the_non_concretises_of_its_territory_onl
     let bad = t.funnel(&t.admin, "jours: -1").await;
     assert!(bad["errors"][0]["message"].as_str().unwrap().contains("jours"), "{bad}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_data_set_holds_voeux_files_that_import_cleanly() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let generated = db.tba(&["demo", "generate", "--dossiers", "3000", "--out", out]);
+    assert!(generated.status.success(), "{generated:?}");
+    for source in ["affelnet", "parcoursup"] {
+        let file = dir.path().join(format!("voeux_{source}.csv"));
+        let imported = db.tba(&["voeux", "import", "--source", source, file.to_str().unwrap()]);
+        assert!(imported.status.success(), "{imported:?}");
+        let stdout = String::from_utf8_lossy(&imported.stdout);
+        assert!(stdout.contains("withdrawn") && !stdout.contains(" 0 vœux formulated"), "{stdout}");
+    }
+}
