@@ -347,6 +347,11 @@ async fn each_role_reads_the_funnel_and_the_non_concretises_of_its_territory_onl
             .await
             .unwrap();
     assert_eq!(logged, 1);
+    let bad_first = list(academie.clone(), ", first: 0").await;
+    assert!(bad_first["errors"][0]["message"].as_str().unwrap().contains("first"), "{bad_first}");
+    let bad_rentree =
+        graphql(&t.app, Some(&academie), "{ funnel(source: AFFELNET, rentree: 1900) { voeux } }").await.1;
+    assert!(bad_rentree["errors"][0]["message"].as_str().unwrap().contains("rentree"), "{bad_rentree}");
     let outside = list(academie.clone(), ", academies: [\"01\"]").await;
     assert_eq!(code(&outside), "BAD_USER_INPUT", "{outside}");
     assert_eq!(stages(&t.funnel(&academie, "groupBy: ACADEMIE").await), [s("10", [2, 2, 1, 0, 0])]);

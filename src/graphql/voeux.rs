@@ -112,7 +112,7 @@ pub struct FunnelGroupe {
     pub inscrits: i64,
     /// Inscrits whose contract started (by the date asked).
     pub apprentis: i64,
-    /// Apprentis still under contract `jours` days after their contract started.
+    /// Apprentis still under contract, without a break, `jours` days after their contract started.
     pub maintenus: i64,
     /// inscrits / candidats (null when there is no candidate).
     pub taux_inscription: Option<f64>,

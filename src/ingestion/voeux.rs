@@ -180,13 +180,16 @@ fn date(raw: &str) -> Result<NaiveDate, String> {
         .map_err(|_| format!("{raw:?} n'est pas une date (AAAA-MM-JJ ou JJ/MM/AAAA)"))
 }
 
+/// A row read: the vœu, and its candidate's id.
+type Lu = (VoeuFormule, String);
+
 /// Read one row into a vœu, or say every value it refuses.
 fn parse_row(
     source: Source,
     header: &Header,
     record: &csv::StringRecord,
     line: u64,
-) -> Result<VoeuFormule, Vec<RowError>> {
+) -> Result<Lu, Vec<RowError>> {
     let mut errors = Vec::new();
     let get = |column: &str| header.get(record, column);
     let mut refuse = |column: &str, message: String| errors.push(RowError::new(line, column, message));
@@ -308,17 +311,20 @@ fn parse_row(
         refuse("ine", "l'INE ou la date de naissance est nécessaire pour distinguer le candidat".into());
     }
     match (errors.is_empty(), id, cle, uai_formateur) {
-        (true, Some(id), Some(cle), Some(uai_formateur)) => Ok(VoeuFormule {
-            voeu: voeu::voeu_id(source, rentree, &id, &cle, &uai_formateur),
-            source,
-            rentree,
-            academie,
-            rang,
-            formation: FormationVisee { cle, cfd, rncp, libelle },
-            uai_formateur,
-            uai_responsable,
-            candidat,
-        }),
+        (true, Some(id), Some(cle), Some(uai_formateur)) => Ok((
+            VoeuFormule {
+                voeu: voeu::voeu_id(source, rentree, &id, &cle, &uai_formateur),
+                source,
+                rentree,
+                academie,
+                rang,
+                formation: FormationVisee { cle, cfd, rncp, libelle },
+                uai_formateur,
+                uai_responsable,
+                candidat,
+            },
+            id,
+        )),
         _ => Err(errors),
     }
 }
@@ -337,7 +343,7 @@ struct Checked {
 fn read_file(
     source: Source,
     path: &Path,
-    mut each: impl FnMut(u64, Result<VoeuFormule, Vec<RowError>>) -> bool,
+    mut each: impl FnMut(u64, Result<Lu, Vec<RowError>>) -> bool,
 ) -> Result<(), ImportError> {
     let file =
         File::open(path).map_err(|e| ImportError::File(format!("lecture du fichier impossible : {e}")))?;
@@ -398,7 +404,7 @@ fn check(source: Source, path: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result
             checked.errors.extend(errors.into_iter().take(room));
         };
         match row {
-            Ok(v) => {
+            Ok((v, _)) => {
                 if let Some(first) = first_line.get(&v.voeu) {
                     refuse(vec![RowError::new(
                         line,
@@ -503,9 +509,9 @@ pub async fn import(
         tokio::task::spawn_blocking(move || {
             let mut chunk = Vec::with_capacity(CHUNK);
             let result = read_file(source, &path, |_, row| {
-                if let Ok(v) = row {
+                if let Ok((v, candidat)) = row {
                     let digest = v.digest();
-                    chunk.push(Ecrit::formule(v, digest, &event));
+                    chunk.push(Ecrit::formule(v, candidat, digest, &event));
                 }
                 if chunk.len() == CHUNK {
                     return sender.blocking_send(std::mem::take(&mut chunk)).is_ok();
@@ -613,8 +619,12 @@ struct IndexRow {
 }
 
 impl Ecrit {
-    fn formule(v: VoeuFormule, digest: String, event: &impl Fn(VoeuEvent) -> NewEvent) -> Ecrit {
-        let candidat = v.candidat.id().expect("a checked vœu has a candidate");
+    fn formule(
+        v: VoeuFormule,
+        candidat: String,
+        digest: String,
+        event: &impl Fn(VoeuEvent) -> NewEvent,
+    ) -> Ecrit {
         let (voeu, source, rentree, academie) = (v.voeu.clone(), v.source, v.rentree, v.academie.clone());
         let event = event(VoeuEvent::Formule(Box::new(v)));
         let index = IndexRow { candidat, voeu, source, rentree, academie, digest: Some(digest) };
@@ -693,7 +703,7 @@ mod tests {
         reader
             .records()
             .enumerate()
-            .map(|(i, r)| parse_row(source, &header, &r.expect("record"), i as u64 + 2))
+            .map(|(i, r)| parse_row(source, &header, &r.expect("record"), i as u64 + 2).map(|(v, _)| v))
             .collect()
     }
 

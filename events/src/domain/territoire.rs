@@ -71,7 +71,13 @@ pub fn academie_nom(code: &str) -> Option<&'static str> {
 /// The région of an académie: that of its départements (of its first in code order for the overseas
 /// académies that span several collectivities); none for an académie without département.
 pub fn region_of_academie(code: &str) -> Option<&'static str> {
-    departements().into_iter().find(|d| d.academie == code.trim()).map(|d| d.region.as_str())
+    let code = code.trim();
+    tables()
+        .departements
+        .values()
+        .filter(|d| d.academie == code)
+        .min_by(|a, b| a.code.cmp(&b.code))
+        .map(|d| d.region.as_str())
 }
 
 /// The académies of a région, in code order.
