@@ -6,30 +6,16 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::TestDb;
-use events::{EventStore, ExpectedVersion, NewEvent, StoreConfig};
-use serde_json::json;
+use common::{TestDb, stdout};
 
 fn tba(db: &TestDb, args: &[&str]) -> Output {
     db.tba(args)
 }
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-async fn append(db: &TestDb, count: i64) {
-    let store = EventStore::start(db.pool.clone(), StoreConfig::default()).await.unwrap();
-    for n in 0..count {
-        let event = NewEvent::new("ContratSigne", json!({ "n": n, "siret": "12345678901234" }));
-        store.append(format!("dossier-{}", n % 3), ExpectedVersion::Any, vec![event]).await.unwrap();
-    }
-}
-
 #[tokio::test]
 async fn verify_passes_on_an_intact_log_and_names_the_first_tampered_position() {
     let db = TestDb::new().await;
-    append(&db, 10).await;
+    db.append_plain(10).await;
     let ok = tba(&db, &["verify"]);
     assert!(ok.status.success(), "{ok:?}");
     assert!(stdout(&ok).starts_with("ok: 10 events verified"), "{}", stdout(&ok));
@@ -44,7 +30,7 @@ async fn verify_passes_on_an_intact_log_and_names_the_first_tampered_position() 
 #[tokio::test]
 async fn a_deleted_event_is_named_by_verify() {
     let db = TestDb::new().await;
-    append(&db, 6).await;
+    db.append_plain(6).await;
     db.tamper("DELETE FROM events WHERE position = 3").await;
     let broken = tba(&db, &["verify"]);
     assert_eq!(broken.status.code(), Some(1));
@@ -54,11 +40,11 @@ async fn a_deleted_event_is_named_by_verify() {
 #[tokio::test]
 async fn a_noted_head_proves_the_prefix_unchanged_later() {
     let db = TestDb::new().await;
-    append(&db, 5).await;
+    db.append_plain(5).await;
     let head = stdout(&tba(&db, &["head"]));
     let hash = head.split_whitespace().nth(3).unwrap().to_owned();
     assert!(head.starts_with("position 5 hash "), "{head}");
-    append(&db, 5).await;
+    db.append_plain(5).await;
 
     let proved = tba(&db, &["verify", "--until", "5", "--expect-hash", &hash]);
     assert!(proved.status.success(), "{proved:?}");

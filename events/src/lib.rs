@@ -8,9 +8,11 @@ pub mod dossier;
 pub mod envelope;
 pub mod error;
 pub mod hash;
+pub mod merkle;
 pub mod mission_locale;
 pub mod organisme;
 pub mod rupture;
+pub mod signed_checkpoint;
 pub mod store;
 pub mod voeu;
 

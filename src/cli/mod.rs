@@ -1,5 +1,6 @@
 //! The `tba` command line: one subcommand per operation, each in its own file.
 
+mod checkpoint;
 mod db;
 mod demo;
 mod import;
@@ -44,6 +45,9 @@ pub enum Command {
     Db(db::DbCommand),
     /// Recompute the hash chain of the log and name the first broken position.
     Verify(verify::VerifyArgs),
+    /// Signed checkpoints of the log and inclusion proofs of single events.
+    #[command(subcommand)]
+    Checkpoint(checkpoint::CheckpointCommand),
     /// Create and revoke API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -108,6 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Db(command) => db::run(&db, command).await,
         Command::Verify(args) => verify::run(&db, args).await,
         Command::Head => verify::head(&db).await,
+        Command::Checkpoint(command) => checkpoint::run(&db, command).await,
         Command::Demo(args) => demo::run(&db, args).await,
         Command::Import(args) => import::run(&db, args).await,
         Command::Projections(command) => projections::run(&db, command).await,

@@ -4,6 +4,8 @@
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Error, ID, Json, Object, SimpleObject};
+use events::signed_checkpoint::SignedCheckpoint;
+use events::store::signed;
 use events::{EventStore, RecordedEvent};
 use sqlx::PgPool;
 
@@ -74,6 +76,58 @@ impl From<RecordedEvent> for Evenement {
     }
 }
 
+/// A checkpoint of the log signed by the operator's Ed25519 key (`tba checkpoint sign`).
+#[derive(Debug, SimpleObject)]
+pub struct CheckpointSigne {
+    /// The last position it covers.
+    pub position: i64,
+    /// The chain hash at `position`, in hex.
+    pub hash: String,
+    /// The Merkle root (RFC 6962) over the chain hashes of positions 1 to `position`, in hex.
+    pub racine_merkle: String,
+    /// When it was signed.
+    pub signe_le: DateTime,
+    /// The operator's Ed25519 public key, in hex.
+    pub cle_publique: String,
+    /// The Ed25519 signature over (position, hash, racine, time), in hex.
+    pub signature: String,
+    /// The checkpoint in the file format of `tba verify --from-checkpoint`.
+    pub json: Json<serde_json::Value>,
+}
+
+impl From<SignedCheckpoint> for CheckpointSigne {
+    fn from(c: SignedCheckpoint) -> Self {
+        CheckpointSigne {
+            position: c.position,
+            hash: hex::encode(c.hash),
+            racine_merkle: hex::encode(c.merkle_root),
+            signe_le: DateTime(c.signed_at),
+            cle_publique: hex::encode(c.public_key),
+            signature: hex::encode(c.signature),
+            json: Json(serde_json::to_value(&c).unwrap_or_default()),
+        }
+    }
+}
+
+/// The hashes that prove one event part of a signed checkpoint.
+#[derive(Debug, SimpleObject)]
+pub struct PreuveInclusion {
+    /// The event's position (its leaf is `position - 1`).
+    pub position: i64,
+    /// The checkpoint it is proved against.
+    pub checkpoint: CheckpointSigne,
+    /// The chain hash before the event, in hex: with the event's content it gives the event's hash.
+    pub hash_precedent: String,
+    /// The event's chain hash, in hex.
+    pub hash_evenement: String,
+    /// The sibling hashes from the event's leaf up to the Merkle root, in hex.
+    pub chemin: Vec<String>,
+    /// The event's recorded data, as the exact JSON text that was hashed.
+    pub donnees: String,
+    /// The whole proof in the file format of `tba checkpoint check-proof`.
+    pub json: Json<serde_json::Value>,
+}
+
 #[derive(Default)]
 pub struct LogQuery;
 
@@ -124,6 +178,80 @@ impl LogQuery {
             .edges
             .extend(events.into_iter().map(|e| Edge::new(e.position.to_string(), Evenement::from(e))));
         Ok(connection)
+    }
+
+    /// The signed checkpoints recorded, newest position first (at most `first`, ≤ 500). AUDITOR and
+    /// ADMINISTRATEUR.
+    async fn checkpoints_signes(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20)] first: i32,
+    ) -> Result<Vec<CheckpointSigne>, Error> {
+        ctx.data::<Viewer>()?
+            .require(&[Role::Auditor, Role::Administrateur], "lire les checkpoints signés")?;
+        if !(1..=MAX_EVENTS).contains(&first) {
+            return Err(bad_input("first", format!("entre 1 et {MAX_EVENTS}")));
+        }
+        let checkpoints = signed::list(ctx.data::<PgPool>()?, i64::from(first)).await.or_internal()?;
+        Ok(checkpoints.into_iter().map(Into::into).collect())
+    }
+
+    /// The inclusion proof of the event at `position` against the signed checkpoint at position
+    /// `checkpoint` (default: the smallest signed checkpoint that covers the event). AUDITOR and
+    /// ADMINISTRATEUR; the event carries personal data, so the read is recorded in the access log.
+    async fn preuve_inclusion(
+        &self,
+        ctx: &Context<'_>,
+        position: i64,
+        checkpoint: Option<i64>,
+    ) -> Result<PreuveInclusion, Error> {
+        let principal = ctx
+            .data::<Viewer>()?
+            .require(&[Role::Auditor, Role::Administrateur], "prouver l'inclusion d'un événement")?;
+        let pool = ctx.data::<PgPool>()?;
+        let head = ctx.data::<EventStore>()?.head().await.or_internal()?;
+        if !(1..=head.position).contains(&position) {
+            return Err(bad_input(
+                "position",
+                format!("aucun événement à cette position (le journal va de 1 à {})", head.position),
+            ));
+        }
+        let signed_at = match checkpoint {
+            Some(at) => signed::covering(pool, at, true).await.or_internal()?.ok_or_else(|| {
+                bad_input("checkpoint", format!("aucun checkpoint signé à la position {at}"))
+            })?,
+            None => signed::covering(pool, position, false).await.or_internal()?.ok_or_else(|| {
+                bad_input(
+                    "position",
+                    "aucun checkpoint signé ne couvre encore cette position (tba checkpoint sign)",
+                )
+            })?,
+        };
+        let proof =
+            signed::inclusion_proof(pool, position, &signed_at).await.or_internal()?.ok_or_else(|| {
+                bad_input(
+                    "checkpoint",
+                    format!("le checkpoint à {} ne couvre pas la position {position}", signed_at.position),
+                )
+            })?;
+        access_log::record(
+            pool,
+            principal,
+            "preuve_inclusion",
+            &position.to_string(),
+            serde_json::json!({ "checkpoint": signed_at.position }),
+        )
+        .await
+        .or_internal()?;
+        Ok(PreuveInclusion {
+            position,
+            hash_precedent: hex::encode(proof.previous_hash),
+            hash_evenement: hex::encode(proof.event_hash),
+            chemin: proof.path.clone(),
+            donnees: proof.event.data.clone(),
+            json: Json(serde_json::to_value(&proof).or_internal()?),
+            checkpoint: proof.checkpoint.into(),
+        })
     }
 
     /// Every event of one stream, in version order (at most 10,000). AUDITOR and ADMINISTRATEUR only;

@@ -320,6 +320,30 @@ impl TestDb {
 }
 
 /// The dossier moved to the année scolaire of today, started two months ago, under contract since.
+/// A command's standard output, as text.
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+impl TestDb {
+    /// Append `count` small events spread over three dossier streams, straight to the store.
+    pub async fn append_plain(&self, count: i64) {
+        let store = events::EventStore::start(self.pool.clone(), events::StoreConfig::default())
+            .await
+            .expect("start the store");
+        for n in 0..count {
+            let event = events::NewEvent::new(
+                "ContratSigne",
+                serde_json::json!({ "n": n, "siret": "12345678901234" }),
+            );
+            store
+                .append(format!("dossier-{}", n % 3), events::ExpectedVersion::Any, vec![event])
+                .await
+                .expect("append");
+        }
+    }
+}
+
 pub fn this_year(mut item: serde_json::Value) -> serde_json::Value {
     use chrono::Datelike;
     let today = chrono::Utc::now().date_naive();

@@ -8,6 +8,7 @@ mod batch;
 pub mod checkpoint;
 mod listener;
 mod read;
+pub mod signed;
 mod subscribe;
 pub mod verify;
 mod writer;

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::EventStore;
 use crate::envelope::{LogHead, RecordedEvent};
 use crate::error::StoreError;
+use crate::signed_checkpoint::RecordedFields;
 
 /// An `events` row as stored, with `data` and `metadata` as their exact JSON text.
 #[derive(Debug)]
@@ -34,6 +35,24 @@ impl EventRow {
 
     fn corrupt(&self, message: impl Into<String>) -> StoreError {
         StoreError::Corrupt { position: self.position, message: message.into() }
+    }
+
+    /// The fields its chain hash covers, and its stored hash.
+    pub(crate) fn into_fields(self) -> Result<(RecordedFields, [u8; 32]), StoreError> {
+        let hash = self.stored_hash()?;
+        let fields = RecordedFields {
+            position: self.position,
+            stream_id: self.stream_id,
+            version: self.version,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            occurred_at: self.occurred_at,
+            data: self.data,
+            metadata: self.metadata,
+            recorded_at: self.recorded_at,
+        };
+        Ok((fields, hash))
     }
 
     pub(crate) fn into_event(self) -> Result<RecordedEvent, StoreError> {

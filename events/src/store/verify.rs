@@ -6,7 +6,8 @@ use sqlx::PgPool;
 use super::read::{self, rows_after};
 use crate::envelope::LogHead;
 use crate::error::StoreError;
-use crate::hash::{self, GENESIS, Hashed};
+use crate::hash::GENESIS;
+use crate::merkle;
 
 const BATCH: i64 = 5000;
 
@@ -60,6 +61,8 @@ pub struct VerifyOptions {
     pub until: Option<i64>,
     /// The hash an auditor noted at `until` (or at the head): the prefix must still end with it.
     pub expect_hash: Option<[u8; 32]>,
+    /// Also build the Merkle root over the recomputed chain hashes (for signed checkpoints).
+    pub merkle: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +72,8 @@ pub struct VerifyReport {
     /// The last verified position and its recomputed hash.
     pub verified: LogHead,
     pub broken: Option<Break>,
+    /// The Merkle root over the verified prefix, when asked for.
+    pub merkle_root: Option<[u8; 32]>,
 }
 
 /// Recompute the chain. `progress` is called after each batch with (events checked, events to check).
@@ -82,6 +87,7 @@ pub async fn verify(
     let mut chain = GENESIS;
     let mut last = 0;
     let mut broken = None;
+    let mut root = options.merkle.then(merkle::RootBuilder::default);
     'pages: while last < until {
         let rows = rows_after(pool, last, BATCH.min(until - last)).await?;
         if rows.is_empty() {
@@ -92,26 +98,16 @@ pub async fn verify(
                 broken = Some(Break::Gap { expected: last + 1, found: row.position });
                 break 'pages;
             }
-            chain = hash::chain(
-                &chain,
-                &Hashed {
-                    position: row.position,
-                    stream_id: &row.stream_id,
-                    version: row.version,
-                    event_id: row.event_id,
-                    event_type: &row.event_type,
-                    schema_version: row.schema_version,
-                    occurred_at: row.occurred_at,
-                    data: &row.data,
-                    metadata: &row.metadata,
-                    recorded_at: row.recorded_at,
-                },
-            );
-            if chain != row.stored_hash()? {
-                broken = Some(Break::HashMismatch { position: row.position });
+            let (fields, stored) = row.into_fields()?;
+            chain = fields.chain_hash(&chain);
+            if chain != stored {
+                broken = Some(Break::HashMismatch { position: fields.position });
                 break 'pages;
             }
-            last = row.position;
+            if let Some(root) = root.as_mut() {
+                root.push(&chain);
+            }
+            last = fields.position;
         }
         progress(last, until);
     }
@@ -131,5 +127,10 @@ pub async fn verify(
             computed: hex::encode(chain),
         });
     }
-    Ok(VerifyReport { checked: last, verified: LogHead { position: last, hash: chain }, broken })
+    Ok(VerifyReport {
+        checked: last,
+        verified: LogHead { position: last, hash: chain },
+        broken,
+        merkle_root: root.map(|r| r.root()),
+    })
 }
