@@ -63,12 +63,16 @@ fn dossier_event(i: usize) -> NewEvent {
             correlation_id: Some(uuid::Uuid::now_v7()),
             causation_id: None,
         },
+        personne: None,
     }
 }
 
 async fn scratch_pool(max: u32) -> anyhow::Result<PgPool> {
-    let config =
-        DbConfig { url: std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()), home: ".tba".into() };
+    let config = DbConfig {
+        url: std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()),
+        home: ".tba".into(),
+        keys: Default::default(),
+    };
     let options = tba::db::connect_options(&config).await?;
     let mut admin = options.clone().database("postgres").connect().await?;
     for sql in
@@ -236,7 +240,7 @@ async fn concurrent(pool: &PgPool, store: &EventStore, events: usize) -> anyhow:
                 ExpectedVersion::Any,
                 vec![dossier_event(i)],
             );
-            append_in_transaction(&mut tx, vec![request]).await?.pop().expect("one result")?;
+            append_in_transaction(&mut tx, None, vec![request]).await?.pop().expect("one result")?;
             tx.commit().await?;
             Ok(())
         }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::master_key::KeyArgs;
 use crate::telemetry::LogFormat;
 
 pub const DEFAULT_HOME: &str = ".tba";
@@ -21,6 +22,9 @@ pub struct GlobalArgs {
     /// Log line format (filter with RUST_LOG).
     #[arg(long, env = "TBA_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 /// Where the database is.
@@ -28,10 +32,28 @@ pub struct GlobalArgs {
 pub struct DbConfig {
     pub url: Option<String>,
     pub home: PathBuf,
+    /// Where the master key of personal data comes from.
+    pub keys: KeyArgs,
 }
 
 impl From<&GlobalArgs> for DbConfig {
     fn from(args: &GlobalArgs) -> Self {
-        DbConfig { url: args.database_url.clone().filter(|u| !u.is_empty()), home: args.home.clone() }
+        DbConfig {
+            url: args.database_url.clone().filter(|u| !u.is_empty()),
+            home: args.home.clone(),
+            keys: args.keys.clone(),
+        }
+    }
+}
+
+impl DbConfig {
+    /// The master keys of this process.
+    pub fn vault(&self) -> anyhow::Result<events::personal::Vault> {
+        crate::master_key::vault(&self.keys, &self.home)
+    }
+
+    /// The store's settings, with this process's master keys.
+    pub fn store_config(&self) -> anyhow::Result<events::StoreConfig> {
+        Ok(events::StoreConfig { vault: Some(self.vault()?), ..events::StoreConfig::default() })
     }
 }

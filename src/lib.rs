@@ -9,6 +9,7 @@ pub mod demo;
 pub mod graphql;
 pub mod http;
 pub mod ingestion;
+pub mod master_key;
 pub mod progress;
 pub mod projections;
 pub mod telemetry;

@@ -30,17 +30,22 @@ impl Projections {
         let mut tasks = JoinSet::new();
         tasks.spawn(runtime::run(
             store.clone(),
-            DossiersProjection::default(),
+            DossiersProjection::default().with_vault(store.vault().cloned()),
             settle_every,
             stopped.clone(),
         ));
         tasks.spawn(runtime::run(
             store.clone(),
-            RupturesProjection::default(),
+            RupturesProjection::default().with_vault(store.vault().cloned()),
             settle_every,
             stopped.clone(),
         ));
-        tasks.spawn(runtime::run(store.clone(), VoeuxProjection::default(), settle_every, stopped));
+        tasks.spawn(runtime::run(
+            store.clone(),
+            VoeuxProjection::default().with_vault(store.vault().cloned()),
+            settle_every,
+            stopped,
+        ));
         Projections { stop, tasks }
     }
 

@@ -254,8 +254,12 @@ async fn concurrent_writers_never_make_a_live_subscriber_skip_or_repeat_an_event
                 let mut tx = pool.begin().await.unwrap();
                 let request =
                     AppendRequest::new(format!("dossier-{}", k % 6), ExpectedVersion::Any, vec![event(k)]);
-                let outcome =
-                    append_in_transaction(&mut tx, vec![request]).await.unwrap().pop().unwrap().unwrap();
+                let outcome = append_in_transaction(&mut tx, None, vec![request])
+                    .await
+                    .unwrap()
+                    .pop()
+                    .unwrap()
+                    .unwrap();
                 if rng.random_bool(0.5) {
                     tx.rollback().await.unwrap();
                     rolled_back.extend(outcome.event_ids);

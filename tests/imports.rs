@@ -55,13 +55,28 @@ async fn upload(app: &TestApp, key: &str, body: Vec<u8>) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
+/// The prénoms of the inscriptions in the log, as a process with the master key reads them (the log
+/// itself holds them sealed).
 async fn prenoms(db: &TestDb) -> Vec<String> {
-    sqlx::query_scalar(
-        "SELECT data::jsonb #>> '{personnel,prenom}' FROM events WHERE event_type = 'InscriptionEnregistree' ORDER BY 1",
+    let sealed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE event_type = 'InscriptionEnregistree'
+         AND data::jsonb #> '{personnel,scelle}' IS NOT NULL",
     )
-    .fetch_all(&db.pool)
+    .fetch_one(&db.pool)
     .await
-    .unwrap()
+    .unwrap();
+    let store = events::EventStore::start(db.pool.clone(), common::store_config()).await.unwrap();
+    let mut names: Vec<String> = store
+        .read_category("dossier", 0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event_type == "InscriptionEnregistree")
+        .map(|e| e.data["personnel"]["prenom"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sealed, names.len() as i64, "every inscription is sealed in the log");
+    names.sort();
+    names
 }
 
 #[tokio::test]

@@ -263,13 +263,19 @@ async fn a_newer_file_withdraws_only_the_voeux_of_its_own_campaigns_and_an_uncha
     let (latin, _, _) = encoding_rs::WINDOWS_1252.encode(&text);
     let output = t.import("affelnet", "latin.csv", &latin);
     assert!(output.status.success(), "{output:?}");
-    let nom: String = sqlx::query_scalar(
-        "SELECT data->'candidat'->>'nom' FROM events WHERE data->'candidat'->>'ine' = '100000011AA'",
+    assert!(t.db.projection_caught_up(std::time::Duration::from_secs(10)).await);
+    let nom: String = sqlx::query_scalar("SELECT nom FROM rm_voeux WHERE ine = '100000011AA'")
+        .fetch_one(&t.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(nom, "Hélène");
+    let in_clear: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE data::text LIKE '%100000011AA%' OR data::text LIKE '%Hélène%'",
     )
     .fetch_one(&t.db.pool)
     .await
     .unwrap();
-    assert_eq!(nom, "Hélène");
+    assert_eq!(in_clear, 0, "the log holds the candidate sealed");
 
     // The same import over HTTP, for ADMINISTRATEUR keys only.
     let upload = |key: &str, source: &str, body: String| {

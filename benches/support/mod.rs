@@ -24,7 +24,7 @@ pub fn env_usize(name: &str, default: usize) -> usize {
 /// URL of database `name` there for another process.
 async fn server(name: &str) -> anyhow::Result<(PgConnectOptions, String)> {
     let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
-    let config = DbConfig { url: url.clone(), home: ".tba".into() };
+    let config = DbConfig { url: url.clone(), home: ".tba".into(), keys: Default::default() };
     let options: PgConnectOptions = tba::db::connect_options(&config).await?;
     let server_url = match url {
         Some(url) => {

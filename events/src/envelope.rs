@@ -37,6 +37,9 @@ pub struct NewEvent {
     /// The business date of the fact (a UTC calendar day).
     pub occurred_at: NaiveDate,
     pub metadata: Metadata,
+    /// The person whose personal data the event carries (a person key's `identite`), when the store
+    /// cannot tell it from the event itself (see `personal::Vault::seal`). Not stored as such.
+    pub personne: Option<String>,
 }
 
 impl NewEvent {
@@ -49,7 +52,14 @@ impl NewEvent {
             data,
             occurred_at: Utc::now().date_naive(),
             metadata: Metadata::default(),
+            personne: None,
         }
+    }
+
+    /// The person whose personal data this event carries.
+    pub fn about(mut self, personne: impl Into<String>) -> Self {
+        self.personne = Some(personne.into());
+        self
     }
 
     pub fn with_id(mut self, id: Uuid) -> Self {

@@ -45,4 +45,8 @@ pub enum StoreError {
 
     #[error("the append writer has stopped")]
     WriterStopped,
+
+    /// A person's key could not be made, wrapped or opened.
+    #[error("personal data keys: {0}")]
+    Vault(String),
 }

@@ -11,6 +11,8 @@ pub mod hash;
 pub mod merkle;
 pub mod mission_locale;
 pub mod organisme;
+pub mod personal;
+pub mod personne;
 pub mod rupture;
 pub mod signed_checkpoint;
 pub mod store;

@@ -115,7 +115,9 @@ pub struct SuiviConjointDemande {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commentaire: Option<String>,
     /// The young person's phone number, as the CFA just verified it with them.
-    pub telephone_verifie: Telephone,
+    /// Absent once the person is erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telephone_verifie: Option<Telephone>,
 }
 
 /// A follow-up event, read from the log.
@@ -183,7 +185,7 @@ mod tests {
             date_rupture: NaiveDate::from_ymd_opt(2026, 11, 2).unwrap(),
             motifs: [MotifSuivi::Logement, MotifSuivi::Mobilite].into(),
             commentaire: None,
-            telephone_verifie: Telephone::parse("06 12 34 56 78").unwrap(),
+            telephone_verifie: Telephone::parse("06 12 34 56 78").ok(),
         });
         let data = event.data();
         assert_eq!(data["motifs"], serde_json::json!(["MOBILITE", "LOGEMENT"]));

@@ -72,6 +72,9 @@ pub struct Candidat {
     pub code_postal: Option<CodePostal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_commune_insee: Option<CodeInsee>,
+    /// The candidate was erased: every field above reads empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub efface: bool,
 }
 
 impl Candidat {
@@ -226,6 +229,7 @@ mod tests {
             adresse: None,
             code_postal: None,
             code_commune_insee: None,
+            efface: false,
         }
     }
 

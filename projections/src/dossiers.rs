@@ -18,6 +18,8 @@ use events::RecordedEvent;
 use events::domain::AnneeScolaire;
 use events::dossier::Dossier;
 use events::organisme::{ORGANISME_ENREGISTRE, Organisme};
+use events::personal::Vault;
+use events::personne::PersonneEffacee;
 use events::store::category_by_stream;
 use futures_util::TryStreamExt;
 use sqlx::PgConnection;
@@ -30,11 +32,20 @@ use crate::status::{ChangePoint, Faits, RuleSet};
 
 pub struct DossiersProjection {
     pub rules: RuleSet,
+    /// Opens the personal data of the events it reads from the log itself.
+    pub vault: Option<Vault>,
 }
 
 impl Default for DossiersProjection {
     fn default() -> Self {
-        DossiersProjection { rules: RuleSet::CURRENT }
+        DossiersProjection { rules: RuleSet::CURRENT, vault: None }
+    }
+}
+
+impl DossiersProjection {
+    pub fn with_vault(mut self, vault: Option<Vault>) -> Self {
+        self.vault = vault;
+        self
     }
 }
 
@@ -162,7 +173,16 @@ impl Projector for DossiersProjection {
             })
             .collect::<Result<_, _>>()?;
         let moved = write_organismes(tx, &organismes).await?;
-        let touched = Touched::of(tx, events, "dossier").await?;
+        // An erased person's dossiers are folded again: their personal data now reads erased.
+        let erased = PersonneEffacee::persons_in(events);
+        let also = if erased.is_empty() {
+            Vec::new()
+        } else {
+            sqlx::query_scalar!("SELECT dossier_id FROM rm_dossiers WHERE personne = ANY($1)", &erased)
+                .fetch_all(&mut *tx)
+                .await?
+        };
+        let touched = Touched::of(tx, self.vault.as_ref(), events, "dossier", &also).await?;
         let mut rows = Vec::new();
         for (stream, events) in touched.streams() {
             if let Some(row) = self.row(stream, &events)? {
@@ -219,7 +239,7 @@ impl Projector for DossiersProjection {
         };
         // Reading and decoding the log runs beside the folding: two cores, two halves of the work.
         let (sender, mut streams) = tokio::sync::mpsc::channel::<Vec<Vec<RecordedEvent>>>(4);
-        let reader = tokio::spawn(read_streams(store.pool().clone(), until, sender));
+        let reader = tokio::spawn(read_streams(store.clone(), until, sender));
         while let Some(chunk) = streams.recv().await {
             for stream in &chunk {
                 fold(stream, &mut rows)?;
@@ -247,17 +267,20 @@ impl Projector for DossiersProjection {
 
 /// Send the dossier streams of the log up to `until`, whole, in chunks.
 async fn read_streams(
-    pool: sqlx::PgPool,
+    store: EventStore,
     until: i64,
     sender: tokio::sync::mpsc::Sender<Vec<Vec<RecordedEvent>>>,
 ) -> Result<(), ProjectionError> {
+    let pool = store.pool().clone();
     let mut events = category_by_stream(&pool, "dossier", until);
     let mut chunk: Vec<Vec<RecordedEvent>> = Vec::with_capacity(READ_CHUNK);
     let mut stream: Vec<RecordedEvent> = Vec::new();
     while let Some(event) = events.try_next().await? {
         if stream.first().is_some_and(|first| first.stream_id != event.stream_id) {
             chunk.push(std::mem::take(&mut stream));
-            if chunk.len() == READ_CHUNK && sender.send(std::mem::take(&mut chunk)).await.is_err() {
+            if chunk.len() == READ_CHUNK
+                && sender.send(opened(&store, std::mem::take(&mut chunk)).await?).await.is_err()
+            {
                 return Ok(()); // the build stopped
             }
         }
@@ -265,8 +288,20 @@ async fn read_streams(
     }
     chunk.push(stream);
     chunk.retain(|s| !s.is_empty());
-    let _ = sender.send(chunk).await;
+    let _ = sender.send(opened(&store, chunk).await?).await;
     Ok(())
+}
+
+/// A chunk of streams with their personal data opened, in one query for the chunk's keys.
+async fn opened(
+    store: &EventStore,
+    chunk: Vec<Vec<RecordedEvent>>,
+) -> Result<Vec<Vec<RecordedEvent>>, ProjectionError> {
+    let lengths: Vec<usize> = chunk.iter().map(Vec::len).collect();
+    let mut events: Vec<RecordedEvent> = chunk.into_iter().flatten().collect();
+    store.open(&mut events).await?;
+    let mut events = events.into_iter();
+    Ok(lengths.into_iter().map(|n| events.by_ref().take(n).collect()).collect())
 }
 
 /// Streams sent at a time from the reader to the folder while building.

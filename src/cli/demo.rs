@@ -78,7 +78,7 @@ pub async fn run(db: &DbConfig, args: DemoArgs) -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| demo::generate::missions_locales_csv());
             load::missions_locales(&pool, &missions).await?;
             push(&pool, &url, &organismes, &items, concurrency).await?;
-            load::voeux(&pool, &dir).await?;
+            load::voeux(&pool, &db.vault()?, &dir).await?;
             Ok(ExitCode::SUCCESS)
         }
         None => serve_with_data(db, args.dossiers, args.serve).await,
@@ -127,7 +127,7 @@ async fn serve_with_data(db: &DbConfig, dossiers: usize, args: ServeArgs) -> any
         push(&pool, &format!("http://{address}"), &data.organismes_csv(), &items, 4).await?;
         let dir = tempfile::tempdir()?;
         demo::write(&data, dir.path())?;
-        load::voeux(&pool, dir.path()).await?;
+        load::voeux(&pool, &db.vault()?, dir.path()).await?;
     }
     let spec =
         KeySpec { role: Role::Administrateur, organisme: None, scope: None, label: Some("tba demo".into()) };

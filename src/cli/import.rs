@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use events::{Actor, EventStore, StoreConfig};
+use events::{Actor, EventStore};
 use uuid::Uuid;
 
 use crate::auth::keys::OrganismeRef;
@@ -33,7 +33,7 @@ pub async fn run(db: &DbConfig, args: ImportArgs) -> anyhow::Result<ExitCode> {
         std::fs::metadata(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?.len();
     let pool = crate::db::pool(db, 4).await?;
     crate::db::migrate(&pool).await?;
-    let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
+    let store = EventStore::start(pool.clone(), db.store_config()?).await?;
     let transmission = Transmission {
         id: Uuid::now_v7(),
         organisme: Some(args.organisme.clone()),

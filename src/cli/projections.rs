@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use events::{EventStore, StoreConfig};
+use events::EventStore;
 use projections::build;
 use projections::dossiers::DossiersProjection;
 use projections::runtime::Projector;
@@ -46,18 +46,18 @@ const KNOWN: &str = "dossiers, ruptures, voeux";
 
 /// Run `$body` with `$p` bound to the projection named `$name`.
 macro_rules! with_projection {
-    ($name:expr, |$p:ident| $body:expr) => {
+    ($name:expr, $store:expr, |$p:ident| $body:expr) => {
         match $name {
             "dossiers" => {
-                let $p = DossiersProjection::default();
+                let $p = DossiersProjection::default().with_vault($store.vault().cloned());
                 $body
             }
             "ruptures" => {
-                let $p = RupturesProjection::default();
+                let $p = RupturesProjection::default().with_vault($store.vault().cloned());
                 $body
             }
             "voeux" => {
-                let $p = VoeuxProjection::default();
+                let $p = VoeuxProjection::default().with_vault($store.vault().cloned());
                 $body
             }
             other => bail!("unknown projection {other:?} (known: {KNOWN})"),
@@ -68,7 +68,7 @@ macro_rules! with_projection {
 async fn store(db: &DbConfig) -> anyhow::Result<EventStore> {
     let pool = crate::db::pool(db, 4).await?;
     crate::db::migrate(&pool).await?;
-    Ok(EventStore::start(pool, StoreConfig::default()).await?)
+    Ok(EventStore::start(pool, db.store_config()?).await?)
 }
 
 pub async fn run(db: &DbConfig, command: ProjectionsCommand) -> anyhow::Result<ExitCode> {
@@ -87,9 +87,9 @@ pub async fn run(db: &DbConfig, command: ProjectionsCommand) -> anyhow::Result<E
             }
         }
         ProjectionsCommand::Rebuild { name } => {
-            with_projection!(name.as_str(), |p| rebuild(&store, &p).await?)
+            with_projection!(name.as_str(), store, |p| rebuild(&store, &p).await?)
         }
-        ProjectionsCommand::Checksum { name, schema } => with_projection!(name.as_str(), |p| {
+        ProjectionsCommand::Checksum { name, schema } => with_projection!(name.as_str(), store, |p| {
             println!("{}", build::checksum(store.pool(), &p, &schema).await?)
         }),
     }
@@ -116,7 +116,7 @@ async fn rebuild<P: Projector>(store: &EventStore, projector: &P) -> anyhow::Res
 /// `tba replay`: the read model as it was known at a position or time, in a schema of its own.
 pub async fn replay(db: &DbConfig, args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let store = store(db).await?;
-    with_projection!(args.projection.as_str(), |p| replay_until(&store, &p, &args.until).await?);
+    with_projection!(args.projection.as_str(), store, |p| replay_until(&store, &p, &args.until).await?);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use events::{EventStore, StoreConfig};
+use events::EventStore;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
@@ -45,7 +45,7 @@ impl Running {
 pub async fn start(db: &DbConfig, args: &ServeArgs) -> anyhow::Result<Running> {
     let pool = crate::db::pool(db, args.db_connections).await?;
     crate::db::migrate(&pool).await?;
-    let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
+    let store = EventStore::start(pool.clone(), db.store_config()?).await?;
     let projections = crate::projections::Projections::start(&store);
     let state = AppState::new(pool.clone(), store, &args.limits);
     tokio::spawn(crate::ingestion::journal::purge_every_hour(pool.clone()));

@@ -36,14 +36,16 @@ pub async fn run(db: &DbConfig, command: VoeuxCommand) -> anyhow::Result<ExitCod
     let writing = std::sync::Arc::new(Progress::new("importing", "rows", lines));
     let (c, w) = (checking.clone(), writing.clone());
     let name = file.display().to_string();
-    let result = import(&pool, source, &file, &name, operator(), move |phase, done| match phase {
-        Phase::Verification => c.set_position(done),
-        Phase::Ecriture => {
-            c.finish();
-            w.set_position(done)
-        }
-    })
-    .await;
+    let vault = db.vault()?;
+    let result =
+        import(&pool, Some(&vault), source, &file, &name, operator(), move |phase, done| match phase {
+            Phase::Verification => c.set_position(done),
+            Phase::Ecriture => {
+                c.finish();
+                w.set_position(done)
+            }
+        })
+        .await;
     checking.finish();
     writing.finish();
     match result {

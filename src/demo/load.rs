@@ -32,21 +32,33 @@ pub async fn missions_locales(pool: &PgPool, csv: &str) -> anyhow::Result<()> {
 }
 
 /// Import the vœux files of a data set directory (those it has).
-pub async fn voeux(pool: &PgPool, dir: &std::path::Path) -> anyhow::Result<()> {
+pub async fn voeux(
+    pool: &PgPool,
+    vault: &events::personal::Vault,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
     for source in events::voeu::Source::ALL {
         let path = dir.join(super::voeux::file_name(source));
         if !path.exists() {
             continue;
         }
         let name = path.display().to_string();
-        let report = crate::ingestion::voeux::import(pool, source, &path, &name, demo_metadata(), |_, _| {})
-            .await
-            .map_err(|e| match e {
-                crate::ingestion::voeux::ImportError::Invalid(errors, _) => {
-                    anyhow::anyhow!("the demo vœux are refused: {}", errors[0])
-                }
-                e => e.into(),
-            })?;
+        let report = crate::ingestion::voeux::import(
+            pool,
+            Some(vault),
+            source,
+            &path,
+            &name,
+            demo_metadata(),
+            |_, _| {},
+        )
+        .await
+        .map_err(|e| match e {
+            crate::ingestion::voeux::ImportError::Invalid(errors, _) => {
+                anyhow::anyhow!("the demo vœux are refused: {}", errors[0])
+            }
+            e => e.into(),
+        })?;
         println!("{source} vœux imported: {} rows, {} formulated", report.lignes, report.formules);
     }
     Ok(())

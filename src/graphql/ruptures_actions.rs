@@ -143,7 +143,7 @@ impl RupturesMutation {
             date_rupture: ligne.date_rupture,
             motifs,
             commentaire,
-            telephone_verifie: telephone,
+            telephone_verifie: Some(telephone),
         });
         let organisation = Caller(principal.clone()).actor().organisation;
         let position = append_action(ctx, &ligne.entree, &event, organisation).await?;
@@ -272,7 +272,9 @@ async fn append_action(
     let principal = viewer.principal()?;
     // Who acted: the key, for the organisation it acts for.
     let actor = Actor { organisation, ..Caller(principal.clone()).actor() };
+    // The entry is the person key: the comment and the verified phone are sealed under it.
     let new = NewEvent::new(event.event_type(), event.data())
+        .about(entree)
         .occurred_at(Utc::now().date_naive())
         .with_metadata(metadata(actor));
     let store = ctx.data::<EventStore>()?;

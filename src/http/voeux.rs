@@ -59,8 +59,9 @@ pub async fn upload(
         causation_id: None,
     };
     let nom = params.nom.unwrap_or_else(|| format!("{} (dépôt)", source.as_str().to_lowercase()));
-    let report =
-        import(&state.pool, source, spool.path(), &nom, metadata, |_, _| {}).await.map_err(|e| match e {
+    let report = import(&state.pool, state.store.vault(), source, spool.path(), &nom, metadata, |_, _| {})
+        .await
+        .map_err(|e| match e {
             ImportError::Invalid(errors, count) => ApiError::BadRequest {
                 message: format!("fichier refusé, rien n'a été importé : {count} valeur(s) refusée(s)"),
                 errors: errors
@@ -71,6 +72,7 @@ pub async fn upload(
             ImportError::File(message) => ApiError::bad_request(message),
             ImportError::Busy => ApiError::Unavailable(ImportError::Busy.to_string()),
             ImportError::Append(e) => ApiError::Internal(e.to_string()),
+            ImportError::Store(e) => ApiError::Internal(e.to_string()),
             ImportError::Database(e) => e.into(),
         })?;
     Ok(Json(report))

@@ -93,6 +93,7 @@ fn inscription(s: &DossierV3) -> Inscription {
             has_nir: a.has_nir,
         },
         personnel: Personnel {
+            efface: false,
             nom: a.nom.clone(),
             prenom: a.prenom.clone(),
             date_de_naissance: a.date_de_naissance,

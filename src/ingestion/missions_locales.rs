@@ -170,7 +170,7 @@ pub async fn import(
             AppendRequest::new(m.stream_id(), ExpectedVersion::Any, vec![event])
         })
         .collect();
-    for (mission, result) in changed.iter().zip(append_in_transaction(&mut tx, requests).await?) {
+    for (mission, result) in changed.iter().zip(append_in_transaction(&mut tx, None, requests).await?) {
         let position = result?.positions[0];
         sqlx::query!(
             "INSERT INTO missions_locales (id, nom, siret, email, telephone, updated_position)

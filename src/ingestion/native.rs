@@ -394,7 +394,7 @@ async fn write(
         })
         .collect();
     let mut tx = store.pool().begin().await?;
-    let results = append_in_transaction(&mut tx, requests).await?;
+    let results = append_in_transaction(&mut tx, store.vault(), requests).await?;
     let (mut written, mut conflicts) = (Vec::new(), Vec::new());
     for (stream, result) in order.into_iter().zip(results) {
         match result {

@@ -151,7 +151,7 @@ pub async fn import(
         })
         .collect();
     let mut positions = Vec::with_capacity(changed.len());
-    for result in append_in_transaction(&mut tx, requests).await? {
+    for result in append_in_transaction(&mut tx, None, requests).await? {
         positions.push(result?.positions[0]);
     }
     let text = |f: fn(&Organisme) -> String| changed.iter().map(f).collect::<Vec<_>>();

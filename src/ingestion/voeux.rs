@@ -18,6 +18,7 @@ use std::path::Path;
 use chrono::{Datelike, NaiveDate, Utc};
 use events::domain::territoire::academie_nom;
 use events::domain::{Cfd, CodeInsee, CodePostal, Email, Ine, Rncp, Telephone, Uai};
+use events::personal::Vault;
 use events::store::append_in_transaction;
 use events::voeu::{self, Candidat, FormationVisee, Source, VoeuEvent, VoeuFormule, VoeuRetire};
 use events::{AppendRequest, ExpectedVersion, Metadata, NewEvent};
@@ -103,6 +104,8 @@ pub enum ImportError {
     Append(#[from] events::AppendError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Store(#[from] events::StoreError),
 }
 
 impl From<super::imports::ImportError> for ImportError {
@@ -305,6 +308,7 @@ fn parse_row(
         adresse,
         code_postal,
         code_commune_insee,
+        efface: false,
     };
     let id = candidat.id();
     if id.is_none() && get("ine").is_empty() && get("date_naissance").is_empty() {
@@ -436,6 +440,7 @@ fn check(source: Source, path: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result
 /// rows are done.
 pub async fn import(
     pool: &PgPool,
+    vault: Option<&Vault>,
     source: Source,
     path: &Path,
     nom: &str,
@@ -541,7 +546,7 @@ pub async fn import(
                 }
             }
         }
-        write(pool, changed).await?;
+        write(pool, vault, changed).await?;
         progress(Phase::Ecriture, done);
     }
     reader.await.map_err(|e| ImportError::File(format!("la lecture du fichier a échoué : {e}")))??;
@@ -565,7 +570,7 @@ pub async fn import(
                 Ecrit::retrait(retire, k.candidat.clone(), &event)
             })
             .collect();
-        write(pool, withdrawals).await?;
+        write(pool, vault, withdrawals).await?;
     }
     sqlx::query!(
         "UPDATE voeux_imports SET termine = now(), lignes = $2, formules = $3, modifies = $4, inchanges = $5,
@@ -626,7 +631,10 @@ impl Ecrit {
         event: &impl Fn(VoeuEvent) -> NewEvent,
     ) -> Ecrit {
         let (voeu, source, rentree, academie) = (v.voeu.clone(), v.source, v.rentree, v.academie.clone());
-        let event = event(VoeuEvent::Formule(Box::new(v)));
+        // Sealed under the person key when there is one, so that erasing the person erases the vœu.
+        let personne = v.candidat.personne().map_or_else(|| candidat.clone(), |p| p.identite);
+        let mut event = event(VoeuEvent::Formule(Box::new(v)));
+        event.personne = Some(personne);
         let index = IndexRow { candidat, voeu, source, rentree, academie, digest: Some(digest) };
         Ecrit { index, event }
     }
@@ -639,7 +647,7 @@ impl Ecrit {
 }
 
 /// Append the events (one request per candidate) and record them in the index, in one transaction.
-async fn write(pool: &PgPool, rows: Vec<Ecrit>) -> Result<(), ImportError> {
+async fn write(pool: &PgPool, vault: Option<&Vault>, rows: Vec<Ecrit>) -> Result<(), ImportError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -656,7 +664,7 @@ async fn write(pool: &PgPool, rows: Vec<Ecrit>) -> Result<(), ImportError> {
         })
         .unzip();
     let mut tx = pool.begin().await?;
-    let outcomes = append_in_transaction(&mut tx, requests).await?;
+    let outcomes = append_in_transaction(&mut tx, vault, requests).await?;
     let mut index: Vec<(&IndexRow, i64)> = Vec::new();
     for (rows, outcome) in rows.iter().zip(outcomes) {
         let outcome = outcome?;

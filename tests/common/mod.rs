@@ -74,6 +74,7 @@ impl TestDb {
         std::process::Command::new(env!("CARGO_BIN_EXE_tba"))
             .args(args)
             .env("DATABASE_URL", self.url())
+            .env("TBA_MASTER_KEY", MASTER_KEY)
             .env("RUST_LOG", "warn")
             .output()
             .expect("run tba")
@@ -119,7 +120,7 @@ async fn server() -> (Server, PgConnectOptions) {
         }
         None => {
             let home = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("tba-test");
-            let config = DbConfig { url: None, home };
+            let config = DbConfig { url: None, home, keys: Default::default() };
             let cluster = tba::db::start_cluster(&config).await.expect("start the private test cluster");
             let admin = cluster.connect_options("postgres");
             (Server::Cluster(cluster), admin)
@@ -163,6 +164,15 @@ async fn template(admin: &PgConnectOptions) -> String {
     name
 }
 
+/// The master key of the tests' service and of the `tba` commands they run.
+pub const MASTER_KEY: &str = "3f1c9a7e5b2d4c6e8f0a1b3c5d7e9f1a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e";
+
+/// A store that seals personal data as the service does.
+pub fn store_config() -> events::StoreConfig {
+    let key = events::personal::MasterKey::parse_hex(MASTER_KEY).expect("a valid key");
+    events::StoreConfig { vault: Some(events::personal::Vault::new(key, Vec::new())), ..Default::default() }
+}
+
 /// The service on a random port, over a test database; it stops when dropped.
 pub struct TestApp {
     pub address: String,
@@ -176,9 +186,8 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: &TestDb, limits: tba::http::HttpLimits) -> TestApp {
-        let store = events::EventStore::start(db.pool.clone(), events::StoreConfig::default())
-            .await
-            .expect("start the store");
+        let store =
+            events::EventStore::start(db.pool.clone(), store_config()).await.expect("start the store");
         let state = tba::http::AppState::new(db.pool.clone(), store.clone(), &limits);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("local address"));

@@ -81,7 +81,9 @@ pub struct Apprenant {
     pub has_nir: bool,
 }
 
-/// The learner's personal data: erasable.
+/// The learner's personal data: sealed in the log with the person's key (`personal`). Once the person
+/// is erased it reads empty, `efface`, born on the first day of the birth month (kept in clear for the
+/// indicators' age bands).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Personnel {
     pub nom: String,
@@ -89,6 +91,8 @@ pub struct Personnel {
     pub date_de_naissance: NaiveDate,
     pub ine: Option<Ine>,
     pub coordonnees: Coordonnees,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub efface: bool,
 }
 
 /// Contact details and residence: personal data, erasable.
@@ -214,6 +218,7 @@ impl DossierEvent {
             data,
             occurred_at,
             metadata,
+            personne: None,
         }
     }
 

@@ -43,6 +43,7 @@ fn inscription() -> Inscription {
                 email: Some(Email::parse("lea@example.fr").expect("email")),
                 ..Coordonnees::default()
             },
+            efface: false,
         },
     }
 }

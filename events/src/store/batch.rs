@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::envelope::{AppendOutcome, AppendRequest, NewEvent, category_of};
-use crate::error::AppendError;
+use crate::error::{AppendError, StoreError};
 use crate::hash::{self, Hashed};
 
 /// Longest accepted stream id and event type, in bytes.
@@ -28,9 +28,18 @@ pub const MAX_EVENTS_PER_REQUEST: usize = 10_000;
 /// Holding this transaction open holds the head of the log: keep it short.
 pub async fn append_in_transaction(
     tx: &mut PgConnection,
-    requests: Vec<AppendRequest>,
-) -> Result<Vec<Result<AppendOutcome, AppendError>>, sqlx::Error> {
-    let prepared: Vec<Prepared> = requests.into_iter().map(Prepared::new).collect();
+    vault: Option<&crate::personal::Vault>,
+    mut requests: Vec<AppendRequest>,
+) -> Result<Vec<Result<AppendOutcome, AppendError>>, StoreError> {
+    let sealed = match vault {
+        Some(vault) => vault.seal(&mut *tx, &mut requests).await?,
+        None => requests.iter().map(|_| Ok(())).collect(),
+    };
+    let prepared: Vec<Prepared> = requests
+        .into_iter()
+        .zip(sealed)
+        .map(|(request, sealed)| Prepared::new(request).refused_if(sealed))
+        .collect();
     Ok(write_locked(tx, &prepared, true).await?.0)
 }
 
@@ -55,6 +64,14 @@ impl Prepared {
                 .collect()
         });
         Prepared { request, texts }
+    }
+
+    /// Refused for a reason found before validation (its personal data could not be sealed).
+    pub(crate) fn refused_if(mut self, sealed: Result<(), AppendError>) -> Self {
+        if let Err(refused) = sealed {
+            self.texts = Err(refused);
+        }
+        self
     }
 
     pub(crate) fn event_count(&self) -> usize {

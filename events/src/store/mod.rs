@@ -20,8 +20,9 @@ pub use batch::append_in_transaction;
 pub use read::{category_by_stream, head as log_head, streams_until};
 pub use subscribe::Subscription;
 
-use crate::envelope::{AppendOutcome, AppendRequest, ExpectedVersion, NewEvent};
+use crate::envelope::{AppendOutcome, AppendRequest, ExpectedVersion, NewEvent, RecordedEvent};
 use crate::error::{AppendError, StoreError};
+use crate::personal::{self, Vault};
 
 /// The NOTIFY channel woken on every commit to the log; its payload is the new head position.
 pub const NOTIFY_CHANNEL: &str = "tba_events";
@@ -36,6 +37,9 @@ pub struct StoreConfig {
     /// Longest the writer waits for callers it has just answered to come back before it commits
     /// (only while fewer came back than were answered; zero turns it off).
     pub linger: std::time::Duration,
+    /// The master keys that seal and open personal data. Without one, personal data is written in
+    /// clear and sealed data is refused on read (tests and benchmarks of the store alone).
+    pub vault: Option<Vault>,
 }
 
 impl Default for StoreConfig {
@@ -44,6 +48,7 @@ impl Default for StoreConfig {
             max_batch_events: 20_000,
             queue_capacity: 4096,
             linger: std::time::Duration::from_micros(500),
+            vault: None,
         }
     }
 }
@@ -54,6 +59,7 @@ pub struct EventStore {
     pool: PgPool,
     jobs: mpsc::Sender<writer::Job>,
     head: watch::Receiver<i64>,
+    vault: Option<Vault>,
 }
 
 impl EventStore {
@@ -61,13 +67,28 @@ impl EventStore {
     pub async fn start(pool: PgPool, config: StoreConfig) -> Result<Self, StoreError> {
         let current = read::head(&pool).await?.position;
         let (head_tx, head) = watch::channel(current);
+        let vault = config.vault.clone();
         let jobs = writer::spawn(pool.clone(), config, head_tx.clone());
         listener::spawn(pool.clone(), head_tx);
-        Ok(EventStore { pool, jobs, head })
+        Ok(EventStore { pool, jobs, head, vault })
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The master keys of this process, if it has any.
+    pub fn vault(&self) -> Option<&Vault> {
+        self.vault.as_ref()
+    }
+
+    /// Open the sealed personal data of events read outside the store's own methods.
+    pub async fn open(&self, events: &mut [RecordedEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await?;
+        personal::open_with(self.vault.as_ref(), &mut conn, events).await
     }
 
     /// Append events to one stream, atomically, if the stream is at the expected version.
@@ -82,10 +103,24 @@ impl EventStore {
     }
 
     /// Append several requests; each is atomic on its own and gets its own result.
-    pub async fn append_many(&self, requests: Vec<AppendRequest>) -> Vec<Result<AppendOutcome, AppendError>> {
+    pub async fn append_many(
+        &self,
+        mut requests: Vec<AppendRequest>,
+    ) -> Vec<Result<AppendOutcome, AppendError>> {
         let count = requests.len();
+        let sealed = match seal(self.vault.as_ref(), &self.pool, &mut requests).await {
+            Ok(sealed) => sealed,
+            Err(error) => {
+                return (0..count).map(|_| Err(AppendError::Unavailable(error.to_string()))).collect();
+            }
+        };
         // Validation and serialisation happen here, on the caller's task, not in the writer.
-        let requests = requests.into_iter().map(batch::Prepared::new).collect();
+        let requests = requests
+            .into_iter()
+            .zip(sealed)
+            .map(|(r, sealed)| batch::Prepared::new(r).refused_if(sealed))
+            .collect();
+
         let (reply, answer) = oneshot::channel();
         let job = writer::Job::Append { requests, reply, enqueued: std::time::Instant::now() };
         if self.jobs.send(job).await.is_err() {
@@ -108,7 +143,21 @@ impl EventStore {
 
     /// Read events from `after` on, then wait for new ones: catch-up, then live.
     pub fn subscribe(&self, after: i64) -> Subscription {
-        Subscription::new(self.pool.clone(), self.head.clone(), after)
+        Subscription::new(self.pool.clone(), self.head.clone(), after, self.vault.clone())
+    }
+}
+
+/// Seal the personal data of requests with the vault, if there is one.
+async fn seal(
+    vault: Option<&Vault>,
+    pool: &PgPool,
+    requests: &mut [AppendRequest],
+) -> Result<Vec<Result<(), AppendError>>, StoreError> {
+    let needed =
+        requests.iter().flat_map(|r| &r.events).any(|e| personal::seal::has_personal_data(&e.event_type));
+    match vault {
+        Some(vault) if needed => vault.seal(&mut *pool.acquire().await?, requests).await,
+        _ => Ok(requests.iter().map(|_| Ok(())).collect()),
     }
 }
 

@@ -96,7 +96,8 @@ pub(crate) async fn rows_after(pool: &PgPool, after: i64, limit: i64) -> Result<
 
 /// Every event of `category` with `position <= until` (the log as it was known at that position),
 /// ordered by stream then version, read as it comes: a read model built from nothing folds each stream
-/// whole, one after the other, without holding the log in memory.
+/// whole, one after the other, without holding the log in memory. Personal data stays sealed: the
+/// caller opens it a chunk at a time (`EventStore::open`).
 pub fn category_by_stream<'a>(
     pool: &'a PgPool,
     category: &'a str,
@@ -118,6 +119,7 @@ pub fn category_by_stream<'a>(
 /// each stream's in version order, read on the caller's connection (a projector's transaction).
 pub async fn streams_until(
     conn: &mut sqlx::PgConnection,
+    vault: Option<&crate::personal::Vault>,
     stream_ids: &[String],
     until: i64,
 ) -> Result<HashMap<String, Vec<RecordedEvent>>, StoreError> {
@@ -129,18 +131,19 @@ pub async fn streams_until(
         stream_ids,
         until
     )
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
     .await?;
-    by_stream(rows)
+    let mut events = into_events(rows)?;
+    crate::personal::open_with(vault, conn, &mut events).await?;
+    Ok(by_stream(events))
 }
 
-fn by_stream(rows: Vec<EventRow>) -> Result<HashMap<String, Vec<RecordedEvent>>, StoreError> {
+fn by_stream(events: Vec<RecordedEvent>) -> HashMap<String, Vec<RecordedEvent>> {
     let mut streams: HashMap<String, Vec<RecordedEvent>> = HashMap::new();
-    for row in rows {
-        let event = row.into_event()?;
+    for event in events {
         streams.entry(event.stream_id.clone()).or_default().push(event);
     }
-    Ok(streams)
+    streams
 }
 
 /// The head of the log as committed now, without starting a store (for auditors' tools).
@@ -161,7 +164,14 @@ impl EventStore {
 
     /// Events of the whole log with `position > after`, at most `limit`, in position order.
     pub async fn read_all(&self, after: i64, limit: i64) -> Result<Vec<RecordedEvent>, StoreError> {
-        into_events(rows_after(&self.pool, after, limit).await?)
+        self.opened(rows_after(&self.pool, after, limit).await?).await
+    }
+
+    /// Rows as events, their personal data opened.
+    async fn opened(&self, rows: Vec<EventRow>) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut events = into_events(rows)?;
+        self.open(&mut events).await?;
+        Ok(events)
     }
 
     /// Events of one stream with `version >= from_version`, at most `limit`, in version order.
@@ -182,7 +192,7 @@ impl EventStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        into_events(rows)
+        self.opened(rows).await
     }
 
     /// Events of one category (`dossier`, `organisme`, ...) with `position > after`, in position order.
@@ -203,7 +213,7 @@ impl EventStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        into_events(rows)
+        self.opened(rows).await
     }
 
     /// Events of several streams at once, each stream's in version order: one round trip for a batch
@@ -221,7 +231,7 @@ impl EventStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        by_stream(rows)
+        Ok(by_stream(self.opened(rows).await?))
     }
 
     /// The current version of a stream (0 when it has no event).

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use super::read::rows_after;
 use crate::envelope::RecordedEvent;
 use crate::error::StoreError;
+use crate::personal::Vault;
 
 const BATCH: i64 = 1000;
 /// A safety net, not a poll: if a wake-up were ever missed, the log is read again after this long.
@@ -19,11 +20,12 @@ pub struct Subscription {
     head: watch::Receiver<i64>,
     after: i64,
     batch: i64,
+    vault: Option<Vault>,
 }
 
 impl Subscription {
-    pub(super) fn new(pool: PgPool, head: watch::Receiver<i64>, after: i64) -> Self {
-        Subscription { pool, head, after, batch: BATCH }
+    pub(super) fn new(pool: PgPool, head: watch::Receiver<i64>, after: i64, vault: Option<Vault>) -> Self {
+        Subscription { pool, head, after, batch: BATCH, vault }
     }
 
     /// At most this many events per batch.
@@ -42,8 +44,13 @@ impl Subscription {
         loop {
             let rows = rows_after(&self.pool, self.after, self.batch).await?;
             if let Some(last) = rows.last() {
-                self.after = last.position;
-                return rows.into_iter().map(super::read::EventRow::into_event).collect();
+                let after = last.position;
+                let mut events =
+                    rows.into_iter().map(super::read::EventRow::into_event).collect::<Result<Vec<_>, _>>()?;
+                let mut conn = self.pool.acquire().await?;
+                crate::personal::open_with(self.vault.as_ref(), &mut conn, &mut events).await?;
+                self.after = after;
+                return Ok(events);
             }
             let after = self.after;
             match tokio::time::timeout(RECHECK, self.head.wait_for(|head| *head > after)).await {

@@ -22,6 +22,8 @@ use events::domain::{communes, territoire};
 use events::dossier::Dossier;
 use events::envelope::category_of;
 use events::mission_locale::{MISSION_LOCALE_ENREGISTREE, MissionLocale};
+use events::personal::Vault;
+use events::personne::PersonneEffacee;
 use events::rupture::{RuptureEvent, personne_of};
 use sqlx::PgConnection;
 use sqlx::types::Json;
@@ -33,11 +35,20 @@ use entree::{DossierFaits, Entree};
 
 pub struct RupturesProjection {
     pub rules: RuleSet,
+    /// Opens the personal data of the events it reads from the log itself.
+    pub vault: Option<Vault>,
 }
 
 impl Default for RupturesProjection {
     fn default() -> Self {
-        RupturesProjection { rules: RuleSet::CURRENT }
+        RupturesProjection { rules: RuleSet::CURRENT, vault: None }
+    }
+}
+
+impl RupturesProjection {
+    pub fn with_vault(mut self, vault: Option<Vault>) -> Self {
+        self.vault = vault;
+        self
     }
 }
 
@@ -82,7 +93,8 @@ impl RupturesProjection {
             return Ok(());
         }
         let mut personnes = write_actions(tx, events).await?;
-        let touched = Touched::of(tx, events, "dossier").await?;
+        let also = erase(tx, events, &mut personnes).await?;
+        let touched = Touched::of(tx, self.vault.as_ref(), events, "dossier", &also).await?;
         if !touched.is_empty() {
             let mut rows = Vec::new();
             for (stream, events) in touched.streams() {
@@ -222,6 +234,35 @@ async fn write_actions(
     .execute(&mut *tx)
     .await?;
     Ok(personnes)
+}
+
+/// Forget what the actions of erased persons said of them (as their events now read), and name the
+/// dossiers to fold again; each erased person's entry is written again at the erasure's position.
+async fn erase(
+    tx: &mut PgConnection,
+    events: &[RecordedEvent],
+    personnes: &mut BTreeMap<String, i64>,
+) -> Result<Vec<String>, ProjectionError> {
+    let erased: Vec<(String, i64)> =
+        events.iter().filter_map(|e| PersonneEffacee::decode(e).map(|p| (p.personne, e.position))).collect();
+    if erased.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys: Vec<String> = erased.iter().map(|(k, _)| k.clone()).collect();
+    sqlx::query!(
+        "UPDATE rm_rupture_actions SET data = data - 'commentaire' - 'situation_autre' - 'telephone_verifie'
+         WHERE entree = ANY($1)",
+        &keys
+    )
+    .execute(&mut *tx)
+    .await?;
+    for (k, position) in erased {
+        let at = personnes.entry(k).or_default();
+        *at = (*at).max(position);
+    }
+    Ok(sqlx::query_scalar!("SELECT dossier_id FROM rm_rupture_dossiers WHERE personne = ANY($1)", &keys)
+        .fetch_all(&mut *tx)
+        .await?)
 }
 
 /// Upsert the refolded dossiers; the persons concerned (a dossier's former person too, when its

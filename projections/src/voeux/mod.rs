@@ -24,6 +24,8 @@ use events::RecordedEvent;
 use events::domain::territoire;
 use events::dossier::Dossier;
 use events::envelope::category_of;
+use events::personal::Vault;
+use events::personne::PersonneEffacee;
 use events::voeu::{VoeuEvent, VoeuFormule};
 use sqlx::PgConnection;
 
@@ -33,11 +35,20 @@ use crate::status::{ChangePoint, Faits, RuleSet, Statut};
 
 pub struct VoeuxProjection {
     pub rules: RuleSet,
+    /// Opens the personal data of the events it reads from the log itself.
+    pub vault: Option<Vault>,
 }
 
 impl Default for VoeuxProjection {
     fn default() -> Self {
-        VoeuxProjection { rules: RuleSet::CURRENT }
+        VoeuxProjection { rules: RuleSet::CURRENT, vault: None }
+    }
+}
+
+impl VoeuxProjection {
+    pub fn with_vault(mut self, vault: Option<Vault>) -> Self {
+        self.vault = vault;
+        self
     }
 }
 
@@ -51,12 +62,21 @@ impl Projector for VoeuxProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["rm_voeux", "rm_voeu_dossiers", "rm_voeux_candidats", "rm_voeux_academies", "rm_voeux_contrats"]
+        &[
+            "rm_voeux",
+            "rm_voeu_dossiers",
+            "rm_voeux_candidats",
+            "rm_voeux_academies",
+            "rm_voeux_contrats",
+            "rm_voeux_effaces",
+        ]
     }
 
     async fn apply(&self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
         let mut concerned: BTreeSet<String> = write_voeux(tx, events).await?;
-        let touched = Touched::of(tx, events, "dossier").await?;
+        let (erased, also) = erase(tx, events).await?;
+        concerned.extend(erased);
+        let touched = Touched::of(tx, self.vault.as_ref(), events, "dossier", &also).await?;
         if !touched.is_empty() {
             let mut rows = Vec::new();
             for (stream, events) in touched.streams() {
@@ -187,6 +207,52 @@ async fn write_voeux(
     Ok(concerned)
 }
 
+/// The candidates of erased persons keep that person's key, so that their vœux stay matched; their
+/// identity is emptied as their events now read. The vœux concerned, and the dossiers to fold again.
+async fn erase(
+    tx: &mut PgConnection,
+    events: &[RecordedEvent],
+) -> Result<(Vec<String>, Vec<String>), ProjectionError> {
+    let erasures = PersonneEffacee::all_in(events);
+    if erasures.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let (mut candidats, mut personnes) = (Vec::new(), Vec::new());
+    for e in &erasures {
+        for c in &e.candidats {
+            candidats.push(c.clone());
+            personnes.push(e.personne.clone());
+        }
+    }
+    let keys: Vec<String> = erasures.iter().map(|e| e.personne.clone()).collect();
+    sqlx::query!(
+        "INSERT INTO rm_voeux_effaces (candidat, personne)
+         SELECT * FROM unnest($1::text[], $2::text[])
+         UNION SELECT DISTINCT candidat, personne FROM rm_voeux WHERE personne = ANY($3)
+         ON CONFLICT (candidat) DO UPDATE SET personne = excluded.personne",
+        &candidats,
+        &personnes,
+        &keys
+    )
+    .execute(&mut *tx)
+    .await?;
+    let voeux = sqlx::query_scalar!(
+        "UPDATE rm_voeux v SET personne = e.personne, ine = NULL, nom = '', prenoms = '', date_de_naissance = NULL,
+                email = NULL, telephone = NULL, email_responsable = NULL, telephone_responsable = NULL,
+                code_postal = NULL
+         FROM rm_voeux_effaces e WHERE e.candidat = v.candidat AND e.personne = ANY($1)
+         RETURNING v.voeu",
+        &keys
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let dossiers =
+        sqlx::query_scalar!("SELECT dossier_id FROM rm_voeu_dossiers WHERE personne = ANY($1)", &keys)
+            .fetch_all(&mut *tx)
+            .await?;
+    Ok((voeux, dossiers))
+}
+
 /// An optional value as text.
 fn text<T: ToString>(value: &Option<T>) -> Option<String> {
     value.as_ref().map(ToString::to_string)
@@ -205,7 +271,9 @@ async fn write_formules(
                                date_de_naissance, email, telephone, email_responsable, telephone_responsable,
                                code_postal, retire, position)
          SELECT voeu, candidat, source, rentree, academie, region, uai_formateur, uai_responsable, formation, cfd,
-                rncp, libelle_formation, rang, ine, personne, nom, prenoms, date_de_naissance, email, telephone,
+                rncp, libelle_formation, rang, ine,
+                coalesce(personne, (SELECT e.personne FROM rm_voeux_effaces e WHERE e.candidat = r.candidat)),
+                nom, prenoms, date_de_naissance, email, telephone,
                 email_responsable, telephone_responsable, code_postal, false, position
          FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::text[],
                      $9::text[], $10::text[], $11::text[], $12::text[], $13::int[], $14::text[], $15::text[],
