@@ -10,6 +10,7 @@ pub mod graphql;
 pub mod http;
 pub mod ingestion;
 pub mod master_key;
+pub mod personnes;
 pub mod progress;
 pub mod projections;
 pub mod telemetry;

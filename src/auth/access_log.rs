@@ -40,12 +40,35 @@ pub async fn record(
     subject: &str,
     details: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
+    let who = (principal.key_id, principal.role.as_str(), organisation(principal));
+    insert(pool, who, action, subject, details).await
+}
+
+/// Record what the service did by itself or for an operator at a terminal (no API key): the key id is
+/// nil and the role `SYSTEME`.
+pub async fn record_system(
+    pool: &PgPool,
+    who: &str,
+    action: &str,
+    subject: &str,
+    details: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    insert(pool, (Uuid::nil(), "SYSTEME", who.to_owned()), action, subject, details).await
+}
+
+async fn insert(
+    pool: &PgPool,
+    (key_id, role, organisation): (Uuid, &str, String),
+    action: &str,
+    subject: &str,
+    details: serde_json::Value,
+) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "INSERT INTO access_log (key_id, role, organisation, action, subject, details)
          VALUES ($1, $2, $3, $4, $5, $6)",
-        principal.key_id,
-        principal.role.as_str(),
-        organisation(principal),
+        key_id,
+        role,
+        organisation,
         action,
         subject,
         details,

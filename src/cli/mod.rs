@@ -8,6 +8,7 @@ mod indicateurs;
 mod keys;
 mod missions_locales;
 mod organismes;
+mod personnes;
 mod projections;
 mod referential;
 mod reseaux;
@@ -77,6 +78,12 @@ pub enum Command {
     Indicateurs(indicateurs::IndicateursArgs),
     /// Print the head of the log (position and hash), to note down for a later `verify --until`.
     Head,
+    /// Personal data: erase a person, rotate the master key.
+    #[command(subcommand)]
+    Personnes(personnes::PersonnesCommand),
+    /// Erase the personal data past the retention period.
+    #[command(subcommand)]
+    Retention(personnes::RetentionCommand),
 }
 
 /// Parse the command line and run it.
@@ -113,6 +120,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(args) => verify::run(&db, args).await,
         Command::Head => verify::head(&db).await,
         Command::Checkpoint(command) => checkpoint::run(&db, command).await,
+        Command::Personnes(command) => personnes::run(&db, command).await,
+        Command::Retention(command) => personnes::retention_run(&db, command).await,
         Command::Demo(args) => demo::run(&db, args).await,
         Command::Import(args) => import::run(&db, args).await,
         Command::Projections(command) => projections::run(&db, command).await,

@@ -18,6 +18,9 @@ pub struct ServeArgs {
     /// Connections in the database pool.
     #[arg(long, env = "TBA_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,
+    /// Years personal data is kept after the end of a person's last formation (erased daily after).
+    #[arg(long, env = "TBA_RETENTION_ANS", default_value_t = crate::personnes::RETENTION_ANS)]
+    pub retention_ans: u32,
     #[command(flatten)]
     pub limits: HttpLimits,
 }
@@ -45,10 +48,13 @@ impl Running {
 pub async fn start(db: &DbConfig, args: &ServeArgs) -> anyhow::Result<Running> {
     let pool = crate::db::pool(db, args.db_connections).await?;
     crate::db::migrate(&pool).await?;
-    let store = EventStore::start(pool.clone(), db.store_config()?).await?;
+    let vault = db.vault()?;
+    let config = events::StoreConfig { vault: Some(vault.clone()), ..events::StoreConfig::default() };
+    let store = EventStore::start(pool.clone(), config).await?;
     let projections = crate::projections::Projections::start(&store);
     let state = AppState::new(pool.clone(), store, &args.limits);
     tokio::spawn(crate::ingestion::journal::purge_every_hour(pool.clone()));
+    tokio::spawn(crate::personnes::retention_every_day(pool.clone(), vault, args.retention_ans));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
     tracing::info!(%address, "listening");

@@ -159,16 +159,19 @@ pub struct Formation {
     pub annee_formation: Option<i32>,
 }
 
-/// Who the learner is and how to reach them: personal data.
+/// Who the learner is and how to reach them: personal data. Once the person is erased, every field is
+/// null (or empty) and `efface` is true.
 #[derive(Debug, SimpleObject)]
 #[graphql(complex)]
 pub struct Apprenant {
+    /// The person's personal data was erased (right to erasure, end of the retention period).
+    pub efface: bool,
     /// Family name, upper case.
-    pub nom: String,
+    pub nom: Option<String>,
     /// First names.
-    pub prenom: String,
+    pub prenom: Option<String>,
     /// Birth date.
-    pub date_de_naissance: Date,
+    pub date_de_naissance: Option<Date>,
     /// Identifiant national élève.
     pub ine: Option<String>,
     /// Contact e-mail.
@@ -188,8 +191,10 @@ pub struct Apprenant {
 #[ComplexObject]
 impl Apprenant {
     /// Age in whole years today.
-    async fn age(&self) -> i32 {
-        projections::indicateurs::segments::age(self.date_de_naissance.0, Utc::now().date_naive())
+    async fn age(&self) -> Option<i32> {
+        self.date_de_naissance
+            .as_ref()
+            .map(|d| projections::indicateurs::segments::age(d.0, Utc::now().date_naive()))
     }
 }
 
@@ -200,6 +205,14 @@ impl Dossier {
     /// The dossier's id (its stream in the log).
     async fn id(&self) -> ID {
         ID(self.row.dossier_id.clone())
+    }
+
+    /// The person key: a pseudonym of the learner (normalised NOM, first prénom, birth date), the same
+    /// in all their dossiers; what `effacerPersonne` and `tba personnes effacer` take.
+    async fn personne(&self, ctx: &Context<'_>) -> Result<Option<String>, Error> {
+        let events = self.events(ctx).await?;
+        let dossier = events::dossier::Dossier::from_recorded(events.iter()).or_internal()?;
+        Ok(dossier.inscription.map(|i| i.personne.identite))
     }
 
     /// The school year, `YYYY-YYYY` (1 August to 31 July; `2025-2025` for a calendar year).
@@ -275,10 +288,12 @@ impl Dossier {
         Ok(dossier.inscription.map(|i| {
             let p = i.personnel;
             let c = p.coordonnees;
+            let kept = |v: String| (!p.efface).then_some(v);
             Apprenant {
-                nom: p.nom,
-                prenom: p.prenom,
-                date_de_naissance: Date(p.date_de_naissance),
+                efface: p.efface,
+                nom: kept(p.nom),
+                prenom: kept(p.prenom),
+                date_de_naissance: (!p.efface).then_some(Date(p.date_de_naissance)),
                 ine: p.ine.map(|i| i.to_string()),
                 email: c.email.map(|e| e.to_string()),
                 telephone: c.telephone.map(|t| t.to_string()),

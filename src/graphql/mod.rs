@@ -14,6 +14,7 @@ pub mod loaders;
 pub mod log;
 pub mod mutation;
 pub mod organismes;
+pub mod personnes;
 pub mod ruptures;
 pub mod ruptures_actions;
 pub mod subscription;
@@ -52,7 +53,11 @@ pub struct Query(
 
 /// What can be written: events of the log, and the follow-up of ruptures.
 #[derive(MergedObject, Default)]
-pub struct Mutation(mutation::EventsMutation, ruptures_actions::RupturesMutation);
+pub struct Mutation(
+    mutation::EventsMutation,
+    ruptures_actions::RupturesMutation,
+    personnes::PersonnesMutation,
+);
 
 pub type TbaSchema = Schema<Query, Mutation, subscription::SubscriptionRoot>;
 

@@ -230,7 +230,7 @@ impl RupturesMutation {
 }
 
 /// What every event of these mutations carries: who, through GraphQL, under a correlation of its own.
-fn metadata(actor: Actor) -> Metadata {
+pub(super) fn metadata(actor: Actor) -> Metadata {
     Metadata { actor, channel: "graphql".into(), correlation_id: Some(Uuid::now_v7()), causation_id: None }
 }
 

@@ -178,6 +178,8 @@ async fn rows(state: &AppState, lignes: &[Ligne], jour: NaiveDate) -> Result<Vec
             events::dossier::Dossier::from_recorded(events).map_err(|e| ApiError::Internal(e.to_string()))?;
         let i = dossier.inscription.as_ref();
         let p = i.map(|i| &i.personnel);
+        // An erased person keeps their place in the queue, and nothing that identifies them.
+        let efface = p.is_some_and(|p| p.efface);
         let c = p.map(|p| &p.coordonnees);
         // The contract the rupture ended: the latest one started before it.
         let contrat = dossier.contrats.values().rfind(|c| c.contrat.date_debut < l.date_rupture);
@@ -189,8 +191,8 @@ async fn rows(state: &AppState, lignes: &[Ligne], jour: NaiveDate) -> Result<Vec
             l.date_rupture.format("%Y-%m").to_string(),
             text(p.map(|p| p.nom.clone())),
             text(p.map(|p| p.prenom.clone())),
-            l.date_de_naissance.to_string(),
-            age(l.date_de_naissance, jour).to_string(),
+            if efface { String::new() } else { l.date_de_naissance.to_string() },
+            if efface { String::new() } else { age(l.date_de_naissance, jour).to_string() },
             oui(l.rqth),
             text(c.and_then(|c| c.email.as_ref()).map(ToString::to_string)),
             text(c.and_then(|c| c.telephone.as_ref()).map(ToString::to_string)),

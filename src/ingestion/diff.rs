@@ -24,8 +24,9 @@ pub fn decide(current: &Dossier, snapshot: &DossierV3) -> Vec<DossierEvent> {
             if known.formation != formation {
                 events.push(DossierEvent::FormationModifiee(formation));
             }
+            // An erased person's contacts are never recorded again (they would not be stored anyway).
             let changes = changed_coordonnees(&known.personnel.coordonnees, &coordonnees(snapshot));
-            if changes != Coordonnees::default() {
+            if !known.personnel.efface && changes != Coordonnees::default() {
                 events.push(DossierEvent::CoordonneesModifiees(changes));
             }
         }

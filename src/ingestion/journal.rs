@@ -97,32 +97,45 @@ pub async fn add(
     )
     .fetch_one(&mut *conn)
     .await?;
-    let (mut positions, mut ids, mut errors, mut raw) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut positions, mut ids, mut errors, mut raw, mut personnes) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for outcome in outcomes {
         if let ItemResult::Rejected { errors: item_errors } = &outcome.result {
             positions.push(indexes[outcome.index]);
             ids.push(outcome.id_erp_apprenant.clone());
             errors.push(serde_json::to_value(item_errors).expect("field errors serialise to JSON"));
             raw.push(items.get(outcome.index).map(without_nir));
+            personnes.push(items.get(outcome.index).and_then(personne_of));
         }
     }
     if !positions.is_empty() {
         sqlx::query!(
             r#"INSERT INTO transmission_rejets (transmission_id, item_index, received_at, id_erp_apprenant,
-                                                errors, item)
-               SELECT $1, i, $2, id, e, r
-               FROM unnest($3::integer[], $4::text[], $5::jsonb[], $6::jsonb[]) AS t(i, id, e, r)"#,
+                                                errors, item, personne)
+               SELECT $1, i, $2, id, e, r, p
+               FROM unnest($3::integer[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[]) AS t(i, id, e, r, p)"#,
             transmission,
             received_at,
             &positions,
             &ids as &[Option<String>],
             &errors,
             &raw as &[Option<Value>],
+            &personnes as &[Option<String>],
         )
         .execute(&mut *conn)
         .await?;
     }
     Ok(())
+}
+
+/// The person a refused item is about, when its names and birth date can be read: erasing the person
+/// deletes it (an item too broken to tell whose it is goes with the 15 days' purge).
+fn personne_of(item: &Value) -> Option<String> {
+    let text = |field: &str| item.get(field)?.as_str().map(str::trim).filter(|s| !s.is_empty());
+    let naissance = super::fields::parse_date(text("date_de_naissance_apprenant")?).ok()?;
+    let key =
+        events::dossier::PersonKey::new(text("nom_apprenant")?, text("prenom_apprenant")?, naissance, None);
+    Some(key.identite)
 }
 
 /// The item as sent, minus the NIR (never stored, even for 15 days).
