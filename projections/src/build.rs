@@ -218,7 +218,7 @@ pub async fn checksum<P: Projector>(
     projector.settle(&mut conn).await?;
     for table in projector.tables() {
         digest.update(table.as_bytes());
-        let sql = format!("SELECT t::text FROM {}.{table} t ORDER BY 1", ident(schema));
+        let sql = projector.checksum_rows(table, &format!("{}.{table}", ident(schema)));
         let mut rows = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).fetch(&mut *conn);
         while let Some(row) = rows.try_next().await? {
             digest.update((row.len() as u64).to_be_bytes());

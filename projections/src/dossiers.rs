@@ -26,6 +26,7 @@ use sqlx::PgConnection;
 
 use crate::copy::CopyRows;
 use crate::fold::Touched;
+use crate::indicateurs::historique::Historique;
 use crate::indicateurs::{Comptage, Deltas, Dimensions};
 use crate::runtime::{ProjectionError, Projector};
 use crate::status::{ChangePoint, Faits, RuleSet};
@@ -75,6 +76,9 @@ struct Row {
     position: i64,
 }
 
+/// A dossier's row after each of its events (none before its inscription), by event position.
+type Steps = Vec<(i64, Option<Row>)>;
+
 /// Where each organisme formateur is, as the read model knows it.
 type Territoires = HashMap<(String, String), (Arc<str>, Arc<str>, Arc<str>)>;
 
@@ -91,6 +95,37 @@ impl Row {
 }
 
 impl DossiersProjection {
+    /// The dossier's row after each of its events from position `first` on (a stream folded again
+    /// without events of its own in the batch, its person erased, makes one step at `last`).
+    fn steps(
+        &self,
+        stream: &str,
+        events: &[&RecordedEvent],
+        first: i64,
+        last: i64,
+    ) -> Result<Steps, ProjectionError> {
+        let mut steps = Vec::new();
+        for (i, event) in events.iter().enumerate() {
+            if event.position >= first {
+                steps.push((event.position, self.row(stream, &events[..=i])?));
+            }
+        }
+        if steps.is_empty() {
+            steps.push((last, self.row(stream, events)?));
+        }
+        Ok(steps)
+    }
+
+    /// What a dossier folded from these events counts for (its territory not filled in); none before
+    /// its inscription.
+    pub fn comptage(
+        &self,
+        stream: &str,
+        events: &[&RecordedEvent],
+    ) -> Result<Option<Comptage>, ProjectionError> {
+        Ok(self.row(stream, events)?.map(|row| row.comptage))
+    }
+
     /// The row of a dossier, its territory not yet filled in.
     fn row(&self, stream: &str, events: &[&RecordedEvent]) -> Result<Option<Row>, ProjectionError> {
         let last = events.last().map_or(0, |e| e.position);
@@ -151,7 +186,22 @@ impl Projector for DossiersProjection {
             "rm_indicateurs_territoire_pending",
             "rm_indicateurs_organisme_pending",
             "rm_indicateurs_formation_pending",
+            "rm_indicateurs_historique",
         ]
+    }
+
+    /// The history is checked by what it sums to per cell and day: a rebuild writes each dossier's
+    /// changes as its events give them read now (an erased person's from their first event on), the
+    /// live batches as they were known then.
+    fn checksum_rows(&self, table: &str, qualified: &str) -> String {
+        if table == "rm_indicateurs_historique" {
+            format!(
+                "SELECT (annee_scolaire, jour, statut, departement, region, academie, sum(n))::text FROM {qualified}
+                 GROUP BY annee_scolaire, jour, statut, departement, region, academie HAVING sum(n) <> 0 ORDER BY 1"
+            )
+        } else {
+            format!("SELECT t::text FROM {qualified} t ORDER BY 1")
+        }
     }
 
     async fn settle(&self, tx: &mut PgConnection) -> Result<(), ProjectionError> {
@@ -183,28 +233,48 @@ impl Projector for DossiersProjection {
                 .await?
         };
         let touched = Touched::of(tx, self.vault.as_ref(), events, "dossier", &also).await?;
-        let mut rows = Vec::new();
+        let (first, last) = (events[0].position, events[events.len() - 1].position);
+        // Each dossier after each of its events in the batch (the knowledge-time history), the last
+        // being its row now.
+        let mut steps: Vec<(String, Steps)> = Vec::new();
         for (stream, events) in touched.streams() {
-            if let Some(row) = self.row(stream, &events)? {
+            steps.push((stream.to_owned(), self.steps(stream, &events, first, last)?));
+        }
+        let formateurs = steps
+            .iter()
+            .flat_map(|(_, s)| s.iter().filter_map(|(_, row)| row.as_ref()))
+            .map(|r| (r.comptage.dims.uai.to_string(), r.comptage.dims.siret.to_string()));
+        let territoires = territoires(tx, Some(formateurs.collect())).await?;
+        steps
+            .iter_mut()
+            .flat_map(|(_, s)| s.iter_mut())
+            .filter_map(|(_, r)| r.as_mut())
+            .for_each(|row| row.locate(&territoires));
+        // Counts move by what each dossier contributes now minus what it contributed before.
+        let mut deltas = Deltas::default();
+        let mut historique = Historique::default();
+        let ids: Vec<String> = steps.iter().map(|(id, _)| id.clone()).collect();
+        let old: HashMap<String, Comptage> =
+            counted(tx, Counted::Dossiers(&ids)).await?.into_iter().collect();
+        let mut rows = Vec::new();
+        for (id, steps) in steps {
+            let before = old.get(&id);
+            let comptages: Vec<(i64, Option<Comptage>)> =
+                steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| r.comptage.clone()))).collect();
+            historique.add_steps(before, &comptages);
+            if let Some(before) = before {
+                deltas.add(before, -1);
+            }
+            if let Some((_, Some(row))) = steps.into_iter().next_back() {
+                deltas.add(&row.comptage, 1);
                 rows.push(row);
             }
         }
-        let formateurs =
-            rows.iter().map(|r| (r.comptage.dims.uai.to_string(), r.comptage.dims.siret.to_string()));
-        let territoires = territoires(tx, Some(formateurs.collect())).await?;
-        rows.iter_mut().for_each(|row| row.locate(&territoires));
-        // Counts move by what each dossier contributes now minus what it contributed before.
-        let mut deltas = Deltas::default();
-        let ids: Vec<String> = rows.iter().map(|r| r.dossier_id.clone()).collect();
-        for (_, old) in counted(tx, Counted::Dossiers(&ids)).await? {
-            deltas.add(&old, -1);
-        }
-        for row in &rows {
-            deltas.add(&row.comptage, 1);
-        }
-        relocate(tx, &moved, &ids.iter().map(String::as_str).collect(), &mut deltas).await?;
+        relocate(tx, &moved, &ids.iter().map(String::as_str).collect(), &mut deltas, (&mut historique, last))
+            .await?;
         write_dossiers(tx, &rows, self.rules.version() as i32).await?;
         deltas.write(tx).await?;
+        historique.write(tx).await?;
         Ok(())
     }
 
@@ -226,12 +296,21 @@ impl Projector for DossiersProjection {
         self.apply(tx, &organismes).await?;
         let territoires = territoires(tx, None).await?;
         let mut deltas = Deltas::default();
+        let mut historique = Historique::default();
         let mut rows: Vec<Row> = Vec::with_capacity(BUILD_ROWS);
         let mut done = 0;
-        let mut fold = |stream: &[RecordedEvent], rows: &mut Vec<Row>| -> Result<(), ProjectionError> {
+        let mut fold = |stream: &[RecordedEvent],
+                        rows: &mut Vec<Row>,
+                        historique: &mut Historique|
+         -> Result<(), ProjectionError> {
             let events: Vec<&RecordedEvent> = stream.iter().collect();
-            if let Some(mut row) = self.row(&stream[0].stream_id, &events)? {
-                row.locate(&territoires);
+            // The history needs the dossier after each of its events, as the live batches write it.
+            let mut steps = self.steps(&stream[0].stream_id, &events, 0, 0)?;
+            steps.iter_mut().filter_map(|(_, r)| r.as_mut()).for_each(|row| row.locate(&territoires));
+            let comptages: Vec<(i64, Option<Comptage>)> =
+                steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| r.comptage.clone()))).collect();
+            historique.add_steps(None, &comptages);
+            if let Some((_, Some(row))) = steps.pop() {
                 deltas.add(&row.comptage, 1);
                 rows.push(row);
             }
@@ -242,17 +321,19 @@ impl Projector for DossiersProjection {
         let reader = tokio::spawn(read_streams(store.clone(), until, sender));
         while let Some(chunk) = streams.recv().await {
             for stream in &chunk {
-                fold(stream, &mut rows)?;
+                fold(stream, &mut rows, &mut historique)?;
                 done += stream.len() as i64;
             }
             if rows.len() >= BUILD_ROWS {
                 copy_dossiers(tx, &rows, self.rules.version()).await?;
+                historique.write(tx).await?;
                 rows.clear();
                 progress(done, until);
             }
         }
         reader.await.map_err(|e| ProjectionError::Event { position: until, message: e.to_string() })??;
         copy_dossiers(tx, &rows, self.rules.version()).await?;
+        historique.write(tx).await?;
         tracing::info!(
             events = done,
             seconds = started.elapsed().as_secs_f64(),
@@ -434,6 +515,7 @@ async fn relocate(
     moved: &Territoires,
     refolded: &std::collections::HashSet<&str>,
     deltas: &mut Deltas,
+    (historique, position): (&mut Historique, i64),
 ) -> Result<(), ProjectionError> {
     if moved.is_empty() {
         return Ok(());
@@ -452,6 +534,8 @@ async fn relocate(
         };
         deltas.add(&old, -1);
         deltas.add(&new, 1);
+        historique.add(position, &old, -1);
+        historique.add(position, &new, 1);
         ids.push(id);
     }
     sqlx::query!(

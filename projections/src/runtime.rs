@@ -64,6 +64,14 @@ pub trait Projector: Send + Sync + 'static {
         async { Ok(()) }
     }
 
+    /// What the checksum reads of one of its tables (`t` the table, already qualified), one text per
+    /// row, in a stable order. By default every row as it is; a table that records how the model got
+    /// where it is (a history) may give what it sums to instead, which any path to the same log gives.
+    fn checksum_rows(&self, table: &str, qualified: &str) -> String {
+        let _ = table;
+        format!("SELECT t::text FROM {qualified} t ORDER BY 1")
+    }
+
     /// Build the read model from empty tables up to position `until`, in `tx` (whose search path
     /// names the tables to fill), calling `progress(done, until)` as it goes. By default, batch after
     /// batch as when live; a projection may do it in one pass.

@@ -45,8 +45,15 @@ pub struct IndicateursArgs {
     #[arg(long, value_parser = clap::value_parser!(i16).range(0..=9))]
     pub annee_formation: Vec<i16>,
     /// Count in this schema's read model (a `tba replay`) instead of the live one.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "connu_au")]
     pub schema: Option<String>,
+    /// Count as the log knew it at this instant (RFC 3339): only the events recorded by then.
+    #[arg(long, value_name = "TIME")]
+    pub connu_au: Option<chrono::DateTime<chrono::Utc>>,
+    /// Take a snapshot of the history for "as known at" at this position (default: the projected
+    /// position), and count nothing.
+    #[arg(long, value_name = "POSITION", num_args = 0..=1, default_missing_value = "-1")]
+    pub instantane: Option<i64>,
 }
 
 fn dimension(value: &str) -> Result<Dimension, String> {
@@ -66,6 +73,12 @@ fn tranche(value: &str) -> Result<Tranche, String> {
 pub async fn run(db: &DbConfig, args: IndicateursArgs) -> anyhow::Result<ExitCode> {
     let pool = crate::db::pool(db, 1).await?;
     crate::db::migrate(&pool).await?;
+    if let Some(position) = args.instantane {
+        let position = if position < 0 { i64::MAX } else { position };
+        let taken = projections::indicateurs::connu::prendre(&pool, position).await?;
+        println!("snapshot of the indicators' history at position {taken}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut conn = pool.acquire().await?.detach();
     if let Some(schema) = &args.schema {
         let exists: bool = sqlx::query_scalar(
@@ -94,7 +107,21 @@ pub async fn run(db: &DbConfig, args: IndicateursArgs) -> anyhow::Result<ExitCod
         tranches: args.tranche,
         annees_formation: args.annee_formation,
     };
-    let groupes = indicateurs::indicateurs(&mut conn, date, dimension, &filtre).await?;
+    let groupes = match args.connu_au {
+        Some(instant) => {
+            if !projections::indicateurs::connu::possible(dimension, &filtre) {
+                bail!(
+                    "--connu-au holds for the national, région, département and académie groupings and filters"
+                );
+            }
+            let (position, groupes) =
+                projections::indicateurs::connu::indicateurs(&pool, instant, date, dimension, &filtre)
+                    .await?;
+            eprintln!("as known at {instant} (log position {position})");
+            groupes
+        }
+        None => indicateurs::indicateurs(&mut conn, date, dimension, &filtre).await?,
+    };
     conn.close().await?;
     println!(
         "{:<24} {:<32} {:>10} {:>10} {:>10} {:>10} {:>10}",

@@ -12,12 +12,12 @@ use async_graphql::{Context, Error, InputObject, Object, SimpleObject};
 use chrono::{NaiveDate, Utc};
 use events::domain::territoire::{academie_nom, departement, region_nom};
 use events::domain::{Cfd, Rncp};
-use projections::indicateurs::{self, Dimension as Dim, Filtre, Groupe};
+use projections::indicateurs::{self, Dimension as Dim, Filtre, Groupe, connu};
 use sqlx::Connection;
 use sqlx::PgPool;
 
 use super::error::{OrInternal, bad_input};
-use super::types::{Date, Dimension, TrancheAge};
+use super::types::{Date, DateTime, Dimension, TrancheAge};
 use super::viewer::Viewer;
 use crate::auth::keys::OrganismeRef;
 
@@ -188,6 +188,23 @@ impl IndicateursCache {
     }
 }
 
+/// The indicators as known at `instant`, refused (naming `connuAu`) where the history cannot tell.
+pub async fn connus(
+    pool: &PgPool,
+    instant: chrono::DateTime<Utc>,
+    date: NaiveDate,
+    dimension: Dim,
+    filtre: &Filtre,
+) -> Result<Vec<Groupe>, Error> {
+    if !connu::possible(dimension, filtre) {
+        return Err(bad_input(
+            "connuAu",
+            "« connu au » vaut pour les regroupements et filtres national, région, département et académie",
+        ));
+    }
+    Ok(connu::indicateurs(pool, instant, date, dimension, filtre).await.or_internal()?.1)
+}
+
 #[derive(Default)]
 pub struct IndicateursQuery;
 
@@ -195,13 +212,17 @@ pub struct IndicateursQuery;
 impl IndicateursQuery {
     /// The indicators on `date` (today by default, UTC), one group per value of `groupBy` that has
     /// dossiers (the national group always), in the order of their keys. Without a key, only the
-    /// national figures, ungrouped and unfiltered, are public.
+    /// national figures, ungrouped and unfiltered, are public. With `connuAu`, as the log knew them at
+    /// that instant (only the events recorded by then count): the figures published on a day D are
+    /// `indicateurs(date: D, connuAu: the end of D)`. "As known at" holds for the national, région,
+    /// département and académie groupings and filters.
     async fn indicateurs(
         &self,
         ctx: &Context<'_>,
         date: Option<Date>,
         #[graphql(default_with = "Some(Dimension::National)")] group_by: Option<Dimension>,
         filtre: Option<IndicateursFiltre>,
+        connu_au: Option<DateTime>,
     ) -> Result<Vec<IndicateursGroupe>, Error> {
         let pool = ctx.data::<PgPool>()?;
         let viewer = ctx.data::<Viewer>()?;
@@ -209,6 +230,10 @@ impl IndicateursQuery {
         let filtre = filtre.unwrap_or_default().parse()?;
         let filtre = viewer.perimetre(pool).await?.restrict(filtre, dimension == Dimension::National)?;
         let date = date.map_or_else(|| Utc::now().date_naive(), |d| d.0);
+        if let Some(instant) = connu_au {
+            let groupes = connus(pool, instant.0, date, dimension.domain(), &filtre).await?;
+            return Ok(groupes.into_iter().map(Into::into).collect());
+        }
         let cache = ctx.data::<IndicateursCache>()?;
         let groupes = cache.indicateurs(pool, date, dimension.domain(), &filtre).await.or_internal()?;
         Ok(groupes.iter().cloned().map(Into::into).collect())

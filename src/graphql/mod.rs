@@ -6,6 +6,7 @@
 //! and handed to the resolvers as a `Viewer`.
 
 pub mod acces;
+pub mod connu;
 pub mod dossier;
 pub mod error;
 mod graphiql;
@@ -49,6 +50,7 @@ pub struct Query(
     acces::AccesQuery,
     ruptures::RupturesQuery,
     voeux::VoeuxQuery,
+    connu::ConnuQuery,
 );
 
 /// What can be written: events of the log, and the follow-up of ruptures.

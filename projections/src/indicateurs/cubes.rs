@@ -184,6 +184,17 @@ pub struct Deltas {
     changes: FxHashMap<(Cellule, NaiveDate), i32>,
 }
 
+impl Comptage {
+    /// The status the dossier is counted under on `date`, if it counts then (its année scolaire's
+    /// window holds the day and it has a status).
+    pub fn statut_compte(&self, date: NaiveDate) -> Option<Statut> {
+        segments(&self.annee_scolaire, self.naissance, &self.parcours)
+            .iter()
+            .find(|s| s.covers(date))
+            .map(|s| s.statut)
+    }
+}
+
 impl Deltas {
     /// Add (`sign` = 1) or take back (`sign` = −1) what `comptage` contributes to every cube.
     pub fn add(&mut self, comptage: &Comptage, sign: i32) {
@@ -278,7 +289,7 @@ impl Deltas {
     }
 
     /// Add the accumulated changes to the cubes themselves: daily changes and month sums.
-    async fn merge(mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    pub(super) async fn merge(mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
         for (cube, rows) in CUBES.iter().zip(self.rows()) {
             if !rows.is_empty() {
                 write_rows(tx, cube, Target::Cube, &rows, &self).await?;
@@ -289,7 +300,7 @@ impl Deltas {
 
     /// Add a pending change read back from `cube` (the `index`-th): its columns as `settle` selects
     /// them (année scolaire, jour, statut, the cube's dimensions, n).
-    fn pending(&mut self, index: usize, cube: &Cube, row: &PgRow) -> Result<(), sqlx::Error> {
+    pub(super) fn pending(&mut self, index: usize, cube: &Cube, row: &PgRow) -> Result<(), sqlx::Error> {
         let decode = |what: String| sqlx::Error::Decode(format!("{}: {what}", cube.pending).into());
         let annee: &str = row.try_get(0)?;
         let annee = AnneeScolaire::parse(annee).map_err(|e| decode(e.to_string()))?;

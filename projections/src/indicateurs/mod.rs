@@ -7,7 +7,9 @@
 //! pending, in the same transaction as its rows; `cubes::settle` folds them into the sums);
 //! `query` answers from the smallest cube that holds the query's dimensions.
 
+pub mod connu;
 pub mod cubes;
+pub mod historique;
 pub mod query;
 pub mod segments;
 

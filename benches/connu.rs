@@ -1,0 +1,102 @@
+//! The indicators "as known at" over a large log (issue 8): `indicateurs(groupBy: REGION, date,
+//! connuAu)` answered from the nearest snapshot of the département cube's history plus the history
+//! since, side by side with the live query and with the full replay it replaces.
+//!
+//! `cargo bench --bench connu` (private cluster, or the server of `DATABASE_URL`). It takes the large
+//! log of `read_models` (BENCH_DOSSIERS, default 1,000,000 dossiers; kept with BENCH_REUSE=1), then:
+//! 1. brings the `dossiers` projection up to the head by the rebuild `tba projections rebuild` runs
+//!    (history included): that is also what one full `tba replay` costs;
+//! 2. takes BENCH_SNAPSHOTS (default 10) snapshots of the history at evenly spaced positions, each
+//!    from the previous one, as `tba serve` would have taken them along the way;
+//! 3. asks BENCH_QUERIES (default 300) questions by région at random dates of the last three school
+//!    years and random knowledge times over the whole log, and as many of the live query, printing
+//!    p50/p99 of each.
+
+mod support;
+
+use std::time::Instant;
+
+use chrono::{DateTime, Duration, Utc};
+use events::{EventStore, StoreConfig};
+use projections::dossiers::DossiersProjection;
+use projections::indicateurs::{self, Dimension, Filtre, connu};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use support::{env_usize, percentile};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    let dossiers = env_usize("BENCH_DOSSIERS", 1_000_000);
+    let queries = env_usize("BENCH_QUERIES", 300);
+    let snapshots = env_usize("BENCH_SNAPSHOTS", 10).max(1) as i64;
+    let reuse = std::env::var("BENCH_REUSE").is_ok_and(|v| v == "1");
+    let today = Utc::now().date_naive();
+    let pool = support::large_log(dossiers, reuse, today).await?;
+    let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
+    let head = store.head().await?.position;
+    println!("log: {head} events ({dossiers} dossiers)");
+
+    let rebuild = support::built(&store, &DossiersProjection::default()).await?;
+    connu::oublier(&pool).await?;
+    let (rows, size): (i64, String) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM rm_indicateurs_historique),
+                pg_size_pretty(pg_total_relation_size('rm_indicateurs_historique'))",
+    )
+    .fetch_one(&pool)
+    .await?;
+    println!(
+        "rebuild (= one full replay): {:.1} s; history: {rows} rows, {size} ({:.1} rows per event)",
+        rebuild.as_secs_f64(),
+        rows as f64 / head as f64
+    );
+
+    let mut took = Vec::new();
+    for k in 1..=snapshots {
+        let position = head * k / snapshots;
+        let started = Instant::now();
+        connu::prendre(&pool, position).await?;
+        took.push(started.elapsed().as_secs_f64());
+    }
+    let (cube_rows, cube_size): (i64, String) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*), pg_size_pretty(pg_total_relation_size('connu_{head}.rm_indicateurs_departement'))
+         FROM connu_{head}.rm_indicateurs_departement"
+    )))
+    .fetch_one(&pool)
+    .await?;
+    println!(
+        "{snapshots} snapshots, one every {} events: {:.1} s each on average ({cube_rows} rows, {cube_size} each)",
+        head / snapshots,
+        took.iter().sum::<f64>() / took.len() as f64
+    );
+
+    let (first, last): (DateTime<Utc>, DateTime<Utc>) =
+        sqlx::query_as("SELECT min(recorded_at), max(recorded_at) FROM events").fetch_one(&pool).await?;
+    let span = (last - first).num_microseconds().unwrap_or(1).max(1);
+    let (start, days) = support::last_three_school_years(today);
+    let mut rng = StdRng::seed_from_u64(8);
+    let filtre = Filtre::default();
+    let (mut known, mut live) = (Vec::with_capacity(queries), Vec::with_capacity(queries));
+    let mut conn = pool.acquire().await?;
+    for _ in 0..queries {
+        let date = start + Duration::days(rng.random_range(0..=days));
+        let instant = first + Duration::microseconds(rng.random_range(0..=span));
+        let started = Instant::now();
+        let (_, groupes) = connu::indicateurs(&pool, instant, date, Dimension::Region, &filtre).await?;
+        known.push(started.elapsed().as_secs_f64() * 1000.0);
+        std::hint::black_box(groupes);
+        let started = Instant::now();
+        let groupes = indicateurs::indicateurs(&mut conn, date, Dimension::Region, &filtre).await?;
+        live.push(started.elapsed().as_secs_f64() * 1000.0);
+        std::hint::black_box(groupes);
+    }
+    for (name, samples) in [("as known at (connuAu)", &mut known), ("live (no connuAu)", &mut live)] {
+        samples.sort_by(f64::total_cmp);
+        println!(
+            "by région, {name}: p50 {:.1} ms, p99 {:.1} ms ({queries} questions)",
+            percentile(samples, 50.0),
+            percentile(samples, 99.0)
+        );
+    }
+    Ok(())
+}
