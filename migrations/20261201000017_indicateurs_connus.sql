@@ -42,4 +42,6 @@ CREATE VIEW connu_0.rm_indicateurs_departement_pending AS
 INSERT INTO indicateurs_instantanes (position, version, schema) VALUES (0, 2, 'connu_0');
 
 -- "Which position was known at that time": the knowledge time never decreases along the log.
-CREATE INDEX events_recorded_at ON events (recorded_at);
+-- Many events share one knowledge time (a batch commits them together): the position is in the key,
+-- so that the last of them is one index probe.
+CREATE INDEX events_recorded_at ON events (recorded_at, position);

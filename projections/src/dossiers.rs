@@ -339,6 +339,13 @@ impl Projector for DossiersProjection {
             seconds = started.elapsed().as_secs_f64(),
             "dossiers folded and written"
         );
+        // The history was written dossier after dossier; questions read it by position range.
+        let started = std::time::Instant::now();
+        crate::build::add_indexes(tx, &["rm_indicateurs_historique"]).await?;
+        sqlx::raw_sql("CLUSTER rm_indicateurs_historique USING rm_indicateurs_historique_position")
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "history ordered by position");
         let started = std::time::Instant::now();
         deltas.copy(tx).await?;
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "indicator cubes written");

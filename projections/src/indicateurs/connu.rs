@@ -29,13 +29,13 @@ pub fn possible(dimension: Dimension, filtre: &Filtre) -> bool {
 
 /// The last log position recorded at or before `instant` (0 before the first event).
 pub async fn position_at(conn: &mut PgConnection, instant: DateTime<Utc>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"SELECT coalesce(max(position), 0) AS "position!" FROM events
-           WHERE recorded_at = (SELECT max(recorded_at) FROM events WHERE recorded_at <= $1)"#,
+    Ok(sqlx::query_scalar!(
+        "SELECT position FROM events WHERE recorded_at <= $1 ORDER BY recorded_at DESC, position DESC LIMIT 1",
         instant
     )
-    .fetch_one(conn)
-    .await
+    .fetch_optional(conn)
+    .await?
+    .unwrap_or(0))
 }
 
 /// The position the history is complete up to: the live `dossiers` projection's checkpoint.
@@ -75,8 +75,10 @@ pub async fn lire(tx: &mut PgConnection, position: i64) -> Result<i64, sqlx::Err
         Some(found) => found,
         None => (0, creer(tx, 0).await?),
     };
+    // A question reads a few thousand pages: compiling it (JIT, for its large estimated cost) would
+    // take longer than running it.
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "SET LOCAL search_path TO {schema}, public; SET LOCAL tba.connu_jusqua = '{position}'"
+        "SET LOCAL search_path TO {schema}, public; SET LOCAL tba.connu_jusqua = '{position}'; SET LOCAL jit = off"
     )))
     .execute(&mut *tx)
     .await?;
