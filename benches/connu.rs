@@ -38,7 +38,6 @@ async fn main() -> anyhow::Result<()> {
     println!("log: {head} events ({dossiers} dossiers)");
 
     let rebuild = support::built(&store, &DossiersProjection::default()).await?;
-    connu::oublier(&pool).await?;
     let (rows, size): (i64, String) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM rm_indicateurs_historique),
                 pg_size_pretty(pg_total_relation_size('rm_indicateurs_historique'))",

@@ -188,6 +188,7 @@ pub async fn swap<P: Projector>(
         exec(&mut tx, format!("ALTER TABLE public.{table} SET SCHEMA {}", ident(&retired))).await?;
         exec(&mut tx, format!("ALTER TABLE {}.{table} SET SCHEMA public", ident(schema))).await?;
     }
+    projector.swapped(&mut tx).await?;
     let name = checkpoint_name(projector.name(), projector.version());
     let live = checkpoint::load(&mut tx, &name).await?;
     checkpoint::advance(&mut tx, &name, live, after).await?;

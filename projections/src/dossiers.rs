@@ -204,6 +204,12 @@ impl Projector for DossiersProjection {
         }
     }
 
+    /// The snapshots of "as known at" summed the replaced history (and their views named its table).
+    async fn swapped(&self, tx: &mut PgConnection) -> Result<(), ProjectionError> {
+        crate::indicateurs::connu::oublier(tx).await?;
+        Ok(())
+    }
+
     async fn settle(&self, tx: &mut PgConnection) -> Result<(), ProjectionError> {
         crate::indicateurs::cubes::settle(tx).await?;
         Ok(())

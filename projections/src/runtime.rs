@@ -64,6 +64,13 @@ pub trait Projector: Send + Sync + 'static {
         async { Ok(()) }
     }
 
+    /// Work to do in the transaction that swaps a rebuilt read model in (`build::swap`), after the
+    /// tables are moved: what depends on the replaced tables goes with them.
+    fn swapped(&self, tx: &mut PgConnection) -> impl Future<Output = Result<(), ProjectionError>> + Send {
+        let _ = tx;
+        async { Ok(()) }
+    }
+
     /// What the checksum reads of one of its tables (`t` the table, already qualified), one text per
     /// row, in a stable order. By default every row as it is; a table that records how the model got
     /// where it is (a history) may give what it sums to instead, which any path to the same log gives.

@@ -108,10 +108,6 @@ async fn rebuild<P: Projector>(store: &EventStore, projector: &P) -> anyhow::Res
     .await?;
     progress.finish();
     let position = build::swap(store, projector, &schema, built).await?;
-    if name == "dossiers" {
-        // The snapshots of "as known at" summed the history the rebuild replaced.
-        projections::indicateurs::connu::oublier(store.pool()).await?;
-    }
     let checksum = build::checksum(store.pool(), projector, "public").await?;
     println!("{name} rebuilt up to position {position} and swapped in; checksum {checksum}");
     Ok(())

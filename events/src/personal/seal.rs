@@ -111,12 +111,16 @@ pub fn sealed_for(value: &Value) -> Option<&str> {
     object.get("personne")?.as_str()
 }
 
+fn at<'v>(data: &'v Value, path: &str) -> Option<&'v Value> {
+    if path.is_empty() {
+        return Some(data);
+    }
+    path.split('.').try_fold(data, |v, segment| v.as_object()?.get(segment))
+}
+
 /// The persons whose sealed values `data` (of `event_type`) holds.
 pub fn persons_in(event_type: &str, data: &Value) -> Vec<String> {
-    let mut data = data.clone();
-    parts(event_type)
-        .filter_map(|p| at_mut(&mut data, p.path).and_then(|v| sealed_for(v)).map(str::to_owned))
-        .collect()
+    parts(event_type).filter_map(|p| at(data, p.path).and_then(sealed_for).map(str::to_owned)).collect()
 }
 
 /// Seal every personal part of `data` for `personne`. `key` is `None` when the person was erased:

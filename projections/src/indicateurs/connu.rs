@@ -182,8 +182,7 @@ pub async fn prendre_si_du(pool: &PgPool, every: i64) -> Result<Option<i64>, sql
 
 /// Forget every snapshot (after a rebuild of the projection, whose history they summed), and make the
 /// empty one at position 0 again: its view named the history table the rebuild replaced.
-pub async fn oublier(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+pub async fn oublier(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     let schemas: Vec<String> =
         sqlx::query_scalar!("DELETE FROM indicateurs_instantanes WHERE position > 0 RETURNING schema")
             .fetch_all(&mut *tx)
@@ -193,8 +192,8 @@ pub async fn oublier(pool: &PgPool) -> Result<(), sqlx::Error> {
             .execute(&mut *tx)
             .await?;
     }
-    creer(&mut tx, 0).await?;
-    tx.commit().await
+    creer(tx, 0).await?;
+    Ok(())
 }
 
 /// The indicators at `date` as known at `instant` (at most the projected position); with the position

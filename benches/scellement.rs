@@ -1,0 +1,96 @@
+//! What sealing personal data costs the log (issue 8): the same dossiers' events appended and read back
+//! by a store without a master key (personal data in clear) and by one with it (sealed on append,
+//! opened on read), side by side in the same run.
+//!
+//! `cargo bench --bench scellement` (private cluster, or the server of `DATABASE_URL`). It makes
+//! BENCH_DOSSIERS (default 100,000) synthetic dossiers of `tba demo`'s generator and appends each
+//! dossier's events (inscription, contracts…) in requests of 500 dossiers, as ERP pushes arrive,
+//! alternating chunk by chunk between two scratch databases (`tba_bench_clair`, `tba_bench_scelle`).
+//! Then it reads every dossier back, 500 streams at a time, from each. It prints events/s of each and
+//! their ratio.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use events::dossier::Dossier;
+use events::personal::{MasterKey, Vault};
+use events::{AppendRequest, EventStore, ExpectedVersion, Metadata, StoreConfig};
+use support::env_usize;
+use tba::ingestion::{diff, organismes, v3};
+
+const CHUNK: usize = 500;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    let dossiers = env_usize("BENCH_DOSSIERS", 100_000);
+    let today = chrono::Utc::now().date_naive();
+    let demo = tba::demo::generate(dossiers, 11, today);
+    let referential = organismes::parse_csv(demo.organismes_csv().as_bytes())
+        .map_err(|errors| anyhow::anyhow!("demo organismes refused: {}", errors[0]))?;
+    let key = MasterKey::generate().map_err(|e| anyhow::anyhow!(e))?;
+    let mut stores = Vec::new();
+    for (name, vault) in [("tba_bench_clair", None), ("tba_bench_scelle", Some(Vault::new(key, Vec::new())))]
+    {
+        let (pool, _) = support::scratch(name, 4).await?;
+        organismes::import(&pool, referential.clone(), Metadata::default()).await?;
+        stores.push(EventStore::start(pool, StoreConfig { vault, ..StoreConfig::default() }).await?);
+    }
+    let requests: Vec<Vec<AppendRequest>> = demo
+        .dossiers
+        .chunks(CHUNK)
+        .map(|chunk| {
+            chunk
+                .iter()
+                .filter_map(|(_, item)| {
+                    let snapshot = v3::parse(item).ok()?;
+                    let events = diff::decide(&Dossier::default(), &snapshot)
+                        .iter()
+                        .map(|e| e.to_new_event(e.occurred_on(today), Metadata::default()))
+                        .collect();
+                    Some(AppendRequest::new(snapshot.key.stream_id(), ExpectedVersion::NoStream, events))
+                })
+                .collect()
+        })
+        .collect();
+    let events: usize = requests.iter().flatten().map(|r| r.events.len()).sum();
+
+    let mut append = [Duration::ZERO; 2];
+    for chunk in &requests {
+        for (i, store) in stores.iter().enumerate() {
+            let started = Instant::now();
+            for outcome in store.append_many(chunk.clone()).await {
+                outcome?;
+            }
+            append[i] += started.elapsed();
+        }
+    }
+    let streams: Vec<Vec<String>> =
+        requests.iter().map(|chunk| chunk.iter().map(|r| r.stream_id.clone()).collect()).collect();
+    let mut read = [Duration::ZERO; 2];
+    for chunk in &streams {
+        for (i, store) in stores.iter().enumerate() {
+            let started = Instant::now();
+            let found = store.read_streams(chunk).await?;
+            read[i] += started.elapsed();
+            anyhow::ensure!(found.len() == chunk.len(), "every dossier reads back");
+        }
+    }
+    let sealed: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE data::text LIKE '%\"scelle\"%'")
+        .fetch_one(stores[1].pool())
+        .await?;
+    println!("{dossiers} dossiers, {events} events ({sealed} sealed) in requests of {CHUNK} dossiers");
+    for (what, [clair, scelle]) in [("append", append), ("read", read)] {
+        let rate = |d: Duration| events as f64 / d.as_secs_f64();
+        println!(
+            "{what}: in clear {:.1} s ({:.0} events/s), sealed {:.1} s ({:.0} events/s): ratio {:.2}",
+            clair.as_secs_f64(),
+            rate(clair),
+            scelle.as_secs_f64(),
+            rate(scelle),
+            scelle.as_secs_f64() / clair.as_secs_f64()
+        );
+    }
+    Ok(())
+}
