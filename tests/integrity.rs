@@ -123,6 +123,12 @@ async fn an_inclusion_proof_checks_offline_and_through_graphql() {
     sign(&db, &key_file, &checkpoint);
     db.append_plain(3).await;
 
+    let listed = db.tba(&["checkpoint", "list"]);
+    assert!(listed.status.success(), "{listed:?}");
+    let listed: Value = serde_json::from_str(stdout(&listed).lines().next().unwrap()).unwrap();
+    assert_eq!(listed["position"], 9);
+    assert_eq!(listed["public_key"], public.as_str());
+
     let proved = db.tba(&["checkpoint", "prove", "6"]);
     assert!(proved.status.success(), "{proved:?}");
     let proof: Value = serde_json::from_str(&stdout(&proved)).unwrap();

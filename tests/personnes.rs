@@ -314,3 +314,37 @@ async fn the_master_key_rotates_and_the_old_one_is_then_no_longer_needed() {
         .unwrap();
     assert_eq!(wrapped, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_erases_a_person_and_refuses_what_it_cannot_erase() {
+    let t = setup().await;
+    t.push(json!([effacable()])).await;
+    let personne: String =
+        sqlx::query_scalar("SELECT personne FROM rm_dossiers").fetch_one(&t.db.pool).await.unwrap();
+    let effacer = |p: &str, base: &str| {
+        t.db.tba(&["personnes", "effacer", p, "--motif", "demande écrite", "--base-legale", base])
+    };
+    let bad = effacer("Martin", "DROIT_A_L_EFFACEMENT");
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("personne"), "{bad:?}");
+    let unknown = effacer("p-00000000000000000000000000000000", "DROIT_A_L_EFFACEMENT");
+    assert_eq!(unknown.status.code(), Some(2), "{unknown:?}");
+    let basis = effacer(&personne, "PARCE_QUE");
+    assert!(!basis.status.success());
+    assert!(String::from_utf8_lossy(&basis.stderr).contains("OBLIGATION_LEGALE"), "{basis:?}");
+    let no_years = t.db.tba(&["retention", "run", "--ans", "0"]);
+    assert!(!no_years.status.success(), "{no_years:?}");
+
+    let erased = effacer(&personne, "OBLIGATION_LEGALE");
+    assert!(erased.status.success(), "{erased:?}");
+    assert!(stdout(&erased).contains("erased at position"), "{}", stdout(&erased));
+    assert!(t.db.projection_caught_up(Duration::from_secs(30)).await);
+    assert_eq!(t.secrets_stored().await, 0);
+    let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM access_log WHERE action = 'effacement'")
+        .fetch_one(&t.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(logged, 1);
+    let again = effacer(&personne, "OBLIGATION_LEGALE");
+    assert!(stdout(&again).contains("already erased"), "{}", stdout(&again));
+}

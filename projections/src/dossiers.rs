@@ -265,9 +265,7 @@ impl Projector for DossiersProjection {
         let mut rows = Vec::new();
         for (id, steps) in steps {
             let before = old.get(&id);
-            let comptages: Vec<(i64, Option<Comptage>)> =
-                steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| r.comptage.clone()))).collect();
-            historique.add_steps(before, &comptages);
+            historique.add_steps(before, steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| &r.comptage))));
             if let Some(before) = before {
                 deltas.add(before, -1);
             }
@@ -313,9 +311,7 @@ impl Projector for DossiersProjection {
             // The history needs the dossier after each of its events, as the live batches write it.
             let mut steps = self.steps(&stream[0].stream_id, &events, 0, 0)?;
             steps.iter_mut().filter_map(|(_, r)| r.as_mut()).for_each(|row| row.locate(&territoires));
-            let comptages: Vec<(i64, Option<Comptage>)> =
-                steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| r.comptage.clone()))).collect();
-            historique.add_steps(None, &comptages);
+            historique.add_steps(None, steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| &r.comptage))));
             if let Some((_, Some(row))) = steps.pop() {
                 deltas.add(&row.comptage, 1);
                 rows.push(row);

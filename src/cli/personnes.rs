@@ -33,7 +33,8 @@ pub enum PersonnesCommand {
 pub enum RetentionCommand {
     /// Erase the personal data of every person whose last formation ended more than `--ans` years ago.
     Run {
-        #[arg(long, env = "TBA_RETENTION_ANS", default_value_t = RETENTION_ANS)]
+        #[arg(long, env = "TBA_RETENTION_ANS", default_value_t = RETENTION_ANS,
+              value_parser = clap::value_parser!(u32).range(1..))]
         ans: u32,
         /// The day to count from (default today).
         #[arg(long)]

@@ -19,7 +19,8 @@ pub struct ServeArgs {
     #[arg(long, env = "TBA_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,
     /// Years personal data is kept after the end of a person's last formation (erased daily after).
-    #[arg(long, env = "TBA_RETENTION_ANS", default_value_t = crate::personnes::RETENTION_ANS)]
+    #[arg(long, env = "TBA_RETENTION_ANS", default_value_t = crate::personnes::RETENTION_ANS,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub retention_ans: u32,
     /// Events after which a snapshot of the indicators' history is taken ("as known at" queries add
     /// to the nearest snapshot the history since); one is also taken daily.

@@ -5,7 +5,6 @@
 use async_graphql::{Context, Error, ID, Object, SimpleObject};
 use events::EventStore;
 use projections::dossiers::DossiersProjection;
-use projections::indicateurs::connu;
 use sqlx::PgPool;
 
 use super::error::{OrInternal, bad_input};
@@ -90,12 +89,8 @@ impl ConnuQuery {
         let pool = ctx.data::<PgPool>()?;
         let dimension = group_by.unwrap_or(Dimension::National).domain();
         let filtre = filtre.unwrap_or_default().parse()?;
-        let avant = connus(pool, connu_au1.0, date.0, dimension, &filtre).await?;
-        let apres = connus(pool, connu_au2.0, date.0, dimension, &filtre).await?;
-        let mut conn = pool.acquire().await.or_internal()?;
-        let projetee = connu::position_projetee(&mut conn).await.or_internal()?;
-        let p1 = connu::position_at(&mut conn, connu_au1.0).await.or_internal()?.min(projetee);
-        let p2 = connu::position_at(&mut conn, connu_au2.0).await.or_internal()?.min(projetee);
+        let (p1, avant) = connus(pool, connu_au1.0, date.0, dimension, &filtre).await?;
+        let (p2, apres) = connus(pool, connu_au2.0, date.0, dimension, &filtre).await?;
         let streams: Vec<String> = sqlx::query_scalar!(
             r#"SELECT stream_id AS "stream!" FROM events WHERE category = 'dossier' AND position > $1 AND position <= $2
                GROUP BY stream_id ORDER BY min(position) LIMIT $3"#,
@@ -103,10 +98,9 @@ impl ConnuQuery {
             p2,
             MAX_TOUCHED + 1
         )
-        .fetch_all(&mut *conn)
+        .fetch_all(pool)
         .await
         .or_internal()?;
-        drop(conn);
         let mut tronque = streams.len() as i64 > MAX_TOUCHED;
         let store = ctx.data::<EventStore>()?;
         let projection = DossiersProjection::default();

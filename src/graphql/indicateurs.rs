@@ -188,21 +188,22 @@ impl IndicateursCache {
     }
 }
 
-/// The indicators as known at `instant`, refused (naming `connuAu`) where the history cannot tell.
+/// The indicators as known at `instant`, with the log position they are as of; refused (naming
+/// `connuAu`) where the history cannot tell.
 pub async fn connus(
     pool: &PgPool,
     instant: chrono::DateTime<Utc>,
     date: NaiveDate,
     dimension: Dim,
     filtre: &Filtre,
-) -> Result<Vec<Groupe>, Error> {
+) -> Result<(i64, Vec<Groupe>), Error> {
     if !connu::possible(dimension, filtre) {
         return Err(bad_input(
             "connuAu",
             "« connu au » vaut pour les regroupements et filtres national, région, département et académie",
         ));
     }
-    Ok(connu::indicateurs(pool, instant, date, dimension, filtre).await.or_internal()?.1)
+    connu::indicateurs(pool, instant, date, dimension, filtre).await.or_internal()
 }
 
 #[derive(Default)]
@@ -231,7 +232,7 @@ impl IndicateursQuery {
         let filtre = viewer.perimetre(pool).await?.restrict(filtre, dimension == Dimension::National)?;
         let date = date.map_or_else(|| Utc::now().date_naive(), |d| d.0);
         if let Some(instant) = connu_au {
-            let groupes = connus(pool, instant.0, date, dimension.domain(), &filtre).await?;
+            let (_, groupes) = connus(pool, instant.0, date, dimension.domain(), &filtre).await?;
             return Ok(groupes.into_iter().map(Into::into).collect());
         }
         let cache = ctx.data::<IndicateursCache>()?;

@@ -56,21 +56,21 @@ impl EventRow {
     }
 
     pub(crate) fn into_event(self) -> Result<RecordedEvent, StoreError> {
-        let data = serde_json::from_str(&self.data).map_err(|e| self.corrupt(format!("data: {e}")))?;
-        let metadata =
-            serde_json::from_str(&self.metadata).map_err(|e| self.corrupt(format!("metadata: {e}")))?;
-        let hash = self.stored_hash()?;
+        let (f, hash) = self.into_fields()?;
+        let corrupt = |message: String| StoreError::Corrupt { position: f.position, message };
+        let data = serde_json::from_str(&f.data).map_err(|e| corrupt(format!("data: {e}")))?;
+        let metadata = serde_json::from_str(&f.metadata).map_err(|e| corrupt(format!("metadata: {e}")))?;
         Ok(RecordedEvent {
-            position: self.position,
-            stream_id: self.stream_id,
-            version: self.version,
-            event_id: self.event_id,
-            event_type: self.event_type,
-            schema_version: self.schema_version,
-            occurred_at: self.occurred_at,
+            position: f.position,
+            stream_id: f.stream_id,
+            version: f.version,
+            event_id: f.event_id,
+            event_type: f.event_type,
+            schema_version: f.schema_version,
+            occurred_at: f.occurred_at,
             data,
             metadata,
-            recorded_at: self.recorded_at,
+            recorded_at: f.recorded_at,
             hash,
         })
     }

@@ -56,19 +56,23 @@ impl Historique {
 
     /// A dossier's contributions after each of its events (`(position, contribution)` in position
     /// order, `None` while it has none), starting from `before`: the change each event made.
-    pub fn add_steps(&mut self, before: Option<&Comptage>, steps: &[(i64, Option<Comptage>)]) {
+    pub fn add_steps<'c>(
+        &mut self,
+        before: Option<&'c Comptage>,
+        steps: impl IntoIterator<Item = (i64, Option<&'c Comptage>)>,
+    ) {
         let mut previous = before;
         for (position, now) in steps {
-            if previous == now.as_ref() {
+            if previous == now {
                 continue;
             }
             if let Some(old) = previous {
-                self.add(*position, old, -1);
+                self.add(position, old, -1);
             }
             if let Some(new) = now {
-                self.add(*position, new, 1);
+                self.add(position, new, 1);
             }
-            previous = now.as_ref();
+            previous = now;
         }
     }
 
