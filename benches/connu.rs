@@ -10,7 +10,12 @@
 //!    from the previous one, as `tba serve` would have taken them along the way;
 //! 3. asks BENCH_QUERIES (default 300) questions by région at random dates of the last three school
 //!    years and random knowledge times over the whole log, and as many of the live query, printing
-//!    p50/p99 of each.
+//!    p50/p99 of each;
+//! 4. beyond the territories, from the dossiers' versions: BENCH_QUERIES_FINES (default 40) questions
+//!    by organisme at random dates and knowledge times, beside the live query; then, for knowledge
+//!    times 1 %, 10 %, 25 %, 50 % and 100 % of the log back, 3 questions each way the versions answer
+//!    (the live read model corrected by the versions since, or the versions valid then alone), printing
+//!    the median of each.
 
 mod support;
 
@@ -19,6 +24,7 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, Utc};
 use events::{EventStore, StoreConfig};
 use projections::dossiers::DossiersProjection;
+use projections::indicateurs::versions::{self, Chemin};
 use projections::indicateurs::{self, Dimension, Filtre, connu};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -75,27 +81,83 @@ async fn main() -> anyhow::Result<()> {
     let (start, days) = support::last_three_school_years(today);
     let mut rng = StdRng::seed_from_u64(8);
     let filtre = Filtre::default();
-    let (mut known, mut live) = (Vec::with_capacity(queries), Vec::with_capacity(queries));
-    let mut conn = pool.acquire().await?;
-    for _ in 0..queries {
-        let date = start + Duration::days(rng.random_range(0..=days));
-        let instant = first + Duration::microseconds(rng.random_range(0..=span));
-        let started = Instant::now();
-        let (_, groupes) = connu::indicateurs(&pool, instant, date, Dimension::Region, &filtre).await?;
-        known.push(started.elapsed().as_secs_f64() * 1000.0);
-        std::hint::black_box(groupes);
-        let started = Instant::now();
-        let groupes = indicateurs::indicateurs(&mut conn, date, Dimension::Region, &filtre).await?;
-        live.push(started.elapsed().as_secs_f64() * 1000.0);
-        std::hint::black_box(groupes);
-    }
-    for (name, samples) in [("as known at (connuAu)", &mut known), ("live (no connuAu)", &mut live)] {
-        samples.sort_by(f64::total_cmp);
-        println!(
-            "by région, {name}: p50 {:.1} ms, p99 {:.1} ms ({queries} questions)",
-            percentile(samples, 50.0),
-            percentile(samples, 99.0)
-        );
+    let mut questions = Questions { pool: &pool, first, span, start, days, rng: &mut rng };
+    questions.side_by_side(Dimension::Region, queries).await?;
+
+    // Beyond the territories: by organisme, from the dossiers' versions.
+    let (rows, size): (i64, String) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM rm_dossiers_versions),
+                pg_size_pretty(pg_total_relation_size('rm_dossiers_versions'))",
+    )
+    .fetch_one(&pool)
+    .await?;
+    println!("dossiers' versions: {rows} rows, {size} ({:.2} per event)", rows as f64 / head as f64);
+    questions.side_by_side(Dimension::Organisme, env_usize("BENCH_QUERIES_FINES", 40)).await?;
+    for back in [0.01, 0.1, 0.25, 0.5, 1.0] {
+        let position = head - (head as f64 * back) as i64;
+        let mut tx = pool.begin().await?;
+        let chosen = versions::chemin(&mut tx, position).await?;
+        tx.rollback().await?;
+        let mut line =
+            format!("by organisme, known {:>3} % of the log back (chosen: {chosen:?}):", back * 100.0);
+        for chemin in [Chemin::Correction, Chemin::Versions] {
+            let mut samples = Vec::new();
+            for _ in 0..3 {
+                let date = start + Duration::days(questions.rng.random_range(0..=days));
+                let mut tx = pool.begin().await?;
+                let started = Instant::now();
+                let groupes =
+                    versions::par(&mut tx, chemin, position, date, Dimension::Organisme, &filtre).await?;
+                samples.push(started.elapsed().as_secs_f64() * 1000.0);
+                std::hint::black_box(groupes);
+                tx.rollback().await?;
+            }
+            samples.sort_by(f64::total_cmp);
+            line.push_str(&format!(" {chemin:?} {:.0} ms", percentile(&samples, 50.0)));
+        }
+        println!("{line}");
     }
     Ok(())
+}
+
+/// Questions at random dates of the last three school years and random knowledge times over the log.
+struct Questions<'a> {
+    pool: &'a sqlx::PgPool,
+    first: DateTime<Utc>,
+    span: i64,
+    start: chrono::NaiveDate,
+    days: i64,
+    rng: &'a mut StdRng,
+}
+
+impl Questions<'_> {
+    /// `n` questions grouped by `dimension`, each as known at a random instant and live, with the p50
+    /// and p99 of each.
+    async fn side_by_side(&mut self, dimension: Dimension, n: usize) -> anyhow::Result<()> {
+        let filtre = Filtre::default();
+        let (mut known, mut live) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let mut conn = self.pool.acquire().await?;
+        for _ in 0..n {
+            let date = self.start + Duration::days(self.rng.random_range(0..=self.days));
+            let instant = self.first + Duration::microseconds(self.rng.random_range(0..=self.span));
+            let started = Instant::now();
+            let (_, groupes) = connu::indicateurs(self.pool, instant, date, dimension, &filtre).await?;
+            known.push(started.elapsed().as_secs_f64() * 1000.0);
+            std::hint::black_box(groupes);
+            let started = Instant::now();
+            let groupes = indicateurs::indicateurs(&mut conn, date, dimension, &filtre).await?;
+            live.push(started.elapsed().as_secs_f64() * 1000.0);
+            std::hint::black_box(groupes);
+        }
+        for (name, samples) in [("as known at (connuAu)", &mut known), ("live (no connuAu)", &mut live)] {
+            samples.sort_by(f64::total_cmp);
+            println!(
+                "by {}, {name}: p50 {:.1} ms, p99 {:.1} ms ({n} questions)",
+                dimension.as_str(),
+                percentile(samples, 50.0),
+                percentile(samples, 99.0)
+            );
+        }
+        Ok(())
+    }
 }

@@ -97,6 +97,12 @@ async fn as_known_at_gives_the_numbers_of_a_full_replay_at_that_instant() {
             let known = t.known(instant, &date);
             let replayed = t.indicateurs(&["--schema", &schema, "--par", "region", "--date", &date]);
             assert_eq!(known, replayed, "as known at {instant} for {date}");
+            for shape in [&["--par", "organisme"][..], &["--par", "niveau", "--tranche", "-18"]] {
+                let at = instant.to_rfc3339();
+                let known = t.indicateurs(&[&["--connu-au", &at, "--date", &date], shape].concat());
+                let replayed = t.indicateurs(&[&["--schema", &schema, "--date", &date], shape].concat());
+                assert_eq!(known, replayed, "as known at {instant} for {date}, {shape:?}");
+            }
             if date == days(-10) {
                 seen.push(known);
             }
@@ -120,9 +126,22 @@ async fn as_known_at_gives_the_numbers_of_a_full_replay_at_that_instant() {
     let (_, at_t2) = graphql(&t.app, Some(&analyst), &query(t2, "")).await;
     assert_eq!(at_t1["data"]["indicateurs"][0]["apprentis"], 2, "{at_t1}");
     assert_eq!(at_t2["data"]["indicateurs"][0]["rupturants"], 1, "{at_t2}");
-    let (_, refused) = graphql(&t.app, Some(&analyst), &query(t1, ", filtre: { niveaux: [3] }")).await;
-    assert_eq!(code(&refused), "BAD_USER_INPUT", "{refused}");
-    assert_eq!(refused["errors"][0]["extensions"]["field"], "connuAu");
+    // Beyond the territories (from the dossiers' versions): a filter by niveau, and an organisme's own.
+    let (_, niveau) = graphql(&t.app, Some(&analyst), &query(t2, ", filtre: { niveaux: [3] }")).await;
+    assert_eq!(niveau["data"]["indicateurs"], at_t2["data"]["indicateurs"], "{niveau}");
+    let organisme = |instant: DateTime<Utc>| {
+        format!(
+            r#"{{ organisme(uai: "{}", siret: "{}") {{ indicateurs(date: "{}", connuAu: "{}") {{ apprentis rupturants }} }} }}"#,
+            common::CFA_LYON.0,
+            common::CFA_LYON.1,
+            days(-10),
+            instant.to_rfc3339()
+        )
+    };
+    let (_, lyon) = graphql(&t.app, Some(&analyst), &organisme(t1)).await;
+    assert_eq!(lyon["data"]["organisme"]["indicateurs"], json!({"apprentis": 2, "rupturants": 0}), "{lyon}");
+    let (_, lyon) = graphql(&t.app, Some(&analyst), &organisme(t2)).await;
+    assert_eq!(lyon["data"]["organisme"]["indicateurs"], json!({"apprentis": 1, "rupturants": 1}), "{lyon}");
 
     // The auditors' difference between two instants: the dossiers and events that account for it.
     let auditor = key(&t.db, Role::Auditor, None).await;
@@ -155,4 +174,99 @@ async fn as_known_at_gives_the_numbers_of_a_full_replay_at_that_instant() {
     let before = t.known(t2, &days(-10));
     t.db.assert_rebuild_of("dossiers");
     assert_eq!(t.known(t2, &days(-10)), before);
+}
+
+/// Every grouping and filter as known at three positions of a log where half the dossiers change and
+/// an organisme formateur moves: the numbers of a replay up to each, whichever way they are answered
+/// (the département cube's snapshots, the live read model corrected by the versions since, or the
+/// versions alone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_grouping_and_filter_as_known_at_gives_the_numbers_of_a_replay() {
+    use chrono::Datelike;
+    use common::changes::{amend_half, exemple, filtres, moved};
+    use projections::indicateurs::versions::{self, Chemin};
+    use projections::indicateurs::{self, Dimension};
+
+    let db = TestDb::new().await;
+    let app = TestApp::spawn(&db).await;
+    let today = Utc::now().date_naive();
+    let demo = tba::demo::generate(240, 5, today);
+    let mut items: Vec<Value> = demo.dossiers.iter().map(|(_, item)| item.clone()).collect();
+    let csv = demo.organismes_csv();
+    let projections = tba::projections::Projections::start(&app.store);
+    let progress = tba::progress::Progress::new("loading", "dossiers", 0);
+    let caught_up = || async {
+        assert!(db.projection_caught_up(Duration::from_secs(60)).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let instant = Utc::now();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        (db.head().await, instant)
+    };
+    let batches = tba::demo::load::prepare(&db.pool, &csv, &items).await.unwrap();
+    tba::demo::load::push_all(&app.address, &batches, 2, &progress).await.unwrap();
+    let first = caught_up().await;
+    assert!(t_snapshot(&db).starts_with("snapshot"));
+    // The organisme moves first, then half the dossiers change.
+    let uai = items[0]["etablissement_formateur_uai"].as_str().unwrap().to_owned();
+    let changed = amend_half(&mut items, today);
+    let batches = tba::demo::load::prepare(&db.pool, &moved(&csv, &uai), &changed).await.unwrap();
+    let between = caught_up().await;
+    tba::demo::load::push_all(&app.address, &batches, 2, &progress).await.unwrap();
+    let last = caught_up().await;
+    assert!(first.0 < between.0 && between.0 < last.0);
+
+    let (organisme, formation, region) = exemple(&db.pool, &uai).await;
+    let filtres = filtres(&organisme, &formation, &region);
+    let dates: Vec<chrono::NaiveDate> =
+        [(today.year() - 1, 11, 15), (today.year(), 2, 1), (today.year(), today.month(), 1)]
+            .into_iter()
+            .filter_map(|(y, m, d)| chrono::NaiveDate::from_ymd_opt(y, m, d))
+            .chain([today])
+            .collect();
+    let mut differ = 0;
+    for (position, instant) in [first, between, last] {
+        assert!(db.tba(&["replay", "--until", &position.to_string()]).status.success());
+        let schema = format!("replay_dossiers_{position}");
+        for &date in &dates {
+            for dimension in Dimension::ALL {
+                for filtre in &filtres {
+                    let mut tx = db.pool.begin().await.unwrap();
+                    let path = format!("SET LOCAL search_path TO {schema}, public");
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(path)).execute(&mut *tx).await.unwrap();
+                    let replayed = indicateurs::indicateurs(&mut tx, date, dimension, filtre).await.unwrap();
+                    tx.rollback().await.unwrap();
+                    let what = format!("at {position}, {date}, {dimension:?}, {filtre:?}");
+                    let (at, known) =
+                        indicateurs::connu::indicateurs(&db.pool, instant, date, dimension, filtre)
+                            .await
+                            .unwrap();
+                    assert_eq!(at, position, "{what}");
+                    assert_eq!(known, replayed, "{what}");
+                    for chemin in [Chemin::Correction, Chemin::Versions] {
+                        let mut tx = db.pool.begin().await.unwrap();
+                        let answer = versions::par(&mut tx, chemin, position, date, dimension, filtre).await;
+                        assert_eq!(answer.unwrap(), replayed, "{what}, {chemin:?}");
+                    }
+                    let live = indicateurs::indicateurs(
+                        &mut db.pool.acquire().await.unwrap(),
+                        date,
+                        dimension,
+                        filtre,
+                    )
+                    .await
+                    .unwrap();
+                    differ += usize::from(live != replayed);
+                }
+            }
+        }
+    }
+    assert!(differ > 50, "the changes move what was known: {differ} answers differ from today's");
+    db.assert_rebuild_gives_the_live_checksum();
+    projections.stop().await;
+}
+
+fn t_snapshot(db: &TestDb) -> String {
+    let output = db.tba(&["indicateurs", "--instantane"]);
+    assert!(output.status.success(), "{output:?}");
+    stdout(&output)
 }

@@ -11,66 +11,12 @@ use std::time::Duration;
 
 use chrono::{Datelike, NaiveDate, Utc};
 use common::TestDb;
-use projections::indicateurs::{self, Dimension, Filtre, Tranche};
-use serde_json::{Value, json};
+use common::changes::{amend_half, exemple, filtres, moved};
+use projections::indicateurs::{self, Dimension, Filtre};
+use serde_json::Value;
 
 async fn caught_up(db: &TestDb) {
     assert!(db.projection_caught_up(Duration::from_secs(60)).await, "the projection caught up");
-}
-
-/// Change what the status or the dimensions depend on in a third of the dossiers each.
-fn amend(item: &mut Value, i: usize, today: NaiveDate) {
-    let date = |name: &str, item: &Value| item[name].as_str().map(|d| d.parse::<NaiveDate>().unwrap());
-    match i % 3 {
-        0 => {
-            let naissance = date("date_de_naissance_apprenant", item).unwrap();
-            item["date_de_naissance_apprenant"] =
-                json!(naissance.with_year(naissance.year() - 3).unwrap_or(naissance));
-        }
-        1 => {
-            let annee = item["annee_formation"].as_i64().unwrap();
-            item["annee_formation"] = json!(if annee == 1 { 2 } else { 1 });
-        }
-        _ => {
-            let exclusion = date("date_entree_formation", item).unwrap() + chrono::Duration::days(60);
-            if exclusion <= today && item.get("date_exclusion_formation").is_none() {
-                item["date_exclusion_formation"] = json!(exclusion);
-                item["cause_exclusion_formation"] = json!("Démission");
-            }
-        }
-    }
-}
-
-/// The organismes referential with the first formateur moved to another département.
-fn moved(csv: &str, uai: &str) -> String {
-    csv.lines()
-        .map(|line| {
-            let mut fields: Vec<String> = line.split(',').map(str::to_owned).collect();
-            if fields[0] == uai {
-                fields[5] = if fields[5] == "2A" { "13".into() } else { "2A".into() };
-                fields[3] = String::new();
-                fields[4] = String::new();
-            }
-            fields.join(",")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-fn filtres(organisme: &str, formation: &str, region: &str) -> Vec<Filtre> {
-    vec![
-        Filtre::default(),
-        Filtre { regions: vec![region.into()], ..Filtre::default() },
-        Filtre { tranches: vec![Tranche::Moins18], ..Filtre::default() },
-        Filtre { niveaux: vec![3, 4], annees_formation: vec![1], ..Filtre::default() },
-        Filtre { organismes: vec![organisme.into()], ..Filtre::default() },
-        Filtre { formations: vec![formation.into()], tranches: vec![Tranche::De18a20], ..Filtre::default() },
-        Filtre {
-            regions: vec![region.into()],
-            tranches: vec![Tranche::De21a25, Tranche::Plus26],
-            ..Filtre::default()
-        },
-    ]
 }
 
 /// Every grouping and filter at each date, from the cubes and by counting the dossiers: equal. Returns
@@ -116,15 +62,7 @@ async fn the_cubes_count_what_the_dossiers_say_on_every_date_and_a_rebuild_gives
 
     // Later: a third of the dossiers change, and an organisme formateur moves.
     let uai = items[0]["etablissement_formateur_uai"].as_str().unwrap().to_owned();
-    let changed: Vec<Value> = items
-        .iter_mut()
-        .enumerate()
-        .filter(|(i, _)| i % 2 == 0)
-        .map(|(i, item)| {
-            amend(item, i, today);
-            item.clone()
-        })
-        .collect();
+    let changed = amend_half(&mut items, today);
     let batches = tba::demo::load::prepare(&db.pool, &moved(&csv, &uai), &changed).await.unwrap();
     tba::demo::load::push_all(&app.address, &batches, 2, &progress).await.unwrap();
     caught_up(&db).await;
@@ -143,13 +81,7 @@ async fn the_cubes_count_what_the_dossiers_say_on_every_date_and_a_rebuild_gives
             .unwrap();
     assert_eq!(stale, 0, "the moved organisme's dossiers are counted in its new département");
 
-    let (organisme, formation, region): (String, String, String) = sqlx::query_as(
-        "SELECT uai_formateur || ':' || siret_formateur, formation, region FROM rm_dossiers WHERE uai_formateur = $1 LIMIT 1",
-    )
-    .bind(&uai)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let (organisme, formation, region) = exemple(&db.pool, &uai).await;
     let pending = |db: &TestDb| {
         let pool = db.pool.clone();
         async move {

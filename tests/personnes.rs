@@ -86,7 +86,10 @@ fn effacable() -> Value {
     let mut item = this_year(dossier_v3("E-1"));
     item["nom_apprenant"] = json!("Effacable");
     item["prenom_apprenant"] = json!("Eva");
-    item["date_de_naissance_apprenant"] = json!(today.with_year(today.year() - 19).unwrap());
+    // 19 years old, not born on the first of a month (whose day the erasure keeps).
+    let naissance = today.with_year(today.year() - 19).unwrap() - chrono::Duration::days(20);
+    let naissance = if naissance.day() == 1 { naissance - chrono::Duration::days(1) } else { naissance };
+    item["date_de_naissance_apprenant"] = json!(naissance);
     item["email_contact"] = json!("effacable@example.org");
     item["tel_apprenant"] = json!("0611223344");
     item["ine_apprenant"] = json!("123456789AB");
@@ -186,6 +189,16 @@ async fn an_erased_person_is_gone_from_every_read_and_the_log_still_verifies() {
         assert!(apprenant[field].is_null(), "{field}: {after}");
     }
     assert_eq!(t.secrets_stored().await, 0, "no read model or journal holds the person any more");
+    // Nor the history "as known at": the dossier's every version has the birth date it reads now.
+    let (versions, otherwise): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE v.date_de_naissance <> d.date_de_naissance)
+         FROM rm_dossiers_versions v JOIN rm_dossiers d USING (dossier_id) WHERE d.personne = $1",
+    )
+    .bind(&personne)
+    .fetch_one(&t.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((versions > 0, otherwise), (true, 0), "the versions hold the birth date erased");
     let auditor = key(&t.db, Role::Auditor, None).await;
     for query in [
         "{ events(first: 500) { edges { node { data } } } }".to_owned(),

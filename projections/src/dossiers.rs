@@ -27,6 +27,7 @@ use sqlx::PgConnection;
 use crate::copy::CopyRows;
 use crate::fold::Touched;
 use crate::indicateurs::historique::Historique;
+use crate::indicateurs::versions::{self, Placement, Versions};
 use crate::indicateurs::{Comptage, Deltas, Dimensions};
 use crate::runtime::{ProjectionError, Projector};
 use crate::status::{ChangePoint, Faits, RuleSet};
@@ -187,6 +188,8 @@ impl Projector for DossiersProjection {
             "rm_indicateurs_organisme_pending",
             "rm_indicateurs_formation_pending",
             "rm_indicateurs_historique",
+            "rm_dossiers_versions",
+            "rm_organismes_versions",
         ]
     }
 
@@ -231,7 +234,7 @@ impl Projector for DossiersProjection {
         let moved = write_organismes(tx, &organismes).await?;
         // An erased person's dossiers are folded again: their personal data now reads erased.
         let erased = PersonneEffacee::persons_in(events);
-        let also = if erased.is_empty() {
+        let also: Vec<String> = if erased.is_empty() {
             Vec::new()
         } else {
             sqlx::query_scalar!("SELECT dossier_id FROM rm_dossiers WHERE personne = ANY($1)", &erased)
@@ -259,13 +262,17 @@ impl Projector for DossiersProjection {
         // Counts move by what each dossier contributes now minus what it contributed before.
         let mut deltas = Deltas::default();
         let mut historique = Historique::default();
+        let mut versions = Versions::default();
+        let efface: std::collections::HashSet<&str> = also.iter().map(String::as_str).collect();
         let ids: Vec<String> = steps.iter().map(|(id, _)| id.clone()).collect();
         let old: HashMap<String, Comptage> =
             counted(tx, Counted::Dossiers(&ids)).await?.into_iter().collect();
         let mut rows = Vec::new();
         for (id, steps) in steps {
             let before = old.get(&id);
-            historique.add_steps(before, steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| &r.comptage))));
+            let counts = || steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| &r.comptage)));
+            historique.add_steps(before, counts());
+            versions.add_steps(&id, before, counts(), efface.contains(id.as_str()));
             if let Some(before) = before {
                 deltas.add(before, -1);
             }
@@ -279,6 +286,7 @@ impl Projector for DossiersProjection {
         write_dossiers(tx, &rows, self.rules.version() as i32).await?;
         deltas.write(tx).await?;
         historique.write(tx).await?;
+        versions.write(tx).await?;
         Ok(())
     }
 
@@ -301,17 +309,20 @@ impl Projector for DossiersProjection {
         let territoires = territoires(tx, None).await?;
         let mut deltas = Deltas::default();
         let mut historique = Historique::default();
+        let mut versions = Versions::default();
         let mut rows: Vec<Row> = Vec::with_capacity(BUILD_ROWS);
         let mut done = 0;
         let mut fold = |stream: &[RecordedEvent],
                         rows: &mut Vec<Row>,
-                        historique: &mut Historique|
+                        (historique, versions): (&mut Historique, &mut Versions)|
          -> Result<(), ProjectionError> {
             let events: Vec<&RecordedEvent> = stream.iter().collect();
             // The history needs the dossier after each of its events, as the live batches write it.
             let mut steps = self.steps(&stream[0].stream_id, &events, 0, 0)?;
             steps.iter_mut().filter_map(|(_, r)| r.as_mut()).for_each(|row| row.locate(&territoires));
-            historique.add_steps(None, steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| &r.comptage))));
+            let counts = || steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| &r.comptage)));
+            historique.add_steps(None, counts());
+            versions.add_steps(&stream[0].stream_id, None, counts(), false);
             if let Some((_, Some(row))) = steps.pop() {
                 deltas.add(&row.comptage, 1);
                 rows.push(row);
@@ -323,12 +334,13 @@ impl Projector for DossiersProjection {
         let reader = tokio::spawn(read_streams(store.clone(), until, sender));
         while let Some(chunk) = streams.recv().await {
             for stream in &chunk {
-                fold(stream, &mut rows, &mut historique)?;
+                fold(stream, &mut rows, (&mut historique, &mut versions))?;
                 done += stream.len() as i64;
             }
             if rows.len() >= BUILD_ROWS {
                 copy_dossiers(tx, &rows, self.rules.version()).await?;
                 historique.write(tx).await?;
+                versions.write(tx).await?;
                 rows.clear();
                 progress(done, until);
             }
@@ -336,6 +348,7 @@ impl Projector for DossiersProjection {
         reader.await.map_err(|e| ProjectionError::Event { position: until, message: e.to_string() })??;
         copy_dossiers(tx, &rows, self.rules.version()).await?;
         historique.write(tx).await?;
+        versions.write(tx).await?;
         tracing::info!(
             events = done,
             seconds = started.elapsed().as_secs_f64(),
@@ -571,6 +584,16 @@ async fn write_organismes(
     for entry in organismes {
         latest.insert((entry.0.uai.to_string(), entry.0.siret.to_string()), entry);
     }
+    let placements: Vec<Placement> = organismes
+        .iter()
+        .map(|(o, position)| Placement {
+            uai: o.uai.to_string(),
+            siret: o.siret.to_string(),
+            position: *position,
+            territoire: (o.departement.as_str().into(), o.region.as_str().into(), o.academie.as_str().into()),
+        })
+        .collect();
+    versions::placer(tx, &placements).await?;
     let before = territoires(tx, Some(latest.keys().cloned().collect())).await?;
     let column = |f: fn(&(Organisme, i64)) -> String| latest.values().map(|e| f(e)).collect::<Vec<_>>();
     sqlx::query!(

@@ -109,11 +109,6 @@ pub async fn run(db: &DbConfig, args: IndicateursArgs) -> anyhow::Result<ExitCod
     };
     let groupes = match args.connu_au {
         Some(instant) => {
-            if !projections::indicateurs::connu::possible(dimension, &filtre) {
-                bail!(
-                    "--connu-au holds for the national, région, département and académie groupings and filters"
-                );
-            }
             let (position, groupes) =
                 projections::indicateurs::connu::indicateurs(&pool, instant, date, dimension, &filtre)
                     .await?;

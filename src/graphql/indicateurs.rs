@@ -188,8 +188,7 @@ impl IndicateursCache {
     }
 }
 
-/// The indicators as known at `instant`, with the log position they are as of; refused (naming
-/// `connuAu`) where the history cannot tell.
+/// The indicators as known at `instant`, with the log position they are as of.
 pub async fn connus(
     pool: &PgPool,
     instant: chrono::DateTime<Utc>,
@@ -197,12 +196,6 @@ pub async fn connus(
     dimension: Dim,
     filtre: &Filtre,
 ) -> Result<(i64, Vec<Groupe>), Error> {
-    if !connu::possible(dimension, filtre) {
-        return Err(bad_input(
-            "connuAu",
-            "« connu au » vaut pour les regroupements et filtres national, région, département et académie",
-        ));
-    }
     connu::indicateurs(pool, instant, date, dimension, filtre).await.or_internal()
 }
 
@@ -215,8 +208,7 @@ impl IndicateursQuery {
     /// dossiers (the national group always), in the order of their keys. Without a key, only the
     /// national figures, ungrouped and unfiltered, are public. With `connuAu`, as the log knew them at
     /// that instant (only the events recorded by then count): the figures published on a day D are
-    /// `indicateurs(date: D, connuAu: the end of D)`. "As known at" holds for the national, région,
-    /// département and académie groupings and filters.
+    /// `indicateurs(date: D, connuAu: the end of D)`, for any grouping and filter.
     async fn indicateurs(
         &self,
         ctx: &Context<'_>,

@@ -11,7 +11,7 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{ComplexObject, Context, Error, Object, SimpleObject};
 use chrono::{NaiveDate, Utc};
 use events::domain::{Siret, Uai};
-use projections::indicateurs::{self, Dimension as Dim, Filtre};
+use projections::indicateurs::{self, Dimension as Dim, Filtre, connu};
 use sqlx::PgPool;
 
 use super::error::{OrInternal, bad_input};
@@ -69,15 +69,18 @@ pub struct EtatTransmission {
 #[ComplexObject]
 impl Organisme {
     /// Its dossiers' indicators (as organisme formateur) on `date` (today by default), within the
-    /// caller's perimeter: null outside it, or when it has no dossier counted that day.
+    /// caller's perimeter: null outside it, or when it has no dossier counted that day. With
+    /// `connuAu`, as the log knew them at that instant.
     async fn indicateurs(
         &self,
         ctx: &Context<'_>,
         date: Option<Date>,
+        connu_au: Option<DateTime>,
     ) -> Result<Option<IndicateursGroupe>, Error> {
         let date = date.map_or_else(|| Utc::now().date_naive(), |d| d.0);
         let loader = ctx.data::<DataLoader<Loaders>>()?;
-        let groupe = loader.load_one(Counted(date, self.key())).await.map_err(|e| (*e).clone())?;
+        let counted = Counted(date, connu_au.map(|c| c.0), self.key());
+        let groupe = loader.load_one(counted).await.map_err(|e| (*e).clone())?;
         Ok(groupe.map(Into::into))
     }
 
@@ -95,9 +98,9 @@ impl Organisme {
     }
 }
 
-/// An organisme's indicators on a day (`UAI:SIRET`).
+/// An organisme's indicators on a day (`UAI:SIRET`), as known now or at an instant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Counted(NaiveDate, String);
+pub struct Counted(NaiveDate, Option<chrono::DateTime<Utc>>, String);
 
 /// An organisme's transmissions (`UAI:SIRET`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -113,26 +116,30 @@ impl Loader<Counted> for Loaders {
             .get_or_try_init(|| self.viewer.perimetre(&self.pool))
             .await
             .map_err(|e| Arc::new(e.clone()))?;
-        let mut by_date: HashMap<NaiveDate, Vec<String>> = HashMap::new();
-        for Counted(date, organisme) in keys {
+        let mut by_date: HashMap<(NaiveDate, Option<chrono::DateTime<Utc>>), Vec<String>> = HashMap::new();
+        for Counted(date, instant, organisme) in keys {
             // An organisme outside an organisme's perimeter is not asked for at all.
             if let Perimetre::Organismes(allowed) = perimetre
                 && !allowed.contains(organisme)
             {
                 continue;
             }
-            by_date.entry(*date).or_default().push(organisme.clone());
+            by_date.entry((*date, *instant)).or_default().push(organisme.clone());
         }
         let mut found = HashMap::new();
         let mut conn = self.pool.acquire().await.or_internal().map_err(Arc::new)?;
-        for (date, organismes) in by_date {
+        for ((date, instant), organismes) in by_date {
             let filtre = Filtre { organismes, ..Filtre::default() };
             let filtre = perimetre.restrict(filtre, false).map_err(Arc::new)?;
-            let groupes = indicateurs::indicateurs(&mut conn, date, Dim::Organisme, &filtre)
-                .await
-                .or_internal()
-                .map_err(Arc::new)?;
-            found.extend(groupes.into_iter().map(|g| (Counted(date, g.cle.clone()), g)));
+            let groupes = match instant {
+                None => indicateurs::indicateurs(&mut conn, date, Dim::Organisme, &filtre).await,
+                Some(instant) => connu::indicateurs(&self.pool, instant, date, Dim::Organisme, &filtre)
+                    .await
+                    .map(|(_, g)| g),
+            }
+            .or_internal()
+            .map_err(Arc::new)?;
+            found.extend(groupes.into_iter().map(|g| (Counted(date, instant, g.cle.clone()), g)));
         }
         Ok(found)
     }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod changes;
 pub mod gql;
 
 use std::str::FromStr;

@@ -8,9 +8,9 @@
 //! (`query::indicateurs`) answers "as known at P" reading the snapshot plus the rows since: a query
 //! costs one month of the cube's rows plus the history since the snapshot, whatever the log's size.
 //! Snapshots are built from the previous one and the history between, never copied from the live
-//! cube, so they are exact whenever they are taken. Only the département cube is kept this way: a
-//! question "as known at" is answerable for the groupings and filters it holds (national, région,
-//! département, académie).
+//! cube, so they are exact whenever they are taken. Only the département cube is kept this way (the
+//! national, région, département and académie groupings and filters); the other questions are answered
+//! from the dossiers' versions (`versions`).
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Row as _};
@@ -21,8 +21,8 @@ use super::query::{Dimension, Filtre, plan};
 /// The projection version whose history the snapshots sum (`DossiersProjection::version`).
 pub const VERSION: i32 = 2;
 
-/// Whether a question "as known at" can be answered: its grouping and filters are in the département
-/// cube.
+/// Whether a question "as known at" is answered from the snapshots: its grouping and filters are in
+/// the département cube.
 pub fn possible(dimension: Dimension, filtre: &Filtre) -> bool {
     plan(dimension, filtre) == CUBES[0].table
 }
@@ -196,8 +196,9 @@ pub async fn oublier(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// The indicators at `date` as known at `instant` (at most the projected position); with the position
-/// the answer is as of.
+/// The indicators at `date` as known at `instant` (at most the projected position), for any grouping
+/// and filter: from the département cube's snapshots where it holds the question, else from the
+/// dossiers' versions (`versions`); with the position the answer is as of.
 pub async fn indicateurs(
     pool: &PgPool,
     instant: DateTime<Utc>,
@@ -206,9 +207,16 @@ pub async fn indicateurs(
     filtre: &Filtre,
 ) -> Result<(i64, Vec<super::Groupe>), sqlx::Error> {
     let mut tx = pool.begin().await?;
+    // One snapshot of the database for the whole answer: the projection's position, its read model and
+    // its history agree.
+    sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
     let position = position_at(&mut tx, instant).await?.min(position_projetee(&mut tx).await?);
-    lire(&mut tx, position).await?;
-    let groupes = super::query::indicateurs(&mut tx, date, dimension, filtre).await?;
+    let groupes = if possible(dimension, filtre) {
+        lire(&mut tx, position).await?;
+        super::query::indicateurs(&mut tx, date, dimension, filtre).await?
+    } else {
+        super::versions::indicateurs(&mut tx, position, date, dimension, filtre).await?
+    };
     tx.rollback().await?;
     Ok((position, groupes))
 }

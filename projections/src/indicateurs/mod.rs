@@ -12,6 +12,7 @@ pub mod cubes;
 pub mod historique;
 pub mod query;
 pub mod segments;
+pub mod versions;
 
 pub use cubes::{Comptage, Deltas, Dimensions};
 pub use query::{Dimension, Filtre, Groupe, indicateurs, plan};

@@ -167,12 +167,21 @@ pub async fn indicateurs(
     dimension: Dimension,
     filtre: &Filtre,
 ) -> Result<Vec<Groupe>, sqlx::Error> {
+    let counts = counts(conn, date, dimension, filtre).await?;
+    groupes(conn, dimension, counts).await
+}
+
+/// The counts `indicateurs` groups: per group key and status, from the first cube holding the query,
+/// else from the dossiers.
+pub(super) async fn counts(
+    conn: &mut PgConnection,
+    date: NaiveDate,
+    dimension: Dimension,
+    filtre: &Filtre,
+) -> Result<Vec<(String, Statut, i64)>, sqlx::Error> {
     match cube_for(dimension, filtre) {
-        Some(cube) => {
-            let counts = from_cube(conn, cube, date, dimension, filtre).await?;
-            groupes(conn, dimension, counts).await
-        }
-        None => counting_dossiers(conn, date, dimension, filtre).await,
+        Some(cube) => from_cube(conn, cube, date, dimension, filtre).await,
+        None => from_dossiers(conn, "rm_dossiers", date, dimension, filtre).await,
     }
 }
 
@@ -184,11 +193,11 @@ pub async fn counting_dossiers(
     dimension: Dimension,
     filtre: &Filtre,
 ) -> Result<Vec<Groupe>, sqlx::Error> {
-    let counts = from_dossiers(conn, date, dimension, filtre).await?;
+    let counts = from_dossiers(conn, "rm_dossiers", date, dimension, filtre).await?;
     groupes(conn, dimension, counts).await
 }
 
-async fn groupes(
+pub(super) async fn groupes(
     conn: &mut PgConnection,
     dimension: Dimension,
     counts: Vec<(String, Statut, i64)>,
@@ -330,8 +339,10 @@ struct DossierRow {
     cle: String,
 }
 
-async fn from_dossiers(
+/// Count the dossiers of `source` (`rm_dossiers`, or a subquery in its shape) one by one.
+pub(super) async fn from_dossiers(
     conn: &mut PgConnection,
+    source: &str,
     date: NaiveDate,
     dimension: Dimension,
     filtre: &Filtre,
@@ -358,7 +369,7 @@ async fn from_dossiers(
         conditions.push("uai_formateur", Bind::Texts(uais));
     }
     let sql = format!(
-        "SELECT annee_scolaire, date_de_naissance, parcours, {cle} AS cle FROM rm_dossiers
+        "SELECT annee_scolaire, date_de_naissance, parcours, {cle} AS cle FROM {source}
          WHERE annee_scolaire = ANY($1) AND parcours <> '[]'{conditions}",
         conditions = conditions.and(),
     );

@@ -1,0 +1,333 @@
+//! The dossiers as known at any log position (migration `…18_dossiers_versions`), for the questions
+//! "as known at" that the département cube's history cannot answer (organisme, formation and niveau
+//! groupings, age band and année de formation filters).
+//!
+//! Each dossier keeps its successive counts (`rm_dossiers_versions`: from the event that gave them to
+//! the one that changed them), without its territory: that is where its organisme formateur was at the
+//! position asked for (`rm_organismes_versions`), as a replay up to that position would place it.
+//! Both are written from the events' own positions, by the live batches and the one-pass build alike.
+//!
+//! A question at position P is answered from the live read model, corrected by the dossiers counted
+//! otherwise since P (those with a version started after P, and those of organismes placed elsewhere
+//! since): their counts now are taken back and their counts at P added. When more than a quarter of
+//! the dossiers changed since P, the versions valid at P are counted instead. Either way, the cost is
+//! that of the dossiers read, and the answer is the same.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use sqlx::PgConnection;
+
+use super::cubes::Comptage;
+use super::query::{self, Dimension, Filtre, Groupe};
+use crate::copy::CopyRows;
+use crate::status::Statut;
+
+/// Whether two counts are the same version: the same but for the territory, which is the organisme's.
+fn meme_version(a: &Comptage, b: &Comptage) -> bool {
+    let (x, y) = (&a.dims, &b.dims);
+    a.annee_scolaire == b.annee_scolaire
+        && a.naissance == b.naissance
+        && a.parcours == b.parcours
+        && (&x.uai, &x.siret, &x.formation, x.niveau, x.annee_formation)
+            == (&y.uai, &y.siret, &y.formation, y.niveau, y.annee_formation)
+}
+
+struct Version {
+    dossier_id: Arc<str>,
+    depuis: i64,
+    jusqua: Option<i64>,
+    comptage: Comptage,
+}
+
+/// The versions a batch (or a build) adds, and the current versions it ends.
+#[derive(Default)]
+pub struct Versions {
+    /// Current versions ended, by dossier, at a position.
+    closes: Vec<(Arc<str>, i64)>,
+    new: Vec<Version>,
+    /// Erased persons' dossiers: every version's birth date becomes what the dossier reads now.
+    scrubs: Vec<(Arc<str>, NaiveDate)>,
+}
+
+impl Versions {
+    /// A dossier's counts after each of its events (`(position, counts)` in position order, `None`
+    /// while it counts for nothing), from `before` (its current version, if any). For an erased
+    /// person's dossier (`efface`), its earlier versions take the birth date it reads now, as a rebuild
+    /// would fold them.
+    pub fn add_steps<'c>(
+        &mut self,
+        dossier_id: &str,
+        before: Option<&'c Comptage>,
+        steps: impl IntoIterator<Item = (i64, Option<&'c Comptage>)>,
+        efface: bool,
+    ) {
+        let dossier_id: Arc<str> = dossier_id.into();
+        let steps: Vec<(i64, Option<&Comptage>)> = steps.into_iter().collect();
+        let scrubbed;
+        let mut previous = before;
+        if efface && let Some(naissance) = steps.iter().rev().find_map(|(_, c)| c.map(|c| c.naissance)) {
+            self.scrubs.push((dossier_id.clone(), naissance));
+            if let Some(before) = before {
+                scrubbed = Comptage { naissance, ..before.clone() };
+                previous = Some(&scrubbed);
+            }
+        }
+        let mut open = previous.is_some();
+        let mut pending: Option<usize> = None;
+        for (position, now) in steps {
+            let same = match (previous, now) {
+                (Some(a), Some(b)) => meme_version(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if same {
+                continue;
+            }
+            match pending {
+                Some(index) => self.new[index].jusqua = Some(position),
+                None if open => self.closes.push((dossier_id.clone(), position)),
+                None => {}
+            }
+            open = false;
+            pending = None;
+            if let Some(now) = now {
+                pending = Some(self.new.len());
+                self.new.push(Version {
+                    dossier_id: dossier_id.clone(),
+                    depuis: position,
+                    jusqua: None,
+                    comptage: now.clone(),
+                });
+            }
+            previous = now;
+        }
+    }
+
+    /// Write them (unqualified tables: the live ones, or those first on the search path), and start
+    /// afresh.
+    pub async fn write(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if !self.scrubs.is_empty() {
+            let (ids, naissances): (Vec<String>, Vec<NaiveDate>) =
+                self.scrubs.drain(..).map(|(id, n)| (id.to_string(), n)).unzip();
+            sqlx::query!(
+                "UPDATE rm_dossiers_versions v SET date_de_naissance = s.naissance
+                 FROM unnest($1::text[], $2::date[]) AS s(dossier_id, naissance)
+                 WHERE v.dossier_id = s.dossier_id",
+                &ids,
+                &naissances
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        if !self.closes.is_empty() {
+            let (ids, positions): (Vec<String>, Vec<i64>) =
+                self.closes.drain(..).map(|(id, p)| (id.to_string(), p)).unzip();
+            sqlx::query!(
+                "UPDATE rm_dossiers_versions v SET jusqua = c.position
+                 FROM unnest($1::text[], $2::bigint[]) AS c(dossier_id, position)
+                 WHERE v.dossier_id = c.dossier_id AND v.jusqua IS NULL",
+                &ids,
+                &positions
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
+        if self.new.is_empty() {
+            return Ok(());
+        }
+        let mut copy = CopyRows::default();
+        let known = |n: i16| (n != 0).then_some(n);
+        for v in self.new.drain(..) {
+            let (c, dims) = (&v.comptage, &v.comptage.dims);
+            let parcours = serde_json::to_string(&c.parcours).expect("change points serialise");
+            copy.text(&v.dossier_id)
+                .plain(v.depuis)
+                .optional(v.jusqua)
+                .text(c.annee_scolaire.as_str())
+                .plain(c.naissance)
+                .text(&parcours)
+                .text(&dims.uai)
+                .text(&dims.siret)
+                .text(&dims.formation)
+                .optional(known(dims.niveau))
+                .optional(known(dims.annee_formation))
+                .end_row();
+        }
+        copy.send(
+            tx,
+            "rm_dossiers_versions",
+            &[
+                "dossier_id",
+                "depuis",
+                "jusqua",
+                "annee_scolaire",
+                "date_de_naissance",
+                "parcours",
+                "uai_formateur",
+                "siret_formateur",
+                "formation",
+                "niveau",
+                "annee_formation",
+            ],
+        )
+        .await
+    }
+}
+
+/// A territory: département, région, académie.
+pub type Territoire = (Arc<str>, Arc<str>, Arc<str>);
+
+/// An organisme's territory from an event on.
+pub struct Placement {
+    pub uai: String,
+    pub siret: String,
+    pub position: i64,
+    pub territoire: Territoire,
+}
+
+/// Record where organismes are from their events on (in position order): only the events that place
+/// an organisme elsewhere than it was.
+pub async fn placer(tx: &mut PgConnection, placements: &[Placement]) -> Result<(), sqlx::Error> {
+    if placements.is_empty() {
+        return Ok(());
+    }
+    let keys: HashSet<(&str, &str)> = placements.iter().map(|p| (p.uai.as_str(), p.siret.as_str())).collect();
+    let (uais, sirets): (Vec<&str>, Vec<&str>) = keys.into_iter().unzip();
+    let latest: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT DISTINCT ON (v.uai, v.siret) v.uai, v.siret, v.departement, v.region, v.academie
+         FROM rm_organismes_versions v JOIN unnest($1::text[], $2::text[]) AS k(uai, siret) USING (uai, siret)
+         ORDER BY v.uai, v.siret, v.depuis DESC",
+    )
+    .bind(&uais)
+    .bind(&sirets)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut placed: HashMap<(String, String), Territoire> =
+        latest.into_iter().map(|(u, s, d, r, a)| ((u, s), (d.into(), r.into(), a.into()))).collect();
+    let mut copy = CopyRows::default();
+    for p in placements {
+        let key = (p.uai.clone(), p.siret.clone());
+        if placed.get(&key) == Some(&p.territoire) {
+            continue;
+        }
+        let (departement, region, academie) = &p.territoire;
+        copy.text(&p.uai).text(&p.siret).plain(p.position).text(departement).text(region).text(academie);
+        copy.end_row();
+        placed.insert(key, p.territoire.clone());
+    }
+    copy.send(tx, "rm_organismes_versions", &["uai", "siret", "depuis", "departement", "region", "academie"])
+        .await
+}
+
+/// The dossiers as known at `position`, in `rm_dossiers`' shape (the columns the indicators read),
+/// those of `touched` only when given (a table of dossier ids).
+fn connus_a(position: i64, touched: Option<&str>) -> String {
+    let join = touched.map(|t| format!("JOIN {t} USING (dossier_id)")).unwrap_or_default();
+    format!(
+        "(SELECT v.annee_scolaire, v.date_de_naissance, v.parcours, v.uai_formateur, v.siret_formateur,
+                 v.formation, v.niveau, v.annee_formation, coalesce(o.departement, '') AS departement,
+                 coalesce(o.region, '') AS region, coalesce(o.academie, '') AS academie
+          FROM rm_dossiers_versions v {join}
+          LEFT JOIN (SELECT DISTINCT ON (uai, siret) uai, siret, departement, region, academie
+                     FROM rm_organismes_versions WHERE depuis <= {position}
+                     ORDER BY uai, siret, depuis DESC) o
+                 ON (o.uai, o.siret) = (v.uai_formateur, v.siret_formateur)
+          WHERE v.depuis <= {position} AND (v.jusqua IS NULL OR v.jusqua > {position})) AS d"
+    )
+}
+
+/// How a question "as known at" is answered from the versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chemin {
+    /// The live read model, corrected by the dossiers counted otherwise since the position.
+    Correction,
+    /// The versions valid at the position, counted one by one.
+    Versions,
+}
+
+/// The cheaper way to answer at `position`: the correction, unless more than a quarter of the dossiers
+/// changed since.
+pub async fn chemin(tx: &mut PgConnection, position: i64) -> Result<Chemin, sqlx::Error> {
+    let dossiers: f32 =
+        sqlx::query_scalar!(r#"SELECT reltuples AS "n!" FROM pg_class WHERE oid = 'rm_dossiers'::regclass"#)
+            .fetch_one(&mut *tx)
+            .await?;
+    let limit = (f64::from(dossiers.max(0.0)) / 4.0) as i64 + 1000;
+    let since: i64 = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM (SELECT 1 FROM rm_dossiers_versions WHERE depuis > $1 LIMIT $2) s"#,
+        position,
+        limit
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(if since < limit { Chemin::Correction } else { Chemin::Versions })
+}
+
+/// The indicators at `date` as known at `position` (at most the projected position), for any grouping
+/// and filter, in the caller's transaction: it must see one snapshot of the database (REPEATABLE READ),
+/// so that the live read model and the versions agree.
+pub async fn indicateurs(
+    tx: &mut PgConnection,
+    position: i64,
+    date: NaiveDate,
+    dimension: Dimension,
+    filtre: &Filtre,
+) -> Result<Vec<Groupe>, sqlx::Error> {
+    let chemin = chemin(tx, position).await?;
+    par(tx, chemin, position, date, dimension, filtre).await
+}
+
+/// The same answer, the way `chemin` says.
+pub async fn par(
+    tx: &mut PgConnection,
+    chemin: Chemin,
+    position: i64,
+    date: NaiveDate,
+    dimension: Dimension,
+    filtre: &Filtre,
+) -> Result<Vec<Groupe>, sqlx::Error> {
+    let counts = match chemin {
+        Chemin::Versions => {
+            query::from_dossiers(tx, &connus_a(position, None), date, dimension, filtre).await?
+        }
+        Chemin::Correction => corriges(tx, position, date, dimension, filtre).await?,
+    };
+    query::groupes(tx, dimension, counts).await
+}
+
+/// The live counts, less those now of the dossiers counted otherwise since `position`, plus theirs then.
+async fn corriges(
+    tx: &mut PgConnection,
+    position: i64,
+    date: NaiveDate,
+    dimension: Dimension,
+    filtre: &Filtre,
+) -> Result<Vec<(String, Statut, i64)>, sqlx::Error> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP TABLE IF EXISTS pg_temp.connus_touches;
+         CREATE TEMP TABLE connus_touches ON COMMIT DROP AS
+             SELECT dossier_id FROM rm_dossiers_versions WHERE depuis > {position}
+             UNION
+             SELECT d.dossier_id FROM rm_dossiers d
+             JOIN (SELECT DISTINCT uai, siret FROM rm_organismes_versions WHERE depuis > {position}) o
+               ON (d.uai_formateur, d.siret_formateur) = (o.uai, o.siret);
+         ANALYZE connus_touches;"
+    )))
+    .execute(&mut *tx)
+    .await?;
+    let mut counts: HashMap<(String, Statut), i64> = HashMap::new();
+    for (cle, statut, n) in query::counts(tx, date, dimension, filtre).await? {
+        *counts.entry((cle, statut)).or_default() += n;
+    }
+    let now = "(SELECT d.* FROM rm_dossiers d JOIN connus_touches USING (dossier_id)) AS d";
+    for (cle, statut, n) in query::from_dossiers(tx, now, date, dimension, filtre).await? {
+        *counts.entry((cle, statut)).or_default() -= n;
+    }
+    let then = connus_a(position, Some("connus_touches"));
+    for (cle, statut, n) in query::from_dossiers(tx, &then, date, dimension, filtre).await? {
+        *counts.entry((cle, statut)).or_default() += n;
+    }
+    Ok(counts.into_iter().filter(|(_, n)| *n != 0).map(|((cle, statut), n)| (cle, statut, n)).collect())
+}
