@@ -19,6 +19,8 @@ CREATE TABLE rm_dossiers_versions (
 CREATE INDEX rm_dossiers_versions_dossier ON rm_dossiers_versions (dossier_id, depuis);
 -- "Which dossiers were counted otherwise after P": the versions started after it.
 CREATE INDEX rm_dossiers_versions_depuis ON rm_dossiers_versions (depuis);
+-- "What they counted at P": the versions replaced after it.
+CREATE INDEX rm_dossiers_versions_jusqua ON rm_dossiers_versions (jusqua);
 
 CREATE TABLE rm_organismes_versions (
     uai         text   NOT NULL,

@@ -9,9 +9,8 @@
 //!
 //! A question at position P is answered from the live read model, corrected by the dossiers counted
 //! otherwise since P (those with a version started after P, and those of organismes placed elsewhere
-//! since): their counts now are taken back and their counts at P added. When more than a quarter of
-//! the dossiers changed since P, the versions valid at P are counted instead. Either way, the cost is
-//! that of the dossiers read, and the answer is the same.
+//! since): their counts now are taken back and their counts at P added. When many dossiers changed
+//! since P (`chemin`), the versions valid at P are counted instead. Either way, the answer is the same.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -221,20 +220,48 @@ pub async fn placer(tx: &mut PgConnection, placements: &[Placement]) -> Result<(
         .await
 }
 
-/// The dossiers as known at `position`, in `rm_dossiers`' shape (the columns the indicators read),
-/// those of `touched` only when given (a table of dossier ids).
-fn connus_a(position: i64, touched: Option<&str>) -> String {
-    let join = touched.map(|t| format!("JOIN {t} USING (dossier_id)")).unwrap_or_default();
+/// Which dossiers' versions valid at a position to read.
+#[derive(Clone, Copy)]
+enum Quels {
+    /// Every dossier's.
+    Tous,
+    /// Those of the dossiers counted otherwise since: replaced since, or of an organisme placed
+    /// elsewhere since.
+    Changes,
+}
+
+/// The organismes placed elsewhere after `position`, as SQL.
+fn places_depuis(position: i64) -> String {
+    format!("SELECT uai, siret FROM rm_organismes_versions WHERE depuis > {position}")
+}
+
+/// The dossiers as known at `position`, in `rm_dossiers`' shape (the columns the indicators read).
+fn connus_a(position: i64, quels: Quels) -> String {
+    let columns = "v.annee_scolaire, v.date_de_naissance, v.parcours, v.uai_formateur, v.siret_formateur,
+                   v.formation, v.niveau, v.annee_formation";
+    let versions = match quels {
+        Quels::Tous => format!(
+            "SELECT {columns} FROM rm_dossiers_versions v
+             WHERE v.depuis <= {position} AND (v.jusqua IS NULL OR v.jusqua > {position})"
+        ),
+        // Disjoint: a version replaced since is not current.
+        Quels::Changes => format!(
+            "SELECT {columns} FROM rm_dossiers_versions v WHERE v.jusqua > {position} AND v.depuis <= {position}
+             UNION ALL
+             SELECT {columns} FROM rm_dossiers_versions v
+             WHERE v.jusqua IS NULL AND v.depuis <= {position}
+               AND (v.uai_formateur, v.siret_formateur) IN ({moved})",
+            moved = places_depuis(position)
+        ),
+    };
     format!(
-        "(SELECT v.annee_scolaire, v.date_de_naissance, v.parcours, v.uai_formateur, v.siret_formateur,
-                 v.formation, v.niveau, v.annee_formation, coalesce(o.departement, '') AS departement,
-                 coalesce(o.region, '') AS region, coalesce(o.academie, '') AS academie
-          FROM rm_dossiers_versions v {join}
+        "(SELECT v.*, coalesce(o.departement, '') AS departement, coalesce(o.region, '') AS region,
+                 coalesce(o.academie, '') AS academie
+          FROM ({versions}) v
           LEFT JOIN (SELECT DISTINCT ON (uai, siret) uai, siret, departement, region, academie
                      FROM rm_organismes_versions WHERE depuis <= {position}
                      ORDER BY uai, siret, depuis DESC) o
-                 ON (o.uai, o.siret) = (v.uai_formateur, v.siret_formateur)
-          WHERE v.depuis <= {position} AND (v.jusqua IS NULL OR v.jusqua > {position})) AS d"
+                 ON (o.uai, o.siret) = (v.uai_formateur, v.siret_formateur)) AS d"
     )
 }
 
@@ -247,14 +274,16 @@ pub enum Chemin {
     Versions,
 }
 
-/// The cheaper way to answer at `position`: the correction, unless more than a quarter of the dossiers
-/// changed since.
+/// The cheaper way to answer at `position`: the correction costs a few index probes per version
+/// started since, the versions alone a scan of them all, about 40 times cheaper per version (see
+/// BENCHMARKS.md).
 pub async fn chemin(tx: &mut PgConnection, position: i64) -> Result<Chemin, sqlx::Error> {
-    let dossiers: f32 =
-        sqlx::query_scalar!(r#"SELECT reltuples AS "n!" FROM pg_class WHERE oid = 'rm_dossiers'::regclass"#)
-            .fetch_one(&mut *tx)
-            .await?;
-    let limit = (f64::from(dossiers.max(0.0)) / 4.0) as i64 + 1000;
+    let versions: f32 = sqlx::query_scalar!(
+        r#"SELECT reltuples AS "n!" FROM pg_class WHERE oid = 'rm_dossiers_versions'::regclass"#
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let limit = (f64::from(versions.max(0.0)) / 40.0) as i64 + 1000;
     let since: i64 = sqlx::query_scalar!(
         r#"SELECT count(*) AS "n!" FROM (SELECT 1 FROM rm_dossiers_versions WHERE depuis > $1 LIMIT $2) s"#,
         position,
@@ -288,9 +317,11 @@ pub async fn par(
     dimension: Dimension,
     filtre: &Filtre,
 ) -> Result<Vec<Groupe>, sqlx::Error> {
+    // Compiling these queries (JIT, for their large estimated cost) takes longer than running them.
+    sqlx::raw_sql("SET LOCAL jit = off").execute(&mut *tx).await?;
     let counts = match chemin {
         Chemin::Versions => {
-            query::from_dossiers(tx, &connus_a(position, None), date, dimension, filtre).await?
+            query::from_dossiers(tx, &connus_a(position, Quels::Tous), date, dimension, filtre).await?
         }
         Chemin::Correction => corriges(tx, position, date, dimension, filtre).await?,
     };
@@ -305,27 +336,23 @@ async fn corriges(
     dimension: Dimension,
     filtre: &Filtre,
 ) -> Result<Vec<(String, Statut, i64)>, sqlx::Error> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP TABLE IF EXISTS pg_temp.connus_touches;
-         CREATE TEMP TABLE connus_touches ON COMMIT DROP AS
-             SELECT dossier_id FROM rm_dossiers_versions WHERE depuis > {position}
-             UNION
-             SELECT d.dossier_id FROM rm_dossiers d
-             JOIN (SELECT DISTINCT uai, siret FROM rm_organismes_versions WHERE depuis > {position}) o
-               ON (d.uai_formateur, d.siret_formateur) = (o.uai, o.siret);
-         ANALYZE connus_touches;"
-    )))
-    .execute(&mut *tx)
-    .await?;
     let mut counts: HashMap<(String, Statut), i64> = HashMap::new();
     for (cle, statut, n) in query::counts(tx, date, dimension, filtre).await? {
         *counts.entry((cle, statut)).or_default() += n;
     }
-    let now = "(SELECT d.* FROM rm_dossiers d JOIN connus_touches USING (dossier_id)) AS d";
-    for (cle, statut, n) in query::from_dossiers(tx, now, date, dimension, filtre).await? {
+    // The dossiers counted otherwise since, looked up one by one on the primary key (an array, so
+    // that the planner does not scan every dossier to join them).
+    let now = format!(
+        "(SELECT * FROM rm_dossiers WHERE dossier_id = ANY(ARRAY(
+             SELECT dossier_id FROM rm_dossiers_versions WHERE depuis > {position}
+             UNION
+             SELECT dossier_id FROM rm_dossiers WHERE (uai_formateur, siret_formateur) IN ({moved})))) AS d",
+        moved = places_depuis(position)
+    );
+    for (cle, statut, n) in query::from_dossiers(tx, &now, date, dimension, filtre).await? {
         *counts.entry((cle, statut)).or_default() -= n;
     }
-    let then = connus_a(position, Some("connus_touches"));
+    let then = connus_a(position, Quels::Changes);
     for (cle, statut, n) in query::from_dossiers(tx, &then, date, dimension, filtre).await? {
         *counts.entry((cle, statut)).or_default() += n;
     }
