@@ -310,6 +310,7 @@ impl Projector for DossiersProjection {
         let mut deltas = Deltas::default();
         let mut historique = Historique::default();
         let mut versions = Versions::default();
+        let mut versions_written = std::time::Duration::ZERO;
         let mut rows: Vec<Row> = Vec::with_capacity(BUILD_ROWS);
         let mut done = 0;
         let mut fold = |stream: &[RecordedEvent],
@@ -340,7 +341,9 @@ impl Projector for DossiersProjection {
             if rows.len() >= BUILD_ROWS {
                 copy_dossiers(tx, &rows, self.rules.version()).await?;
                 historique.write(tx).await?;
+                let writing = std::time::Instant::now();
                 versions.write(tx).await?;
+                versions_written += writing.elapsed();
                 rows.clear();
                 progress(done, until);
             }
@@ -348,10 +351,13 @@ impl Projector for DossiersProjection {
         reader.await.map_err(|e| ProjectionError::Event { position: until, message: e.to_string() })??;
         copy_dossiers(tx, &rows, self.rules.version()).await?;
         historique.write(tx).await?;
+        let writing = std::time::Instant::now();
         versions.write(tx).await?;
+        versions_written += writing.elapsed();
         tracing::info!(
             events = done,
             seconds = started.elapsed().as_secs_f64(),
+            versions_seconds = versions_written.as_secs_f64(),
             "dossiers folded and written"
         );
         // The history was written dossier after dossier; questions read it by position range.
@@ -361,6 +367,9 @@ impl Projector for DossiersProjection {
             .execute(&mut *tx)
             .await?;
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "history ordered by position");
+        let started = std::time::Instant::now();
+        crate::build::add_indexes(tx, &["rm_dossiers_versions"]).await?;
+        tracing::info!(seconds = started.elapsed().as_secs_f64(), "versions indexed");
         let started = std::time::Instant::now();
         deltas.copy(tx).await?;
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "indicator cubes written");
