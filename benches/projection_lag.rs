@@ -16,10 +16,8 @@ mod support;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use events::dossier::Dossier;
-use events::{AppendRequest, EventStore, ExpectedVersion, Metadata, StoreConfig};
+use events::{AppendRequest, EventStore, Metadata, StoreConfig};
 use support::{env_usize, percentile, scratch};
-use tba::ingestion::{diff, v3};
 
 const BENCH_DB: &str = "tba_bench_lag";
 const TICK: Duration = Duration::from_millis(10);
@@ -38,18 +36,8 @@ async fn main() -> anyhow::Result<()> {
     let referential = tba::ingestion::organismes::parse_csv(demo.organismes_csv().as_bytes())
         .map_err(|errors| anyhow::anyhow!("demo organismes refused: {}", errors[0]))?;
     tba::ingestion::organismes::import(&pool, referential, Metadata::default()).await?;
-    let mut requests: Vec<AppendRequest> = demo
-        .dossiers
-        .iter()
-        .filter_map(|(_, item)| {
-            let snapshot = v3::parse(item).ok()?;
-            let events = diff::decide(&Dossier::default(), &snapshot)
-                .iter()
-                .map(|e| e.to_new_event(e.occurred_on(today), Metadata::default()))
-                .collect();
-            Some(AppendRequest::new(snapshot.key.stream_id(), ExpectedVersion::NoStream, events))
-        })
-        .collect();
+    let mut requests: Vec<AppendRequest> =
+        demo.dossiers.iter().filter_map(|(_, item)| support::demo_request(item, today)).collect();
     requests.reverse();
 
     let projections = tba::projections::Projections::start(&store);

@@ -13,11 +13,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use events::dossier::Dossier;
 use events::personal::{MasterKey, Vault};
-use events::{AppendRequest, EventStore, ExpectedVersion, Metadata, StoreConfig};
+use events::{AppendRequest, EventStore, Metadata, StoreConfig};
 use support::env_usize;
-use tba::ingestion::{diff, organismes, v3};
+use tba::ingestion::organismes;
 
 const CHUNK: usize = 500;
 
@@ -40,19 +39,7 @@ async fn main() -> anyhow::Result<()> {
     let requests: Vec<Vec<AppendRequest>> = demo
         .dossiers
         .chunks(CHUNK)
-        .map(|chunk| {
-            chunk
-                .iter()
-                .filter_map(|(_, item)| {
-                    let snapshot = v3::parse(item).ok()?;
-                    let events = diff::decide(&Dossier::default(), &snapshot)
-                        .iter()
-                        .map(|e| e.to_new_event(e.occurred_on(today), Metadata::default()))
-                        .collect();
-                    Some(AppendRequest::new(snapshot.key.stream_id(), ExpectedVersion::NoStream, events))
-                })
-                .collect()
-        })
+        .map(|chunk| chunk.iter().filter_map(|(_, item)| support::demo_request(item, today)).collect())
         .collect();
     let events: usize = requests.iter().flatten().map(|r| r.events.len()).sum();
 

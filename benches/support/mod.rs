@@ -116,12 +116,7 @@ pub async fn large_log(dossiers: usize, reuse: bool, today: NaiveDate) -> anyhow
             let requests: Vec<AppendRequest> = chunk
                 .iter()
                 .filter_map(|(_, item)| {
-                    let snapshot = v3::parse(item).ok()?;
-                    let mut events: Vec<_> = diff::decide(&Dossier::default(), &snapshot)
-                        .iter()
-                        .map(|e| e.to_new_event(e.occurred_on(today), Metadata::default()))
-                        .collect();
-                    let stream = snapshot.key.stream_id();
+                    let (stream, mut events) = demo_events(item, today)?;
                     if first_pass {
                         events.truncate(1);
                         Some(AppendRequest::new(stream, ExpectedVersion::NoStream, events))
@@ -140,6 +135,23 @@ pub async fn large_log(dossiers: usize, reuse: bool, today: NaiveDate) -> anyhow
     store.flush().await?;
     println!("loaded {dossiers} dossiers in {:.0} s", started.elapsed().as_secs_f64());
     Ok(pool)
+}
+
+/// A demo dossier's events as the ingestion decides them for a new dossier, with its stream; `None`
+/// when the generator's item does not parse.
+pub fn demo_events(item: &serde_json::Value, today: NaiveDate) -> Option<(String, Vec<events::NewEvent>)> {
+    let snapshot = v3::parse(item).ok()?;
+    let events = diff::decide(&Dossier::default(), &snapshot)
+        .iter()
+        .map(|e| e.to_new_event(e.occurred_on(today), Metadata::default()))
+        .collect();
+    Some((snapshot.key.stream_id(), events))
+}
+
+/// The new dossier's whole stream, as one append.
+pub fn demo_request(item: &serde_json::Value, today: NaiveDate) -> Option<AppendRequest> {
+    let (stream, events) = demo_events(item, today)?;
+    Some(AppendRequest::new(stream, ExpectedVersion::NoStream, events))
 }
 
 /// The days indicator benchmarks ask about: from 1 August two school years before today's to today.

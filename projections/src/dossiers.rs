@@ -272,7 +272,11 @@ impl Projector for DossiersProjection {
             let before = old.get(&id);
             let counts = || steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| &r.comptage)));
             historique.add_steps(before, counts());
-            versions.add_steps(&id, before, counts(), efface.contains(id.as_str()));
+            let naissance_effacee = efface
+                .contains(id.as_str())
+                .then(|| counts().rev().find_map(|(_, c)| c.map(|c| c.naissance)))
+                .flatten();
+            versions.add_steps(&id, before, counts(), naissance_effacee);
             if let Some(before) = before {
                 deltas.add(before, -1);
             }
@@ -323,7 +327,7 @@ impl Projector for DossiersProjection {
             steps.iter_mut().filter_map(|(_, r)| r.as_mut()).for_each(|row| row.locate(&territoires));
             let counts = || steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| &r.comptage)));
             historique.add_steps(None, counts());
-            versions.add_steps(&stream[0].stream_id, None, counts(), false);
+            versions.add_steps(&stream[0].stream_id, None, counts(), None);
             if let Some((_, Some(row))) = steps.pop() {
                 deltas.add(&row.comptage, 1);
                 rows.push(row);

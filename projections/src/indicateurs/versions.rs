@@ -33,19 +33,13 @@ fn meme_version(a: &Comptage, b: &Comptage) -> bool {
             == (&y.uai, &y.siret, &y.formation, y.niveau, y.annee_formation)
 }
 
-struct Version {
-    dossier_id: Arc<str>,
-    depuis: i64,
-    jusqua: Option<i64>,
-    comptage: Comptage,
-}
-
 /// The versions a batch (or a build) adds, and the current versions it ends.
 #[derive(Default)]
 pub struct Versions {
     /// Current versions ended, by dossier, at a position.
     closes: Vec<(Arc<str>, i64)>,
-    new: Vec<Version>,
+    /// The new versions, encoded for COPY.
+    rows: CopyRows,
     /// Erased persons' dossiers: every version's birth date becomes what the dossier reads now.
     scrubs: Vec<(Arc<str>, NaiveDate)>,
 }
@@ -53,20 +47,19 @@ pub struct Versions {
 impl Versions {
     /// A dossier's counts after each of its events (`(position, counts)` in position order, `None`
     /// while it counts for nothing), from `before` (its current version, if any). For an erased
-    /// person's dossier (`efface`), its earlier versions take the birth date it reads now, as a rebuild
-    /// would fold them.
+    /// person's dossier, `naissance_effacee` is the birth date it reads now: its earlier versions take
+    /// it, as a rebuild would fold them.
     pub fn add_steps<'c>(
         &mut self,
         dossier_id: &str,
         before: Option<&'c Comptage>,
         steps: impl IntoIterator<Item = (i64, Option<&'c Comptage>)>,
-        efface: bool,
+        naissance_effacee: Option<NaiveDate>,
     ) {
         let dossier_id: Arc<str> = dossier_id.into();
-        let steps: Vec<(i64, Option<&Comptage>)> = steps.into_iter().collect();
         let scrubbed;
         let mut previous = before;
-        if efface && let Some(naissance) = steps.iter().rev().find_map(|(_, c)| c.map(|c| c.naissance)) {
+        if let Some(naissance) = naissance_effacee {
             self.scrubs.push((dossier_id.clone(), naissance));
             if let Some(before) = before {
                 scrubbed = Comptage { naissance, ..before.clone() };
@@ -74,7 +67,8 @@ impl Versions {
             }
         }
         let mut open = previous.is_some();
-        let mut pending: Option<usize> = None;
+        // The version started in these steps and not ended yet: its start and counts.
+        let mut pending: Option<(i64, &Comptage)> = None;
         for (position, now) in steps {
             let same = match (previous, now) {
                 (Some(a), Some(b)) => meme_version(a, b),
@@ -84,24 +78,36 @@ impl Versions {
             if same {
                 continue;
             }
-            match pending {
-                Some(index) => self.new[index].jusqua = Some(position),
+            match pending.take() {
+                Some((depuis, counts)) => self.encode(&dossier_id, depuis, Some(position), counts),
                 None if open => self.closes.push((dossier_id.clone(), position)),
                 None => {}
             }
             open = false;
-            pending = None;
-            if let Some(now) = now {
-                pending = Some(self.new.len());
-                self.new.push(Version {
-                    dossier_id: dossier_id.clone(),
-                    depuis: position,
-                    jusqua: None,
-                    comptage: now.clone(),
-                });
-            }
+            pending = now.map(|now| (position, now));
             previous = now;
         }
+        if let Some((depuis, counts)) = pending {
+            self.encode(&dossier_id, depuis, None, counts);
+        }
+    }
+
+    fn encode(&mut self, dossier_id: &str, depuis: i64, jusqua: Option<i64>, c: &Comptage) {
+        let known = |n: i16| (n != 0).then_some(n);
+        let parcours = serde_json::to_string(&c.parcours).expect("change points serialise");
+        self.rows
+            .text(dossier_id)
+            .plain(depuis)
+            .optional(jusqua)
+            .text(c.annee_scolaire.as_str())
+            .plain(c.naissance)
+            .text(&parcours)
+            .text(&c.dims.uai)
+            .text(&c.dims.siret)
+            .text(&c.dims.formation)
+            .optional(known(c.dims.niveau))
+            .optional(known(c.dims.annee_formation))
+            .end_row();
     }
 
     /// Write them (unqualified tables: the live ones, or those first on the search path), and start
@@ -133,45 +139,25 @@ impl Versions {
             .execute(&mut *tx)
             .await?;
         }
-        if self.new.is_empty() {
-            return Ok(());
-        }
-        let mut copy = CopyRows::default();
-        let known = |n: i16| (n != 0).then_some(n);
-        for v in self.new.drain(..) {
-            let (c, dims) = (&v.comptage, &v.comptage.dims);
-            let parcours = serde_json::to_string(&c.parcours).expect("change points serialise");
-            copy.text(&v.dossier_id)
-                .plain(v.depuis)
-                .optional(v.jusqua)
-                .text(c.annee_scolaire.as_str())
-                .plain(c.naissance)
-                .text(&parcours)
-                .text(&dims.uai)
-                .text(&dims.siret)
-                .text(&dims.formation)
-                .optional(known(dims.niveau))
-                .optional(known(dims.annee_formation))
-                .end_row();
-        }
-        copy.send(
-            tx,
-            "rm_dossiers_versions",
-            &[
-                "dossier_id",
-                "depuis",
-                "jusqua",
-                "annee_scolaire",
-                "date_de_naissance",
-                "parcours",
-                "uai_formateur",
-                "siret_formateur",
-                "formation",
-                "niveau",
-                "annee_formation",
-            ],
-        )
-        .await
+        self.rows
+            .send(
+                tx,
+                "rm_dossiers_versions",
+                &[
+                    "dossier_id",
+                    "depuis",
+                    "jusqua",
+                    "annee_scolaire",
+                    "date_de_naissance",
+                    "parcours",
+                    "uai_formateur",
+                    "siret_formateur",
+                    "formation",
+                    "niveau",
+                    "annee_formation",
+                ],
+            )
+            .await
     }
 }
 
