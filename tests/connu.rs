@@ -169,6 +169,16 @@ async fn as_known_at_gives_the_numbers_of_a_full_replay_at_that_instant() {
     assert_eq!(d["tronque"], false);
     let (_, refused) = graphql(&t.app, Some(&analyst), &difference).await;
     assert_eq!(code(&refused), "FORBIDDEN");
+    // The same by organisme (from the dossiers' versions): Lyon's rupture, Paris's new dossier.
+    let (_, answer) = graphql(&t.app, Some(&auditor), &difference.replace("REGION", "ORGANISME")).await;
+    let d = &answer["data"]["differenceIndicateurs"];
+    let lyon = format!("{}:{}", common::CFA_LYON.0, common::CFA_LYON.1);
+    let paris = format!("{}:{}", CFA_PARIS.0, CFA_PARIS.1);
+    assert_eq!(d["avant"], json!([{"cle": lyon, "rupturants": 0}]), "{answer}");
+    let mut apres = vec![json!({"cle": lyon, "rupturants": 1}), json!({"cle": paris, "rupturants": 0})];
+    apres.sort_by_key(|g| g["cle"].as_str().unwrap().to_owned());
+    assert_eq!(d["apres"], json!(apres), "{answer}");
+    assert_eq!(d["dossiers"].as_array().map(Vec::len), Some(2), "{answer}");
 
     // A rebuild forgets the snapshots and still answers the same.
     let before = t.known(t2, &days(-10));

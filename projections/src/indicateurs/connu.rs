@@ -23,7 +23,7 @@ pub const VERSION: i32 = 2;
 
 /// Whether a question "as known at" is answered from the snapshots: its grouping and filters are in
 /// the département cube.
-pub fn possible(dimension: Dimension, filtre: &Filtre) -> bool {
+fn par_instantanes(dimension: Dimension, filtre: &Filtre) -> bool {
     plan(dimension, filtre) == CUBES[0].table
 }
 
@@ -211,7 +211,7 @@ pub async fn indicateurs(
     // its history agree.
     sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
     let position = position_at(&mut tx, instant).await?.min(position_projetee(&mut tx).await?);
-    let groupes = if possible(dimension, filtre) {
+    let groupes = if par_instantanes(dimension, filtre) {
         lire(&mut tx, position).await?;
         super::query::indicateurs(&mut tx, date, dimension, filtre).await?
     } else {
