@@ -13,4 +13,5 @@ pub mod master_key;
 pub mod personnes;
 pub mod progress;
 pub mod projections;
+pub mod spreadsheet;
 pub mod telemetry;

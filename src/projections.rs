@@ -89,6 +89,35 @@ pub struct Status {
     pub lag_events: i64,
     /// How much older the oldest unapplied event is than the head (0 when caught up).
     pub lag_seconds: f64,
+    /// Events it set aside: its read models could not hold them (see `projections::admission`).
+    pub quarantined: i64,
+}
+
+/// An event a projection set aside, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SetAside {
+    pub position: i64,
+    pub stream_id: String,
+    pub event_type: String,
+    pub erreur: String,
+}
+
+/// The events `projection` set aside, in log order (at most `limit`).
+pub async fn quarantined<P: Projector>(
+    pool: &PgPool,
+    projection: &P,
+    limit: i64,
+) -> Result<Vec<SetAside>, sqlx::Error> {
+    let sql = format!(
+        "SELECT position, stream_id, event_type, erreur FROM {} ORDER BY position LIMIT $1",
+        projection.quarantaine()
+    );
+    let rows: Vec<(i64, String, String, String)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(position, stream_id, event_type, erreur)| SetAside { position, stream_id, event_type, erreur })
+        .collect())
 }
 
 pub async fn status(pool: &PgPool) -> Result<Vec<Status>, sqlx::Error> {
@@ -111,6 +140,8 @@ async fn status_of<P: Projector>(pool: &PgPool, projection: &P) -> Result<Status
     )
     .fetch_one(pool)
     .await?;
+    let sql = format!("SELECT count(*) FROM {}", projection.quarantaine());
+    let quarantined: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(pool).await?;
     Ok(Status {
         name,
         version,
@@ -118,5 +149,6 @@ async fn status_of<P: Projector>(pool: &PgPool, projection: &P) -> Result<Status
         head: row.head,
         lag_events: row.head - row.position,
         lag_seconds: row.lag_seconds.unwrap_or(0.0).max(0.0),
+        quarantined,
     })
 }

@@ -194,3 +194,20 @@ async fn the_cli_imports_a_comma_separated_utf8_file_and_writes_the_error_report
     assert!(!unknown.status.success());
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[tokio::test]
+async fn the_error_report_never_holds_a_formula() {
+    let (_db, app, key) = common::lyon_app().await;
+    let mut bad = dossier_v3("=1+1");
+    bad["date_de_naissance_apprenant"] = json!("31/12/2006");
+    let (status, answer) = upload(&app, &key, csv(&[bad], ';').into_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+    let report_url = answer["rapport_erreurs"].as_str().unwrap();
+    let report = reqwest::Client::new().get(app.url(report_url)).bearer_auth(&key).send().await.unwrap();
+    let report = report.text().await.unwrap();
+    assert_eq!(
+        report.lines().nth(1),
+        Some("2;'=1+1;date_de_naissance_apprenant;date attendue au format AAAA-MM-JJ (ex. 2025-09-01)"),
+        "{report}"
+    );
+}

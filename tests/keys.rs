@@ -74,6 +74,37 @@ async fn territorial_keys_need_a_scope_and_bad_input_is_named() {
 }
 
 #[tokio::test]
+async fn a_scope_must_fit_the_role_and_name_what_exists() {
+    let db = TestDb::new().await;
+    for (role, scope, says) in [
+        ("DDETS", "REGION:76", "DEPARTEMENT"),
+        ("ACADEMIE", "DEPARTEMENT:65", "ACADEMIE"),
+        ("DREETS", "MISSION_LOCALE:ML-1", "REGION"),
+        ("AUDITOR", "REGION:84", "no --scope"),
+        ("DREETS", "REGION:99", "no such region"),
+        ("MISSION_LOCALE", "MISSION_LOCALE:ML-NOWHERE", "no such mission_locale"),
+        ("TETE_DE_RESEAU", "RESEAU:NOWHERE", "no such reseau"),
+    ] {
+        let refused = tba(&db, &["keys", "create", "--role", role, "--scope", scope]);
+        assert!(!refused.status.success(), "{role} {scope}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(says), "{role} {scope}: {stderr}");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(count, 0, "no refused key was stored");
+
+    // A key stored before scopes were checked is refused rather than honoured.
+    let ddets = tba(&db, &["keys", "create", "--role", "DDETS", "--scope", "DEPARTEMENT:69"]);
+    let secret = last_line(&ddets);
+    assert!(keys::authenticate(&db.pool, &secret).await.unwrap().is_some());
+    sqlx::query("UPDATE api_keys SET scope_kind = 'REGION', scope_value = '84'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert!(keys::authenticate(&db.pool, &secret).await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn a_key_unused_for_twelve_months_is_revoked() {
     let db = TestDb::new().await;
     let spec = keys::KeySpec { role: Role::Analyst, organisme: None, scope: None, label: None };

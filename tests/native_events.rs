@@ -122,15 +122,20 @@ async fn invalid_events_are_refused_field_by_field_and_nothing_is_written() {
     let mut bad_inscription = inscription("I-1");
     bad_inscription["data"]["session"]["date_fin"] = json!("2025-01-01");
     bad_inscription["data"]["personnel"]["ine"] = json!("123");
+    let future = chrono::Utc::now().date_naive() + chrono::Duration::days(40);
     let body = json!({ "events": [
         inscription("I-0"),
         bad_inscription,
         { "dossier": lyon_key("I-2"), "type": "RuptureEnregistree",
-          "data": { "date_debut_contrat": "2025-09-15", "date_rupture": "2999-01-10", "cause": null } },
+          "data": { "date_debut_contrat": "2025-09-15", "date_rupture": future, "cause": null } },
         { "dossier": lyon_key("I-0"), "type": "RuptureEnregistree",
-          "data": { "date_debut_contrat": "2025-09-15", "date_rupture": "2999-01-10", "cause": null } },
+          "data": { "date_debut_contrat": "2025-09-15", "date_rupture": future, "cause": null } },
         { "dossier": lyon_key("I-0"), "type": "ContratVole", "data": {} },
         { "dossier_id": "42", "type": "DiplomeObtenu", "data": { "date_obtention": null } },
+        { "dossier": lyon_key("I-0"), "type": "ContratSigne",
+          "data": { "date_debut": "0000-01-01", "date_fin": null, "siret_employeur": null } },
+        { "dossier": lyon_key("I-0"), "type": "DossierRetire",
+          "data": { "motif": "AUTRE", "commentaire": "x".repeat(5001) } },
     ]});
     let (status, answer) = post(&app, &key, &body).await;
     assert_eq!(status, 400, "{answer}");
@@ -142,6 +147,8 @@ async fn invalid_events_are_refused_field_by_field_and_nothing_is_written() {
             "events[1].data.personnel.ine",
             "events[4].type",
             "events[5].dossier_id",
+            "events[6].data.date_debut",
+            "events[7].data.commentaire",
             "events[2].type",
             "events[3].data.date_rupture",
         ],

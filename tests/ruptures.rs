@@ -451,3 +451,40 @@ async fn the_subscription_pushes_new_and_changed_entries_live() {
     assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
     projections.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn formula_looking_names_and_comments_reach_the_export_as_text() {
+    let (db, app, lyon, projections) = setup().await;
+    let mut item = rupture("F-1", "=HYPERLINK(\"http://x\";\"y\")", 19, 3, LYON);
+    item["prenom_apprenant"] = json!("+Léa");
+    push(&app, &lyon, json!([item])).await;
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let ml = key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-LYON")).await;
+    let entree: String =
+        sqlx::query_scalar("SELECT entree FROM rm_ruptures LIMIT 1").fetch_one(&db.pool).await.unwrap();
+    let mutation = format!(
+        "mutation {{ renseignerSituation(entree: {entree:?}, situation: RDV_PRIS, commentaire: \"@SUM(A1)\") {{ liste }} }}"
+    );
+    let (_, done) = graphql(&app, Some(&ml), &mutation).await;
+    assert_eq!(done["data"]["renseignerSituation"]["liste"], "TRAITES", "{done}");
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+
+    let csv = reqwest::Client::new()
+        .get(app.url("/api/v1/missions-locales/ML-LYON/export?format=csv&liste=TRAITES"))
+        .bearer_auth(&ml)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(b';').from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let cell = |name: &str| row.get(headers.iter().position(|h| h == name).unwrap()).unwrap().to_owned();
+    assert_eq!(cell("nom"), "'=HYPERLINK(\"HTTP://X\";\"Y\")");
+    assert_eq!(cell("prenom"), "'+Léa");
+    assert_eq!(cell("commentaire"), "'@SUM(A1)");
+    projections.stop().await;
+}

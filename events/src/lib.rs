@@ -8,6 +8,7 @@ pub mod dossier;
 pub mod envelope;
 pub mod error;
 pub mod hash;
+pub mod limits;
 pub mod merkle;
 pub mod mission_locale;
 pub mod organisme;

@@ -152,7 +152,7 @@ pub(crate) async fn in_batches<P: Projector>(
         let mut events = store.read_all(after, BATCH.min(until - after)).await?;
         events.retain(|e| e.position <= until);
         let Some(last) = events.last().map(|e| e.position) else { break };
-        projector.apply(tx, &events).await?;
+        crate::runtime::apply_admitted(projector, tx, &events).await?;
         after = last;
         progress(after, until);
     }
@@ -176,7 +176,7 @@ pub async fn swap<P: Projector>(
         let events = store.read_all(after, BATCH).await?;
         let Some(last) = events.last().map(|e| e.position) else { break };
         search_path(&mut tx, schema).await?;
-        projector.apply(&mut tx, &events).await?;
+        crate::runtime::apply_admitted(projector, &mut tx, &events).await?;
         after = last;
     }
     search_path(&mut tx, schema).await?;

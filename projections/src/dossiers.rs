@@ -24,6 +24,7 @@ use events::store::category_by_stream;
 use futures_util::TryStreamExt;
 use sqlx::PgConnection;
 
+use crate::admission::{self, Quarantined};
 use crate::copy::CopyRows;
 use crate::fold::Touched;
 use crate::indicateurs::historique::Historique;
@@ -190,7 +191,16 @@ impl Projector for DossiersProjection {
             "rm_indicateurs_historique",
             "rm_dossiers_versions",
             "rm_organismes_versions",
+            "rm_dossiers_quarantaine",
         ]
+    }
+
+    fn reads(&self, category: &str) -> bool {
+        matches!(category, "dossier" | "organisme" | "personne")
+    }
+
+    fn quarantaine(&self) -> &'static str {
+        "rm_dossiers_quarantaine"
     }
 
     /// The history is checked by what it sums to per cell and day: a rebuild writes each dossier's
@@ -308,20 +318,25 @@ impl Projector for DossiersProjection {
         let mut organismes: Vec<RecordedEvent> =
             category_by_stream(store.pool(), "organisme", until).try_collect().await?;
         organismes.sort_by_key(|e| e.position);
-        crate::build::add_indexes(tx, &["rm_organismes"]).await?;
-        self.apply(tx, &organismes).await?;
+        crate::build::add_indexes(tx, &["rm_organismes", "rm_dossiers_quarantaine"]).await?;
+        crate::runtime::apply_admitted(self, tx, &organismes).await?;
         let territoires = territoires(tx, None).await?;
         let mut deltas = Deltas::default();
         let mut historique = Historique::default();
         let mut versions = Versions::default();
         let mut versions_written = std::time::Duration::ZERO;
         let mut rows: Vec<Row> = Vec::with_capacity(BUILD_ROWS);
+        let mut set_aside = Vec::new();
         let mut done = 0;
         let mut fold = |stream: &[RecordedEvent],
                         rows: &mut Vec<Row>,
-                        (historique, versions): (&mut Historique, &mut Versions)|
+                        (historique, versions): (&mut Historique, &mut Versions),
+                        set_aside: &mut Vec<Quarantined>|
          -> Result<(), ProjectionError> {
-            let events: Vec<&RecordedEvent> = stream.iter().collect();
+            let events = admission::sort_out(stream, set_aside);
+            if events.is_empty() {
+                return Ok(());
+            }
             // The history needs the dossier after each of its events, as the live batches write it.
             let mut steps = self.steps(&stream[0].stream_id, &events, 0, 0)?;
             steps.iter_mut().filter_map(|(_, r)| r.as_mut()).for_each(|row| row.locate(&territoires));
@@ -339,7 +354,7 @@ impl Projector for DossiersProjection {
         let reader = tokio::spawn(read_streams(store.clone(), until, sender));
         while let Some(chunk) = streams.recv().await {
             for stream in &chunk {
-                fold(stream, &mut rows, (&mut historique, &mut versions))?;
+                fold(stream, &mut rows, (&mut historique, &mut versions), &mut set_aside)?;
                 done += stream.len() as i64;
             }
             if rows.len() >= BUILD_ROWS {
@@ -354,6 +369,7 @@ impl Projector for DossiersProjection {
         }
         reader.await.map_err(|e| ProjectionError::Event { position: until, message: e.to_string() })??;
         copy_dossiers(tx, &rows, self.rules.version()).await?;
+        admission::record(tx, self.quarantaine(), &set_aside).await?;
         historique.write(tx).await?;
         let writing = std::time::Instant::now();
         versions.write(tx).await?;

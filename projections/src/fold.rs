@@ -47,7 +47,12 @@ impl<'a> Touched<'a> {
         let logged = if partial.is_empty() {
             HashMap::new()
         } else {
-            streams_until(tx, vault, &partial, until).await?
+            let mut logged = streams_until(tx, vault, &partial, until).await?;
+            // What the read models cannot hold is left out of every fold (see `admission`).
+            for history in logged.values_mut() {
+                history.retain(|e| crate::admission::check(e).is_ok());
+            }
+            logged
         };
         Ok(Touched { in_batch, logged, others })
     }

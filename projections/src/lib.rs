@@ -2,6 +2,7 @@
 //! the projectors and read models that turn the log into what analysts, Missions Locales and auditors
 //! query. Depends on `events` only; knows nothing of HTTP or GraphQL.
 
+pub mod admission;
 pub mod build;
 pub mod copy;
 pub mod dossiers;

@@ -12,11 +12,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use events::envelope::category_of;
 use events::store::checkpoint;
 use events::{EventStore, RecordedEvent, StoreError};
 use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+use crate::admission;
 
 /// How often a process that does not hold a lease tries to take it.
 pub const LEASE_RETRY: Duration = Duration::from_secs(1);
@@ -48,7 +51,13 @@ pub trait Projector: Send + Sync + 'static {
     fn version(&self) -> i32;
     /// The read-model tables it writes (in `public` when live), all rebuilt together.
     fn tables(&self) -> &'static [&'static str];
-    /// Apply a batch of events, in log order, in `tx`.
+    /// Whether it reads the streams of `category` (`dossier`, `organisme`…): it sets aside the events
+    /// of those its read models cannot hold (see `admission`).
+    fn reads(&self, category: &str) -> bool;
+    /// Its quarantine table, one of `tables`: the events it set aside.
+    fn quarantaine(&self) -> &'static str;
+    /// Apply a batch of events, in log order, in `tx`. The batch holds only events the read models
+    /// can hold (`apply_admitted`); what it folds again from the log, it reads through `admission`.
     fn apply(
         &self,
         tx: &mut PgConnection,
@@ -181,7 +190,7 @@ async fn hold_and_project<P: Projector>(
         };
         let last = events.last().map_or(position, |e| e.position);
         let mut tx = store.pool().begin().await?;
-        projector.apply(&mut tx, &events).await?;
+        apply_admitted(projector.as_ref(), &mut tx, &events).await?;
         if !checkpoint::advance(&mut tx, &name, position, last).await? {
             tx.rollback().await?;
             return Err(ProjectionError::Event {
@@ -193,6 +202,31 @@ async fn hold_and_project<P: Projector>(
         position = last;
         record_lag(projector.name(), store, &events);
     }
+}
+
+/// Apply the events of a batch the read models can hold, and set the others aside in the projection's
+/// quarantine table, in `tx`: every path that applies a batch (live, rebuild, swap) goes through here.
+pub async fn apply_admitted<P: Projector>(
+    projector: &P,
+    tx: &mut PgConnection,
+    events: &[RecordedEvent],
+) -> Result<(), ProjectionError> {
+    let mut set_aside = Vec::new();
+    let kept = admission::sort_out(events, &mut set_aside);
+    if set_aside.is_empty() {
+        projector.apply(tx, events).await?;
+    } else {
+        let kept: Vec<RecordedEvent> = kept.into_iter().cloned().collect();
+        projector.apply(tx, &kept).await?;
+    }
+    let concerned: Vec<_> =
+        set_aside.into_iter().filter(|q| projector.reads(category_of(&q.stream_id))).collect();
+    admission::record(tx, projector.quarantaine(), &concerned).await?;
+    if !concerned.is_empty() {
+        metrics::counter!("tba_projection_events_set_aside_total", "projection" => projector.name())
+            .increment(concerned.len() as u64);
+    }
+    Ok(())
 }
 
 /// Settle the live read model in a transaction of its own (errors are logged: the next tick retries).

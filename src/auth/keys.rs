@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use events::domain::{Siret, Uai};
+use events::domain::{Siret, Uai, territoire};
 
 /// Every secret starts with this, so a leaked key is recognisable by secret scanners.
 const SECRET_PREFIX: &str = "tba_";
@@ -51,6 +51,26 @@ impl Role {
 
     fn parse(s: &str) -> Option<Role> {
         <Role as clap::ValueEnum>::value_variants().iter().copied().find(|r| r.as_str() == s)
+    }
+
+    /// The scope kinds a key of this role may have (domain.md §9): a DREETS reads a région, a DDETS a
+    /// département, and so on. An analyst may be limited to a territory or not; an organisme is named
+    /// by `--organisme`, an auditor and an administrator see everything.
+    pub fn scope_kinds(self) -> &'static [&'static str] {
+        match self {
+            Role::Dreets | Role::Arml => &["REGION"],
+            Role::Ddets => &["DEPARTEMENT"],
+            Role::Academie => &["ACADEMIE"],
+            Role::MissionLocale => &["MISSION_LOCALE"],
+            Role::TeteDeReseau => &["RESEAU"],
+            Role::Analyst => &["REGION", "DEPARTEMENT", "ACADEMIE"],
+            Role::OrganismeFormation | Role::Auditor | Role::Administrateur => &[],
+        }
+    }
+
+    /// Whether a key of this role may have `scope` (none is checked by `KeySpec::check`).
+    fn fits(self, scope: Option<&Scope>) -> bool {
+        scope.is_none_or(|s| self.scope_kinds().contains(&s.kind.as_str()))
     }
 }
 
@@ -127,7 +147,44 @@ impl KeySpec {
                 _,
                 None,
             ) => Err(KeyError::Invalid(format!("a {} key needs --scope KIND:VALUE", self.role.as_str()))),
+            (role, _, scope) if !role.fits(scope.as_ref()) => {
+                let kinds = role.scope_kinds();
+                Err(KeyError::Invalid(if kinds.is_empty() {
+                    format!("a {} key takes no --scope", role.as_str())
+                } else {
+                    format!("a {} key's --scope is {}:…", role.as_str(), kinds.join(":… or "))
+                }))
+            }
             _ => Ok(()),
+        }
+    }
+
+    /// Whether the scope names what exists: a territory of the referential, a Mission Locale or a
+    /// réseau already imported.
+    async fn check_exists(&self, pool: &PgPool) -> Result<(), KeyError> {
+        let Some(Scope { kind, value }) = &self.scope else { return Ok(()) };
+        let exists = match kind.as_str() {
+            "REGION" => territoire::region_nom(value).is_some(),
+            "DEPARTEMENT" => territoire::departement(value).is_some(),
+            "ACADEMIE" => territoire::academie_nom(value).is_some(),
+            "MISSION_LOCALE" => {
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM missions_locales WHERE id = $1)")
+                    .bind(value)
+                    .fetch_one(pool)
+                    .await?
+            }
+            "RESEAU" => {
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM reseaux WHERE id = $1)")
+                    .bind(value)
+                    .fetch_one(pool)
+                    .await?
+            }
+            _ => false,
+        };
+        if exists {
+            Ok(())
+        } else {
+            Err(KeyError::Invalid(format!("--scope {kind}:{value}: no such {}", kind.to_lowercase())))
         }
     }
 }
@@ -155,6 +212,7 @@ pub enum KeyError {
 /// Create a key; the secret is returned here and never again.
 pub async fn create(pool: &PgPool, spec: &KeySpec) -> Result<(Principal, String), KeyError> {
     spec.check()?;
+    spec.check_exists(pool).await?;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let secret = format!("{SECRET_PREFIX}{}", hex::encode(bytes));
@@ -236,5 +294,11 @@ pub async fn authenticate(pool: &PgPool, secret: &str) -> Result<Option<Principa
         _ => None,
     };
     let scope = row.scope_kind.zip(row.scope_value).map(|(kind, value)| Scope { kind, value });
+    if !role.fits(scope.as_ref()) {
+        // A key stored before scopes were checked against roles: it is refused rather than honoured
+        // with more than its role may see.
+        tracing::warn!(key = %row.prefix, role = role.as_str(), ?scope, "refused a key whose scope does not fit its role");
+        return Ok(None);
+    }
     Ok(Some(Principal { key_id: row.id, prefix: row.prefix, role, organisme, scope }))
 }

@@ -1,4 +1,4 @@
-//! `tba projections status|rebuild|checksum` and `tba replay`: the operators' and auditors' handles on
+//! `tba projections status|rebuild|retry|checksum` and `tba replay`: the operators' and auditors' handles on
 //! the read models built from the log.
 
 use std::process::ExitCode;
@@ -22,6 +22,10 @@ pub enum ProjectionsCommand {
     Status,
     /// Rebuild a projection from the whole log beside the live one, then swap it in atomically.
     Rebuild { name: String },
+    /// Apply again the events a projection set aside, once a new version of tba admits them: each is
+    /// checked again, and if any now passes, the projection is rebuilt (the events it still cannot
+    /// hold stay set aside). Exits 1 while some stay set aside.
+    Retry { name: String },
     /// The deterministic checksum of a projection's read model (live, or in a replay's schema).
     Checksum {
         name: String,
@@ -76,15 +80,22 @@ pub async fn run(db: &DbConfig, command: ProjectionsCommand) -> anyhow::Result<E
     match command {
         ProjectionsCommand::Status => {
             println!(
-                "{:<12} {:>7} {:>12} {:>12} {:>12} {:>10}",
-                "projection", "version", "position", "head", "lag events", "lag s"
+                "{:<12} {:>7} {:>12} {:>12} {:>12} {:>10} {:>10}",
+                "projection", "version", "position", "head", "lag events", "lag s", "set aside"
             );
-            for s in crate::projections::status(store.pool()).await? {
+            let status = crate::projections::status(store.pool()).await?;
+            for s in &status {
                 println!(
-                    "{:<12} {:>7} {:>12} {:>12} {:>12} {:>10.1}",
-                    s.name, s.version, s.position, s.head, s.lag_events, s.lag_seconds
+                    "{:<12} {:>7} {:>12} {:>12} {:>12} {:>10.1} {:>10}",
+                    s.name, s.version, s.position, s.head, s.lag_events, s.lag_seconds, s.quarantined
                 );
             }
+            for s in status.iter().filter(|s| s.quarantined > 0) {
+                with_projection!(s.name, store, |p| print_set_aside(&store, &p).await?);
+            }
+        }
+        ProjectionsCommand::Retry { name } => {
+            return with_projection!(name.as_str(), store, |p| retry(&store, &p).await);
         }
         ProjectionsCommand::Rebuild { name } => {
             with_projection!(name.as_str(), store, |p| rebuild(&store, &p).await?)
@@ -94,6 +105,45 @@ pub async fn run(db: &DbConfig, command: ProjectionsCommand) -> anyhow::Result<E
         }),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How many set-aside events `status` lists per projection.
+const LISTED: i64 = 20;
+
+async fn print_set_aside<P: Projector>(store: &EventStore, projector: &P) -> anyhow::Result<()> {
+    let name = projector.name();
+    println!("\n{name}: events set aside (its read models cannot hold them; `tba projections retry {name}`)");
+    for q in crate::projections::quarantined(store.pool(), projector, LISTED).await? {
+        println!("  position {:>10}  {}  {}  {}", q.position, q.stream_id, q.event_type, q.erreur);
+    }
+    Ok(())
+}
+
+async fn retry<P: Projector>(store: &EventStore, projector: &P) -> anyhow::Result<ExitCode> {
+    let name = projector.name();
+    let set_aside = crate::projections::quarantined(store.pool(), projector, i64::MAX).await?;
+    if set_aside.is_empty() {
+        println!("{name}: no event set aside");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut admitted = 0;
+    for q in &set_aside {
+        let event = store.read_all(q.position - 1, 1).await?;
+        match event.first().map(projections::admission::check) {
+            Some(Ok(())) => admitted += 1,
+            Some(Err(error)) => println!("position {}: still set aside: {error}", q.position),
+            None => println!("position {}: no longer in the log", q.position),
+        }
+    }
+    if admitted == 0 {
+        println!("{name}: none of the {} events set aside can be applied yet", set_aside.len());
+        return Ok(ExitCode::from(1));
+    }
+    println!("{name}: {admitted} of {} events set aside can now be applied: rebuilding", set_aside.len());
+    rebuild(store, projector).await?;
+    let left = crate::projections::quarantined(store.pool(), projector, i64::MAX).await?.len();
+    println!("{name}: {left} events still set aside");
+    Ok(if left == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 async fn rebuild<P: Projector>(store: &EventStore, projector: &P) -> anyhow::Result<()> {

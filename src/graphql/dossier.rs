@@ -211,7 +211,7 @@ impl Dossier {
     /// in all their dossiers; what `effacerPersonne` and `tba personnes effacer` take.
     async fn personne(&self, ctx: &Context<'_>) -> Result<Option<String>, Error> {
         let events = self.events(ctx).await?;
-        let dossier = events::dossier::Dossier::from_recorded(events.iter()).or_internal()?;
+        let dossier = events::dossier::Dossier::from_log(events.iter());
         Ok(dossier.inscription.map(|i| i.personne.identite))
     }
 
@@ -284,7 +284,7 @@ impl Dossier {
     /// Identity and contacts, as the log last recorded them.
     async fn apprenant(&self, ctx: &Context<'_>) -> Result<Option<Apprenant>, Error> {
         let events = self.events(ctx).await?;
-        let dossier = events::dossier::Dossier::from_recorded(events.iter()).or_internal()?;
+        let dossier = events::dossier::Dossier::from_log(events.iter());
         Ok(dossier.inscription.map(|i| {
             let p = i.personnel;
             let c = p.coordonnees;
@@ -308,7 +308,7 @@ impl Dossier {
     /// Its contracts, by start day, as the log last recorded them.
     async fn contrats(&self, ctx: &Context<'_>) -> Result<Vec<Contrat>, Error> {
         let events = self.events(ctx).await?;
-        let dossier = events::dossier::Dossier::from_recorded(events.iter()).or_internal()?;
+        let dossier = events::dossier::Dossier::from_log(events.iter());
         Ok(dossier
             .contrats
             .into_values()

@@ -18,6 +18,8 @@ use projections::ruptures::query::{self, Ligne, Qui};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use events::limits::Texte;
+
 use super::error::{Code, OrInternal, bad_input, error, internal};
 use super::ruptures::{ConnaissanceMl, MotifSuivi, RuptureEntree, Situation};
 use super::types::Date;
@@ -26,7 +28,6 @@ use crate::auth::Role;
 use crate::http::auth::Caller;
 
 /// Longest free text accepted.
-const MAX_TEXTE: usize = 2000;
 /// How long an answer waits for the queue to include what was just recorded.
 const CATCH_UP: Duration = Duration::from_secs(5);
 
@@ -64,7 +65,7 @@ impl RupturesMutation {
             viewer.require(&[Role::MissionLocale, Role::Administrateur], "qualifier une entrée")?;
         let qui = viewer.ruptures(None)?;
         let situation: suivi::Situation = situation.into();
-        let situation_autre = texte("situationAutre", situation_autre)?;
+        let situation_autre = texte("situationAutre", situation_autre, Texte::Libelle)?;
         match (situation, &situation_autre) {
             (suivi::Situation::Autre, None) => {
                 return Err(bad_input("situationAutre", "dites quelle est la situation AUTRE"));
@@ -74,7 +75,7 @@ impl RupturesMutation {
             }
             _ => {}
         }
-        let commentaire = texte("commentaire", commentaire)?;
+        let commentaire = texte("commentaire", commentaire, Texte::Commentaire)?;
         let ligne = visible_entry(ctx, &qui, &entree).await?;
         let Some(ml) = ligne.ml_id.clone() else { return Err(bad_input("entree", "sans Mission Locale")) };
         let event = RuptureEvent::Situation(SituationRenseignee {
@@ -112,7 +113,7 @@ impl RupturesMutation {
         if motifs.is_empty() {
             return Err(bad_input("motifs", "au moins un motif"));
         }
-        let commentaire = texte("commentaire", commentaire)?;
+        let commentaire = texte("commentaire", commentaire, Texte::Commentaire)?;
         if motifs.contains(&suivi::MotifSuivi::Autre) && commentaire.is_none() {
             return Err(bad_input("commentaire", "dites en commentaire quel est le motif AUTRE"));
         }
@@ -171,10 +172,10 @@ impl RupturesMutation {
         if date < today - chrono::Duration::days(365) {
             return Err(bad_input("dateRupture", format!("{date} a plus d'un an")));
         }
-        let cause = texte("cause", cause)?;
+        let cause = texte("cause", cause, Texte::Libelle)?;
         let store = ctx.data::<EventStore>()?;
         let recorded = store.read_stream(dossier.as_str(), 1, i64::MAX).await.or_internal()?;
-        let folded = events::dossier::Dossier::from_recorded(recorded.iter()).or_internal()?;
+        let folded = events::dossier::Dossier::from_log(recorded.iter());
         let not_found =
             || bad_input("dossier", format!("{} : aucun dossier que vous puissiez modifier", dossier.0));
         let Some(inscription) = &folded.inscription else { return Err(not_found()) };
@@ -234,15 +235,14 @@ pub(super) fn metadata(actor: Actor) -> Metadata {
     Metadata { actor, channel: "graphql".into(), correlation_id: Some(Uuid::now_v7()), causation_id: None }
 }
 
-/// Free text: trimmed, empty is none, at most `MAX_TEXTE` characters.
-fn texte(field: &str, value: Option<String>) -> Result<Option<String>, Error> {
+/// Free text of a family (`events::limits::Texte`): trimmed, empty is none, within its length and
+/// without control characters but line breaks.
+fn texte(field: &str, value: Option<String>, famille: Texte) -> Result<Option<String>, Error> {
     let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    match value {
-        Some(v) if v.chars().count() > MAX_TEXTE => {
-            Err(bad_input(field, format!("au plus {MAX_TEXTE} caractères")))
-        }
-        other => Ok(other),
+    if let Some(v) = &value {
+        famille.check(v).map_err(|e| bad_input(field, e))?;
     }
+    Ok(value)
 }
 
 /// The entry, visible today in a queue the caller reads; else a refusal naming `entree`.
@@ -299,14 +299,19 @@ async fn answer(ctx: &Context<'_>, entree: &str, position: i64) -> Result<Option
 
 #[cfg(test)]
 mod tests {
+    use events::limits::Texte;
+
     #[test]
     fn free_text_is_trimmed_and_bounded() {
-        assert_eq!(super::texte("commentaire", Some("  ".into())).unwrap(), None);
+        assert_eq!(super::texte("commentaire", Some("  ".into()), Texte::Commentaire).unwrap(), None);
         assert_eq!(
-            super::texte("commentaire", Some(" rappeler ".into())).unwrap().as_deref(),
+            super::texte("commentaire", Some(" rappeler ".into()), Texte::Commentaire).unwrap().as_deref(),
             Some("rappeler")
         );
-        let long = "x".repeat(super::MAX_TEXTE + 1);
-        assert!(super::texte("commentaire", Some(long)).unwrap_err().message.contains("commentaire"));
+        let long = "x".repeat(Texte::Commentaire.max() + 1);
+        let refused = super::texte("commentaire", Some(long), Texte::Commentaire).unwrap_err();
+        assert!(refused.message.contains("commentaire") && refused.message.contains("5000"), "{refused:?}");
+        let control = super::texte("situationAutre", Some("a\u{1b}b".into()), Texte::Libelle).unwrap_err();
+        assert!(control.message.contains("contrôle"), "{control:?}");
     }
 }

@@ -121,7 +121,6 @@ impl From<sqlx::Error> for ApiError {
 impl From<IngestError> for ApiError {
     fn from(error: IngestError) -> Self {
         match error {
-            IngestError::Unreadable { .. } => ApiError::Internal(error.to_string()),
             IngestError::Append { error: events::AppendError::Invalid { .. }, .. } => {
                 ApiError::Internal(error.to_string())
             }

@@ -174,8 +174,7 @@ async fn rows(state: &AppState, lignes: &[Ligne], jour: NaiveDate) -> Result<Vec
     let mut out = Vec::with_capacity(lignes.len());
     for l in lignes {
         let events = streams.get(&l.dossier_id).map(Vec::as_slice).unwrap_or_default();
-        let dossier =
-            events::dossier::Dossier::from_recorded(events).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let dossier = events::dossier::Dossier::from_log(events);
         let i = dossier.inscription.as_ref();
         let p = i.map(|i| &i.personnel);
         // An erased person keeps their place in the queue, and nothing that identifies them.
@@ -230,12 +229,12 @@ fn oui(value: bool) -> String {
 
 fn csv(rows: &[Vec<String>]) -> Result<Vec<u8>, ApiError> {
     let internal = |e: csv::Error| ApiError::Internal(e.to_string());
-    let mut writer = csv::WriterBuilder::new().delimiter(b';').from_writer(b"\xEF\xBB\xBF".to_vec());
-    writer.write_record(COLUMNS).map_err(internal)?;
+    let mut writer = crate::spreadsheet::Csv::new(true);
+    writer.row(COLUMNS).map_err(internal)?;
     for row in rows {
-        writer.write_record(row).map_err(internal)?;
+        writer.row(row).map_err(internal)?;
     }
-    writer.into_inner().map_err(|e| ApiError::Internal(e.to_string()))
+    writer.into_bytes().map_err(internal)
 }
 
 fn xlsx(rows: &[Vec<String>]) -> Result<Vec<u8>, ApiError> {

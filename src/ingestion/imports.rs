@@ -267,13 +267,13 @@ fn cell_text(value: &DataRef<'_>) -> String {
 
 /// The error report of a transmission: one line per refused field.
 pub fn report_csv(rejets: &[Rejet], position: &str) -> String {
-    let mut out = csv::WriterBuilder::new().delimiter(b';').from_writer(Vec::new());
-    let _ = out.write_record([position, "id_erp_apprenant", "champ", "message"]);
+    let mut out = crate::spreadsheet::Csv::new(false);
+    let _ = out.row([position, "id_erp_apprenant", "champ", "message"]);
     for rejet in rejets {
         let errors = rejet.errors.as_array().map(Vec::as_slice).unwrap_or_default();
         for error in errors {
             let field = |name: &str| error.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
-            let _ = out.write_record([
+            let _ = out.row([
                 rejet.index.to_string(),
                 rejet.id_erp_apprenant.clone().unwrap_or_default(),
                 field("path"),
@@ -281,5 +281,5 @@ pub fn report_csv(rejets: &[Rejet], position: &str) -> String {
             ]);
         }
     }
-    String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default()
+    String::from_utf8(out.into_bytes().unwrap_or_default()).unwrap_or_default()
 }

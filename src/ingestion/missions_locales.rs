@@ -14,6 +14,7 @@ use std::io::Read;
 use chrono::Utc;
 use events::domain::communes;
 use events::domain::{Email, Siret, Telephone};
+use events::limits::Texte;
 use events::mission_locale::{MISSION_LOCALE_ENREGISTREE, MissionLocale};
 use events::store::append_in_transaction;
 use events::{AppendRequest, ExpectedVersion, Metadata, NewEvent};
@@ -37,12 +38,16 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<MissionLocale>, Vec<RowError>> 
         let id = get("ml_id");
         if id.is_empty() {
             errors.push(RowError::new(line, "ml_id", "must not be empty"));
+        } else if let Err(invalid) = Texte::Identifiant.check(&id) {
+            errors.push(RowError::new(line, "ml_id", invalid.to_string()));
         } else if let Some(first) = ids.insert(id.clone(), line) {
             errors.push(RowError::new(line, "ml_id", format!("{id} already on line {first}")));
         }
         let nom = get("nom");
         if nom.is_empty() {
             errors.push(RowError::new(line, "nom", "must not be empty"));
+        } else if let Err(invalid) = Texte::Libelle.check(&nom) {
+            errors.push(RowError::new(line, "nom", invalid.to_string()));
         }
         let siret = Siret::parse(&get("siret"))
             .map_err(|e| errors.push(RowError::new(line, "siret", e.to_string())))

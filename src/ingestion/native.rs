@@ -131,7 +131,7 @@ pub async fn append(
     let mut states: HashMap<String, (Dossier, HashSet<Uuid>)> = HashMap::new();
     for stream in &streams {
         let past = logged.get(stream).map(Vec::as_slice).unwrap_or_default();
-        states.insert(stream.clone(), fold(stream, past).map_err(|e| NativeError::Invalid(vec![e]))?);
+        states.insert(stream.clone(), fold(past));
     }
     let today = Utc::now().date_naive();
     for (i, t) in &typed {
@@ -201,6 +201,10 @@ fn type_item(item: Item) -> Result<Typed, Vec<FieldError>> {
         fields.entry("personne").or_insert_with(|| serde_json::json!({ "identite": "" }));
     }
     let event = typed_event(&item.event_type, data)?;
+    let today = Utc::now().date_naive();
+    if let Err(out) = event.bornes().and_then(|()| event.plausible(today)) {
+        return Err(vec![FieldError::new(format!("data.{}", out.path), out.invalid.0)]);
+    }
     let event = match event {
         DossierEvent::InscriptionEnregistree(mut i) => {
             let p = &i.personnel;
@@ -245,11 +249,9 @@ pub const EVENT_TYPES: [&str; 11] = [
     "CorrectionEnregistree",
 ];
 
-fn fold(stream: &str, past: &[RecordedEvent]) -> Result<(Dossier, HashSet<Uuid>), FieldError> {
-    let dossier = Dossier::from_recorded(past).map_err(|e| {
-        FieldError::new("", format!("le dossier {stream} n'est pas lisible dans le journal : {e}"))
-    })?;
-    Ok((dossier, past.iter().map(|e| e.event_id).collect()))
+/// The dossier as the log makes it, and the ids of its events.
+fn fold(past: &[RecordedEvent]) -> (Dossier, HashSet<Uuid>) {
+    (Dossier::from_log(past), past.iter().map(|e| e.event_id).collect())
 }
 
 /// The rules an event must follow, given its dossier as the log (and the batch so far) makes it.

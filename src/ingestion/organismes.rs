@@ -7,6 +7,7 @@ use std::io::Read;
 
 use chrono::Utc;
 use events::domain::{CodeInsee, CodePostal, Siret, Uai, territoire};
+use events::limits::Texte;
 use events::organisme::{self, Nature, Organisme};
 use events::store::append_in_transaction;
 use events::{AppendRequest, ExpectedVersion, Metadata, NewEvent};
@@ -38,7 +39,10 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<Organisme>, Vec<RowError>> {
         let siret = check.check("siret", Siret::parse(get("siret")).map_err(|e| e.to_string()));
         let nom = check.check(
             "nom",
-            Some(get("nom").to_owned()).filter(|n| !n.is_empty()).ok_or("must not be empty".to_owned()),
+            Some(get("nom").to_owned())
+                .filter(|n| !n.is_empty())
+                .ok_or("must not be empty".to_owned())
+                .and_then(|n| Texte::Libelle.check(&n).map(|()| n).map_err(|e| e.to_string())),
         );
         let insee = check.check("code_commune_insee", optional(get("code_commune_insee"), CodeInsee::parse));
         let code_postal = check.check("code_postal", optional(get("code_postal"), CodePostal::parse));

@@ -53,6 +53,10 @@ pub struct ItemOutcome {
     pub id_erp_apprenant: Option<String>,
     #[serde(flatten)]
     pub result: ItemResult,
+    /// What was taken but deserves a look (a NIR that is not one, a commune the referential does not
+    /// know); only on accepted items.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<FieldError>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -90,8 +94,6 @@ pub enum IngestError {
     Store(#[from] StoreError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("dossier {stream} cannot be read from the log: {message}")]
-    Unreadable { stream: String, message: String },
     #[error("the log refused the events of dossier {stream}: {error}")]
     Append { stream: String, error: AppendError },
     #[error("dossier {stream} kept changing while its events were decided; send it again")]
@@ -114,6 +116,7 @@ pub async fn ingest(
             index,
             id_erp_apprenant: raw_id_erp(item),
             result: ItemResult::Rejected { errors: Vec::new() },
+            warnings: Vec::new(),
         })
         .collect();
     // The accepted snapshots of each dossier, in the order they were sent.
@@ -141,6 +144,9 @@ pub async fn ingest(
     // Only a speed-up for the next re-send: failing to remember loses nothing.
     if let Err(error) = digests::remember(store.pool(), &verified).await {
         tracing::warn!(%error, "could not remember the snapshot digests");
+    }
+    for outcome in outcomes.iter_mut().filter(|o| o.is_accepted()) {
+        outcome.warnings = v3::warnings(&items[outcome.index]);
     }
     match pending.into_keys().next() {
         None => Ok(outcomes),
@@ -189,8 +195,7 @@ async fn decide_and_append(
     for (stream, snapshots) in pending {
         let past = logged.remove(&stream).unwrap_or_default();
         let version = past.last().map_or(0, |e| e.version);
-        let mut dossier = Dossier::from_recorded(&past)
-            .map_err(|e| IngestError::Unreadable { stream: stream.clone(), message: e.to_string() })?;
+        let mut dossier = Dossier::from_log(&past);
         let mut new_events = Vec::new();
         let mut per_item = Vec::with_capacity(snapshots.len());
         for (index, snapshot) in &snapshots {

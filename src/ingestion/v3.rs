@@ -12,6 +12,7 @@ use events::domain::{
     AnneeScolaire, Cfd, CodeInsee, CodePostal, Email, Ine, Invalid, Rncp, Siret, Telephone, Uai,
 };
 use events::dossier::DossierKey;
+use events::limits::{self, Texte};
 
 /// The fields every item must have (the columns every deposited file must have).
 pub const REQUIRED_FIELDS: [&str; 12] = [
@@ -134,34 +135,44 @@ pub struct ReferentHandicap {
     pub email: Option<Email>,
 }
 
-/// Validate and normalise one item. Every refused field is reported, not only the first.
+/// Validate and normalise one item, today. Every refused field is reported, not only the first.
 pub fn parse(item: &Value) -> Result<DossierV3, Vec<FieldError>> {
+    parse_on(item, Utc::now().date_naive())
+}
+
+/// Validate and normalise one item as on `today` (business dates are plausible up to ten years ahead).
+pub fn parse_on(item: &Value, today: NaiveDate) -> Result<DossierV3, Vec<FieldError>> {
     let Some(fields) = item.as_object() else {
         return Err(vec![FieldError::new("", "chaque dossier doit être un objet JSON")]);
     };
     let mut item = Item::new(fields);
-    let dossier = read(&mut item);
+    let dossier = read(&mut item, today);
     match dossier {
         Some(dossier) if item.errors.is_empty() => Ok(dossier),
         _ => Err(item.errors),
     }
 }
 
-fn read(item: &mut Item<'_>) -> Option<DossierV3> {
-    let apprenant = apprenant(item);
+fn read(item: &mut Item<'_>, today: NaiveDate) -> Option<DossierV3> {
+    let apprenant = apprenant(item, today);
     let annee = item.required("annee_scolaire", AnneeScolaire::parse);
-    let id_erp = item.required_text("id_erp_apprenant");
+    let id_erp = item.required_identifier("id_erp_apprenant");
     let responsable = organisme(item, "etablissement_responsable");
     let formateur = organisme(item, "etablissement_formateur");
-    let formation = formation(item);
-    let contrats = contrats(item);
+    let formation = formation(item, today);
+    if let (Some(apprenant), Some(formation)) = (&apprenant, &formation)
+        && let Err(Invalid(message)) = limits::naissance(apprenant.date_de_naissance, formation.date_entree)
+    {
+        item.refuse("date_de_naissance_apprenant", message);
+    }
+    let contrats = contrats(item, today);
     let statut_apprenant = item.parsed("statut_apprenant", |s| match s {
         "0" => Ok(StatutApprenant::Abandon),
         "2" => Ok(StatutApprenant::Inscrit),
         "3" => Ok(StatutApprenant::Apprenti),
         _ => Err(Invalid::new("statut_apprenant doit valoir 0 (abandon), 2 (inscrit) ou 3 (apprenti)")),
     });
-    let date_metier_mise_a_jour_statut = item.datetime("date_metier_mise_a_jour_statut");
+    let date_metier_mise_a_jour_statut = item.datetime("date_metier_mise_a_jour_statut", today);
     let derniere_situation = item.parsed("derniere_situation", |s| {
         s.parse::<i64>().map_err(|_| Invalid::new("code SIFA de situation N-1 attendu (nombre)"))
     });
@@ -170,7 +181,7 @@ fn read(item: &mut Item<'_>) -> Option<DossierV3> {
         Ok(n @ 1..=10) => Ok(format!("{n:02}")),
         _ => Err(Invalid::new("type_cfa doit valoir de 01 à 10")),
     });
-    let custom_statut_apprenant = item.text("custom_statut_apprenant");
+    let custom_statut_apprenant = item.label("custom_statut_apprenant", Texte::Libelle);
     let lieu_de_formation = lieu(item);
     let referent_handicap = referent(item);
 
@@ -198,15 +209,16 @@ fn read(item: &mut Item<'_>) -> Option<DossierV3> {
     })
 }
 
-fn apprenant(item: &mut Item<'_>) -> Option<Apprenant> {
-    let nom = item.required_text("nom_apprenant").map(|n| n.to_uppercase());
-    let prenom = item.required_text("prenom_apprenant");
-    let date_de_naissance = item.required_date("date_de_naissance_apprenant");
+fn apprenant(item: &mut Item<'_>, today: NaiveDate) -> Option<Apprenant> {
+    let nom = item.required_label("nom_apprenant", Texte::Nom).map(|n| n.to_uppercase());
+    let prenom = item.required_label("prenom_apprenant", Texte::Nom);
+    let date_de_naissance = item.required_day("date_de_naissance_apprenant");
     let ine = item.parsed("ine_apprenant", Ine::parse);
+    // Whatever its form, the NIR is never kept: only whether one was sent (see `warnings`).
     let has_nir = item.text("nir_apprenant").is_some();
     let email = item.parsed("email_contact", Email::parse);
     let telephone = item.parsed("tel_apprenant", Telephone::parse);
-    let adresse = item.text("adresse_apprenant");
+    let adresse = item.label("adresse_apprenant", Texte::Adresse);
     let code_postal = item.parsed("code_postal_apprenant", CodePostal::parse);
     let code_commune_insee = item.parsed("code_commune_insee_apprenant", CodeInsee::parse);
     let code_commune_insee_de_naissance =
@@ -220,7 +232,7 @@ fn apprenant(item: &mut Item<'_>) -> Option<Apprenant> {
         _ => Err(Invalid::new("sexe_apprenant doit valoir M ou F")),
     });
     let rqth = item.boolean("rqth_apprenant");
-    let date_rqth = item.date("date_rqth_apprenant");
+    let date_rqth = item.date("date_rqth_apprenant", today);
     let responsables_mails = ["responsable_apprenant_mail1", "responsable_apprenant_mail2"]
         .into_iter()
         .filter_map(|field| item.parsed(field, Email::parse))
@@ -245,14 +257,14 @@ fn apprenant(item: &mut Item<'_>) -> Option<Apprenant> {
     })
 }
 
-fn formation(item: &mut Item<'_>) -> Option<Formation> {
+fn formation(item: &mut Item<'_>, today: NaiveDate) -> Option<Formation> {
     let cfd = item.parsed("formation_cfd", Cfd::parse);
     let rncp = item.parsed("formation_rncp", Rncp::parse);
-    let libelle_court = item.text("libelle_court_formation");
+    let libelle_court = item.label("libelle_court_formation", Texte::Libelle);
     let annee_formation = item.integer("annee_formation", 0..=5);
-    let date_inscription = item.required_date("date_inscription_formation");
-    let date_entree = item.required_date("date_entree_formation");
-    let date_fin = item.required_date("date_fin_formation");
+    let date_inscription = item.required_date("date_inscription_formation", today);
+    let date_entree = item.required_date("date_entree_formation", today);
+    let date_fin = item.required_date("date_fin_formation", today);
     if let (Some(entree), Some(fin)) = (date_entree, date_fin)
         && fin < entree
     {
@@ -273,9 +285,9 @@ fn formation(item: &mut Item<'_>) -> Option<Formation> {
         date_fin: date_fin?,
         duree_theorique_mois: mois.or(annees.map(|a| a * 12)),
         obtention_diplome: item.boolean("obtention_diplome_formation"),
-        date_obtention_diplome: item.date("date_obtention_diplome_formation"),
-        date_exclusion: item.date("date_exclusion_formation"),
-        cause_exclusion: item.text("cause_exclusion_formation"),
+        date_obtention_diplome: item.date("date_obtention_diplome_formation", today),
+        date_exclusion: item.date("date_exclusion_formation", today),
+        cause_exclusion: item.label("cause_exclusion_formation", Texte::Libelle),
         presentielle: item.boolean("formation_presentielle"),
     })
 }
@@ -294,14 +306,23 @@ fn add_contrat(contrats: &mut Vec<Contrat>, contrat: Contrat) {
     }
 }
 
-fn contrats(item: &mut Item<'_>) -> Vec<Contrat> {
+fn contrats(item: &mut Item<'_>, today: NaiveDate) -> Vec<Contrat> {
     let mut contrats = Vec::new();
     for suffix in CONTRACT_SUFFIXES {
         let field = |name: &str| format!("{name}{suffix}");
-        let debut = item.date(&field("contrat_date_debut"));
-        let fin = item.date(&field("contrat_date_fin"));
-        let rupture = item.date(&field("contrat_date_rupture"));
-        let cause = item.text(&field("cause_rupture_contrat"));
+        let debut = item.date(&field("contrat_date_debut"), today);
+        let fin = item.date(&field("contrat_date_fin"), today);
+        let rupture = item.date(&field("contrat_date_rupture"), today);
+        let cause = item.label(&field("cause_rupture_contrat"), Texte::Libelle);
+        if let (Some(debut), Some(fin)) = (debut, fin)
+            && fin < debut
+        {
+            item.refuse(
+                &field("contrat_date_fin"),
+                format!("la fin du contrat ne peut précéder son début ({debut})"),
+            );
+            continue;
+        }
         let siret_employeur = item.lenient(&field("siret_employeur"), Siret::parse);
         match debut {
             Some(date_debut) => add_contrat(
@@ -353,7 +374,7 @@ fn lieu(item: &mut Item<'_>) -> Option<LieuDeFormation> {
     let lieu = LieuDeFormation {
         uai: item.parsed("etablissement_lieu_de_formation_uai", Uai::parse),
         siret: item.parsed("etablissement_lieu_de_formation_siret", Siret::parse),
-        adresse: item.text("etablissement_lieu_de_formation_adresse"),
+        adresse: item.label("etablissement_lieu_de_formation_adresse", Texte::Adresse),
         code_postal: item.parsed("etablissement_lieu_de_formation_code_postal", CodePostal::parse),
     };
     let empty =
@@ -363,11 +384,45 @@ fn lieu(item: &mut Item<'_>) -> Option<LieuDeFormation> {
 
 fn referent(item: &mut Item<'_>) -> Option<ReferentHandicap> {
     let referent = ReferentHandicap {
-        nom: item.text("nom_referent_handicap_formation"),
-        prenom: item.text("prenom_referent_handicap_formation"),
+        nom: item.label("nom_referent_handicap_formation", Texte::Nom),
+        prenom: item.label("prenom_referent_handicap_formation", Texte::Nom),
         email: item.parsed("email_referent_handicap_formation", Email::parse),
     };
     (referent.nom.is_some() || referent.prenom.is_some() || referent.email.is_some()).then_some(referent)
+}
+
+/// What an accepted item is told although nothing was refused: a NIR that is not one (it is ignored,
+/// as every NIR: only whether one was sent is kept), a commune code the referential does not know (kept
+/// as sent, but no Mission Locale can be found for it).
+pub fn warnings(item: &Value) -> Vec<FieldError> {
+    let mut warnings = Vec::new();
+    let Some(fields) = item.as_object() else { return warnings };
+    let text = |field: &str| match fields.get(field) {
+        Some(Value::String(s)) => Some(s.trim().to_owned()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    if let Some(nir) = text("nir_apprenant").filter(|n| !n.is_empty()) {
+        let digits: String = nir.chars().filter(|c| !c.is_whitespace()).collect();
+        let corse = digits.len() == 15 && matches!(digits.get(5..7), Some("2A" | "2B"));
+        let shaped = matches!(digits.len(), 13 | 15) && (corse || digits.bytes().all(|b| b.is_ascii_digit()));
+        if !shaped {
+            warnings.push(FieldError::new(
+                "nir_apprenant",
+                "ignoré : un NIR comporte 13 ou 15 chiffres (il n'est jamais conservé)",
+            ));
+        }
+    }
+    for field in ["code_commune_insee_apprenant", "code_commune_insee_de_naissance_apprenant"] {
+        let code = text(field).and_then(|c| CodeInsee::parse(&c).ok());
+        if let Some(code) = code.filter(|c| events::domain::communes::commune(c.as_str()).is_none()) {
+            warnings.push(FieldError::new(
+                field,
+                format!("commune {code} inconnue du référentiel : conservée, sans Mission Locale"),
+            ));
+        }
+    }
+    warnings
 }
 
 /// The previous organisme: a UAI, a département code, or 990/991/993/995 (abroad, unknown, ...).

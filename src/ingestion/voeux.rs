@@ -18,6 +18,7 @@ use std::path::Path;
 use chrono::{Datelike, NaiveDate, Utc};
 use events::domain::territoire::academie_nom;
 use events::domain::{Cfd, CodeInsee, CodePostal, Email, Ine, Rncp, Telephone, Uai};
+use events::limits::Texte;
 use events::personal::Vault;
 use events::store::append_in_transaction;
 use events::voeu::{self, Candidat, FormationVisee, Source, VoeuEvent, VoeuFormule, VoeuRetire};
@@ -277,6 +278,21 @@ fn parse_row(
         .or_else(|| rncp.as_ref().map(ToString::to_string));
     if cle.is_none() && get("cfd").is_empty() && get("rncp").is_empty() {
         refuse(key_column, "la formation doit être désignée (clé, CFD ou code RNCP)".into());
+    }
+    let free_text = [
+        ("nom", Texte::Nom),
+        ("prenom1", Texte::Nom),
+        ("prenom2", Texte::Nom),
+        ("prenom3", Texte::Nom),
+        ("prenoms", Texte::Nom),
+        ("adresse", Texte::Adresse),
+        ("libelle_formation", Texte::Libelle),
+        (key_column, Texte::Identifiant),
+    ];
+    for (column, famille) in free_text {
+        if let Err(invalid) = famille.check(get(column)) {
+            refuse(column, invalid.to_string());
+        }
     }
     let uai_formateur = match Uai::parse(get("uai_formateur")) {
         Ok(uai) => Some(uai),

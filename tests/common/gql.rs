@@ -23,6 +23,20 @@ pub fn code(answer: &Value) -> &str {
 }
 
 pub async fn key(db: &TestDb, role: Role, scope: Option<&str>) -> String {
+    // A key names only a Mission Locale or a réseau that exists: register those a test names without
+    // importing them (their lookup row only: such a Mission Locale has no territory, such a réseau no
+    // organisme).
+    let table = match scope.and_then(|s| s.split_once(':')) {
+        Some(("MISSION_LOCALE", id)) => Some(("missions_locales", id)),
+        Some(("RESEAU", id)) => Some(("reseaux", id)),
+        _ => None,
+    };
+    if let Some((table, id)) = table {
+        let columns = if table == "reseaux" { "(id, nom)" } else { "(id, nom, siret, updated_position)" };
+        let values = if table == "reseaux" { "($1, $1)" } else { "($1, $1, '12345678901234', 0)" };
+        let sql = format!("INSERT INTO {table} {columns} VALUES {values} ON CONFLICT (id) DO NOTHING");
+        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).execute(&db.pool).await.expect("register the scope");
+    }
     let spec = KeySpec {
         role,
         organisme: None,

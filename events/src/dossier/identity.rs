@@ -30,6 +30,7 @@ impl DossierKey {
         if id.is_empty() {
             return Err(Invalid::new("l'identifiant de l'apprenant dans l'ERP ne doit pas être vide"));
         }
+        crate::limits::Texte::Identifiant.check(id)?;
         Ok(DossierKey { uai_formateur, annee_scolaire, id_erp_apprenant: id.to_owned() })
     }
 

@@ -1,6 +1,7 @@
 //! The dossier apprenant: one learner in one formation at one organisme for one school year, the
 //! person behind it, the facts it records, and what those facts make of it.
 
+mod bornes;
 pub mod event;
 mod identity;
 mod state;

@@ -49,6 +49,17 @@ impl Dossier {
         dossier
     }
 
+    /// Fold a stream as every reader of the log folds it: the events no read model can hold (that do
+    /// not decode, or hold a value out of `bornes`) are left out, as if they were not in the log. The
+    /// projections set those aside in their quarantine (`projections::admission`).
+    pub fn from_log<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Self {
+        let decoded: Vec<(Uuid, DossierEvent)> = events
+            .into_iter()
+            .filter_map(|e| Some((e.event_id, DossierEvent::admissible(e).ok()?)))
+            .collect();
+        Self::from_events(&decoded)
+    }
+
     /// Fold a stream as the store returns it, reading each event at its schema version.
     pub fn from_recorded<'a>(
         events: impl IntoIterator<Item = &'a RecordedEvent>,

@@ -62,7 +62,22 @@ impl Projector for RupturesProjection {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &["rm_missions_locales", "rm_ml_communes", "rm_rupture_dossiers", "rm_ruptures", "rm_rupture_actions"]
+        &[
+            "rm_missions_locales",
+            "rm_ml_communes",
+            "rm_rupture_dossiers",
+            "rm_ruptures",
+            "rm_rupture_actions",
+            "rm_ruptures_quarantaine",
+        ]
+    }
+
+    fn reads(&self, category: &str) -> bool {
+        matches!(category, "dossier" | "rupture" | "mission_locale" | "personne")
+    }
+
+    fn quarantaine(&self) -> &'static str {
+        "rm_ruptures_quarantaine"
     }
 
     /// Missions Locales are applied at their place in the log (the events before one are projected

@@ -69,7 +69,16 @@ impl Projector for VoeuxProjection {
             "rm_voeux_academies",
             "rm_voeux_contrats",
             "rm_voeux_effaces",
+            "rm_voeux_quarantaine",
         ]
+    }
+
+    fn reads(&self, category: &str) -> bool {
+        matches!(category, "dossier" | "candidat" | "personne")
+    }
+
+    fn quarantaine(&self) -> &'static str {
+        "rm_voeux_quarantaine"
     }
 
     async fn apply(&self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
