@@ -50,7 +50,8 @@ pub struct RupturesMutation;
 impl RupturesMutation {
     /// Record an advisor's situation for an entry of the Mission Locale's queue (its MISSION_LOCALE key,
     /// or ADMINISTRATEUR): `situationAutre` says what AUTRE is (and only then); a comment, and whether
-    /// the Mission Locale already knew the person, may go with it.
+    /// the Mission Locale already knew the person, may go with it. `situationAutre` holds 500
+    /// characters at most, `commentaire` 5,000 (line breaks kept, other control characters refused).
     async fn renseigner_situation(
         &self,
         ctx: &Context<'_>,
@@ -96,7 +97,8 @@ impl RupturesMutation {
 
     /// Ask the Mission Locale for a joint follow-up of the rupture of one of the organisme's dossiers
     /// (its key, or ADMINISTRATEUR): at least one motif (a comment with AUTRE), and the young person's
-    /// phone number as the CFA just verified it with them.
+    /// phone number as the CFA just verified it with them. `commentaire` holds 5,000 characters at
+    /// most (line breaks kept, other control characters refused).
     async fn demander_suivi_conjoint(
         &self,
         ctx: &Context<'_>,
@@ -153,7 +155,8 @@ impl RupturesMutation {
 
     /// Declare the rupture of a dossier's ongoing contract (the organisme's key, formateur or
     /// responsable, or ADMINISTRATEUR): `dateRupture`, the first day without the contract, is not in the
-    /// future and at most one year old. Recorded as the dossier's `RuptureEnregistree`.
+    /// future and at most one year old; `cause` holds 500 characters at most. Recorded as the dossier's
+    /// `RuptureEnregistree`.
     async fn declarer_rupture(
         &self,
         ctx: &Context<'_>,

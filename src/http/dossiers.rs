@@ -27,6 +27,13 @@ pub struct PushResponse {
 }
 
 /// Transmit up to 2000 dossiers; each gets its own result, only what changed becomes events.
+///
+/// Bounds (a refusal names the field and the limit): identifiers such as `id_erp_apprenant` 100
+/// characters, names 150, labels and addresses 500, comments 5,000, no control characters (but line
+/// breaks in addresses); free text must be a JSON string; every day of the dossier's life from
+/// 1990-01-01 to ten years ahead; a learner 13 to 100 years old when the session starts; a contract
+/// that does not end before it starts. A NIR that is not 13 or 15 digits, or a commune unknown to the
+/// referential, is taken with a warning (`warnings`).
 #[utoipa::path(
     post,
     path = "/api/v3/dossiers-apprenants",
