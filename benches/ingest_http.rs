@@ -40,12 +40,6 @@ async fn projection_caught_up(pool: &sqlx::PgPool) -> anyhow::Result<Duration> {
     }
 }
 
-/// A field of `/proc/<pid>/status`, in kB.
-fn status_kb(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
 
 /// User + system CPU seconds of a process.
 fn cpu_seconds(pid: u32) -> Option<f64> {
@@ -83,25 +77,8 @@ async fn main() -> anyhow::Result<()> {
     let dossiers = env_usize("BENCH_DOSSIERS", 100_000);
     let concurrency = env_usize("BENCH_CONCURRENCY", 4);
     let (pool, server_url) = scratch(BENCH_DB, 4).await?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tba"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", &server_url)
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = server.id().ok_or_else(|| anyhow::anyhow!("the server exited"))?;
+    let (mut server, pid, base) = support::http::serve(&server_url).await?;
     let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..300 {
-        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    anyhow::ensure!(ready, "tba serve did not become ready");
 
     let today = chrono::Utc::now().date_naive();
     let data = tba::demo::generate(dossiers, 1, today);
@@ -115,7 +92,7 @@ async fn main() -> anyhow::Result<()> {
         "{dossiers} dossiers, {} requests ({:.1} MB of JSON), {concurrency} in flight; server rss at start {} MiB",
         batches.len(),
         bytes as f64 / 1e6,
-        status_kb(pid, "VmRSS:").unwrap_or(0) / 1024
+        support::http::status_kb(pid, "VmRSS:").unwrap_or(0) / 1024
     );
     let mut cpu = cpu_seconds(pid).unwrap_or(0.0);
     for run in ["first push", "unchanged re-push", "re-push, no cache"] {
@@ -139,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
             report.elapsed.as_secs_f64(),
             caught_up.as_secs_f64(),
             spent - cpu,
-            status_kb(pid, "VmHWM:").unwrap_or(0) / 1024,
+            support::http::status_kb(pid, "VmHWM:").unwrap_or(0) / 1024,
         );
         cpu = spent;
     }
@@ -175,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
         size as f64 / 1e6,
         caught_up.as_secs_f64(),
         cpu_seconds(pid).unwrap_or(0.0) - cpu,
-        status_kb(pid, "VmHWM:").unwrap_or(0) / 1024,
+        support::http::status_kb(pid, "VmHWM:").unwrap_or(0) / 1024,
     );
     server.start_kill()?;
     server.wait().await?;

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod error_code;
 pub mod graphql;
 pub mod http;
 pub mod ingestion;

@@ -211,3 +211,74 @@ async fn the_error_report_never_holds_a_formula() {
         "{report}"
     );
 }
+
+/// A workbook written by hand, as a hostile sender would: its first sheet's XML and its shared strings.
+fn workbook(sheet: &str, shared_strings: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let parts = [
+        ("[Content_Types].xml", r#"<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>"#.to_owned()),
+        ("_rels/.rels", r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>"#.to_owned()),
+        ("xl/workbook.xml", r#"<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Feuil1" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_owned()),
+        ("xl/_rels/workbook.xml.rels", r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>"#.to_owned()),
+        ("xl/worksheets/sheet1.xml", format!(r#"<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{sheet}</sheetData></worksheet>"#)),
+        ("xl/sharedStrings.xml", format!(r#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{shared_strings}</sst>"#)),
+    ];
+    for (name, content) in parts {
+        zip.start_file(name, options).unwrap();
+        zip.write_all(content.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap().into_inner()
+}
+
+/// A first row of inline strings: the v3 columns.
+fn header_row() -> String {
+    let (columns, _) = table(&[dossier_v3("X")]);
+    let cells: String = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!(r#"<c r="{}1" t="inlineStr"><is><t>{c}</t></is></c>"#, rust_xlsxwriter::utility::column_number_to_name(i as u16)))
+        .collect();
+    format!(r#"<row r="1">{cells}</row>"#)
+}
+
+
+#[tokio::test]
+async fn hostile_files_are_refused_by_the_limit_they_exceed_and_write_nothing() {
+    let (db, app, key) = common::lyon_app().await;
+    let head = db.head().await;
+    let far = r#"<row r="1"><c r="AAAAAAA1" t="inlineStr"><is><t>nom_apprenant</t></is></c></row>"#;
+    let long_cell = format!(
+        r#"{}<row r="2"><c r="A2" t="inlineStr"><is><t>{}</t></is></c></row>"#,
+        header_row(),
+        "x".repeat(40_000)
+    );
+    let bomb = format!("<si><t>{}</t></si>", "A".repeat(100 * 1024 * 1024));
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(csv(&rows(), ';').encode_utf16().flat_map(u16::to_le_bytes));
+    let mut long_line = csv(&rows(), ';');
+    long_line.push_str(&"y".repeat(2 * 1024 * 1024));
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("a header cell at column AAAAAAA", workbook(far, ""), 413, "colonnes au plus"),
+        ("a cell of 40,000 characters", workbook(&long_cell, ""), 413, "32767 caractères"),
+        (
+            "100 MiB of shared strings in a small zip",
+            workbook(&header_row(), &bomb),
+            413,
+            "sharedStrings.xml",
+        ),
+        ("a UTF-16 CSV", utf16, 400, "encodage non pris en charge"),
+        ("a CSV line of 2 MiB", long_line.into_bytes(), 413, "Mio d'un seul tenant"),
+    ];
+    for (what, body, status, says) in cases {
+        let (got, answer) = upload(&app, &key, body).await;
+        assert_eq!(got, status, "{what}: {answer}");
+        assert!(answer["message"].as_str().unwrap().contains(says), "{what}: {answer}");
+    }
+    assert_eq!(db.head().await, head, "no refused file wrote anything");
+    let journal: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM transmissions").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(journal, 0, "nor opened a transmission");
+}

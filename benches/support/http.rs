@@ -127,3 +127,32 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// `tba serve` (the release build) on the database at `server_url`, on a free port: the child
+/// process, its pid and its base URL, once it answers `/readyz`.
+pub async fn serve(server_url: &str) -> anyhow::Result<(tokio::process::Child, u32, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tba"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", server_url)
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = server.id().ok_or_else(|| anyhow::anyhow!("the server exited"))?;
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            return Ok((server, pid, base));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("tba serve did not become ready")
+}
+
+/// A field of `/proc/<pid>/status`, in kB.
+pub fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

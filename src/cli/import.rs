@@ -57,7 +57,7 @@ pub async fn run(db: &DbConfig, args: ImportArgs) -> anyhow::Result<ExitCode> {
     store.flush().await?;
     let totals = match result {
         Ok(totals) => totals,
-        Err(ImportError::File(message)) => {
+        Err(ImportError::File(message) | ImportError::Limit(message)) => {
             eprintln!("{}: {message}", args.file.display());
             eprintln!("nothing imported");
             return Ok(ExitCode::FAILURE);

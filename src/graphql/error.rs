@@ -1,35 +1,11 @@
-//! GraphQL errors, in one place: every refusal carries `extensions.code` (interfaces.md:
-//! `UNAUTHENTICATED`, `FORBIDDEN`, `BAD_USER_INPUT`, `CONFLICT`, `NOT_FOUND`, `INTERNAL`), and
-//! `extensions.field` when an argument is the problem. Internal failures are logged here and reach the
-//! caller as a bare `INTERNAL`, never with their detail.
+//! GraphQL errors, in one place: every refusal carries `extensions.code` (`crate::error_code`, the
+//! codes of REST too), and `extensions.field` when an argument is the problem. Failures on our side are
+//! logged here and reach the caller as a bare `UNAVAILABLE` (passing: retry) or `INTERNAL`, never with
+//! their detail; no message longer than `MAX_MESSAGE` is sent back (a parse error would echo the query).
 
 use async_graphql::{Error, ErrorExtensions, Response, ServerError};
 
-/// The `extensions.code` of an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    Unauthenticated,
-    Forbidden,
-    BadUserInput,
-    Conflict,
-    NotFound,
-    RateLimited,
-    Internal,
-}
-
-impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Code::Unauthenticated => "UNAUTHENTICATED",
-            Code::Forbidden => "FORBIDDEN",
-            Code::BadUserInput => "BAD_USER_INPUT",
-            Code::Conflict => "CONFLICT",
-            Code::NotFound => "NOT_FOUND",
-            Code::RateLimited => "RATE_LIMITED",
-            Code::Internal => "INTERNAL",
-        }
-    }
-}
+pub use crate::error_code::Code;
 
 /// An error with its code.
 pub fn error(code: Code, message: impl Into<String>) -> Error {
@@ -56,24 +32,54 @@ pub fn unauthenticated(message: impl Into<String>) -> Error {
 /// A failure of ours (database, broken invariant): logged with its detail, answered without it.
 pub fn internal(detail: impl std::fmt::Display) -> Error {
     tracing::error!(error = %detail, "GraphQL request failed");
-    error(Code::Internal, "erreur interne ; réessayez plus tard")
+    error(Code::Internal, "erreur interne : l'incident est consigné")
 }
 
-/// `?` for anything that fails on our side: `query.await.or_internal()?`.
+/// A passing failure of ours (the database unreachable): logged, answered `UNAVAILABLE`.
+pub fn unavailable(detail: impl std::fmt::Display) -> Error {
+    tracing::warn!(error = %detail, "GraphQL request failed for now");
+    error(Code::Unavailable, "service momentanément indisponible : renvoyez la requête")
+}
+
+/// `?` for anything that fails on our side: `query.await.or_internal()?`. A database error that
+/// passes (the server unreachable…) is `UNAVAILABLE`, anything else `INTERNAL`.
 pub trait OrInternal<T> {
     fn or_internal(self) -> Result<T, Error>;
 }
 
-impl<T, E: std::fmt::Display> OrInternal<T> for Result<T, E> {
+impl<T, E: std::fmt::Display + 'static> OrInternal<T> for Result<T, E> {
     fn or_internal(self) -> Result<T, Error> {
-        self.map_err(internal)
+        self.map_err(|error| {
+            let any: &dyn std::any::Any = &error;
+            let database = any
+                .downcast_ref::<sqlx::Error>()
+                .or_else(|| match any.downcast_ref::<events::StoreError>() {
+                    Some(events::StoreError::Database(e)) => Some(e),
+                    _ => None,
+                })
+                .or_else(|| match any.downcast_ref::<projections::runtime::ProjectionError>() {
+                    Some(projections::runtime::ProjectionError::Database(e)) => Some(e),
+                    _ => None,
+                });
+            if database.is_some_and(crate::error_code::passing) {
+                unavailable(error)
+            } else {
+                internal(error)
+            }
+        })
     }
 }
+
+/// The longest message sent back; past it, the message is cut (a parse error quotes the query).
+const MAX_MESSAGE: usize = 500;
 
 /// Give a code to the errors async-graphql raises itself before or while resolving (syntax,
 /// validation, limits, arguments that do not parse): they are the request's fault.
 pub fn with_codes(mut response: Response) -> Response {
     for error in &mut response.errors {
+        if error.message.chars().count() > MAX_MESSAGE {
+            error.message = error.message.chars().take(MAX_MESSAGE).chain("…".chars()).collect();
+        }
         let coded = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
         if !coded {
             error.extensions.get_or_insert_with(Default::default).set("code", Code::BadUserInput.as_str());

@@ -112,7 +112,30 @@ pub fn routes() -> Router<AppState> {
         .route("/graphql/assets/{file}", get(graphiql::asset))
 }
 
-async fn execute(State(state): State<AppState>, headers: HeaderMap, request: GraphQLRequest) -> Response {
+async fn execute(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>,
+) -> Response {
+    let request = match request {
+        Ok(request) => request,
+        // A body that is no GraphQL request: said in our words, never as the parser's debug text.
+        Err(rejection) => {
+            let (status, message) = match rejection.0 {
+                async_graphql::ParseRequestError::PayloadTooLarge => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, "requête GraphQL trop volumineuse".to_owned())
+                }
+                other => (
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "le corps doit être une requête GraphQL en JSON : {{\"query\": \"…\", \"variables\": {{…}}}} ({})",
+                        other.to_string().chars().take(200).collect::<String>()
+                    ),
+                ),
+            };
+            return (status, GraphQLResponse::from(refusal(Code::BadUserInput, message))).into_response();
+        }
+    };
     let viewer = match viewer(&state, &headers).await {
         Ok(viewer) => viewer,
         Err(refused) => return refused,
@@ -186,7 +209,8 @@ async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Respons
             let (status, code) = match &error {
                 ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, Code::Unauthenticated),
                 ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, Code::RateLimited),
-                _ => (StatusCode::SERVICE_UNAVAILABLE, Code::Internal),
+                ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable),
+                _ => (StatusCode::INTERNAL_SERVER_ERROR, Code::Internal),
             };
             let mut response =
                 (status, GraphQLResponse::from(refusal(code, error.to_string()))).into_response();

@@ -56,7 +56,10 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
         })?;
     let principal = keys::authenticate(&state.pool, secret)
         .await
-        .map_err(|e| ApiError::Unavailable(format!("authentification impossible : {e}")))?
+        .map_err(|e| match e {
+            keys::KeyError::Database(e) => ApiError::from(e),
+            other => ApiError::Internal(other.to_string()),
+        })?
         .ok_or_else(|| ApiError::Unauthenticated("clé d'API inconnue ou révoquée".into()))?;
     if let Err(not_until) = state.limiter.check_key(&principal.key_id) {
         let wait = not_until.wait_time_from(DefaultClock::default().now());

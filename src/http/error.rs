@@ -1,11 +1,14 @@
 //! The REST error: every refusal of a whole request, mapped to its HTTP status and a JSON body
-//! `{"code", "message", "errors"?}` in one place. The codes are those of the GraphQL errors.
+//! `{"code", "message", "errors"?}` in one place. The codes are those of the GraphQL errors
+//! (`crate::error_code`). What fails on our side is logged with its detail (and the request's id, from
+//! the request's span) and answered without it.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::error_code::Code;
 use crate::ingestion::FieldError;
 use crate::ingestion::snapshots::IngestError;
 
@@ -68,19 +71,47 @@ impl ApiError {
         ApiError::BadRequest { message: message.into(), errors: Vec::new() }
     }
 
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    fn status_and_code(&self) -> (StatusCode, Code) {
         match self {
-            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
-            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
-            ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, "BAD_USER_INPUT"),
-            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "BAD_USER_INPUT"),
-            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
-            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "CONFLICT"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL"),
+            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, Code::Unauthenticated),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, Code::Forbidden),
+            ApiError::BadRequest { .. } => (StatusCode::BAD_REQUEST, Code::BadUserInput),
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, Code::BadUserInput),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, Code::RateLimited),
+            ApiError::Conflict { .. } => (StatusCode::CONFLICT, Code::Conflict),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, Code::NotFound),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, Code::Internal),
         }
     }
+
+    /// What the client reads: our own words, never an internal failure's detail.
+    fn message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => {
+                "erreur interne : l'incident est consigné avec l'identifiant de la requête (x-request-id)"
+                    .into()
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A request whose body exceeds the limit, in the documented shape: the body-limit layer and the
+/// extractors answer a bare 413 of their own.
+pub async fn too_large_as_json(response: Response) -> Response {
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE && !json {
+        return ApiError::TooLarge(
+            "corps de la requête trop volumineux : voyez les limites de l'API (TBA_BODY_LIMIT, TBA_IMPORT_LIMIT)"
+                .into(),
+        )
+        .into_response();
+    }
+    response
 }
 
 impl IntoResponse for ApiError {
@@ -89,6 +120,7 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
+        let code = code.as_str();
         let errors = match &self {
             ApiError::BadRequest { errors, .. } if !errors.is_empty() => Some(errors.clone()),
             _ => None,
@@ -97,7 +129,7 @@ impl IntoResponse for ApiError {
             ApiError::Conflict { conflicts, .. } => Some(conflicts.clone()),
             _ => None,
         };
-        let body = ErrorBody { code, message: self.to_string(), errors, conflicts };
+        let body = ErrorBody { code, message: self.message(), errors, conflicts };
         let mut response = (status, Json(&body)).into_response();
         match &self {
             ApiError::RateLimited { retry_after_secs } => {
@@ -114,20 +146,33 @@ impl IntoResponse for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
-        ApiError::Unavailable(format!("base de données indisponible, réessayez : {error}"))
+        if crate::error_code::passing(&error) {
+            tracing::warn!(%error, "database unavailable");
+            ApiError::Unavailable("base de données momentanément indisponible : renvoyez la requête".into())
+        } else {
+            ApiError::Internal(error.to_string())
+        }
     }
 }
 
 impl From<IngestError> for ApiError {
     fn from(error: IngestError) -> Self {
-        match error {
-            IngestError::Append { error: events::AppendError::Invalid { .. }, .. } => {
-                ApiError::Internal(error.to_string())
+        let passing = match &error {
+            IngestError::Append { error: events::AppendError::Invalid { .. }, .. } => false,
+            IngestError::Database(e) | IngestError::Store(events::StoreError::Database(e)) => {
+                crate::error_code::passing(e)
             }
-            _ => ApiError::Unavailable(format!(
-                "la transmission n'a pas pu être enregistrée entièrement ({error}) ; renvoyez-la telle quelle : \
-                 ce qui a déjà été enregistré ne le sera pas deux fois"
-            )),
+            IngestError::Contended { .. } => true,
+            _ => false,
+        };
+        if !passing {
+            return ApiError::Internal(error.to_string());
         }
+        tracing::warn!(%error, "a transmission could not be recorded whole");
+        ApiError::Unavailable(
+            "la transmission n'a pas pu être enregistrée entièrement ; renvoyez-la telle quelle : ce qui a \
+             déjà été enregistré ne le sera pas deux fois"
+                .into(),
+        )
     }
 }

@@ -53,6 +53,7 @@ pub async fn upload(
         .await
         .map_err(|e| match e {
             ImportError::File(message) => ApiError::bad_request(message),
+            ImportError::Limit(message) => ApiError::TooLarge(message),
             ImportError::Ingest(e) => e.into(),
             ImportError::Database(e) => e.into(),
         })?;

@@ -114,6 +114,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .with_state(state)
         // Each group above has its own body limit.
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(error::too_large_as_json))
         .layer(CatchPanicLayer::new())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {

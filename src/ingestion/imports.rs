@@ -8,14 +8,12 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use calamine::{DataRef, Reader as _, Xlsx};
-use chrono::{Duration, NaiveDate};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 use super::journal::{self, Rejet, Totals, Transmission};
 use super::snapshots::{self, IngestError, Transmitter};
-use super::v3;
+use super::{v3, xlsx};
 
 /// Rows handed to the pipeline at once (the ERP push's limit).
 const CHUNK: usize = 2000;
@@ -25,6 +23,9 @@ pub enum ImportError {
     /// The file as a whole cannot be read (format, encoding, header).
     #[error("{0}")]
     File(String),
+    /// The file exceeds a limit of what a deposit may hold (named in the message).
+    #[error("{0}")]
+    Limit(String),
     #[error(transparent)]
     Ingest(#[from] IngestError),
     #[error("database error: {0}")]
@@ -32,9 +33,9 @@ pub enum ImportError {
 }
 
 /// One data row: its line in the file (the header is line 1) and its cells by column name.
-struct Row {
-    line: u64,
-    item: Value,
+pub(super) struct Row {
+    pub line: u64,
+    pub item: Value,
 }
 
 /// Import the file at `path`; `progress` is told how many rows are done.
@@ -95,7 +96,8 @@ fn read_rows(path: &Path, tx: &mpsc::Sender<Result<Vec<Row>, ImportError>>) -> R
         true
     };
     if read == 4 && magic == *b"PK\x03\x04" {
-        xlsx_rows(BufReader::new(file), &mut emit)?;
+        drop(file);
+        super::xlsx::rows(path, &mut emit)?;
     } else {
         csv_rows(path, file, &mut emit)?;
     }
@@ -105,7 +107,7 @@ fn read_rows(path: &Path, tx: &mpsc::Sender<Result<Vec<Row>, ImportError>>) -> R
     Ok(())
 }
 
-fn check_header(columns: &[String]) -> Result<(), ImportError> {
+pub(super) fn check_header(columns: &[String]) -> Result<(), ImportError> {
     let missing: Vec<&str> =
         v3::REQUIRED_FIELDS.iter().copied().filter(|c| !columns.iter().any(|h| h == c)).collect();
     if missing.is_empty() {
@@ -119,7 +121,7 @@ fn check_header(columns: &[String]) -> Result<(), ImportError> {
 }
 
 /// A row as the v3 reader takes it: each non-empty cell under its column's name.
-fn item(columns: &[String], cells: impl Iterator<Item = (usize, String)>) -> Value {
+pub(super) fn item(columns: &[String], cells: impl Iterator<Item = (usize, String)>) -> Value {
     let mut fields = Map::new();
     for (column, value) in cells {
         if let Some(name) = columns.get(column).filter(|n| !n.is_empty())
@@ -131,9 +133,31 @@ fn item(columns: &[String], cells: impl Iterator<Item = (usize, String)>) -> Val
     Value::Object(fields)
 }
 
+/// Send the CSV file's rows to `emit`: the header and every record are checked first (a first pass),
+/// so that a refused file writes nothing.
 fn csv_rows(path: &Path, file: File, emit: &mut impl FnMut(Row) -> bool) -> Result<(), ImportError> {
     let (mut reader, columns) = csv_reader(path, file)?;
     check_header(&columns)?;
+    let mut record = csv::StringRecord::new();
+    let mut line = 1;
+    while reader.read_record(&mut record).map_err(|e| ImportError::File(format!("CSV illisible : {e}")))? {
+        line += 1;
+        if record.len() > xlsx::MAX_COLUMNS as usize {
+            return Err(ImportError::Limit(format!(
+                "ligne {line} : {} colonnes ; {} au plus",
+                record.len(),
+                xlsx::MAX_COLUMNS
+            )));
+        }
+        if record.iter().any(|cell| cell.chars().count() > xlsx::MAX_CELL_CHARS) {
+            return Err(ImportError::Limit(format!(
+                "ligne {line} : une cellule de plus de {} caractères",
+                xlsx::MAX_CELL_CHARS
+            )));
+        }
+    }
+    let (mut reader, columns) =
+        csv_reader(path, File::open(path).map_err(|e| ImportError::File(e.to_string()))?)?;
     let mut record = csv::StringRecord::new();
     // Lines as a spreadsheet numbers them: the header is 1, the n-th record n + 1 (the reader's own
     // positions lag by one after a CRLF).
@@ -155,13 +179,13 @@ fn csv_rows(path: &Path, file: File, emit: &mut impl FnMut(Row) -> bool) -> Resu
 
 /// A CSV reader of `file` (at `path`): decoded from UTF-8 when the whole file is valid UTF-8, else
 /// from Windows-1252; `;` or `,` separated, whichever the first line has more of. With it, the names of
-/// the header's columns, trimmed and in lower case.
+/// the header's columns, trimmed and in lower case. A file that is neither (UTF-16, binary), a record
+/// longer than `MAX_RECORD_BYTES` or more than `xlsx::MAX_ROWS` records is refused before any is read.
 pub fn csv_reader(
     path: &Path,
     file: File,
 ) -> Result<(csv::Reader<impl Read + use<>>, Vec<String>), ImportError> {
-    let utf8 =
-        is_utf8(path).map_err(|e| ImportError::File(format!("lecture du fichier impossible : {e}")))?;
+    let utf8 = scan(path)?;
     let encoding = if utf8 { encoding_rs::UTF_8 } else { encoding_rs::WINDOWS_1252 };
     let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(encoding)).build(file);
     let mut decoded = BufReader::new(decoded);
@@ -182,86 +206,70 @@ pub fn csv_reader(
     Ok((reader, columns))
 }
 
-/// Whether the whole file is valid UTF-8 (read in blocks, never whole).
-fn is_utf8(path: &Path) -> std::io::Result<bool> {
-    let mut file = File::open(path)?;
+/// The longest record (a line, or several within quotes) a CSV file may have, in bytes.
+pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
+
+/// Read the whole file once, in blocks: whether it is valid UTF-8 (else it is read as Windows-1252),
+/// refusing what no CSV of ours can be (UTF-16, NUL bytes) and records past the limits, so that the
+/// CSV reader never buffers more than one bounded record.
+fn scan(path: &Path) -> Result<bool, ImportError> {
+    let io = |e: std::io::Error| ImportError::File(format!("lecture du fichier impossible : {e}"));
+    let mut file = File::open(path).map_err(io)?;
     let mut buffer = vec![0u8; 64 * 1024];
-    let mut carried = 0;
+    let (mut carried, mut utf8, mut first) = (0, true, true);
+    let (mut quoted, mut record, mut records) = (false, 0usize, 0u64);
     loop {
-        let read = file.read(&mut buffer[carried..])?;
+        let read = file.read(&mut buffer[carried..]).map_err(io)?;
         if read == 0 {
-            return Ok(carried == 0);
+            return Ok(utf8 && carried == 0);
         }
         let filled = carried + read;
-        match std::str::from_utf8(&buffer[..filled]) {
-            Ok(_) => carried = 0,
-            // A sequence cut by the block boundary: keep its start for the next block.
-            Err(e) if e.error_len().is_none() => {
-                let valid = e.valid_up_to();
-                buffer.copy_within(valid..filled, 0);
-                carried = filled - valid;
-            }
-            Err(_) => return Ok(false),
+        let fresh = &buffer[carried..filled];
+        if first && (fresh.starts_with(&[0xFF, 0xFE]) || fresh.starts_with(&[0xFE, 0xFF]))
+            || fresh.contains(&0)
+        {
+            return Err(ImportError::File(
+                "encodage non pris en charge (UTF-16 ou fichier binaire) : déposez un CSV en UTF-8 ou \
+                 Windows-1252, ou un classeur XLSX"
+                    .into(),
+            ));
         }
-    }
-}
-
-fn xlsx_rows<R: Read + Seek>(input: R, emit: &mut impl FnMut(Row) -> bool) -> Result<(), ImportError> {
-    let bad = |e: calamine::XlsxError| ImportError::File(format!("classeur XLSX illisible : {e}"));
-    let mut workbook = Xlsx::new(input).map_err(bad)?;
-    let sheet = workbook
-        .sheet_names()
-        .first()
-        .cloned()
-        .ok_or_else(|| ImportError::File("le classeur n'a aucune feuille".into()))?;
-    let mut cells = workbook.worksheet_cells_reader(&sheet).map_err(bad)?;
-    let mut columns: Vec<String> = Vec::new();
-    let mut current: Option<(u32, Vec<(usize, String)>)> = None;
-    let mut header_done = false;
-    loop {
-        let cell = cells.next_cell().map_err(bad)?;
-        let row_of_cell = cell.as_ref().map(|c| c.get_position().0);
-        // A row is complete when a cell of another row (or the end) comes.
-        if let Some((row, values)) = current.take_if(|(row, _)| Some(*row) != row_of_cell) {
-            if !header_done {
-                columns = vec![String::new(); values.iter().map(|(c, _)| c + 1).max().unwrap_or(0)];
-                for (column, name) in values {
-                    columns[column] = name.trim().to_lowercase();
+        first = false;
+        for &byte in fresh {
+            match byte {
+                b'"' => quoted = !quoted,
+                b'\n' if !quoted => {
+                    records += 1;
+                    record = 0;
+                    continue;
                 }
-                check_header(&columns)?;
-                header_done = true;
-            } else if !emit(Row { line: u64::from(row) + 1, item: item(&columns, values.into_iter()) }) {
-                return Ok(());
+                _ => {}
+            }
+            record += 1;
+            if record > MAX_RECORD_BYTES {
+                return Err(ImportError::Limit(format!(
+                    "ligne {} : plus de {} Mio d'un seul tenant",
+                    records + 1,
+                    MAX_RECORD_BYTES / (1024 * 1024)
+                )));
             }
         }
-        let Some(cell) = cell else { break };
-        let (row, column) = cell.get_position();
-        let text = cell_text(cell.get_value());
-        current.get_or_insert_with(|| (row, Vec::new())).1.push((column as usize, text));
-    }
-    if !header_done {
-        return Err(ImportError::File("le classeur est vide".into()));
-    }
-    Ok(())
-}
-
-/// A cell as the text an ERP would have written: whole numbers without decimals (SIRET, codes), dates
-/// as `YYYY-MM-DD`.
-fn cell_text(value: &DataRef<'_>) -> String {
-    match value {
-        DataRef::Empty | DataRef::Error(_) => String::new(),
-        DataRef::String(s) => s.clone(),
-        DataRef::SharedString(s) => (*s).to_owned(),
-        DataRef::Int(n) => n.to_string(),
-        DataRef::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
-        DataRef::Float(f) => f.to_string(),
-        DataRef::Bool(b) => b.to_string(),
-        DataRef::DateTime(d) => {
-            // Excel's day 0 is 1899-12-30 (for dates after 1900-02-28, which is all we read).
-            let epoch = NaiveDate::from_ymd_opt(1899, 12, 30).expect("a valid date");
-            (epoch + Duration::days(d.as_f64().floor() as i64)).to_string()
+        if records > u64::from(xlsx::MAX_ROWS) {
+            return Err(ImportError::Limit(format!("plus de {} lignes", xlsx::MAX_ROWS)));
         }
-        DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
+        carried = 0;
+        if utf8 {
+            match std::str::from_utf8(&buffer[..filled]) {
+                Ok(_) => {}
+                // A sequence cut by the block boundary: keep its start for the next block.
+                Err(e) if e.error_len().is_none() => {
+                    let valid = e.valid_up_to();
+                    buffer.copy_within(valid..filled, 0);
+                    carried = filled - valid;
+                }
+                Err(_) => utf8 = false,
+            }
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod referential;
 pub mod snapshots;
 pub mod v3;
 pub mod voeux;
+pub mod xlsx;
 
 /// One refused field of an item, as the ERP developer reads it: where, and why (in French).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]

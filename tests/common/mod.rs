@@ -187,9 +187,13 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: &TestDb, limits: tba::http::HttpLimits) -> TestApp {
-        let store =
-            events::EventStore::start(db.pool.clone(), store_config()).await.expect("start the store");
-        let state = tba::http::AppState::new(db.pool.clone(), store.clone(), &limits);
+        TestApp::spawn_on(db.pool.clone(), limits).await
+    }
+
+    /// The service on a pool of the test's own (its size, its timeouts).
+    pub async fn spawn_on(pool: sqlx::PgPool, limits: tba::http::HttpLimits) -> TestApp {
+        let store = events::EventStore::start(pool.clone(), store_config()).await.expect("start the store");
+        let state = tba::http::AppState::new(pool, store.clone(), &limits);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("local address"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
