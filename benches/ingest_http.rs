@@ -23,24 +23,6 @@ use support::{env_usize, scratch};
 
 const BENCH_DB: &str = "tba_bench_ingest";
 
-/// Wait until the server's `dossiers` projection has applied the whole log; how long that took.
-async fn projection_caught_up(pool: &sqlx::PgPool) -> anyhow::Result<Duration> {
-    let started = std::time::Instant::now();
-    loop {
-        let behind: i64 = sqlx::query_scalar(
-            "SELECT h.position - coalesce((SELECT position FROM checkpoints WHERE name = $1), 0) FROM log_head h",
-        )
-        .bind(support::dossiers_checkpoint())
-        .fetch_one(pool)
-        .await?;
-        if behind == 0 {
-            return Ok(started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-
 /// User + system CPU seconds of a process.
 fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -104,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
         let progress = Progress::new(run, "dossiers", dossiers as u64);
         let report = load::push_all(&base, &batches, concurrency, &progress).await?;
         progress.finish();
-        let caught_up = projection_caught_up(&pool).await?;
+        let caught_up = support::projection_caught_up(&pool).await?;
         let spent = cpu_seconds(pid).unwrap_or(0.0);
         let t = &report.totals;
         println!(
@@ -140,7 +122,7 @@ async fn main() -> anyhow::Result<()> {
     let answer: serde_json::Value = response.json().await?;
     anyhow::ensure!(status.is_success(), "the import was refused: {answer}");
     let elapsed = started.elapsed().as_secs_f64();
-    let caught_up = projection_caught_up(&pool).await?;
+    let caught_up = support::projection_caught_up(&pool).await?;
     println!(
         "{:>18}: {:>8.0} dossiers/s  ({} accepted, {} rejected, {} events, {:.2} s, a {:.1} MB CSV; read model caught up {:.1} s later; server CPU {:.1} s, peak RSS {} MiB)",
         "CSV file deposit",

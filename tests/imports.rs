@@ -239,11 +239,15 @@ fn header_row() -> String {
     let cells: String = columns
         .iter()
         .enumerate()
-        .map(|(i, c)| format!(r#"<c r="{}1" t="inlineStr"><is><t>{c}</t></is></c>"#, rust_xlsxwriter::utility::column_number_to_name(i as u16)))
+        .map(|(i, c)| {
+            format!(
+                r#"<c r="{}1" t="inlineStr"><is><t>{c}</t></is></c>"#,
+                rust_xlsxwriter::utility::column_number_to_name(i as u16)
+            )
+        })
         .collect();
     format!(r#"<row r="1">{cells}</row>"#)
 }
-
 
 #[tokio::test]
 async fn hostile_files_are_refused_by_the_limit_they_exceed_and_write_nothing() {

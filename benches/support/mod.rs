@@ -5,7 +5,7 @@
 
 pub mod http;
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use events::dossier::Dossier;
@@ -75,6 +75,23 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// The checkpoint name of the `dossiers` projection's current version.
+/// Wait until the server's `dossiers` projection has applied the whole log; how long that took.
+pub async fn projection_caught_up(pool: &sqlx::PgPool) -> anyhow::Result<Duration> {
+    let started = std::time::Instant::now();
+    loop {
+        let behind: i64 = sqlx::query_scalar(
+            "SELECT h.position - coalesce((SELECT position FROM checkpoints WHERE name = $1), 0) FROM log_head h",
+        )
+        .bind(dossiers_checkpoint())
+        .fetch_one(pool)
+        .await?;
+        if behind == 0 {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub fn dossiers_checkpoint() -> String {
     use projections::runtime::{Projector, checkpoint_name};
     let projection = projections::dossiers::DossiersProjection::default();
