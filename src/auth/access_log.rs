@@ -56,6 +56,31 @@ pub async fn record_system(
     insert(pool, (Uuid::nil(), "SYSTEME", who.to_owned()), action, subject, details).await
 }
 
+/// Record that `principal` read each of `reads` (action, subject), in one statement: the reads of one
+/// GraphQL request's page are recorded together.
+pub async fn record_many(
+    pool: &PgPool,
+    principal: &Principal,
+    reads: &[(String, String)],
+) -> Result<(), sqlx::Error> {
+    if reads.is_empty() {
+        return Ok(());
+    }
+    let (actions, subjects): (Vec<String>, Vec<String>) = reads.iter().cloned().unzip();
+    sqlx::query(
+        "INSERT INTO access_log (key_id, role, organisation, action, subject, details)
+         SELECT $1, $2, $3, a, s, '{}'::jsonb FROM unnest($4::text[], $5::text[]) AS r (a, s)",
+    )
+    .bind(principal.key_id)
+    .bind(principal.role.as_str())
+    .bind(organisation(principal))
+    .bind(&actions)
+    .bind(&subjects)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 async fn insert(
     pool: &PgPool,
     (key_id, role, organisation): (Uuid, &str, String),

@@ -281,8 +281,10 @@ impl Dossier {
         self.row.position
     }
 
-    /// Identity and contacts, as the log last recorded them.
+    /// Identity and contacts, as the log last recorded them (personal data: each read is recorded in
+    /// the access journal, however the dossier was reached).
     async fn apprenant(&self, ctx: &Context<'_>) -> Result<Option<Apprenant>, Error> {
+        super::loaders::lecture(ctx, "apprenant", &self.row.dossier_id).await?;
         let events = self.events(ctx).await?;
         let dossier = events::dossier::Dossier::from_log(events.iter());
         Ok(dossier.inscription.map(|i| {

@@ -161,18 +161,16 @@ impl LogQuery {
         let mut events = store.read_all(after, i64::from(first) + 1).await.or_internal()?;
         let has_next = events.len() > first as usize;
         events.truncate(first as usize);
-        if let (Some(first_event), Some(last_event)) = (events.first(), events.last()) {
-            let subject = format!("{}..{}", first_event.position, last_event.position);
-            access_log::record(
-                ctx.data::<PgPool>()?,
-                principal,
-                "evenements",
-                &subject,
-                serde_json::json!({}),
-            )
+        // Every page is recorded, an empty one too.
+        let subject = match (events.first(), events.last()) {
+            (Some(first_event), Some(last_event)) => {
+                format!("{}..{}", first_event.position, last_event.position)
+            }
+            _ => format!("{after}.."),
+        };
+        access_log::record(ctx.data::<PgPool>()?, principal, "evenements", &subject, serde_json::json!({}))
             .await
             .or_internal()?;
-        }
         let mut connection = Connection::new(after > 0, has_next);
         connection
             .edges

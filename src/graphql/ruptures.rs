@@ -18,7 +18,7 @@ use sqlx::PgPool;
 
 use super::dossier::{Dossier, DossierRowId};
 use super::error::{OrInternal, bad_input, forbidden};
-use super::loaders::Loaders;
+use super::loaders::{Loaders, lecture};
 use super::types::{Date, DateTime};
 use super::viewer::{StatsScope, Viewer};
 use crate::auth::access_log;
@@ -256,14 +256,16 @@ impl RuptureEntree {
         self.ligne.situation.as_deref().and_then(events::rupture::Situation::parse).map(Into::into)
     }
 
-    /// The situation in words, when AUTRE.
-    async fn situation_autre(&self) -> Option<&str> {
-        self.ligne.situation_autre.as_deref()
+    /// The situation in words, when AUTRE (personal data: its read is recorded in the access journal).
+    async fn situation_autre(&self, ctx: &Context<'_>) -> Result<Option<&str>, Error> {
+        lecture(ctx, "rupture", &self.ligne.entree).await?;
+        Ok(self.ligne.situation_autre.as_deref())
     }
 
-    /// The advisor's comment.
-    async fn commentaire(&self) -> Option<&str> {
-        self.ligne.commentaire.as_deref()
+    /// The advisor's comment (personal data: its read is recorded in the access journal).
+    async fn commentaire(&self, ctx: &Context<'_>) -> Result<Option<&str>, Error> {
+        lecture(ctx, "rupture", &self.ligne.entree).await?;
+        Ok(self.ligne.commentaire.as_deref())
     }
 
     /// Whether the Mission Locale already knew the person.
@@ -288,8 +290,9 @@ impl RuptureEntree {
     }
 
     /// Everything the Mission Locale and the CFA did about this person, oldest first, with who and when
-    /// (earlier ruptures included).
+    /// (earlier ruptures included; personal data: its read is recorded in the access journal).
     async fn historique(&self, ctx: &Context<'_>) -> Result<Vec<RuptureAction>, Error> {
+        lecture(ctx, "rupture", &self.ligne.entree).await?;
         let loader = ctx.data::<DataLoader<Loaders>>()?;
         let actions =
             loader.load_one(Historique(self.ligne.entree.clone())).await.map_err(|e| (*e).clone())?;
@@ -554,15 +557,11 @@ impl RupturesQuery {
             query::liste(&mut *pool.acquire().await.or_internal()?, &demande).await.or_internal()?;
         let has_next = lignes.len() > first as usize;
         lignes.truncate(first as usize);
-        if !lignes.is_empty() {
-            let ids: Vec<&str> = lignes.iter().map(|l| l.entree.as_str()).collect();
-            let subject = format!(
-                "{:?} {} au {jour}",
-                demande.qui,
-                liste.map_or("toutes", |l| Liste::from(l).as_str())
-            );
-            log_read(ctx, "ruptures", &subject, &ids).await?;
-        }
+        // Every page is recorded, an empty one too: that a queue was looked at is itself a read.
+        let ids: Vec<&str> = lignes.iter().map(|l| l.entree.as_str()).collect();
+        let subject =
+            format!("{:?} {} au {jour}", demande.qui, liste.map_or("toutes", |l| Liste::from(l).as_str()));
+        log_read(ctx, "ruptures", &subject, &ids).await?;
         let mut connection = Connection::new(after.is_some(), has_next);
         connection.edges.extend(
             lignes

@@ -91,6 +91,8 @@ pub(super) async fn spool(body: Body) -> Result<tempfile::NamedTempFile, ApiErro
 }
 
 /// The refused items of a transmission and why, as CSV (`;`), kept 15 days.
+///
+/// They hold what the ERP sent (names, e-mails): each download is recorded in the access journal.
 #[utoipa::path(
     get,
     path = "/api/v1/transmissions/{id}/rejets.csv",
@@ -116,6 +118,8 @@ pub async fn report(
         return Err(not_found());
     }
     let rejets = journal::rejets_of(&state.pool, id).await?;
+    let details = serde_json::json!({ "rejets": rejets.len() });
+    crate::auth::access_log::record(&state.pool, &caller.0, "rejets", &id.to_string(), details).await?;
     let position = if channel == "import" { "ligne" } else { "index" };
     let disposition = format!("attachment; filename=\"rejets-{id}.csv\"");
     Ok((

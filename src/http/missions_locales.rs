@@ -75,6 +75,8 @@ const COLUMNS: [&str; 34] = [
 ];
 
 /// The queue of a Mission Locale, as a spreadsheet.
+///
+/// Personal data: each download is recorded in the access journal.
 #[utoipa::path(
     get,
     path = "/api/v1/missions-locales/{id}/export",

@@ -39,6 +39,9 @@ pub struct Journal {
 }
 
 /// The journal of the key's organisme: per day, what was received, accepted, refused.
+///
+/// The refused items hold what the ERP sent (names, e-mails): each read is recorded in the access
+/// journal.
 #[utoipa::path(
     get,
     path = "/api/v1/transmissions",
@@ -84,5 +87,9 @@ pub async fn list(
     }
     let jours = journal::days(&state.pool, &organisme, du, au).await?;
     let rejets = journal::rejets(&state.pool, &organisme, params.date, limit, offset).await?;
+    // The refused items hold what the ERP sent (names, e-mails): their read is recorded.
+    let subject = format!("{}:{}", organisme.uai, organisme.siret);
+    let details = serde_json::json!({ "rejets": rejets.len(), "date": params.date, "offset": offset });
+    crate::auth::access_log::record(&state.pool, &caller.0, "transmissions", &subject, details).await?;
     Ok(Json(Journal { organisme: format!("{}:{}", organisme.uai, organisme.siret), du, au, jours, rejets }))
 }
