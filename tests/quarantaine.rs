@@ -156,3 +156,101 @@ async fn an_event_no_read_model_can_hold_is_set_aside_and_the_projections_go_on(
     assert_eq!(retry.status.code(), Some(1), "{retry:?}");
     assert!(stdout(&retry).contains("still set aside"), "{retry:?}");
 }
+
+/// A projection whose database refuses some events (division by zero where the data says so): what a
+/// future rule set or an unforeseen value does to a real one.
+struct Refusing;
+
+impl projections::runtime::Projector for Refusing {
+    fn name(&self) -> &'static str {
+        "refusing"
+    }
+
+    fn version(&self) -> i32 {
+        1
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["rm_refusing", "rm_refusing_quarantaine"]
+    }
+
+    fn reads(&self, _category: &str) -> bool {
+        true
+    }
+
+    fn quarantaine(&self) -> &'static str {
+        "rm_refusing_quarantaine"
+    }
+
+    async fn apply(
+        &self,
+        tx: &mut sqlx::PgConnection,
+        events: &[events::RecordedEvent],
+    ) -> Result<(), projections::runtime::ProjectionError> {
+        for event in events {
+            let divisor = if event.data["refuse"] == json!(true) { 0 } else { 1 };
+            sqlx::query("INSERT INTO rm_refusing (position) VALUES ($1 / $2)")
+                .bind(event.position)
+                .bind(divisor)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_database_refuses_is_found_set_aside_and_the_rebuild_agrees() {
+    let db = common::TestDb::new().await;
+    sqlx::raw_sql(
+        "CREATE TABLE rm_refusing (position bigint PRIMARY KEY);
+         CREATE TABLE rm_refusing_quarantaine (LIKE rm_dossiers_quarantaine INCLUDING ALL);",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let store = events::EventStore::start(db.pool.clone(), common::store_config()).await.unwrap();
+    let mut positions = Vec::new();
+    for refuse in [false, true, false, true, false] {
+        let event = NewEvent::new("Essai", json!({ "refuse": refuse }));
+        positions
+            .push(store.append("essai-1", ExpectedVersion::Any, vec![event]).await.unwrap().positions[0]);
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let runner = tokio::spawn(projections::runtime::run(store.clone(), Refusing, None, stopped));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let checkpoint = projections::runtime::checkpoint_name("refusing", 1);
+    loop {
+        let at: Option<i64> = sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
+            .bind(&checkpoint)
+            .fetch_optional(&db.pool)
+            .await
+            .unwrap();
+        if at == Some(positions[4]) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the projection went on past the refused events");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(true);
+    runner.await.unwrap();
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT position FROM rm_refusing ORDER BY 1").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(applied, [positions[0], positions[2], positions[4]]);
+    let set_aside: Vec<(i64, String)> =
+        sqlx::query_as("SELECT position, erreur FROM rm_refusing_quarantaine ORDER BY 1")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(set_aside.iter().map(|q| q.0).collect::<Vec<_>>(), [positions[1], positions[3]]);
+    assert!(set_aside[0].1.contains("division by zero"), "{set_aside:?}");
+
+    let live = projections::build::checksum(&db.pool, &Refusing, "public").await.unwrap();
+    projections::build::create_schema(&db.pool, &Refusing, "rebuild_refusing").await.unwrap();
+    let built = projections::build::project_until(&store, &Refusing, "rebuild_refusing", None, |_, _| {})
+        .await
+        .unwrap();
+    projections::build::swap(&store, &Refusing, "rebuild_refusing", built).await.unwrap();
+    let rebuilt = projections::build::checksum(&db.pool, &Refusing, "public").await.unwrap();
+    assert_eq!(rebuilt, live, "a rebuild sets aside the same events");
+}

@@ -130,7 +130,19 @@ pub async fn project_until<P: Projector>(
     search_path(&mut tx, schema).await?;
     // Indexes are built once the tables are full: give their sorts room to stay in memory.
     exec(&mut tx, "SET LOCAL maintenance_work_mem = '512MB'".to_owned()).await?;
-    projector.build(store, &mut tx, target, &progress).await?;
+    if let Err(error) = projector.build(store, &mut tx, target, &progress).await {
+        if !crate::runtime::refuses_events(&error) {
+            return Err(error);
+        }
+        // An event the one-pass build cannot apply: build again batch after batch, as live, where
+        // such an event is found and set aside (see `runtime::apply_admitted`).
+        tracing::warn!(projection = projector.name(), %error, "building again batch after batch");
+        tx.rollback().await?;
+        tx = store.pool().begin().await?;
+        search_path(&mut tx, schema).await?;
+        exec(&mut tx, "SET LOCAL maintenance_work_mem = '512MB'".to_owned()).await?;
+        in_batches(store, projector, &mut tx, target, &progress).await?;
+    }
     add_indexes(&mut tx, projector.tables()).await?;
     projector.settle(&mut tx).await?;
     tx.commit().await?;

@@ -213,11 +213,38 @@ pub async fn apply_admitted<P: Projector>(
 ) -> Result<(), ProjectionError> {
     let mut set_aside = Vec::new();
     let kept = admission::sort_out(events, &mut set_aside);
-    if set_aside.is_empty() {
-        projector.apply(tx, events).await?;
+    let kept: std::borrow::Cow<'_, [RecordedEvent]> = if set_aside.is_empty() {
+        std::borrow::Cow::Borrowed(events)
     } else {
-        let kept: Vec<RecordedEvent> = kept.into_iter().cloned().collect();
-        projector.apply(tx, &kept).await?;
+        std::borrow::Cow::Owned(kept.into_iter().cloned().collect())
+    };
+    // Defence in depth: an event admitted that the read model still refuses (a value the database
+    // rejects, a rule of a newer version) is found by applying the batch again event by event, and set
+    // aside with the database's word for it; the others are applied.
+    savepoint(tx, "SAVEPOINT tba_batch").await?;
+    match projector.apply(tx, &kept).await {
+        Ok(()) => savepoint(tx, "RELEASE SAVEPOINT tba_batch").await?,
+        Err(error) if refuses_events(&error) => {
+            savepoint(tx, "ROLLBACK TO SAVEPOINT tba_batch").await?;
+            tracing::warn!(projection = projector.name(), %error, "a batch was refused: applying it event by event");
+            for event in kept.iter() {
+                savepoint(tx, "SAVEPOINT tba_event").await?;
+                match projector.apply(tx, std::slice::from_ref(event)).await {
+                    Ok(()) => savepoint(tx, "RELEASE SAVEPOINT tba_event").await?,
+                    Err(error) if refuses_events(&error) => {
+                        savepoint(tx, "ROLLBACK TO SAVEPOINT tba_event").await?;
+                        set_aside.push(admission::Quarantined {
+                            position: event.position,
+                            stream_id: event.stream_id.clone(),
+                            event_type: event.event_type.clone(),
+                            error: format!("{}: {}", event.event_type, refusal_text(&error)),
+                        });
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        Err(error) => return Err(error),
     }
     let concerned: Vec<_> =
         set_aside.into_iter().filter(|q| projector.reads(category_of(&q.stream_id))).collect();
@@ -227,6 +254,32 @@ pub async fn apply_admitted<P: Projector>(
             .increment(concerned.len() as u64);
     }
     Ok(())
+}
+
+async fn savepoint(tx: &mut PgConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(tx).await.map(drop)
+}
+
+/// Whether an apply failed on the events themselves (a value the read model or the database refuses),
+/// not on the database being out of reach: only then is it worth applying them one by one.
+pub(crate) fn refuses_events(error: &ProjectionError) -> bool {
+    match error {
+        ProjectionError::Event { .. } | ProjectionError::ReadModel { .. } => true,
+        ProjectionError::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
+            // Data exceptions, integrity violations, program limits (an index entry too large).
+            code.starts_with("22") || code.starts_with("23") || code.starts_with("54")
+        }),
+        _ => false,
+    }
+}
+
+/// What an event's refusal says, without the positions of the batch it came in.
+fn refusal_text(error: &ProjectionError) -> String {
+    match error {
+        ProjectionError::Database(sqlx::Error::Database(db)) => db.message().to_owned(),
+        ProjectionError::Event { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Settle the live read model in a transaction of its own (errors are logged: the next tick retries).

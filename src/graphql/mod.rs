@@ -27,11 +27,13 @@ use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql::{Data, MergedObject, Schema};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use std::net::SocketAddr;
+
 use events::EventStore;
 use sqlx::PgPool;
 
@@ -70,10 +72,11 @@ const MAX_DEPTH: usize = 16;
 const MAX_COMPLEXITY: usize = 1000;
 
 /// The schema, with the pool and the store its resolvers read.
-pub fn schema(pool: PgPool, store: EventStore) -> TbaSchema {
+pub fn schema(pool: PgPool, store: EventStore, subscriptions_per_key: usize) -> TbaSchema {
     Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .data(pool)
         .data(store)
+        .data(subscription::Permits::new(subscriptions_per_key))
         .data(indicateurs::IndicateursCache::default())
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
@@ -114,6 +117,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn execute(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     request: Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>,
 ) -> Response {
@@ -136,7 +140,7 @@ async fn execute(
             return (status, GraphQLResponse::from(refusal(Code::BadUserInput, message))).into_response();
         }
     };
-    let viewer = match viewer(&state, &headers).await {
+    let viewer = match viewer(&state, &headers, client).await {
         Ok(viewer) => viewer,
         Err(refused) => return refused,
     };
@@ -150,11 +154,12 @@ async fn execute(
 /// on a websocket.
 async fn subscribe(
     State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let by_header = match viewer(&state, &headers).await {
+    let by_header = match viewer(&state, &headers, client).await {
         Ok(viewer) => viewer,
         Err(refused) => return refused,
     };
@@ -197,14 +202,17 @@ async fn subscribe(
         .into_response()
 }
 
-/// The caller: nobody without an `Authorization` header; a key's principal with one (a bad, revoked or
-/// rate-limited key refuses the whole request, with its HTTP status).
-async fn viewer(state: &AppState, headers: &HeaderMap) -> Result<Viewer, Response> {
-    if !headers.contains_key(AUTHORIZATION) {
-        return Ok(Viewer::Anonymous);
-    }
-    match crate::http::auth::authenticate(state, headers).await {
-        Ok(principal) => Ok(Viewer::Key(principal)),
+/// The caller: nobody without an `Authorization` header (limited per client address); a key's
+/// principal with one (a bad, revoked or rate-limited key refuses the whole request, with its HTTP
+/// status).
+async fn viewer(state: &AppState, headers: &HeaderMap, client: SocketAddr) -> Result<Viewer, Response> {
+    let outcome = if headers.contains_key(AUTHORIZATION) {
+        crate::http::auth::authenticate(state, headers).await.map(Viewer::Key)
+    } else {
+        crate::http::auth::check_anonymous(state, client.ip()).map(|()| Viewer::Anonymous)
+    };
+    match outcome {
+        Ok(viewer) => Ok(viewer),
         Err(error) => {
             let (status, code) = match &error {
                 ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, Code::Unauthenticated),

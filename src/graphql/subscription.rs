@@ -5,7 +5,8 @@
 //! changed, at most once a second; `ruptureQueue(missionLocale)` pushes the entries of a Mission
 //! Locale's queue as the rupture projection changes them.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::futures_util::Stream;
@@ -16,8 +17,9 @@ use events::EventStore;
 use projections::indicateurs::{self, Filtre};
 use projections::ruptures::query::{self as ruptures_query, Qui};
 use sqlx::PgPool;
+use uuid::Uuid;
 
-use super::error::{OrInternal, bad_input, internal};
+use super::error::{Code, OrInternal, bad_input, error, internal};
 use super::indicateurs::{IndicateursFiltre, IndicateursGroupe};
 use super::log::Evenement;
 use super::ruptures::RuptureEntree;
@@ -25,6 +27,65 @@ use super::types::{Date, Dimension};
 use super::viewer::Viewer;
 use crate::auth::Role;
 use crate::auth::access_log;
+
+/// Events a catching-up `eventsAppended` reads at once: what one subscriber holds in memory however far
+/// behind it is (the socket's backpressure does the rest: a slow reader is not read for).
+const EVENTS_BATCH: i64 = 100;
+
+/// How many subscriptions each key holds open, so that one key cannot take the service's memory and
+/// connections from the others; a subscription gives its place back when it ends.
+pub struct Permits {
+    max: usize,
+    held: Arc<Mutex<HashMap<Uuid, usize>>>,
+}
+
+/// A place held by one subscription of a key.
+struct Permit {
+    key: Uuid,
+    held: Arc<Mutex<HashMap<Uuid, usize>>>,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl Permits {
+    pub fn new(max: usize) -> Self {
+        Permits { max, held: Arc::default() }
+    }
+
+    /// A place for a subscription of the caller's key (none needed without a key), or RATE_LIMITED.
+    fn take(&self, viewer: &Viewer) -> Result<Option<Permit>, Error> {
+        let Ok(principal) = viewer.principal() else { return Ok(None) };
+        let mut held = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = held.entry(principal.key_id).or_default();
+        if *count >= self.max {
+            return Err(error(
+                Code::RateLimited,
+                format!("{} abonnements au plus par clé à la fois : fermez-en un d'abord", self.max),
+            ));
+        }
+        *count += 1;
+        Ok(Some(Permit { key: principal.key_id, held: self.held.clone() }))
+    }
+}
+
+/// `stream`, holding `permit` for as long as it lives.
+fn holding<S: Stream>(permit: Option<Permit>, stream: S) -> impl Stream<Item = S::Item> {
+    use async_graphql::futures_util::StreamExt;
+    stream.map(move |item| {
+        let _held = &permit;
+        item
+    })
+}
 
 /// How often a `ruptureQueue` subscription looks whether the queue moved.
 const QUEUE_POLL: Duration = Duration::from_millis(200);
@@ -60,24 +121,28 @@ impl SubscriptionRoot {
         )
         .await
         .or_internal()?;
-        let subscription = ctx.data::<EventStore>()?.subscribe(after);
-        Ok(stream::unfold(
-            (subscription, VecDeque::new(), false),
-            |(mut subscription, mut batch, failed)| async move {
-                if failed {
-                    return None;
-                }
-                loop {
-                    if let Some(event) = batch.pop_front() {
-                        return Some((Ok(Evenement::from(event)), (subscription, batch, false)));
+        let permit = ctx.data::<Permits>()?.take(ctx.data::<Viewer>()?)?;
+        let subscription = ctx.data::<EventStore>()?.subscribe(after).with_batch_size(EVENTS_BATCH);
+        Ok(holding(
+            permit,
+            stream::unfold(
+                (subscription, VecDeque::new(), false),
+                |(mut subscription, mut batch, failed)| async move {
+                    if failed {
+                        return None;
                     }
-                    match subscription.next_batch().await {
-                        Ok(events) => batch.extend(events),
-                        // The stream ends after telling why; the client resumes from its last position.
-                        Err(error) => return Some((Err(internal(error)), (subscription, batch, true))),
+                    loop {
+                        if let Some(event) = batch.pop_front() {
+                            return Some((Ok(Evenement::from(event)), (subscription, batch, false)));
+                        }
+                        match subscription.next_batch().await {
+                            Ok(events) => batch.extend(events),
+                            // The stream ends after telling why; the client resumes from its last position.
+                            Err(error) => return Some((Err(internal(error)), (subscription, batch, true))),
+                        }
                     }
-                }
-            },
+                },
+            ),
         ))
     }
 
@@ -95,6 +160,7 @@ impl SubscriptionRoot {
             Qui::MissionLocale(ml) => ml,
             _ => return Err(bad_input("missionLocale", "une Mission Locale")),
         };
+        let permit = ctx.data::<Permits>()?.take(viewer)?;
         let pool = ctx.data::<PgPool>()?.clone();
         access_log::record(&pool, viewer.principal()?, "ruptureQueue", &ml, serde_json::json!({}))
             .await
@@ -103,34 +169,37 @@ impl SubscriptionRoot {
         let after = crate::projections::ruptures_position(&mut conn).await.or_internal()?;
         drop(conn);
         let state = (pool, ml, after, VecDeque::<RuptureEntree>::new());
-        Ok(stream::unfold(state, |(pool, ml, mut after, mut pending)| async move {
-            loop {
-                if let Some(entree) = pending.pop_front() {
-                    return Some((Ok(entree), (pool, ml, after, pending)));
-                }
-                tokio::time::sleep(QUEUE_POLL).await;
-                let changed = async {
-                    let mut conn = pool.acquire().await?;
-                    let reached = crate::projections::ruptures_position(&mut conn).await?;
-                    if reached <= after {
-                        return Ok((after, Vec::new()));
+        Ok(holding(
+            permit,
+            stream::unfold(state, |(pool, ml, mut after, mut pending)| async move {
+                loop {
+                    if let Some(entree) = pending.pop_front() {
+                        return Some((Ok(entree), (pool, ml, after, pending)));
                     }
-                    let jour = Utc::now().date_naive();
-                    let lignes = ruptures_query::changees(&mut conn, &ml, after, jour).await?;
-                    Ok::<_, sqlx::Error>((
-                        reached,
-                        lignes.into_iter().map(|ligne| RuptureEntree { ligne, jour }).collect(),
-                    ))
-                };
-                match changed.await {
-                    Ok((reached, entrees)) => {
-                        after = reached;
-                        pending.extend(entrees);
+                    tokio::time::sleep(QUEUE_POLL).await;
+                    let changed = async {
+                        let mut conn = pool.acquire().await?;
+                        let reached = crate::projections::ruptures_position(&mut conn).await?;
+                        if reached <= after {
+                            return Ok((after, Vec::new()));
+                        }
+                        let jour = Utc::now().date_naive();
+                        let lignes = ruptures_query::changees(&mut conn, &ml, after, jour).await?;
+                        Ok::<_, sqlx::Error>((
+                            reached,
+                            lignes.into_iter().map(|ligne| RuptureEntree { ligne, jour }).collect(),
+                        ))
+                    };
+                    match changed.await {
+                        Ok((reached, entrees)) => {
+                            after = reached;
+                            pending.extend(entrees);
+                        }
+                        Err(error) => return Some((Err(internal(error)), (pool, ml, after, pending))),
                     }
-                    Err(error) => return Some((Err(internal(error)), (pool, ml, after, pending))),
                 }
-            }
-        }))
+            }),
+        ))
     }
 
     /// The indicators of `indicateurs(date, groupBy, filtre)` now, then again each time they change
@@ -142,6 +211,7 @@ impl SubscriptionRoot {
         #[graphql(default_with = "Some(Dimension::National)")] group_by: Option<Dimension>,
         filtre: Option<IndicateursFiltre>,
     ) -> Result<impl Stream<Item = Result<Vec<IndicateursGroupe>, Error>>, Error> {
+        let permit = ctx.data::<Permits>()?.take(ctx.data::<Viewer>()?)?;
         let pool = ctx.data::<PgPool>()?.clone();
         let dimension = group_by.unwrap_or(Dimension::National);
         let filtre = filtre.unwrap_or_default().parse()?;
@@ -152,19 +222,22 @@ impl SubscriptionRoot {
             .restrict(filtre, dimension == Dimension::National)?;
         let state =
             Watch { pool, date: date.map(|d| d.0), dimension, filtre, seen: None, last: None, first: true };
-        Ok(stream::unfold(state, |mut watch| async move {
-            loop {
-                if !watch.first {
-                    tokio::time::sleep(THROTTLE).await;
+        Ok(holding(
+            permit,
+            stream::unfold(state, |mut watch| async move {
+                loop {
+                    if !watch.first {
+                        tokio::time::sleep(THROTTLE).await;
+                    }
+                    watch.first = false;
+                    match watch.changed().await {
+                        Ok(Some(groupes)) => return Some((Ok(groupes), watch)),
+                        Ok(None) => continue,
+                        Err(error) => return Some((Err(internal(error)), watch)),
+                    }
                 }
-                watch.first = false;
-                match watch.changed().await {
-                    Ok(Some(groupes)) => return Some((Ok(groupes), watch)),
-                    Ok(None) => continue,
-                    Err(error) => return Some((Err(internal(error)), watch)),
-                }
-            }
-        }))
+            }),
+        ))
     }
 }
 

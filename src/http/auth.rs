@@ -23,9 +23,29 @@ use events::Actor;
 pub type KeyLimiter = Arc<DefaultKeyedRateLimiter<Uuid>>;
 
 pub fn limiter(per_second: u32) -> KeyLimiter {
+    Arc::new(RateLimiter::keyed(quota(per_second)))
+}
+
+/// Requests per second each client address may make without a key (public indicators, `logHead`,
+/// introspection), with bursts of twice as many.
+pub type AddressLimiter = Arc<DefaultKeyedRateLimiter<std::net::IpAddr>>;
+
+pub fn address_limiter(per_second: u32) -> AddressLimiter {
+    Arc::new(RateLimiter::keyed(quota(per_second)))
+}
+
+fn quota(per_second: u32) -> Quota {
     let rate = NonZeroU32::new(per_second.max(1)).expect("at least one");
     let burst = NonZeroU32::new(per_second.max(1).saturating_mul(2)).expect("at least two");
-    Arc::new(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
+    Quota::per_second(rate).allow_burst(burst)
+}
+
+/// Whether a request without a key from `address` may go on; else the 429 to answer.
+pub fn check_anonymous(state: &AppState, address: std::net::IpAddr) -> Result<(), ApiError> {
+    state.anonymous.check_key(&address).map_err(|not_until| {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        ApiError::RateLimited { retry_after_secs: wait.as_secs() + 1 }
+    })
 }
 
 /// The authenticated principal of a request.

@@ -36,17 +36,19 @@ pub struct AppState {
     pub store: EventStore,
     pub metrics: PrometheusHandle,
     pub limiter: auth::KeyLimiter,
+    pub anonymous: auth::AddressLimiter,
     pub graphql: crate::graphql::TbaSchema,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, store: EventStore, limits: &HttpLimits) -> Self {
         AppState {
-            graphql: crate::graphql::schema(pool.clone(), store.clone()),
+            graphql: crate::graphql::schema(pool.clone(), store.clone(), limits.subscriptions_per_key),
             pool,
             store,
             metrics: crate::telemetry::metrics(),
             limiter: auth::limiter(limits.rate_limit),
+            anonymous: auth::address_limiter(limits.anonymous_rate_limit),
         }
     }
 }
@@ -69,6 +71,12 @@ pub struct HttpLimits {
     /// Requests per second each API key may make (bursts of twice as many).
     #[arg(long, env = "TBA_RATE_LIMIT", default_value_t = 20)]
     pub rate_limit: u32,
+    /// Requests per second each client address may make without a key (bursts of twice as many).
+    #[arg(long, env = "TBA_ANONYMOUS_RATE_LIMIT", default_value_t = 10)]
+    pub anonymous_rate_limit: u32,
+    /// Subscriptions each key may hold open at once.
+    #[arg(long, env = "TBA_SUBSCRIPTIONS_PER_KEY", default_value_t = 10)]
+    pub subscriptions_per_key: usize,
 }
 
 impl Default for HttpLimits {
@@ -79,6 +87,8 @@ impl Default for HttpLimits {
             import_limit: 512 * 1024 * 1024,
             import_timeout: 1800,
             rate_limit: 20,
+            anonymous_rate_limit: 10,
+            subscriptions_per_key: 10,
         }
     }
 }

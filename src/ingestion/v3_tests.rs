@@ -208,3 +208,78 @@ fn an_item_that_is_not_an_object_is_refused() {
     assert_eq!(errors_of(&json!([1, 2])), [String::new()]);
     assert_eq!(errors_of(&json!("dossier")), [String::new()]);
 }
+
+mod properties {
+    //! Whatever an ERP sends, parsing never fails of ours, and what the edge accepts becomes events
+    //! every read model can hold: the projections never have to set aside what today's service wrote.
+
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use crate::ingestion::diff::decide;
+    use crate::ingestion::v3::parse;
+    use events::dossier::Dossier;
+
+    /// A value of any JSON kind, as a careless or hostile ERP sends them.
+    fn any_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            ".{0,40}".prop_map(Value::from),
+            "[0-9]{4}-[0-9]{2}-[0-9]{2}".prop_map(Value::from),
+            "[0-9]{1,16}".prop_map(Value::from),
+            Just(json!("x".repeat(600))),
+            Just(json!([1])),
+            Just(json!({ "a": 1 })),
+        ]
+    }
+
+    /// Fields an item may hold.
+    const FIELDS: [&str; 24] = [
+        "nom_apprenant",
+        "prenom_apprenant",
+        "date_de_naissance_apprenant",
+        "annee_scolaire",
+        "id_erp_apprenant",
+        "statut_apprenant",
+        "date_metier_mise_a_jour_statut",
+        "ine_apprenant",
+        "nir_apprenant",
+        "email_contact",
+        "tel_apprenant",
+        "adresse_apprenant",
+        "code_postal_apprenant",
+        "code_commune_insee_apprenant",
+        "rqth_apprenant",
+        "libelle_court_formation",
+        "annee_formation",
+        "date_entree_formation",
+        "date_fin_formation",
+        "duree_theorique_formation_mois",
+        "contrat_date_debut",
+        "contrat_date_fin",
+        "contrat_date_rupture",
+        "cause_rupture_contrat",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn what_the_edge_accepts_every_read_model_can_hold(
+            changes in proptest::collection::vec((0..FIELDS.len(), any_value()), 0..6)
+        ) {
+            let mut item = super::valid();
+            for (field, value) in changes {
+                item[FIELDS[field]] = value;
+            }
+            if let Ok(snapshot) = parse(&item) {
+                for event in decide(&Dossier::default(), &snapshot) {
+                    prop_assert!(event.bornes().is_ok(), "{:?} out of bounds: {:?}", event, event.bornes());
+                }
+            }
+        }
+    }
+}
