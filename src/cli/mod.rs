@@ -1,5 +1,6 @@
 //! The `tba` command line: one subcommand per operation, each in its own file.
 
+mod backup;
 mod checkpoint;
 mod db;
 mod demo;
@@ -46,6 +47,12 @@ pub enum Command {
     Db(db::DbCommand),
     /// Recompute the hash chain of the log and name the first broken position.
     Verify(verify::VerifyArgs),
+    /// A consistent copy of the database (pg_dump on one snapshot) and a manifest with the log's head
+    /// and the SHA-256 of every file, in a new directory.
+    Backup { dir: std::path::PathBuf },
+    /// Restore a backup into an empty database (the private cluster of a new TBA_HOME, or an empty
+    /// DATABASE_URL), then verify the whole chain up to the manifest's head; exit 1 if it does not hold.
+    Restore { dir: std::path::PathBuf },
     /// Signed checkpoints of the log and inclusion proofs of single events.
     #[command(subcommand)]
     Checkpoint(checkpoint::CheckpointCommand),
@@ -118,6 +125,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Db(command) => db::run(&db, command).await,
         Command::Verify(args) => verify::run(&db, args).await,
+        Command::Backup { dir } => backup::backup(&db, dir).await,
+        Command::Restore { dir } => backup::restore(&db, dir).await,
         Command::Head => verify::head(&db).await,
         Command::Checkpoint(command) => checkpoint::run(&db, command).await,
         Command::Personnes(command) => personnes::run(&db, command).await,

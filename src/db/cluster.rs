@@ -241,6 +241,12 @@ impl Cluster {
     }
 }
 
+/// A client program of the installed PostgreSQL (`pg_dump`, `pg_restore`), from the same directory as
+/// the server binaries the private cluster uses.
+pub fn client_program(name: &str) -> Result<PathBuf, ClusterError> {
+    Ok(find_bindir().ok_or(ClusterError::BinariesMissing)?.join(name))
+}
+
 /// `TBA_PG_BINDIR` when set (and nothing else then), else `pg_config --bindir` when it has the server
 /// binaries, else the newest version under Debian's root.
 fn find_bindir() -> Option<PathBuf> {

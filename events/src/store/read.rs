@@ -147,8 +147,8 @@ fn by_stream(events: Vec<RecordedEvent>) -> HashMap<String, Vec<RecordedEvent>> 
 }
 
 /// The head of the log as committed now, without starting a store (for auditors' tools).
-pub async fn head(pool: &PgPool) -> Result<LogHead, StoreError> {
-    let row = sqlx::query!("SELECT position, hash FROM log_head").fetch_one(pool).await?;
+pub async fn head<'c>(executor: impl sqlx::PgExecutor<'c>) -> Result<LogHead, StoreError> {
+    let row = sqlx::query!("SELECT position, hash FROM log_head").fetch_one(executor).await?;
     let hash = row.hash.as_slice().try_into().map_err(|_| StoreError::Corrupt {
         position: row.position,
         message: "log head hash is not 32 bytes".into(),
