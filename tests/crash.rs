@@ -1,6 +1,7 @@
 //! Crashes: `tba serve` killed with SIGKILL in the middle of concurrent pushes loses nothing it
 //! acknowledged, and once restarted, a re-send of everything converges to exactly the log of a clean
-//! run: the same events in every stream, a chain that verifies, read models equal to a rebuild's.
+//! run: the same events in every stream, a chain that verifies, read models equal to a rebuild's. A push
+//! whose events were committed has its row in the transmission journal, answered or not.
 
 #![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
 
@@ -112,6 +113,16 @@ async fn a_service_killed_mid_push_converges_on_resend_to_a_clean_run() {
     let first = pushing.await.unwrap();
     let acknowledged = first.iter().filter(|s| **s == 200).count();
     let head_at_crash = crashed.head().await;
+    // Whatever the kill cut, every push whose events are in the log has its journal.
+    let unjournaled: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT e.metadata::jsonb ->> 'correlation_id') FROM events e
+         WHERE e.metadata::jsonb ->> 'channel' = 'api-v3'
+           AND NOT EXISTS (SELECT 1 FROM transmissions t WHERE t.id::text = e.metadata::jsonb ->> 'correlation_id')",
+    )
+    .fetch_one(&crashed.pool)
+    .await
+    .unwrap();
+    assert_eq!(unjournaled, 0, "a push committed has its journal, answered or not");
 
     // Restarted, the ERP sends everything again, as ERPs do every night.
     let (mut child, base) = serve(&crashed).await;

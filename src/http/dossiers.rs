@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, Refusals};
-use crate::ingestion::journal::{self, Totals};
+use crate::ingestion::journal::Totals;
 use crate::ingestion::snapshots::{self, ItemOutcome};
 
 /// At most this many dossiers per request, as today.
@@ -53,13 +53,10 @@ pub async fn push(
 ) -> Result<Json<PushResponse>, ApiError> {
     let (transmission, transmitter) = caller.transmitting("api-v3", "transmettre de dossiers")?;
     let items = items(&body)?;
-    let results = snapshots::ingest(&state.store, &transmitter, transmission.id, &items).await?;
+    let journal = snapshots::Journal { transmission: &transmission, open: true, lines: None };
+    let results = snapshots::ingest(&state.store, &transmitter, transmission.id, &items, journal).await?;
     let totals = Totals::of(&results);
     record_metrics(transmission.channel, &totals);
-    if let Err(error) = journal::record(&state.pool, &transmission, &items, &results).await {
-        // The events are in the log whatever happens to the journal: the push stays accepted.
-        tracing::error!(%error, transmission = %transmission.id, "could not write the transmission journal");
-    }
     Ok(Json(PushResponse { transmission_id: transmission.id, totals, results }))
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use super::journal::{self, Rejet, Totals, Transmission};
+use super::journal::{Rejet, Totals, Transmission};
 use super::snapshots::{self, IngestError, Transmitter};
 use super::{v3, xlsx};
 
@@ -53,19 +53,16 @@ pub async fn run(
             let _ = tx.blocking_send(Err(error));
         }
     });
-    let pool = store.pool();
     let mut totals = Totals::default();
     let mut opened = false;
     while let Some(chunk) = rx.recv().await {
         let rows = chunk?;
-        if !opened {
-            journal::open(&mut *pool.acquire().await?, transmission).await?;
-            opened = true;
-        }
         let (lines, items): (Vec<i32>, Vec<Value>) =
             rows.into_iter().map(|r| (i32::try_from(r.line).unwrap_or(i32::MAX), r.item)).unzip();
-        let outcomes = snapshots::ingest(store, transmitter, transmission.id, &items).await?;
-        journal::add(&mut *pool.acquire().await?, transmission.id, &items, &lines, &outcomes).await?;
+        // Each chunk's events and its rows of the journal are written together.
+        let journal = snapshots::Journal { transmission, open: !opened, lines: Some(&lines) };
+        let outcomes = snapshots::ingest(store, transmitter, transmission.id, &items, journal).await?;
+        opened = true;
         let part = Totals::of(&outcomes);
         totals.received += part.received;
         totals.accepted += part.accepted;

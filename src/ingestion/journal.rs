@@ -44,21 +44,8 @@ impl Totals {
     }
 }
 
-/// Record a push and its refused items, in one transaction.
-pub async fn record(
-    pool: &PgPool,
-    transmission: &Transmission,
-    items: &[Value],
-    outcomes: &[ItemOutcome],
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    open(&mut tx, transmission).await?;
-    let indexes: Vec<i32> = (0..items.len() as i32).collect();
-    add(&mut tx, transmission.id, items, &indexes, outcomes).await?;
-    tx.commit().await
-}
-
-/// Start the record of a transmission that arrives in parts (a file deposit).
+/// Start the record of a transmission, in the transaction of its first events (see
+/// `snapshots::ingest`).
 pub async fn open(conn: &mut sqlx::PgConnection, transmission: &Transmission) -> Result<(), sqlx::Error> {
     sqlx::query!(
         r#"INSERT INTO transmissions (id, organisme_uai, organisme_siret, key_id, channel,
@@ -102,9 +89,9 @@ pub async fn add(
     for outcome in outcomes {
         if let ItemResult::Rejected { errors: item_errors } = &outcome.result {
             positions.push(indexes[outcome.index]);
-            ids.push(outcome.id_erp_apprenant.clone());
-            errors.push(serde_json::to_value(item_errors).expect("field errors serialise to JSON"));
-            raw.push(items.get(outcome.index).map(without_nir));
+            ids.push(outcome.id_erp_apprenant.as_deref().map(|id| id.replace('\0', "\u{fffd}")));
+            errors.push(storable(serde_json::to_value(item_errors).expect("field errors serialise to JSON")));
+            raw.push(items.get(outcome.index).map(without_nir).map(storable));
             personnes.push(items.get(outcome.index).and_then(personne_of));
         }
     }
@@ -136,6 +123,20 @@ fn personne_of(item: &Value) -> Option<String> {
     let key =
         events::dossier::PersonKey::new(text("nom_apprenant")?, text("prenom_apprenant")?, naissance, None);
     Some(key.identite)
+}
+
+/// The value with every NUL character (which PostgreSQL's text and jsonb cannot hold, and which a
+/// hostile sender may well send) shown as U+FFFD: a refused item is always journaled.
+fn storable(value: Value) -> Value {
+    let clean = |text: String| if text.contains('\0') { text.replace('\0', "\u{fffd}") } else { text };
+    match value {
+        Value::String(text) => Value::String(clean(text)),
+        Value::Array(items) => Value::Array(items.into_iter().map(storable).collect()),
+        Value::Object(fields) => {
+            Value::Object(fields.into_iter().map(|(k, v)| (clean(k), storable(v))).collect())
+        }
+        other => other,
+    }
 }
 
 /// The item as sent, minus the NIR (never stored, even for 15 days).

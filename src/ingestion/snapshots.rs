@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use events::dossier::{Dossier, DossierEvent};
+use events::store::append_in_transaction;
 use events::{Actor, AppendError, AppendRequest, EventStore, ExpectedVersion, Metadata, StoreError};
 use serde::Serialize;
 use serde_json::Value;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 use super::FieldError;
 use super::diff::decide;
 use super::digests::{self, SnapshotDigest};
+use super::journal::Transmission;
 use super::v3::{self, DossierV3, Organisme};
 use crate::auth::keys::OrganismeRef;
 
@@ -100,12 +102,25 @@ pub enum IngestError {
     Contended { stream: String },
 }
 
-/// Validate, diff and append a batch of v3 items. `correlation` ties the events to the transmission.
+/// Where a batch's outcomes go in the transmission journal, in the transaction of its events: a
+/// push records its transmission whole; a file deposit opens its transmission with its first chunk and
+/// adds each chunk's rows (numbered by their lines in the file).
+pub struct Journal<'a> {
+    pub transmission: &'a Transmission,
+    pub open: bool,
+    /// Each item's line in the file; none for a push (the items are numbered from 0).
+    pub lines: Option<&'a [i32]>,
+}
+
+/// Validate, diff and append a batch of v3 items, and write its journal. `correlation` ties the events
+/// to the transmission. The events of the whole batch and its journal are written in one transaction:
+/// a batch whose events are committed has its journal, whether or not its answer reached the sender.
 pub async fn ingest(
     store: &EventStore,
     transmitter: &Transmitter,
     correlation: Uuid,
     items: &[Value],
+    journal: Journal<'_>,
 ) -> Result<Vec<ItemOutcome>, IngestError> {
     let parsed: Vec<Result<DossierV3, Vec<FieldError>>> = items.iter().map(v3::parse).collect();
     let known = known_organismes(store, &parsed).await?;
@@ -133,25 +148,40 @@ pub async fn ingest(
     }
     skip_unchanged(store, &mut by_stream, &mut outcomes).await?;
     let metadata = transmitter.metadata(correlation);
-    let mut pending = by_stream;
-    let mut verified = Vec::new();
+    // Every attempt decides the whole batch again from the log and writes all of it, or nothing (a
+    // dossier changed meanwhile by another sender: read again, decide again).
     for _ in 0..CONFLICT_RETRIES {
-        if pending.is_empty() {
-            break;
+        let mut attempt = outcomes.clone();
+        let mut tx = store.pool().begin().await?;
+        let Some(verified) = decide_and_append(store, &mut tx, &metadata, &by_stream, &mut attempt).await?
+        else {
+            tx.rollback().await?;
+            continue;
+        };
+        for outcome in attempt.iter_mut().filter(|o| o.is_accepted()) {
+            outcome.warnings = v3::warnings(&items[outcome.index]);
         }
-        pending = decide_and_append(store, &metadata, pending, &mut outcomes, &mut verified).await?;
+        if journal.open {
+            super::journal::open(&mut tx, journal.transmission).await?;
+        }
+        let numbered: Vec<i32>;
+        let lines = match journal.lines {
+            Some(lines) => lines,
+            None => {
+                numbered = (0..items.len() as i32).collect();
+                &numbered
+            }
+        };
+        super::journal::add(&mut tx, journal.transmission.id, items, lines, &attempt).await?;
+        tx.commit().await?;
+        // Only a speed-up for the next re-send: failing to remember loses nothing.
+        if let Err(error) = digests::remember(store.pool(), &verified).await {
+            tracing::warn!(%error, "could not remember the snapshot digests");
+        }
+        return Ok(attempt);
     }
-    // Only a speed-up for the next re-send: failing to remember loses nothing.
-    if let Err(error) = digests::remember(store.pool(), &verified).await {
-        tracing::warn!(%error, "could not remember the snapshot digests");
-    }
-    for outcome in outcomes.iter_mut().filter(|o| o.is_accepted()) {
-        outcome.warnings = v3::warnings(&items[outcome.index]);
-    }
-    match pending.into_keys().next() {
-        None => Ok(outcomes),
-        Some(stream) => Err(IngestError::Contended { stream }),
-    }
+    let stream = by_stream.into_keys().next().unwrap_or_default();
+    Err(IngestError::Contended { stream })
 }
 
 /// Accept, without reading their events, the dossiers re-sent exactly as last time while their stream
@@ -178,27 +208,32 @@ async fn skip_unchanged(
     Ok(())
 }
 
-/// One round: read the dossiers, decide, append. Returns the dossiers that changed under us; adds to
-/// `verified` the dossiers whose last snapshot was checked to decide nothing more at their new version.
+/// One attempt: read the dossiers, decide, append in `tx`. The dossiers whose last snapshot was checked
+/// to decide nothing more at their new version; none when a dossier changed under us (the caller rolls
+/// back and tries again).
 async fn decide_and_append(
     store: &EventStore,
+    tx: &mut sqlx::PgConnection,
     metadata: &Metadata,
-    pending: HashMap<String, Vec<(usize, DossierV3)>>,
+    pending: &HashMap<String, Vec<(usize, DossierV3)>>,
     outcomes: &mut [ItemOutcome],
-    verified: &mut Vec<(String, i64, SnapshotDigest)>,
-) -> Result<HashMap<String, Vec<(usize, DossierV3)>>, IngestError> {
+) -> Result<Option<Vec<(String, i64, SnapshotDigest)>>, IngestError> {
+    let mut verified = Vec::new();
+    if pending.is_empty() {
+        return Ok(Some(verified));
+    }
     let stream_ids: Vec<String> = pending.keys().cloned().collect();
     let mut logged = store.read_streams(&stream_ids).await?;
     let today = Utc::now().date_naive();
     let mut requests = Vec::new();
     let mut decided = Vec::new();
     for (stream, snapshots) in pending {
-        let past = logged.remove(&stream).unwrap_or_default();
+        let past = logged.remove(stream).unwrap_or_default();
         let version = past.last().map_or(0, |e| e.version);
         let mut dossier = Dossier::from_log(&past);
         let mut new_events = Vec::new();
         let mut per_item = Vec::with_capacity(snapshots.len());
-        for (index, snapshot) in &snapshots {
+        for (index, snapshot) in snapshots {
             let events = decide(&dossier, snapshot);
             for event in &events {
                 dossier.apply(event);
@@ -215,29 +250,25 @@ async fn decide_and_append(
                 new_events.iter().map(|e| e.to_new_event(e.occurred_on(today), metadata.clone())).collect();
             requests.push(AppendRequest::new(stream.clone(), expected, events));
         }
-        decided.push((stream, snapshots, per_item, version, new_events.len() as i64, idempotent));
+        decided.push((stream, per_item, version, new_events.len() as i64, idempotent));
     }
-    let mut results = store.append_many(requests).await.into_iter();
-    let mut retry = HashMap::new();
-    for (stream, snapshots, per_item, version, appended, idempotent) in decided {
+    let mut results = append_in_transaction(tx, store.vault(), requests).await?.into_iter();
+    for (stream, per_item, version, appended, idempotent) in decided {
         if appended > 0 {
             match results.next().expect("one result per request") {
                 Ok(_) => {}
-                Err(AppendError::Conflict { .. }) => {
-                    retry.insert(stream, snapshots);
-                    continue;
-                }
-                Err(error) => return Err(IngestError::Append { stream, error }),
+                Err(AppendError::Conflict { .. }) => return Ok(None),
+                Err(error) => return Err(IngestError::Append { stream: stream.clone(), error }),
             }
         }
         for (index, events) in per_item {
             outcomes[index].result = ItemResult::Accepted { dossier_id: stream.clone(), events };
         }
         if let Some(digest) = idempotent {
-            verified.push((stream, version + appended, digest));
+            verified.push((stream.clone(), version + appended, digest));
         }
     }
-    Ok(retry)
+    Ok(Some(verified))
 }
 
 /// The organismes of the batch that the referential knows, in one query.
