@@ -15,10 +15,16 @@ use serde_json::{Value, json};
 
 /// `tba serve` on `db`, ready: the child and its base URL.
 async fn serve(db: &TestDb) -> (tokio::process::Child, String) {
+    serve_with(&[("DATABASE_URL", db.url())]).await
+}
+
+/// `tba serve` with these variables, ready.
+async fn serve_with(vars: &[(&str, String)]) -> (tokio::process::Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tba"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("DATABASE_URL", db.url())
+        .env_remove("DATABASE_URL")
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
         .env("TBA_MASTER_KEY", MASTER_KEY)
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
@@ -76,7 +82,11 @@ async fn push_all(base: &str, key: &str, batches: &[Value]) -> Vec<u16> {
 
 /// Every stream's events, as their types and data (what a clean run would record the same way).
 async fn streams(db: &TestDb) -> BTreeMap<String, Vec<(String, Value)>> {
-    let store = events::EventStore::start(db.pool.clone(), common::store_config()).await.unwrap();
+    streams_of(&db.pool).await
+}
+
+async fn streams_of(pool: &sqlx::PgPool) -> BTreeMap<String, Vec<(String, Value)>> {
+    let store = events::EventStore::start(pool.clone(), common::store_config()).await.unwrap();
     let mut all: BTreeMap<String, Vec<(String, Value)>> = BTreeMap::new();
     let mut after = 0;
     loop {
@@ -152,4 +162,111 @@ async fn a_service_killed_mid_push_converges_on_resend_to_a_clean_run() {
     for projection in ["dossiers", "ruptures", "voeux"] {
         crashed.assert_rebuild_of(projection);
     }
+}
+
+/// `tba` on the private cluster of `home`.
+fn tba_at(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tba"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("TBA_HOME", home)
+        .env("TBA_MASTER_KEY", MASTER_KEY)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// Stops the private cluster of `home` when the test ends, whatever happened.
+struct StopCluster(std::path::PathBuf);
+
+impl Drop for StopCluster {
+    fn drop(&mut self) {
+        tba_at(&self.0, &["db", "stop"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_killed_under_load_and_restarted_loses_nothing_acknowledged() {
+    let batches = batches();
+    let scratch = tempfile::tempdir().unwrap();
+    let home = scratch.path().join("home");
+    let started = tba_at(&home, &["db", "start"]);
+    assert!(started.status.success(), "{started:?}");
+    let _stop = StopCluster(home.clone());
+    let url = stdout(&started).trim().trim_start_matches("running: ").to_owned();
+    let referential = scratch.path().join("organismes.csv");
+    std::fs::write(
+        &referential,
+        format!(
+            "uai,siret,nom,code_commune_insee,code_postal,departement,nature\n\
+             {},{},CFA des Métiers,69383,69003,69,formateur\n{},{},Chambre de Métiers,,,69,responsable\n",
+            common::CFA_LYON.0,
+            common::CFA_LYON.1,
+            common::CMA_LYON.0,
+            common::CMA_LYON.1
+        ),
+    )
+    .unwrap();
+    assert!(tba_at(&home, &["organismes", "import", referential.to_str().unwrap()]).status.success());
+    let organisme = format!("{}:{}", common::CFA_LYON.0, common::CFA_LYON.1);
+    let created = tba_at(&home, &["keys", "create", "--organisme", &organisme]);
+    let key = stdout(&created).lines().last().unwrap().to_owned();
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_lazy(&url).unwrap();
+    let head = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT position FROM log_head").fetch_one(&pool).await.unwrap_or(-1)
+    };
+
+    let (mut child, base) = serve_with(&[("TBA_HOME", home.to_string_lossy().into_owned())]).await;
+    let pushing = {
+        let (base, key, batches) = (base.clone(), key.clone(), batches.clone());
+        tokio::spawn(async move { push_all(&base, &key, &batches).await })
+    };
+    let before = head(pool.clone()).await;
+    while head(pool.clone()).await < before + 150 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The postmaster killed outright, as a crash of the database server.
+    let status = stdout(&tba_at(&home, &["db", "status"]));
+    let data = status.lines().find_map(|l| l.strip_prefix("data: ")).unwrap().to_owned();
+    let postmaster = std::fs::read_to_string(std::path::Path::new(&data).join("postmaster.pid")).unwrap();
+    let pid: i32 = postmaster.lines().next().unwrap().trim().parse().unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let first = pushing.await.unwrap();
+    assert!(
+        first.iter().all(|s| [0, 200, 503].contains(s)),
+        "only answers that say what happened: {first:?}"
+    );
+    pool.close().await;
+
+    // Restarted, the server recovers; the service reconnects by itself and takes the re-send.
+    assert!(tba_at(&home, &["db", "start"]).status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let statuses = push_all(&base, &key, &batches).await;
+        if statuses.iter().all(|s| *s == 200) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the service came back: {statuses:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let crashed = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&url).await.unwrap();
+    assert!(common::caught_up_on(&crashed, Duration::from_secs(60)).await, "the projections caught up");
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+
+    let clean = TestDb::new().await;
+    clean.with_organismes().await;
+    let clean_key = clean.organisme_key(common::CFA_LYON).await;
+    let (mut child, clean_base) = serve(&clean).await;
+    assert!(push_all(&clean_base, &clean_key, &batches).await.iter().all(|s| *s == 200));
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    assert!(
+        streams_of(&crashed).await == streams(&clean).await,
+        "the same events in every stream as a clean run"
+    );
+    assert!(tba_at(&home, &["verify"]).status.success());
+    let live = stdout(&tba_at(&home, &["projections", "checksum", "dossiers"])).trim().to_owned();
+    let rebuilt = stdout(&tba_at(&home, &["projections", "rebuild", "dossiers"]));
+    assert!(rebuilt.contains(&format!("checksum {live}")), "{rebuilt} vs {live}");
 }

@@ -246,30 +246,38 @@ impl TestDb {
     /// Whether the projections (`dossiers`, `ruptures` and `voeux`) have applied the whole log, waiting up to
     /// `within`.
     pub async fn projection_caught_up(&self, within: std::time::Duration) -> bool {
-        use projections::runtime::{Projector, checkpoint_name};
-        let checkpoints = [
-            checkpoint_name("dossiers", projections::dossiers::DossiersProjection::default().version()),
-            checkpoint_name("ruptures", projections::ruptures::RupturesProjection::default().version()),
-            checkpoint_name("voeux", projections::voeux::VoeuxProjection::default().version()),
-        ];
-        let deadline = std::time::Instant::now() + within;
-        while std::time::Instant::now() < deadline {
-            let lag: i64 = sqlx::query_scalar(
-                "SELECT max(h.position - coalesce((SELECT position FROM checkpoints WHERE name = n), 0))
-                 FROM log_head h, unnest($1::text[]) AS n",
-            )
-            .bind(&checkpoints[..])
-            .fetch_one(&self.pool)
-            .await
-            .expect("read the lag");
-            if lag == 0 {
-                return true;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        false
+        caught_up_on(&self.pool, within).await
     }
+}
 
+/// Whether the projections of the database behind `pool` have applied the whole log, waiting up to
+/// `within`.
+pub async fn caught_up_on(pool: &PgPool, within: std::time::Duration) -> bool {
+    use projections::runtime::{Projector, checkpoint_name};
+    let checkpoints = [
+        checkpoint_name("dossiers", projections::dossiers::DossiersProjection::default().version()),
+        checkpoint_name("ruptures", projections::ruptures::RupturesProjection::default().version()),
+        checkpoint_name("voeux", projections::voeux::VoeuxProjection::default().version()),
+    ];
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        let lag: i64 = sqlx::query_scalar(
+            "SELECT max(h.position - coalesce((SELECT position FROM checkpoints WHERE name = n), 0))
+             FROM log_head h, unnest($1::text[]) AS n",
+        )
+        .bind(&checkpoints[..])
+        .fetch_one(pool)
+        .await
+        .expect("read the lag");
+        if lag == 0 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+impl TestDb {
     /// Rebuild the `dossiers` projection through the CLI, and check it gives the live checksum.
     pub fn assert_rebuild_gives_the_live_checksum(&self) {
         self.assert_rebuild_of("dossiers");
