@@ -9,20 +9,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{MASTER_KEY, dossier_v3, stdout};
+use common::{dossier_v3, stdout};
 use serde_json::json;
-
-/// `tba` on the private cluster of `home` (no DATABASE_URL).
-fn tba_at(home: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_tba"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("TBA_HOME", home)
-        .env("TBA_MASTER_KEY", MASTER_KEY)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_restores_into_a_fresh_cluster_with_its_chain_and_read_models() {
@@ -47,16 +35,16 @@ async fn a_backup_restores_into_a_fresh_cluster_with_its_chain_and_read_models()
 
     // A fresh private cluster: restored, verified, the same head and read models.
     let home = scratch.path().join("home");
-    let restored = tba_at(&home, &["restore", dir.to_str().unwrap()]);
-    let cleanup = scopeguard(&home);
+    let restored = common::tba_at(&home, &["restore", dir.to_str().unwrap()]);
+    let cleanup = common::StopCluster(home.clone());
     assert!(restored.status.success(), "{restored:?}");
     assert!(stdout(&restored).contains("restored position"), "{restored:?}");
-    assert_eq!(stdout(&tba_at(&home, &["head"])), head);
-    assert!(tba_at(&home, &["verify"]).status.success());
-    assert_eq!(checksum(tba_at(&home, &["projections", "checksum", "dossiers"])), live);
-    let rebuilt = tba_at(&home, &["projections", "rebuild", "dossiers"]);
+    assert_eq!(stdout(&common::tba_at(&home, &["head"])), head);
+    assert!(common::tba_at(&home, &["verify"]).status.success());
+    assert_eq!(checksum(common::tba_at(&home, &["projections", "checksum", "dossiers"])), live);
+    let rebuilt = common::tba_at(&home, &["projections", "rebuild", "dossiers"]);
     assert!(stdout(&rebuilt).contains(&format!("checksum {live}")), "{rebuilt:?}");
-    let again = tba_at(&home, &["restore", dir.to_str().unwrap()]);
+    let again = common::tba_at(&home, &["restore", dir.to_str().unwrap()]);
     assert!(!again.status.success(), "never into a database that is not empty");
 
     // A copy altered in storage is refused, naming the file.
@@ -69,20 +57,9 @@ async fn a_backup_restores_into_a_fresh_cluster_with_its_chain_and_read_models()
     bytes[0] ^= 1;
     std::fs::write(&file, bytes).unwrap();
     let other = scratch.path().join("other");
-    let damaged = tba_at(&other, &["restore", dir.to_str().unwrap()]);
+    let damaged = common::tba_at(&other, &["restore", dir.to_str().unwrap()]);
     assert!(!damaged.status.success());
     assert!(String::from_utf8_lossy(&damaged.stderr).contains("altered"), "{damaged:?}");
     drop(cleanup);
-    tba_at(&other, &["db", "stop"]);
-}
-
-/// Stops the private cluster of `home` when the test ends, whatever happened.
-fn scopeguard(home: &std::path::Path) -> impl Drop + use<> {
-    struct Stop(std::path::PathBuf);
-    impl Drop for Stop {
-        fn drop(&mut self) {
-            tba_at(&self.0, &["db", "stop"]);
-        }
-    }
-    Stop(home.to_owned())
+    common::tba_at(&other, &["db", "stop"]);
 }

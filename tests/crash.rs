@@ -164,35 +164,14 @@ async fn a_service_killed_mid_push_converges_on_resend_to_a_clean_run() {
     }
 }
 
-/// `tba` on the private cluster of `home`.
-fn tba_at(home: &std::path::Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_tba"))
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("TBA_HOME", home)
-        .env("TBA_MASTER_KEY", MASTER_KEY)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-/// Stops the private cluster of `home` when the test ends, whatever happened.
-struct StopCluster(std::path::PathBuf);
-
-impl Drop for StopCluster {
-    fn drop(&mut self) {
-        tba_at(&self.0, &["db", "stop"]);
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgresql_killed_under_load_and_restarted_loses_nothing_acknowledged() {
     let batches = batches();
     let scratch = tempfile::tempdir().unwrap();
     let home = scratch.path().join("home");
-    let started = tba_at(&home, &["db", "start"]);
+    let started = common::tba_at(&home, &["db", "start"]);
     assert!(started.status.success(), "{started:?}");
-    let _stop = StopCluster(home.clone());
+    let _stop = common::StopCluster(home.clone());
     let url = stdout(&started).trim().trim_start_matches("running: ").to_owned();
     let referential = scratch.path().join("organismes.csv");
     std::fs::write(
@@ -207,9 +186,9 @@ async fn postgresql_killed_under_load_and_restarted_loses_nothing_acknowledged()
         ),
     )
     .unwrap();
-    assert!(tba_at(&home, &["organismes", "import", referential.to_str().unwrap()]).status.success());
+    assert!(common::tba_at(&home, &["organismes", "import", referential.to_str().unwrap()]).status.success());
     let organisme = format!("{}:{}", common::CFA_LYON.0, common::CFA_LYON.1);
-    let created = tba_at(&home, &["keys", "create", "--organisme", &organisme]);
+    let created = common::tba_at(&home, &["keys", "create", "--organisme", &organisme]);
     let key = stdout(&created).lines().last().unwrap().to_owned();
     let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect_lazy(&url).unwrap();
     let head = |pool: sqlx::PgPool| async move {
@@ -226,7 +205,7 @@ async fn postgresql_killed_under_load_and_restarted_loses_nothing_acknowledged()
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // The postmaster killed outright, as a crash of the database server.
-    let status = stdout(&tba_at(&home, &["db", "status"]));
+    let status = stdout(&common::tba_at(&home, &["db", "status"]));
     let data = status.lines().find_map(|l| l.strip_prefix("data: ")).unwrap().to_owned();
     let postmaster = std::fs::read_to_string(std::path::Path::new(&data).join("postmaster.pid")).unwrap();
     let pid: i32 = postmaster.lines().next().unwrap().trim().parse().unwrap();
@@ -239,7 +218,7 @@ async fn postgresql_killed_under_load_and_restarted_loses_nothing_acknowledged()
     pool.close().await;
 
     // Restarted, the server recovers; the service reconnects by itself and takes the re-send.
-    assert!(tba_at(&home, &["db", "start"]).status.success());
+    assert!(common::tba_at(&home, &["db", "start"]).status.success());
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let statuses = push_all(&base, &key, &batches).await;
@@ -265,8 +244,8 @@ async fn postgresql_killed_under_load_and_restarted_loses_nothing_acknowledged()
         streams_of(&crashed).await == streams(&clean).await,
         "the same events in every stream as a clean run"
     );
-    assert!(tba_at(&home, &["verify"]).status.success());
-    let live = stdout(&tba_at(&home, &["projections", "checksum", "dossiers"])).trim().to_owned();
-    let rebuilt = stdout(&tba_at(&home, &["projections", "rebuild", "dossiers"]));
+    assert!(common::tba_at(&home, &["verify"]).status.success());
+    let live = stdout(&common::tba_at(&home, &["projections", "checksum", "dossiers"])).trim().to_owned();
+    let rebuilt = stdout(&common::tba_at(&home, &["projections", "rebuild", "dossiers"]));
     assert!(rebuilt.contains(&format!("checksum {live}")), "{rebuilt} vs {live}");
 }

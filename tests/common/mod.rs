@@ -424,3 +424,24 @@ pub fn inscription_data(id_erp: &str) -> serde_json::Value {
                        "coordonnees": { "email": "lea@example.org" } }
     })
 }
+
+/// `tba` on the private cluster of `home`.
+pub fn tba_at(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tba"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("TBA_HOME", home)
+        .env("TBA_MASTER_KEY", MASTER_KEY)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// Stops the private cluster of `home` when the test ends, whatever happened.
+pub struct StopCluster(pub std::path::PathBuf);
+
+impl Drop for StopCluster {
+    fn drop(&mut self) {
+        tba_at(&self.0, &["db", "stop"]);
+    }
+}
