@@ -16,7 +16,7 @@ use std::sync::Arc;
 use events::EventStore;
 use events::RecordedEvent;
 use events::domain::AnneeScolaire;
-use events::dossier::Dossier;
+use events::dossier::{Dossier, DossierEvent};
 use events::organisme::{ORGANISME_ENREGISTRE, Organisme};
 use events::personal::Vault;
 use events::personne::PersonneEffacee;
@@ -106,14 +106,16 @@ impl DossiersProjection {
         first: i64,
         last: i64,
     ) -> Result<Steps, ProjectionError> {
+        // Each event is decoded once; the dossier after each is folded from the decoded prefix.
+        let decoded = decode(events)?;
         let mut steps = Vec::new();
         for (i, event) in events.iter().enumerate() {
             if event.position >= first {
-                steps.push((event.position, self.row(stream, &events[..=i])?));
+                steps.push((event.position, self.row(stream, &decoded[..=i], event.position)));
             }
         }
         if steps.is_empty() {
-            steps.push((last, self.row(stream, events)?));
+            steps.push((last, self.row(stream, &decoded, events.last().map_or(0, |e| e.position))));
         }
         Ok(steps)
     }
@@ -125,15 +127,15 @@ impl DossiersProjection {
         stream: &str,
         events: &[&RecordedEvent],
     ) -> Result<Option<Comptage>, ProjectionError> {
-        Ok(self.row(stream, events)?.map(|row| row.comptage))
+        let last = events.last().map_or(0, |e| e.position);
+        Ok(self.row(stream, &decode(events)?, last).map(|row| row.comptage))
     }
 
-    /// The row of a dossier, its territory not yet filled in.
-    fn row(&self, stream: &str, events: &[&RecordedEvent]) -> Result<Option<Row>, ProjectionError> {
-        let last = events.last().map_or(0, |e| e.position);
-        let dossier = Dossier::from_recorded(events.iter().copied())
-            .map_err(|e| ProjectionError::Event { position: last, message: e.to_string() })?;
-        let Some(i) = &dossier.inscription else { return Ok(None) };
+    /// The row of a dossier folded from its decoded events up to position `last`, its territory not
+    /// yet filled in.
+    fn row(&self, stream: &str, decoded: &[(uuid::Uuid, DossierEvent)], last: i64) -> Option<Row> {
+        let dossier = Dossier::from_events(decoded);
+        let i = dossier.inscription.as_ref()?;
         let parcours = Faits::of(&dossier).map(|faits| self.rules.parcours(&faits)).unwrap_or_default();
         let cfd = i.formation.cfd.as_ref().map(ToString::to_string);
         let rncp = i.formation.rncp.as_ref().map(ToString::to_string);
@@ -145,7 +147,7 @@ impl DossiersProjection {
             annee_formation: i.formation.annee_formation.and_then(|a| i16::try_from(a).ok()).unwrap_or(0),
             ..Dimensions::default()
         };
-        Ok(Some(Row {
+        Some(Row {
             dossier_id: stream.to_owned(),
             id_erp_apprenant: i.id_erp_apprenant.clone(),
             uai_responsable: i.responsable.uai.to_string(),
@@ -163,7 +165,7 @@ impl DossiersProjection {
                 dims,
             },
             position: last,
-        }))
+        })
     }
 }
 
@@ -395,6 +397,18 @@ impl Projector for DossiersProjection {
         tracing::info!(seconds = started.elapsed().as_secs_f64(), "indicator cubes written");
         Ok(())
     }
+}
+
+/// The events of one dossier stream, decoded (the projection reads only admitted ones).
+fn decode(events: &[&RecordedEvent]) -> Result<Vec<(uuid::Uuid, DossierEvent)>, ProjectionError> {
+    events
+        .iter()
+        .map(|e| {
+            DossierEvent::from_recorded(e)
+                .map(|decoded| (e.event_id, decoded))
+                .map_err(|error| ProjectionError::Event { position: e.position, message: error.to_string() })
+        })
+        .collect()
 }
 
 /// Send the dossier streams of the log up to `until`, whole, in chunks.
