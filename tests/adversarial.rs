@@ -194,3 +194,72 @@ async fn every_hostile_item_is_refused_by_its_field_or_taken_cleanly_and_the_pro
     assert!(!db.dossier_id("AFTER").await.is_empty());
     projections.stop().await;
 }
+
+/// Random dossiers, valid and invalid alike, through the whole path: parse → decide → append →
+/// project. Whatever was accepted is projected by every projection, nothing is set aside (the edge
+/// only accepts what read models hold), and a rebuild gives the live read models.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_dossiers_go_through_parse_decide_append_and_project() {
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    let (db, app, key) = common::lyon_app().await;
+    let projections = tba::projections::Projections::start(&app.store);
+    let value = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        (-5i64..3000).prop_map(Value::from),
+        "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])".prop_map(Value::from),
+        "(19[0-9]{2}|20[0-3][0-9])-0[1-9]-1[0-9]".prop_map(Value::from),
+        ".{0,12}".prop_map(Value::from),
+    ];
+    let fields = [
+        "date_de_naissance_apprenant",
+        "date_entree_formation",
+        "date_fin_formation",
+        "contrat_date_debut",
+        "contrat_date_fin",
+        "contrat_date_rupture",
+        "date_exclusion_formation",
+        "annee_formation",
+        "rqth_apprenant",
+        "nom_apprenant",
+        "cause_rupture_contrat",
+        "statut_apprenant",
+    ];
+    let changes = proptest::collection::vec((0..fields.len(), value), 0..4);
+    let mut runner =
+        TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]));
+    let mut items = Vec::new();
+    for i in 0..300 {
+        let mut item = dossier_v3(&format!("R-{i}"));
+        for (field, value) in changes.new_tree(&mut runner).unwrap().current() {
+            item[fields[field]] = value;
+        }
+        items.push(item);
+    }
+    let (status, answer) = app.post("/api/v3/dossiers-apprenants", &key, &json!(items)).await;
+    assert_eq!(status, 200, "{answer}");
+    let accepted = answer["accepted"].as_i64().unwrap();
+    assert!(
+        accepted > 30 && answer["rejected"].as_i64().unwrap() > 30,
+        "a mix of both: {}",
+        answer["accepted"]
+    );
+    assert!(db.projection_caught_up(Duration::from_secs(60)).await);
+    let projected: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM rm_dossiers").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(projected, accepted, "every accepted dossier is projected");
+    for table in ["rm_dossiers_quarantaine", "rm_ruptures_quarantaine", "rm_voeux_quarantaine"] {
+        let set_aside: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        assert_eq!(set_aside, 0, "{table}: the edge accepted only what read models hold");
+    }
+    projections.stop().await;
+    for projection in ["dossiers", "ruptures", "voeux"] {
+        db.assert_rebuild_of(projection);
+    }
+}
