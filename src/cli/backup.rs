@@ -54,9 +54,20 @@ async fn url(db: &DbConfig) -> anyhow::Result<String> {
     }
 }
 
-fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
+/// Run a PostgreSQL client program on `url` (the `--dbname` it is given, without its password: that
+/// goes in `PGPASSWORD`, never on a command line every user of the machine can list).
+fn run_on(program: &str, url: &str, args: &[&str]) -> anyhow::Result<String> {
+    let (url, password) = without_password(url);
+    run(program, &[args, &["--dbname", &url]].concat(), password.as_deref())
+}
+
+fn run(program: &str, args: &[&str], password: Option<&str>) -> anyhow::Result<String> {
     let path = client_program(program)?;
-    let output = std::process::Command::new(&path)
+    let mut command = std::process::Command::new(&path);
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    let output = command
         .args(args)
         .stdin(std::process::Stdio::null())
         .output()
@@ -68,6 +79,25 @@ fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
         String::from_utf8_lossy(&output.stderr).trim()
     );
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// The URL without the password of its user information, and that password decoded.
+fn without_password(url: &str) -> (String, Option<String>) {
+    let Some(start) = url.find("://").map(|i| i + 3) else { return (url.to_owned(), None) };
+    let end = url[start..].find(['/', '?']).map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..end].rfind('@').map(|i| start + i) else { return (url.to_owned(), None) };
+    let Some(colon) = url[start..at].find(':').map(|i| start + i) else { return (url.to_owned(), None) };
+    let encoded = &url[colon + 1..at];
+    let mut bytes = Vec::with_capacity(encoded.len());
+    let mut raw = encoded.bytes();
+    while let Some(b) = raw.next() {
+        let hex = if b == b'%' { raw.next().zip(raw.next()) } else { None };
+        match hex.and_then(|(h, l)| u8::from_str_radix(&format!("{}{}", h as char, l as char), 16).ok()) {
+            Some(decoded) => bytes.push(decoded),
+            None => bytes.push(b),
+        }
+    }
+    (format!("{}{}", &url[..colon], &url[at..]), Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 fn sha256(path: &Path) -> anyhow::Result<String> {
@@ -109,18 +139,10 @@ pub async fn backup(db: &DbConfig, dir: PathBuf) -> anyhow::Result<ExitCode> {
     let dump = dir.join(DUMP);
     let target = dump.to_string_lossy().into_owned();
     let dumped = tokio::task::spawn_blocking(move || {
-        run(
+        run_on(
             "pg_dump",
-            &[
-                "--format=directory",
-                "--no-owner",
-                "--snapshot",
-                &snapshot,
-                "--file",
-                &target,
-                "--dbname",
-                &url,
-            ],
+            &url,
+            &["--format=directory", "--no-owner", "--snapshot", &snapshot, "--file", &target],
         )
     })
     .await?;
@@ -132,7 +154,7 @@ pub async fn backup(db: &DbConfig, dir: PathBuf) -> anyhow::Result<ExitCode> {
         position: head.position,
         hash: head.hash_hex(),
         tba_version: env!("CARGO_PKG_VERSION").into(),
-        pg_dump: run("pg_dump", &["--version"])?,
+        pg_dump: run("pg_dump", &["--version"], None)?,
         files: files(&dump)?,
     };
     std::fs::write(dir.join(MANIFEST), serde_json::to_string_pretty(&manifest)?)?;
@@ -173,10 +195,7 @@ pub async fn restore(db: &DbConfig, dir: PathBuf) -> anyhow::Result<ExitCode> {
     );
     let source = dump.to_string_lossy().into_owned();
     tokio::task::spawn_blocking(move || {
-        run(
-            "pg_restore",
-            &["--no-owner", "--exit-on-error", "--single-transaction", "--dbname", &url, &source],
-        )
+        run_on("pg_restore", &url, &["--no-owner", "--exit-on-error", "--single-transaction", &source])
     })
     .await??;
     let pool = crate::db::pool(db, 2).await?;
@@ -209,4 +228,17 @@ pub async fn restore(db: &DbConfig, dir: PathBuf) -> anyhow::Result<ExitCode> {
         report.checked
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_password_leaves_the_command_line() {
+        assert_eq!(
+            super::without_password("postgres://tba:s%40cr%3At@db.example:5432/tba?sslmode=require"),
+            ("postgres://tba@db.example:5432/tba?sslmode=require".into(), Some("s@cr:t".into()))
+        );
+        let socket = "postgres://postgres@localhost/tba?host=/var/tmp/pg";
+        assert_eq!(super::without_password(socket), (socket.into(), None));
+    }
 }
