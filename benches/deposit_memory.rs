@@ -100,13 +100,7 @@ async fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let data = tba::demo::generate(dossiers, 1, chrono::Utc::now().date_naive());
     tba::demo::load::prepare(&pool, &data.organismes_csv(), &[]).await?;
-    let spec = tba::auth::keys::KeySpec {
-        role: tba::auth::keys::Role::Administrateur,
-        organisme: None,
-        scope: None,
-        label: Some("bench".into()),
-    };
-    let (_, admin) = tba::auth::keys::create(&pool, &spec).await?;
+    let admin = support::admin_key(&pool).await?;
     let items: Vec<serde_json::Value> = data.dossiers.into_iter().map(|(_, item)| item).collect();
 
     let header = {

@@ -102,13 +102,7 @@ async fn main() -> anyhow::Result<()> {
         );
         cpu = spent;
     }
-    let spec = tba::auth::keys::KeySpec {
-        role: tba::auth::keys::Role::Administrateur,
-        organisme: None,
-        scope: None,
-        label: Some("bench".into()),
-    };
-    let (_, admin) = tba::auth::keys::create(&pool, &spec).await?;
+    let admin = support::admin_key(&pool).await?;
     let size = file.len();
     let started = std::time::Instant::now();
     let response = client

@@ -92,6 +92,17 @@ pub async fn projection_caught_up(pool: &sqlx::PgPool) -> anyhow::Result<Duratio
     }
 }
 
+/// The secret of a new administrator key, for a benchmark's own requests.
+pub async fn admin_key(pool: &PgPool) -> anyhow::Result<String> {
+    let spec = tba::auth::keys::KeySpec {
+        role: tba::auth::keys::Role::Administrateur,
+        organisme: None,
+        scope: None,
+        label: Some("bench".into()),
+    };
+    Ok(tba::auth::keys::create(pool, &spec).await?.1)
+}
+
 pub fn dossiers_checkpoint() -> String {
     use projections::runtime::{Projector, checkpoint_name};
     let projection = projections::dossiers::DossiersProjection::default();
