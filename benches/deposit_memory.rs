@@ -6,7 +6,11 @@
 //! `tba serve` on a scratch database `tba_bench_deposit`, then deposits, one after the other, through
 //! `POST /api/v1/imports`: the baselines, a CSV and an XLSX of BENCH_DOSSIERS (default 50,000) valid
 //! synthetic dossiers, then hostile files. Before each, the server's peak RSS is reset (`clear_refs`);
-//! after each it prints the answer's status, its time and the peak RSS (VmHWM) the file cost.
+//! after each it prints the answer's status, its time, the peak RSS (VmHWM) when the answer came and
+//! once the projections have caught up with the file.
+//!
+//! `BENCH_PROJECTIONS=apart` starts another `tba serve` first, which takes the projections' leases:
+//! the measured server then only reads and ingests, and the other's peak is the projections' share.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -68,7 +72,7 @@ fn xlsx_file(items: &[serde_json::Value]) -> anyhow::Result<Vec<u8>> {
 }
 
 /// A workbook written by hand, as a hostile sender would: parts named and filled as it likes.
-fn hostile_workbook(sheet: &[u8], shared_strings: &[u8]) -> anyhow::Result<Vec<u8>> {
+fn hostile_workbook(sheet: &[u8], sst_attributes: &str, shared_strings: &[u8]) -> anyhow::Result<Vec<u8>> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
@@ -86,7 +90,7 @@ fn hostile_workbook(sheet: &[u8], shared_strings: &[u8]) -> anyhow::Result<Vec<u
         zip.write_all(&content)?;
     }
     zip.start_file("xl/sharedStrings.xml", options)?;
-    zip.write_all(format!(r#"<sst xmlns="{main}">"#).as_bytes())?;
+    zip.write_all(format!(r#"<sst xmlns="{main}" {sst_attributes}>"#).as_bytes())?;
     zip.write_all(shared_strings)?;
     zip.write_all(b"</sst>")?;
     Ok(zip.finish()?.into_inner())
@@ -96,7 +100,14 @@ fn hostile_workbook(sheet: &[u8], shared_strings: &[u8]) -> anyhow::Result<Vec<u
 async fn main() -> anyhow::Result<()> {
     let dossiers = env_usize("BENCH_DOSSIERS", 50_000);
     let (pool, server_url) = scratch(BENCH_DB, 4).await?;
+    let apart = std::env::var("BENCH_PROJECTIONS").is_ok_and(|v| v == "apart");
+    // The first server to start takes the projections' leases.
+    let projecting = if apart { Some(support::http::serve(&server_url).await?) } else { None };
+    if projecting.is_some() {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     let (mut server, pid, base) = support::http::serve(&server_url).await?;
+    let projector_pid = projecting.as_ref().map_or(pid, |(_, pid, _)| *pid);
     let client = reqwest::Client::new();
     let data = tba::demo::generate(dossiers, 1, chrono::Utc::now().date_naive());
     tba::demo::load::prepare(&pool, &data.organismes_csv(), &[]).await?;
@@ -126,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
             "XLSX, header cell at column AAAAAAA".into(),
             hostile_workbook(
                 br#"<row r="1"><c r="AAAAAAA1" t="inlineStr"><is><t>nom_apprenant</t></is></c></row>"#,
+                "",
                 b"",
             )?,
         ),
@@ -133,18 +145,24 @@ async fn main() -> anyhow::Result<()> {
             "XLSX, one shared string of 256 MiB".into(),
             hostile_workbook(
                 header.as_bytes(),
+                "",
                 &[b"<si><t>".as_slice(), &vec![b'A'; 256 * mib], b"</t></si>"].concat(),
             )?,
         ),
         (
+            "XLSX, shared strings declaring a trillion (calamine would reserve them)".into(),
+            hostile_workbook(header.as_bytes(), r#"uniqueCount="1000000000000""#, b"<si><t>x</t></si>")?,
+        ),
+        (
             "XLSX, 2 GiB of empty rows (zip bomb)".into(),
-            hostile_workbook(&[header.as_bytes(), &b"<row/>".repeat(2048 * mib / 6)].concat(), b"")?,
+            hostile_workbook(&[header.as_bytes(), &b"<row/>".repeat(2048 * mib / 6)].concat(), "", b"")?,
         ),
         (
             "XLSX, a cell of 1 MiB of varied text".into(),
             hostile_workbook(
                 format!(r#"{header}<row r="2"><c r="A2" t="inlineStr"><is><t>{noise}</t></is></c></row>"#)
                     .as_bytes(),
+                "",
                 b"",
             )?,
         ),
@@ -168,12 +186,25 @@ async fn main() -> anyhow::Result<()> {
         support::http::status_kb(pid, "VmRSS:").unwrap_or(0) / 1024,
         files.len()
     );
-    println!("| file | size | answer | seconds | RSS before | peak RSS |");
-    println!("|---|---|---|---|---|---|");
+    let peak = |pid: u32| support::http::status_kb(pid, "VmHWM:").unwrap_or(0) / 1024;
+    if apart {
+        println!("projections in another process (pid {projector_pid}): its peak in the last column");
+        println!(
+            "| file | size | answer | seconds | RSS before | peak RSS at the answer | peak RSS, projected | projections' process peak |"
+        );
+        println!("|---|---|---|---|---|---|---|---|");
+    } else {
+        println!(
+            "| file | size | answer | seconds | RSS before | peak RSS at the answer | peak RSS, projected |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+    }
     for (what, body) in files.drain(..) {
         support::projection_caught_up(&pool).await?;
         let before = support::http::status_kb(pid, "VmRSS:").unwrap_or(0) / 1024;
-        std::fs::write(format!("/proc/{pid}/clear_refs"), "5")?;
+        for pid in [pid, projector_pid] {
+            std::fs::write(format!("/proc/{pid}/clear_refs"), "5")?;
+        }
         let size = body.len();
         let started = Instant::now();
         let response = client
@@ -190,15 +221,22 @@ async fn main() -> anyhow::Result<()> {
         } else {
             answer["message"].as_str().unwrap_or_default().chars().take(90).collect()
         };
+        let seconds = started.elapsed().as_secs_f64();
+        let at_answer = peak(pid);
+        support::projection_caught_up(&pool).await?;
+        let apart_column = if apart { format!(" {} MiB |", peak(projector_pid)) } else { String::new() };
         println!(
-            "| {what} | {:.1} MiB | {} {said} | {:.1} | {before} MiB | {} MiB |",
+            "| {what} | {:.1} MiB | {} {said} | {seconds:.1} | {before} MiB | {at_answer} MiB | {} MiB |{apart_column}",
             size as f64 / mib as f64,
             status.as_u16(),
-            started.elapsed().as_secs_f64(),
-            support::http::status_kb(pid, "VmHWM:").unwrap_or(0) / 1024
+            peak(pid),
         );
     }
     server.start_kill()?;
     server.wait().await?;
+    if let Some((mut projecting, _, _)) = projecting {
+        projecting.start_kill()?;
+        projecting.wait().await?;
+    }
     Ok(())
 }

@@ -214,6 +214,11 @@ async fn the_error_report_never_holds_a_formula() {
 
 /// A workbook written by hand, as a hostile sender would: its first sheet's XML and its shared strings.
 fn workbook(sheet: &str, shared_strings: &str) -> Vec<u8> {
+    workbook_declaring(sheet, "", shared_strings)
+}
+
+/// The same, with attributes of its own on the shared strings' table (`uniqueCount="…"`).
+fn workbook_declaring(sheet: &str, sst_attributes: &str, shared_strings: &str) -> Vec<u8> {
     use std::io::Write;
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options =
@@ -224,7 +229,7 @@ fn workbook(sheet: &str, shared_strings: &str) -> Vec<u8> {
         ("xl/workbook.xml", r#"<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Feuil1" sheetId="1" r:id="rId1"/></sheets></workbook>"#.to_owned()),
         ("xl/_rels/workbook.xml.rels", r#"<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/sharedStrings" Target="sharedStrings.xml"/></Relationships>"#.to_owned()),
         ("xl/worksheets/sheet1.xml", format!(r#"<?xml version="1.0"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{sheet}</sheetData></worksheet>"#)),
-        ("xl/sharedStrings.xml", format!(r#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">{shared_strings}</sst>"#)),
+        ("xl/sharedStrings.xml", format!(r#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" {sst_attributes}>{shared_strings}</sst>"#)),
     ];
     for (name, content) in parts {
         zip.start_file(name, options).unwrap();
@@ -272,6 +277,12 @@ async fn hostile_files_are_refused_by_the_limit_they_exceed_and_write_nothing() 
             workbook(&header_row(), &bomb),
             413,
             "sharedStrings.xml",
+        ),
+        (
+            "a shared strings' table declaring a trillion strings (the reader would reserve them)",
+            workbook_declaring(&header_row(), r#"uniqueCount="1000000000000""#, "<si><t>x</t></si>"),
+            413,
+            "textes partagés du classeur (1000000000000 annoncés) dépassent 64 Mio",
         ),
         ("a UTF-16 CSV", utf16, 400, "encodage non pris en charge"),
         ("a CSV line of 2 MiB", long_line.into_bytes(), 413, "Mio d'un seul tenant"),

@@ -55,11 +55,21 @@ pub async fn start_cluster(config: &DbConfig) -> Result<Cluster, DbError> {
 }
 
 /// A pool on the configured database.
+///
+/// A connection keeps the buffers its largest statement needed (a 2,000-dossier append, a batch of
+/// cube changes: megabytes each); back in the pool it gives back what exceeds the default, so that
+/// the pool's memory does not grow to its largest statement times its connections.
 pub async fn pool(config: &DbConfig, max_connections: u32) -> Result<PgPool, DbError> {
     let options = connect_options(config).await?;
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        .after_release(|conn, _| {
+            Box::pin(async move {
+                sqlx::Connection::shrink_buffers(conn);
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await
         .map_err(DbError::Connect)

@@ -30,6 +30,11 @@ pub struct ImportResponse {
 }
 
 /// Deposit a CSV (`;` or `,`, UTF-8 or Windows-1252) or XLSX file whose columns are the v3 fields.
+///
+/// The file is checked whole before a row is written; past a limit it is refused with 413 naming it:
+/// `TBA_IMPORT_LIMIT` bytes; XLSX: 1,024 columns, 1,048,576 rows, 32,767 characters per cell, a part
+/// held in memory 64 MiB inflated, a worksheet 4 GiB, no part inflating more than 200 times, shared
+/// strings taking 64 MiB once read; CSV: a record of 1 MiB, UTF-8 or Windows-1252 only (400 otherwise).
 #[utoipa::path(
     post,
     path = "/api/v1/imports",

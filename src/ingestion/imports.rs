@@ -1,5 +1,5 @@
 //! Channel 3, the file deposit: a CSV (`;` or `,`, UTF-8 or Windows-1252) or XLSX file whose columns
-//! are the v3 field names, read row by row from disk on a blocking thread and fed, 2000 rows at a time,
+//! are the v3 field names, read row by row from disk on a blocking thread and fed, 500 rows at a time,
 //! through the same path as the ERP push (`snapshots::ingest`): same validation, same diff, same
 //! idempotency. Only the rows in flight are in memory, whatever the size of the file. Refused rows go
 //! to the transmission journal, from which the error report (CSV) is rendered.
@@ -15,8 +15,10 @@ use super::journal::{Rejet, Totals, Transmission};
 use super::snapshots::{self, IngestError, Transmitter};
 use super::{v3, xlsx};
 
-/// Rows handed to the pipeline at once (the ERP push's limit).
-const CHUNK: usize = 2000;
+/// Rows handed to the pipeline at once. A chunk, its parsed dossiers, their events and the statement
+/// that appends them are in memory together, three chunks at most (the reader works ahead): 500 rows keep a
+/// deposit's memory near a JSON push's, whatever the size of the file.
+const CHUNK: usize = 500;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {

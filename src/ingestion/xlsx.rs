@@ -4,7 +4,10 @@
 //!
 //! 1. every part of the zip is inflated once, counting, and refused past its limit (the parts the
 //!    reader holds in memory, shared strings and styles, `MAX_PART_BYTES`; a worksheet, which is
-//!    streamed, `MAX_SHEET_BYTES`; any part inflating more than `MAX_RATIO` times its size);
+//!    streamed, `MAX_SHEET_BYTES`; any part inflating more than `MAX_RATIO` times its size); the
+//!    shared strings, which the reader keeps in memory as one string each, are parsed and refused past
+//!    `MAX_SHARED_STRINGS_MEMORY`, counting what they would take and what their declared count would
+//!    reserve (a `uniqueCount` of a trillion is a few bytes of XML);
 //! 2. the first sheet's cells are streamed once and refused past `MAX_COLUMNS`, `MAX_ROWS` or
 //!    `MAX_CELL_CHARS`;
 //!
@@ -36,6 +39,9 @@ pub const MAX_RATIO: u64 = 200;
 const RATIO_FROM: u64 = 1024 * 1024;
 /// Parts a workbook may have.
 pub const MAX_PARTS: usize = 10_000;
+/// Memory the shared strings may take once read (each a string of its own, 24 bytes plus its text,
+/// allocated in steps of 8), and their declared count may reserve (24 bytes each).
+pub const MAX_SHARED_STRINGS_MEMORY: u64 = 64 * 1024 * 1024;
 
 fn limit(message: String) -> ImportError {
     ImportError::Limit(message)
@@ -53,41 +59,162 @@ pub(super) fn rows(path: &Path, emit: &mut impl FnMut(Row) -> bool) -> Result<()
     walk(path, emit)
 }
 
-/// Inflate every part once, counting.
+/// Inflate every part once, counting; parse the shared strings.
 fn check_parts(path: &Path) -> Result<(), ImportError> {
     let file = File::open(path).map_err(unreadable)?;
     let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(unreadable)?;
     if zip.len() > MAX_PARTS {
         return Err(limit(format!("le classeur a {} parties : {MAX_PARTS} au plus", zip.len())));
     }
-    let mut buffer = vec![0u8; 64 * 1024];
     for index in 0..zip.len() {
-        let mut part = zip.by_index(index).map_err(unreadable)?;
+        let part = zip.by_index(index).map_err(unreadable)?;
         let name = part.name().map_err(unreadable)?.into_owned();
-        let sheet = name.starts_with("xl/worksheets/");
-        let most = if sheet { MAX_SHEET_BYTES } else { MAX_PART_BYTES };
+        let most = if name.starts_with("xl/worksheets/") { MAX_SHEET_BYTES } else { MAX_PART_BYTES };
         let compressed = part.compressed_size().max(1);
-        let mut inflated: u64 = 0;
-        loop {
-            let read = part.read(&mut buffer).map_err(unreadable)?;
-            if read == 0 {
-                break;
-            }
-            inflated += read as u64;
-            if inflated > most {
-                return Err(limit(format!(
-                    "la partie {name} du classeur dépasse {} Mio une fois décompressée",
-                    most / (1024 * 1024)
-                )));
-            }
-            if inflated > RATIO_FROM && inflated / compressed > MAX_RATIO {
-                return Err(limit(format!(
-                    "la partie {name} du classeur se décompresse plus de {MAX_RATIO} fois : refusée"
-                )));
-            }
+        let mut counted = Counted { inner: part, name, compressed, most, inflated: 0, refused: None };
+        let read = if counted.name.ends_with("sharedStrings.xml") {
+            shared_strings(&mut counted)
+        } else {
+            std::io::copy(&mut counted, &mut std::io::sink()).map(|_| ()).map_err(unreadable)
+        };
+        if let Some(refused) = counted.refused {
+            return Err(refused);
         }
+        read?;
     }
     Ok(())
+}
+
+/// A part being inflated, refused (an error of its read, kept in `refused`) past its limits.
+struct Counted<R> {
+    inner: R,
+    name: String,
+    compressed: u64,
+    most: u64,
+    inflated: u64,
+    refused: Option<ImportError>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.inflated += read as u64;
+        let name = &self.name;
+        if self.inflated > self.most {
+            let most = self.most / (1024 * 1024);
+            self.refused =
+                Some(limit(format!("la partie {name} du classeur dépasse {most} Mio une fois décompressée")));
+        } else if self.inflated > RATIO_FROM && self.inflated / self.compressed > MAX_RATIO {
+            self.refused = Some(limit(format!(
+                "la partie {name} du classeur se décompresse plus de {MAX_RATIO} fois : refusée"
+            )));
+        }
+        match self.refused {
+            Some(_) => Err(std::io::Error::other("limite dépassée")),
+            None => Ok(read),
+        }
+    }
+}
+
+/// Count, as the shared strings stream by, the memory the reader will take for them; refuse past
+/// `MAX_SHARED_STRINGS_MEMORY`. Nothing is buffered (a single string may be hundreds of MiB): the bytes
+/// are scanned for the tags, and everything inside a `<si>`, its markup included, counts as its text.
+fn shared_strings(part: &mut impl Read) -> Result<(), ImportError> {
+    let mut cost = SharedStrings::default();
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let read = part.read(&mut buffer).map_err(unreadable)?;
+        if read == 0 {
+            return Ok(());
+        }
+        for &byte in &buffer[..read] {
+            cost.byte(byte)?;
+        }
+    }
+}
+
+/// The scanner of `shared_strings`.
+#[derive(Default)]
+struct SharedStrings {
+    /// The tag being read (after `<`), its first `TAG_BYTES` bytes.
+    tag: Option<Vec<u8>>,
+    in_string: bool,
+    text: u64,
+    strings: u64,
+    memory: u64,
+}
+
+const TAG_BYTES: usize = 4096;
+
+impl SharedStrings {
+    fn byte(&mut self, byte: u8) -> Result<(), ImportError> {
+        if self.in_string {
+            self.text += 1;
+        }
+        match (&mut self.tag, byte) {
+            (None, b'<') => self.tag = Some(Vec::new()),
+            (Some(tag), b'>') => {
+                let tag = std::mem::take(tag);
+                self.tag = None;
+                self.tag_read(&tag)?;
+            }
+            (Some(tag), _) if tag.len() < TAG_BYTES => tag.push(byte),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn tag_read(&mut self, tag: &[u8]) -> Result<(), ImportError> {
+        let end = tag.iter().position(|b| b.is_ascii_whitespace() || *b == b'/' && tag[0] != b'/');
+        let name = &tag[..end.unwrap_or(tag.len())];
+        let local = |name: &[u8]| name.rsplit(|b| *b == b':').next().unwrap_or_default().to_vec();
+        let self_closing = tag.last() == Some(&b'/');
+        if name.first() == Some(&b'/') {
+            if local(&name[1..]) == b"si" && self.in_string {
+                self.in_string = false;
+                return self.counted(self.text);
+            }
+        } else if local(name) == b"si" {
+            if self_closing {
+                return self.counted(0);
+            }
+            (self.in_string, self.text) = (true, 0);
+        } else if local(name) == b"sst" {
+            let declared = unique_count(tag).unwrap_or(0);
+            if declared.saturating_mul(24) > MAX_SHARED_STRINGS_MEMORY {
+                return Err(shared_strings_refused(format!("{declared} annoncés")));
+            }
+        }
+        Ok(())
+    }
+
+    /// One string more, of `text` bytes: 24 bytes and its text, allocated in steps of 8.
+    fn counted(&mut self, text: u64) -> Result<(), ImportError> {
+        self.strings += 1;
+        self.memory += 24 + text.max(8).next_multiple_of(8);
+        if self.memory > MAX_SHARED_STRINGS_MEMORY {
+            return Err(shared_strings_refused(format!("plus de {} textes", self.strings)));
+        }
+        Ok(())
+    }
+}
+
+/// The `uniqueCount` attribute of the `<sst …>` tag.
+fn unique_count(tag: &[u8]) -> Option<u64> {
+    let at = tag.windows(11).position(|w| w == b"uniqueCount")? + 11;
+    let rest = tag[at..]
+        .iter()
+        .skip_while(|b| b.is_ascii_whitespace() || **b == b'=' || **b == b'"' || **b == b'\'');
+    let digits: String = rest.take_while(|b| b.is_ascii_digit()).map(|b| char::from(*b)).collect();
+    // More digits than a u64 holds is more than any limit.
+    Some(digits.parse::<u64>().unwrap_or(if digits.is_empty() { 0 } else { u64::MAX }))
+}
+
+fn shared_strings_refused(what: String) -> ImportError {
+    limit(format!(
+        "les textes partagés du classeur ({what}) dépassent {} Mio : déposez le fichier en CSV, ou en plusieurs classeurs",
+        MAX_SHARED_STRINGS_MEMORY / (1024 * 1024)
+    ))
 }
 
 /// Stream the first sheet's cells, checked, into rows.
@@ -163,5 +290,56 @@ fn cell_text(value: &DataRef<'_>) -> String {
             (epoch + Duration::days(d.as_f64().floor() as i64)).to_string()
         }
         DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `<sst>` holding `count` strings of `length` characters, as a reader would stream them.
+    fn table(count: usize, length: usize) -> impl Read {
+        let string = format!("<si><t>{}</t></si>", "é".repeat(length / 2));
+        let strings = std::iter::repeat_n(string, count).flat_map(String::into_bytes).collect::<Vec<u8>>();
+        std::io::Cursor::new(b"<sst>".as_slice())
+            .chain(std::io::Cursor::new(strings))
+            .chain(b"</sst>".as_slice())
+    }
+
+    #[test]
+    fn shared_strings_are_refused_past_the_memory_they_would_take() {
+        // 500 "é" (1,000 bytes of UTF-8) and their markup inside <si> (12 bytes) count 24 + 1,016.
+        let fits = (MAX_SHARED_STRINGS_MEMORY / 1040) as usize;
+        assert!(shared_strings(&mut table(fits, 1000)).is_ok());
+        let Err(ImportError::Limit(message)) = shared_strings(&mut table(fits + 1, 1000)) else {
+            panic!("one string more is refused")
+        };
+        assert!(message.contains("textes partagés du classeur (plus de"), "{message}");
+        assert!(message.contains("dépassent 64 Mio : déposez le fichier en CSV"), "{message}");
+    }
+
+    #[test]
+    fn the_scanner_counts_strings_and_their_text_with_any_prefix() {
+        let mut cost = SharedStrings::default();
+        let xml = br#"<?xml version="1.0"?><x:sst xmlns:x="m" count="3" uniqueCount="3"><x:si><x:t>abc</x:t></x:si><si/><si><r><t>un</t></r><r><t xml:space="preserve"> deux</t></r><rPh><t>p</t></rPh></si></x:sst>"#;
+        for &byte in xml.iter() {
+            cost.byte(byte).unwrap();
+        }
+        assert_eq!(cost.strings, 3);
+        // The text counted is what lies inside each <si>, markup included: 21, 0 and 80 bytes.
+        assert_eq!(cost.memory, (24 + 24) + (24 + 8) + (24 + 80));
+    }
+
+    #[test]
+    fn a_declared_count_is_refused_past_what_it_would_reserve() {
+        assert_eq!(unique_count(br#"sst count="2" uniqueCount = '12'"#), Some(12));
+        assert_eq!(unique_count(br#"sst uniqueCount="99999999999999999999999""#), Some(u64::MAX));
+        let mut huge =
+            std::io::Cursor::new(br#"<sst uniqueCount="3000000"><si><t>x</t></si></sst>"#.as_slice());
+        let Err(ImportError::Limit(message)) = shared_strings(&mut huge) else { panic!("refused") };
+        assert!(message.contains("(3000000 annoncés)"), "{message}");
+        let mut fine =
+            std::io::Cursor::new(br#"<sst uniqueCount="2000000"><si><t>x</t></si></sst>"#.as_slice());
+        assert!(shared_strings(&mut fine).is_ok());
     }
 }

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chrono::{Datelike, Months, NaiveDate};
 use events::domain::AnneeScolaire;
+use futures_util::TryStreamExt as _;
 use rustc_hash::FxHashMap;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row as _};
@@ -384,27 +385,44 @@ struct Row {
     n: i32,
 }
 
+/// Pending changes claimed and folded at once: a settle's memory is bounded whatever the backlog (a
+/// catch-up leaves millions of them).
+const SETTLE_CHUNK: usize = 50_000;
+/// Rows one statement writes: the arrays bound to it, and the connection's buffers that hold them,
+/// stay small however many rows a batch or a settle has.
+const WRITE_CHUNK: usize = 10_000;
+
 /// Fold every pending change into its cube (the tables first on the search path), in `tx`: each is
 /// claimed by deleting it (a concurrent fold skips what this one took, and a query sees a change once:
 /// pending before the commit, in the cube after), then the cubes get their daily changes and month
-/// sums. Returns the number of pending rows folded.
+/// sums, `SETTLE_CHUNK` changes at a time (folding is additive: chunk by chunk gives the same cube).
+/// Returns the number of pending rows folded.
 pub async fn settle(tx: &mut PgConnection) -> Result<usize, sqlx::Error> {
-    let mut deltas = Deltas::default();
     let mut folded = 0;
     for (index, cube) in CUBES.iter().enumerate() {
         let names: Vec<&str> = cube.columns().map(|(name, _)| name).collect();
         let sql = format!(
-            "DELETE FROM {} RETURNING annee_scolaire, jour, statut, {}, n",
-            cube.pending,
-            names.join(", ")
+            "DELETE FROM {pending} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {pending} LIMIT {SETTLE_CHUNK}))
+             RETURNING annee_scolaire, jour, statut, {}, n",
+            names.join(", "),
+            pending = cube.pending,
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
-        folded += rows.len();
-        for row in &rows {
-            deltas.pending(index, cube, row)?;
+        loop {
+            let mut deltas = Deltas::default();
+            let mut claimed = 0;
+            let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).fetch(&mut *tx);
+            while let Some(row) = rows.try_next().await? {
+                deltas.pending(index, cube, &row)?;
+                claimed += 1;
+            }
+            drop(rows);
+            folded += claimed;
+            deltas.merge(tx).await?;
+            if claimed < SETTLE_CHUNK {
+                break;
+            }
         }
     }
-    deltas.merge(tx).await?;
     Ok(folded)
 }
 
@@ -416,6 +434,19 @@ enum Target {
 }
 
 async fn write_rows(
+    tx: &mut PgConnection,
+    cube: &Cube,
+    target: Target,
+    rows: &[Row],
+    deltas: &Deltas,
+) -> Result<(), sqlx::Error> {
+    for rows in rows.chunks(WRITE_CHUNK) {
+        write_chunk(tx, cube, target, rows, deltas).await?;
+    }
+    Ok(())
+}
+
+async fn write_chunk(
     tx: &mut PgConnection,
     cube: &Cube,
     target: Target,
