@@ -759,3 +759,60 @@ async fn auditors_read_a_dossier_by_its_natural_key_its_stream_and_who_read_what
     assert_eq!(answer["errors"][0]["extensions"]["field"], "cle", "{answer}");
     projections.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn annee_de_formation_0_is_a_year_and_not_sent_stays_apart() {
+    let db = TestDb::new().await;
+    db.with_organismes().await;
+    let app = TestApp::spawn(&db).await;
+    let lyon = db.organisme_key(CFA_LYON).await;
+    let mut zero = this_year(dossier_v3("AF-ZERO"));
+    zero["annee_formation"] = json!(0);
+    let mut first = this_year(dossier_v3("AF-UN"));
+    first["annee_formation"] = json!(1);
+    let unsent = this_year(dossier_v3("AF-RIEN"));
+    let (status, _) = app.post("/api/v3/dossiers-apprenants", &lyon, &json!([zero, first, unsent])).await;
+    assert_eq!(status, 200);
+    let projections = tba::projections::Projections::start(&app.store);
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let admin = key(&db, Role::Administrateur, None).await;
+    let admin = Some(admin.as_str());
+    for (id_erp, expected) in [("AF-ZERO", json!(0)), ("AF-UN", json!(1)), ("AF-RIEN", Value::Null)] {
+        let id = db.dossier_id(id_erp).await;
+        let (_, answer) = graphql(
+            &app,
+            admin,
+            &format!(r#"{{ dossier(id: "{id}") {{ formation {{ anneeFormation }} }} }}"#),
+        )
+        .await;
+        assert_eq!(answer["data"]["dossier"]["formation"]["anneeFormation"], expected, "{id_erp}: {answer}");
+    }
+    // The same filter through the cubes (no other filter) and through the dossiers (with a niveau,
+    // which the cube holding the année de formation does not hold), and in the nominative list.
+    for (annees, expected) in [("[0]", 1), ("[1]", 1), ("[-1]", 1), ("[0, -1]", 2), ("[2]", 0)] {
+        for other in ["", ", niveaux: [3]"] {
+            let query = format!(
+                r#"{{ indicateurs(filtre: {{ anneesFormation: {annees}{other} }}) {{ apprenants }} }}"#
+            );
+            let (_, answer) = graphql(&app, admin, &query).await;
+            let counted: i64 = answer["data"]["indicateurs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["apprenants"].as_i64().unwrap())
+                .sum();
+            assert_eq!(counted, expected, "{query}: {answer}");
+        }
+        let query = format!(
+            r#"{{ dossiers(filtre: {{ anneesFormation: {annees} }}) {{ edges {{ node {{ id }} }} }} }}"#
+        );
+        let (_, answer) = graphql(&app, admin, &query).await;
+        assert_eq!(
+            answer["data"]["dossiers"]["edges"].as_array().map(Vec::len),
+            Some(expected as usize),
+            "{query}: {answer}"
+        );
+    }
+    db.assert_rebuild_gives_the_live_checksum();
+    projections.stop().await;
+}

@@ -60,6 +60,10 @@ pub fn niveau(cfd: &str) -> Option<i16> {
     }
 }
 
+/// The version of the `dossiers` projection (its checkpoint's name): 3 keeps an année de formation 0
+/// apart from none sent.
+pub const VERSION: i32 = 3;
+
 /// A row of `rm_dossiers`.
 struct Row {
     dossier_id: String,
@@ -144,7 +148,9 @@ impl DossiersProjection {
             siret: i.formateur.siret.as_str().into(),
             formation: cfd.as_deref().or(rncp.as_deref()).unwrap_or_default().into(),
             niveau: cfd.as_deref().and_then(niveau).unwrap_or(0),
-            annee_formation: i.formation.annee_formation.and_then(|a| i16::try_from(a).ok()).unwrap_or(0),
+            annee_formation: Dimensions::annee_formation_de(
+                i.formation.annee_formation.and_then(|a| i16::try_from(a).ok()),
+            ),
             ..Dimensions::default()
         };
         Some(Row {
@@ -175,7 +181,7 @@ impl Projector for DossiersProjection {
     }
 
     fn version(&self) -> i32 {
-        2
+        VERSION
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -566,7 +572,7 @@ async fn counted(
                 siret: r.siret_formateur.into(),
                 formation: r.formation.into(),
                 niveau: r.niveau.unwrap_or(0),
-                annee_formation: r.annee_formation.unwrap_or(0),
+                annee_formation: Dimensions::annee_formation_de(r.annee_formation),
             };
             Ok((r.dossier_id, Comptage { annee_scolaire, naissance: r.date_de_naissance, parcours, dims }))
         })
@@ -674,7 +680,6 @@ async fn write_dossiers(
     }
     let text = |f: fn(&Row) -> &str| rows.iter().map(|r| f(r).to_owned()).collect::<Vec<String>>();
     let optional = |f: fn(&Row) -> Option<&String>| rows.iter().map(|r| f(r).cloned()).collect::<Vec<_>>();
-    let known = |n: i16| (n != 0).then_some(n);
     sqlx::query!(
         r#"INSERT INTO rm_dossiers (dossier_id, annee_scolaire, id_erp_apprenant, uai_formateur, siret_formateur,
                                    uai_responsable, siret_responsable, cfd, rncp, niveau, annee_formation,
@@ -705,8 +710,8 @@ async fn write_dossiers(
         &text(|r| &r.siret_responsable),
         &optional(|r| r.cfd.as_ref()) as &[Option<String>],
         &optional(|r| r.rncp.as_ref()) as &[Option<String>],
-        &rows.iter().map(|r| known(r.comptage.dims.niveau)).collect::<Vec<_>>() as &[Option<i16>],
-        &rows.iter().map(|r| known(r.comptage.dims.annee_formation)).collect::<Vec<_>>() as &[Option<i16>],
+        &rows.iter().map(|r| r.comptage.dims.niveau_connu()).collect::<Vec<_>>() as &[Option<i16>],
+        &rows.iter().map(|r| r.comptage.dims.annee_formation_connue()).collect::<Vec<_>>() as &[Option<i16>],
         &rows.iter().map(|r| r.comptage.naissance).collect::<Vec<_>>(),
         &optional(|r| r.code_commune_insee.as_ref()) as &[Option<String>],
         &text(|r| &r.personne),
@@ -735,7 +740,6 @@ async fn copy_dossiers(
     rules_version: u32,
 ) -> Result<(), ProjectionError> {
     let mut copy = CopyRows::default();
-    let known = |n: i16| (n != 0).then_some(n);
     for r in rows {
         let dims = &r.comptage.dims;
         let parcours = serde_json::to_string(&r.comptage.parcours).expect("change points serialise");
@@ -748,8 +752,8 @@ async fn copy_dossiers(
             .text(&r.siret_responsable)
             .optional_text(r.cfd.as_deref())
             .optional_text(r.rncp.as_deref())
-            .optional(known(dims.niveau))
-            .optional(known(dims.annee_formation))
+            .optional(dims.niveau_connu())
+            .optional(dims.annee_formation_connue())
             .plain(r.comptage.naissance)
             .optional_text(r.code_commune_insee.as_deref())
             .text(&r.personne)

@@ -41,8 +41,8 @@ pub struct IndicateursArgs {
     /// Only these age bands at the date: -18, 18-20, 21-25, 26+.
     #[arg(long, allow_hyphen_values = true, value_parser = tranche)]
     pub tranche: Vec<Tranche>,
-    /// Only these années de formation (1, 2, 3…; 0 for unknown).
-    #[arg(long, value_parser = clap::value_parser!(i16).range(0..=9))]
+    /// Only these années de formation (0 to 5, as sent; -1 for the dossiers whose ERP sent none).
+    #[arg(long, allow_hyphen_values = true, value_parser = clap::value_parser!(i16).range(-1..=5))]
     pub annee_formation: Vec<i16>,
     /// Count in this schema's read model (a `tba replay`) instead of the live one.
     #[arg(long, conflicts_with = "connu_au")]

@@ -155,7 +155,7 @@ pub struct Formation {
     pub rncp: Option<String>,
     /// European niveau (3 to 7), from the CFD.
     pub niveau: Option<i32>,
-    /// Year within the programme.
+    /// Year within the programme (0 to 5, as the ERP sent it; null when it did not send one).
     pub annee_formation: Option<i32>,
 }
 
@@ -487,7 +487,7 @@ impl DossierQuery {
                AND (cardinality($6::text[]) = 0 OR d.uai_formateur || ':' || d.siret_formateur = ANY($6))
                AND (cardinality($7::text[]) = 0 OR d.formation = ANY($7))
                AND (cardinality($8::int2[]) = 0 OR coalesce(d.niveau, 0) = ANY($8))
-               AND (cardinality($9::int2[]) = 0 OR coalesce(d.annee_formation, 0) = ANY($9))
+               AND (cardinality($9::int2[]) = 0 OR coalesce(d.annee_formation, -1) = ANY($9))
                AND (cardinality($10::int2[]) = 0 OR (
                    SELECT CASE WHEN a < 18 THEN 0 WHEN a <= 20 THEN 1 WHEN a <= 25 THEN 2 ELSE 3 END
                    FROM extract(year FROM age($13::date, d.date_de_naissance)) AS age(a)) = ANY($10))

@@ -39,7 +39,7 @@ pub struct IndicateursFiltre {
     pub niveaux: Option<Vec<i32>>,
     /// Age bands on the date counted.
     pub tranches_age: Option<Vec<TrancheAge>>,
-    /// Années de formation (1, 2, 3…; 0 for unknown).
+    /// Années de formation (0 to 5, as the ERPs sent them; -1 for the dossiers whose ERP sent none).
     pub annees_formation: Option<Vec<i32>>,
 }
 
@@ -93,7 +93,7 @@ impl IndicateursFiltre {
             formations: check(self.formations, "filtre.formations", &formation)?,
             niveaux: numbers(self.niveaux, "filtre.niveaux", 0..=8)?,
             tranches: self.tranches_age.unwrap_or_default().into_iter().map(Into::into).collect(),
-            annees_formation: numbers(self.annees_formation, "filtre.anneesFormation", 0..=9)?,
+            annees_formation: numbers(self.annees_formation, "filtre.anneesFormation", -1..=5)?,
         })
     }
 }

@@ -431,12 +431,13 @@ fn dernier_organisme(raw: &str) -> Result<String, Invalid> {
         return Ok(uai.to_string());
     }
     let value = raw.trim().to_uppercase();
-    let departement = matches!(value.len(), 2 | 3)
-        && (value.bytes().all(|b| b.is_ascii_digit()) || value == "2A" || value == "2B");
+    let departement = events::domain::territoire::departement(&value).is_some();
     if departement || ["990", "991", "993", "995"].contains(&value.as_str()) {
         Ok(value)
     } else {
-        Err(Invalid::new("dernier_organisme_uai doit être un UAI, un code département ou 990, 991, 993, 995"))
+        Err(Invalid::new(
+            "dernier_organisme_uai doit être un UAI, le code d'un département (01, 2A, 974…) ou 990, 991, 993, 995",
+        ))
     }
 }
 

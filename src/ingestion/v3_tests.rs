@@ -125,10 +125,24 @@ fn each_invalid_value_is_an_error_on_its_field() {
         ("etablissement_formateur_uai", json!("069345K")),
         ("etablissement_responsable_siret", json!("1234")),
         ("dernier_organisme_uai", json!("ABC")),
+        // Neither a département of the referential nor one of 990, 991, 993, 995.
+        ("dernier_organisme_uai", json!("992")),
+        ("dernier_organisme_uai", json!("00")),
+        ("dernier_organisme_uai", json!("96")),
         ("rqth_apprenant", json!("peut-être")),
         ("nom_apprenant", json!({ "nom": "x" })),
     ] {
         assert_eq!(errors_of(&with(json!({ field: value }))), [field.to_owned()], "{field} = {value}");
+    }
+}
+
+#[test]
+fn the_last_organisme_is_a_uai_a_departement_or_a_code_of_the_spec() {
+    for (sent, kept) in
+        [("0693455j", "0693455J"), ("2a", "2A"), ("974", "974"), ("01", "01"), ("990", "990"), ("995", "995")]
+    {
+        let dossier = parse(&with(json!({ "dernier_organisme_uai": sent }))).expect("valid");
+        assert_eq!(dossier.dernier_organisme_uai.as_deref(), Some(kept), "{sent}");
     }
 }
 

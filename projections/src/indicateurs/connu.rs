@@ -40,7 +40,7 @@ pub async fn position_at(conn: &mut PgConnection, instant: DateTime<Utc>) -> Res
 
 /// The position the history is complete up to: the live `dossiers` projection's checkpoint.
 pub async fn position_projetee(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
-    let name = crate::runtime::checkpoint_name("dossiers", VERSION);
+    let name = crate::runtime::checkpoint_name("dossiers", crate::dossiers::VERSION);
     Ok(sqlx::query_scalar!("SELECT position FROM checkpoints WHERE name = $1", name)
         .fetch_optional(conn)
         .await?

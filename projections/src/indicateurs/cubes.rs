@@ -117,7 +117,8 @@ impl Cube {
     }
 }
 
-/// The dimensions a dossier is counted under ('' or 0 when unknown).
+/// The dimensions a dossier is counted under ('' when unknown; `niveau` 0 and `annee_formation`
+/// `ANNEE_FORMATION_INCONNUE` when unknown: 0 is a year of a cursus).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Dimensions {
     pub departement: Arc<str>,
@@ -128,6 +129,26 @@ pub struct Dimensions {
     pub formation: Arc<str>,
     pub niveau: i16,
     pub annee_formation: i16,
+}
+
+/// The `annee_formation` of a dossier whose ERP did not send it.
+pub const ANNEE_FORMATION_INCONNUE: i16 = -1;
+
+impl Dimensions {
+    /// The niveau, if known (as the read models store it).
+    pub fn niveau_connu(&self) -> Option<i16> {
+        (self.niveau != 0).then_some(self.niveau)
+    }
+
+    /// The année de formation, if sent (as the read models store it: 0 is kept).
+    pub fn annee_formation_connue(&self) -> Option<i16> {
+        (self.annee_formation != ANNEE_FORMATION_INCONNUE).then_some(self.annee_formation)
+    }
+
+    /// `annee_formation` from what the read models store.
+    pub fn annee_formation_de(stored: Option<i16>) -> i16 {
+        stored.unwrap_or(ANNEE_FORMATION_INCONNUE)
+    }
 }
 
 /// Everything a dossier's counts depend on.

@@ -357,7 +357,8 @@ pub(super) async fn from_dossiers(
             Some("uai_formateur || ':' || siret_formateur"),
             Some("formation"),
             Some("coalesce(niveau, 0)"),
-            Some("coalesce(annee_formation, 0)"),
+            // Not sent (NULL) is -1, as in the cubes: a filter on 0 keeps the dossiers that sent 0.
+            Some("coalesce(annee_formation, -1)"),
             None,
         ],
         2,

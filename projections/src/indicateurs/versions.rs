@@ -93,7 +93,6 @@ impl Versions {
     }
 
     fn encode(&mut self, dossier_id: &str, depuis: i64, jusqua: Option<i64>, c: &Comptage) {
-        let known = |n: i16| (n != 0).then_some(n);
         let parcours = serde_json::to_string(&c.parcours).expect("change points serialise");
         self.rows
             .text(dossier_id)
@@ -105,8 +104,8 @@ impl Versions {
             .text(&c.dims.uai)
             .text(&c.dims.siret)
             .text(&c.dims.formation)
-            .optional(known(c.dims.niveau))
-            .optional(known(c.dims.annee_formation))
+            .optional(c.dims.niveau_connu())
+            .optional(c.dims.annee_formation_connue())
             .end_row();
     }
 
