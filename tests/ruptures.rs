@@ -684,3 +684,73 @@ async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() 
     }
     projections.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_past_day_has_one_answer_the_situations_recorded_by_its_end() {
+    let (db, app, lyon, projections) = setup().await;
+    push(&app, &lyon, json!([rupture("R-1", "Durand", 19, 20, LYON), rupture("R-2", "Petit", 20, 30, LYON)]))
+        .await;
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let ml = key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-LYON")).await;
+    let entree: String = sqlx::query_scalar(
+        "SELECT r.entree FROM rm_ruptures r JOIN rm_dossiers d USING (dossier_id) WHERE d.id_erp_apprenant = 'R-1'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    // Today an advisor qualifies an entry whose rupture is 20 days old.
+    let (_, done) = graphql(
+        &app,
+        Some(&ml),
+        &format!("mutation {{ renseignerSituation(entree: {entree:?}, situation: RDV_PRIS, commentaire: \"vu\") {{ liste }} }}"),
+    )
+    .await;
+    assert_eq!(done["data"]["renseignerSituation"]["liste"], "TRAITES", "{done}");
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+
+    // Each question of a day: the counts, the statistics, the list and the entry.
+    let asked = |date: NaiveDate| {
+        let (app, ml, entree) = (&app, &ml, &entree);
+        async move {
+            let query = format!(
+                r#"{{ rupturesComptes(date: "{date}") {{ mois total aTraiter traites }}
+                     statsMissionsLocales(date: "{date}") {{ total aTraiter traites }}
+                     ruptures(date: "{date}") {{ edges {{ node {{ id liste situation commentaire }} }} }}
+                     rupture(id: {entree:?}, date: "{date}") {{ liste situation }} }}"#
+            );
+            let (_, answer) = graphql(app, Some(ml), &query).await;
+            let data = &answer["data"];
+            let listed = data["ruptures"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["node"]["id"] == json!(entree))
+                .map(|e| e["node"].clone());
+            (
+                [&data["rupturesComptes"][0]["aTraiter"], &data["rupturesComptes"][0]["traites"]]
+                    .map(Value::clone),
+                [&data["statsMissionsLocales"][0]["aTraiter"], &data["statsMissionsLocales"][0]["traites"]]
+                    .map(Value::clone),
+                listed,
+                data["rupture"].clone(),
+            )
+        }
+    };
+    let (comptes, stats, listed, une) = asked(days_ago(1)).await;
+    assert_eq!(comptes, [json!(2), json!(0)], "yesterday, nothing was recorded yet");
+    assert_eq!(stats, comptes, "the statistics of yesterday say the same");
+    assert_eq!(
+        listed,
+        Some(json!({ "id": entree, "liste": "A_TRAITER", "situation": null, "commentaire": null }))
+    );
+    assert_eq!(une, json!({ "liste": "A_TRAITER", "situation": null }));
+    let (comptes, stats, listed, une) = asked(today()).await;
+    assert_eq!(comptes, [json!(1), json!(1)], "today the situation counts");
+    assert_eq!(stats, comptes);
+    assert_eq!(
+        listed,
+        Some(json!({ "id": entree, "liste": "TRAITES", "situation": "RDV_PRIS", "commentaire": "vu" }))
+    );
+    assert_eq!(une, json!({ "liste": "TRAITES", "situation": "RDV_PRIS" }));
+    projections.stop().await;
+}

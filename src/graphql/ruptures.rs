@@ -510,7 +510,8 @@ pub struct RupturesQuery;
 
 #[Object]
 impl RupturesQuery {
-    /// A page of the visible rupture queue on `date` (today by default): a Mission Locale's own (a
+    /// A page of the visible rupture queue on `date` (today by default; a past day as it was at its
+    /// end: with the situations recorded by then, as its counts and statistics): a Mission Locale's own (a
     /// MISSION_LOCALE key; ADMINISTRATEUR and AUDITOR name one or read all), or the entries of an
     /// organisme's dossiers (its key). Prioritaires first, then the newest ruptures; `liste`,
     /// `codePostal` (of the residence) and `mois` (`YYYY-MM` of the rupture) narrow it; at most
@@ -638,7 +639,8 @@ impl RupturesQuery {
         .or_internal()
     }
 
-    /// The statistics of the Missions Locales on `date` (today by default): ARML and DREETS those of
+    /// The statistics of the Missions Locales on `date` (today by default; a past day with the situations
+    /// recorded by its end, as its lists): ARML and DREETS those of
     /// their région, a Mission Locale its own, ADMINISTRATEUR, AUDITOR and ANALYST any (`regions`, or a
     /// single `missionLocale`, narrows).
     async fn stats_missions_locales(

@@ -114,19 +114,51 @@ impl Ligne {
     }
 }
 
-/// An entry's columns with what the day decides (the day is `p.d`, the episode `r`).
+/// An entry's columns with what the day decides (the day is `p.d`, the episode `r`, what its advisors
+/// had recorded by the end of the day `s`: see `ACTIONS_DU_JOUR`).
 const COLONNES: &str =
     "SELECT r.entree, r.active, r.ml_id, r.dossier_id, r.date_rupture, r.sortie, r.sortie_motif,
         r.date_de_naissance, r.rqth, r.code_commune_insee, r.code_postal, r.uai_formateur, r.siret_formateur,
-        r.uai_responsable, r.siret_responsable, r.situation, r.situation_autre, r.commentaire, r.connaissance,
-        r.qualifiee_le, r.suivi_conjoint, r.position,
+        r.uai_responsable, r.siret_responsable, s.situation, s.situation_autre, s.commentaire, s.connaissance,
+        s.qualifiee_le, s.suivi_conjoint, r.position,
         (r.active AND r.ml_id IS NOT NULL AND r.date_rupture <= p.d
-            AND (r.sortie IS NULL OR r.sortie > p.d OR r.situation IS NOT NULL)) AS visible,
-        ((r.suivi_conjoint OR r.rqth OR r.date_de_naissance > (p.d - interval '18 years')::date)
+            AND (r.sortie IS NULL OR r.sortie > p.d OR s.situation IS NOT NULL)) AS visible,
+        ((s.suivi_conjoint OR r.rqth OR r.date_de_naissance > (p.d - interval '18 years')::date)
             AND r.date_rupture > p.d - 180) AS prioritaire,
         coalesce(r.sortie_motif = 'NOUVEAU_CONTRAT' AND r.sortie <= p.d, false) AS nouveau_contrat,
-        CASE WHEN r.situation IS NULL THEN 'A_TRAITER' WHEN r.situation = 'CONTACTE_SANS_RETOUR'
+        CASE WHEN s.situation IS NULL THEN 'A_TRAITER' WHEN s.situation = 'CONTACTE_SANS_RETOUR'
              THEN 'A_RECONTACTER' ELSE 'TRAITES' END AS liste";
+
+/// What the advisors of the episode `r` had recorded by the end of the day `p.d` (`s`): one rule for
+/// the lists, the counts and the statistics of any day. Today that is what the projection folded into
+/// the episode's row; on a past day, the latest situation recorded by then, read from the actions (an
+/// action is about the latest episode whose contract had begun by the rupture it looked at, as the
+/// projection assigns them).
+const ACTIONS_DU_JOUR: &str = "
+    CROSS JOIN LATERAL (SELECT p.d < (now() AT TIME ZONE 'UTC')::date AS passe) j
+    LEFT JOIN LATERAL (
+        SELECT a.situation, a.data->>'situation_autre' AS situation_autre, a.data->>'commentaire' AS commentaire,
+               a.data->>'connaissance' AS connaissance, a.recorded_at AS qualifiee_le
+        FROM rm_rupture_actions a
+        WHERE j.passe AND a.entree = r.entree AND a.situation IS NOT NULL
+          AND a.recorded_at < ((p.d + 1)::timestamp AT TIME ZONE 'UTC') AND a.date_rupture >= r.contrat_debut
+          AND NOT EXISTS (SELECT 1 FROM rm_ruptures l WHERE l.entree = r.entree AND l.active
+                          AND l.contrat_debut > r.contrat_debut AND l.contrat_debut <= a.date_rupture)
+        ORDER BY a.position DESC LIMIT 1) sa ON true
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN j.passe THEN sa.situation ELSE r.situation END AS situation,
+               CASE WHEN j.passe THEN sa.situation_autre ELSE r.situation_autre END AS situation_autre,
+               CASE WHEN j.passe THEN sa.commentaire ELSE r.commentaire END AS commentaire,
+               CASE WHEN j.passe THEN sa.connaissance ELSE r.connaissance END AS connaissance,
+               CASE WHEN j.passe THEN sa.qualifiee_le ELSE r.qualifiee_le END AS qualifiee_le,
+               CASE WHEN j.passe THEN EXISTS (
+                   SELECT 1 FROM rm_rupture_actions a
+                   WHERE a.entree = r.entree AND a.event_type = 'SuiviConjointDemande'
+                     AND a.recorded_at < ((p.d + 1)::timestamp AT TIME ZONE 'UTC')
+                     AND a.date_rupture >= r.contrat_debut
+                     AND NOT EXISTS (SELECT 1 FROM rm_ruptures l WHERE l.entree = r.entree AND l.active
+                                     AND l.contrat_debut > r.contrat_debut AND l.contrat_debut <= a.date_rupture))
+               ELSE r.suivi_conjoint END AS suivi_conjoint) s";
 
 /// Which episode of each person a query reads.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -143,7 +175,8 @@ fn open(q: &mut QueryBuilder<Postgres>, jour: NaiveDate, episode: Episode) {
     q.push("WITH p AS (SELECT ");
     q.push_bind(jour)
         .push("::date AS d) SELECT e.*, CASE WHEN e.prioritaire THEN 0 ELSE 1 END AS rang FROM (");
-    q.push(COLONNES).push(" FROM p, (SELECT DISTINCT ON (r.entree) r.* FROM rm_ruptures r, p WHERE ");
+    q.push(COLONNES)
+        .push(" FROM p CROSS JOIN (SELECT DISTINCT ON (r.entree) r.* FROM rm_ruptures r, p WHERE ");
     if episode == Episode::DuJour {
         q.push("r.active AND r.date_rupture <= p.d AND ");
     }
@@ -151,11 +184,12 @@ fn open(q: &mut QueryBuilder<Postgres>, jour: NaiveDate, episode: Episode) {
 
 fn close(q: &mut QueryBuilder<Postgres>, episode: Episode) {
     q.push(match episode {
-        Episode::DuJour => " ORDER BY r.entree, r.date_rupture DESC) r) e",
+        Episode::DuJour => " ORDER BY r.entree, r.date_rupture DESC) r",
         Episode::Dernier => {
-            " ORDER BY r.entree, (r.active AND r.date_rupture <= p.d) DESC, r.date_rupture DESC) r) e"
+            " ORDER BY r.entree, (r.active AND r.date_rupture <= p.d) DESC, r.date_rupture DESC) r"
         }
     });
+    q.push(ACTIONS_DU_JOUR).push(") e");
 }
 
 fn with_day(jour: NaiveDate, episode: Episode) -> QueryBuilder<Postgres> {
@@ -307,49 +341,39 @@ impl Stats {
     }
 }
 
-/// The statistics on `jour` of the Missions Locales `ids`, in id order. On a past day, each person's
-/// entry of that day counts if it was in the queue (not yet left, or qualified by then), with the
-/// situation its advisors had recorded by the end of it.
+/// The statistics on `jour` of the Missions Locales `ids`, in id order: their visible queues of that day
+/// (each person's entry of the day, counted if it was in the queue: not yet left, or qualified by the
+/// end of the day), with the situations recorded by the end of it, as the lists of that day.
 pub async fn stats(
     conn: &mut PgConnection,
     ids: &[String],
     jour: NaiveDate,
 ) -> Result<Vec<Stats>, sqlx::Error> {
-    sqlx::query_as!(
-        Stats,
+    let sql = format!(
         r#"WITH p AS (SELECT $2::date AS d),
-           r AS (
-               SELECT DISTINCT ON (r.entree) r.* FROM rm_ruptures r, p
-               WHERE r.active AND r.ml_id = ANY($1) AND r.date_rupture <= p.d
-               ORDER BY r.entree, r.date_rupture DESC),
            e AS (
                SELECT r.ml_id, s.situation
-               FROM r CROSS JOIN p
-               LEFT JOIN LATERAL (
-                   SELECT a.situation FROM rm_rupture_actions a
-                   WHERE a.entree = r.entree AND a.situation IS NOT NULL AND a.date_rupture >= r.contrat_debut
-                     AND a.recorded_at < ((p.d + 1)::timestamp AT TIME ZONE 'UTC')
-                   ORDER BY a.position DESC LIMIT 1) s ON true
+               FROM p CROSS JOIN (
+                   SELECT DISTINCT ON (r.entree) r.* FROM rm_ruptures r, p
+                   WHERE r.active AND r.ml_id = ANY($1) AND r.date_rupture <= p.d
+                   ORDER BY r.entree, r.date_rupture DESC) r
+               {ACTIONS_DU_JOUR}
                WHERE (r.sortie IS NULL OR r.sortie > p.d OR s.situation IS NOT NULL))
-           SELECT m.id AS "ml_id!", m.nom AS "nom!", m.siret AS "siret!", m.email, m.telephone,
-                  m.region AS "region!", p.d AS "jour!",
-                  count(e.ml_id) AS "total!",
-                  count(e.ml_id) FILTER (WHERE e.situation IS NULL) AS "a_traiter!",
-                  count(e.ml_id) FILTER (WHERE e.situation = 'CONTACTE_SANS_RETOUR') AS "a_recontacter!",
-                  count(e.ml_id) FILTER (WHERE e.situation <> 'CONTACTE_SANS_RETOUR') AS "traites!",
+           SELECT m.id AS ml_id, m.nom, m.siret, m.email, m.telephone, m.region, p.d AS jour,
+                  count(e.ml_id) AS total,
+                  count(e.ml_id) FILTER (WHERE e.situation IS NULL) AS a_traiter,
+                  count(e.ml_id) FILTER (WHERE e.situation = 'CONTACTE_SANS_RETOUR') AS a_recontacter,
+                  count(e.ml_id) FILTER (WHERE e.situation <> 'CONTACTE_SANS_RETOUR') AS traites,
                   coalesce((SELECT json_agg(json_build_array(x.situation, x.n) ORDER BY x.situation)
                             FROM (SELECT e2.situation, count(*) AS n FROM e e2
                                   WHERE e2.ml_id = m.id AND e2.situation IS NOT NULL GROUP BY e2.situation) x),
-                           '[]'::json) AS "par_situation!: sqlx::types::Json<Vec<(String, i64)>>"
+                           '[]'::json) AS par_situation
            FROM rm_missions_locales m CROSS JOIN p LEFT JOIN e ON e.ml_id = m.id
            WHERE m.id = ANY($1)
            GROUP BY m.id, m.nom, m.siret, m.email, m.telephone, m.region, p.d
-           ORDER BY m.id"#,
-        ids,
-        jour,
-    )
-    .fetch_all(conn)
-    .await
+           ORDER BY m.id"#
+    );
+    sqlx::query_as::<_, Stats>(sqlx::AssertSqlSafe(sql)).bind(ids).bind(jour).fetch_all(conn).await
 }
 
 /// The Missions Locales of `regions` (all when empty), by id.
