@@ -425,3 +425,41 @@ async fn the_demo_data_set_holds_voeux_files_that_import_cleanly() {
         assert!(stdout.contains("withdrawn") && !stdout.contains(" 0 vœux formulated"), "{stdout}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_funnel_group_has_its_name() {
+    let t = setup().await;
+    let r = rentree();
+    let (lyon, paris) = (CFA_LYON.0, CFA_PARIS.0);
+    let file = format!(
+        "{HEADER};libelle_formation\n\
+         10;;DURAND;Paul;;2010-07-07;;;AFF1;50022137;{lyon};1;{r};CAP Cuisine\n\
+         10;;MOREL;Anne;;2010-08-08;;;AFF1;50022137;{lyon};1;{r};CAP Cuisine\n\
+         10;;PETIT;Jean;;2010-09-09;;;AFF1;50022137;{paris};1;{r};CAP cuisinier\n\
+         10;;ROUX;Lise;;2010-10-10;;;AFF2;;{paris};1;{r};\n"
+    );
+    t.import_ok("affelnet", "affelnet.csv", &file);
+    let names = |answer: &Value| -> Vec<(String, Value)> {
+        answer["data"]["funnel"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer}"))
+            .iter()
+            .map(|g| (g["cle"].as_str().unwrap().to_owned(), g["libelle"].clone()))
+            .collect()
+    };
+    let by_organisme = t.funnel(&t.admin, "groupBy: ORGANISME").await;
+    assert_eq!(
+        names(&by_organisme),
+        [(lyon.to_owned(), json!("CFA des Métiers")), (paris.to_owned(), json!("CFA de Paris"))],
+        "the referential names each organisme"
+    );
+    // A formation is named as most of its vœux name it; one its files never name has none.
+    let by_formation = t.funnel(&t.admin, "groupBy: FORMATION").await;
+    assert_eq!(
+        names(&by_formation),
+        [("AFF1".to_owned(), json!("CAP Cuisine")), ("AFF2".to_owned(), Value::Null)],
+        "{by_formation}"
+    );
+    let by_region = t.funnel(&t.admin, "groupBy: REGION").await;
+    assert_eq!(names(&by_region), [("84".to_owned(), json!("Auvergne-Rhône-Alpes"))]);
+}

@@ -3,6 +3,8 @@
 //! perimeter; and `voeuxNonConcretises`, the candidates whose vœux did not turn into an apprenticeship,
 //! with their contacts, for the académies and DREETS of their territory (every read access-logged).
 
+use std::collections::HashMap;
+
 use async_graphql::{Context, Enum, Error, InputObject, Object, SimpleObject};
 use chrono::Utc;
 use events::domain::territoire::{academie_nom, region_nom};
@@ -102,7 +104,8 @@ impl FunnelFiltre {
 pub struct FunnelGroupe {
     /// The group's code: académie, région, UAI or formation key; "" for the whole campaign.
     pub cle: String,
-    /// The group's name, where one is known.
+    /// The group's name, where one is known: académies and régions from the reference tables,
+    /// organismes from the referential, formations as most of the campaign's vœux files name them.
     pub libelle: Option<String>,
     /// Vœux formulés (not withdrawn).
     pub voeux: i64,
@@ -129,11 +132,12 @@ fn rate(part: i64, whole: i64) -> Option<f64> {
 }
 
 impl FunnelGroupe {
-    fn of(g: Groupe, dimension: query::Dimension) -> Self {
+    /// The group, named from the reference tables (académies, régions) or `libelles` (the others).
+    fn of(g: Groupe, dimension: query::Dimension, libelles: &mut HashMap<String, String>) -> Self {
         let libelle = match dimension {
             query::Dimension::Academie => academie_nom(&g.cle).map(str::to_owned),
             query::Dimension::Region => region_nom(&g.cle).map(str::to_owned),
-            _ => None,
+            _ => libelles.remove(&g.cle),
         };
         FunnelGroupe {
             taux_inscription: rate(g.inscrits, g.candidats),
@@ -325,7 +329,9 @@ impl VoeuxQuery {
         let mut conn = pool.acquire().await.or_internal()?;
         let groupes =
             query::funnel(&mut conn, campagne, dimension, &filtre, date, jours).await.or_internal()?;
-        Ok(groupes.into_iter().map(|g| FunnelGroupe::of(g, dimension)).collect())
+        let cles: Vec<String> = groupes.iter().map(|g| g.cle.clone()).collect();
+        let mut libelles = query::libelles(&mut conn, campagne, dimension, &cles).await.or_internal()?;
+        Ok(groupes.into_iter().map(|g| FunnelGroupe::of(g, dimension, &mut libelles)).collect())
     }
 
     /// The candidates of a campaign whose vœux did not turn into an apprenticeship by `date` (today by

@@ -110,6 +110,40 @@ pub async fn funnel(
         .await
 }
 
+/// The names of the groups `cles` of `dimension` that have one: académies and régions from the reference
+/// tables (by the caller), organismes from the referential (a UAI may have several SIRET: the first), and
+/// formations as the campaign's vœux files name them (the name most of its vœux give).
+pub async fn libelles(
+    conn: &mut PgConnection,
+    campagne: Campagne,
+    dimension: Dimension,
+    cles: &[String],
+) -> Result<std::collections::HashMap<String, String>, sqlx::Error> {
+    let rows: Vec<(String, String)> = match dimension {
+        Dimension::Organisme => sqlx::query_as(
+            "SELECT DISTINCT ON (uai) uai, nom FROM rm_organismes WHERE uai = ANY($1) ORDER BY uai, siret",
+        )
+        .bind(cles)
+        .fetch_all(conn)
+        .await?,
+        Dimension::Formation => {
+            sqlx::query_as(
+                "SELECT DISTINCT ON (formation) formation, libelle_formation FROM rm_voeux
+                 WHERE source = $1 AND rentree = $2 AND formation = ANY($3) AND libelle_formation <> ''
+                 GROUP BY formation, libelle_formation
+                 ORDER BY formation, count(*) DESC, libelle_formation",
+            )
+            .bind(campagne.source.as_str())
+            .bind(campagne.rentree)
+            .bind(cles)
+            .fetch_all(conn)
+            .await?
+        }
+        Dimension::National | Dimension::Academie | Dimension::Region => Vec::new(),
+    };
+    Ok(rows.into_iter().collect())
+}
+
 /// The funnel by académie, région or of the whole campaign, without organisme or formation filter: what
 /// does not depend on the day is read from the académies' sums, the rest from the counts per first day
 /// and length of contract.
