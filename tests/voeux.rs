@@ -463,3 +463,66 @@ async fn every_funnel_group_has_its_name() {
     let by_region = t.funnel(&t.admin, "groupBy: REGION").await;
     assert_eq!(names(&by_region), [("84".to_owned(), json!("Auvergne-Rhône-Alpes"))]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_candidate_is_judged_on_all_their_voeux_whichever_academie_lists_them() {
+    let t = setup().await;
+    let (r, lyon, paris) = (rentree(), CFA_LYON.0, CFA_PARIS.0);
+    t.push(json!([
+        dossier("D-APPRENTIE", "Apprentie", "Ada", "2010-01-01", None),
+        sans_contrat(dossier("D-INSCRITE", "Inscrite", "Iris", "2010-02-02", None)),
+    ]))
+    .await;
+    // Each has a vœu in académie 01, at Paris where they have no dossier, and one in académie 10, at
+    // Lyon where their dossier is; the third only one, at Paris.
+    let file = format!(
+        "{HEADER}\n{}{}{}{}{}",
+        row("01", &format!(";Apprentie;Ada;;01/01/2010;;;AFF1;;{paris};1"), r),
+        row("10", &format!(";Apprentie;Ada;;01/01/2010;;;AFF1;;{lyon};2"), r),
+        row("01", &format!(";Inscrite;Iris;;02/02/2010;;;AFF1;;{paris};1"), r),
+        row("10", &format!(";Inscrite;Iris;;02/02/2010;;;AFF1;;{lyon};2"), r),
+        row("01", &format!(";Candidate;Cleo;;03/03/2010;;;AFF1;;{paris};1"), r),
+    );
+    t.import_ok("affelnet", "f.csv", &file);
+    assert!(t.db.projection_caught_up(Duration::from_secs(30)).await);
+    let etapes = |arguments: &'static str| {
+        let query = format!(
+            "{{ voeuxNonConcretises(source: AFFELNET, rentree: {r}{arguments}) {{ candidats {{ nom etape voeux {{ uaiFormateur }} }} }} }}"
+        );
+        let (app, admin) = (&t.app, &t.admin);
+        async move {
+            let answer = graphql(app, Some(admin), &query).await.1;
+            answer["data"]["voeuxNonConcretises"]["candidats"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{answer}"))
+                .iter()
+                .map(|c| {
+                    let academies: Vec<&str> = c["voeux"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        // Where the vœux shown are: académie 01 (Paris) or 10 (Lyon).
+                        .map(|v| if v["uaiFormateur"] == CFA_PARIS.0 { "01" } else { "10" })
+                        .collect();
+                    format!(
+                        "{} {} {}",
+                        c["nom"].as_str().unwrap(),
+                        c["etape"].as_str().unwrap(),
+                        academies.join(",")
+                    )
+                })
+                .collect::<std::collections::BTreeSet<String>>()
+        }
+    };
+    let national = etapes("").await;
+    assert_eq!(
+        national,
+        ["Candidate CANDIDAT 01", "Inscrite INSCRIT 01,10"].map(str::to_owned).into(),
+        "the apprentie is not listed, the inscrite is inscrit"
+    );
+    // Académie 01 judges them the same, and shows its own vœux.
+    let de_01 = etapes(r#", academies: ["01"]"#).await;
+    assert_eq!(de_01, ["Candidate CANDIDAT 01", "Inscrite INSCRIT 01"].map(str::to_owned).into());
+    let de_10 = etapes(r#", academies: ["10"]"#).await;
+    assert_eq!(de_10, ["Inscrite INSCRIT 10"].map(str::to_owned).into());
+}

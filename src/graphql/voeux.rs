@@ -336,8 +336,10 @@ impl VoeuxQuery {
 
     /// The candidates of a campaign whose vœux did not turn into an apprenticeship by `date` (today by
     /// default): no dossier at an organisme they targeted, or a dossier without a contract; with their
-    /// contacts and vœux. For ACADEMIE and DREETS keys (their territory's académies), ADMINISTRATEUR
-    /// and AUDITOR; `academies` narrows. Every page read is recorded in the access log.
+    /// contacts and vœux. Each candidate is judged on all their vœux of the campaign, wherever they are;
+    /// a list by académie holds the candidates with a vœu there, with their vœux there. For ACADEMIE and
+    /// DREETS keys (their territory's académies), ADMINISTRATEUR and AUDITOR; `academies` narrows.
+    /// Every page read is recorded in the access log.
     #[allow(clippy::too_many_arguments)]
     async fn voeux_non_concretises(
         &self,

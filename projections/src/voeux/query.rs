@@ -225,8 +225,11 @@ pub struct VoeuLigne {
     pub dossier_id: Option<String>,
 }
 
-/// A page of the candidates of a campaign in `academies` (every académie when empty) with no contract
-/// started by `date`, in candidate order after `after`; and whether more follow.
+/// A page of the candidates of a campaign with a vœu in `academies` (every académie when empty) and no
+/// contract started by `date`, in candidate order after `after`; and whether more follow. Each
+/// candidate is judged on all their vœux of the campaign, wherever they are (a candidate who became an
+/// apprentice through a vœu elsewhere is not listed; one with a dossier at an organisme they targeted
+/// elsewhere is inscrit): the lists by académie agree with the national one.
 pub async fn non_concretises(
     conn: &mut PgConnection,
     campagne: Campagne,
@@ -235,27 +238,30 @@ pub async fn non_concretises(
     first: i64,
     after: Option<&str>,
 ) -> Result<(Vec<NonConcretise>, bool), sqlx::Error> {
-    let page = sqlx::query!(
-        r#"SELECT candidat, bool_or(dossier_id IS NOT NULL) AS "inscrit!"
-           FROM rm_voeux
-           WHERE source = $1 AND rentree = $2 AND NOT retire
-             AND (cardinality($3::text[]) = 0 OR academie = ANY($3)) AND candidat > $4
-           GROUP BY candidat
-           HAVING NOT coalesce(bool_or(debut <= $5), false)
-           ORDER BY candidat
-           LIMIT $6"#,
-        campagne.source.as_str(),
-        campagne.rentree,
-        academies,
-        after.unwrap_or(""),
-        date,
-        first + 1,
+    let page: Vec<(String, bool)> = sqlx::query_as(
+        "WITH asked AS (
+             SELECT DISTINCT candidat FROM rm_voeux
+             WHERE source = $1 AND rentree = $2 AND NOT retire
+               AND (cardinality($3::text[]) = 0 OR academie = ANY($3)) AND candidat > $4)
+         SELECT v.candidat, bool_or(v.dossier_id IS NOT NULL)
+         FROM rm_voeux v JOIN asked USING (candidat)
+         WHERE v.source = $1 AND v.rentree = $2 AND NOT v.retire
+         GROUP BY v.candidat
+         HAVING NOT coalesce(bool_or(v.debut <= $5), false)
+         ORDER BY v.candidat
+         LIMIT $6",
     )
+    .bind(campagne.source.as_str())
+    .bind(campagne.rentree)
+    .bind(academies)
+    .bind(after.unwrap_or(""))
+    .bind(date)
+    .bind(first + 1)
     .fetch_all(&mut *conn)
     .await?;
     let more = page.len() as i64 > first;
     let page: Vec<_> = page.into_iter().take(first as usize).collect();
-    let ids: Vec<String> = page.iter().map(|r| r.candidat.clone()).collect();
+    let ids: Vec<String> = page.iter().map(|(candidat, _)| candidat.clone()).collect();
     let mut voeux = sqlx::query_as!(
         VoeuLigne,
         "SELECT voeu, candidat, academie, uai_formateur, uai_responsable, formation, cfd, rncp, libelle_formation,
@@ -275,12 +281,12 @@ pub async fn non_concretises(
     .into_iter()
     .peekable();
     let mut out = Vec::with_capacity(page.len());
-    for row in page {
+    for (candidat, inscrit) in page {
         let mut mine = Vec::new();
-        while let Some(v) = voeux.next_if(|v| v.candidat == row.candidat) {
+        while let Some(v) = voeux.next_if(|v| v.candidat == candidat) {
             mine.push(v);
         }
-        out.push(NonConcretise { candidat: row.candidat, inscrit: row.inscrit, voeux: mine });
+        out.push(NonConcretise { candidat, inscrit, voeux: mine });
     }
     Ok((out, more))
 }
