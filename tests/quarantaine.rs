@@ -254,3 +254,48 @@ async fn an_event_the_database_refuses_is_found_set_aside_and_the_rebuild_agrees
     let rebuilt = projections::build::checksum(&db.pool, &Refusing, "public").await.unwrap();
     assert_eq!(rebuilt, live, "a rebuild sets aside the same events");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_applies_what_the_rules_now_admit_and_says_nothing_is_left() {
+    let (db, app, key) = common::lyon_app().await;
+    let items = json!([common::this_year(dossier_v3("R-1"))]);
+    let (status, answer) = app.post("/api/v3/dossiers-apprenants", &key, &items).await;
+    assert_eq!(status, 200, "{answer}");
+    let projections = tba::projections::Projections::start(&app.store);
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    projections.stop().await;
+    // As an older rule set would have left it: the dossier's first event set aside, which today's
+    // rules admit.
+    let stream = db.dossier_id("R-1").await;
+    let (position, kind): (i64, String) = sqlx::query_as(
+        "SELECT position, event_type FROM events WHERE stream_id = $1 ORDER BY position LIMIT 1",
+    )
+    .bind(&stream)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO rm_dossiers_quarantaine VALUES ($1, $2, $3, 'refusé par une règle antérieure')")
+        .bind(position)
+        .bind(&stream)
+        .bind(&kind)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert!(stdout(&db.tba(&["projections", "status"])).contains(&format!("position {position:>10}")));
+
+    let retry = db.tba(&["projections", "retry", "dossiers"]);
+    assert_eq!(retry.status.code(), Some(0), "{retry:?}");
+    let said = stdout(&retry);
+    assert!(said.contains("1 of 1 events set aside can now be applied: rebuilding"), "{said}");
+    assert!(said.contains("0 events still set aside"), "{said}");
+    let count = |sql: &'static str| {
+        let pool = db.pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
+    };
+    assert_eq!(count("SELECT count(*) FROM rm_dossiers_quarantaine").await, 0);
+    assert_eq!(count("SELECT count(*) FROM rm_dossiers WHERE id_erp_apprenant = 'R-1'").await, 1);
+    let again = db.tba(&["projections", "retry", "dossiers"]);
+    assert_eq!(again.status.code(), Some(0), "{again:?}");
+    assert!(stdout(&again).contains("no event set aside"), "{again:?}");
+    db.assert_rebuild_gives_the_live_checksum();
+}
