@@ -144,8 +144,12 @@ async fn main() -> anyhow::Result<()> {
     let (seconds, report) = import(&url, &file)?;
     println!("unchanged re-import: {seconds:.1} s, {:.0} rows/s — {report}", rows as f64 / seconds);
 
-    let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
-    let took = support::built(&store, &VoeuxProjection::default()).await?;
+    // The import sealed the candidates' personal data with the master key of TBA_HOME (`.tba`).
+    let home = std::env::var("TBA_HOME").unwrap_or_else(|_| ".tba".to_owned());
+    let vault = tba::master_key::vault(&tba::master_key::KeyArgs::default(), std::path::Path::new(&home))?;
+    let config = StoreConfig { vault: Some(vault.clone()), ..StoreConfig::default() };
+    let store = EventStore::start(pool.clone(), config).await?;
+    let took = support::built(&store, &VoeuxProjection::default().with_vault(Some(vault))).await?;
     println!("voeux read model built in {:.1} s", took.as_secs_f64());
     store.flush().await?;
 
@@ -167,19 +171,22 @@ async fn main() -> anyhow::Result<()> {
     // The file's candidates have no dossier: count 30 % of them as under contract in the read model (as
     // matching would: a first day in September or October, one in five broken within 200 days).
     let updated = sqlx::query(
-        "INSERT INTO rm_voeux_contrats (source, rentree, academie, region, debut, duree, candidats)
-         SELECT source, rentree, academie, region, debut, duree, count(*)
-         FROM (SELECT source, rentree, academie, region, date '2026-09-01' + abs(hashtext(candidat) % 60) AS debut,
+        "INSERT INTO rm_voeux_contrats (source, rentree, niveau, cle, region, debut, duree, candidats)
+         SELECT source, rentree, niveau, cle, region, debut, duree, count(*)
+         FROM (SELECT source, rentree, niveau, cle, region,
+                      date '2026-09-01' + abs(hashtext(candidat) % 60) AS debut,
                       CASE WHEN abs(hashtext(candidat) % 5) = 0 THEN abs(hashtext(candidat) % 200) ELSE -1 END
                         AS duree
                FROM rm_voeux_candidats WHERE abs(hashtext(candidat) % 10) < 3) AS c
-         GROUP BY 1, 2, 3, 4, 5, 6",
+         GROUP BY 1, 2, 3, 4, 5, 6, 7",
     )
     .execute(&pool)
     .await?
     .rows_affected();
     let under: i64 =
-        sqlx::query_scalar("SELECT sum(candidats)::bigint FROM rm_voeux_contrats").fetch_one(&pool).await?;
+        sqlx::query_scalar("SELECT sum(candidats)::bigint FROM rm_voeux_contrats WHERE niveau = 'academie'")
+            .fetch_one(&pool)
+            .await?;
     let (p50, p99) = latencies(&server.address, Some(&analyst), &funnel, queries).await?;
     println!("same, {under} candidates under contract ({updated} rows): p50 {p50:.1} ms, p99 {p99:.1} ms");
     let (p50, p99) = latencies(&server.address, None, "{ logHead { position } }", queries).await?;

@@ -526,3 +526,62 @@ async fn a_candidate_is_judged_on_all_their_voeux_whichever_academie_lists_them(
     let de_10 = etapes(r#", academies: ["10"]"#).await;
     assert_eq!(de_10, ["Inscrite INSCRIT 10"].map(str::to_owned).into());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sums_and_the_voeux_give_the_same_funnel_with_candidates_over_several_academies() {
+    let t = setup().await;
+    let (r, lyon, paris) = (rentree(), CFA_LYON.0, CFA_PARIS.0);
+    t.push(json!([
+        dossier("D-APPRENTIE", "Apprentie", "Ada", "2010-01-01", None),
+        sans_contrat(dossier("D-INSCRITE", "Inscrite", "Iris", "2010-02-02", None)),
+    ]))
+    .await;
+    // Académies 08 (Grenoble) and 10 (Lyon) are in région 84, 01 (Paris) in 11. The apprentie has vœux
+    // in three académies of two régions, the inscrite in two; the others in one.
+    let file = format!(
+        "{HEADER}\n{}{}{}{}{}{}{}",
+        row("01", &format!(";Apprentie;Ada;;01/01/2010;;;AFF1;;{paris};1"), r),
+        row("10", &format!(";Apprentie;Ada;;01/01/2010;;;AFF1;;{lyon};2"), r),
+        row("08", &format!(";Apprentie;Ada;;01/01/2010;;;AFF2;;{lyon};3"), r),
+        row("01", &format!(";Inscrite;Iris;;02/02/2010;;;AFF1;;{paris};1"), r),
+        row("10", &format!(";Inscrite;Iris;;02/02/2010;;;AFF1;;{lyon};2"), r),
+        row("01", &format!(";Candidate;Cleo;;03/03/2010;;;AFF1;;{paris};1"), r),
+        row("08", &format!(";Seule;Sol;;04/04/2010;;;AFF1;;{paris};1"), r),
+    );
+    t.import_ok("affelnet", "f.csv", &file);
+    // The example of the issue: académie 10 counts the apprentie with her vœu there, matched.
+    let by_academie = t.funnel(&t.admin, "groupBy: ACADEMIE, jours: 30").await;
+    assert_eq!(
+        stages(&by_academie),
+        [s("01", [3, 3, 0, 0, 0]), s("08", [2, 2, 1, 1, 1]), s("10", [2, 2, 2, 1, 1])],
+        "{by_academie}"
+    );
+    // A filter on every formation keeps every vœu and makes the funnel count the vœux themselves.
+    for group_by in ["NATIONAL", "ACADEMIE", "REGION"] {
+        for filtre in [
+            "",
+            r#"academies: ["01"]"#,
+            r#"academies: ["08"]"#,
+            r#"academies: ["08", "10"]"#,
+            r#"regions: ["84"]"#,
+            r#"regions: ["11"]"#,
+            r#"regions: ["11", "84"]"#,
+            r#"academies: ["10"], regions: ["84"]"#,
+        ] {
+            let sums =
+                t.funnel(&t.admin, &format!("groupBy: {group_by}, jours: 30, filtre: {{ {filtre} }}")).await;
+            let voeux = t
+                .funnel(
+                    &t.admin,
+                    &format!(
+                        r#"groupBy: {group_by}, jours: 30, filtre: {{ {filtre} formations: ["AFF1", "AFF2"] }}"#
+                    ),
+                )
+                .await;
+            assert_eq!(stages(&sums), stages(&voeux), "{group_by} {filtre}: {sums} / {voeux}");
+        }
+    }
+    let national = t.funnel(&t.admin, "jours: 30").await;
+    assert_eq!(stages(&national), [s("", [7, 4, 2, 1, 1])], "each candidate once: {national}");
+    t.db.assert_rebuild_of("voeux");
+}

@@ -95,6 +95,7 @@ impl Server {
             .env("DATABASE_URL", database_url)
             .env("TBA_LISTEN", &address)
             .env("TBA_RATE_LIMIT", "1000000")
+            .env("TBA_ANONYMOUS_RATE_LIMIT", "1000000")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()?;
@@ -136,6 +137,8 @@ pub async fn serve(server_url: &str) -> anyhow::Result<(tokio::process::Child, u
     let server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tba"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("DATABASE_URL", server_url)
+        .env("TBA_RATE_LIMIT", "1000000")
+        .env("TBA_ANONYMOUS_RATE_LIMIT", "1000000")
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
         .spawn()?;

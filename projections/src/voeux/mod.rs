@@ -7,9 +7,10 @@
 //! those may concern: the batch's vœux, the vœux of the same INE or person key as a touched dossier,
 //! and those matched to a touched dossier (its identity may have been corrected). Matching reads only
 //! the tables' final state, so the read model is the same whatever the batches. Last, the candidates of
-//! those vœux are counted again per campaign (`rm_voeux_candidats`), and the sums per académie
-//! (`rm_voeux_academies`) and per first day and length of contract (`rm_voeux_contrats`) are moved by
-//! the difference, so that a funnel by académie reads a few thousand rows whatever the campaign's size.
+//! those vœux are counted again per campaign and group of each level (`rm_voeux_candidats`: académie,
+//! région, national, each from the group's own vœux), and the sums per group (`rm_voeux_academies`) and
+//! per first day and length of contract (`rm_voeux_contrats`) are moved by the difference, so that a
+//! funnel by académie reads a few thousand rows whatever the campaign's size.
 //!
 //! A vœu matches a dossier that is not withdrawn, of the rentrée's school year, whose organisme
 //! formateur or responsable is the one the vœu targets, and of the same person: the same INE when both
@@ -58,7 +59,7 @@ impl Projector for VoeuxProjection {
     }
 
     fn version(&self) -> i32 {
-        1
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -387,38 +388,24 @@ async fn rematch(tx: &mut PgConnection, voeux: &[String]) -> Result<(), Projecti
     Ok(())
 }
 
-/// (source, rentrée, académie, first day under contract, days under contract or -1) → (région, candidats)
-type Contrats = BTreeMap<(String, i32, String, chrono::NaiveDate, i32), (String, i64)>;
-/// (source, rentrée, académie) → (région, vœux, candidats, inscrits)
-type Academies = BTreeMap<(String, i32, String), (String, i64, i64, i64)>;
+/// (source, rentrée, niveau, clé, first day under contract, days under contract or -1) → (région,
+/// candidats)
+type Contrats = BTreeMap<(String, i32, String, String, chrono::NaiveDate, i32), (String, i64)>;
+/// (source, rentrée, niveau, clé) → (région, vœux, candidats, inscrits)
+type Groupes = BTreeMap<(String, i32, String, String), (String, i64, i64, i64)>;
 
-/// A candidate's row of a campaign, as the deltas read it.
+/// A candidate's row of a campaign and group, as the deltas read it.
+#[derive(sqlx::FromRow)]
 struct Candidat {
     source: String,
     rentree: i32,
-    academie: String,
+    niveau: String,
+    cle: String,
     region: String,
     voeux: i32,
     inscrit: bool,
     debut: Option<chrono::NaiveDate>,
     fin: Option<chrono::NaiveDate>,
-}
-
-/// A `Candidat` from a row of `rm_voeux_candidats`.
-macro_rules! candidat {
-    ($r:expr) => {{
-        let r = $r;
-        Candidat {
-            source: r.source,
-            rentree: r.rentree,
-            academie: r.academie,
-            region: r.region,
-            voeux: r.voeux,
-            inscrit: r.inscrit,
-            debut: r.debut,
-            fin: r.fin,
-        }
-    }};
 }
 
 /// Move the contracts' counts by `contrats` (dropping the cells that fall to zero).
@@ -427,95 +414,101 @@ async fn write_contrats(tx: &mut PgConnection, contrats: Contrats) -> Result<(),
     if contrats.is_empty() {
         return Ok(());
     }
-    sqlx::query!(
-        "INSERT INTO rm_voeux_contrats (source, rentree, academie, region, debut, duree, candidats)
-         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::date[], $6::int[], $7::bigint[])
-         ON CONFLICT (source, rentree, academie, debut, duree) DO UPDATE SET region = excluded.region,
+    sqlx::query(
+        "INSERT INTO rm_voeux_contrats (source, rentree, niveau, cle, region, debut, duree, candidats)
+         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::date[], $7::int[],
+                              $8::bigint[])
+         ON CONFLICT (source, rentree, niveau, cle, debut, duree) DO UPDATE SET region = excluded.region,
              candidats = rm_voeux_contrats.candidats + excluded.candidats",
-        &contrats.iter().map(|(k, _)| k.0.clone()).collect::<Vec<_>>(),
-        &contrats.iter().map(|(k, _)| k.1).collect::<Vec<_>>(),
-        &contrats.iter().map(|(k, _)| k.2.clone()).collect::<Vec<_>>(),
-        &contrats.iter().map(|(_, v)| v.0.clone()).collect::<Vec<_>>(),
-        &contrats.iter().map(|(k, _)| k.3).collect::<Vec<_>>(),
-        &contrats.iter().map(|(k, _)| k.4).collect::<Vec<_>>(),
-        &contrats.iter().map(|(_, v)| v.1).collect::<Vec<_>>(),
     )
+    .bind(contrats.iter().map(|(k, _)| k.0.clone()).collect::<Vec<_>>())
+    .bind(contrats.iter().map(|(k, _)| k.1).collect::<Vec<_>>())
+    .bind(contrats.iter().map(|(k, _)| k.2.clone()).collect::<Vec<_>>())
+    .bind(contrats.iter().map(|(k, _)| k.3.clone()).collect::<Vec<_>>())
+    .bind(contrats.iter().map(|(_, v)| v.0.clone()).collect::<Vec<_>>())
+    .bind(contrats.iter().map(|(k, _)| k.4).collect::<Vec<_>>())
+    .bind(contrats.iter().map(|(k, _)| k.5).collect::<Vec<_>>())
+    .bind(contrats.iter().map(|(_, v)| v.1).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
-    sqlx::query!("DELETE FROM rm_voeux_contrats WHERE candidats = 0").execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM rm_voeux_contrats WHERE candidats = 0").execute(&mut *tx).await?;
     Ok(())
 }
 
-/// Recompute the campaigns' rows of the candidates of `voeux`, and move the académies' sums by the
-/// difference.
+/// Recompute the rows of the candidates of `voeux`, one per campaign and group of each level their vœux
+/// fall in (académie, région, national), each from that group's vœux as the funnel's general path counts
+/// them; and move the groups' sums by the difference.
 async fn write_candidats(tx: &mut PgConnection, voeux: &[String]) -> Result<(), ProjectionError> {
     let candidats: Vec<String> =
         sqlx::query_scalar!("SELECT DISTINCT candidat FROM rm_voeux WHERE voeu = ANY($1)", voeux)
             .fetch_all(&mut *tx)
             .await?;
-    let mut delta = Academies::new();
+    let mut delta = Groupes::new();
     let mut contrats = Contrats::new();
     let mut add = |r: Candidat, sign: i64| {
         if let Some(debut) = r.debut {
             let duree = r.fin.map_or(-1, |fin| (fin - debut).num_days() as i32);
-            let key = (r.source.clone(), r.rentree, r.academie.clone(), debut, duree);
+            let key = (r.source.clone(), r.rentree, r.niveau.clone(), r.cle.clone(), debut, duree);
             contrats.entry(key).or_insert_with(|| (r.region.clone(), 0)).1 += sign;
         }
-        let d = delta.entry((r.source, r.rentree, r.academie)).or_insert_with(|| (r.region, 0, 0, 0));
+        let d = delta.entry((r.source, r.rentree, r.niveau, r.cle)).or_insert_with(|| (r.region, 0, 0, 0));
         d.1 += sign * i64::from(r.voeux);
         d.2 += sign;
         d.3 += sign * i64::from(r.inscrit);
     };
-    for r in sqlx::query!(
+    let old: Vec<Candidat> = sqlx::query_as(
         "DELETE FROM rm_voeux_candidats WHERE candidat = ANY($1)
-         RETURNING source, rentree, academie, region, voeux, inscrit, debut, fin",
-        &candidats
+         RETURNING source, rentree, niveau, cle, region, voeux, inscrit, debut, fin",
     )
+    .bind(&candidats)
     .fetch_all(&mut *tx)
-    .await?
-    {
-        add(candidat!(r), -1);
+    .await?;
+    for r in old {
+        add(r, -1);
     }
-    for r in sqlx::query!(
-        r#"INSERT INTO rm_voeux_candidats (source, rentree, candidat, academie, region, voeux, inscrit, debut, fin)
-           SELECT source, rentree, candidat, (array_agg(academie ORDER BY position DESC, voeu))[1],
-                  (array_agg(region ORDER BY position DESC, voeu))[1], count(*)::int,
-                  bool_or(dossier_id IS NOT NULL), min(debut),
-                  (array_agg(fin ORDER BY debut NULLS LAST, voeu))[1]
-           FROM rm_voeux WHERE candidat = ANY($1) AND NOT retire
-           GROUP BY source, rentree, candidat
-           RETURNING source, rentree, academie, region, voeux, inscrit, debut, fin"#,
-        &candidats
+    let new: Vec<Candidat> = sqlx::query_as(
+        "INSERT INTO rm_voeux_candidats (source, rentree, candidat, niveau, cle, region, voeux, inscrit, debut, fin)
+         SELECT v.source, v.rentree, v.candidat, g.niveau, g.cle, g.region, count(*)::int,
+                bool_or(v.dossier_id IS NOT NULL), min(v.debut),
+                (array_agg(v.fin ORDER BY v.debut NULLS LAST, v.voeu))[1]
+         FROM rm_voeux v
+         CROSS JOIN LATERAL (VALUES ('academie', v.academie, v.region), ('region', v.region, v.region),
+                                    ('national', '', '')) AS g(niveau, cle, region)
+         WHERE v.candidat = ANY($1) AND NOT v.retire
+         GROUP BY v.source, v.rentree, v.candidat, g.niveau, g.cle, g.region
+         RETURNING source, rentree, niveau, cle, region, voeux, inscrit, debut, fin",
     )
+    .bind(&candidats)
     .fetch_all(&mut *tx)
-    .await?
-    {
-        add(candidat!(r), 1);
+    .await?;
+    for r in new {
+        add(r, 1);
     }
     write_contrats(tx, contrats).await?;
     let delta: Vec<_> = delta.into_iter().filter(|(_, d)| (d.1, d.2, d.3) != (0, 0, 0)).collect();
     if delta.is_empty() {
         return Ok(());
     }
-    sqlx::query!(
-        "INSERT INTO rm_voeux_academies (source, rentree, academie, region, voeux, candidats, inscrits)
-         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::bigint[], $6::bigint[],
-                              $7::bigint[])
-         ON CONFLICT (source, rentree, academie) DO UPDATE SET region = excluded.region,
+    sqlx::query(
+        "INSERT INTO rm_voeux_academies (source, rentree, niveau, cle, region, voeux, candidats, inscrits)
+         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                              $7::bigint[], $8::bigint[])
+         ON CONFLICT (source, rentree, niveau, cle) DO UPDATE SET region = excluded.region,
              voeux = rm_voeux_academies.voeux + excluded.voeux,
              candidats = rm_voeux_academies.candidats + excluded.candidats,
              inscrits = rm_voeux_academies.inscrits + excluded.inscrits",
-        &delta.iter().map(|((s, _, _), _)| s.clone()).collect::<Vec<_>>(),
-        &delta.iter().map(|((_, r, _), _)| *r).collect::<Vec<_>>(),
-        &delta.iter().map(|((_, _, a), _)| a.clone()).collect::<Vec<_>>(),
-        &delta.iter().map(|(_, d)| d.0.clone()).collect::<Vec<_>>(),
-        &delta.iter().map(|(_, d)| d.1).collect::<Vec<_>>(),
-        &delta.iter().map(|(_, d)| d.2).collect::<Vec<_>>(),
-        &delta.iter().map(|(_, d)| d.3).collect::<Vec<_>>(),
     )
+    .bind(delta.iter().map(|(k, _)| k.0.clone()).collect::<Vec<_>>())
+    .bind(delta.iter().map(|(k, _)| k.1).collect::<Vec<_>>())
+    .bind(delta.iter().map(|(k, _)| k.2.clone()).collect::<Vec<_>>())
+    .bind(delta.iter().map(|(k, _)| k.3.clone()).collect::<Vec<_>>())
+    .bind(delta.iter().map(|(_, d)| d.0.clone()).collect::<Vec<_>>())
+    .bind(delta.iter().map(|(_, d)| d.1).collect::<Vec<_>>())
+    .bind(delta.iter().map(|(_, d)| d.2).collect::<Vec<_>>())
+    .bind(delta.iter().map(|(_, d)| d.3).collect::<Vec<_>>())
     .execute(&mut *tx)
     .await?;
-    sqlx::query!("DELETE FROM rm_voeux_academies WHERE candidats = 0").execute(&mut *tx).await?;
+    sqlx::query("DELETE FROM rm_voeux_academies WHERE candidats = 0").execute(&mut *tx).await?;
     Ok(())
 }
 

@@ -4,8 +4,8 @@
 //! The funnel counts, per group: the vœux formulés (not withdrawn), the candidates (distinct persons),
 //! those inscrits (a vœu matched to a dossier), apprentis (a matched dossier went under contract by
 //! `date`) and still under contract `jours` days after their first day under contract, without a
-//! break (only once that day is past `date`). A candidate counts once in each group their vœux fall in; by académie and
-//! région, in the académie of their file (of their latest vœu, should files disagree).
+//! break (only once that day is past `date`). A candidate counts once in each group their vœux fall in,
+//! with what that group's vœux say; the same whether the projection's sums or the vœux answer.
 
 use chrono::NaiveDate;
 use sqlx::PgConnection;
@@ -74,11 +74,8 @@ pub async fn funnel(
     date: NaiveDate,
     jours: i32,
 ) -> Result<Vec<Groupe>, sqlx::Error> {
-    if filtre.organismes.is_empty()
-        && filtre.formations.is_empty()
-        && matches!(dimension, Dimension::National | Dimension::Academie | Dimension::Region)
-    {
-        return by_academie(conn, campagne, dimension, filtre, date, jours).await;
+    if let Some(niveau) = niveau_des_sommes(dimension, filtre) {
+        return from_sums(conn, campagne, dimension, niveau, filtre, date, jours).await;
     }
     let sql = format!(
         "WITH candidats AS (
@@ -144,36 +141,63 @@ pub async fn libelles(
     Ok(rows.into_iter().collect())
 }
 
-/// The funnel by académie, région or of the whole campaign, without organisme or formation filter: what
-/// does not depend on the day is read from the académies' sums, the rest from the counts per first day
-/// and length of contract.
-async fn by_academie(
+/// The level of the sums the projection keeps per group (`rm_voeux_academies`, `rm_voeux_contrats`)
+/// that answers the question, if one does: each candidate counts there once per group, with what the
+/// group's vœux say, as the general path counts them. By académie (any académie or région filter); by
+/// région or for the whole campaign, on the régions' or the campaign's own sums, or on one académie's
+/// when the filter keeps a single one. Filters on organismes or formations, and several académies
+/// grouped together, need the vœux themselves.
+fn niveau_des_sommes(dimension: Dimension, filtre: &Filtre) -> Option<&'static str> {
+    if !filtre.organismes.is_empty() || !filtre.formations.is_empty() {
+        return None;
+    }
+    let (academies, regions) = (filtre.academies.len(), filtre.regions.len());
+    match dimension {
+        Dimension::Academie => Some("academie"),
+        Dimension::Region | Dimension::National if academies == 1 => Some("academie"),
+        Dimension::Region if academies == 0 => Some("region"),
+        Dimension::National if academies == 0 && regions == 0 => Some("national"),
+        Dimension::National if academies == 0 && regions == 1 => Some("region"),
+        _ => None,
+    }
+}
+
+/// The funnel from the sums of `niveau`: what does not depend on the day from the groups' sums, the
+/// rest from their counts per first day and length of contract.
+async fn from_sums(
     conn: &mut PgConnection,
     campagne: Campagne,
     dimension: Dimension,
+    niveau: &str,
     filtre: &Filtre,
     date: NaiveDate,
     jours: i32,
 ) -> Result<Vec<Groupe>, sqlx::Error> {
+    // The group's key: a row's `cle` is its académie, région or '' as its level says, and `region` the
+    // région it lies in.
+    let cle = match dimension {
+        Dimension::Academie => "cle",
+        Dimension::Region => "region",
+        _ => "''",
+    };
     let sql = format!(
         "SELECT cle, sum(voeux)::bigint AS voeux, sum(candidats)::bigint AS candidats,
                 sum(inscrits)::bigint AS inscrits, sum(apprentis)::bigint AS apprentis,
                 sum(maintenus)::bigint AS maintenus
          FROM (SELECT {cle} AS cle, voeux, candidats, inscrits, 0 AS apprentis, 0 AS maintenus
                FROM rm_voeux_academies
-               WHERE source = $1 AND rentree = $2 AND {filtre}
+               WHERE source = $1 AND rentree = $2 AND niveau = $7 AND {filtre}
                UNION ALL
                SELECT {cle}, 0, 0, 0, coalesce(sum(candidats) FILTER (WHERE debut <= $5), 0),
                       coalesce(sum(candidats) FILTER (WHERE debut + $6 <= $5 AND (duree < 0 OR duree > $6)), 0)
                FROM rm_voeux_contrats
-               WHERE source = $1 AND rentree = $2 AND {filtre}
+               WHERE source = $1 AND rentree = $2 AND niveau = $7 AND {filtre}
                GROUP BY 1) AS parts
          GROUP BY cle HAVING sum(candidats) > 0 ORDER BY cle",
-        cle = dimension.column(),
-        filtre = "(cardinality($3::text[]) = 0 OR academie = ANY($3))
+        filtre = "(cardinality($3::text[]) = 0 OR cle = ANY($3))
                   AND (cardinality($4::text[]) = 0 OR region = ANY($4))",
     );
-    // Only the grouping column varies, and it is one of `Dimension::column`'s fixed texts.
+    // Only the key varies, and it is one of the fixed texts above.
     sqlx::query_as::<_, Groupe>(sqlx::AssertSqlSafe(sql))
         .bind(campagne.source.as_str())
         .bind(campagne.rentree)
@@ -181,6 +205,7 @@ async fn by_academie(
         .bind(&filtre.regions)
         .bind(date)
         .bind(jours)
+        .bind(niveau)
         .fetch_all(conn)
         .await
 }
