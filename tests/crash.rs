@@ -80,6 +80,18 @@ async fn push_all(base: &str, key: &str, batches: &[Value]) -> Vec<u16> {
     statuses
 }
 
+/// The same batches pushed once, without a crash, into a fresh database: what a crashed run must equal.
+async fn clean_run(batches: &[Value]) -> TestDb {
+    let clean = TestDb::new().await;
+    clean.with_organismes().await;
+    let key = clean.organisme_key(common::CFA_LYON).await;
+    let (mut child, base) = serve(&clean).await;
+    assert!(push_all(&base, &key, batches).await.iter().all(|s| *s == 200));
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    clean
+}
+
 /// Every stream's events, as their types and data (what a clean run would record the same way).
 async fn streams(db: &TestDb) -> BTreeMap<String, Vec<(String, Value)>> {
     streams_of(&db.pool).await
@@ -142,13 +154,7 @@ async fn a_service_killed_mid_push_converges_on_resend_to_a_clean_run() {
     child.start_kill().unwrap();
     child.wait().await.unwrap();
 
-    let clean = TestDb::new().await;
-    clean.with_organismes().await;
-    let clean_key = clean.organisme_key(common::CFA_LYON).await;
-    let (mut child, base) = serve(&clean).await;
-    assert!(push_all(&base, &clean_key, &batches).await.iter().all(|s| *s == 200));
-    child.start_kill().unwrap();
-    child.wait().await.unwrap();
+    let clean = clean_run(&batches).await;
 
     let (after_crash, after_clean) = (streams(&crashed).await, streams(&clean).await);
     assert_eq!(after_crash.len(), 400, "every dossier is in the log once");
@@ -233,13 +239,7 @@ async fn postgresql_killed_under_load_and_restarted_loses_nothing_acknowledged()
     child.start_kill().unwrap();
     child.wait().await.unwrap();
 
-    let clean = TestDb::new().await;
-    clean.with_organismes().await;
-    let clean_key = clean.organisme_key(common::CFA_LYON).await;
-    let (mut child, clean_base) = serve(&clean).await;
-    assert!(push_all(&clean_base, &clean_key, &batches).await.iter().all(|s| *s == 200));
-    child.start_kill().unwrap();
-    child.wait().await.unwrap();
+    let clean = clean_run(&batches).await;
     assert!(
         streams_of(&crashed).await == streams(&clean).await,
         "the same events in every stream as a clean run"

@@ -90,6 +90,27 @@ impl Setup {
         assert!(self.db.projection_caught_up(Duration::from_secs(30)).await);
     }
 
+    /// Candidates over several académies: an apprentie and an inscrite without contract, each with a
+    /// dossier at Lyon, a vœu in académie 01 at Paris (no dossier there) and one in académie 10 at Lyon
+    /// (their dossier's); a candidate with one vœu in 01; then the file's rows `more`.
+    async fn spread_over_academies(&self, more: &str) {
+        let (r, lyon, paris) = (rentree(), CFA_LYON.0, CFA_PARIS.0);
+        self.push(json!([
+            dossier("D-APPRENTIE", "Apprentie", "Ada", "2010-01-01", None),
+            sans_contrat(dossier("D-INSCRITE", "Inscrite", "Iris", "2010-02-02", None)),
+        ]))
+        .await;
+        let file = format!(
+            "{HEADER}\n{}{}{}{}{}{more}",
+            row("01", &format!(";Apprentie;Ada;;01/01/2010;;;AFF1;;{paris};1"), r),
+            row("10", &format!(";Apprentie;Ada;;01/01/2010;;;AFF1;;{lyon};2"), r),
+            row("01", &format!(";Inscrite;Iris;;02/02/2010;;;AFF1;;{paris};1"), r),
+            row("10", &format!(";Inscrite;Iris;;02/02/2010;;;AFF1;;{lyon};2"), r),
+            row("01", &format!(";Candidate;Cleo;;03/03/2010;;;AFF1;;{paris};1"), r),
+        );
+        self.import_ok("affelnet", "f.csv", &file);
+    }
+
     async fn funnel(&self, key: &str, arguments: &str) -> Value {
         let query = format!(
             "{{ funnel(source: AFFELNET, rentree: {}, {arguments}) {{ cle libelle voeux candidats inscrits apprentis
@@ -474,23 +495,8 @@ async fn every_funnel_group_has_its_name() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_candidate_is_judged_on_all_their_voeux_whichever_academie_lists_them() {
     let t = setup().await;
-    let (r, lyon, paris) = (rentree(), CFA_LYON.0, CFA_PARIS.0);
-    t.push(json!([
-        dossier("D-APPRENTIE", "Apprentie", "Ada", "2010-01-01", None),
-        sans_contrat(dossier("D-INSCRITE", "Inscrite", "Iris", "2010-02-02", None)),
-    ]))
-    .await;
-    // Each has a vœu in académie 01, at Paris where they have no dossier, and one in académie 10, at
-    // Lyon where their dossier is; the third only one, at Paris.
-    let file = format!(
-        "{HEADER}\n{}{}{}{}{}",
-        row("01", &format!(";Apprentie;Ada;;01/01/2010;;;AFF1;;{paris};1"), r),
-        row("10", &format!(";Apprentie;Ada;;01/01/2010;;;AFF1;;{lyon};2"), r),
-        row("01", &format!(";Inscrite;Iris;;02/02/2010;;;AFF1;;{paris};1"), r),
-        row("10", &format!(";Inscrite;Iris;;02/02/2010;;;AFF1;;{lyon};2"), r),
-        row("01", &format!(";Candidate;Cleo;;03/03/2010;;;AFF1;;{paris};1"), r),
-    );
-    t.import_ok("affelnet", "f.csv", &file);
+    let r = rentree();
+    t.spread_over_academies("").await;
     assert!(t.db.projection_caught_up(Duration::from_secs(30)).await);
     let etapes = |arguments: &'static str| {
         let query = format!(
@@ -537,25 +543,15 @@ async fn a_candidate_is_judged_on_all_their_voeux_whichever_academie_lists_them(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sums_and_the_voeux_give_the_same_funnel_with_candidates_over_several_academies() {
     let t = setup().await;
-    let (r, lyon, paris) = (rentree(), CFA_LYON.0, CFA_PARIS.0);
-    t.push(json!([
-        dossier("D-APPRENTIE", "Apprentie", "Ada", "2010-01-01", None),
-        sans_contrat(dossier("D-INSCRITE", "Inscrite", "Iris", "2010-02-02", None)),
-    ]))
-    .await;
+    let r = rentree();
     // Académies 08 (Grenoble) and 10 (Lyon) are in région 84, 01 (Paris) in 11. The apprentie has vœux
     // in three académies of two régions, the inscrite in two; the others in one.
-    let file = format!(
-        "{HEADER}\n{}{}{}{}{}{}{}",
-        row("01", &format!(";Apprentie;Ada;;01/01/2010;;;AFF1;;{paris};1"), r),
-        row("10", &format!(";Apprentie;Ada;;01/01/2010;;;AFF1;;{lyon};2"), r),
-        row("08", &format!(";Apprentie;Ada;;01/01/2010;;;AFF2;;{lyon};3"), r),
-        row("01", &format!(";Inscrite;Iris;;02/02/2010;;;AFF1;;{paris};1"), r),
-        row("10", &format!(";Inscrite;Iris;;02/02/2010;;;AFF1;;{lyon};2"), r),
-        row("01", &format!(";Candidate;Cleo;;03/03/2010;;;AFF1;;{paris};1"), r),
-        row("08", &format!(";Seule;Sol;;04/04/2010;;;AFF1;;{paris};1"), r),
+    let more = format!(
+        "{}{}",
+        row("08", &format!(";Apprentie;Ada;;01/01/2010;;;AFF2;;{};3", CFA_LYON.0), r),
+        row("08", &format!(";Seule;Sol;;04/04/2010;;;AFF1;;{};1", CFA_PARIS.0), r),
     );
-    t.import_ok("affelnet", "f.csv", &file);
+    t.spread_over_academies(&more).await;
     // The example of the issue: académie 10 counts the apprentie with her vœu there, matched.
     let by_academie = t.funnel(&t.admin, "groupBy: ACADEMIE, jours: 30").await;
     assert_eq!(
