@@ -129,21 +129,32 @@ const COLONNES: &str =
         CASE WHEN s.situation IS NULL THEN 'A_TRAITER' WHEN s.situation = 'CONTACTE_SANS_RETOUR'
              THEN 'A_RECONTACTER' ELSE 'TRAITES' END AS liste";
 
+/// The condition on an action `a` of being about the episode `r` and recorded by the end of the day
+/// `p.d` (a literal, for `concat!`).
+macro_rules! action_de_l_episode_au_jour {
+    () => {
+        "a.entree = r.entree AND a.recorded_at < ((p.d + 1)::timestamp AT TIME ZONE 'UTC')
+          AND a.date_rupture >= r.contrat_debut
+          AND NOT EXISTS (SELECT 1 FROM rm_ruptures l WHERE l.entree = r.entree AND l.active
+                          AND l.contrat_debut > r.contrat_debut AND l.contrat_debut <= a.date_rupture)"
+    };
+}
+
 /// What the advisors of the episode `r` had recorded by the end of the day `p.d` (`s`): one rule for
 /// the lists, the counts and the statistics of any day. Today that is what the projection folded into
 /// the episode's row; on a past day, the latest situation recorded by then, read from the actions (an
 /// action is about the latest episode whose contract had begun by the rupture it looked at, as the
 /// projection assigns them).
-const ACTIONS_DU_JOUR: &str = "
+const ACTIONS_DU_JOUR: &str = concat!(
+    "
     CROSS JOIN LATERAL (SELECT p.d < (now() AT TIME ZONE 'UTC')::date AS passe) j
     LEFT JOIN LATERAL (
         SELECT a.situation, a.data->>'situation_autre' AS situation_autre, a.data->>'commentaire' AS commentaire,
                a.data->>'connaissance' AS connaissance, a.recorded_at AS qualifiee_le
         FROM rm_rupture_actions a
-        WHERE j.passe AND a.entree = r.entree AND a.situation IS NOT NULL
-          AND a.recorded_at < ((p.d + 1)::timestamp AT TIME ZONE 'UTC') AND a.date_rupture >= r.contrat_debut
-          AND NOT EXISTS (SELECT 1 FROM rm_ruptures l WHERE l.entree = r.entree AND l.active
-                          AND l.contrat_debut > r.contrat_debut AND l.contrat_debut <= a.date_rupture)
+        WHERE j.passe AND a.situation IS NOT NULL AND ",
+    action_de_l_episode_au_jour!(),
+    "
         ORDER BY a.position DESC LIMIT 1) sa ON true
     CROSS JOIN LATERAL (
         SELECT CASE WHEN j.passe THEN sa.situation ELSE r.situation END AS situation,
@@ -153,12 +164,11 @@ const ACTIONS_DU_JOUR: &str = "
                CASE WHEN j.passe THEN sa.qualifiee_le ELSE r.qualifiee_le END AS qualifiee_le,
                CASE WHEN j.passe THEN EXISTS (
                    SELECT 1 FROM rm_rupture_actions a
-                   WHERE a.entree = r.entree AND a.event_type = 'SuiviConjointDemande'
-                     AND a.recorded_at < ((p.d + 1)::timestamp AT TIME ZONE 'UTC')
-                     AND a.date_rupture >= r.contrat_debut
-                     AND NOT EXISTS (SELECT 1 FROM rm_ruptures l WHERE l.entree = r.entree AND l.active
-                                     AND l.contrat_debut > r.contrat_debut AND l.contrat_debut <= a.date_rupture))
-               ELSE r.suivi_conjoint END AS suivi_conjoint) s";
+                   WHERE a.event_type = 'SuiviConjointDemande' AND ",
+    action_de_l_episode_au_jour!(),
+    ")
+               ELSE r.suivi_conjoint END AS suivi_conjoint) s"
+);
 
 /// Which episode of each person a query reads.
 #[derive(Clone, Copy, PartialEq, Eq)]
