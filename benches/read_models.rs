@@ -17,7 +17,8 @@
 //! printing events/s of each and their ratio; then
 //! 3. BENCH_QUERIES (default 300) indicator queries per shape at random dates of the last three school
 //!    years, in-process on one connection: by région (the goal); by région for an age band; by
-//!    organisme; by formation for one organisme; by organisme for one formation and an age band (the
+//!    organisme; by département and by formation nationally (each group named); by formation for one
+//!    organisme; by organisme for one formation and an age band (the
 //!    shape no cube holds, counted from the dossiers), printing p50/p99 latency of each.
 
 mod support;
@@ -100,6 +101,8 @@ async fn query_latencies(pool: &PgPool, queries: usize, today: NaiveDate) -> any
             Filtre { tranches: vec![Tranche::De18a20], ..Filtre::default() },
         ),
         ("by organisme", Dimension::Organisme, Filtre::default()),
+        ("by département, named", Dimension::Departement, Filtre::default()),
+        ("by formation, national, named", Dimension::Formation, Filtre::default()),
         (
             "by formation, one organisme",
             Dimension::Formation,

@@ -53,6 +53,29 @@ fn valid_key(personne: &str) -> bool {
     rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
+/// The keys the person's dossiers had before an identity correction moved them to the person: the
+/// other keys their personal data was sealed under (the dossiers' events, and the follow-up of the
+/// rupture queue under the former key), read from the log.
+async fn anciennes_cles(pool: &PgPool, personne: &str) -> Result<Vec<String>, sqlx::Error> {
+    let rows: Vec<(String, serde_json::Value)> = sqlx::query_as(
+        "SELECT e.event_type, e.data::jsonb FROM events e
+         WHERE e.stream_id IN (SELECT dossier_id FROM rm_dossiers WHERE personne = $1)
+           AND e.event_type = ANY($2)",
+    )
+    .bind(personne)
+    .bind(events::personal::seal::PERSONAL.iter().map(|p| p.event_type).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await?;
+    let mut cles: Vec<String> = rows
+        .iter()
+        .flat_map(|(event_type, data)| events::personal::seal::persons_in(event_type, data))
+        .filter(|k| k != personne)
+        .collect();
+    cles.sort();
+    cles.dedup();
+    Ok(cles)
+}
+
 /// Erase one person. Erasing an erased person again changes nothing.
 pub async fn effacer(
     pool: &PgPool,
@@ -85,10 +108,11 @@ pub async fn effacer(
     )
     .fetch_all(pool)
     .await?;
+    let anciennes = anciennes_cles(pool, personne).await?;
     let mut tx = pool.begin().await?;
     let erasure = vault.erase(&mut tx, personne).await?;
-    for candidat in &candidats {
-        vault.erase(&mut tx, candidat).await?;
+    for other in candidats.iter().chain(&anciennes) {
+        vault.erase(&mut tx, other).await?;
     }
     if erasure == Erasure::AlreadyErased {
         tx.rollback().await?;
@@ -105,7 +129,9 @@ pub async fn effacer(
         tx.rollback().await?;
         return Err(EffacementError::Inconnue(personne.to_owned()));
     }
-    let rejets = sqlx::query!("DELETE FROM transmission_rejets WHERE personne = $1", personne)
+    let cles: Vec<String> = std::iter::once(personne.to_owned()).chain(anciennes.iter().cloned()).collect();
+    let rejets = sqlx::query("DELETE FROM transmission_rejets WHERE personne = ANY($1)")
+        .bind(&cles)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -114,6 +140,7 @@ pub async fn effacer(
         motif: motif.to_owned(),
         base_legale,
         candidats: candidats.clone(),
+        anciennes,
     };
     let new = NewEvent::new(PERSONNE_EFFACEE, serde_json::to_value(&event).expect("serialises"))
         .with_metadata(metadata);

@@ -186,6 +186,117 @@ async fn as_known_at_gives_the_numbers_of_a_full_replay_at_that_instant() {
     assert_eq!(t.known(t2, &days(-10)), before);
 }
 
+/// An ERP that sends a rupture with another date corrects the one recorded: the figures follow the
+/// latest date as before, and the log, the dossier's events and the auditors' difference say which
+/// event the correction voids and why. A corrected birth date moves the learner to another age band,
+/// now and as known since, never before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrections_from_an_erp_are_linked_to_what_they_correct_and_known_from_when_they_were_sent() {
+    let t = setup().await;
+    let mut first = this_year(dossier_v3("C-1"));
+    first["contrat_date_rupture"] = json!(days(-20));
+    first["date_de_naissance_apprenant"] = json!("1996-01-01");
+    let t1 = t.push(&t.lyon, json!([first.clone()])).await;
+    let mut later = first.clone();
+    later["contrat_date_rupture"] = json!(days(-5));
+    later["date_de_naissance_apprenant"] = json!("2010-01-01");
+    let (status, answer) = t.app.post("/api/v3/dossiers-apprenants", &t.lyon, &json!([later])).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["results"][0]["events"],
+        json!(["IdentiteModifiee", "CorrectionEnregistree", "RuptureEnregistree"]),
+        "{answer}"
+    );
+    let transmission = answer["transmission_id"].as_str().unwrap().to_owned();
+    assert!(t.db.projection_caught_up(Duration::from_secs(30)).await);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let t2 = Utc::now();
+
+    // The dossier's events: the first rupture is voided by the correction, which names it and why.
+    let auditor = key(&t.db, Role::Auditor, None).await;
+    let dossier = t.db.dossier_id("C-1").await;
+    let (_, read) = graphql(
+        &t.app,
+        Some(&auditor),
+        &format!(
+            r#"{{ dossier(id: "{dossier}") {{ apprenant {{ dateDeNaissance }} contrats {{ dateRupture }}
+                 evenements {{ eventId type corrige corrigePar data }} }} }}"#
+        ),
+    )
+    .await;
+    let d = &read["data"]["dossier"];
+    assert_eq!(d["apprenant"]["dateDeNaissance"], "2010-01-01", "{read}");
+    assert_eq!(d["contrats"][0]["dateRupture"], json!(days(-5)), "{read}");
+    let evenements = d["evenements"].as_array().unwrap_or_else(|| panic!("{read}"));
+    let of_type = |t: &str| evenements.iter().filter(|e| e["type"] == t).collect::<Vec<_>>();
+    let (ruptures, corrections) = (of_type("RuptureEnregistree"), of_type("CorrectionEnregistree"));
+    assert_eq!((ruptures.len(), corrections.len()), (2, 1), "{read}");
+    assert_eq!(corrections[0]["corrige"], ruptures[0]["eventId"], "{read}");
+    assert_eq!(ruptures[0]["corrigePar"], corrections[0]["eventId"], "{read}");
+    assert_eq!(ruptures[1]["corrigePar"], Value::Null, "{read}");
+    let raison = corrections[0]["data"]["raison"].as_str().unwrap();
+    assert!(raison.contains(&days(-20)) && raison.contains(&days(-5)), "{raison}");
+    assert!(raison.contains("api-v3") && raison.contains(&transmission), "{raison}");
+    assert_eq!(of_type("IdentiteModifiee").len(), 1, "{read}");
+
+    // The auditors' difference: the correction, with the position of the event it voids.
+    let difference = format!(
+        r#"{{ differenceIndicateurs(date: "{}", connuAu1: "{}", connuAu2: "{}") {{
+             dossiers {{ statutAvant statutApres evenements {{ position type corrige raison }} }} }} }}"#,
+        days(-10),
+        t1.to_rfc3339(),
+        t2.to_rfc3339()
+    );
+    let (_, answer) = graphql(&t.app, Some(&auditor), &difference).await;
+    let changed = &answer["data"]["differenceIndicateurs"]["dossiers"][0];
+    assert_eq!(
+        (changed["statutAvant"].as_str(), changed["statutApres"].as_str()),
+        (Some("RUPTURANT"), Some("APPRENTI")),
+        "{answer}"
+    );
+    let correction = changed["evenements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "CorrectionEnregistree")
+        .unwrap_or_else(|| panic!("{answer}"));
+    let voided: i64 = sqlx::query_scalar(
+        "SELECT position FROM events WHERE stream_id = $1 AND event_type = 'RuptureEnregistree'
+         ORDER BY position LIMIT 1",
+    )
+    .bind(&dossier)
+    .fetch_one(&t.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(correction["corrige"], voided, "{answer}");
+    assert_eq!(correction["raison"], raison, "{answer}");
+
+    // The age band: 26 and over as known at t1, under 18 since the correction (today and as known at
+    // t2).
+    let analyst = key(&t.db, Role::Analyst, None).await;
+    let bands = |instant: Option<DateTime<Utc>>, tranche: &str| {
+        let connu = instant.map(|i| format!(r#", connuAu: "{}""#, i.to_rfc3339())).unwrap_or_default();
+        format!(
+            r#"{{ indicateurs(date: "{}", filtre: {{ tranchesAge: [{tranche}] }}{connu}) {{ apprentis rupturants inscrits }} }}"#,
+            days(0)
+        )
+    };
+    let total = |answer: &Value| {
+        let g = &answer["data"]["indicateurs"][0];
+        ["apprentis", "rupturants", "inscrits"].iter().map(|k| g[k].as_i64().unwrap_or(0)).sum::<i64>()
+    };
+    for (instant, moins_18, plus_26) in [(Some(t1), 0, 1), (Some(t2), 1, 0), (None, 1, 0)] {
+        let (_, young) = graphql(&t.app, Some(&analyst), &bands(instant, "MOINS_18")).await;
+        let (_, old) = graphql(&t.app, Some(&analyst), &bands(instant, "PLUS_26")).await;
+        assert_eq!(
+            (total(&young), total(&old)),
+            (moins_18, plus_26),
+            "as known at {instant:?}: {young} {old}"
+        );
+    }
+    t.db.assert_rebuild_gives_the_live_checksum();
+}
+
 /// Every grouping and filter as known at three positions of a log where half the dossiers change and
 /// an organisme formateur moves: the numbers of a replay up to each, whichever way they are answered
 /// (the département cube's snapshots, the live read model corrected by the versions since, or the
@@ -224,6 +335,20 @@ async fn every_grouping_and_filter_as_known_at_gives_the_numbers_of_a_replay() {
     tba::demo::load::push_all(&app.address, &batches, 2, &progress).await.unwrap();
     let last = caught_up().await;
     assert!(first.0 < between.0 && between.0 < last.0);
+    let corrections: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT event_type, count(*) FROM events
+         WHERE event_type IN ('IdentiteModifiee', 'CorrectionEnregistree') GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert!(
+        corrections.len() == 2 && corrections.iter().all(|(_, n)| *n > 5),
+        "birth dates, ruptures and exclusions corrected: {corrections:?}"
+    );
+    let quarantined: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM rm_dossiers_quarantaine").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(quarantined, 0, "every change is projected");
 
     let (organisme, formation, region) = exemple(&db.pool, &uai).await;
     let filtres = filtres(&organisme, &formation, &region);
@@ -235,7 +360,8 @@ async fn every_grouping_and_filter_as_known_at_gives_the_numbers_of_a_replay() {
             .collect();
     let mut differ = 0;
     for (position, instant) in [first, between, last] {
-        assert!(db.tba(&["replay", "--until", &position.to_string()]).status.success());
+        let replay = db.tba(&["replay", "--until", &position.to_string()]);
+        assert!(replay.status.success(), "{replay:?}");
         let schema = format!("replay_dossiers_{position}");
         for &date in &dates {
             for dimension in Dimension::ALL {

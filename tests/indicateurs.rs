@@ -119,6 +119,27 @@ async fn the_cubes_count_what_the_dossiers_say_on_every_date_and_a_rebuild_gives
         indicateurs::indicateurs(&mut conn, today, Dimension::Region, &Filtre::default()).await.unwrap();
     assert!(regions.iter().all(|g| g.libelle.is_some()), "régions are named: {regions:?}");
     assert_eq!(regions.iter().map(|g| g.apprenants).sum::<i64>(), national[0].apprenants);
+    // Every group of every grouping has its name: territories, organismes, niveaux, formations (the
+    // name most of the formation's dossiers carry, counted as the dossiers change).
+    for dimension in Dimension::ALL.into_iter().filter(|d| *d != Dimension::National) {
+        let groups = indicateurs::indicateurs(&mut conn, today, dimension, &Filtre::default()).await.unwrap();
+        assert!(!groups.is_empty(), "{dimension:?}");
+        let unnamed: Vec<_> = groups.iter().filter(|g| !g.cle.is_empty() && g.libelle.is_none()).collect();
+        assert!(unnamed.is_empty(), "{dimension:?} groups without a name: {unnamed:?}");
+    }
+    let recounted: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT formation, libelle, count(*) FROM rm_dossiers_libelles GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let kept: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT formation, libelle, n FROM rm_formations_libelles ORDER BY 1, 2")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!(kept, recounted, "the names' counts follow the dossiers");
+    assert!(kept.iter().any(|(_, l, _)| l.ends_with("(nouveau libellé)")), "renamed formations are counted");
     drop(conn);
 
     // The same figures from a terminal, live and in an auditor's replay of the log up to now.

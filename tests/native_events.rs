@@ -175,3 +175,37 @@ async fn an_organisme_writes_only_to_its_own_dossiers() {
     assert_eq!(status, 400, "{answer}");
     assert_eq!(answer["errors"][0]["path"], "events[0].data.formateur");
 }
+
+/// A producer corrects an identity itself: the server computes the person key from the identity sent,
+/// the personal data is sealed with the new person's key, and an implausible birth date is refused by
+/// its path.
+#[tokio::test]
+async fn an_identity_correction_is_keyed_by_the_server_and_checked() {
+    let (db, app, key) = common::lyon_app().await;
+    let (status, answer) =
+        post(&app, &key, &json!({ "events": [inscription("N-ID")], "expected_versions": {} })).await;
+    assert_eq!(status, 200, "{answer}");
+    let identite = |naissance: &str| {
+        json!({ "events": [{ "dossier": lyon_key("N-ID"), "type": "IdentiteModifiee", "data": {
+            "personnel": { "nom": "MARTIN", "prenom": "Léa", "date_de_naissance": naissance, "ine": null },
+            "apprenant": { "sexe": "F", "has_nir": false },
+        } }], "expected_versions": {} })
+    };
+    let (status, refused) = post(&app, &key, &identite("1900-01-01")).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["errors"][0]["path"], "events[0].data.personnel.date_de_naissance", "{refused}");
+    let (status, answer) = post(&app, &key, &identite("2008-05-05")).await;
+    assert_eq!(status, 200, "{answer}");
+    let stored: Value =
+        sqlx::query_scalar("SELECT data::jsonb FROM events WHERE event_type = 'IdentiteModifiee'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    let expected = events::dossier::PersonKey::new("MARTIN", "Léa", "2008-05-05".parse().unwrap(), None);
+    assert_eq!(stored["personne"]["identite"], expected.identite, "{stored}");
+    assert_eq!(
+        stored["personnel"]["personne"], expected.identite,
+        "sealed with the new person's key: {stored}"
+    );
+    assert!(!stored.to_string().contains("2008-05-05"), "the birth date is sealed: {stored}");
+}

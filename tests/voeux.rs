@@ -588,3 +588,51 @@ async fn the_sums_and_the_voeux_give_the_same_funnel_with_candidates_over_severa
     assert_eq!(stages(&national), [s("", [7, 4, 2, 1, 1])], "each candidate once: {national}");
     t.db.assert_rebuild_of("voeux");
 }
+
+/// An ERP corrects a birth date: the dossier is matched to the candidate the corrected identity names,
+/// and no longer to the one the wrong date named, as soon as the correction is projected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identity_correction_matches_the_dossier_to_the_candidate_it_names() {
+    let t = setup().await;
+    let (r, lyon) = (rentree(), CFA_LYON.0);
+    // Two candidates of the same name: the one born on 1 March and the one born on 3 March.
+    let file = format!(
+        "{HEADER}\n{}{}",
+        row("10", &format!(";Bernard;Lina;;01/03/2010;;;AFF1;;{lyon};1"), r),
+        row("10", &format!(";Bernard;Lina;;03/03/2010;;;AFF1;;{lyon};1"), r),
+    );
+    t.import_ok("affelnet", "f.csv", &file);
+    // The ERP first sends the wrong day: the dossier is the first candidate's.
+    t.push(json!([dossier("D-BERNARD", "Bernard", "Lina", "2010-03-01", None)])).await;
+    let matched = || async {
+        let rows: Vec<(String, bool)> = sqlx::query_as(
+            "SELECT date_de_naissance::text, dossier_id IS NOT NULL FROM rm_voeux ORDER BY date_de_naissance",
+        )
+        .fetch_all(&t.db.pool)
+        .await
+        .unwrap();
+        rows
+    };
+    assert_eq!(matched().await, [("2010-03-01".into(), true), ("2010-03-03".into(), false)]);
+    let national = t.funnel(&t.admin, "jours: 30").await;
+    assert_eq!(stages(&national), [s("", [2, 2, 1, 1, 1])], "{national}");
+
+    t.push(json!([dossier("D-BERNARD", "Bernard", "Lina", "2010-03-03", None)])).await;
+    assert_eq!(matched().await, [("2010-03-01".into(), false), ("2010-03-03".into(), true)]);
+    let national = t.funnel(&t.admin, "jours: 30").await;
+    assert_eq!(stages(&national), [s("", [2, 2, 1, 1, 1])], "{national}");
+    let (_, listed) = graphql(
+        &t.app,
+        Some(&t.admin),
+        &format!(
+            "{{ voeuxNonConcretises(source: AFFELNET, rentree: {r}) {{ candidats {{ dateDeNaissance etape }} }} }}"
+        ),
+    )
+    .await;
+    assert_eq!(
+        listed["data"]["voeuxNonConcretises"]["candidats"],
+        json!([{ "dateDeNaissance": "2010-03-01", "etape": "CANDIDAT" }]),
+        "the candidate the wrong date named is no longer concrétisé: {listed}"
+    );
+    t.db.assert_rebuild_of("voeux");
+}

@@ -169,7 +169,7 @@ pub async fn large_log(dossiers: usize, reuse: bool, today: NaiveDate) -> anyhow
 /// when the generator's item does not parse.
 pub fn demo_events(item: &serde_json::Value, today: NaiveDate) -> Option<(String, Vec<events::NewEvent>)> {
     let snapshot = v3::parse(item).ok()?;
-    let events = diff::decide(&Dossier::default(), &snapshot)
+    let events = diff::decide(&Dossier::default(), &snapshot, "bench")
         .iter()
         .map(|e| e.to_new_event(e.occurred_on(today), Metadata::default()))
         .collect();

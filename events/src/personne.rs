@@ -52,6 +52,10 @@ pub struct PersonneEffacee {
     /// the vœux stay matched to the person's dossiers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidats: Vec<String>,
+    /// The keys the person's dossiers had before an identity correction moved them to this person:
+    /// what was sealed under them is the person's too, and their keys are destroyed as well.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anciennes: Vec<String>,
 }
 
 impl PersonneEffacee {
@@ -66,9 +70,14 @@ impl PersonneEffacee {
         events.iter().filter_map(Self::decode).collect()
     }
 
-    /// The persons erased by `events`.
+    /// The person's keys: their own, then those their dossiers had before.
+    pub fn cles(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.personne).chain(&self.anciennes)
+    }
+
+    /// The person keys erased by `events` (each person's former keys too).
     pub fn persons_in(events: &[crate::RecordedEvent]) -> Vec<String> {
-        Self::all_in(events).into_iter().map(|e| e.personne).collect()
+        Self::all_in(events).iter().flat_map(|e| e.cles().cloned()).collect()
     }
 }
 

@@ -61,8 +61,8 @@ pub fn niveau(cfd: &str) -> Option<i16> {
 }
 
 /// The version of the `dossiers` projection (its checkpoint's name): 3 keeps an année de formation 0
-/// apart from none sent.
-pub const VERSION: i32 = 3;
+/// apart from none sent; 4 keeps the formations' names (`rm_dossiers_libelles`).
+pub const VERSION: i32 = 4;
 
 /// A row of `rm_dossiers`.
 struct Row {
@@ -76,6 +76,8 @@ struct Row {
     personne: String,
     rqth: bool,
     retire: bool,
+    /// The formation's name as the dossier carries it (`libelle_court_formation`).
+    libelle_formation: Option<String>,
     /// Its counts: its dimensions (organisme formateur, territory, formation key, niveau…), birth date
     /// and parcours.
     comptage: Comptage,
@@ -164,6 +166,13 @@ impl DossiersProjection {
             personne: i.personne.identite.clone(),
             rqth: i.apprenant.rqth.unwrap_or(false),
             retire: dossier.retrait.is_some(),
+            libelle_formation: i
+                .formation
+                .libelle_court
+                .as_deref()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
             comptage: Comptage {
                 annee_scolaire: i.annee_scolaire.clone(),
                 naissance: i.personnel.date_de_naissance,
@@ -200,6 +209,8 @@ impl Projector for DossiersProjection {
             "rm_dossiers_versions",
             "rm_organismes_versions",
             "rm_dossiers_quarantaine",
+            "rm_dossiers_libelles",
+            "rm_formations_libelles",
         ]
     }
 
@@ -290,11 +301,7 @@ impl Projector for DossiersProjection {
             let before = old.get(&id);
             let counts = || steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| &r.comptage)));
             historique.add_steps(before, counts());
-            let naissance_effacee = efface
-                .contains(id.as_str())
-                .then(|| counts().rev().find_map(|(_, c)| c.map(|c| c.naissance)))
-                .flatten();
-            versions.add_steps(&id, before, counts(), naissance_effacee);
+            versions.add_steps(&id, before, counts(), efface.contains(id.as_str()));
             if let Some(before) = before {
                 deltas.add(before, -1);
             }
@@ -306,6 +313,7 @@ impl Projector for DossiersProjection {
         relocate(tx, &moved, &ids.iter().map(String::as_str).collect(), &mut deltas, (&mut historique, last))
             .await?;
         write_dossiers(tx, &rows, self.rules.version() as i32).await?;
+        write_libelles(tx, &ids, &rows).await?;
         deltas.write(tx).await?;
         historique.write(tx).await?;
         versions.write(tx).await?;
@@ -350,7 +358,7 @@ impl Projector for DossiersProjection {
             steps.iter_mut().filter_map(|(_, r)| r.as_mut()).for_each(|row| row.locate(&territoires));
             let counts = || steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| &r.comptage)));
             historique.add_steps(None, counts());
-            versions.add_steps(&stream[0].stream_id, None, counts(), None);
+            versions.add_steps(&stream[0].stream_id, None, counts(), false);
             if let Some((_, Some(row))) = steps.pop() {
                 deltas.add(&row.comptage, 1);
                 rows.push(row);
@@ -367,6 +375,7 @@ impl Projector for DossiersProjection {
             }
             if rows.len() >= BUILD_ROWS {
                 copy_dossiers(tx, &rows, self.rules.version()).await?;
+                insert_libelles(tx, &rows).await?;
                 historique.write(tx).await?;
                 let writing = std::time::Instant::now();
                 versions.write(tx).await?;
@@ -377,6 +386,13 @@ impl Projector for DossiersProjection {
         }
         reader.await.map_err(|e| ProjectionError::Event { position: until, message: e.to_string() })??;
         copy_dossiers(tx, &rows, self.rules.version()).await?;
+        insert_libelles(tx, &rows).await?;
+        sqlx::query(
+            "INSERT INTO rm_formations_libelles (formation, libelle, n)
+             SELECT formation, libelle, count(*) FROM rm_dossiers_libelles GROUP BY formation, libelle",
+        )
+        .execute(&mut *tx)
+        .await?;
         admission::record(tx, self.quarantaine(), &set_aside).await?;
         historique.write(tx).await?;
         let writing = std::time::Instant::now();
@@ -519,6 +535,76 @@ struct CountedRow {
     formation: String,
     niveau: Option<i16>,
     annee_formation: Option<i16>,
+}
+
+/// The formations' names the dossiers carry: those of the dossiers `refolded` are taken back, those of
+/// their `rows` now added, and each formation's count per name moved by the difference.
+async fn write_libelles(
+    tx: &mut PgConnection,
+    refolded: &[String],
+    rows: &[Row],
+) -> Result<(), ProjectionError> {
+    let mut counts: HashMap<(String, String), i64> = HashMap::new();
+    let old: Vec<(String, String)> = sqlx::query_as(
+        "DELETE FROM rm_dossiers_libelles WHERE dossier_id = ANY($1) RETURNING formation, libelle",
+    )
+    .bind(refolded)
+    .fetch_all(&mut *tx)
+    .await?;
+    for key in old {
+        *counts.entry(key).or_default() -= 1;
+    }
+    for (_, formation, libelle) in insert_libelles(tx, rows).await? {
+        *counts.entry((formation.to_owned(), libelle.to_owned())).or_default() += 1;
+    }
+    counts.retain(|_, n| *n != 0);
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let mut counts: Vec<((String, String), i64)> = counts.into_iter().collect();
+    counts.sort();
+    let formations: Vec<&str> = counts.iter().map(|((f, _), _)| f.as_str()).collect();
+    sqlx::query(
+        "INSERT INTO rm_formations_libelles (formation, libelle, n)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+         ON CONFLICT (formation, libelle) DO UPDATE SET n = rm_formations_libelles.n + excluded.n",
+    )
+    .bind(&formations)
+    .bind(counts.iter().map(|((_, l), _)| l.as_str()).collect::<Vec<_>>())
+    .bind(counts.iter().map(|(_, n)| *n).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM rm_formations_libelles WHERE formation = ANY($1) AND n = 0")
+        .bind(&formations)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Record the name of the formation of each row that has both; those recorded.
+async fn insert_libelles<'r>(
+    tx: &mut PgConnection,
+    rows: &'r [Row],
+) -> Result<Vec<(&'r str, &'r str, &'r str)>, ProjectionError> {
+    let named: Vec<(&str, &str, &str)> = rows
+        .iter()
+        .filter(|r| !r.comptage.dims.formation.is_empty())
+        .filter_map(|r| {
+            Some((r.dossier_id.as_str(), &*r.comptage.dims.formation, r.libelle_formation.as_deref()?))
+        })
+        .collect();
+    if !named.is_empty() {
+        sqlx::query(
+            "INSERT INTO rm_dossiers_libelles (dossier_id, formation, libelle)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[])",
+        )
+        .bind(named.iter().map(|n| n.0).collect::<Vec<_>>())
+        .bind(named.iter().map(|n| n.1).collect::<Vec<_>>())
+        .bind(named.iter().map(|n| n.2).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(named)
 }
 
 /// Whose counts to read back.

@@ -4,6 +4,7 @@
 
 use async_graphql::{Context, Error, ID, Object, SimpleObject};
 use events::EventStore;
+use events::dossier::event::Correction;
 use projections::dossiers::DossiersProjection;
 use sqlx::PgPool;
 
@@ -28,6 +29,11 @@ pub struct EvenementConnu {
     pub event_type: String,
     /// When the log learned it.
     pub connu_le: DateTime,
+    /// For a correction: the position of the event it voids (an earlier rupture or exclusion the ERP
+    /// sent otherwise since), so that a correction is told apart from a second fact.
+    pub corrige: Option<i64>,
+    /// For a correction: why (what changed, and the channel and transmission that changed it).
+    pub raison: Option<String>,
 }
 
 /// A dossier counted otherwise on the day after the events recorded between the two instants.
@@ -134,10 +140,17 @@ impl ConnuQuery {
                     evenements: events
                         .iter()
                         .filter(|e| e.position > p1)
-                        .map(|e| EvenementConnu {
-                            position: e.position,
-                            event_type: e.event_type.clone(),
-                            connu_le: DateTime(e.recorded_at),
+                        .map(|e| {
+                            let correction = Correction::of(e);
+                            EvenementConnu {
+                                position: e.position,
+                                event_type: e.event_type.clone(),
+                                connu_le: DateTime(e.recorded_at),
+                                corrige: correction.as_ref().and_then(|c| {
+                                    events.iter().find(|v| v.event_id == c.corrige).map(|v| v.position)
+                                }),
+                                raison: correction.map(|c| c.raison),
+                            }
                         })
                         .collect(),
                 });

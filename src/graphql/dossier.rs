@@ -324,9 +324,11 @@ impl Dossier {
             .collect())
     }
 
-    /// Every event of the dossier, in order: what the organisme sent, and when.
+    /// Every event of the dossier, in order: what the organisme sent, and when. A corrected event
+    /// names the correction that voids it (`corrigePar`), and the correction the event it voids
+    /// (`corrige`) and why (`data.raison`).
     async fn evenements(&self, ctx: &Context<'_>) -> Result<Vec<Evenement>, Error> {
-        Ok(self.events(ctx).await?.iter().cloned().map(Into::into).collect())
+        Ok(super::log::linked(self.events(ctx).await?.iter().cloned()))
     }
 }
 

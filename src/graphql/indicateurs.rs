@@ -104,7 +104,9 @@ pub struct IndicateursGroupe {
     /// The group's code: région, département or académie code, "UAI:SIRET", formation code, niveau;
     /// "" for the national group and for an unknown value.
     pub cle: String,
-    /// The group's name, where one is known.
+    /// The group's name, where one is known: a territory's from the reference tables, an organisme's
+    /// from the referential, "Niveau N", a formation's as most of its dossiers name it
+    /// (`libelle_court_formation`).
     pub libelle: Option<String>,
     /// Under contract (APPRENTI) or at the end of their formation (FIN_DE_FORMATION).
     pub apprentis: i64,

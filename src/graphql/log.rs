@@ -56,11 +56,31 @@ pub struct Evenement {
     pub metadata: Json<serde_json::Value>,
     /// The chain hash at its position, in hex.
     pub hash: String,
+    /// For a correction (`CorrectionEnregistree`): the id of the event it voids, and why in
+    /// `data.raison`.
+    pub corrige: Option<ID>,
+    /// The id of the correction that voids this event, when one does (read with its stream: a
+    /// dossier's `evenements`, `stream`); the events after that correction say what replaces it.
+    pub corrige_par: Option<ID>,
+}
+
+/// The events of one stream, in order, each void one linked to the correction that voids it.
+pub fn linked(events: impl IntoIterator<Item = RecordedEvent>) -> Vec<Evenement> {
+    let mut evenements: Vec<Evenement> = events.into_iter().map(Evenement::from).collect();
+    let voided: std::collections::HashMap<String, ID> =
+        evenements.iter().filter_map(|e| Some((e.corrige.clone()?.0, e.event_id.clone()))).collect();
+    for e in &mut evenements {
+        e.corrige_par = voided.get(e.event_id.as_str()).cloned();
+    }
+    evenements
 }
 
 impl From<RecordedEvent> for Evenement {
     fn from(e: RecordedEvent) -> Self {
+        let corrige = events::dossier::event::Correction::of(&e).map(|c| ID(c.corrige.to_string()));
         Evenement {
+            corrige,
+            corrige_par: None,
             position: e.position,
             stream_id: e.stream_id,
             version: e.version,
@@ -264,6 +284,6 @@ impl LogQuery {
                 .await
                 .or_internal()?;
         }
-        Ok(events.into_iter().map(Into::into).collect())
+        Ok(linked(events))
     }
 }

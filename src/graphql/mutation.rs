@@ -36,8 +36,8 @@ pub struct EventInput {
     /// Or its natural key.
     pub dossier: Option<DossierKeyInput>,
     /// InscriptionEnregistree, DatesSessionModifiees, FormationModifiee, ContratSigne, ContratModifie,
-    /// RuptureEnregistree, AbandonEnregistre, DiplomeObtenu, CoordonneesModifiees, DossierRetire,
-    /// CorrectionEnregistree.
+    /// RuptureEnregistree, AbandonEnregistre, DiplomeObtenu, CoordonneesModifiees, IdentiteModifiee,
+    /// DossierRetire, CorrectionEnregistree.
     #[graphql(name = "type")]
     pub event_type: String,
     /// The event's content, as the log stores it (snake_case fields, as on `POST /api/v1/events`).

@@ -12,10 +12,14 @@ use super::v3::DossierV3;
 
 pub type SnapshotDigest = [u8; 32];
 
+/// The rules of `diff::decide`, in the digests: a new version makes every remembered digest stale, so
+/// that a re-send is decided again under the new rules (version 2: identities and corrections).
+const DECISION_RULES: &[u8] = b"decide-v2\x1f";
+
 /// The digest of a normalised snapshot (so that formatting differences of the ERP do not matter).
 pub fn digest(snapshot: &DossierV3) -> SnapshotDigest {
     let bytes = serde_json::to_vec(snapshot).expect("snapshots serialise to JSON");
-    Sha256::digest(&bytes).into()
+    Sha256::new().chain_update(DECISION_RULES).chain_update(&bytes).finalize().into()
 }
 
 /// Of these streams, those whose remembered digest is still valid (the stream has not moved since).

@@ -40,8 +40,8 @@ pub struct Item {
     #[serde(default)]
     pub dossier: Option<NaturalKey>,
     /// InscriptionEnregistree, DatesSessionModifiees, FormationModifiee, ContratSigne, ContratModifie,
-    /// RuptureEnregistree, AbandonEnregistre, DiplomeObtenu, CoordonneesModifiees, DossierRetire,
-    /// CorrectionEnregistree
+    /// RuptureEnregistree, AbandonEnregistre, DiplomeObtenu, CoordonneesModifiees, IdentiteModifiee,
+    /// DossierRetire, CorrectionEnregistree
     #[serde(rename = "type")]
     pub event_type: String,
     #[schema(value_type = Object)]
@@ -195,8 +195,8 @@ fn type_item(item: Item) -> Result<Typed, Vec<FieldError>> {
         }
     };
     let mut data = item.data;
-    let inscription = item.event_type == "InscriptionEnregistree";
-    if inscription && let Some(fields) = data.as_object_mut() {
+    let keyed = matches!(item.event_type.as_str(), "InscriptionEnregistree" | "IdentiteModifiee");
+    if keyed && let Some(fields) = data.as_object_mut() {
         // The person key is the server's to compute; a client need not send it.
         fields.entry("personne").or_insert_with(|| serde_json::json!({ "identite": "" }));
     }
@@ -210,6 +210,11 @@ fn type_item(item: Item) -> Result<Typed, Vec<FieldError>> {
             let p = &i.personnel;
             i.personne = PersonKey::new(&p.nom, &p.prenom, p.date_de_naissance, p.ine.clone());
             DossierEvent::InscriptionEnregistree(i)
+        }
+        DossierEvent::IdentiteModifiee(mut i) => {
+            let p = &i.personnel;
+            i.personne = PersonKey::new(&p.nom, &p.prenom, p.date_de_naissance, p.ine.clone());
+            DossierEvent::IdentiteModifiee(i)
         }
         other => other,
     };
@@ -235,7 +240,7 @@ fn typed_event(event_type: &str, data: Value) -> Result<DossierEvent, Vec<FieldE
 }
 
 /// Every dossier event type a producer may send.
-pub const EVENT_TYPES: [&str; 11] = [
+pub const EVENT_TYPES: [&str; 12] = [
     "InscriptionEnregistree",
     "DatesSessionModifiees",
     "FormationModifiee",
@@ -245,6 +250,7 @@ pub const EVENT_TYPES: [&str; 11] = [
     "AbandonEnregistre",
     "DiplomeObtenu",
     "CoordonneesModifiees",
+    "IdentiteModifiee",
     "DossierRetire",
     "CorrectionEnregistree",
 ];
@@ -308,6 +314,12 @@ fn check(
                 && !own(&i.responsable.uai, &i.responsable.siret) =>
         {
             refuse("dossier_id", "ce dossier n'est pas celui d'un apprenant de l'organisme de la clé".into())
+        }
+        (DossierEvent::IdentiteModifiee(identite), Some(i)) => {
+            let naissance = identite.personnel.date_de_naissance;
+            if let Err(invalid) = events::limits::naissance(naissance, i.session.date_entree) {
+                refuse("data.personnel.date_de_naissance", invalid.0);
+            }
         }
         (event, Some(_)) => check_dates(event, ids, today, &mut refuse),
     }

@@ -225,29 +225,37 @@ async fn decide_and_append(
     let stream_ids: Vec<String> = pending.keys().cloned().collect();
     let mut logged = store.read_streams(&stream_ids).await?;
     let today = Utc::now().date_naive();
+    let origine = match metadata.correlation_id {
+        Some(transmission) => format!("{}, transmission {transmission}", metadata.channel),
+        None => metadata.channel.clone(),
+    };
     let mut requests = Vec::new();
     let mut decided = Vec::new();
     for (stream, snapshots) in pending {
         let past = logged.remove(stream).unwrap_or_default();
         let version = past.last().map_or(0, |e| e.version);
         let mut dossier = Dossier::from_log(&past);
-        let mut new_events = Vec::new();
+        // Each event gets its id now, so that a later snapshot of the batch may correct it.
+        let mut new_events: Vec<(Uuid, DossierEvent)> = Vec::new();
         let mut per_item = Vec::with_capacity(snapshots.len());
         for (index, snapshot) in snapshots {
-            let events = decide(&dossier, snapshot);
-            for event in &events {
-                dossier.apply(event);
-            }
+            let events = decide(&dossier, snapshot, &origine);
             per_item.push((*index, events.iter().map(DossierEvent::event_type).collect::<Vec<_>>()));
-            new_events.extend(events);
+            for event in events {
+                let id = Uuid::now_v7();
+                dossier.record(id, &event);
+                new_events.push((id, event));
+            }
         }
         let last = &snapshots.last().expect("a dossier has at least one snapshot").1;
-        let idempotent = decide(&dossier, last).is_empty().then(|| digests::digest(last));
+        let idempotent = decide(&dossier, last, &origine).is_empty().then(|| digests::digest(last));
         if !new_events.is_empty() {
             let expected =
                 if version == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(version) };
-            let events =
-                new_events.iter().map(|e| e.to_new_event(e.occurred_on(today), metadata.clone())).collect();
+            let events = new_events
+                .iter()
+                .map(|(id, e)| e.to_new_event(e.occurred_on(today), metadata.clone()).with_id(*id))
+                .collect();
             requests.push(AppendRequest::new(stream.clone(), expected, events));
         }
         decided.push((stream, per_item, version, new_events.len() as i64, idempotent));

@@ -290,7 +290,7 @@ mod properties {
                 item[FIELDS[field]] = value;
             }
             if let Ok(snapshot) = parse(&item) {
-                for event in decide(&Dossier::default(), &snapshot) {
+                for event in decide(&Dossier::default(), &snapshot, "api-v3") {
                     prop_assert!(event.bornes().is_ok(), "{:?} out of bounds: {:?}", event, event.bornes());
                 }
             }

@@ -6,7 +6,9 @@ use chrono::{Datelike, NaiveDate};
 use projections::indicateurs::{Filtre, Tranche};
 use serde_json::{Value, json};
 
-/// Change what the status or the dimensions depend on in a third of the dossiers each.
+/// Change what the status or the dimensions depend on in a third of the dossiers each: the birth date
+/// (an identity correction), the année de formation (and some formations' names), an exclusion or a
+/// rupture (new, or corrected).
 pub fn amend(item: &mut Value, i: usize, today: NaiveDate) {
     let date = |name: &str, item: &Value| item[name].as_str().map(|d| d.parse::<NaiveDate>().unwrap());
     match i % 3 {
@@ -18,12 +20,25 @@ pub fn amend(item: &mut Value, i: usize, today: NaiveDate) {
         1 => {
             let annee = item["annee_formation"].as_i64().unwrap();
             item["annee_formation"] = json!(if annee == 1 { 2 } else { 1 });
+            if let Some(libelle) = item["libelle_court_formation"].as_str().filter(|_| i.is_multiple_of(4)) {
+                item["libelle_court_formation"] = json!(format!("{libelle} (nouveau libellé)"));
+            }
         }
         _ => {
-            let exclusion = date("date_entree_formation", item).unwrap() + chrono::Duration::days(60);
-            if exclusion <= today && item.get("date_exclusion_formation").is_none() {
+            // A new exclusion, or one sent with another date (a correction of the one recorded);
+            // a rupture sent with another date too.
+            let week = chrono::Duration::days(7);
+            let exclusion = date("date_exclusion_formation", item)
+                .map(|known| known + week)
+                .unwrap_or_else(|| date("date_entree_formation", item).unwrap() + chrono::Duration::days(60));
+            if exclusion <= today {
                 item["date_exclusion_formation"] = json!(exclusion);
                 item["cause_exclusion_formation"] = json!("Démission");
+            }
+            if let Some(rupture) =
+                date("contrat_date_rupture", item).map(|r| r + week).filter(|r| *r <= today)
+            {
+                item["contrat_date_rupture"] = json!(rupture);
             }
         }
     }

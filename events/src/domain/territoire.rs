@@ -14,6 +14,7 @@ pub struct Departement {
 
 struct Tables {
     departements: HashMap<String, Departement>,
+    departements_noms: HashMap<String, String>,
     regions: HashMap<String, String>,
     academies: HashMap<String, String>,
 }
@@ -40,6 +41,7 @@ fn tables() -> &'static Tables {
                     )
                 })
                 .collect(),
+            departements_noms: names(include_str!("../../../data/departements_noms.csv")),
             regions: names(include_str!("../../../data/regions.csv")),
             academies: names(include_str!("../../../data/academies.csv")),
         }
@@ -58,6 +60,10 @@ pub fn departements() -> Vec<&'static Departement> {
     let mut all: Vec<_> = tables().departements.values().collect();
     all.sort_by(|a, b| a.code.cmp(&b.code));
     all
+}
+
+pub fn departement_nom(code: &str) -> Option<&'static str> {
+    tables().departements_noms.get(code).map(String::as_str)
 }
 
 pub fn region_nom(code: &str) -> Option<&'static str> {
@@ -116,7 +122,10 @@ mod tests {
         for d in tables().departements.values() {
             assert!(region_nom(&d.region).is_some(), "{d:?}");
             assert!(academie_nom(&d.academie).is_some(), "{d:?}");
+            assert!(departement_nom(&d.code).is_some(), "every département has its name: {d:?}");
         }
+        assert_eq!(departement_nom("69"), Some("Rhône"));
+        assert_eq!(departement_nom("2A"), Some("Corse-du-Sud"));
         assert!(tables().departements.len() >= 101);
     }
 }

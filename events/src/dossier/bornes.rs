@@ -57,6 +57,13 @@ impl DossierEvent {
                 b.jour("date_obtention", d.date_obtention);
             }
             DossierEvent::CoordonneesModifiees(c) => coordonnees(&mut b, "", c),
+            DossierEvent::IdentiteModifiee(i) => {
+                b.texte("personnel.nom", Some(&i.personnel.nom), Texte::Nom)
+                    .texte("personnel.prenom", Some(&i.personnel.prenom), Texte::Nom)
+                    .jour("personnel.date_de_naissance", Some(i.personnel.date_de_naissance))
+                    .texte("apprenant.sexe", i.apprenant.sexe.as_deref(), Texte::Identifiant)
+                    .jour("apprenant.date_rqth", i.apprenant.date_rqth);
+            }
             DossierEvent::DossierRetire(r) => {
                 b.texte("commentaire", r.commentaire.as_deref(), Texte::Commentaire);
             }
@@ -97,6 +104,7 @@ impl DossierEvent {
             ]),
             DossierEvent::AbandonEnregistre(a) => named(&[("date_exclusion", Some(a.date_exclusion))]),
             DossierEvent::DiplomeObtenu(d) => named(&[("date_obtention", d.date_obtention)]),
+            DossierEvent::IdentiteModifiee(i) => named(&[("apprenant.date_rqth", i.apprenant.date_rqth)]),
             DossierEvent::FormationModifiee(_)
             | DossierEvent::CoordonneesModifiees(_)
             | DossierEvent::DossierRetire(_)

@@ -29,6 +29,10 @@ pub enum DossierEvent {
     DiplomeObtenu(Diplome),
     /// Only the fields that changed are present.
     CoordonneesModifiees(Coordonnees),
+    /// The learner's identity (names, birth date, INE, sexe, RQTH) as now known, whole: the values the
+    /// ERP corrected, the others as before. When the person key changes, the dossier is the new
+    /// person's from this event on (domain.md §3, "a new non-empty value wins").
+    IdentiteModifiee(Box<Identite>),
     DossierRetire(Retrait),
     /// The named event is void from now on, for the reason given; what replaces it, if anything,
     /// follows as ordinary events.
@@ -93,6 +97,40 @@ pub struct Personnel {
     pub coordonnees: Coordonnees,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub efface: bool,
+}
+
+/// The identity of a dossier's learner, as an `IdentiteModifiee` records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Identite {
+    /// The key of the person, derived from the identity below.
+    pub personne: PersonKey,
+    pub personnel: IdentitePersonnelle,
+    pub apprenant: Apprenant,
+}
+
+/// A learner's identity without their contacts: personal data, sealed with the person's key like
+/// `Personnel`, and read back `efface` (born on the first day of the birth month) once erased.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdentitePersonnelle {
+    pub nom: String,
+    pub prenom: String,
+    pub date_de_naissance: NaiveDate,
+    pub ine: Option<Ine>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub efface: bool,
+}
+
+impl Personnel {
+    /// The identity part of the personal data.
+    pub fn identite(&self) -> IdentitePersonnelle {
+        IdentitePersonnelle {
+            nom: self.nom.clone(),
+            prenom: self.prenom.clone(),
+            date_de_naissance: self.date_de_naissance,
+            ine: self.ine.clone(),
+            efface: self.efface,
+        }
+    }
 }
 
 /// Contact details and residence: personal data, erasable.
@@ -162,6 +200,15 @@ pub struct Correction {
     pub raison: String,
 }
 
+impl Correction {
+    /// The correction a recorded event is, if it is one.
+    pub fn of(event: &RecordedEvent) -> Option<Correction> {
+        (event.event_type == "CorrectionEnregistree")
+            .then(|| serde_json::from_value(event.data.clone()).ok())
+            .flatten()
+    }
+}
+
 /// Why a stored event could not be read as a dossier event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -184,6 +231,7 @@ impl DossierEvent {
             DossierEvent::AbandonEnregistre(_) => "AbandonEnregistre",
             DossierEvent::DiplomeObtenu(_) => "DiplomeObtenu",
             DossierEvent::CoordonneesModifiees(_) => "CoordonneesModifiees",
+            DossierEvent::IdentiteModifiee(_) => "IdentiteModifiee",
             DossierEvent::DossierRetire(_) => "DossierRetire",
             DossierEvent::CorrectionEnregistree(_) => "CorrectionEnregistree",
         }
@@ -202,6 +250,7 @@ impl DossierEvent {
             | DossierEvent::FormationModifiee(_)
             | DossierEvent::ContratModifie(_)
             | DossierEvent::CoordonneesModifiees(_)
+            | DossierEvent::IdentiteModifiee(_)
             | DossierEvent::DossierRetire(_)
             | DossierEvent::CorrectionEnregistree(_) => today,
         }
@@ -253,6 +302,7 @@ impl DossierEvent {
             "AbandonEnregistre" => E::AbandonEnregistre(Deserialize::deserialize(data)?),
             "DiplomeObtenu" => E::DiplomeObtenu(Deserialize::deserialize(data)?),
             "CoordonneesModifiees" => E::CoordonneesModifiees(Deserialize::deserialize(data)?),
+            "IdentiteModifiee" => E::IdentiteModifiee(Box::new(Deserialize::deserialize(data)?)),
             "DossierRetire" => E::DossierRetire(Deserialize::deserialize(data)?),
             "CorrectionEnregistree" => E::CorrectionEnregistree(Deserialize::deserialize(data)?),
             _ => return Ok(None),

@@ -11,4 +11,4 @@ pub use identity::{DossierKey, PersonKey, normalise_nom, normalise_prenom};
 pub use state::{ContratEtat, Dossier};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -20,14 +20,21 @@ pub struct Dossier {
     /// Contracts by start day.
     pub contrats: BTreeMap<NaiveDate, ContratEtat>,
     pub abandon: Option<Abandon>,
+    /// The event that recorded `abandon` (none when folded without event ids).
+    pub abandon_event: Option<Uuid>,
     pub diplome: Option<Diplome>,
     pub retrait: Option<Retrait>,
+    /// The person keys the dossier was about before its identity was corrected, oldest first (never
+    /// its current one).
+    pub personnes_anterieures: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContratEtat {
     pub contrat: Contrat,
     pub rupture: Option<Rupture>,
+    /// The event that recorded `rupture` (none when folded without event ids).
+    pub rupture_event: Option<Uuid>,
 }
 
 impl Dossier {
@@ -43,10 +50,24 @@ impl Dossier {
         let mut dossier = Dossier::default();
         for (id, event) in events {
             if !voided.contains(id) {
-                dossier.apply(event);
+                dossier.record(*id, event);
             }
         }
         dossier
+    }
+
+    /// One more event on top of the fold, remembering its id where a later correction may name it.
+    pub fn record(&mut self, id: Uuid, event: &DossierEvent) {
+        self.apply(event);
+        match event {
+            DossierEvent::RuptureEnregistree(r) => {
+                if let Some(etat) = self.contrats.get_mut(&r.date_debut_contrat) {
+                    etat.rupture_event = Some(id);
+                }
+            }
+            DossierEvent::AbandonEnregistre(_) => self.abandon_event = Some(id),
+            _ => {}
+        }
     }
 
     /// Fold a stream as every reader of the log folds it: the events no read model can hold (that do
@@ -71,7 +92,8 @@ impl Dossier {
         Ok(Self::from_events(&decoded))
     }
 
-    /// One more event on top of the fold (never a correction: those are only honoured by a full fold).
+    /// One more event on top of the fold, without its id (never a correction: those are only honoured
+    /// by a full fold).
     pub fn apply(&mut self, event: &DossierEvent) {
         match event {
             DossierEvent::InscriptionEnregistree(inscription) => {
@@ -91,7 +113,11 @@ impl Dossier {
                 self.contrats
                     .entry(contrat.date_debut)
                     .and_modify(|etat| etat.contrat = contrat.clone())
-                    .or_insert_with(|| ContratEtat { contrat: contrat.clone(), rupture: None });
+                    .or_insert_with(|| ContratEtat {
+                        contrat: contrat.clone(),
+                        rupture: None,
+                        rupture_event: None,
+                    });
             }
             DossierEvent::RuptureEnregistree(rupture) => {
                 let etat = self.contrats.entry(rupture.date_debut_contrat).or_insert_with(|| ContratEtat {
@@ -101,15 +127,37 @@ impl Dossier {
                         siret_employeur: None,
                     },
                     rupture: None,
+                    rupture_event: None,
                 });
                 etat.rupture = Some(rupture.clone());
+                etat.rupture_event = None;
             }
-            DossierEvent::AbandonEnregistre(abandon) => self.abandon = Some(abandon.clone()),
+            DossierEvent::AbandonEnregistre(abandon) => {
+                self.abandon = Some(abandon.clone());
+                self.abandon_event = None;
+            }
             DossierEvent::DiplomeObtenu(diplome) => self.diplome = Some(diplome.clone()),
             DossierEvent::CoordonneesModifiees(changes) => {
                 if let Some(i) = &mut self.inscription {
                     merge(&mut i.personnel.coordonnees, changes);
                 }
+            }
+            DossierEvent::IdentiteModifiee(identite) => {
+                let Some(i) = &mut self.inscription else { return };
+                if i.personne.identite != identite.personne.identite
+                    && !self.personnes_anterieures.contains(&i.personne.identite)
+                {
+                    self.personnes_anterieures.push(i.personne.identite.clone());
+                }
+                self.personnes_anterieures.retain(|p| *p != identite.personne.identite);
+                i.personne = identite.personne.clone();
+                let p = &identite.personnel;
+                i.personnel.nom.clone_from(&p.nom);
+                i.personnel.prenom.clone_from(&p.prenom);
+                i.personnel.date_de_naissance = p.date_de_naissance;
+                i.personnel.ine.clone_from(&p.ine);
+                i.personnel.efface |= p.efface;
+                i.apprenant = identite.apprenant.clone();
             }
             DossierEvent::DossierRetire(retrait) => self.retrait = Some(retrait.clone()),
             DossierEvent::CorrectionEnregistree(_) => {}

@@ -48,6 +48,28 @@ fn inscription() -> Inscription {
     }
 }
 
+/// The data of a stored inscription, as the sealing tests take it.
+pub(crate) fn inscription_data() -> serde_json::Value {
+    DossierEvent::InscriptionEnregistree(Box::new(inscription()))
+        .to_new_event(day("2025-08-28"), Metadata::default())
+        .data
+}
+
+fn identite(naissance: &str) -> DossierEvent {
+    let naissance = day(naissance);
+    DossierEvent::IdentiteModifiee(Box::new(Identite {
+        personne: PersonKey::new("MARTIN", "Léa", naissance, None),
+        personnel: IdentitePersonnelle {
+            nom: "MARTIN".into(),
+            prenom: "Léa".into(),
+            date_de_naissance: naissance,
+            ine: None,
+            efface: false,
+        },
+        apprenant: Apprenant { sexe: Some("F".into()), ..Apprenant::default() },
+    }))
+}
+
 fn contrat(debut: &str) -> Contrat {
     Contrat { date_debut: day(debut), date_fin: Some(day("2026-06-30")), siret_employeur: None }
 }
@@ -178,4 +200,44 @@ fn a_withdrawal_keeps_its_motif() {
         DossierEvent::DossierRetire(Retrait { motif: MotifRetrait::MauvaiseManip, commentaire: None })
             .to_new_event(day("2026-01-01"), Metadata::default());
     assert_eq!(stored.data["motif"], "MAUVAISE_MANIP");
+}
+
+#[test]
+fn an_identity_correction_moves_the_dossier_to_the_new_person_and_keeps_the_contacts() {
+    let first = PersonKey::new("MARTIN", "Léa", day("2007-03-14"), None).identite;
+    let dossier = Dossier::from_events(&with_ids(vec![
+        DossierEvent::InscriptionEnregistree(Box::new(inscription())),
+        identite("2010-01-01"),
+    ]));
+    let i = dossier.inscription.as_ref().expect("inscribed");
+    assert_eq!(i.personnel.date_de_naissance, day("2010-01-01"));
+    assert_eq!(i.personne, PersonKey::new("MARTIN", "Léa", day("2010-01-01"), None));
+    assert_eq!(i.apprenant.sexe.as_deref(), Some("F"));
+    assert_eq!(i.personnel.coordonnees.email.as_ref().map(Email::as_str), Some("lea@example.fr"));
+    assert_eq!(dossier.personnes_anterieures, std::slice::from_ref(&first));
+
+    // Back to the first identity: the dossier is the first person's again, and was the second's.
+    let back = Dossier::from_events(&with_ids(vec![
+        DossierEvent::InscriptionEnregistree(Box::new(inscription())),
+        identite("2010-01-01"),
+        identite("2007-03-14"),
+    ]));
+    assert_eq!(back.inscription.expect("inscribed").personne.identite, first);
+    assert_eq!(
+        back.personnes_anterieures,
+        [PersonKey::new("MARTIN", "Léa", day("2010-01-01"), None).identite]
+    );
+}
+
+#[test]
+fn the_fold_knows_which_event_recorded_a_rupture_and_an_exclusion() {
+    let events = with_ids(vec![
+        DossierEvent::InscriptionEnregistree(Box::new(inscription())),
+        DossierEvent::ContratSigne(contrat("2025-10-01")),
+        rupture("2025-10-01", "2026-01-10"),
+        DossierEvent::AbandonEnregistre(Abandon { date_exclusion: day("2026-03-02"), cause: None }),
+    ]);
+    let dossier = Dossier::from_events(&events);
+    assert_eq!(dossier.contrats[&day("2025-10-01")].rupture_event, Some(events[2].0));
+    assert_eq!(dossier.abandon_event, Some(events[3].0));
 }

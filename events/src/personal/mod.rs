@@ -356,7 +356,8 @@ impl Vault {
     }
 }
 
-/// The person of each stream, from its first event's `personne.identite`.
+/// The person of each stream: the `personne.identite` of its latest event that names one (an
+/// identity correction moves a dossier to another person).
 async fn stream_persons(
     conn: &mut PgConnection,
     streams: &[String],
@@ -364,14 +365,15 @@ async fn stream_persons(
     if streams.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows = sqlx::query!(
-        r#"SELECT stream_id AS "stream_id!", data->'personne'->>'identite' AS "personne!"
-           FROM events WHERE stream_id = ANY($1) AND version = 1 AND data->'personne'->>'identite' IS NOT NULL"#,
-        streams
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT DISTINCT ON (stream_id) stream_id, data->'personne'->>'identite'
+         FROM events WHERE stream_id = ANY($1) AND data->'personne'->>'identite' IS NOT NULL
+         ORDER BY stream_id, version DESC",
     )
+    .bind(streams)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.stream_id, r.personne)).collect())
+    Ok(rows.into_iter().collect())
 }
 
 /// Open the sealed parts of events read without a vault: an error if there are any, since a process

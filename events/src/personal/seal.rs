@@ -29,11 +29,14 @@ pub struct Personal {
 }
 
 /// Every personal part of every event type the log holds. A new event type carrying personal data adds
-/// its rows here; `tests::every_personal_type_decodes_once_erased` checks the placeholders.
+/// its rows here; `tests::erased_dossier_events_still_decode` checks the placeholders of the dossier
+/// events.
 pub const PERSONAL: &[Personal] = &[
     Personal { event_type: "InscriptionEnregistree", path: "personnel", erased: personnel_efface },
     Personal { event_type: "InscriptionEnregistree", path: "personne.ine", erased: absent },
     Personal { event_type: "CoordonneesModifiees", path: "", erased: |_| Some(json!({})) },
+    Personal { event_type: "IdentiteModifiee", path: "personnel", erased: personnel_efface },
+    Personal { event_type: "IdentiteModifiee", path: "personne.ine", erased: absent },
     Personal {
         event_type: "VoeuFormule",
         path: "candidat",
@@ -64,7 +67,7 @@ fn personnel_efface(reste: Option<&Value>) -> Option<Value> {
 
 /// What of a learner's personal data stays in clear: the month of birth (`YYYY-MM`).
 fn reste(event_type: &str, path: &str, value: &Value) -> Option<Value> {
-    if (event_type, path) != ("InscriptionEnregistree", "personnel") {
+    if !matches!(event_type, "InscriptionEnregistree" | "IdentiteModifiee") || path != "personnel" {
         return None;
     }
     let naissance = value.get("date_de_naissance")?.as_str()?;
@@ -299,6 +302,33 @@ mod tests {
         seal("CoordonneesModifiees", &mut coordonnees, "p-1", Some(&[7; 32]));
         unseal("CoordonneesModifiees", &mut coordonnees, |_| None).expect("placeholder");
         assert_eq!(coordonnees, json!({}));
+    }
+
+    #[test]
+    fn erased_dossier_events_still_decode() {
+        use crate::dossier::DossierEvent;
+        let identite = json!({
+            "personne": { "identite": "p-2", "ine": "1234567890A" },
+            "personnel": { "nom": "MARTIN", "prenom": "Léa", "date_de_naissance": "2010-01-01", "ine": "1234567890A" },
+            "apprenant": { "sexe": "F", "has_nir": false },
+        });
+        let mut inscription = crate::dossier::tests::inscription_data();
+        for (event_type, data) in [
+            ("IdentiteModifiee", identite.clone()),
+            ("InscriptionEnregistree", inscription.take()),
+            ("CoordonneesModifiees", json!({ "email": "lea@example.org" })),
+        ] {
+            let mut sealed = data.clone();
+            seal(event_type, &mut sealed, "p-2", Some(&[7; 32]));
+            unseal(event_type, &mut sealed, |_| None).expect("placeholders");
+            let erased = DossierEvent::decode(event_type, 1, &sealed).expect("an erased event decodes");
+            if let DossierEvent::IdentiteModifiee(i) = erased {
+                assert!(i.personnel.efface);
+                assert_eq!(i.personnel.date_de_naissance.to_string(), "2010-01-01");
+                assert_eq!(i.personnel.ine, None);
+                assert_eq!(i.personne.identite, "p-2");
+            }
+        }
     }
 
     #[test]

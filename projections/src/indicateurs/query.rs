@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use events::domain::AnneeScolaire;
-use events::domain::territoire::{academie_nom, region_nom};
+use events::domain::territoire::{academie_nom, departement_nom, region_nom};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
@@ -390,36 +390,44 @@ pub(super) async fn from_dossiers(
     Ok(counts.into_iter().map(|((cle, statut), n)| (cle, statut, n)).collect())
 }
 
-/// Names for the groups' keys: territories from the reference tables, organismes from the read model.
+/// Names for the groups' keys: territories from the reference tables, organismes from the read model,
+/// formations by the name most of their dossiers carry (`libelle_court_formation`; ties: the first in
+/// alphabetical order).
 async fn libelles(
     conn: &mut PgConnection,
     dimension: Dimension,
     groupes: &mut [Groupe],
 ) -> Result<(), sqlx::Error> {
-    match dimension {
-        Dimension::Region => {
-            groupes.iter_mut().for_each(|g| g.libelle = region_nom(&g.cle).map(str::to_owned))
+    let from_table = match dimension {
+        Dimension::Region => region_nom,
+        Dimension::Academie => academie_nom,
+        Dimension::Departement => departement_nom,
+        Dimension::Niveau => {
+            groupes
+                .iter_mut()
+                .for_each(|g| g.libelle = (!g.cle.is_empty()).then(|| format!("Niveau {}", g.cle)));
+            return Ok(());
         }
-        Dimension::Academie => {
-            groupes.iter_mut().for_each(|g| g.libelle = academie_nom(&g.cle).map(str::to_owned))
-        }
-        Dimension::Niveau => groupes.iter_mut().for_each(|g| {
-            g.libelle = (!g.cle.is_empty()).then(|| format!("Niveau {}", g.cle));
-        }),
-        Dimension::Organisme => {
-            let keys: Vec<String> = groupes.iter().map(|g| g.cle.clone()).collect();
-            let names: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
+        Dimension::Organisme | Dimension::Formation => {
+            let sql = if dimension == Dimension::Organisme {
                 "SELECT k.cle, o.nom FROM rm_organismes o JOIN unnest($1::text[]) AS k(cle)
-                 ON k.cle = o.uai || ':' || o.siret",
-            )
-            .bind(keys)
-            .fetch_all(conn)
-            .await?
-            .into_iter()
-            .collect();
+                 ON k.cle = o.uai || ':' || o.siret"
+            } else {
+                "SELECT DISTINCT ON (formation) formation, libelle FROM rm_formations_libelles
+                 WHERE formation = ANY($1) ORDER BY formation, n DESC, libelle"
+            };
+            let keys: Vec<&str> = groupes.iter().map(|g| g.cle.as_str()).collect();
+            let names: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(sql)
+                .bind(keys)
+                .fetch_all(conn)
+                .await?
+                .into_iter()
+                .collect();
             groupes.iter_mut().for_each(|g| g.libelle = names.get(&g.cle).cloned());
+            return Ok(());
         }
-        Dimension::National | Dimension::Departement | Dimension::Formation => {}
-    }
+        Dimension::National => return Ok(()),
+    };
+    groupes.iter_mut().for_each(|g| g.libelle = from_table(&g.cle).map(str::to_owned));
     Ok(())
 }

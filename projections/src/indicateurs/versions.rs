@@ -41,27 +41,29 @@ pub struct Versions {
     /// The new versions, encoded for COPY.
     rows: CopyRows,
     /// Erased persons' dossiers: every version's birth date becomes what the dossier reads now.
-    scrubs: Vec<(Arc<str>, NaiveDate)>,
+    scrubs: Vec<Arc<str>>,
 }
 
 impl Versions {
     /// A dossier's counts after each of its events (`(position, counts)` in position order, `None`
-    /// while it counts for nothing), from `before` (its current version, if any). For an erased
-    /// person's dossier, `naissance_effacee` is the birth date it reads now: its earlier versions take
-    /// it, as a rebuild would fold them.
+    /// while it counts for nothing), from `before` (its current version, if any). An erased person's
+    /// dossier (`efface`) reads each birth date it was ever sent as the first day of its month: its
+    /// earlier versions take theirs, as a rebuild would fold them (each identity correction kept its
+    /// own month).
     pub fn add_steps<'c>(
         &mut self,
         dossier_id: &str,
         before: Option<&'c Comptage>,
         steps: impl IntoIterator<Item = (i64, Option<&'c Comptage>)>,
-        naissance_effacee: Option<NaiveDate>,
+        efface: bool,
     ) {
         let dossier_id: Arc<str> = dossier_id.into();
         let scrubbed;
         let mut previous = before;
-        if let Some(naissance) = naissance_effacee {
-            self.scrubs.push((dossier_id.clone(), naissance));
+        if efface {
+            self.scrubs.push(dossier_id.clone());
             if let Some(before) = before {
+                let naissance = chrono::Datelike::with_day(&before.naissance, 1).unwrap_or(before.naissance);
                 scrubbed = Comptage { naissance, ..before.clone() };
                 previous = Some(&scrubbed);
             }
@@ -113,15 +115,12 @@ impl Versions {
     /// afresh.
     pub async fn write(&mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
         if !self.scrubs.is_empty() {
-            let (ids, naissances): (Vec<String>, Vec<NaiveDate>) =
-                self.scrubs.drain(..).map(|(id, n)| (id.to_string(), n)).unzip();
-            sqlx::query!(
-                "UPDATE rm_dossiers_versions v SET date_de_naissance = s.naissance
-                 FROM unnest($1::text[], $2::date[]) AS s(dossier_id, naissance)
-                 WHERE v.dossier_id = s.dossier_id",
-                &ids,
-                &naissances
+            let ids: Vec<String> = self.scrubs.drain(..).map(|id| id.to_string()).collect();
+            sqlx::query(
+                "UPDATE rm_dossiers_versions SET date_de_naissance = date_trunc('month', date_de_naissance)::date
+                 WHERE dossier_id = ANY($1) AND extract(day FROM date_de_naissance) <> 1",
             )
+            .bind(&ids)
             .execute(&mut *tx)
             .await?;
         }

@@ -18,6 +18,9 @@ pub struct DossierFaits {
     pub retire: bool,
     pub formateur: (String, String),
     pub responsable: (String, String),
+    /// The person keys the dossier had before an identity correction: what was recorded under them
+    /// in the queue is the person's.
+    pub anciennes: Vec<String>,
 }
 
 /// Why an entry left the visible queue.
@@ -159,6 +162,7 @@ mod tests {
 
     fn dossier(id: &str, points: &[(&str, Statut)]) -> DossierFaits {
         DossierFaits {
+            anciennes: Vec::new(),
             dossier_id: id.into(),
             parcours: points.iter().map(|(d, s)| ChangePoint { date: day(d), statut: *s }).collect(),
             naissance: day("2006-05-10"),

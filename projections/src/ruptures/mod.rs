@@ -80,6 +80,14 @@ impl Projector for RupturesProjection {
         "rm_ruptures_quarantaine"
     }
 
+    /// The episodes no longer in the log's story (inactive) are kept for the live subscription to see
+    /// them go; which ones exist depends on the batches the log was read in (an episode moved by a
+    /// later event of the same batch never existed), so the checksum reads the active ones.
+    fn checksum_rows(&self, table: &str, qualified: &str) -> String {
+        let active = if table == "rm_ruptures" { "WHERE t.active " } else { "" };
+        format!("SELECT t::text FROM {qualified} t {active}ORDER BY 1")
+    }
+
     /// Missions Locales are applied at their place in the log (the events before one are projected
     /// under the territories before it), so that any batching gives the same read model.
     async fn apply(&self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
@@ -146,6 +154,7 @@ impl RupturesProjection {
             retire: dossier.retrait.is_some(),
             formateur: (i.formateur.uai.to_string(), i.formateur.siret.to_string()),
             responsable: (i.responsable.uai.to_string(), i.responsable.siret.to_string()),
+            anciennes: dossier.personnes_anterieures.clone(),
         };
         Some((faits, i.personne.identite.clone()))
     }
@@ -258,8 +267,11 @@ async fn erase(
     events: &[RecordedEvent],
     personnes: &mut BTreeMap<String, i64>,
 ) -> Result<Vec<String>, ProjectionError> {
-    let erased: Vec<(String, i64)> =
-        events.iter().filter_map(|e| PersonneEffacee::decode(e).map(|p| (p.personne, e.position))).collect();
+    let erased: Vec<(String, i64)> = events
+        .iter()
+        .filter_map(|e| PersonneEffacee::decode(e).map(|p| (p, e.position)))
+        .flat_map(|(p, position)| p.cles().map(|k| (k.clone(), position)).collect::<Vec<_>>())
+        .collect();
     if erased.is_empty() {
         return Ok(Vec::new());
     }
@@ -288,13 +300,27 @@ async fn write_dossiers(
 ) -> Result<Vec<(String, i64)>, ProjectionError> {
     let ids: Vec<String> = rows.iter().map(|((f, _), _)| f.dossier_id.clone()).collect();
     let last: HashMap<&str, i64> = rows.iter().map(|((f, _), p)| (f.dossier_id.as_str(), *p)).collect();
-    let mut personnes: Vec<(String, i64)> =
-        sqlx::query!("SELECT dossier_id, personne FROM rm_rupture_dossiers WHERE dossier_id = ANY($1)", &ids)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|r| (r.personne, last.get(r.dossier_id.as_str()).copied().unwrap_or_default()))
-            .collect();
+    let known: Vec<(String, String, Vec<String>)> = sqlx::query_as(
+        "SELECT dossier_id, personne, anciennes FROM rm_rupture_dossiers WHERE dossier_id = ANY($1)",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    let anciennes_connues: HashMap<&str, &Vec<String>> =
+        known.iter().map(|(id, _, anciennes)| (id.as_str(), anciennes)).collect();
+    // The keys a dossier had before are written apart: they change only with its identity.
+    let moved: Vec<(&str, serde_json::Value)> = rows
+        .iter()
+        .map(|((d, _), _)| (d.dossier_id.as_str(), &d.anciennes))
+        .filter(|(id, anciennes)| {
+            anciennes_connues.get(id).map_or(!anciennes.is_empty(), |known| known != anciennes)
+        })
+        .map(|(id, anciennes)| (id, serde_json::json!(anciennes)))
+        .collect();
+    let mut personnes: Vec<(String, i64)> = known
+        .iter()
+        .map(|(id, personne, _)| (personne.clone(), last.get(id.as_str()).copied().unwrap_or_default()))
+        .collect();
     personnes.extend(rows.iter().map(|((_, p), position)| (p.clone(), *position)));
     let text =
         |f: fn(&DossierFaits) -> &str| rows.iter().map(|((d, _), _)| f(d).to_owned()).collect::<Vec<_>>();
@@ -332,16 +358,46 @@ async fn write_dossiers(
     )
     .execute(&mut *tx)
     .await?;
+    if !moved.is_empty() {
+        sqlx::query(
+            "UPDATE rm_rupture_dossiers d SET anciennes = ARRAY(SELECT jsonb_array_elements_text(t.anciennes))
+             FROM unnest($1::text[], $2::jsonb[]) AS t(dossier_id, anciennes) WHERE d.dossier_id = t.dossier_id",
+        )
+        .bind(moved.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(moved.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(personnes)
 }
 
 /// A person's action, as the entry reads it.
+#[derive(sqlx::FromRow)]
 struct Action {
     entree: String,
+    position: i64,
     event_type: String,
     recorded_at: chrono::DateTime<chrono::Utc>,
     date_rupture: chrono::NaiveDate,
     data: serde_json::Value,
+}
+
+/// A dossier as the queue keeps it.
+#[derive(sqlx::FromRow)]
+struct DossierRow {
+    dossier_id: String,
+    personne: String,
+    parcours: Json<Vec<ChangePoint>>,
+    date_de_naissance: chrono::NaiveDate,
+    rqth: bool,
+    code_commune_insee: Option<String>,
+    code_postal: Option<String>,
+    retire: bool,
+    uai_formateur: String,
+    siret_formateur: String,
+    uai_responsable: String,
+    siret_responsable: String,
+    anciennes: Vec<String>,
 }
 
 /// An episode as written.
@@ -352,28 +408,58 @@ struct EpisodeRow {
     situation: Option<events::rupture::SituationRenseignee>,
     qualifiee_le: Option<chrono::DateTime<chrono::Utc>>,
     suivi_conjoint: bool,
+    /// The keys the person's dossiers had before, whose actions are the person's.
+    anciennes: Vec<String>,
     position: i64,
 }
 
-/// Recompute the entries of `personnes` (with the position of the last event about each) and write
-/// them.
+/// The persons whose dossiers were known under these keys before an identity correction (their entries
+/// read the actions recorded under them), each with the position of the latest of those keys.
+async fn heirs(
+    tx: &mut PgConnection,
+    concerned: &BTreeMap<String, i64>,
+) -> Result<BTreeMap<String, i64>, ProjectionError> {
+    let keys: Vec<&String> = concerned.keys().collect();
+    let rows: Vec<(String, Vec<String>)> =
+        sqlx::query_as("SELECT personne, anciennes FROM rm_rupture_dossiers WHERE anciennes && $1::text[]")
+            .bind(&keys)
+            .fetch_all(&mut *tx)
+            .await?;
+    let mut heirs = BTreeMap::new();
+    for (personne, anciennes) in rows {
+        let at = anciennes.iter().filter_map(|a| concerned.get(a)).copied().max().unwrap_or_default();
+        let known: &mut i64 = heirs.entry(personne).or_default();
+        *known = (*known).max(at);
+    }
+    Ok(heirs)
+}
+
+/// Recompute the entries of `personnes` (with the position of the last event about each), and of
+/// those whose dossiers were known under one of them before, and write them.
 async fn write_entrees(
     tx: &mut PgConnection,
     concerned: &BTreeMap<String, i64>,
 ) -> Result<(), ProjectionError> {
+    let mut concerned = concerned.clone();
+    for (heir, position) in heirs(tx, &concerned).await? {
+        let at = concerned.entry(heir).or_default();
+        *at = (*at).max(position);
+    }
+    let concerned = &concerned;
     let personnes: Vec<String> = concerned.keys().cloned().collect();
     let personnes = personnes.as_slice();
-    let dossiers = sqlx::query!(
-        r#"SELECT dossier_id, personne, parcours AS "parcours: Json<Vec<ChangePoint>>", date_de_naissance, rqth,
-                  code_commune_insee, code_postal, retire, uai_formateur, siret_formateur, uai_responsable,
-                  siret_responsable
-           FROM rm_rupture_dossiers WHERE personne = ANY($1) ORDER BY position, dossier_id"#,
-        personnes,
+    let dossiers: Vec<DossierRow> = sqlx::query_as(
+        "SELECT dossier_id, personne, parcours, date_de_naissance, rqth, code_commune_insee, code_postal, retire,
+                uai_formateur, siret_formateur, uai_responsable, siret_responsable, anciennes
+         FROM rm_rupture_dossiers WHERE personne = ANY($1) ORDER BY position, dossier_id",
     )
+    .bind(personnes)
     .fetch_all(&mut *tx)
     .await?;
     let mut by_person: HashMap<String, Vec<DossierFaits>> = HashMap::new();
+    let mut anciennes_of: HashMap<String, BTreeSet<String>> = HashMap::new();
     for d in dossiers {
+        anciennes_of.entry(d.personne.clone()).or_default().extend(d.anciennes.iter().cloned());
         by_person.entry(d.personne).or_default().push(DossierFaits {
             dossier_id: d.dossier_id,
             parcours: d.parcours.0,
@@ -384,14 +470,15 @@ async fn write_entrees(
             retire: d.retire,
             formateur: (d.uai_formateur, d.siret_formateur),
             responsable: (d.uai_responsable, d.siret_responsable),
+            anciennes: d.anciennes,
         });
     }
-    let actions = sqlx::query_as!(
-        Action,
-        "SELECT entree, event_type, recorded_at, date_rupture, data FROM rm_rupture_actions
+    let keys: Vec<&String> = personnes.iter().chain(anciennes_of.values().flatten()).collect();
+    let actions: Vec<Action> = sqlx::query_as(
+        "SELECT entree, position, event_type, recorded_at, date_rupture, data FROM rm_rupture_actions
          WHERE entree = ANY($1) ORDER BY position",
-        personnes,
     )
+    .bind(&keys)
     .fetch_all(&mut *tx)
     .await?;
     let mut actions_of: HashMap<&str, Vec<&Action>> = HashMap::new();
@@ -401,6 +488,7 @@ async fn write_entrees(
     let mut lignes: Vec<EpisodeRow> = Vec::new();
     for personne in personnes {
         let episodes = by_person.get(personne).map(|d| entree::episodes(d)).unwrap_or_default();
+        let anciennes = anciennes_of.get(personne);
         let first = lignes.len();
         lignes.extend(episodes.into_iter().map(|e| EpisodeRow {
             entree: personne.clone(),
@@ -409,12 +497,20 @@ async fn write_entrees(
             situation: None,
             qualifiee_le: None,
             suivi_conjoint: false,
+            anciennes: anciennes.into_iter().flatten().cloned().collect(),
             position: concerned[personne],
         }));
         let episodes = &mut lignes[first..];
+        // The person's actions, and those recorded under the keys their dossiers had before, in log
+        // order.
+        let mut own: Vec<&Action> = std::iter::once(personne)
+            .chain(anciennes.into_iter().flatten())
+            .flat_map(|k| actions_of.get(k.as_str()).into_iter().flatten().copied())
+            .collect();
+        own.sort_by_key(|a| a.position);
         // Each action is about the episode of the contract whose rupture it looked at: the latest
         // episode whose contract began by then.
-        for a in actions_of.get(personne.as_str()).into_iter().flatten() {
+        for a in own {
             let Some(ligne) = episodes.iter_mut().rev().find(|l| l.e.contrat_debut <= a.date_rupture) else {
                 continue;
             };
@@ -436,12 +532,12 @@ async fn write_entrees(
     }
     // Episodes no longer in the log's story stay, inactive, stamped (their Mission Locale sees them go).
     let positions: Vec<i64> = personnes.iter().map(|p| concerned[p]).collect();
-    sqlx::query!(
-        "UPDATE rm_ruptures r SET active = false, position = t.position
+    sqlx::query(
+        "UPDATE rm_ruptures r SET active = false, anciennes = '{}', position = t.position
          FROM unnest($1::text[], $2::bigint[]) AS t(entree, position) WHERE r.entree = t.entree",
-        personnes,
-        &positions,
     )
+    .bind(personnes)
+    .bind(&positions)
     .execute(&mut *tx)
     .await?;
     let places = placements(
@@ -456,6 +552,21 @@ async fn write_entrees(
         ligne.ml_id = ml;
     }
     upsert(tx, &lignes).await?;
+    let heritees: Vec<(&str, serde_json::Value)> = lignes
+        .iter()
+        .filter(|l| !l.anciennes.is_empty())
+        .map(|l| (l.entree.as_str(), serde_json::json!(l.anciennes)))
+        .collect();
+    if !heritees.is_empty() {
+        sqlx::query(
+            "UPDATE rm_ruptures r SET anciennes = ARRAY(SELECT jsonb_array_elements_text(t.anciennes))
+             FROM unnest($1::text[], $2::jsonb[]) AS t(entree, anciennes) WHERE r.entree = t.entree AND r.active",
+        )
+        .bind(heritees.iter().map(|(e, _)| *e).collect::<Vec<_>>())
+        .bind(heritees.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(())
 }
 

@@ -133,7 +133,7 @@ const COLONNES: &str =
 /// `p.d` (a literal, for `concat!`).
 macro_rules! action_de_l_episode_au_jour {
     () => {
-        "a.entree = r.entree AND a.recorded_at < ((p.d + 1)::timestamp AT TIME ZONE 'UTC')
+        "a.entree = ANY(r.entree || r.anciennes) AND a.recorded_at < ((p.d + 1)::timestamp AT TIME ZONE 'UTC')
           AND a.date_rupture >= r.contrat_debut
           AND NOT EXISTS (SELECT 1 FROM rm_ruptures l WHERE l.entree = r.entree AND l.active
                           AND l.contrat_debut > r.contrat_debut AND l.contrat_debut <= a.date_rupture)"
@@ -412,14 +412,18 @@ pub struct Action {
     pub data: serde_json::Value,
 }
 
-/// Every action recorded about these persons, each person's oldest first (earlier ruptures included).
+/// Every action recorded about these persons, each person's oldest first (earlier ruptures included,
+/// and those recorded under the keys their dossiers had before an identity correction).
 pub async fn historiques(conn: &mut PgConnection, entrees: &[String]) -> Result<Vec<Action>, sqlx::Error> {
-    sqlx::query_as!(
-        Action,
-        "SELECT entree, position, event_type, recorded_at, organisation, principal, date_rupture, data
-         FROM rm_rupture_actions WHERE entree = ANY($1) ORDER BY entree, position",
-        entrees
+    sqlx::query_as(
+        "WITH cles(entree, cle) AS (
+             SELECT e, e FROM unnest($1::text[]) AS e
+             UNION SELECT r.entree, unnest(r.anciennes) FROM rm_ruptures r WHERE r.entree = ANY($1) AND r.active)
+         SELECT c.entree, a.position, a.event_type, a.recorded_at, a.organisation, a.principal, a.date_rupture,
+                a.data
+         FROM cles c JOIN rm_rupture_actions a ON a.entree = c.cle ORDER BY c.entree, a.position",
     )
+    .bind(entrees)
     .fetch_all(conn)
     .await
 }

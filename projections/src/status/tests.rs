@@ -235,6 +235,7 @@ fn the_facts_of_a_dossier_come_from_its_events() {
     dossier.contrats.insert(
         debut,
         ContratEtat {
+            rupture_event: None,
             contrat: Contrat { date_debut: debut, date_fin: Some(d("2026-06-30")), siret_employeur: None },
             rupture: Some(Rupture { date_debut_contrat: debut, date_rupture: d("2026-01-10"), cause: None }),
         },

@@ -256,8 +256,9 @@ async fn erase(
     )
     .fetch_all(&mut *tx)
     .await?;
+    let all_keys: Vec<String> = erasures.iter().flat_map(|e| e.cles().cloned()).collect();
     let dossiers =
-        sqlx::query_scalar!("SELECT dossier_id FROM rm_voeu_dossiers WHERE personne = ANY($1)", &keys)
+        sqlx::query_scalar!("SELECT dossier_id FROM rm_voeu_dossiers WHERE personne = ANY($1)", &all_keys)
             .fetch_all(&mut *tx)
             .await?;
     Ok((voeux, dossiers))
