@@ -1,8 +1,6 @@
 //! `tba organismes import`: the referential becomes events and a lookup table, all or nothing.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use common::TestDb;
 

@@ -4,9 +4,7 @@
 //! refusal naming its field, or a clean acceptance, never a failure of ours; and every projection still
 //! moves afterwards.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,9 +4,7 @@
 //! projections go on. Operators see it (`tba projections status`, `/metrics`, `/readyz`), a rebuild
 //! sets aside the same events and gives the live checksum, and `tba projections retry` says what stays.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,9 +4,7 @@
 //! birth date); the funnel and the lists of "non concrétisés" through GraphQL, each role within its
 //! perimeter; a rebuild gives the live read model.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

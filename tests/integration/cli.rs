@@ -1,8 +1,6 @@
 //! The `tba` binary as an operator and an auditor use it: verify, head, migrate, db.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::process::{Command, Output};
 

@@ -1,8 +1,6 @@
 //! API keys through the CLI: the secret is shown once, only its hash is kept, and revocation works.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::process::Output;
 

@@ -2,9 +2,7 @@
 //! (domain.md §9); every nominative read in the access log; clear errors with `extensions.code`;
 //! GraphiQL served by the binary itself.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -2,9 +2,7 @@
 //! only differences become events, idempotent re-sends, concurrency, whole-request refusals, the
 //! transmission journal and the per-key rate limit.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use common::{CFA_LYON, CFA_PARIS, TestApp, TestDb, dossier_v3};
 use serde_json::{Value, json};

@@ -1,9 +1,7 @@
 //! The event store against a real PostgreSQL: positions, expectations, idempotency, immutability,
 //! reads, checkpoints, and the concurrency proof.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

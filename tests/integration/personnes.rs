@@ -2,9 +2,7 @@
 //! person reads erased in every query, export and the transmission journal, aggregates are unchanged,
 //! rebuilds give the live read models; retention and master key rotation.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,9 +1,7 @@
 //! Channel 2: `POST /api/v1/events` through HTTP: typed events validated like the ERP push, a batch
 //! written whole or not at all, per-dossier conflicts as a 409, idempotent retries.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use common::{CFA_LYON, CFA_PARIS, TestApp, dossier_v3};
 use serde_json::{Value, json};

@@ -3,9 +3,7 @@
 //! head, and the read models come back with the checksums they had, which a rebuild from the restored
 //! log gives again. A copy altered in storage is refused before anything is restored.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

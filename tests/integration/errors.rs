@@ -2,9 +2,7 @@
 //! parser's or the database's, the documented JSON shape for an oversized body, and probes that answer
 //! at once while the database does not.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,9 +3,7 @@
 //! grouping and filter, the same counts as counting the dossiers one by one, with their changes still
 //! pending and once these are folded in; and a rebuild from the log gives the same cubes.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,9 +2,7 @@
 //! with or without snapshots, through the CLI and GraphQL; and the auditors' difference between two
 //! instants, naming the dossiers and events that account for it.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,8 +1,6 @@
 //! `tba demo generate` and `tba demo load`: a synthetic data set pushed through the ERP API.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use common::{TestApp, TestDb};
 

@@ -1,9 +1,7 @@
 //! Channel 3: file deposits (CSV `;`/`,`, UTF-8/Windows-1252, XLSX) through HTTP and the CLI, with
 //! the same diff and idempotency as the ERP push and a downloadable row-level error report.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use common::{CFA_LYON, TestApp, TestDb, dossier_v3};
 use serde_json::{Value, json};

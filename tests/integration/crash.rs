@@ -3,9 +3,7 @@
 //! run: the same events in every stream, a chain that verifies, read models equal to a rebuild's. A push
 //! whose events were committed has its row in the transmission journal, answered or not.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -1,9 +1,7 @@
 //! Limits on what one caller may consume: requests without a key per client address, and
 //! subscriptions held open per key.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use common::gql::{code, graphql, key, receive, send, subscribed};
 use common::{TestApp, TestDb};

@@ -2,8 +2,6 @@
 //! is unset, on a private cluster under the target directory. Databases are cloned from a migrated
 //! template (one per migration set), so a test starts in milliseconds.
 
-#![allow(dead_code)]
-
 pub mod changes;
 pub mod gql;
 

@@ -1,8 +1,6 @@
 //! The HTTP service: operations endpoints, middleware, and a clean stop on SIGTERM.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

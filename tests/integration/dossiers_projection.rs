@@ -1,9 +1,7 @@
 //! The `dossiers` projection: the read model follows the log (catch-up, then live), one process at a
 //! time runs it, and another takes over when that process is killed.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -3,9 +3,7 @@
 //! each action an event with its history; each role sees exactly what it may; statistics, exports and
 //! the live subscription; a rebuild gives the live read model.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,9 +1,7 @@
 //! Signed checkpoints and inclusion proofs, as an operator and an auditor use them: through the CLI
 //! (keygen, sign, verify --from-checkpoint, prove, check-proof) and GraphQL.
 
-#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
-
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,31 @@
+//! The integration tests, one binary: each module drives the service through its real interfaces (HTTP,
+//! GraphQL, the `tba` binary) on a real PostgreSQL (a private cluster, or `DATABASE_URL`'s server), with
+//! the helpers of `common`. `cargo test --test integration MODULE::` runs one module's tests.
+
+#![allow(clippy::unwrap_used)] // a test that cannot unwrap has failed
+
+mod common;
+
+mod adversarial;
+mod backup;
+mod cli;
+mod connu;
+mod consumption;
+mod crash;
+mod demo;
+mod dossiers_projection;
+mod erp_push;
+mod errors;
+mod event_store;
+mod graphql;
+mod http;
+mod imports;
+mod indicateurs;
+mod integrity;
+mod keys;
+mod native_events;
+mod organismes;
+mod personnes;
+mod quarantaine;
+mod ruptures;
+mod voeux;
