@@ -40,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
         demo.dossiers.iter().filter_map(|(_, item)| support::demo_request(item, today)).collect();
     requests.reverse();
 
-    let projections = tba::projections::Projections::start(&store);
+    let projections = tba::read_models::Projections::start(&store);
     let checkpoint = support::dossiers_checkpoint();
     let readings: Arc<Mutex<Vec<(Instant, i64)>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -13,6 +13,6 @@ pub mod ingestion;
 pub mod master_key;
 pub mod personnes;
 pub mod progress;
-pub mod projections;
+pub mod read_models;
 pub mod spreadsheet;
 pub mod telemetry;

@@ -10,7 +10,7 @@ mod keys;
 mod missions_locales;
 mod organismes;
 mod personnes;
-mod projections;
+mod read_models;
 mod referential;
 mod reseaux;
 mod serve;
@@ -77,9 +77,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// The projections (read models) built from the log.
     #[command(subcommand)]
-    Projections(projections::ProjectionsCommand),
+    Projections(read_models::ProjectionsCommand),
     /// Rebuild a projection from the log as it was known at a position or time, into its own schema.
-    Replay(projections::ReplayArgs),
+    Replay(read_models::ReplayArgs),
     /// The indicators "à date" (apprentis, inscrits, rupturants, abandons, apprenants), grouped and
     /// filtered.
     Indicateurs(indicateurs::IndicateursArgs),
@@ -133,8 +133,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retention(command) => personnes::retention_run(&db, command).await,
         Command::Demo(args) => demo::run(&db, args).await,
         Command::Import(args) => import::run(&db, args).await,
-        Command::Projections(command) => projections::run(&db, command).await,
-        Command::Replay(args) => projections::replay(&db, args).await,
+        Command::Projections(command) => read_models::run(&db, command).await,
+        Command::Replay(args) => read_models::replay(&db, args).await,
         Command::Indicateurs(args) => indicateurs::run(&db, args).await,
         Command::Keys(command) => keys::run(&db, command).await,
         Command::Organismes(command) => organismes::run(&db, command).await,

@@ -35,7 +35,7 @@ pub struct Running {
     pub pool: PgPool,
     pub address: SocketAddr,
     server: JoinHandle<std::io::Result<()>>,
-    projections: crate::projections::Projections,
+    projections: crate::read_models::Projections,
 }
 
 impl Running {
@@ -56,7 +56,7 @@ pub async fn start(db: &DbConfig, args: &ServeArgs) -> anyhow::Result<Running> {
     let vault = db.vault()?;
     let config = events::StoreConfig { vault: Some(vault.clone()), ..events::StoreConfig::default() };
     let store = EventStore::start(pool.clone(), config).await?;
-    let projections = crate::projections::Projections::start(&store);
+    let projections = crate::read_models::Projections::start(&store);
     let state = AppState::new(pool.clone(), store, &args.limits);
     tokio::spawn(crate::ingestion::journal::purge_every_hour(pool.clone()));
     tokio::spawn(crate::personnes::retention_every_day(pool.clone(), vault, args.retention_ans));

@@ -167,7 +167,7 @@ impl IndicateursCache {
     ) -> Result<Arc<Vec<Groupe>>, sqlx::Error> {
         let key = (date, dimension, filtre.clone());
         let mut conn = pool.acquire().await?;
-        let now = crate::projections::position(&mut conn).await?;
+        let now = crate::read_models::position(&mut conn, crate::read_models::ReadModel::Dossiers).await?;
         let hit = {
             let state = self.state.lock().expect("the cache lock is never poisoned");
             if state.position == now { state.by_question.get(&key).cloned() } else { None }
@@ -176,7 +176,7 @@ impl IndicateursCache {
             return Ok(groupes);
         }
         let mut tx = conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
-        let position = crate::projections::position(&mut tx).await?;
+        let position = crate::read_models::position(&mut tx, crate::read_models::ReadModel::Dossiers).await?;
         let groupes = Arc::new(indicateurs::indicateurs(&mut tx, date, dimension, filtre).await?);
         tx.commit().await?;
         let mut state = self.state.lock().expect("the cache lock is never poisoned");

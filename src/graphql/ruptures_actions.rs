@@ -291,7 +291,10 @@ async fn answer(ctx: &Context<'_>, entree: &str, position: i64) -> Result<Option
     let pool = ctx.data::<PgPool>()?;
     let mut conn = pool.acquire().await.or_internal()?;
     let deadline = tokio::time::Instant::now() + CATCH_UP;
-    while crate::projections::ruptures_position(&mut conn).await.or_internal()? < position
+    while crate::read_models::position(&mut conn, crate::read_models::ReadModel::Ruptures)
+        .await
+        .or_internal()?
+        < position
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(20)).await;

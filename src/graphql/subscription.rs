@@ -166,7 +166,9 @@ impl SubscriptionRoot {
             .await
             .or_internal()?;
         let mut conn = pool.acquire().await.or_internal()?;
-        let after = crate::projections::ruptures_position(&mut conn).await.or_internal()?;
+        let after = crate::read_models::position(&mut conn, crate::read_models::ReadModel::Ruptures)
+            .await
+            .or_internal()?;
         drop(conn);
         let state = (pool, ml, after, VecDeque::<RuptureEntree>::new());
         Ok(holding(
@@ -179,7 +181,9 @@ impl SubscriptionRoot {
                     tokio::time::sleep(QUEUE_POLL).await;
                     let changed = async {
                         let mut conn = pool.acquire().await?;
-                        let reached = crate::projections::ruptures_position(&mut conn).await?;
+                        let reached =
+                            crate::read_models::position(&mut conn, crate::read_models::ReadModel::Ruptures)
+                                .await?;
                         if reached <= after {
                             return Ok((after, Vec::new()));
                         }
@@ -259,7 +263,8 @@ impl Watch {
     async fn changed(&mut self) -> Result<Option<Vec<IndicateursGroupe>>, sqlx::Error> {
         let date = self.date.unwrap_or_else(|| Utc::now().date_naive());
         let mut conn = self.pool.acquire().await?;
-        let position = crate::projections::position(&mut conn).await?;
+        let position =
+            crate::read_models::position(&mut conn, crate::read_models::ReadModel::Dossiers).await?;
         if self.seen == Some((position, date)) {
             return Ok(None);
         }

@@ -33,7 +33,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
         if !crate::db::migrations_applied(&state.pool).await? {
             return Ok(None);
         }
-        crate::projections::status(&state.pool).await.map(Some)
+        crate::read_models::status(&state.pool).await.map(Some)
     };
     match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
         Ok(Ok(Some(projections))) => {
@@ -53,7 +53,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         if let Ok(head) = state.store.head().await {
             metrics::gauge!("tba_log_head_position").set(head.position as f64);
         }
-        if let Ok(status) = crate::projections::status(&state.pool).await {
+        if let Ok(status) = crate::read_models::status(&state.pool).await {
             for s in status {
                 metrics::gauge!("tba_projection_quarantined_events", "projection" => s.name)
                     .set(s.quarantined as f64);

@@ -105,7 +105,7 @@ fn values(family: Family) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_hostile_item_is_refused_by_its_field_or_taken_cleanly_and_the_projections_move() {
     let (db, app, key) = common::lyon_app().await;
-    let projections = tba::projections::Projections::start(&app.store);
+    let projections = tba::read_models::Projections::start(&app.store);
     let mut items = Vec::new();
     let mut mutated = Vec::new();
     for (field, family) in FIELDS {
@@ -203,7 +203,7 @@ async fn random_dossiers_go_through_parse_decide_append_and_project() {
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
     let (db, app, key) = common::lyon_app().await;
-    let projections = tba::projections::Projections::start(&app.store);
+    let projections = tba::read_models::Projections::start(&app.store);
     let value = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::from),

@@ -13,7 +13,7 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_restores_into_a_fresh_cluster_with_its_chain_and_read_models() {
     let (db, app, key) = common::lyon_app().await;
-    let projections = tba::projections::Projections::start(&app.store);
+    let projections = tba::read_models::Projections::start(&app.store);
     let items: Vec<_> = (0..20).map(|i| dossier_v3(&format!("S-{i}"))).collect();
     let (status, answer) = app.post("/api/v3/dossiers-apprenants", &key, &json!(items)).await;
     assert_eq!(status, 200, "{answer}");

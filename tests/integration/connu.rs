@@ -17,7 +17,7 @@ struct Setup {
     app: TestApp,
     lyon: String,
     paris: String,
-    _projections: tba::projections::Projections,
+    _projections: tba::read_models::Projections,
 }
 
 async fn setup() -> Setup {
@@ -26,7 +26,7 @@ async fn setup() -> Setup {
     let app = TestApp::spawn(&db).await;
     let lyon = db.organisme_key(common::CFA_LYON).await;
     let paris = db.organisme_key(CFA_PARIS).await;
-    let _projections = tba::projections::Projections::start(&app.store);
+    let _projections = tba::read_models::Projections::start(&app.store);
     Setup { db, app, lyon, paris, _projections }
 }
 
@@ -312,7 +312,7 @@ async fn every_grouping_and_filter_as_known_at_gives_the_numbers_of_a_replay() {
     let demo = tba::demo::generate(240, 5, today);
     let mut items: Vec<Value> = demo.dossiers.iter().map(|(_, item)| item.clone()).collect();
     let csv = demo.organismes_csv();
-    let projections = tba::projections::Projections::start(&app.store);
+    let projections = tba::read_models::Projections::start(&app.store);
     let progress = tba::progress::Progress::new("loading", "dossiers", 0);
     let caught_up = || async {
         assert!(db.projection_caught_up(Duration::from_secs(60)).await);

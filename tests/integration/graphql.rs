@@ -51,7 +51,7 @@ async fn each_role_sees_exactly_what_it_may() {
         parisien[field] = json!(value);
     }
     assert_eq!(app.post("/api/v3/dossiers-apprenants", &paris, &json!([parisien])).await.0, 200);
-    let projections = tba::projections::Projections::start(&app.store);
+    let projections = tba::read_models::Projections::start(&app.store);
     assert!(db.projection_caught_up(Duration::from_secs(30)).await);
     // A réseau of the Lyon CFA and its chambre, which is responsable of the Lyon dossiers.
     let reseau = format!(
@@ -577,7 +577,7 @@ async fn subscriptions_catch_up_then_follow_the_log_live_on_both_protocols() {
     assert_eq!(invalid["payload"]["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{invalid}");
 
     // The legacy protocol, and the indicators pushed again when the read model moves.
-    let projections = tba::projections::Projections::start(&app.store);
+    let projections = tba::read_models::Projections::start(&app.store);
     assert!(db.projection_caught_up(Duration::from_secs(30)).await);
     let mut legacy = websocket(&app, "graphql-ws").await;
     send(
@@ -606,7 +606,7 @@ async fn organismes_are_searched_and_show_their_indicators_within_the_perimeter(
     let (db, app, lyon) = common::lyon_app().await;
     let items = json!([this_year(dossier_v3("O-1")), this_year(dossier_v3("O-2"))]);
     assert_eq!(app.post("/api/v3/dossiers-apprenants", &lyon, &items).await.0, 200);
-    let projections = tba::projections::Projections::start(&app.store);
+    let projections = tba::read_models::Projections::start(&app.store);
     assert!(db.projection_caught_up(Duration::from_secs(30)).await);
     let dreets = key(&db, Role::Dreets, Some("REGION:84")).await;
     let admin = key(&db, Role::Administrateur, None).await;
@@ -718,7 +718,7 @@ async fn clients_that_go_away_mid_request_leave_the_service_sound() {
 async fn auditors_read_a_dossier_by_its_natural_key_its_stream_and_who_read_what() {
     let (db, app, lyon) = common::lyon_app().await;
     assert_eq!(app.post("/api/v3/dossiers-apprenants", &lyon, &json!([dossier_v3("A-1")])).await.0, 200);
-    let projections = tba::projections::Projections::start(&app.store);
+    let projections = tba::read_models::Projections::start(&app.store);
     assert!(db.projection_caught_up(Duration::from_secs(30)).await);
     let auditor = key(&db, Role::Auditor, None).await;
     let by_key = format!(
@@ -771,7 +771,7 @@ async fn annee_de_formation_0_is_a_year_and_not_sent_stays_apart() {
     let unsent = this_year(dossier_v3("AF-RIEN"));
     let (status, _) = app.post("/api/v3/dossiers-apprenants", &lyon, &json!([zero, first, unsent])).await;
     assert_eq!(status, 200);
-    let projections = tba::projections::Projections::start(&app.store);
+    let projections = tba::read_models::Projections::start(&app.store);
     assert!(db.projection_caught_up(Duration::from_secs(30)).await);
     let admin = key(&db, Role::Administrateur, None).await;
     let admin = Some(admin.as_str());

@@ -52,7 +52,7 @@ async fn the_cubes_count_what_the_dossiers_say_on_every_date_and_a_rebuild_gives
     let mut items: Vec<Value> = demo.dossiers.iter().map(|(_, item)| item.clone()).collect();
     let csv = demo.organismes_csv();
     // Not settling: the changes stay pending until this test folds them in.
-    let projections = tba::projections::Projections::start_settling(&app.store, None);
+    let projections = tba::read_models::Projections::start_settling(&app.store, None);
     let progress = tba::progress::Progress::new("loading", "dossiers", 0);
     let batches = tba::demo::load::prepare(&db.pool, &csv, &items).await.unwrap();
     tba::demo::load::push_all(&app.address, &batches, 2, &progress).await.unwrap();

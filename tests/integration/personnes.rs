@@ -21,7 +21,7 @@ struct Setup {
     app: TestApp,
     lyon: String,
     admin: String,
-    _projections: tba::projections::Projections,
+    _projections: tba::read_models::Projections,
 }
 
 async fn setup() -> Setup {
@@ -34,7 +34,7 @@ async fn setup() -> Setup {
     let app = TestApp::spawn(&db).await;
     let lyon = db.organisme_key(CFA_LYON).await;
     let admin = key(&db, Role::Administrateur, None).await;
-    let _projections = tba::projections::Projections::start(&app.store);
+    let _projections = tba::read_models::Projections::start(&app.store);
     Setup { db, app, lyon, admin, _projections }
 }
 

@@ -79,7 +79,7 @@ async fn the_erp_push_refuses_what_the_read_models_cannot_hold_and_names_the_fie
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_no_read_model_can_hold_is_set_aside_and_the_projections_go_on() {
     let (db, app, key) = common::lyon_app().await;
-    let projections = tba::projections::Projections::start(&app.store);
+    let projections = tba::read_models::Projections::start(&app.store);
     let (status, answer) = app.post(PUSH, &key, &json!([dossier_v3("P-1")])).await;
     assert_eq!(status, 200, "{answer}");
     let p1 = answer["results"][0]["dossier_id"].as_str().unwrap().to_owned();
@@ -259,7 +259,7 @@ async fn retry_applies_what_the_rules_now_admit_and_says_nothing_is_left() {
     let items = json!([common::this_year(dossier_v3("R-1"))]);
     let (status, answer) = app.post("/api/v3/dossiers-apprenants", &key, &items).await;
     assert_eq!(status, 200, "{answer}");
-    let projections = tba::projections::Projections::start(&app.store);
+    let projections = tba::read_models::Projections::start(&app.store);
     assert!(db.projection_caught_up(Duration::from_secs(30)).await);
     projections.stop().await;
     // As an older rule set would have left it: the dossier's first event set aside, which today's

@@ -38,7 +38,7 @@ const LYON: (&str, &str) = ("69003", "69383");
 const PARIS: (&str, &str) = ("75001", "75056");
 
 /// The test referential, two Missions Locales, and the service with its projections running.
-async fn setup() -> (TestDb, TestApp, String, tba::projections::Projections) {
+async fn setup() -> (TestDb, TestApp, String, tba::read_models::Projections) {
     let db = TestDb::new().await;
     db.with_organismes().await;
     let csv = "ml_id,nom,siret,email,telephone,communes\n\
@@ -48,7 +48,7 @@ async fn setup() -> (TestDb, TestApp, String, tba::projections::Projections) {
     tba::ingestion::missions_locales::import(&db.pool, missions, events::Metadata::default()).await.unwrap();
     let app = TestApp::spawn(&db).await;
     let lyon = db.organisme_key(CFA_LYON).await;
-    let projections = tba::projections::Projections::start(&app.store);
+    let projections = tba::read_models::Projections::start(&app.store);
     (db, app, lyon, projections)
 }
 

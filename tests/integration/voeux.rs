@@ -54,7 +54,7 @@ struct Setup {
     app: TestApp,
     lyon: String,
     admin: String,
-    _projections: tba::projections::Projections,
+    _projections: tba::read_models::Projections,
     dir: tempfile::TempDir,
 }
 
@@ -64,7 +64,7 @@ async fn setup() -> Setup {
     let app = TestApp::spawn(&db).await;
     let lyon = db.organisme_key(CFA_LYON).await;
     let admin = key(&db, Role::Administrateur, None).await;
-    let projections = tba::projections::Projections::start(&app.store);
+    let projections = tba::read_models::Projections::start(&app.store);
     Setup { db, app, lyon, admin, _projections: projections, dir: tempfile::tempdir().unwrap() }
 }
 

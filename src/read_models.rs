@@ -1,16 +1,65 @@
-//! The projections a `tba serve` process runs (each by one process at a time, see
-//! `projections::runtime`), and their status for `tba projections status`.
+//! The read models of the service, in one registry: the projections a `tba serve` process runs (each
+//! by one process at a time, see `projections::runtime`), where each stands (`tba projections
+//! status`), and the names operators give them (`ReadModel`, a clap value). A new projection is added
+//! here, in `ReadModel` and `with_read_model!`, and nowhere else.
 
 use std::time::Duration;
 
 use events::EventStore;
-use projections::dossiers::DossiersProjection;
 use projections::runtime::{self, Projector, checkpoint_name};
-use projections::ruptures::RupturesProjection;
-use projections::voeux::VoeuxProjection;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+
+/// A read model the service keeps, by the name operators give it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadModel {
+    /// The dossiers and the indicators (`rm_dossiers`, the cubes, their history).
+    Dossiers,
+    /// The Missions Locales' rupture queue.
+    Ruptures,
+    /// The vœux, their matching and the funnels.
+    Voeux,
+}
+
+impl ReadModel {
+    pub const ALL: [ReadModel; 3] = [ReadModel::Dossiers, ReadModel::Ruptures, ReadModel::Voeux];
+
+    /// Its projector's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadModel::Dossiers => "dossiers",
+            ReadModel::Ruptures => "ruptures",
+            ReadModel::Voeux => "voeux",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ReadModel> {
+        ReadModel::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
+/// Run `$body` with `$p` bound to the projector of the read model `$which` (each its own type), opening
+/// personal data with `$vault`.
+macro_rules! with_read_model {
+    ($which:expr, $vault:expr, |$p:ident| $body:expr) => {
+        match $which {
+            $crate::read_models::ReadModel::Dossiers => {
+                let $p = ::projections::dossiers::DossiersProjection::default().with_vault($vault);
+                $body
+            }
+            $crate::read_models::ReadModel::Ruptures => {
+                let $p = ::projections::ruptures::RupturesProjection::default().with_vault($vault);
+                $body
+            }
+            $crate::read_models::ReadModel::Voeux => {
+                let $p = ::projections::voeux::VoeuxProjection::default().with_vault($vault);
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_read_model;
 
 /// The running projections of this process.
 pub struct Projections {
@@ -28,24 +77,11 @@ impl Projections {
     pub fn start_settling(store: &EventStore, settle_every: Option<Duration>) -> Projections {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        tasks.spawn(runtime::run(
-            store.clone(),
-            DossiersProjection::default().with_vault(store.vault().cloned()),
-            settle_every,
-            stopped.clone(),
-        ));
-        tasks.spawn(runtime::run(
-            store.clone(),
-            RupturesProjection::default().with_vault(store.vault().cloned()),
-            settle_every,
-            stopped.clone(),
-        ));
-        tasks.spawn(runtime::run(
-            store.clone(),
-            VoeuxProjection::default().with_vault(store.vault().cloned()),
-            settle_every,
-            stopped,
-        ));
+        for which in ReadModel::ALL {
+            with_read_model!(which, store.vault().cloned(), |p| {
+                tasks.spawn(runtime::run(store.clone(), p, settle_every, stopped.clone()))
+            });
+        }
         Projections { stop, tasks }
     }
 
@@ -56,19 +92,9 @@ impl Projections {
     }
 }
 
-/// The position up to which the `dossiers` read model (rows and indicators) is projected.
-pub async fn position(conn: &mut sqlx::PgConnection) -> Result<i64, sqlx::Error> {
-    position_of(conn, &DossiersProjection::default()).await
-}
-
-/// The position up to which the rupture queue is projected.
-pub async fn ruptures_position(conn: &mut sqlx::PgConnection) -> Result<i64, sqlx::Error> {
-    position_of(conn, &RupturesProjection::default()).await
-}
-
-/// The position up to which the vœux and their matching are projected.
-pub async fn voeux_position(conn: &mut sqlx::PgConnection) -> Result<i64, sqlx::Error> {
-    position_of(conn, &VoeuxProjection::default()).await
+/// The log position up to which a read model is projected.
+pub async fn position(conn: &mut sqlx::PgConnection, which: ReadModel) -> Result<i64, sqlx::Error> {
+    with_read_model!(which, None, |p| position_of(conn, &p).await)
 }
 
 async fn position_of<P: Projector>(
@@ -121,11 +147,11 @@ pub async fn quarantined<P: Projector>(
 }
 
 pub async fn status(pool: &PgPool) -> Result<Vec<Status>, sqlx::Error> {
-    Ok(vec![
-        status_of(pool, &DossiersProjection::default()).await?,
-        status_of(pool, &RupturesProjection::default()).await?,
-        status_of(pool, &VoeuxProjection::default()).await?,
-    ])
+    let mut all = Vec::new();
+    for which in ReadModel::ALL {
+        all.push(with_read_model!(which, None, |p| status_of(pool, &p).await?));
+    }
+    Ok(all)
 }
 
 async fn status_of<P: Projector>(pool: &PgPool, projection: &P) -> Result<Status, sqlx::Error> {

@@ -8,27 +8,25 @@ use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use events::EventStore;
 use projections::build;
-use projections::dossiers::DossiersProjection;
 use projections::runtime::Projector;
-use projections::ruptures::RupturesProjection;
-use projections::voeux::VoeuxProjection;
 
 use crate::config::DbConfig;
 use crate::progress::Progress;
+use crate::read_models::{ReadModel, with_read_model};
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectionsCommand {
     /// Checkpoint, log head and lag (events and seconds) of each projection.
     Status,
     /// Rebuild a projection from the whole log beside the live one, then swap it in atomically.
-    Rebuild { name: String },
+    Rebuild { name: ReadModel },
     /// Apply again the events a projection set aside, once a new version of tba admits them: each is
     /// checked again, and if any now passes, the projection is rebuilt (the events it still cannot
     /// hold stay set aside). Exits 1 while some stay set aside.
-    Retry { name: String },
+    Retry { name: ReadModel },
     /// The deterministic checksum of a projection's read model (live, or in a replay's schema).
     Checksum {
-        name: String,
+        name: ReadModel,
         /// The schema holding the read model (default: the live one).
         #[arg(long, default_value = "public")]
         schema: String,
@@ -41,32 +39,8 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub until: String,
     /// The projection to rebuild.
-    #[arg(long, default_value = "dossiers")]
-    pub projection: String,
-}
-
-/// The projections operators can name.
-const KNOWN: &str = "dossiers, ruptures, voeux";
-
-/// Run `$body` with `$p` bound to the projection named `$name`.
-macro_rules! with_projection {
-    ($name:expr, $store:expr, |$p:ident| $body:expr) => {
-        match $name {
-            "dossiers" => {
-                let $p = DossiersProjection::default().with_vault($store.vault().cloned());
-                $body
-            }
-            "ruptures" => {
-                let $p = RupturesProjection::default().with_vault($store.vault().cloned());
-                $body
-            }
-            "voeux" => {
-                let $p = VoeuxProjection::default().with_vault($store.vault().cloned());
-                $body
-            }
-            other => bail!("unknown projection {other:?} (known: {KNOWN})"),
-        }
-    };
+    #[arg(long, value_enum, default_value_t = ReadModel::Dossiers)]
+    pub projection: ReadModel,
 }
 
 async fn store(db: &DbConfig) -> anyhow::Result<EventStore> {
@@ -83,26 +57,30 @@ pub async fn run(db: &DbConfig, command: ProjectionsCommand) -> anyhow::Result<E
                 "{:<12} {:>7} {:>12} {:>12} {:>12} {:>10} {:>10}",
                 "projection", "version", "position", "head", "lag events", "lag s", "set aside"
             );
-            let status = crate::projections::status(store.pool()).await?;
+            let status = crate::read_models::status(store.pool()).await?;
             for s in &status {
                 println!(
                     "{:<12} {:>7} {:>12} {:>12} {:>12} {:>10.1} {:>10}",
                     s.name, s.version, s.position, s.head, s.lag_events, s.lag_seconds, s.quarantined
                 );
             }
-            for s in status.iter().filter(|s| s.quarantined > 0) {
-                with_projection!(s.name, store, |p| print_set_aside(&store, &p).await?);
+            for which in
+                status.iter().filter(|s| s.quarantined > 0).filter_map(|s| ReadModel::from_name(s.name))
+            {
+                with_read_model!(which, store.vault().cloned(), |p| print_set_aside(&store, &p).await?);
             }
         }
         ProjectionsCommand::Retry { name } => {
-            return with_projection!(name.as_str(), store, |p| retry(&store, &p).await);
+            return with_read_model!(name, store.vault().cloned(), |p| retry(&store, &p).await);
         }
         ProjectionsCommand::Rebuild { name } => {
-            with_projection!(name.as_str(), store, |p| rebuild(&store, &p).await?)
+            with_read_model!(name, store.vault().cloned(), |p| rebuild(&store, &p).await?)
         }
-        ProjectionsCommand::Checksum { name, schema } => with_projection!(name.as_str(), store, |p| {
-            println!("{}", build::checksum(store.pool(), &p, &schema).await?)
-        }),
+        ProjectionsCommand::Checksum { name, schema } => {
+            with_read_model!(name, store.vault().cloned(), |p| {
+                println!("{}", build::checksum(store.pool(), &p, &schema).await?)
+            })
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -113,7 +91,7 @@ const LISTED: i64 = 20;
 async fn print_set_aside<P: Projector>(store: &EventStore, projector: &P) -> anyhow::Result<()> {
     let name = projector.name();
     println!("\n{name}: events set aside (its read models cannot hold them; `tba projections retry {name}`)");
-    for q in crate::projections::quarantined(store.pool(), projector, LISTED).await? {
+    for q in crate::read_models::quarantined(store.pool(), projector, LISTED).await? {
         println!("  position {:>10}  {}  {}  {}", q.position, q.stream_id, q.event_type, q.erreur);
     }
     Ok(())
@@ -121,7 +99,7 @@ async fn print_set_aside<P: Projector>(store: &EventStore, projector: &P) -> any
 
 async fn retry<P: Projector>(store: &EventStore, projector: &P) -> anyhow::Result<ExitCode> {
     let name = projector.name();
-    let set_aside = crate::projections::quarantined(store.pool(), projector, i64::MAX).await?;
+    let set_aside = crate::read_models::quarantined(store.pool(), projector, i64::MAX).await?;
     if set_aside.is_empty() {
         println!("{name}: no event set aside");
         return Ok(ExitCode::SUCCESS);
@@ -141,7 +119,7 @@ async fn retry<P: Projector>(store: &EventStore, projector: &P) -> anyhow::Resul
     }
     println!("{name}: {admitted} of {} events set aside can now be applied: rebuilding", set_aside.len());
     rebuild(store, projector).await?;
-    let left = crate::projections::quarantined(store.pool(), projector, i64::MAX).await?.len();
+    let left = crate::read_models::quarantined(store.pool(), projector, i64::MAX).await?.len();
     println!("{name}: {left} events still set aside");
     Ok(if left == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -166,7 +144,8 @@ async fn rebuild<P: Projector>(store: &EventStore, projector: &P) -> anyhow::Res
 /// `tba replay`: the read model as it was known at a position or time, in a schema of its own.
 pub async fn replay(db: &DbConfig, args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let store = store(db).await?;
-    with_projection!(args.projection.as_str(), store, |p| replay_until(&store, &p, &args.until).await?);
+    with_read_model!(args.projection, store.vault().cloned(), |p| replay_until(&store, &p, &args.until)
+        .await?);
     Ok(ExitCode::SUCCESS)
 }
 
