@@ -26,7 +26,7 @@ pub struct Access {
 /// The organisation a principal acts for, as the access log names it.
 pub fn organisation(principal: &Principal) -> String {
     match (&principal.organisme, &principal.scope) {
-        (Some(o), _) => format!("{}:{}", o.uai, o.siret),
+        (Some(o), _) => o.to_string(),
         (None, Some(scope)) => format!("{}:{}", scope.kind, scope.value),
         (None, None) => principal.role.as_str().to_owned(),
     }

@@ -100,23 +100,7 @@ impl std::str::FromStr for Scope {
 }
 
 /// The organisme of an ERP key, written `UAI:SIRET`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct OrganismeRef {
-    pub uai: Uai,
-    pub siret: Siret,
-}
-
-impl std::str::FromStr for OrganismeRef {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (uai, siret) =
-            s.split_once(':').ok_or("the organisme is UAI:SIRET, e.g. 0751234A:12345678901234")?;
-        Ok(OrganismeRef {
-            uai: Uai::parse(uai).map_err(|e| format!("UAI: {e}"))?,
-            siret: Siret::parse(siret).map_err(|e| format!("SIRET: {e}"))?,
-        })
-    }
-}
+pub use events::domain::OrganismeRef;
 
 /// What a new key is for.
 #[derive(Debug, Clone)]

@@ -52,7 +52,7 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<Reseau>, Vec<RowError>> {
         for member in get("organismes").split_whitespace() {
             match member.parse::<OrganismeRef>() {
                 Ok(o) => {
-                    organismes.insert(format!("{}:{}", o.uai, o.siret));
+                    organismes.insert(o.to_string());
                 }
                 Err(message) => {
                     errors.push(RowError::new(line, "organismes", format!("{member:?}: {message}")))

@@ -42,10 +42,7 @@ pub async fn run(db: &DbConfig, args: ImportArgs) -> anyhow::Result<ExitCode> {
     };
     let transmitter = Transmitter {
         organisme: Some(args.organisme.clone()),
-        actor: Actor {
-            organisation: format!("{}:{}", args.organisme.uai, args.organisme.siret),
-            principal: "cli:tba import".into(),
-        },
+        actor: Actor { organisation: args.organisme.to_string(), principal: "cli:tba import".into() },
         channel: "import",
     };
     // The row count is unknown until the end: the bar's length is an estimate from the file size.

@@ -101,7 +101,7 @@ pub async fn run(db: &DbConfig, args: IndicateursArgs) -> anyhow::Result<ExitCod
         regions: args.region,
         departements: args.departement,
         academies: args.academie,
-        organismes: args.organisme.iter().map(|o| format!("{}:{}", o.uai, o.siret)).collect(),
+        organismes: args.organisme.iter().map(ToString::to_string).collect(),
         formations: args.formation,
         niveaux: args.niveau,
         tranches: args.tranche,

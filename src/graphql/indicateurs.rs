@@ -75,7 +75,7 @@ impl IndicateursFiltre {
             .into_iter()
             .map(|o| {
                 let parsed: OrganismeRef = o.parse().map_err(|e| bad_input("filtre.organismes", e))?;
-                Ok(format!("{}:{}", parsed.uai, parsed.siret))
+                Ok(parsed.to_string())
             })
             .collect::<Result<Vec<String>, Error>>()?;
         let formation = |code: &str| {

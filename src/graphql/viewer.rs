@@ -99,7 +99,7 @@ impl Viewer {
                 .fetch_all(pool)
                 .await
                 .or_internal()?;
-                let key = format!("{}:{}", own.uai, own.siret);
+                let key = own.to_string();
                 if !organismes.contains(&key) {
                     organismes.push(key);
                 }

@@ -92,7 +92,7 @@ impl Caller {
     /// Who the log records as the author of the events this caller sends.
     pub fn actor(&self) -> Actor {
         let organisation = match &self.0.organisme {
-            Some(o) => format!("{}:{}", o.uai, o.siret),
+            Some(o) => o.to_string(),
             None => self.0.role.as_str().to_owned(),
         };
         Actor { organisation, principal: format!("api-key:{}", self.0.prefix) }

@@ -118,7 +118,7 @@ pub async fn report(
     caller.require(&[Role::OrganismeFormation, Role::Administrateur], "lire un rapport d'erreurs")?;
     let not_found = || ApiError::NotFound(format!("aucune transmission {id} pour cette clé"));
     let (organisme, channel) = journal::owner(&state.pool, id).await?.ok_or_else(not_found)?;
-    let own = caller.0.organisme.as_ref().map(|o| format!("{}:{}", o.uai, o.siret));
+    let own = caller.0.organisme.as_ref().map(ToString::to_string);
     if own.is_some() && own != organisme {
         return Err(not_found());
     }

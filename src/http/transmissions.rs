@@ -88,8 +88,8 @@ pub async fn list(
     let jours = journal::days(&state.pool, &organisme, du, au).await?;
     let rejets = journal::rejets(&state.pool, &organisme, params.date, limit, offset).await?;
     // The refused items hold what the ERP sent (names, e-mails): their read is recorded.
-    let subject = format!("{}:{}", organisme.uai, organisme.siret);
+    let subject = organisme.to_string();
     let details = serde_json::json!({ "rejets": rejets.len(), "date": params.date, "offset": offset });
     crate::auth::access_log::record(&state.pool, &caller.0, "transmissions", &subject, details).await?;
-    Ok(Json(Journal { organisme: format!("{}:{}", organisme.uai, organisme.siret), du, au, jours, rejets }))
+    Ok(Json(Journal { organisme: organisme.to_string(), du, au, jours, rejets }))
 }

@@ -13,7 +13,7 @@
 
 use events::dossier::event::{
     Abandon, Apprenant, Contrat, Coordonnees, Correction, Diplome, Formation, Identite, Inscription,
-    OrganismeRef, Personnel, Rupture, Session,
+    Personnel, Rupture, Session,
 };
 use events::dossier::{Dossier, DossierEvent, PersonKey};
 
@@ -168,8 +168,8 @@ fn apprenant(s: &DossierV3) -> Apprenant {
 fn inscription(s: &DossierV3) -> Inscription {
     let a = &s.apprenant;
     Inscription {
-        formateur: OrganismeRef { uai: s.formateur.uai.clone(), siret: s.formateur.siret.clone() },
-        responsable: OrganismeRef { uai: s.responsable.uai.clone(), siret: s.responsable.siret.clone() },
+        formateur: s.formateur.clone(),
+        responsable: s.responsable.clone(),
         annee_scolaire: s.key.annee_scolaire.clone(),
         id_erp_apprenant: s.key.id_erp_apprenant.clone(),
         personne: PersonKey::new(&a.nom, &a.prenom, a.date_de_naissance, a.ine.clone()),

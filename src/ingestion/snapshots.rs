@@ -19,7 +19,7 @@ use super::FieldError;
 use super::diff::decide;
 use super::digests::{self, SnapshotDigest};
 use super::journal::Transmission;
-use super::v3::{self, DossierV3, Organisme};
+use super::v3::{self, DossierV3};
 use crate::auth::keys::OrganismeRef;
 
 /// How many times a dossier that changed under us is read and decided again before giving up.
@@ -316,7 +316,7 @@ fn organisme_errors(
         }
     }
     if let Some(own) = &transmitter.organisme {
-        let is_own = |o: &Organisme| o.uai == own.uai && o.siret == own.siret;
+        let is_own = |o: &OrganismeRef| o.uai == own.uai && o.siret == own.siret;
         if !is_own(&snapshot.formateur) && !is_own(&snapshot.responsable) {
             errors.push(FieldError::new(
                 "etablissement_formateur_uai",

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::FieldError;
 use super::fields::Item;
 use events::domain::{
-    AnneeScolaire, Cfd, CodeInsee, CodePostal, Email, Ine, Invalid, Rncp, Siret, Telephone, Uai,
+    AnneeScolaire, Cfd, CodeInsee, CodePostal, Email, Ine, Invalid, OrganismeRef, Rncp, Siret, Telephone, Uai,
 };
 use events::dossier::DossierKey;
 use events::limits::{self, Texte};
@@ -40,8 +40,8 @@ pub struct DossierV3 {
     pub apprenant: Apprenant,
     pub formation: Formation,
     pub contrats: Vec<Contrat>,
-    pub responsable: Organisme,
-    pub formateur: Organisme,
+    pub responsable: OrganismeRef,
+    pub formateur: OrganismeRef,
     pub lieu_de_formation: Option<LieuDeFormation>,
     pub statut_apprenant: Option<StatutApprenant>,
     pub date_metier_mise_a_jour_statut: Option<DateTime<Utc>>,
@@ -112,12 +112,6 @@ pub struct Contrat {
     pub date_rupture: Option<NaiveDate>,
     pub cause_rupture: Option<String>,
     pub siret_employeur: Option<Siret>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Organisme {
-    pub uai: Uai,
-    pub siret: Siret,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -364,10 +358,10 @@ fn contrats(item: &mut Item<'_>, today: NaiveDate) -> Vec<Contrat> {
     contrats
 }
 
-fn organisme(item: &mut Item<'_>, prefix: &str) -> Option<Organisme> {
+fn organisme(item: &mut Item<'_>, prefix: &str) -> Option<OrganismeRef> {
     let uai = item.required(&format!("{prefix}_uai"), Uai::parse);
     let siret = item.required(&format!("{prefix}_siret"), Siret::parse);
-    Some(Organisme { uai: uai?, siret: siret? })
+    Some(OrganismeRef { uai: uai?, siret: siret? })
 }
 
 fn lieu(item: &mut Item<'_>) -> Option<LieuDeFormation> {

@@ -40,6 +40,32 @@ impl Siret {
 }
 string_value!(Siret);
 
+/// An organisme de formation, by its UAI and SIRET: written `UAI:SIRET` wherever one string names it
+/// (keys, filters, access rules, the access log).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct OrganismeRef {
+    pub uai: Uai,
+    pub siret: Siret,
+}
+
+impl std::fmt::Display for OrganismeRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.uai, self.siret)
+    }
+}
+
+impl std::str::FromStr for OrganismeRef {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (uai, siret) =
+            s.split_once(':').ok_or("the organisme is UAI:SIRET, e.g. 0751234A:12345678901234")?;
+        Ok(OrganismeRef {
+            uai: Uai::parse(uai).map_err(|e| format!("UAI: {e}"))?,
+            siret: Siret::parse(siret).map_err(|e| format!("SIRET: {e}"))?,
+        })
+    }
+}
+
 /// Code formation diplôme: exactly 8 characters `[A-Z0-9]`, upper-cased.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Cfd(String);

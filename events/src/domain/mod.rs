@@ -12,7 +12,7 @@ pub mod territoire;
 
 pub use annee::AnneeScolaire;
 pub use contact::{Email, Telephone};
-pub use ids::{Cfd, CodeInsee, CodePostal, Ine, Rncp, Siret, Uai};
+pub use ids::{Cfd, CodeInsee, CodePostal, Ine, OrganismeRef, Rncp, Siret, Uai};
 
 /// Why a value was refused, in words an ERP developer understands.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

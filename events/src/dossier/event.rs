@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::PersonKey;
-use crate::domain::{AnneeScolaire, Cfd, CodeInsee, CodePostal, Email, Ine, Rncp, Siret, Telephone, Uai};
+pub use crate::domain::OrganismeRef;
+use crate::domain::{AnneeScolaire, Cfd, CodeInsee, CodePostal, Email, Ine, Rncp, Siret, Telephone};
 use crate::envelope::{Metadata, NewEvent, RecordedEvent};
 
 /// The schema version every dossier event is written at today.
@@ -50,12 +51,6 @@ pub struct Inscription {
     pub session: Session,
     pub apprenant: Apprenant,
     pub personnel: Personnel,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrganismeRef {
-    pub uai: Uai,
-    pub siret: Siret,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
