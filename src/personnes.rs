@@ -229,7 +229,7 @@ pub async fn retention_every_day(pool: PgPool, vault: Vault, ans: u32) {
         }
         let metadata = Metadata {
             actor: events::Actor { organisation: "tba".into(), principal: "retention".into() },
-            channel: "retention".into(),
+            channel: events::Channel::Retention.into(),
             ..Metadata::default()
         };
         match retention(&pool, &vault, chrono::Utc::now().date_naive(), ans, metadata).await {

@@ -14,6 +14,52 @@ pub struct Actor {
     pub principal: String,
 }
 
+/// How facts reach the log: what `Metadata::channel` says (kept there as text, so that a log written
+/// by any version reads back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// `POST /api/v3/dossiers-apprenants`, the ERPs' format.
+    ApiV3,
+    /// A file of dossiers (`POST /api/v1/imports`, `tba import`).
+    Import,
+    /// Typed events from their producers (`POST /api/v1/events`).
+    Events,
+    /// A GraphQL mutation.
+    Graphql,
+    /// An operator's command (`tba …`).
+    Cli,
+    /// An Affelnet or Parcoursup file.
+    VoeuxImport,
+    /// The daily erasure of persons past the retention period.
+    Retention,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::ApiV3 => "api-v3",
+            Channel::Import => "import",
+            Channel::Events => "events",
+            Channel::Graphql => "graphql",
+            Channel::Cli => "cli",
+            Channel::VoeuxImport => "voeux-import",
+            Channel::Retention => "retention",
+        }
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Channel> for String {
+    fn from(channel: Channel) -> String {
+        channel.as_str().to_owned()
+    }
+}
+
 /// Everything about an event that is not the fact itself. Covered by the hash chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Metadata {

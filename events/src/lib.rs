@@ -20,7 +20,7 @@ pub mod store;
 pub mod voeu;
 
 pub use envelope::{
-    Actor, AppendOutcome, AppendRequest, ExpectedVersion, LogHead, Metadata, NewEvent, RecordedEvent,
+    Actor, AppendOutcome, AppendRequest, Channel, ExpectedVersion, LogHead, Metadata, NewEvent, RecordedEvent,
 };
 pub use error::{AppendError, StoreError};
 pub use store::{EventStore, StoreConfig};

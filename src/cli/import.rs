@@ -38,12 +38,12 @@ pub async fn run(db: &DbConfig, args: ImportArgs) -> anyhow::Result<ExitCode> {
         id: Uuid::now_v7(),
         organisme: Some(args.organisme.clone()),
         key_id: None,
-        channel: "import",
+        channel: events::Channel::Import,
     };
     let transmitter = Transmitter {
         organisme: Some(args.organisme.clone()),
         actor: Actor { organisation: args.organisme.to_string(), principal: "cli:tba import".into() },
-        channel: "import",
+        channel: events::Channel::Import,
     };
     // The row count is unknown until the end: the bar's length is an estimate from the file size.
     let progress = Progress::new("importing", "rows", (size / 600).max(1));

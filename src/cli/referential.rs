@@ -27,7 +27,7 @@ pub fn refused(file: &Path, errors: &[RowError]) -> ExitCode {
 pub fn operator() -> Metadata {
     Metadata {
         actor: Actor { organisation: "operator".into(), principal: "cli".into() },
-        channel: "cli".into(),
+        channel: events::Channel::Cli.into(),
         ..Metadata::default()
     }
 }

@@ -67,7 +67,7 @@ pub async fn voeux(
 fn demo_metadata() -> Metadata {
     Metadata {
         actor: Actor { organisation: "demo".into(), principal: "tba demo load".into() },
-        channel: "cli".into(),
+        channel: events::Channel::Cli.into(),
         ..Metadata::default()
     }
 }

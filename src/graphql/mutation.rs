@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use async_graphql::{Context, Error, ErrorExtensions, ID, InputObject, Json, Object, SimpleObject};
+use events::Channel;
 use events::domain::{AnneeScolaire, Uai};
 use uuid::Uuid;
 
@@ -184,8 +185,11 @@ impl EventsMutation {
         let expected_versions: BTreeMap<String, i64> =
             expected_versions.unwrap_or_default().into_iter().map(|e| (e.dossier_id.0, e.version)).collect();
         let caller = Caller(principal.clone());
-        let transmitter =
-            Transmitter { organisme: principal.organisme.clone(), actor: caller.actor(), channel: "graphql" };
+        let transmitter = Transmitter {
+            organisme: principal.organisme.clone(),
+            actor: caller.actor(),
+            channel: Channel::Graphql,
+        };
         let correlation_id = Uuid::now_v7();
         let store = ctx.data::<events::EventStore>()?;
         match native::append(store, &transmitter, correlation_id, Batch { events, expected_versions }).await {

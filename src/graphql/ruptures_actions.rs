@@ -13,7 +13,7 @@ use events::domain::Telephone;
 use events::dossier::DossierEvent;
 use events::dossier::event::Rupture;
 use events::rupture::{self as suivi, RuptureEvent, SituationRenseignee, SuiviConjointDemande};
-use events::{Actor, AppendError, EventStore, ExpectedVersion, Metadata, NewEvent};
+use events::{Actor, AppendError, Channel, EventStore, ExpectedVersion, Metadata, NewEvent};
 use projections::ruptures::query::{self, Ligne, Qui};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -235,7 +235,12 @@ impl RupturesMutation {
 
 /// What every event of these mutations carries: who, through GraphQL, under a correlation of its own.
 pub(super) fn metadata(actor: Actor) -> Metadata {
-    Metadata { actor, channel: "graphql".into(), correlation_id: Some(Uuid::now_v7()), causation_id: None }
+    Metadata {
+        actor,
+        channel: Channel::Graphql.into(),
+        correlation_id: Some(Uuid::now_v7()),
+        causation_id: None,
+    }
 }
 
 /// Free text of a family (`events::limits::Texte`): trimmed, empty is none, within its length and

@@ -17,7 +17,7 @@ use super::error::ApiError;
 use crate::auth::keys::{self, Principal, Role};
 use crate::ingestion::journal::Transmission;
 use crate::ingestion::snapshots::Transmitter;
-use events::Actor;
+use events::{Actor, Channel};
 
 /// Requests per second each key may make, with bursts of twice as many.
 pub type KeyLimiter = Arc<DefaultKeyedRateLimiter<Uuid>>;
@@ -102,7 +102,7 @@ impl Caller {
     /// `channel`; refused for other roles.
     pub fn transmitting(
         &self,
-        channel: &'static str,
+        channel: Channel,
         what: &str,
     ) -> Result<(Transmission, Transmitter), ApiError> {
         self.require(&[Role::OrganismeFormation, Role::Administrateur], what)?;

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use events::Channel;
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -51,7 +52,7 @@ pub async fn push(
     caller: Caller,
     body: Bytes,
 ) -> Result<Json<PushResponse>, ApiError> {
-    let (transmission, transmitter) = caller.transmitting("api-v3", "transmettre de dossiers")?;
+    let (transmission, transmitter) = caller.transmitting(Channel::ApiV3, "transmettre de dossiers")?;
     let items = items(&body)?;
     let journal = snapshots::Journal { transmission: &transmission, open: true, lines: None };
     let results = snapshots::ingest(&state.store, &transmitter, transmission.id, &items, journal).await?;
@@ -79,7 +80,8 @@ fn items(body: &[u8]) -> Result<Vec<Value>, ApiError> {
     Ok(items)
 }
 
-pub(super) fn record_metrics(channel: &'static str, totals: &Totals) {
+pub(super) fn record_metrics(channel: Channel, totals: &Totals) {
+    let channel = channel.as_str();
     metrics::counter!("tba_ingest_items_total", "channel" => channel, "result" => "accepted")
         .increment(totals.accepted as u64);
     metrics::counter!("tba_ingest_items_total", "channel" => channel, "result" => "rejected")

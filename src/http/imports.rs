@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
+use events::Channel;
 use http_body_util::BodyExt;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
@@ -52,7 +53,7 @@ pub async fn upload(
     caller: Caller,
     body: Body,
 ) -> Result<Json<ImportResponse>, ApiError> {
-    let (transmission, transmitter) = caller.transmitting("import", "déposer de fichier")?;
+    let (transmission, transmitter) = caller.transmitting(Channel::Import, "déposer de fichier")?;
     let spool = spool(body).await?;
     let totals = imports::run(&state.store, &transmitter, &transmission, spool.path(), |_| {})
         .await
@@ -125,7 +126,7 @@ pub async fn report(
     let rejets = journal::rejets_of(&state.pool, id).await?;
     let details = serde_json::json!({ "rejets": rejets.len() });
     crate::auth::access_log::record(&state.pool, &caller.0, "rejets", &id.to_string(), details).await?;
-    let position = if channel == "import" { "ligne" } else { "index" };
+    let position = if channel == Channel::Import.as_str() { "ligne" } else { "index" };
     let disposition = format!("attachment; filename=\"rejets-{id}.csv\"");
     Ok((
         [

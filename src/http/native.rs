@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use events::Channel;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -48,8 +49,11 @@ pub async fn append(
                 errors: vec![crate::ingestion::FieldError::new(path, e.into_inner().to_string())],
             }
         })?;
-    let transmitter =
-        Transmitter { organisme: caller.0.organisme.clone(), actor: caller.actor(), channel: "events" };
+    let transmitter = Transmitter {
+        organisme: caller.0.organisme.clone(),
+        actor: caller.actor(),
+        channel: Channel::Events,
+    };
     let correlation_id = Uuid::now_v7();
     match native::append(&state.store, &transmitter, correlation_id, batch).await {
         Ok(results) => {

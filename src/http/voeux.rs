@@ -6,8 +6,8 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Query, State};
-use events::Metadata;
 use events::voeu::Source;
+use events::{Channel, Metadata};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -54,7 +54,7 @@ pub async fn upload(
     let spool = super::imports::spool(body).await?;
     let metadata = Metadata {
         actor: caller.actor(),
-        channel: "voeux-import".into(),
+        channel: Channel::VoeuxImport.into(),
         correlation_id: Some(Uuid::now_v7()),
         causation_id: None,
     };

@@ -3,6 +3,7 @@
 //! why an item was refused. The NIR is removed from a refused item before it is kept.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use events::Channel;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -21,7 +22,7 @@ pub struct Transmission {
     pub organisme: Option<OrganismeRef>,
     /// The API key it came with; `None` for an operator's `tba import`.
     pub key_id: Option<Uuid>,
-    pub channel: &'static str,
+    pub channel: Channel,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -55,7 +56,7 @@ pub async fn open(conn: &mut sqlx::PgConnection, transmission: &Transmission) ->
         transmission.organisme.as_ref().map(|o| o.uai.to_string()),
         transmission.organisme.as_ref().map(|o| o.siret.to_string()),
         transmission.key_id,
-        transmission.channel,
+        transmission.channel.as_str(),
     )
     .execute(&mut *conn)
     .await?;

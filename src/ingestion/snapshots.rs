@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::Utc;
 use events::dossier::{Dossier, DossierEvent};
 use events::store::append_in_transaction;
-use events::{Actor, AppendError, AppendRequest, EventStore, ExpectedVersion, Metadata, StoreError};
+use events::{Actor, AppendError, AppendRequest, Channel, EventStore, ExpectedVersion, Metadata, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -32,7 +32,7 @@ pub struct Transmitter {
     pub organisme: Option<OrganismeRef>,
     pub actor: Actor,
     /// `api-v3`, `import`, ...
-    pub channel: &'static str,
+    pub channel: Channel,
 }
 
 impl Transmitter {
@@ -40,7 +40,7 @@ impl Transmitter {
     pub fn metadata(&self, correlation: Uuid) -> Metadata {
         Metadata {
             actor: self.actor.clone(),
-            channel: self.channel.to_owned(),
+            channel: self.channel.into(),
             correlation_id: Some(correlation),
             causation_id: None,
         }
