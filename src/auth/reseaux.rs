@@ -23,7 +23,7 @@ pub struct Reseau {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ImportError {
+pub enum ReseauxImportError {
     #[error("{} refused value(s)", .0.len())]
     Invalid(Vec<RowError>),
     #[error("database error: {0}")]
@@ -70,7 +70,7 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<Reseau>, Vec<RowError>> {
 }
 
 /// Write the réseaux, all or nothing: an organisme missing from the referential refuses the import.
-pub async fn import(pool: &PgPool, reseaux: &[Reseau]) -> Result<usize, ImportError> {
+pub async fn import(pool: &PgPool, reseaux: &[Reseau]) -> Result<usize, ReseauxImportError> {
     let mut tx = pool.begin().await?;
     let members: Vec<&str> = reseaux.iter().flat_map(|r| r.organismes.iter().map(String::as_str)).collect();
     let unknown: Vec<String> = sqlx::query_scalar!(
@@ -90,7 +90,7 @@ pub async fn import(pool: &PgPool, reseaux: &[Reseau]) -> Result<usize, ImportEr
                 message: format!("réseau {}: {o} is not in the organismes referential", r.id),
             })
             .collect();
-        return Err(ImportError::Invalid(errors));
+        return Err(ReseauxImportError::Invalid(errors));
     }
     for reseau in reseaux {
         sqlx::query!(

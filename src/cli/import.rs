@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::auth::keys::OrganismeRef;
 use crate::config::DbConfig;
-use crate::ingestion::imports::{self, ImportError};
+use crate::ingestion::imports::{self, DossiersImportError};
 use crate::ingestion::journal::{self, Transmission};
 use crate::ingestion::snapshots::Transmitter;
 use crate::progress::Progress;
@@ -54,7 +54,7 @@ pub async fn run(db: &DbConfig, args: ImportArgs) -> anyhow::Result<ExitCode> {
     store.flush().await?;
     let totals = match result {
         Ok(totals) => totals,
-        Err(ImportError::File(message) | ImportError::Limit(message)) => {
+        Err(DossiersImportError::File(message) | DossiersImportError::Limit(message)) => {
             eprintln!("{}: {message}", args.file.display());
             eprintln!("nothing imported");
             return Ok(ExitCode::FAILURE);

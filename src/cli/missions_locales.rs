@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use super::referential::{operator, refused};
 use crate::config::DbConfig;
-use crate::ingestion::missions_locales::{ImportError, import, parse_csv};
+use crate::ingestion::missions_locales::{MissionsLocalesImportError, import, parse_csv};
 
 #[derive(Debug, Subcommand)]
 pub enum MissionsLocalesCommand {
@@ -34,7 +34,7 @@ pub async fn run(db: &DbConfig, command: MissionsLocalesCommand) -> anyhow::Resu
             );
             Ok(ExitCode::SUCCESS)
         }
-        Err(ImportError::Invalid(errors)) => Ok(refused(&file, &errors)),
+        Err(MissionsLocalesImportError::Invalid(errors)) => Ok(refused(&file, &errors)),
         Err(error) => Err(error.into()),
     }
 }

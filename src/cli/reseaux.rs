@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use super::referential::refused;
-use crate::auth::reseaux::{ImportError, import, parse_csv};
+use crate::auth::reseaux::{ReseauxImportError, import, parse_csv};
 use crate::config::DbConfig;
 
 #[derive(Debug, Subcommand)]
@@ -32,7 +32,7 @@ pub async fn run(db: &DbConfig, command: ReseauxCommand) -> anyhow::Result<ExitC
             println!("{count} réseaux imported, {members} organismes in all");
             Ok(ExitCode::SUCCESS)
         }
-        Err(ImportError::Invalid(errors)) => Ok(refused(&file, &errors)),
+        Err(ReseauxImportError::Invalid(errors)) => Ok(refused(&file, &errors)),
         Err(error) => Err(error.into()),
     }
 }

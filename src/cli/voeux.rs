@@ -7,7 +7,7 @@ use events::voeu::Source;
 
 use super::referential::{operator, refused};
 use crate::config::DbConfig;
-use crate::ingestion::voeux::{ImportError, Phase, Report, import};
+use crate::ingestion::voeux::{Phase, Report, VoeuxImportError, import};
 use crate::progress::Progress;
 
 #[derive(Debug, Subcommand)]
@@ -53,7 +53,7 @@ pub async fn run(db: &DbConfig, command: VoeuxCommand) -> anyhow::Result<ExitCod
             print_report(&report);
             Ok(ExitCode::SUCCESS)
         }
-        Err(ImportError::Invalid(errors, count)) => {
+        Err(VoeuxImportError::Invalid(errors, count)) => {
             let code = refused(&file, &errors);
             if count > errors.len() {
                 eprintln!("({count} refused values in all)");

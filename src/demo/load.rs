@@ -54,7 +54,7 @@ pub async fn voeux(
         )
         .await
         .map_err(|e| match e {
-            crate::ingestion::voeux::ImportError::Invalid(errors, _) => {
+            crate::ingestion::voeux::VoeuxImportError::Invalid(errors, _) => {
                 anyhow::anyhow!("the demo vœux are refused: {}", errors[0])
             }
             e => e.into(),

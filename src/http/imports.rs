@@ -18,7 +18,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, Refusals};
 use crate::auth::keys::Role;
-use crate::ingestion::imports::{self, ImportError};
+use crate::ingestion::imports::{self, DossiersImportError};
 use crate::ingestion::journal::{self, Totals};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -58,10 +58,10 @@ pub async fn upload(
     let totals = imports::run(&state.store, &transmitter, &transmission, spool.path(), |_| {})
         .await
         .map_err(|e| match e {
-            ImportError::File(message) => ApiError::bad_request(message),
-            ImportError::Limit(message) => ApiError::TooLarge(message),
-            ImportError::Ingest(e) => e.into(),
-            ImportError::Database(e) => e.into(),
+            DossiersImportError::File(message) => ApiError::bad_request(message),
+            DossiersImportError::Limit(message) => ApiError::TooLarge(message),
+            DossiersImportError::Ingest(e) => e.into(),
+            DossiersImportError::Database(e) => e.into(),
         })?;
     super::dossiers::record_metrics(transmission.channel, &totals);
     let rapport_erreurs =

@@ -16,7 +16,7 @@ use super::auth::Caller;
 use super::error::{ApiError, ErrorBody, Refusals};
 use crate::auth::keys::Role;
 use crate::ingestion::FieldError;
-use crate::ingestion::voeux::{ImportError, Report, import};
+use crate::ingestion::voeux::{Report, VoeuxImportError, import};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ImportParams {
@@ -62,18 +62,18 @@ pub async fn upload(
     let report = import(&state.pool, state.store.vault(), source, spool.path(), &nom, metadata, |_, _| {})
         .await
         .map_err(|e| match e {
-            ImportError::Invalid(errors, count) => ApiError::BadRequest {
+            VoeuxImportError::Invalid(errors, count) => ApiError::BadRequest {
                 message: format!("fichier refusé, rien n'a été importé : {count} valeur(s) refusée(s)"),
                 errors: errors
                     .into_iter()
                     .map(|e| FieldError::new(format!("ligne {}.{}", e.line, e.field), e.message))
                     .collect(),
             },
-            ImportError::File(message) => ApiError::bad_request(message),
-            ImportError::Busy => ApiError::Unavailable(ImportError::Busy.to_string()),
-            ImportError::Append(e) => ApiError::Internal(e.to_string()),
-            ImportError::Store(e) => ApiError::Internal(e.to_string()),
-            ImportError::Database(e) => e.into(),
+            VoeuxImportError::File(message) => ApiError::bad_request(message),
+            VoeuxImportError::Busy => ApiError::Unavailable(VoeuxImportError::Busy.to_string()),
+            VoeuxImportError::Append(e) => ApiError::Internal(e.to_string()),
+            VoeuxImportError::Store(e) => ApiError::Internal(e.to_string()),
+            VoeuxImportError::Database(e) => e.into(),
         })?;
     Ok(Json(report))
 }

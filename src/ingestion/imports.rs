@@ -21,7 +21,7 @@ use super::{v3, xlsx};
 const CHUNK: usize = 500;
 
 #[derive(Debug, thiserror::Error)]
-pub enum ImportError {
+pub enum DossiersImportError {
     /// The file as a whole cannot be read (format, encoding, header).
     #[error("{0}")]
     File(String),
@@ -47,8 +47,8 @@ pub async fn run(
     transmission: &Transmission,
     path: &Path,
     progress: impl Fn(u64),
-) -> Result<Totals, ImportError> {
-    let (tx, mut rx) = mpsc::channel::<Result<Vec<Row>, ImportError>>(1);
+) -> Result<Totals, DossiersImportError> {
+    let (tx, mut rx) = mpsc::channel::<Result<Vec<Row>, DossiersImportError>>(1);
     let file = path.to_owned();
     let reader = tokio::task::spawn_blocking(move || {
         if let Err(error) = read_rows(&file, &tx) {
@@ -72,16 +72,19 @@ pub async fn run(
         totals.events += part.events;
         progress(totals.received as u64);
     }
-    reader.await.map_err(|e| ImportError::File(format!("the file reader failed: {e}")))?;
+    reader.await.map_err(|e| DossiersImportError::File(format!("the file reader failed: {e}")))?;
     if !opened {
-        return Err(ImportError::File("le fichier ne contient aucune ligne de données".into()));
+        return Err(DossiersImportError::File("le fichier ne contient aucune ligne de données".into()));
     }
     Ok(totals)
 }
 
 /// Read the file and send its rows in chunks; stops early if the receiver is gone.
-fn read_rows(path: &Path, tx: &mpsc::Sender<Result<Vec<Row>, ImportError>>) -> Result<(), ImportError> {
-    let io = |e: std::io::Error| ImportError::File(format!("lecture du fichier impossible : {e}"));
+fn read_rows(
+    path: &Path,
+    tx: &mpsc::Sender<Result<Vec<Row>, DossiersImportError>>,
+) -> Result<(), DossiersImportError> {
+    let io = |e: std::io::Error| DossiersImportError::File(format!("lecture du fichier impossible : {e}"));
     let mut file = File::open(path).map_err(io)?;
     let mut magic = [0u8; 4];
     let read = file.read(&mut magic).map_err(io)?;
@@ -106,13 +109,13 @@ fn read_rows(path: &Path, tx: &mpsc::Sender<Result<Vec<Row>, ImportError>>) -> R
     Ok(())
 }
 
-pub(super) fn check_header(columns: &[String]) -> Result<(), ImportError> {
+pub(super) fn check_header(columns: &[String]) -> Result<(), DossiersImportError> {
     let missing: Vec<&str> =
         v3::REQUIRED_FIELDS.iter().copied().filter(|c| !columns.iter().any(|h| h == c)).collect();
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(ImportError::File(format!(
+        Err(DossiersImportError::File(format!(
             "colonnes obligatoires absentes de la première ligne : {} (les colonnes portent les noms des champs de l'API v3)",
             missing.join(", ")
         )))
@@ -134,29 +137,32 @@ pub(super) fn item(columns: &[String], cells: impl Iterator<Item = (usize, Strin
 
 /// Send the CSV file's rows to `emit`: the header and every record are checked first (a first pass),
 /// so that a refused file writes nothing.
-fn csv_rows(path: &Path, file: File, emit: &mut impl FnMut(Row) -> bool) -> Result<(), ImportError> {
+fn csv_rows(path: &Path, file: File, emit: &mut impl FnMut(Row) -> bool) -> Result<(), DossiersImportError> {
     let (mut reader, columns) = csv_reader(path, file)?;
     check_header(&columns)?;
     let mut record = csv::StringRecord::new();
     let mut line = 1;
-    while reader.read_record(&mut record).map_err(|e| ImportError::File(format!("CSV illisible : {e}")))? {
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| DossiersImportError::File(format!("CSV illisible : {e}")))?
+    {
         line += 1;
         if record.len() > xlsx::MAX_COLUMNS as usize {
-            return Err(ImportError::Limit(format!(
+            return Err(DossiersImportError::Limit(format!(
                 "ligne {line} : {} colonnes ; {} au plus",
                 record.len(),
                 xlsx::MAX_COLUMNS
             )));
         }
         if record.iter().any(|cell| cell.chars().count() > xlsx::MAX_CELL_CHARS) {
-            return Err(ImportError::Limit(format!(
+            return Err(DossiersImportError::Limit(format!(
                 "ligne {line} : une cellule de plus de {} caractères",
                 xlsx::MAX_CELL_CHARS
             )));
         }
     }
     let (mut reader, columns) =
-        csv_reader(path, File::open(path).map_err(|e| ImportError::File(e.to_string()))?)?;
+        csv_reader(path, File::open(path).map_err(|e| DossiersImportError::File(e.to_string()))?)?;
     let mut record = csv::StringRecord::new();
     // Lines as a spreadsheet numbers them: the header is 1, the n-th record n + 1 (the reader's own
     // positions lag by one after a CRLF).
@@ -171,7 +177,7 @@ fn csv_rows(path: &Path, file: File, emit: &mut impl FnMut(Row) -> bool) -> Resu
                     return Ok(());
                 }
             }
-            Err(e) => return Err(ImportError::File(format!("CSV illisible : {e}"))),
+            Err(e) => return Err(DossiersImportError::File(format!("CSV illisible : {e}"))),
         }
     }
 }
@@ -183,14 +189,14 @@ fn csv_rows(path: &Path, file: File, emit: &mut impl FnMut(Row) -> bool) -> Resu
 pub fn csv_reader(
     path: &Path,
     file: File,
-) -> Result<(csv::Reader<impl Read + use<>>, Vec<String>), ImportError> {
+) -> Result<(csv::Reader<impl Read + use<>>, Vec<String>), DossiersImportError> {
     let utf8 = scan(path)?;
     let encoding = if utf8 { encoding_rs::UTF_8 } else { encoding_rs::WINDOWS_1252 };
     let decoded = encoding_rs_io::DecodeReaderBytesBuilder::new().encoding(Some(encoding)).build(file);
     let mut decoded = BufReader::new(decoded);
     let mut first = String::new();
     std::io::BufRead::read_line(&mut decoded, &mut first)
-        .map_err(|e| ImportError::File(format!("première ligne illisible : {e}")))?;
+        .map_err(|e| DossiersImportError::File(format!("première ligne illisible : {e}")))?;
     let delimiter = if first.matches(';').count() >= first.matches(',').count() { b';' } else { b',' };
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -198,7 +204,7 @@ pub fn csv_reader(
         .from_reader(std::io::Cursor::new(first.into_bytes()).chain(decoded));
     let columns = reader
         .headers()
-        .map_err(|e| ImportError::File(format!("en-tête illisible : {e}")))?
+        .map_err(|e| DossiersImportError::File(format!("en-tête illisible : {e}")))?
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_lowercase())
         .collect();
@@ -211,8 +217,8 @@ pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
 /// Read the whole file once, in blocks: whether it is valid UTF-8 (else it is read as Windows-1252),
 /// refusing what no CSV of ours can be (UTF-16, NUL bytes) and records past the limits, so that the
 /// CSV reader never buffers more than one bounded record.
-fn scan(path: &Path) -> Result<bool, ImportError> {
-    let io = |e: std::io::Error| ImportError::File(format!("lecture du fichier impossible : {e}"));
+fn scan(path: &Path) -> Result<bool, DossiersImportError> {
+    let io = |e: std::io::Error| DossiersImportError::File(format!("lecture du fichier impossible : {e}"));
     let mut file = File::open(path).map_err(io)?;
     let mut buffer = vec![0u8; 64 * 1024];
     let (mut carried, mut utf8, mut first) = (0, true, true);
@@ -227,7 +233,7 @@ fn scan(path: &Path) -> Result<bool, ImportError> {
         if first && (fresh.starts_with(&[0xFF, 0xFE]) || fresh.starts_with(&[0xFE, 0xFF]))
             || fresh.contains(&0)
         {
-            return Err(ImportError::File(
+            return Err(DossiersImportError::File(
                 "encodage non pris en charge (UTF-16 ou fichier binaire) : déposez un CSV en UTF-8 ou \
                  Windows-1252, ou un classeur XLSX"
                     .into(),
@@ -246,7 +252,7 @@ fn scan(path: &Path) -> Result<bool, ImportError> {
             }
             record += 1;
             if record > MAX_RECORD_BYTES {
-                return Err(ImportError::Limit(format!(
+                return Err(DossiersImportError::Limit(format!(
                     "ligne {} : plus de {} Mio d'un seul tenant",
                     records + 1,
                     MAX_RECORD_BYTES / (1024 * 1024)
@@ -254,7 +260,7 @@ fn scan(path: &Path) -> Result<bool, ImportError> {
             }
         }
         if records > u64::from(xlsx::MAX_ROWS) {
-            return Err(ImportError::Limit(format!("plus de {} lignes", xlsx::MAX_ROWS)));
+            return Err(DossiersImportError::Limit(format!("plus de {} lignes", xlsx::MAX_ROWS)));
         }
         carried = 0;
         if utf8 {

@@ -96,7 +96,7 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<MissionLocale>, Vec<RowError>> 
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ImportError {
+pub enum MissionsLocalesImportError {
     #[error("{} refused value(s)", .0.len())]
     Invalid(Vec<RowError>),
     #[error(transparent)]
@@ -114,7 +114,7 @@ pub async fn import(
     pool: &PgPool,
     missions: Vec<MissionLocale>,
     metadata: Metadata,
-) -> Result<ImportReport, ImportError> {
+) -> Result<ImportReport, MissionsLocalesImportError> {
     let mut tx = pool.begin().await?;
     let stored: Vec<String> =
         sqlx::query_scalar!(r#"SELECT data::text AS "data!" FROM events e
@@ -159,7 +159,7 @@ pub async fn import(
                 message: format!("{} belongs to {}, which this file does not name", t.commune, t.ml_id),
             })
             .collect();
-        return Err(ImportError::Invalid(errors));
+        return Err(MissionsLocalesImportError::Invalid(errors));
     }
     if changed.is_empty() {
         return Ok(report);

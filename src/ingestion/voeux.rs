@@ -91,7 +91,7 @@ pub fn columns(source: Source) -> Columns {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ImportError {
+pub enum VoeuxImportError {
     /// Refused values (at most `KEPT_ERRORS` of them) and how many there were in all.
     #[error("{1} refused value(s)")]
     Invalid(Vec<RowError>, usize),
@@ -109,9 +109,9 @@ pub enum ImportError {
     Store(#[from] events::StoreError),
 }
 
-impl From<super::imports::ImportError> for ImportError {
-    fn from(error: super::imports::ImportError) -> Self {
-        ImportError::File(error.to_string())
+impl From<super::imports::DossiersImportError> for VoeuxImportError {
+    fn from(error: super::imports::DossiersImportError) -> Self {
+        VoeuxImportError::File(error.to_string())
     }
 }
 
@@ -144,7 +144,7 @@ struct Header {
 
 impl Header {
     /// `names`: the header's column names, trimmed and in lower case.
-    fn read(source: Source, names: &[String]) -> Result<Header, ImportError> {
+    fn read(source: Source, names: &[String]) -> Result<Header, VoeuxImportError> {
         let cols = columns(source);
         let missing: Vec<RowError> = cols
             .required
@@ -160,7 +160,7 @@ impl Header {
             .collect();
         if !missing.is_empty() {
             let count = missing.len();
-            return Err(ImportError::Invalid(missing, count));
+            return Err(VoeuxImportError::Invalid(missing, count));
         }
         let position = cols
             .required
@@ -364,9 +364,9 @@ fn read_file(
     source: Source,
     path: &Path,
     mut each: impl FnMut(u64, Result<Lu, Vec<RowError>>) -> bool,
-) -> Result<(), ImportError> {
-    let file =
-        File::open(path).map_err(|e| ImportError::File(format!("lecture du fichier impossible : {e}")))?;
+) -> Result<(), VoeuxImportError> {
+    let file = File::open(path)
+        .map_err(|e| VoeuxImportError::File(format!("lecture du fichier impossible : {e}")))?;
     let (mut reader, names) = csv_reader(path, file)?;
     let header = Header::read(source, &names)?;
     let mut record = csv::StringRecord::new();
@@ -385,15 +385,15 @@ fn read_file(
             }
             Err(e) => {
                 let error = RowError::new(line + 1, "ligne", format!("CSV illisible : {e}"));
-                return Err(ImportError::Invalid(vec![error], 1));
+                return Err(VoeuxImportError::Invalid(vec![error], 1));
             }
         }
     }
 }
 
 /// The SHA-256 of a file, read in blocks.
-fn sha256(path: &Path) -> Result<String, ImportError> {
-    let failed = |e: std::io::Error| ImportError::File(format!("lecture du fichier impossible : {e}"));
+fn sha256(path: &Path) -> Result<String, VoeuxImportError> {
+    let failed = |e: std::io::Error| VoeuxImportError::File(format!("lecture du fichier impossible : {e}"));
     let mut file = File::open(path).map_err(failed)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 256 * 1024];
@@ -407,7 +407,7 @@ fn sha256(path: &Path) -> Result<String, ImportError> {
 }
 
 /// The first reading: every row checked, nothing kept but the vœux' ids (to refuse a vœu twice).
-fn check(source: Source, path: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<Checked, ImportError> {
+fn check(source: Source, path: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result<Checked, VoeuxImportError> {
     let mut checked = Checked {
         errors: Vec::new(),
         error_count: 0,
@@ -447,7 +447,7 @@ fn check(source: Source, path: &Path, progress: &(dyn Fn(u64) + Sync)) -> Result
     })?;
     progress(checked.lignes);
     if checked.lignes == 0 {
-        return Err(ImportError::File("le fichier ne contient aucune ligne de données".into()));
+        return Err(VoeuxImportError::File("le fichier ne contient aucune ligne de données".into()));
     }
     Ok(checked)
 }
@@ -462,17 +462,17 @@ pub async fn import(
     nom: &str,
     metadata: Metadata,
     progress: impl Fn(Phase, u64) + Send + Sync + 'static,
-) -> Result<Report, ImportError> {
+) -> Result<Report, VoeuxImportError> {
     let progress = std::sync::Arc::new(progress);
     let started = std::time::Instant::now();
     let checked = {
         let (path, progress) = (path.to_owned(), progress.clone());
         tokio::task::spawn_blocking(move || check(source, &path, &|n| progress(Phase::Verification, n)))
             .await
-            .map_err(|e| ImportError::File(format!("la lecture du fichier a échoué : {e}")))??
+            .map_err(|e| VoeuxImportError::File(format!("la lecture du fichier a échoué : {e}")))??
     };
     if checked.error_count > 0 {
-        return Err(ImportError::Invalid(checked.errors, checked.error_count));
+        return Err(VoeuxImportError::Invalid(checked.errors, checked.error_count));
     }
     // One import at a time: the lock is the session's, released when this connection closes.
     let mut lock = pool.acquire().await?.detach();
@@ -481,7 +481,7 @@ pub async fn import(
             .fetch_one(&mut lock)
             .await?;
     if !locked {
-        return Err(ImportError::Busy);
+        return Err(VoeuxImportError::Busy);
     }
     let campagnes: Vec<CampagneFichier> = checked.campagnes.iter().cloned().collect();
     let import_id = sqlx::query_scalar!(
@@ -565,7 +565,7 @@ pub async fn import(
         write(pool, vault, changed).await?;
         progress(Phase::Ecriture, done);
     }
-    reader.await.map_err(|e| ImportError::File(format!("la lecture du fichier a échoué : {e}")))??;
+    reader.await.map_err(|e| VoeuxImportError::File(format!("la lecture du fichier a échoué : {e}")))??;
     tracing::info!(rows = done, seconds = started.elapsed().as_secs_f64(), "vœux written");
 
     // Last, the vœux of the file's campaigns it no longer holds: those left of what was known.
@@ -663,7 +663,7 @@ impl Ecrit {
 }
 
 /// Append the events (one request per candidate) and record them in the index, in one transaction.
-async fn write(pool: &PgPool, vault: Option<&Vault>, rows: Vec<Ecrit>) -> Result<(), ImportError> {
+async fn write(pool: &PgPool, vault: Option<&Vault>, rows: Vec<Ecrit>) -> Result<(), VoeuxImportError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -721,7 +721,7 @@ mod tests {
         let names: Vec<String> = reader.headers().expect("header").iter().map(str::to_owned).collect();
         let header = match Header::read(source, &names) {
             Ok(header) => header,
-            Err(ImportError::Invalid(errors, _)) => return vec![Err(errors)],
+            Err(VoeuxImportError::Invalid(errors, _)) => return vec![Err(errors)],
             Err(e) => panic!("{e}"),
         };
         reader

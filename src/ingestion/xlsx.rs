@@ -21,7 +21,7 @@ use std::path::Path;
 use calamine::{DataRef, Reader as _, Xlsx};
 use chrono::{Duration, NaiveDate};
 
-use super::imports::{ImportError, Row, check_header, item};
+use super::imports::{DossiersImportError, Row, check_header, item};
 
 /// Columns a row may use (the v3 format has about a hundred fields).
 pub const MAX_COLUMNS: u32 = 1024;
@@ -43,24 +43,24 @@ pub const MAX_PARTS: usize = 10_000;
 /// allocated in steps of 8), and their declared count may reserve (24 bytes each).
 pub const MAX_SHARED_STRINGS_MEMORY: u64 = 64 * 1024 * 1024;
 
-fn limit(message: String) -> ImportError {
-    ImportError::Limit(message)
+fn limit(message: String) -> DossiersImportError {
+    DossiersImportError::Limit(message)
 }
 
-fn unreadable(e: impl std::fmt::Display) -> ImportError {
-    ImportError::File(format!("classeur XLSX illisible : {e}"))
+fn unreadable(e: impl std::fmt::Display) -> DossiersImportError {
+    DossiersImportError::File(format!("classeur XLSX illisible : {e}"))
 }
 
 /// Read the workbook at `path` and send its first sheet's rows to `emit` (which says whether to go
 /// on), once every limit is checked.
-pub(super) fn rows(path: &Path, emit: &mut impl FnMut(Row) -> bool) -> Result<(), ImportError> {
+pub(super) fn rows(path: &Path, emit: &mut impl FnMut(Row) -> bool) -> Result<(), DossiersImportError> {
     check_parts(path)?;
     walk(path, &mut |_| true)?;
     walk(path, emit)
 }
 
 /// Inflate every part once, counting; parse the shared strings.
-fn check_parts(path: &Path) -> Result<(), ImportError> {
+fn check_parts(path: &Path) -> Result<(), DossiersImportError> {
     let file = File::open(path).map_err(unreadable)?;
     let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(unreadable)?;
     if zip.len() > MAX_PARTS {
@@ -92,7 +92,7 @@ struct Counted<R> {
     compressed: u64,
     most: u64,
     inflated: u64,
-    refused: Option<ImportError>,
+    refused: Option<DossiersImportError>,
 }
 
 impl<R: Read> Read for Counted<R> {
@@ -119,7 +119,7 @@ impl<R: Read> Read for Counted<R> {
 /// Count, as the shared strings stream by, the memory the reader will take for them; refuse past
 /// `MAX_SHARED_STRINGS_MEMORY`. Nothing is buffered (a single string may be hundreds of MiB): the bytes
 /// are scanned for the tags, and everything inside a `<si>`, its markup included, counts as its text.
-fn shared_strings(part: &mut impl Read) -> Result<(), ImportError> {
+fn shared_strings(part: &mut impl Read) -> Result<(), DossiersImportError> {
     let mut cost = SharedStrings::default();
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
@@ -147,7 +147,7 @@ struct SharedStrings {
 const TAG_BYTES: usize = 4096;
 
 impl SharedStrings {
-    fn byte(&mut self, byte: u8) -> Result<(), ImportError> {
+    fn byte(&mut self, byte: u8) -> Result<(), DossiersImportError> {
         if self.in_string {
             self.text += 1;
         }
@@ -164,7 +164,7 @@ impl SharedStrings {
         Ok(())
     }
 
-    fn tag_read(&mut self, tag: &[u8]) -> Result<(), ImportError> {
+    fn tag_read(&mut self, tag: &[u8]) -> Result<(), DossiersImportError> {
         let end = tag.iter().position(|b| b.is_ascii_whitespace() || *b == b'/' && tag[0] != b'/');
         let name = &tag[..end.unwrap_or(tag.len())];
         let local = |name: &[u8]| name.rsplit(|b| *b == b':').next().unwrap_or_default().to_vec();
@@ -189,7 +189,7 @@ impl SharedStrings {
     }
 
     /// One string more, of `text` bytes: 24 bytes and its text, allocated in steps of 8.
-    fn counted(&mut self, text: u64) -> Result<(), ImportError> {
+    fn counted(&mut self, text: u64) -> Result<(), DossiersImportError> {
         self.strings += 1;
         self.memory += 24 + text.max(8).next_multiple_of(8);
         if self.memory > MAX_SHARED_STRINGS_MEMORY {
@@ -210,7 +210,7 @@ fn unique_count(tag: &[u8]) -> Option<u64> {
     Some(digits.parse::<u64>().unwrap_or(if digits.is_empty() { 0 } else { u64::MAX }))
 }
 
-fn shared_strings_refused(what: String) -> ImportError {
+fn shared_strings_refused(what: String) -> DossiersImportError {
     limit(format!(
         "les textes partagés du classeur ({what}) dépassent {} Mio : déposez le fichier en CSV, ou en plusieurs classeurs",
         MAX_SHARED_STRINGS_MEMORY / (1024 * 1024)
@@ -218,14 +218,14 @@ fn shared_strings_refused(what: String) -> ImportError {
 }
 
 /// Stream the first sheet's cells, checked, into rows.
-fn walk(path: &Path, emit: &mut impl FnMut(Row) -> bool) -> Result<(), ImportError> {
+fn walk(path: &Path, emit: &mut impl FnMut(Row) -> bool) -> Result<(), DossiersImportError> {
     let file = File::open(path).map_err(unreadable)?;
     let mut workbook = Xlsx::new(BufReader::new(file)).map_err(unreadable)?;
     let sheet = workbook
         .sheet_names()
         .first()
         .cloned()
-        .ok_or_else(|| ImportError::File("le classeur n'a aucune feuille".into()))?;
+        .ok_or_else(|| DossiersImportError::File("le classeur n'a aucune feuille".into()))?;
     let mut cells = workbook.worksheet_cells_reader(&sheet).map_err(unreadable)?;
     let mut columns: Vec<String> = Vec::new();
     let mut current: Option<(u32, Vec<(usize, String)>)> = None;
@@ -268,7 +268,7 @@ fn walk(path: &Path, emit: &mut impl FnMut(Row) -> bool) -> Result<(), ImportErr
         current.get_or_insert_with(|| (row, Vec::new())).1.push((column as usize, text));
     }
     if !header_done {
-        return Err(ImportError::File("le classeur est vide".into()));
+        return Err(DossiersImportError::File("le classeur est vide".into()));
     }
     Ok(())
 }
@@ -311,7 +311,7 @@ mod tests {
         // 500 "é" (1,000 bytes of UTF-8) and their markup inside <si> (12 bytes) count 24 + 1,016.
         let fits = (MAX_SHARED_STRINGS_MEMORY / 1040) as usize;
         assert!(shared_strings(&mut table(fits, 1000)).is_ok());
-        let Err(ImportError::Limit(message)) = shared_strings(&mut table(fits + 1, 1000)) else {
+        let Err(DossiersImportError::Limit(message)) = shared_strings(&mut table(fits + 1, 1000)) else {
             panic!("one string more is refused")
         };
         assert!(message.contains("textes partagés du classeur (plus de"), "{message}");
@@ -336,7 +336,7 @@ mod tests {
         assert_eq!(unique_count(br#"sst uniqueCount="99999999999999999999999""#), Some(u64::MAX));
         let mut huge =
             std::io::Cursor::new(br#"<sst uniqueCount="3000000"><si><t>x</t></si></sst>"#.as_slice());
-        let Err(ImportError::Limit(message)) = shared_strings(&mut huge) else { panic!("refused") };
+        let Err(DossiersImportError::Limit(message)) = shared_strings(&mut huge) else { panic!("refused") };
         assert!(message.contains("(3000000 annoncés)"), "{message}");
         let mut fine =
             std::io::Cursor::new(br#"<sst uniqueCount="2000000"><si><t>x</t></si></sst>"#.as_slice());
