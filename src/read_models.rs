@@ -92,6 +92,11 @@ impl Projections {
     }
 }
 
+/// The name of a read model's checkpoint (its projection and version).
+pub fn checkpoint(which: ReadModel) -> String {
+    with_read_model!(which, None, |p| checkpoint_name(p.name(), p.version()))
+}
+
 /// The log position up to which a read model is projected.
 pub async fn position(conn: &mut sqlx::PgConnection, which: ReadModel) -> Result<i64, sqlx::Error> {
     with_read_model!(which, None, |p| position_of(conn, &p).await)

@@ -291,19 +291,18 @@ async fn append_action(
     Ok(outcome.positions[0])
 }
 
-/// The entry once the queue includes `position` (or as it stands after `CATCH_UP`).
+/// The entry once the queue includes `position` (or as it stands after `CATCH_UP`), waiting on the
+/// projection's checkpoint without holding a connection.
 async fn answer(ctx: &Context<'_>, entree: &str, position: i64) -> Result<Option<RuptureEntree>, Error> {
-    let pool = ctx.data::<PgPool>()?;
-    let mut conn = pool.acquire().await.or_internal()?;
-    let deadline = tokio::time::Instant::now() + CATCH_UP;
-    while crate::read_models::position(&mut conn, crate::read_models::ReadModel::Ruptures)
-        .await
-        .or_internal()?
-        < position
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let store = ctx.data::<EventStore>()?;
+    let checkpoint = crate::read_models::checkpoint(crate::read_models::ReadModel::Ruptures);
+    if !store.wait_checkpoint(&checkpoint, position, CATCH_UP).await {
+        tracing::warn!(
+            position,
+            "the rupture queue did not include the action in time: answered as it stands"
+        );
     }
+    let mut conn = ctx.data::<PgPool>()?.acquire().await.or_internal()?;
     let jour = Utc::now().date_naive();
     Ok(query::une(&mut conn, entree, jour).await.or_internal()?.map(|ligne| RuptureEntree { ligne, jour }))
 }

@@ -297,3 +297,31 @@ async fn concurrent_writers_never_make_a_live_subscriber_skip_or_repeat_an_event
         .unwrap();
     assert!(cli.status.success(), "tba verify: {cli:?}");
 }
+
+/// A reader waits for a consumer's checkpoint without polling: woken by the commit that moves it, in
+/// another process (another store here), and never by a transaction rolled back.
+#[tokio::test]
+async fn a_wait_on_a_checkpoint_is_woken_by_the_commit_that_reaches_it() {
+    let db = TestDb::new().await;
+    let store = store(&db).await;
+    let short = std::time::Duration::from_millis(300);
+    assert!(!store.wait_checkpoint("lecteur", 5, short).await, "no checkpoint yet");
+    let other = EventStore::start(db.pool.clone(), StoreConfig::default()).await.unwrap();
+    let mut tx = other.pool().begin().await.unwrap();
+    assert!(checkpoint::advance(&mut tx, "lecteur", 0, 5).await.unwrap());
+    tx.rollback().await.unwrap();
+    assert!(!store.wait_checkpoint("lecteur", 5, short).await, "a rolled-back move wakes no one");
+    let waiting = {
+        let store = store.clone();
+        tokio::spawn(
+            async move { store.wait_checkpoint("lecteur", 5, std::time::Duration::from_secs(10)).await },
+        )
+    };
+    let started = std::time::Instant::now();
+    let mut tx = other.pool().begin().await.unwrap();
+    assert!(checkpoint::advance(&mut tx, "lecteur", 0, 7).await.unwrap());
+    tx.commit().await.unwrap();
+    assert!(waiting.await.unwrap(), "woken by the commit");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(store.wait_checkpoint("lecteur", 7, short).await, "already there: no wait");
+}

@@ -3,7 +3,29 @@
 //! A consumer saves its checkpoint with `save` inside the transaction that writes its own results, so
 //! that its effect is exactly-once: either both are committed or neither is.
 
-use sqlx::PgConnection;
+use std::collections::HashMap;
+
+use sqlx::{PgConnection, PgPool};
+
+use super::CHECKPOINT_CHANNEL;
+
+/// Every consumer's checkpoint.
+pub async fn all(pool: &PgPool) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT name, position FROM checkpoints").fetch_all(pool).await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Tell the processes sharing the database, once the caller's transaction commits, that the consumer
+/// has reached `position` (see `EventStore::wait_checkpoint`).
+async fn notify(tx: &mut PgConnection, name: &str, position: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHECKPOINT_CHANNEL)
+        .bind(format!("{name} {position}"))
+        .execute(tx)
+        .await
+        .map(drop)
+}
 
 /// The last position the consumer has processed (0 when it has never run).
 pub async fn load(conn: &mut PgConnection, name: &str) -> Result<i64, sqlx::Error> {
@@ -21,9 +43,9 @@ pub async fn save(tx: &mut PgConnection, name: &str, position: i64) -> Result<()
         name,
         position
     )
-    .execute(tx)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    notify(tx, name, position).await
 }
 
 /// Move the consumer's checkpoint from `from` to `to` in the caller's transaction, only if it is still
@@ -38,7 +60,11 @@ pub async fn advance(tx: &mut PgConnection, name: &str, from: i64, to: i64) -> R
         from,
         to
     )
-    .execute(tx)
+    .execute(&mut *tx)
     .await?;
-    Ok(moved.rows_affected() == 1)
+    if moved.rows_affected() != 1 {
+        return Ok(false);
+    }
+    notify(tx, name, to).await?;
+    Ok(true)
 }

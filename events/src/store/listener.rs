@@ -1,29 +1,33 @@
-//! One LISTEN connection per process turns commit notifications into a watched head position.
+//! One LISTEN connection per process turns commit notifications into a watched head position and
+//! watched consumer checkpoints.
 //!
 //! NOTIFY is only a wake-up: a notification sent while the connection was down is lost, so after every
-//! reconnection the head is read again from the log, which stays the truth.
+//! reconnection the head and the checkpoints are read again from the database, which stays the truth.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
-use super::{NOTIFY_CHANNEL, read};
+use super::{CHECKPOINT_CHANNEL, NOTIFY_CHANNEL, checkpoint, read};
 
-pub(super) fn spawn(pool: PgPool, head: watch::Sender<i64>) {
+type Checkpoints = watch::Sender<HashMap<String, i64>>;
+
+pub(super) fn spawn(pool: PgPool, head: watch::Sender<i64>, checkpoints: Checkpoints) {
     tokio::spawn(async move {
         tokio::select! {
             () = head.closed() => {}
-            () = listen(&pool, &head) => {}
+            () = listen(&pool, &head, &checkpoints) => {}
         }
     });
 }
 
-async fn listen(pool: &PgPool, head: &watch::Sender<i64>) {
+async fn listen(pool: &PgPool, head: &watch::Sender<i64>, checkpoints: &Checkpoints) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match listen_once(pool, head).await {
+        match listen_once(pool, head, checkpoints).await {
             Ok(()) => backoff = Duration::from_millis(100),
             // The service is shutting down.
             Err(_) if pool.is_closed() => return,
@@ -37,17 +41,46 @@ async fn listen(pool: &PgPool, head: &watch::Sender<i64>) {
 }
 
 /// Listen until the connection drops (`Ok`) or cannot be made (`Err`).
-async fn listen_once(pool: &PgPool, head: &watch::Sender<i64>) -> Result<(), sqlx::Error> {
+async fn listen_once(
+    pool: &PgPool,
+    head: &watch::Sender<i64>,
+    checkpoints: &Checkpoints,
+) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(NOTIFY_CHANNEL).await?;
-    // Anything committed before LISTEN took effect was not notified to us: read the head now.
+    listener.listen_all([NOTIFY_CHANNEL, CHECKPOINT_CHANNEL]).await?;
+    // Anything committed before LISTEN took effect was not notified to us: read the head and the
+    // checkpoints now.
     advance(head, read::head(pool).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?.position);
+    for (name, position) in checkpoint::all(pool).await? {
+        advance_checkpoint(checkpoints, name, position);
+    }
     while let Some(notification) = listener.try_recv().await? {
-        if let Ok(position) = notification.payload().parse() {
+        if notification.channel() == CHECKPOINT_CHANNEL {
+            let parsed =
+                notification.payload().rsplit_once(' ').and_then(|(n, p)| Some((n, p.parse().ok()?)));
+            if let Some((name, position)) = parsed {
+                advance_checkpoint(checkpoints, name.to_owned(), position);
+            }
+        } else if let Ok(position) = notification.payload().parse() {
             advance(head, position);
         }
     }
     Ok(())
+}
+
+/// A checkpoint only moves forward here (a rebuild that moves it back is read at the next reconnection).
+fn advance_checkpoint(checkpoints: &Checkpoints, name: String, position: i64) {
+    checkpoints.send_if_modified(|known| match known.get_mut(&name) {
+        Some(p) if *p >= position => false,
+        Some(p) => {
+            *p = position;
+            true
+        }
+        None => {
+            known.insert(name, position);
+            true
+        }
+    });
 }
 
 fn advance(head: &watch::Sender<i64>, position: i64) {

@@ -24,6 +24,9 @@ use crate::envelope::{AppendOutcome, AppendRequest, ExpectedVersion, NewEvent, R
 use crate::error::{AppendError, StoreError};
 use crate::personal::{self, Vault};
 
+/// The NOTIFY channel woken when a consumer's checkpoint moves; its payload is `NAME POSITION`.
+pub const CHECKPOINT_CHANNEL: &str = "tba_checkpoints";
+
 /// The NOTIFY channel woken on every commit to the log; its payload is the new head position.
 pub const NOTIFY_CHANNEL: &str = "tba_events";
 
@@ -59,6 +62,8 @@ pub struct EventStore {
     pool: PgPool,
     jobs: mpsc::Sender<writer::Job>,
     head: watch::Receiver<i64>,
+    /// Every consumer's checkpoint, as the commits of any process move them.
+    checkpoints: watch::Receiver<std::collections::HashMap<String, i64>>,
     vault: Option<Vault>,
 }
 
@@ -69,8 +74,18 @@ impl EventStore {
         let (head_tx, head) = watch::channel(current);
         let vault = config.vault.clone();
         let jobs = writer::spawn(pool.clone(), config, head_tx.clone());
-        listener::spawn(pool.clone(), head_tx);
-        Ok(EventStore { pool, jobs, head, vault })
+        let (checkpoints_tx, checkpoints) = watch::channel(checkpoint::all(&pool).await?);
+        listener::spawn(pool.clone(), head_tx, checkpoints_tx);
+        Ok(EventStore { pool, jobs, head, checkpoints, vault })
+    }
+
+    /// Wait until the consumer `name` has processed the log up to `position`, at most `within`;
+    /// whether it has. Woken by the commits that move its checkpoint, in any process, without holding
+    /// a connection.
+    pub async fn wait_checkpoint(&self, name: &str, position: i64, within: std::time::Duration) -> bool {
+        let mut checkpoints = self.checkpoints.clone();
+        let reached = checkpoints.wait_for(|known| known.get(name).is_some_and(|p| *p >= position));
+        matches!(tokio::time::timeout(within, reached).await, Ok(Ok(_)))
     }
 
     pub fn pool(&self) -> &PgPool {
