@@ -87,8 +87,12 @@ fn holding<S: Stream>(permit: Option<Permit>, stream: S) -> impl Stream<Item = S
     })
 }
 
-/// How often a `ruptureQueue` subscription looks whether the queue moved.
-const QUEUE_POLL: Duration = Duration::from_millis(200);
+/// A `ruptureQueue` subscription wakes when the queue's projection commits (any process); it also
+/// looks this often, should a notification be lost.
+const QUEUE_LOOK: Duration = Duration::from_secs(5);
+
+/// How long a `ruptureQueue` subscription waits after failing to read the queue.
+const QUEUE_RETRY: Duration = Duration::from_millis(500);
 /// At most one indicators update per subscription in this time.
 const THROTTLE: Duration = Duration::from_secs(1);
 
@@ -170,36 +174,47 @@ impl SubscriptionRoot {
             .await
             .or_internal()?;
         drop(conn);
+        let store = ctx.data::<EventStore>()?.clone();
+        let checkpoint = crate::read_models::checkpoint(crate::read_models::ReadModel::Ruptures);
         let state = (pool, ml, after, VecDeque::<RuptureEntree>::new());
         Ok(holding(
             permit,
-            stream::unfold(state, |(pool, ml, mut after, mut pending)| async move {
-                loop {
-                    if let Some(entree) = pending.pop_front() {
-                        return Some((Ok(entree), (pool, ml, after, pending)));
-                    }
-                    tokio::time::sleep(QUEUE_POLL).await;
-                    let changed = async {
-                        let mut conn = pool.acquire().await?;
-                        let reached =
-                            crate::read_models::position(&mut conn, crate::read_models::ReadModel::Ruptures)
-                                .await?;
-                        if reached <= after {
-                            return Ok((after, Vec::new()));
+            stream::unfold(state, move |(pool, ml, mut after, mut pending)| {
+                let (store, checkpoint) = (store.clone(), checkpoint.clone());
+                async move {
+                    loop {
+                        if let Some(entree) = pending.pop_front() {
+                            return Some((Ok(entree), (pool, ml, after, pending)));
                         }
-                        let jour = Utc::now().date_naive();
-                        let lignes = ruptures_query::changees(&mut conn, &ml, after, jour).await?;
-                        Ok::<_, sqlx::Error>((
-                            reached,
-                            lignes.into_iter().map(|ligne| RuptureEntree { ligne, jour }).collect(),
-                        ))
-                    };
-                    match changed.await {
-                        Ok((reached, entrees)) => {
-                            after = reached;
-                            pending.extend(entrees);
+                        store.wait_checkpoint(&checkpoint, after + 1, QUEUE_LOOK).await;
+                        let changed = async {
+                            let mut conn = pool.acquire().await?;
+                            let reached = crate::read_models::position(
+                                &mut conn,
+                                crate::read_models::ReadModel::Ruptures,
+                            )
+                            .await?;
+                            if reached <= after {
+                                return Ok((after, Vec::new()));
+                            }
+                            let jour = Utc::now().date_naive();
+                            let lignes = ruptures_query::changees(&mut conn, &ml, after, jour).await?;
+                            Ok::<_, sqlx::Error>((
+                                reached,
+                                lignes.into_iter().map(|ligne| RuptureEntree { ligne, jour }).collect(),
+                            ))
+                        };
+                        match changed.await {
+                            Ok((reached, entrees)) => {
+                                after = reached;
+                                pending.extend(entrees);
+                            }
+                            Err(error) => {
+                                // Not again at once: the checkpoint that woke us is still ahead.
+                                tokio::time::sleep(QUEUE_RETRY).await;
+                                return Some((Err(internal(error)), (pool, ml, after, pending)));
+                            }
                         }
-                        Err(error) => return Some((Err(internal(error)), (pool, ml, after, pending))),
                     }
                 }
             }),
