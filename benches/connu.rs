@@ -1,12 +1,12 @@
 //! The indicators "as known at" over a large log (issue 8): `indicateurs(groupBy: REGION, date,
-//! connuAu)` answered from the nearest snapshot of the département cube's history plus the history
+//! connuAu)` answered from the nearest instantané of the département cube's history plus the history
 //! since, side by side with the live query and with the full replay it replaces.
 //!
 //! `cargo bench --bench connu` (private cluster, or the server of `DATABASE_URL`). It takes the large
 //! log of `read_models` (BENCH_DOSSIERS, default 1,000,000 dossiers; kept with BENCH_REUSE=1), then:
 //! 1. brings the `dossiers` projection up to the head by the rebuild `tba projections rebuild` runs
 //!    (history included): that is also what one full `tba replay` costs;
-//! 2. takes BENCH_SNAPSHOTS (default 10) snapshots of the history at evenly spaced positions, each
+//! 2. takes BENCH_SNAPSHOTS (default 10) instantanés of the history at evenly spaced positions, each
 //!    from the previous one, as `tba serve` would have taken them along the way;
 //! 3. asks BENCH_QUERIES (default 300) questions by région at random dates of the last three school
 //!    years and random knowledge times over the whole log, and as many of the live query, printing
@@ -35,7 +35,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let dossiers = env_usize("BENCH_DOSSIERS", 1_000_000);
     let queries = env_usize("BENCH_QUERIES", 300);
-    let snapshots = env_usize("BENCH_SNAPSHOTS", 10).max(1) as i64;
+    let instantanes = env_usize("BENCH_SNAPSHOTS", 10).max(1) as i64;
     let reuse = std::env::var("BENCH_REUSE").is_ok_and(|v| v == "1");
     let today = Utc::now().date_naive();
     let pool = support::large_log(dossiers, reuse, today).await?;
@@ -57,8 +57,8 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let mut took = Vec::new();
-    for k in 1..=snapshots {
-        let position = head * k / snapshots;
+    for k in 1..=instantanes {
+        let position = head * k / instantanes;
         let started = Instant::now();
         connu::prendre(&pool, position).await?;
         took.push(started.elapsed().as_secs_f64());
@@ -70,8 +70,8 @@ async fn main() -> anyhow::Result<()> {
     .fetch_one(&pool)
     .await?;
     println!(
-        "{snapshots} snapshots, one every {} events: {:.1} s each on average ({cube_rows} rows, {cube_size} each)",
-        head / snapshots,
+        "{instantanes} instantanés, one every {} events: {:.1} s each on average ({cube_rows} rows, {cube_size} each)",
+        head / instantanes,
         took.iter().sum::<f64>() / took.len() as f64
     );
 

@@ -236,7 +236,7 @@ impl Projector for DossiersProjection {
         }
     }
 
-    /// The snapshots of "as known at" summed the replaced history (and their views named its table).
+    /// The instantanés of "as known at" summed the replaced history (and their views named its table).
     async fn swapped(&self, tx: &mut PgConnection) -> Result<(), ProjectionError> {
         crate::indicateurs::connu::oublier(tx).await?;
         Ok(())

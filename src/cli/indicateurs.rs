@@ -50,7 +50,7 @@ pub struct IndicateursArgs {
     /// Count as the log knew it at this instant (RFC 3339): only the events recorded by then.
     #[arg(long, value_name = "TIME")]
     pub connu_au: Option<chrono::DateTime<chrono::Utc>>,
-    /// Take a snapshot of the history for "as known at" at this position (default: the projected
+    /// Take an instantané of the history for "as known at" at this position (default: the projected
     /// position), and count nothing.
     #[arg(long, value_name = "POSITION", num_args = 0..=1, default_missing_value = "-1")]
     pub instantane: Option<i64>,
@@ -76,7 +76,7 @@ pub async fn run(db: &DbConfig, args: IndicateursArgs) -> anyhow::Result<ExitCod
     if let Some(position) = args.instantane {
         let position = if position < 0 { i64::MAX } else { position };
         let taken = projections::indicateurs::connu::prendre(&pool, position).await?;
-        println!("snapshot of the indicators' history at position {taken}");
+        println!("instantané of the indicators' history at position {taken}");
         return Ok(ExitCode::SUCCESS);
     }
     let mut conn = pool.acquire().await?.detach();

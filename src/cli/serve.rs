@@ -22,8 +22,8 @@ pub struct ServeArgs {
     #[arg(long, env = "TBA_RETENTION_ANS", default_value_t = crate::personnes::RETENTION_ANS,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub retention_ans: u32,
-    /// Events after which a snapshot of the indicators' history is taken ("as known at" queries add
-    /// to the nearest snapshot the history since); one is also taken daily.
+    /// Events after which an instantané of the indicators' history is taken ("as known at" queries add
+    /// to the nearest instantané the history since); one is also taken daily.
     #[arg(long, env = "TBA_INSTANTANE_EVENEMENTS", default_value_t = 100_000)]
     pub instantane_evenements: i64,
     #[command(flatten)]
@@ -60,7 +60,7 @@ pub async fn start(db: &DbConfig, args: &ServeArgs) -> anyhow::Result<Running> {
     let state = AppState::new(pool.clone(), store, &args.limits);
     tokio::spawn(crate::ingestion::journal::purge_every_hour(pool.clone()));
     tokio::spawn(crate::personnes::retention_every_day(pool.clone(), vault, args.retention_ans));
-    tokio::spawn(snapshots_every_ten_minutes(pool.clone(), args.instantane_evenements));
+    tokio::spawn(instantanes_every_ten_minutes(pool.clone(), args.instantane_evenements));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
     tracing::info!(%address, "listening");
@@ -75,8 +75,8 @@ pub async fn run(db: &DbConfig, args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Take a snapshot of the indicators' history when enough has happened since the last one.
-async fn snapshots_every_ten_minutes(pool: PgPool, every: i64) {
+/// Take an instantané of the indicators' history when enough has happened since the last one.
+async fn instantanes_every_ten_minutes(pool: PgPool, every: i64) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
         tick.tick().await;
@@ -84,7 +84,7 @@ async fn snapshots_every_ten_minutes(pool: PgPool, every: i64) {
             return;
         }
         if let Err(error) = projections::indicateurs::connu::prendre_si_du(&pool, every.max(1)).await {
-            tracing::warn!(%error, "could not take a snapshot of the indicators' history");
+            tracing::warn!(%error, "could not take an instantané of the indicators' history");
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The indicators "as known at" a time: the same numbers as a full `tba replay --until` at that instant,
-//! with or without snapshots, through the CLI and GraphQL; and the auditors' difference between two
+//! with or without instantanés, through the CLI and GraphQL; and the auditors' difference between two
 //! instants, naming the dossiers and events that account for it.
 
 use crate::common;
@@ -71,8 +71,8 @@ async fn as_known_at_gives_the_numbers_of_a_full_replay_at_that_instant() {
     let t = setup().await;
     let t0 = Utc::now();
     let t1 = t.push(&t.lyon, json!([this_year(dossier_v3("A-1")), this_year(dossier_v3("A-2"))])).await;
-    // A snapshot between the pushes: answers after it start from it.
-    assert!(t.indicateurs(&["--instantane"]).starts_with("snapshot"));
+    // An instantané between the pushes: answers after it start from it.
+    assert!(t.indicateurs(&["--instantane"]).starts_with("instantané"));
     // Late data: a rupture 20 days ago, and a new dossier inscrit since 60 days, in Paris.
     let mut rupture = this_year(dossier_v3("A-1"));
     rupture["contrat_date_rupture"] = json!(days(-20));
@@ -83,7 +83,7 @@ async fn as_known_at_gives_the_numbers_of_a_full_replay_at_that_instant() {
     paris["etablissement_responsable_siret"] = json!(CFA_PARIS.1);
     let t2 = t.push(&t.lyon, json!([rupture])).await;
     let t3 = t.push(&t.paris, json!([paris])).await;
-    assert!(t.indicateurs(&["--instantane"]).starts_with("snapshot"));
+    assert!(t.indicateurs(&["--instantane"]).starts_with("instantané"));
     let mut exclu = this_year(dossier_v3("A-2"));
     exclu["date_exclusion_formation"] = json!(days(-30));
     let t4 = t.push(&t.lyon, json!([this_year(dossier_v3("A-3")), exclu])).await;
@@ -178,7 +178,7 @@ async fn as_known_at_gives_the_numbers_of_a_full_replay_at_that_instant() {
     assert_eq!(d["apres"], json!(apres), "{answer}");
     assert_eq!(d["dossiers"].as_array().map(Vec::len), Some(2), "{answer}");
 
-    // A rebuild forgets the snapshots and still answers the same.
+    // A rebuild forgets the instantanés and still answers the same.
     let before = t.known(t2, &days(-10));
     t.db.assert_rebuild_of("dossiers");
     assert_eq!(t.known(t2, &days(-10)), before);
@@ -297,7 +297,7 @@ async fn corrections_from_an_erp_are_linked_to_what_they_correct_and_known_from_
 
 /// Every grouping and filter as known at three positions of a log where half the dossiers change and
 /// an organisme formateur moves: the numbers of a replay up to each, whichever way they are answered
-/// (the département cube's snapshots, the live read model corrected by the versions since, or the
+/// (the département cube's instantanés, the live read model corrected by the versions since, or the
 /// versions alone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_grouping_and_filter_as_known_at_gives_the_numbers_of_a_replay() {
@@ -324,7 +324,7 @@ async fn every_grouping_and_filter_as_known_at_gives_the_numbers_of_a_replay() {
     let batches = tba::demo::load::prepare(&db.pool, &csv, &items).await.unwrap();
     tba::demo::load::push_all(&app.address, &batches, 2, &progress).await.unwrap();
     let first = caught_up().await;
-    assert!(t_snapshot(&db).starts_with("snapshot"));
+    assert!(t_instantane(&db).starts_with("instantané"));
     // The organisme moves first, then half the dossiers change.
     let uai = items[0]["etablissement_formateur_uai"].as_str().unwrap().to_owned();
     let changed = amend_half(&mut items, today);
@@ -399,7 +399,7 @@ async fn every_grouping_and_filter_as_known_at_gives_the_numbers_of_a_replay() {
     projections.stop().await;
 }
 
-fn t_snapshot(db: &TestDb) -> String {
+fn t_instantane(db: &TestDb) -> String {
     let output = db.tba(&["indicateurs", "--instantane"]);
     assert!(output.status.success(), "{output:?}");
     stdout(&output)

@@ -1,13 +1,13 @@
 //! The indicators as known at a time (domain.md §6, for auditors): the département cube as the log
-//! knew it at a position P, from the knowledge-time history (`historique`) and snapshots of it.
+//! knew it at a position P, from the knowledge-time history (`historique`) and instantanés of it.
 //!
-//! A snapshot at position S is a schema `connu_S` holding `rm_indicateurs_departement` in its usual
+//! An instantané at position S is a schema `connu_S` holding `rm_indicateurs_departement` in its usual
 //! shape (daily changes and monthly sums) for the history up to S, and, in place of the pending table,
 //! a view of the history rows after S up to the position a transaction asks for
 //! (`tba.connu_jusqua`). With that schema first on the search path, the ordinary cube query
-//! (`query::indicateurs`) answers "as known at P" reading the snapshot plus the rows since: a query
-//! costs one month of the cube's rows plus the history since the snapshot, whatever the log's size.
-//! Snapshots are built from the previous one and the history between, never copied from the live
+//! (`query::indicateurs`) answers "as known at P" reading the instantané plus the rows since: a query
+//! costs one month of the cube's rows plus the history since the instantané, whatever the log's size.
+//! Instantanés are built from the previous one and the history between, never copied from the live
 //! cube, so they are exact whenever they are taken. Only the département cube is kept this way (the
 //! national, région, département and académie groupings and filters); the other questions are answered
 //! from the dossiers' versions (`versions`).
@@ -18,10 +18,10 @@ use sqlx::{PgConnection, PgPool, Row as _};
 use super::cubes::{CUBES, Deltas};
 use super::query::{Dimension, Filtre, plan};
 
-/// The projection version whose history the snapshots sum (`DossiersProjection::version`).
+/// The projection version whose history the instantanés sum (`DossiersProjection::version`).
 pub const VERSION: i32 = 2;
 
-/// Whether a question "as known at" is answered from the snapshots: its grouping and filters are in
+/// Whether a question "as known at" is answered from the instantanés: its grouping and filters are in
 /// the département cube.
 fn par_instantanes(dimension: Dimension, filtre: &Filtre) -> bool {
     plan(dimension, filtre) == CUBES[0].table
@@ -51,7 +51,7 @@ fn schema_of(position: i64) -> String {
     format!("connu_{position}")
 }
 
-/// The latest snapshot at or before `position` (position 0, the empty one, is always there once
+/// The latest instantané at or before `position` (position 0, the empty one, is always there once
 /// `prendre` has run once; `None` before).
 async fn instantane_avant(
     conn: &mut PgConnection,
@@ -69,7 +69,7 @@ async fn instantane_avant(
 }
 
 /// In the caller's transaction, read the département cube as known at `position` from now on: the
-/// search path names the nearest snapshot (made when there is none yet).
+/// search path names the nearest instantané (made when there is none yet).
 pub async fn lire(tx: &mut PgConnection, position: i64) -> Result<i64, sqlx::Error> {
     let (depuis, schema) = match instantane_avant(tx, position).await? {
         Some(found) => found,
@@ -85,7 +85,7 @@ pub async fn lire(tx: &mut PgConnection, position: i64) -> Result<i64, sqlx::Err
     Ok(depuis)
 }
 
-/// Create the (empty) schema of a snapshot at `position`, and record it.
+/// Create the (empty) schema of an instantané at `position`, and record it.
 async fn creer(tx: &mut PgConnection, position: i64) -> Result<String, sqlx::Error> {
     let schema = schema_of(position);
     let cube = CUBES[0].table;
@@ -113,7 +113,7 @@ async fn creer(tx: &mut PgConnection, position: i64) -> Result<String, sqlx::Err
     Ok(schema)
 }
 
-/// Take a snapshot at `position` (at most the projected position): the previous snapshot's daily
+/// Take an instantané at `position` (at most the projected position): the previous instantané's daily
 /// changes plus the history between, written in the cube's shape. Returns the position taken.
 pub async fn prendre(pool: &PgPool, position: i64) -> Result<i64, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -153,11 +153,11 @@ pub async fn prendre(pool: &PgPool, position: i64) -> Result<i64, sqlx::Error> {
         .await?;
     deltas.merge(&mut tx).await?;
     tx.commit().await?;
-    tracing::info!(position, history_rows = rows.len(), "indicators snapshot taken");
+    tracing::info!(position, history_rows = rows.len(), "indicators instantané taken");
     Ok(position)
 }
 
-/// Take a snapshot at the projected position when `every` events or a day have passed since the
+/// Take an instantané at the projected position when `every` events or a day have passed since the
 /// latest one. Returns the position taken, if any.
 pub async fn prendre_si_du(pool: &PgPool, every: i64) -> Result<Option<i64>, sqlx::Error> {
     let mut conn = pool.acquire().await?;
@@ -180,7 +180,7 @@ pub async fn prendre_si_du(pool: &PgPool, every: i64) -> Result<Option<i64>, sql
     Ok(None)
 }
 
-/// Forget every snapshot (after a rebuild of the projection, whose history they summed), and make the
+/// Forget every instantané (after a rebuild of the projection, whose history they summed), and make the
 /// empty one at position 0 again: its view named the history table the rebuild replaced.
 pub async fn oublier(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     let schemas: Vec<String> =
@@ -197,7 +197,7 @@ pub async fn oublier(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
 }
 
 /// The indicators at `date` as known at `instant` (at most the projected position), for any grouping
-/// and filter: from the département cube's snapshots where it holds the question, else from the
+/// and filter: from the département cube's instantanés where it holds the question, else from the
 /// dossiers' versions (`versions`); with the position the answer is as of.
 pub async fn indicateurs(
     pool: &PgPool,
@@ -207,7 +207,7 @@ pub async fn indicateurs(
     filtre: &Filtre,
 ) -> Result<(i64, Vec<super::Groupe>), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    // One snapshot of the database for the whole answer: the projection's position, its read model and
+    // One view of the database for the whole answer: the projection's position, its read model and
     // its history agree.
     sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").execute(&mut *tx).await?;
     let position = position_at(&mut tx, instant).await?.min(position_projetee(&mut tx).await?);
