@@ -48,12 +48,6 @@ impl Channel {
     }
 }
 
-impl std::fmt::Display for Channel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl From<Channel> for String {
     fn from(channel: Channel) -> String {
         channel.as_str().to_owned()

@@ -195,7 +195,7 @@ impl EventsMutation {
         match native::append(store, &transmitter, correlation_id, Batch { events, expected_versions }).await {
             Ok(results) => {
                 let appended: usize = results.iter().filter(|r| !r.replayed).map(|r| r.positions.len()).sum();
-                metrics::counter!("tba_ingest_events_total", "channel" => "graphql")
+                metrics::counter!("tba_ingest_events_total", "channel" => Channel::Graphql.as_str())
                     .increment(appended as u64);
                 Ok(AppendEventsPayload {
                     correlation_id: ID(correlation_id.to_string()),

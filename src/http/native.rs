@@ -58,7 +58,8 @@ pub async fn append(
     match native::append(&state.store, &transmitter, correlation_id, batch).await {
         Ok(results) => {
             let events: usize = results.iter().filter(|r| !r.replayed).map(|r| r.positions.len()).sum();
-            metrics::counter!("tba_ingest_events_total", "channel" => "events").increment(events as u64);
+            metrics::counter!("tba_ingest_events_total", "channel" => Channel::Events.as_str())
+                .increment(events as u64);
             Ok(Json(AppendResponse { correlation_id, results }))
         }
         Err(error) => Err(match (error.to_string(), error) {

@@ -315,6 +315,10 @@ fn check(
         {
             refuse("dossier_id", "ce dossier n'est pas celui d'un apprenant de l'organisme de la clé".into())
         }
+        (DossierEvent::IdentiteModifiee(_), Some(i)) if i.personnel.efface => refuse(
+            "type",
+            "la personne de ce dossier a été effacée : son identité n'est plus enregistrée".into(),
+        ),
         (DossierEvent::IdentiteModifiee(identite), Some(i)) => {
             let naissance = identite.personnel.date_de_naissance;
             if let Err(invalid) = events::limits::naissance(naissance, i.session.date_entree) {

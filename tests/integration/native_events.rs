@@ -206,4 +206,19 @@ async fn an_identity_correction_is_keyed_by_the_server_and_checked() {
         "sealed with the new person's key: {stored}"
     );
     assert!(!stored.to_string().contains("2008-05-05"), "the birth date is sealed: {stored}");
+
+    // Once the person is erased, their identity is never recorded again.
+    let erased = db.tba(&[
+        "personnes",
+        "effacer",
+        &expected.identite,
+        "--motif",
+        "demande",
+        "--base-legale",
+        "DROIT_A_L_EFFACEMENT",
+    ]);
+    assert!(erased.status.success(), "{erased:?}");
+    let (status, refused) = post(&app, &key, &identite("2008-06-06")).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["errors"][0]["path"], "events[0].type", "{refused}");
 }
