@@ -375,7 +375,7 @@ impl Projector for DossiersProjection {
             }
             if rows.len() >= BUILD_ROWS {
                 copy_dossiers(tx, &rows, self.rules.version()).await?;
-                insert_libelles(tx, &rows).await?;
+                insert_libelles(tx, &named(&rows)).await?;
                 historique.write(tx).await?;
                 let writing = std::time::Instant::now();
                 versions.write(tx).await?;
@@ -386,7 +386,7 @@ impl Projector for DossiersProjection {
         }
         reader.await.map_err(|e| ProjectionError::Event { position: until, message: e.to_string() })??;
         copy_dossiers(tx, &rows, self.rules.version()).await?;
-        insert_libelles(tx, &rows).await?;
+        insert_libelles(tx, &named(&rows)).await?;
         sqlx::query(
             "INSERT INTO rm_formations_libelles (formation, libelle, n)
              SELECT formation, libelle, count(*) FROM rm_dossiers_libelles GROUP BY formation, libelle",
@@ -537,24 +537,41 @@ struct CountedRow {
     annee_formation: Option<i16>,
 }
 
-/// The formations' names the dossiers carry: those of the dossiers `refolded` are taken back, those of
-/// their `rows` now added, and each formation's count per name moved by the difference.
+/// The formations' names the dossiers carry: of the dossiers `refolded`, those whose formation or
+/// name changed (or that have none now) are taken back and their `rows`' added, and each formation's
+/// count per name moved by the difference. A dossier whose name did not change is not written.
 async fn write_libelles(
     tx: &mut PgConnection,
     refolded: &[String],
     rows: &[Row],
 ) -> Result<(), ProjectionError> {
-    let mut counts: HashMap<(String, String), i64> = HashMap::new();
-    let old: Vec<(String, String)> = sqlx::query_as(
-        "DELETE FROM rm_dossiers_libelles WHERE dossier_id = ANY($1) RETURNING formation, libelle",
+    let old: HashMap<String, (String, String)> = sqlx::query_as::<_, (String, String, String)>(
+        "SELECT dossier_id, formation, libelle FROM rm_dossiers_libelles WHERE dossier_id = ANY($1)",
     )
     .bind(refolded)
     .fetch_all(&mut *tx)
-    .await?;
-    for key in old {
-        *counts.entry(key).or_default() -= 1;
+    .await?
+    .into_iter()
+    .map(|(id, formation, libelle)| (id, (formation, libelle)))
+    .collect();
+    let now = named(rows);
+    let same = |id: &str, f: &str, l: &str| old.get(id).is_some_and(|(of, ol)| of == f && ol == l);
+    let added: Vec<(&str, &str, &str)> = now.iter().copied().filter(|(id, f, l)| !same(id, f, l)).collect();
+    let kept: std::collections::HashSet<&str> =
+        now.iter().filter(|(id, f, l)| same(id, f, l)).map(|(id, _, _)| *id).collect();
+    let taken_back: Vec<&String> = old.keys().filter(|id| !kept.contains(id.as_str())).collect();
+    let mut counts: HashMap<(String, String), i64> = HashMap::new();
+    if !taken_back.is_empty() {
+        sqlx::query("DELETE FROM rm_dossiers_libelles WHERE dossier_id = ANY($1)")
+            .bind(&taken_back)
+            .execute(&mut *tx)
+            .await?;
+        for id in taken_back {
+            *counts.entry(old[id].clone()).or_default() -= 1;
+        }
     }
-    for (_, formation, libelle) in insert_libelles(tx, rows).await? {
+    insert_libelles(tx, &added).await?;
+    for (_, formation, libelle) in added {
         *counts.entry((formation.to_owned(), libelle.to_owned())).or_default() += 1;
     }
     counts.retain(|_, n| *n != 0);
@@ -581,18 +598,18 @@ async fn write_libelles(
     Ok(())
 }
 
-/// Record the name of the formation of each row that has both; those recorded.
-async fn insert_libelles<'r>(
-    tx: &mut PgConnection,
-    rows: &'r [Row],
-) -> Result<Vec<(&'r str, &'r str, &'r str)>, ProjectionError> {
-    let named: Vec<(&str, &str, &str)> = rows
-        .iter()
+/// `(dossier, formation, name)` of each row that has both a formation and its name.
+fn named(rows: &[Row]) -> Vec<(&str, &str, &str)> {
+    rows.iter()
         .filter(|r| !r.comptage.dims.formation.is_empty())
         .filter_map(|r| {
             Some((r.dossier_id.as_str(), &*r.comptage.dims.formation, r.libelle_formation.as_deref()?))
         })
-        .collect();
+        .collect()
+}
+
+/// Record these `(dossier, formation, name)`.
+async fn insert_libelles(tx: &mut PgConnection, named: &[(&str, &str, &str)]) -> Result<(), ProjectionError> {
     if !named.is_empty() {
         sqlx::query(
             "INSERT INTO rm_dossiers_libelles (dossier_id, formation, libelle)
@@ -604,7 +621,7 @@ async fn insert_libelles<'r>(
         .execute(&mut *tx)
         .await?;
     }
-    Ok(named)
+    Ok(())
 }
 
 /// Whose counts to read back.
