@@ -205,14 +205,24 @@ fn type_item(item: Item) -> Result<Typed, Vec<FieldError>> {
     if let Err(out) = event.bornes().and_then(|()| event.plausible(today)) {
         return Err(vec![FieldError::new(format!("data.{}", out.path), out.invalid.0)]);
     }
+    // Only an erasure makes personal data read as erased; a producer cannot say so.
+    let erased = || {
+        vec![FieldError::new("data.personnel.efface", "réservé aux personnes effacées : ne l'envoyez pas")]
+    };
     let event = match event {
         DossierEvent::InscriptionEnregistree(mut i) => {
             let p = &i.personnel;
+            if p.efface {
+                return Err(erased());
+            }
             i.personne = PersonKey::new(&p.nom, &p.prenom, p.date_de_naissance, p.ine.clone());
             DossierEvent::InscriptionEnregistree(i)
         }
         DossierEvent::IdentiteModifiee(mut i) => {
             let p = &i.personnel;
+            if p.efface {
+                return Err(erased());
+            }
             i.personne = PersonKey::new(&p.nom, &p.prenom, p.date_de_naissance, p.ine.clone());
             DossierEvent::IdentiteModifiee(i)
         }

@@ -189,6 +189,11 @@ async fn an_identity_correction_is_keyed_by_the_server_and_checked() {
             "apprenant": { "sexe": "F", "has_nir": false },
         } }], "expected_versions": {} })
     };
+    let mut claims_erased = identite("2008-05-05");
+    claims_erased["events"][0]["data"]["personnel"]["efface"] = json!(true);
+    let (status, refused) = post(&app, &key, &claims_erased).await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["errors"][0]["path"], "events[0].data.personnel.efface", "{refused}");
     let (status, refused) = post(&app, &key, &identite("1900-01-01")).await;
     assert_eq!(status, 400, "{refused}");
     assert_eq!(refused["errors"][0]["path"], "events[0].data.personnel.date_de_naissance", "{refused}");
