@@ -1,6 +1,7 @@
 //! The `tba` service: configuration, the database (private cluster or `DATABASE_URL`), the HTTP
 //! service and the CLI commands. The event log itself lives in the `events` crate.
 
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -183,6 +183,17 @@ pub struct Principal {
     pub scope: Option<Scope>,
 }
 
+impl Principal {
+    /// Who the log records as the author of the events this principal sends.
+    pub fn actor(&self) -> events::Actor {
+        let organisation = match &self.organisme {
+            Some(o) => o.to_string(),
+            None => self.role.as_str().to_owned(),
+        };
+        events::Actor { organisation, principal: format!("api-key:{}", self.prefix) }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("{0}")]

@@ -1,7 +1,10 @@
 //! Who is calling: API keys and the principal they stand for (domain.md §9).
 
 pub mod access_log;
+mod gate;
 pub mod keys;
 pub mod reseaux;
+pub mod viewer;
 
+pub use gate::{AuthError, Gate};
 pub use keys::{KeySpec, Principal, Role, Scope};

@@ -6,8 +6,8 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use super::referential::refused;
-use crate::auth::reseaux::{ReseauxImportError, import, parse_csv};
 use crate::config::DbConfig;
+use crate::ingestion::reseaux::{ReseauxImportError, import, parse_csv};
 
 #[derive(Debug, Subcommand)]
 pub enum ReseauxCommand {

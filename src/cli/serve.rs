@@ -7,8 +7,9 @@ use events::EventStore;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
+use crate::app::AppState;
 use crate::config::{DEFAULT_LISTEN, DbConfig};
-use crate::http::{self, AppState, HttpLimits};
+use crate::http::{self, HttpLimits};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -57,7 +58,7 @@ pub async fn start(db: &DbConfig, args: &ServeArgs) -> anyhow::Result<Running> {
     let config = events::StoreConfig { vault: Some(vault.clone()), ..events::StoreConfig::default() };
     let store = EventStore::start(pool.clone(), config).await?;
     let projections = crate::read_models::Projections::start(&store);
-    let state = AppState::new(pool.clone(), store, &args.limits);
+    let state = AppState::new(pool.clone(), store, args.limits.gate());
     tokio::spawn(crate::ingestion::journal::purge_every_hour(pool.clone()));
     tokio::spawn(crate::personnes::retention_every_day(pool.clone(), vault, args.retention_ans));
     tokio::spawn(instantanes_every_ten_minutes(pool.clone(), args.instantane_evenements));

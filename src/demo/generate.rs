@@ -9,25 +9,12 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
 use super::names::{CAUSES_ABANDON, CAUSES_RUPTURE, FORMATIONS, NOMS, PRENOMS_F, PRENOMS_M, RUES};
+use super::organisme::DemoOrganisme;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use events::domain::communes::{self, Commune};
 use events::domain::territoire;
-
-/// An organisme of the synthetic referential.
-#[derive(Debug, Clone)]
-pub struct DemoOrganisme {
-    pub uai: String,
-    pub siret: String,
-    pub nom: String,
-    pub code_commune_insee: String,
-    pub code_postal: String,
-    pub departement: String,
-    pub nature: &'static str,
-    /// The responsable of a formateur-only site (an index into the organismes); itself otherwise.
-    pub responsable: usize,
-}
 
 /// A generated data set: the referential and the v3 dossiers, grouped by formateur.
 #[derive(Debug, Clone)]

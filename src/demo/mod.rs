@@ -7,6 +7,7 @@
 pub mod generate;
 pub mod load;
 mod names;
+pub mod organisme;
 pub mod voeux;
 
 use std::io::{BufRead, BufWriter, Write};

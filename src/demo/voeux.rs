@@ -11,8 +11,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-use super::generate::DemoOrganisme;
 use super::names::{FORMATIONS, NOMS, PRENOMS_F, PRENOMS_M};
+use super::organisme::DemoOrganisme;
 
 pub const AFFELNET_HEADER: &str = "academie;ine;nom;prenom1;prenom2;date_naissance;email;telephone;\
                                    telephone_responsable;cle_formation;cfd;libelle_formation;uai_formateur;\

@@ -7,9 +7,9 @@ use sqlx::PgPool;
 
 use super::error::{OrInternal, bad_input};
 use super::types::DateTime;
-use super::viewer::Viewer;
 use crate::auth::Role;
 use crate::auth::access_log::{self, Access};
+use crate::auth::viewer::Viewer;
 
 /// The largest page of the access log.
 const MAX_PAGE: i32 = 500;

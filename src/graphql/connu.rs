@@ -11,8 +11,8 @@ use sqlx::PgPool;
 use super::error::{OrInternal, bad_input};
 use super::indicateurs::{IndicateursFiltre, IndicateursGroupe, connus};
 use super::types::{Date, DateTime, Dimension, Statut};
-use super::viewer::Viewer;
 use crate::auth::Role;
+use crate::auth::viewer::Viewer;
 
 /// The most dossiers listed.
 const MAX_DOSSIERS: i32 = 500;

@@ -24,9 +24,9 @@ use super::indicateurs::IndicateursFiltre;
 use super::loaders::Loaders;
 use super::log::Evenement;
 use super::types::{Date, Statut, StatutChange, statut_at};
-use super::viewer::{DossierScope, Viewer};
 use crate::auth::Role;
 use crate::auth::access_log;
+use crate::auth::viewer::{DossierScope, Viewer};
 
 /// A row of `rm_dossiers`, with its organisme formateur's name.
 #[derive(Debug, Clone, sqlx::FromRow)]

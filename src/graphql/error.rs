@@ -94,3 +94,19 @@ pub fn refusal(code: Code, message: impl Into<String>) -> Response {
     error.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
     Response::from_errors(vec![error])
 }
+
+/// An access refusal, with its code: the field named for a value outside the caller's perimeter.
+impl From<crate::auth::viewer::AccessError> for Error {
+    fn from(refusal: crate::auth::viewer::AccessError) -> Self {
+        use crate::auth::viewer::AccessError;
+        match refusal {
+            AccessError::Unauthenticated(message) => unauthenticated(message),
+            AccessError::Forbidden(message) => forbidden(message),
+            AccessError::BadInput { field, message } => bad_input(&field, message),
+            AccessError::Database(error) => match Err::<(), _>(error).or_internal() {
+                Err(error) => error,
+                Ok(()) => unreachable!("an error stays an error"),
+            },
+        }
+    }
+}

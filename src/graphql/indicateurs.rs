@@ -18,8 +18,8 @@ use sqlx::PgPool;
 
 use super::error::{OrInternal, bad_input};
 use super::types::{Date, DateTime, Dimension, TrancheAge};
-use super::viewer::Viewer;
 use crate::auth::keys::OrganismeRef;
+use crate::auth::viewer::Viewer;
 
 /// Which dossiers count. Each list given holds alternatives (any value matches); the lists given must
 /// all match. The caller's perimeter is added to it.

@@ -12,7 +12,7 @@ use events::EventStore;
 use sqlx::PgPool;
 use tokio::sync::OnceCell;
 
-use super::viewer::{Perimetre, Viewer};
+use crate::auth::viewer::{Perimetre, Viewer};
 
 /// What the loaders of one request reach, and its caller (whose perimeter is computed once, when
 /// first needed).
@@ -41,7 +41,7 @@ impl async_graphql::dataloader::Loader<Lecture> for Loaders {
     type Error = std::sync::Arc<async_graphql::Error>;
 
     async fn load(&self, keys: &[Lecture]) -> Result<std::collections::HashMap<Lecture, ()>, Self::Error> {
-        let principal = self.viewer.principal().map_err(std::sync::Arc::new)?;
+        let principal = self.viewer.principal().map_err(|e| std::sync::Arc::new(e.into()))?;
         let reads: Vec<(String, String)> =
             keys.iter().map(|k| (k.action.to_owned(), k.subject.clone())).collect();
         crate::auth::access_log::record_many(&self.pool, principal, &reads)

@@ -11,9 +11,9 @@ use sqlx::PgPool;
 
 use super::error::{OrInternal, bad_input};
 use super::types::{Date, DateTime};
-use super::viewer::Viewer;
 use crate::auth::Role;
 use crate::auth::access_log;
+use crate::auth::viewer::Viewer;
 
 /// The largest page of events.
 pub const MAX_EVENTS: i32 = 500;

@@ -20,7 +20,6 @@ pub mod ruptures;
 pub mod ruptures_actions;
 pub mod subscription;
 pub mod types;
-pub mod viewer;
 pub mod voeux;
 
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
@@ -37,10 +36,10 @@ use std::net::SocketAddr;
 use events::EventStore;
 use sqlx::PgPool;
 
-use crate::http::AppState;
-use crate::http::error::ApiError;
+use crate::app::AppState;
+use crate::auth::AuthError;
+use crate::auth::viewer::Viewer;
 use error::{Code, refusal, with_codes};
-use viewer::Viewer;
 
 /// What can be read: dossiers, indicators, the log, the access log.
 #[derive(MergedObject, Default)]
@@ -108,15 +107,26 @@ pub fn sdl() -> String {
     Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot).finish().sdl()
 }
 
-pub fn routes() -> Router<AppState> {
+/// What the GraphQL handlers reach: the application, and the schema built for it.
+#[derive(Clone)]
+struct Served {
+    app: AppState,
+    schema: TbaSchema,
+}
+
+/// `/graphql` (queries and mutations, GraphiQL), `/graphql/ws` (subscriptions) and GraphiQL's assets,
+/// over `app`; each key may hold `subscriptions_per_key` subscriptions open at once.
+pub fn routes(app: AppState, subscriptions_per_key: usize) -> Router {
+    let schema = schema(app.pool.clone(), app.store.clone(), subscriptions_per_key);
     Router::new()
         .route("/graphql", get(graphiql::page).post(execute))
         .route("/graphql/ws", get(subscribe))
         .route("/graphql/assets/{file}", get(graphiql::asset))
+        .with_state(Served { app, schema })
 }
 
 async fn execute(
-    State(state): State<AppState>,
+    State(Served { app: state, schema }): State<Served>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     request: Result<GraphQLRequest, async_graphql_axum::rejection::GraphQLRejection>,
@@ -145,7 +155,7 @@ async fn execute(
         Err(refused) => return refused,
     };
     let loader = loaders::Loaders::new(state.pool.clone(), state.store.clone(), viewer.clone());
-    let response = state.graphql.execute(request.into_inner().data(viewer).data(loader)).await;
+    let response = schema.execute(request.into_inner().data(viewer).data(loader)).await;
     GraphQLResponse::from(with_codes(response)).into_response()
 }
 
@@ -153,7 +163,7 @@ async fn execute(
 /// the `connection_init` payload (`{"Authorization": "Bearer <key>"}`), as browsers cannot set headers
 /// on a websocket.
 async fn subscribe(
-    State(state): State<AppState>,
+    State(Served { app: state, schema }): State<Served>,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     protocol: GraphQLProtocol,
@@ -166,7 +176,7 @@ async fn subscribe(
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            let schema = Coded(state.graphql.clone());
+            let schema = Coded(schema);
             GraphQLWebSocket::new(socket, schema, protocol)
                 .on_connection_init(move |payload| async move {
                     let presented = ["Authorization", "authorization"]
@@ -182,7 +192,9 @@ async fn subscribe(
                                 )
                             })?;
                             headers.insert(AUTHORIZATION, value);
-                            let principal = crate::http::auth::authenticate(&state, &headers)
+                            let principal = state
+                                .gate
+                                .authenticate(&state.pool, &headers)
                                 .await
                                 .map_err(|e| error::unauthenticated(e.to_string()))?;
                             Viewer::Key(principal)
@@ -207,22 +219,36 @@ async fn subscribe(
 /// status).
 async fn viewer(state: &AppState, headers: &HeaderMap, client: SocketAddr) -> Result<Viewer, Response> {
     let outcome = if headers.contains_key(AUTHORIZATION) {
-        crate::http::auth::authenticate(state, headers).await.map(Viewer::Key)
+        state.gate.authenticate(&state.pool, headers).await.map(Viewer::Key)
     } else {
-        crate::http::auth::check_anonymous(state, client.ip()).map(|()| Viewer::Anonymous)
+        state.gate.check_anonymous(client.ip()).map(|()| Viewer::Anonymous)
     };
     match outcome {
         Ok(viewer) => Ok(viewer),
         Err(error) => {
-            let (status, code) = match &error {
-                ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, Code::Unauthenticated),
-                ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, Code::RateLimited),
-                ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable),
-                _ => (StatusCode::INTERNAL_SERVER_ERROR, Code::Internal),
+            let (status, code, message) = match &error {
+                AuthError::Unauthenticated(_) => {
+                    (StatusCode::UNAUTHORIZED, Code::Unauthenticated, error.to_string())
+                }
+                AuthError::RateLimited { .. } => {
+                    (StatusCode::TOO_MANY_REQUESTS, Code::RateLimited, error.to_string())
+                }
+                AuthError::Database(e) if crate::error_code::passing(e) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Code::Unavailable,
+                    "base de données momentanément indisponible : renvoyez la requête".to_owned(),
+                ),
+                AuthError::Database(_) | AuthError::Internal(_) => {
+                    tracing::error!(%error, "authentication failed");
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Code::Internal,
+                        "erreur interne : l'incident est consigné".to_owned(),
+                    )
+                }
             };
-            let mut response =
-                (status, GraphQLResponse::from(refusal(code, error.to_string()))).into_response();
-            if let ApiError::RateLimited { retry_after_secs } = error {
+            let mut response = (status, GraphQLResponse::from(refusal(code, message))).into_response();
+            if let AuthError::RateLimited { retry_after_secs } = error {
                 response.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
             }
             Err(response)

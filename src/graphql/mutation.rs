@@ -11,9 +11,8 @@ use uuid::Uuid;
 
 use super::error::{Code, bad_input, error, internal};
 use super::types::Date;
-use super::viewer::Viewer;
 use crate::auth::Role;
-use crate::http::auth::Caller;
+use crate::auth::viewer::Viewer;
 use crate::ingestion::FieldError;
 use crate::ingestion::native::{self, Batch, Item, NativeError, NaturalKey, StreamResult};
 use crate::ingestion::snapshots::Transmitter;
@@ -184,10 +183,9 @@ impl EventsMutation {
         let events = events.into_iter().enumerate().map(|(i, e)| item(i, e)).collect::<Result<_, _>>()?;
         let expected_versions: BTreeMap<String, i64> =
             expected_versions.unwrap_or_default().into_iter().map(|e| (e.dossier_id.0, e.version)).collect();
-        let caller = Caller(principal.clone());
         let transmitter = Transmitter {
             organisme: principal.organisme.clone(),
-            actor: caller.actor(),
+            actor: principal.actor(),
             channel: Channel::Graphql,
         };
         let correlation_id = Uuid::now_v7();

@@ -18,7 +18,7 @@ use super::error::{OrInternal, bad_input};
 use super::indicateurs::IndicateursGroupe;
 use super::loaders::Loaders;
 use super::types::{Date, DateTime};
-use super::viewer::{Perimetre, Viewer};
+use crate::auth::viewer::{Perimetre, Viewer};
 
 /// The largest page of organismes.
 const MAX_PAGE: i32 = 100;
@@ -115,7 +115,7 @@ impl Loader<Counted> for Loaders {
             .perimetre
             .get_or_try_init(|| self.viewer.perimetre(&self.pool))
             .await
-            .map_err(|e| Arc::new(e.clone()))?;
+            .map_err(|e| Arc::new(Error::from(e)))?;
         let mut by_date: HashMap<(NaiveDate, Option<chrono::DateTime<Utc>>), Vec<String>> = HashMap::new();
         for Counted(date, instant, organisme) in keys {
             // An organisme outside an organisme's perimeter is not asked for at all.
@@ -130,7 +130,7 @@ impl Loader<Counted> for Loaders {
         let mut conn = self.pool.acquire().await.or_internal().map_err(Arc::new)?;
         for ((date, instant), organismes) in by_date {
             let filtre = Filtre { organismes, ..Filtre::default() };
-            let filtre = perimetre.restrict(filtre, false).map_err(Arc::new)?;
+            let filtre = perimetre.restrict(filtre, false).map_err(|e| Arc::new(Error::from(e)))?;
             let groupes = match instant {
                 None => indicateurs::indicateurs(&mut conn, date, Dim::Organisme, &filtre).await,
                 Some(instant) => connu::indicateurs(&self.pool, instant, date, Dim::Organisme, &filtre)

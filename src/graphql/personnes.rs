@@ -6,10 +6,9 @@ use events::personne::BaseLegale as Base;
 use sqlx::PgPool;
 
 use super::error::{Code, OrInternal, bad_input, error, internal};
-use super::viewer::Viewer;
 use crate::auth::Role;
 use crate::auth::access_log;
-use crate::http::auth::Caller;
+use crate::auth::viewer::Viewer;
 use crate::personnes::{EffacementError, effacer};
 
 /// Why personal data is erased (RGPD).
@@ -57,7 +56,7 @@ impl PersonnesMutation {
         let store = ctx.data::<EventStore>()?;
         let vault = store.vault().ok_or_else(|| internal("no master key in this process"))?;
         let pool = ctx.data::<PgPool>()?;
-        let metadata = super::ruptures_actions::metadata(Caller(principal.clone()).actor());
+        let metadata = super::ruptures_actions::metadata(principal.actor());
         let base: Base = base_legale.into();
         let done = effacer(pool, vault, &personne, &motif, base, metadata).await.map_err(|e| match e {
             EffacementError::Invalid { field, message } => bad_input(field, message),

@@ -20,8 +20,8 @@ use super::dossier::{Dossier, DossierRowId};
 use super::error::{OrInternal, bad_input, forbidden};
 use super::loaders::{Loaders, lecture};
 use super::types::{Date, DateTime};
-use super::viewer::{StatsScope, Viewer};
 use crate::auth::access_log;
+use crate::auth::viewer::{StatsScope, Viewer};
 
 /// The largest page of a list.
 const MAX_PAGE: i32 = 100;

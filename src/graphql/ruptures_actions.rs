@@ -23,9 +23,8 @@ use events::limits::Texte;
 use super::error::{Code, OrInternal, bad_input, error, internal};
 use super::ruptures::{ConnaissanceMl, MotifSuivi, RuptureEntree, Situation};
 use super::types::Date;
-use super::viewer::Viewer;
 use crate::auth::Role;
-use crate::http::auth::Caller;
+use crate::auth::viewer::Viewer;
 
 /// Longest free text accepted.
 /// How long an answer waits for the queue to include what was just recorded.
@@ -89,7 +88,7 @@ impl RupturesMutation {
         });
         let organisation = match principal.role {
             Role::MissionLocale => format!("MISSION_LOCALE:{ml}"),
-            _ => Caller(principal.clone()).actor().organisation,
+            _ => principal.actor().organisation,
         };
         let position = append_action(ctx, &ligne.entree, &event, organisation).await?;
         answer(ctx, &ligne.entree, position).await?.ok_or_else(|| internal("entry vanished"))
@@ -148,7 +147,7 @@ impl RupturesMutation {
             commentaire,
             telephone_verifie: Some(telephone),
         });
-        let organisation = Caller(principal.clone()).actor().organisation;
+        let organisation = principal.actor().organisation;
         let position = append_action(ctx, &ligne.entree, &event, organisation).await?;
         answer(ctx, &ligne.entree, position).await?.ok_or_else(|| internal("entry vanished"))
     }
@@ -209,7 +208,7 @@ impl RupturesMutation {
             date_rupture: date,
             cause,
         });
-        let metadata = metadata(Caller(principal.clone()).actor());
+        let metadata = metadata(principal.actor());
 
         let version = recorded.last().map_or(0, |e| e.version);
         let outcome = store
@@ -279,7 +278,7 @@ async fn append_action(
     let viewer = ctx.data::<Viewer>()?;
     let principal = viewer.principal()?;
     // Who acted: the key, for the organisation it acts for.
-    let actor = Actor { organisation, ..Caller(principal.clone()).actor() };
+    let actor = Actor { organisation, ..principal.actor() };
     // The entry is the person key: the comment and the verified phone are sealed under it.
     let new = NewEvent::new(event.event_type(), event.data())
         .about(entree)

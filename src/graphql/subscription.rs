@@ -24,9 +24,9 @@ use super::indicateurs::{IndicateursFiltre, IndicateursGroupe};
 use super::log::Evenement;
 use super::ruptures::RuptureEntree;
 use super::types::{Date, Dimension};
-use super::viewer::Viewer;
 use crate::auth::Role;
 use crate::auth::access_log;
+use crate::auth::viewer::Viewer;
 
 /// Events a catching-up `eventsAppended` reads at once: what one subscriber holds in memory however far
 /// behind it is (the socket's backpressure does the rest: a slow reader is not read for).

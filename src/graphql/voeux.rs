@@ -14,8 +14,8 @@ use sqlx::PgPool;
 
 use super::error::{OrInternal, bad_input, forbidden, unauthenticated};
 use super::types::Date;
-use super::viewer::{Perimetre, Viewer, narrow};
 use crate::auth::access_log;
+use crate::auth::viewer::{Perimetre, Viewer, narrow};
 
 /// Where the vœux were formulated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

@@ -8,6 +8,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::auth::AuthError;
+use crate::auth::viewer::AccessError;
 use crate::error_code::Code;
 use crate::ingestion::FieldError;
 use crate::ingestion::snapshots::IngestError;
@@ -151,6 +153,31 @@ impl From<sqlx::Error> for ApiError {
             ApiError::Unavailable("base de données momentanément indisponible : renvoyez la requête".into())
         } else {
             ApiError::Internal(error.to_string())
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Unauthenticated(message) => ApiError::Unauthenticated(message),
+            AuthError::RateLimited { retry_after_secs } => ApiError::RateLimited { retry_after_secs },
+            AuthError::Database(error) => ApiError::from(error),
+            AuthError::Internal(detail) => ApiError::Internal(detail),
+        }
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(refusal: AccessError) -> Self {
+        match refusal {
+            AccessError::Unauthenticated(message) => ApiError::Unauthenticated(message),
+            AccessError::Forbidden(message) => ApiError::Forbidden(message),
+            AccessError::BadInput { field, message } => ApiError::BadRequest {
+                message: format!("{field} : {message}"),
+                errors: vec![FieldError::new(field, message)],
+            },
+            AccessError::Database(error) => ApiError::from(error),
         }
     }
 }

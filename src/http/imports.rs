@@ -9,14 +9,12 @@ use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::IntoResponse;
 use events::Channel;
-use http_body_util::BodyExt;
 use serde::Serialize;
-use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
-use super::AppState;
-use super::auth::Caller;
+use super::caller::Caller;
 use super::error::{ApiError, ErrorBody, Refusals};
+use crate::app::AppState;
 use crate::auth::keys::Role;
 use crate::ingestion::imports::{self, DossiersImportError};
 use crate::ingestion::journal::{self, Totals};
@@ -54,7 +52,7 @@ pub async fn upload(
     body: Body,
 ) -> Result<Json<ImportResponse>, ApiError> {
     let (transmission, transmitter) = caller.transmitting(Channel::Import, "déposer de fichier")?;
-    let spool = spool(body).await?;
+    let spool = super::uploads::spool(body).await?;
     let totals = imports::run(&state.store, &transmitter, &transmission, spool.path(), |_| {})
         .await
         .map_err(|e| match e {
@@ -63,37 +61,10 @@ pub async fn upload(
             DossiersImportError::Ingest(e) => e.into(),
             DossiersImportError::Database(e) => e.into(),
         })?;
-    super::dossiers::record_metrics(transmission.channel, &totals);
+    totals.record_metrics(transmission.channel);
     let rapport_erreurs =
         (totals.rejected > 0).then(|| format!("/api/v1/transmissions/{}/rejets.csv", transmission.id));
     Ok(Json(ImportResponse { transmission_id: transmission.id, totals, rapport_erreurs }))
-}
-
-/// Write the body to a temporary file (deleted when dropped) as it arrives.
-pub(super) async fn spool(body: Body) -> Result<tempfile::NamedTempFile, ApiError> {
-    let failed = |e: std::io::Error| ApiError::Internal(format!("cannot spool the upload: {e}"));
-    let spool = tempfile::NamedTempFile::new().map_err(failed)?;
-    let mut file = tokio::fs::File::create(spool.path()).await.map_err(failed)?;
-    let mut body = body;
-    let mut size = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            ApiError::TooLarge(format!(
-                "le fichier n'a pas pu être reçu entièrement (trop volumineux ?) : {e}"
-            ))
-        })?;
-        if let Ok(data) = frame.into_data() {
-            size += data.len();
-            file.write_all(&data).await.map_err(failed)?;
-        }
-    }
-    file.flush().await.map_err(failed)?;
-    if size == 0 {
-        return Err(ApiError::bad_request(
-            "le corps de la requête doit être le fichier (CSV ou XLSX), il est vide",
-        ));
-    }
-    Ok(spool)
 }
 
 /// The refused items of a transmission and why, as CSV (`;`), kept 15 days.

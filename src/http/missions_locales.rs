@@ -16,12 +16,12 @@ use projections::ruptures::entree::age;
 use projections::ruptures::query::{self, Demande, Ligne, Liste};
 use serde::Deserialize;
 
-use super::AppState;
-use super::auth::Caller;
+use super::caller::Caller;
 use super::error::{ApiError, Refusals};
+use crate::app::AppState;
 use crate::auth::Role;
 use crate::auth::access_log;
-use crate::graphql::viewer::Viewer;
+use crate::auth::viewer::Viewer;
 
 /// The most entries one export holds.
 const MAX_EXPORT: i64 = 100_000;
@@ -96,9 +96,7 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::MissionLocale, Role::Administrateur], "exporter la file d'une Mission Locale")?;
     // Whose queue: decided by the same rules as the GraphQL lists.
-    let qui = Viewer::Key(caller.0.clone())
-        .ruptures(Some(&id))
-        .map_err(|refused| ApiError::Forbidden(refused.message))?;
+    let qui = Viewer::Key(caller.0.clone()).ruptures(Some(&id))?;
     let Query(params) =
         params.map_err(|e| ApiError::bad_request(format!("paramètres : {}", e.body_text())))?;
     let format = params.format.as_deref().unwrap_or("xlsx").to_lowercase();

@@ -1,7 +1,6 @@
-//! The HTTP service: the application state, the router and its middleware, and `serve` with its
-//! graceful shutdown.
+//! The HTTP service: the router and its middleware, and `serve` with its graceful shutdown.
 
-pub mod auth;
+pub mod caller;
 pub mod dossiers;
 pub mod error;
 pub mod imports;
@@ -10,6 +9,7 @@ pub mod native;
 pub mod openapi;
 mod ops;
 pub mod transmissions;
+pub mod uploads;
 pub mod voeux;
 
 use std::net::SocketAddr;
@@ -19,9 +19,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
 use axum::routing::{get, post};
-use events::EventStore;
-use metrics_exporter_prometheus::PrometheusHandle;
-use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -29,29 +26,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub store: EventStore,
-    pub metrics: PrometheusHandle,
-    pub limiter: auth::KeyLimiter,
-    pub anonymous: auth::AddressLimiter,
-    pub graphql: crate::graphql::TbaSchema,
-}
-
-impl AppState {
-    pub fn new(pool: PgPool, store: EventStore, limits: &HttpLimits) -> Self {
-        AppState {
-            graphql: crate::graphql::schema(pool.clone(), store.clone(), limits.subscriptions_per_key),
-            pool,
-            store,
-            metrics: crate::telemetry::metrics(),
-            limiter: auth::limiter(limits.rate_limit),
-            anonymous: auth::address_limiter(limits.anonymous_rate_limit),
-        }
-    }
-}
+use crate::app::AppState;
+use crate::auth::Gate;
 
 /// Limits of the HTTP layer.
 #[derive(Debug, Clone, clap::Args)]
@@ -93,6 +69,13 @@ impl Default for HttpLimits {
     }
 }
 
+impl HttpLimits {
+    /// The gate of the service, with these rate limits.
+    pub fn gate(&self) -> Gate {
+        Gate::new(self.rate_limit, self.anonymous_rate_limit)
+    }
+}
+
 pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let timeout = |seconds| {
@@ -107,7 +90,8 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/api/v1/transmissions/{id}/rejets.csv", get(imports::report))
         .route("/api/v1/missions-locales/{id}/export", get(missions_locales::export))
         .route("/api/openapi.json", get(openapi::serve))
-        .merge(crate::graphql::routes())
+        .with_state(state.clone())
+        .merge(crate::graphql::routes(state.clone(), limits.subscriptions_per_key))
         .layer(to_completion.clone())
         .layer(RequestBodyLimitLayer::new(limits.body_limit))
         .layer(timeout(limits.request_timeout));
@@ -115,13 +99,13 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     let deposits = Router::new()
         .route("/api/v1/imports", post(imports::upload))
         .route("/api/v1/voeux/imports", post(voeux::upload))
+        .with_state(state)
         .layer(to_completion)
         .layer(RequestBodyLimitLayer::new(limits.import_limit))
         .layer(timeout(limits.import_timeout));
     Router::new()
         .merge(api)
         .merge(deposits)
-        .with_state(state)
         // Each group above has its own body limit.
         .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::map_response(error::too_large_as_json))

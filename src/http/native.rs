@@ -9,9 +9,9 @@ use events::Channel;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::AppState;
-use super::auth::Caller;
+use super::caller::Caller;
 use super::error::{ApiError, ErrorBody, Refusals};
+use crate::app::AppState;
 use crate::auth::keys::Role;
 use crate::ingestion::native::{self, Batch, NativeError, StreamResult};
 use crate::ingestion::snapshots::Transmitter;
@@ -51,7 +51,7 @@ pub async fn append(
         })?;
     let transmitter = Transmitter {
         organisme: caller.0.organisme.clone(),
-        actor: caller.actor(),
+        actor: caller.0.actor(),
         channel: Channel::Events,
     };
     let correlation_id = Uuid::now_v7();

@@ -1,12 +1,10 @@
 //! The OpenAPI description of the REST endpoints, served at `/api/openapi.json`. Paths and schemas come
-//! from the handlers' and types' annotations; the v3 dossier, whose fields are read loosely (numbers as
-//! text, dates with a time), is described from the field table below, the rules of domain.md §3.
+//! from the handlers' and types' annotations (the v3 dossier's from its field table in `dossiers`).
 
 use axum::Json;
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::Server;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{RefOr, Server};
-use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+use utoipa::{Modify, OpenApi};
 
 use super::{dossiers, imports, missions_locales, native, transmissions, voeux};
 
@@ -27,7 +25,7 @@ use super::{dossiers, imports, missions_locales, native, transmissions, voeux};
         missions_locales::export,
         voeux::upload
     ),
-    components(schemas(DossierApprenantV3)),
+    components(schemas(dossiers::DossierApprenantV3)),
     modifiers(&BearerKey),
     tags(
         (name = "ingestion", description = "Transmettre des effectifs"),
@@ -62,151 +60,9 @@ pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(document())
 }
 
-/// One dossier of an ERP push (or one row of a deposited file), in today's v3 field format.
-pub struct DossierApprenantV3;
-
-/// How a field is written: its JSON type, its format, whether it is required, and its rule.
-type Field = (&'static str, Kind, bool, &'static str);
-
-#[derive(Clone, Copy)]
-enum Kind {
-    Text,
-    Date,
-    DateTime,
-    Integer,
-    Boolean,
-}
-
-const FIELDS: &[Field] = &[
-    ("nom_apprenant", Kind::Text, true, "Nom ; espaces retirés, mis en MAJUSCULES"),
-    ("prenom_apprenant", Kind::Text, true, "Prénom"),
-    ("date_de_naissance_apprenant", Kind::Date, true, "AAAA-MM-JJ (un préfixe de date-heure est accepté)"),
-    ("annee_scolaire", Kind::Text, true, "AAAA-AAAA, années égales ou consécutives (« / » accepté)"),
-    ("id_erp_apprenant", Kind::Text, true, "Identifiant de l'apprenant dans l'ERP (un nombre est accepté)"),
-    (
-        "statut_apprenant",
-        Kind::Integer,
-        false,
-        "0 abandon, 2 inscrit, 3 apprenti ; 0 daté devient une exclusion",
-    ),
-    ("date_metier_mise_a_jour_statut", Kind::DateTime, false, "Date de la mise à jour du statut"),
-    ("ine_apprenant", Kind::Text, false, "INE : 9 chiffres + 2 lettres, ou 10 alphanumériques + 1 lettre"),
-    ("nir_apprenant", Kind::Text, false, "Jamais conservé : seule sa présence est notée"),
-    ("email_contact", Kind::Text, false, "Adresse e-mail de l'apprenant"),
-    (
-        "tel_apprenant",
-        Kind::Text,
-        false,
-        "Téléphone ; séparateurs retirés, numéros français (DOM compris) vérifiés",
-    ),
-    ("adresse_apprenant", Kind::Text, false, "Adresse de résidence"),
-    ("code_postal_apprenant", Kind::Text, false, "Code postal ; complété à 5 chiffres"),
-    (
-        "code_commune_insee_apprenant",
-        Kind::Text,
-        false,
-        "Commune de résidence (INSEE : 2 chiffres ou 2A/2B + 3 chiffres)",
-    ),
-    ("code_commune_insee_de_naissance_apprenant", Kind::Text, false, "Commune de naissance (INSEE)"),
-    (
-        "code_postal_de_naissance_apprenant",
-        Kind::Text,
-        false,
-        "Code postal de naissance ; 99 + code pays à l'étranger",
-    ),
-    ("sexe_apprenant", Kind::Text, false, "M ou F (H et 1 → M ; 2 → F)"),
-    ("rqth_apprenant", Kind::Boolean, false, "Reconnaissance de la qualité de travailleur handicapé"),
-    ("date_rqth_apprenant", Kind::Date, false, "Date de la RQTH"),
-    ("responsable_apprenant_mail1", Kind::Text, false, "E-mail du premier représentant légal"),
-    ("responsable_apprenant_mail2", Kind::Text, false, "E-mail du second représentant légal"),
-    ("derniere_situation", Kind::Integer, false, "Code SIFA de la situation N-1 ; 0 → absent"),
-    (
-        "dernier_organisme_uai",
-        Kind::Text,
-        false,
-        "UAI, code d'un département du référentiel (01, 2A, 974…), ou 990/991/993/995",
-    ),
-    ("type_cfa", Kind::Text, false, "01 à 10"),
-    ("custom_statut_apprenant", Kind::Text, false, "Libellé libre, affiché seulement"),
-    ("libelle_court_formation", Kind::Text, false, "Libellé court de la formation"),
-    (
-        "annee_formation",
-        Kind::Integer,
-        false,
-        "Année dans le cursus, 0 à 5 (0 est une année ; absent : non renseignée)",
-    ),
-    ("formation_rncp", Kind::Text, false, "RNCP + 2 à 5 chiffres (préfixe ajouté s'il manque)"),
-    ("formation_cfd", Kind::Text, false, "Code formation diplôme : 8 caractères [A-Z0-9]"),
-    ("date_inscription_formation", Kind::Date, true, "Date d'inscription"),
-    ("date_entree_formation", Kind::Date, true, "Début de la session (détermine le statut)"),
-    ("date_fin_formation", Kind::Date, true, "Fin de la session ; pas avant l'entrée"),
-    ("duree_theorique_formation", Kind::Integer, false, "Durée en années (1 à 4) ; invalide → absent"),
-    ("duree_theorique_formation_mois", Kind::Integer, false, "Durée en mois (1 à 48) ; invalide → absent"),
-    ("obtention_diplome_formation", Kind::Boolean, false, "Diplôme obtenu"),
-    ("date_obtention_diplome_formation", Kind::Date, false, "Date d'obtention du diplôme"),
-    ("date_exclusion_formation", Kind::Date, false, "Date d'exclusion (abandon)"),
-    ("cause_exclusion_formation", Kind::Text, false, "Cause de l'exclusion"),
-    ("formation_presentielle", Kind::Boolean, false, "Formation en présentiel"),
-    ("contrat_date_debut", Kind::Date, false, "Début du contrat (aussi _2, _3, _4 : jusqu'à 4 contrats)"),
-    ("contrat_date_fin", Kind::Date, false, "Fin prévue ; exige la date de début"),
-    ("contrat_date_rupture", Kind::Date, false, "Date de rupture ; exige la date de début"),
-    ("cause_rupture_contrat", Kind::Text, false, "Cause de la rupture ; exige la date de début"),
-    ("siret_employeur", Kind::Text, false, "SIRET de l'employeur (14 chiffres ; invalide → absent)"),
-    ("etablissement_responsable_uai", Kind::Text, true, "UAI : 7 chiffres + 1 lettre ; connu du référentiel"),
-    ("etablissement_responsable_siret", Kind::Text, true, "SIRET : 14 chiffres, séparateurs retirés"),
-    ("etablissement_formateur_uai", Kind::Text, true, "UAI de l'organisme formateur (identité du dossier)"),
-    ("etablissement_formateur_siret", Kind::Text, true, "SIRET de l'organisme formateur"),
-    ("etablissement_lieu_de_formation_uai", Kind::Text, false, "UAI du lieu de formation"),
-    ("etablissement_lieu_de_formation_siret", Kind::Text, false, "SIRET du lieu de formation"),
-    ("etablissement_lieu_de_formation_adresse", Kind::Text, false, "Adresse du lieu de formation"),
-    ("etablissement_lieu_de_formation_code_postal", Kind::Text, false, "Code postal du lieu de formation"),
-    ("nom_referent_handicap_formation", Kind::Text, false, "Référent handicap : nom"),
-    ("prenom_referent_handicap_formation", Kind::Text, false, "Référent handicap : prénom"),
-    ("email_referent_handicap_formation", Kind::Text, false, "Référent handicap : e-mail"),
-];
-
-impl PartialSchema for DossierApprenantV3 {
-    fn schema() -> RefOr<Schema> {
-        let mut object = ObjectBuilder::new().schema_type(Type::Object).description(Some(
-            "Un dossier apprenant au format v3. Une valeur vide n'efface rien ; les nombres peuvent être \
-             envoyés en texte et inversement. Les colonnes d'un fichier déposé portent ces mêmes noms.",
-        ));
-        for (name, kind, required, rule) in FIELDS {
-            let (schema_type, format) = match kind {
-                Kind::Text => (Type::String, None),
-                Kind::Date => (Type::String, Some(KnownFormat::Date)),
-                Kind::DateTime => (Type::String, Some(KnownFormat::DateTime)),
-                Kind::Integer => (Type::Integer, None),
-                Kind::Boolean => (Type::Boolean, None),
-            };
-            let property = ObjectBuilder::new()
-                .schema_type(schema_type)
-                .format(format.map(SchemaFormat::KnownFormat))
-                .description(Some(*rule));
-            object = object.property(*name, property);
-            if *required {
-                object = object.required(*name);
-            }
-        }
-        RefOr::T(Schema::Object(object.build()))
-    }
-}
-
-impl ToSchema for DossierApprenantV3 {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingestion::v3::REQUIRED_FIELDS;
-
-    #[test]
-    fn the_documented_required_fields_are_those_the_reader_requires() {
-        let mut documented: Vec<&str> = FIELDS.iter().filter(|f| f.2).map(|f| f.0).collect();
-        let mut required = REQUIRED_FIELDS.to_vec();
-        documented.sort_unstable();
-        required.sort_unstable();
-        assert_eq!(documented, required);
-    }
 
     /// The committed `openapi.json` is the contract: a change of the API shows in review as a change
     /// of that file. `UPDATE_SNAPSHOTS=1 cargo test` rewrites it.

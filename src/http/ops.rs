@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::time::Duration;
 
-use super::AppState;
+use crate::app::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()

@@ -7,9 +7,9 @@ use axum::extract::{Query, State};
 use chrono::{Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::AppState;
-use super::auth::Caller;
+use super::caller::Caller;
 use super::error::{ApiError, Refusals};
+use crate::app::AppState;
 use crate::auth::keys::{OrganismeRef, Role};
 use crate::ingestion::journal::{self, Jour, Rejet};
 

@@ -11,9 +11,9 @@ use events::{Channel, Metadata};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::AppState;
-use super::auth::Caller;
+use super::caller::Caller;
 use super::error::{ApiError, ErrorBody, Refusals};
+use crate::app::AppState;
 use crate::auth::keys::Role;
 use crate::ingestion::FieldError;
 use crate::ingestion::voeux::{Report, VoeuxImportError, import};
@@ -51,9 +51,9 @@ pub async fn upload(
         message: format!("source : {:?} n'est ni affelnet ni parcoursup", params.source),
         errors: vec![FieldError::new("source", "affelnet ou parcoursup")],
     })?;
-    let spool = super::imports::spool(body).await?;
+    let spool = super::uploads::spool(body).await?;
     let metadata = Metadata {
-        actor: caller.actor(),
+        actor: caller.0.actor(),
         channel: Channel::VoeuxImport.into(),
         correlation_id: Some(Uuid::now_v7()),
         causation_id: None,

@@ -34,8 +34,17 @@ pub enum DossiersImportError {
     Database(#[from] sqlx::Error),
 }
 
+impl From<xlsx::SheetError> for DossiersImportError {
+    fn from(error: xlsx::SheetError) -> Self {
+        match error {
+            xlsx::SheetError::File(message) => DossiersImportError::File(message),
+            xlsx::SheetError::Limit(message) => DossiersImportError::Limit(message),
+        }
+    }
+}
+
 /// One data row: its line in the file (the header is line 1) and its cells by column name.
-pub(super) struct Row {
+struct Row {
     pub line: u64,
     pub item: Value,
 }
@@ -99,7 +108,19 @@ fn read_rows(
     };
     if read == 4 && magic == *b"PK\x03\x04" {
         drop(file);
-        super::xlsx::rows(path, &mut emit)?;
+        let mut columns: Option<Vec<String>> = None;
+        xlsx::rows(path, &mut |line, values: Vec<(usize, String)>| match &columns {
+            None => {
+                let mut names = vec![String::new(); values.iter().map(|(c, _)| c + 1).max().unwrap_or(0)];
+                for (column, name) in values {
+                    names[column] = name.trim().to_lowercase();
+                }
+                check_header(&names)?;
+                columns = Some(names);
+                Ok::<_, DossiersImportError>(true)
+            }
+            Some(columns) => Ok(emit(Row { line, item: item(columns, values.into_iter()) })),
+        })?;
     } else {
         csv_rows(path, file, &mut emit)?;
     }
@@ -109,7 +130,7 @@ fn read_rows(
     Ok(())
 }
 
-pub(super) fn check_header(columns: &[String]) -> Result<(), DossiersImportError> {
+fn check_header(columns: &[String]) -> Result<(), DossiersImportError> {
     let missing: Vec<&str> =
         v3::REQUIRED_FIELDS.iter().copied().filter(|c| !columns.iter().any(|h| h == c)).collect();
     if missing.is_empty() {
@@ -123,7 +144,7 @@ pub(super) fn check_header(columns: &[String]) -> Result<(), DossiersImportError
 }
 
 /// A row as the v3 reader takes it: each non-empty cell under its column's name.
-pub(super) fn item(columns: &[String], cells: impl Iterator<Item = (usize, String)>) -> Value {
+fn item(columns: &[String], cells: impl Iterator<Item = (usize, String)>) -> Value {
     let mut fields = Map::new();
     for (column, value) in cells {
         if let Some(name) = columns.get(column).filter(|n| !n.is_empty())

@@ -9,8 +9,49 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::snapshots::{ItemOutcome, ItemResult};
-use crate::auth::keys::OrganismeRef;
+use super::FieldError;
+use events::domain::OrganismeRef;
+
+/// The result of one item, in the order the items were sent.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ItemOutcome {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_erp_apprenant: Option<String>,
+    #[serde(flatten)]
+    pub result: ItemResult,
+    /// What was taken but deserves a look (a NIR that is not one, a commune the referential does not
+    /// know); only on accepted items.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<FieldError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum ItemResult {
+    /// The dossier's id and the types of the events the item produced (none when nothing changed).
+    Accepted {
+        dossier_id: String,
+        #[schema(value_type = Vec<String>)]
+        events: Vec<&'static str>,
+    },
+    Rejected {
+        errors: Vec<FieldError>,
+    },
+}
+
+impl ItemOutcome {
+    pub fn is_accepted(&self) -> bool {
+        matches!(self.result, ItemResult::Accepted { .. })
+    }
+
+    pub fn event_count(&self) -> usize {
+        match &self.result {
+            ItemResult::Accepted { events, .. } => events.len(),
+            ItemResult::Rejected { .. } => 0,
+        }
+    }
+}
 
 /// How long refused raw items (personal data) are kept.
 pub const REJETS_RETENTION_DAYS: i64 = 15;
@@ -34,6 +75,16 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// Count them in the service's metrics, under `channel`.
+    pub fn record_metrics(&self, channel: Channel) {
+        let channel = channel.as_str();
+        metrics::counter!("tba_ingest_items_total", "channel" => channel, "result" => "accepted")
+            .increment(self.accepted as u64);
+        metrics::counter!("tba_ingest_items_total", "channel" => channel, "result" => "rejected")
+            .increment(self.rejected as u64);
+        metrics::counter!("tba_ingest_events_total", "channel" => channel).increment(self.events as u64);
+    }
+
     pub fn of(outcomes: &[ItemOutcome]) -> Totals {
         let accepted = outcomes.iter().filter(|o| o.is_accepted()).count() as i64;
         Totals {

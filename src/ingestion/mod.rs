@@ -10,6 +10,7 @@ pub mod missions_locales;
 pub mod native;
 pub mod organismes;
 pub mod referential;
+pub mod reseaux;
 pub mod snapshots;
 pub mod v3;
 pub mod voeux;

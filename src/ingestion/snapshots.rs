@@ -11,16 +11,15 @@ use chrono::Utc;
 use events::dossier::{Dossier, DossierEvent};
 use events::store::append_in_transaction;
 use events::{Actor, AppendError, AppendRequest, Channel, EventStore, ExpectedVersion, Metadata, StoreError};
-use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::FieldError;
 use super::diff::decide;
 use super::digests::{self, SnapshotDigest};
-use super::journal::Transmission;
+use super::journal::{ItemOutcome, ItemResult, Transmission};
 use super::v3::{self, DossierV3};
-use crate::auth::keys::OrganismeRef;
+use events::domain::OrganismeRef;
 
 /// How many times a dossier that changed under us is read and decided again before giving up.
 const CONFLICT_RETRIES: usize = 8;
@@ -43,47 +42,6 @@ impl Transmitter {
             channel: self.channel.into(),
             correlation_id: Some(correlation),
             causation_id: None,
-        }
-    }
-}
-
-/// The result of one item, in the order the items were sent.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct ItemOutcome {
-    pub index: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_erp_apprenant: Option<String>,
-    #[serde(flatten)]
-    pub result: ItemResult,
-    /// What was taken but deserves a look (a NIR that is not one, a commune the referential does not
-    /// know); only on accepted items.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<FieldError>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-#[serde(tag = "status", rename_all = "lowercase")]
-pub enum ItemResult {
-    /// The dossier's id and the types of the events the item produced (none when nothing changed).
-    Accepted {
-        dossier_id: String,
-        #[schema(value_type = Vec<String>)]
-        events: Vec<&'static str>,
-    },
-    Rejected {
-        errors: Vec<FieldError>,
-    },
-}
-
-impl ItemOutcome {
-    pub fn is_accepted(&self) -> bool {
-        matches!(self.result, ItemResult::Accepted { .. })
-    }
-
-    pub fn event_count(&self) -> usize {
-        match &self.result {
-            ItemResult::Accepted { events, .. } => events.len(),
-            ItemResult::Rejected { .. } => 0,
         }
     }
 }

@@ -21,8 +21,6 @@ use std::path::Path;
 use calamine::{DataRef, Reader as _, Xlsx};
 use chrono::{Duration, NaiveDate};
 
-use super::imports::{DossiersImportError, Row, check_header, item};
-
 /// Columns a row may use (the v3 format has about a hundred fields).
 pub const MAX_COLUMNS: u32 = 1024;
 /// Rows a sheet may have (as many as a spreadsheet program opens).
@@ -43,24 +41,39 @@ pub const MAX_PARTS: usize = 10_000;
 /// allocated in steps of 8), and their declared count may reserve (24 bytes each).
 pub const MAX_SHARED_STRINGS_MEMORY: u64 = 64 * 1024 * 1024;
 
-fn limit(message: String) -> DossiersImportError {
-    DossiersImportError::Limit(message)
+/// Why a workbook is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SheetError {
+    /// The workbook cannot be read.
+    #[error("{0}")]
+    File(String),
+    /// The workbook exceeds a limit (named in the message).
+    #[error("{0}")]
+    Limit(String),
 }
 
-fn unreadable(e: impl std::fmt::Display) -> DossiersImportError {
-    DossiersImportError::File(format!("classeur XLSX illisible : {e}"))
+fn limit(message: String) -> SheetError {
+    SheetError::Limit(message)
 }
 
-/// Read the workbook at `path` and send its first sheet's rows to `emit` (which says whether to go
-/// on), once every limit is checked.
-pub(super) fn rows(path: &Path, emit: &mut impl FnMut(Row) -> bool) -> Result<(), DossiersImportError> {
+fn unreadable(e: impl std::fmt::Display) -> SheetError {
+    SheetError::File(format!("classeur XLSX illisible : {e}"))
+}
+
+/// Read the workbook at `path` and send its first sheet's rows, the header first, to `emit` (which
+/// says whether to go on) with their line numbers and their cells by column, once every limit is
+/// checked.
+pub(super) fn rows<E: From<SheetError>>(
+    path: &Path,
+    emit: &mut impl FnMut(u64, Vec<(usize, String)>) -> Result<bool, E>,
+) -> Result<(), E> {
     check_parts(path)?;
-    walk(path, &mut |_| true)?;
+    walk(path, &mut |_, _| Ok::<_, SheetError>(true))?;
     walk(path, emit)
 }
 
 /// Inflate every part once, counting; parse the shared strings.
-fn check_parts(path: &Path) -> Result<(), DossiersImportError> {
+fn check_parts(path: &Path) -> Result<(), SheetError> {
     let file = File::open(path).map_err(unreadable)?;
     let mut zip = zip::ZipArchive::new(BufReader::new(file)).map_err(unreadable)?;
     if zip.len() > MAX_PARTS {
@@ -92,7 +105,7 @@ struct Counted<R> {
     compressed: u64,
     most: u64,
     inflated: u64,
-    refused: Option<DossiersImportError>,
+    refused: Option<SheetError>,
 }
 
 impl<R: Read> Read for Counted<R> {
@@ -119,7 +132,7 @@ impl<R: Read> Read for Counted<R> {
 /// Count, as the shared strings stream by, the memory the reader will take for them; refuse past
 /// `MAX_SHARED_STRINGS_MEMORY`. Nothing is buffered (a single string may be hundreds of MiB): the bytes
 /// are scanned for the tags, and everything inside a `<si>`, its markup included, counts as its text.
-fn shared_strings(part: &mut impl Read) -> Result<(), DossiersImportError> {
+fn shared_strings(part: &mut impl Read) -> Result<(), SheetError> {
     let mut cost = SharedStrings::default();
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
@@ -147,7 +160,7 @@ struct SharedStrings {
 const TAG_BYTES: usize = 4096;
 
 impl SharedStrings {
-    fn byte(&mut self, byte: u8) -> Result<(), DossiersImportError> {
+    fn byte(&mut self, byte: u8) -> Result<(), SheetError> {
         if self.in_string {
             self.text += 1;
         }
@@ -164,7 +177,7 @@ impl SharedStrings {
         Ok(())
     }
 
-    fn tag_read(&mut self, tag: &[u8]) -> Result<(), DossiersImportError> {
+    fn tag_read(&mut self, tag: &[u8]) -> Result<(), SheetError> {
         let end = tag.iter().position(|b| b.is_ascii_whitespace() || *b == b'/' && tag[0] != b'/');
         let name = &tag[..end.unwrap_or(tag.len())];
         let local = |name: &[u8]| name.rsplit(|b| *b == b':').next().unwrap_or_default().to_vec();
@@ -189,7 +202,7 @@ impl SharedStrings {
     }
 
     /// One string more, of `text` bytes: 24 bytes and its text, allocated in steps of 8.
-    fn counted(&mut self, text: u64) -> Result<(), DossiersImportError> {
+    fn counted(&mut self, text: u64) -> Result<(), SheetError> {
         self.strings += 1;
         self.memory += 24 + text.max(8).next_multiple_of(8);
         if self.memory > MAX_SHARED_STRINGS_MEMORY {
@@ -210,7 +223,7 @@ fn unique_count(tag: &[u8]) -> Option<u64> {
     Some(digits.parse::<u64>().unwrap_or(if digits.is_empty() { 0 } else { u64::MAX }))
 }
 
-fn shared_strings_refused(what: String) -> DossiersImportError {
+fn shared_strings_refused(what: String) -> SheetError {
     limit(format!(
         "les textes partagés du classeur ({what}) dépassent {} Mio : déposez le fichier en CSV, ou en plusieurs classeurs",
         MAX_SHARED_STRINGS_MEMORY / (1024 * 1024)
@@ -218,57 +231,53 @@ fn shared_strings_refused(what: String) -> DossiersImportError {
 }
 
 /// Stream the first sheet's cells, checked, into rows.
-fn walk(path: &Path, emit: &mut impl FnMut(Row) -> bool) -> Result<(), DossiersImportError> {
+fn walk<E: From<SheetError>>(
+    path: &Path,
+    emit: &mut impl FnMut(u64, Vec<(usize, String)>) -> Result<bool, E>,
+) -> Result<(), E> {
     let file = File::open(path).map_err(unreadable)?;
     let mut workbook = Xlsx::new(BufReader::new(file)).map_err(unreadable)?;
     let sheet = workbook
         .sheet_names()
         .first()
         .cloned()
-        .ok_or_else(|| DossiersImportError::File("le classeur n'a aucune feuille".into()))?;
+        .ok_or_else(|| SheetError::File("le classeur n'a aucune feuille".into()))?;
     let mut cells = workbook.worksheet_cells_reader(&sheet).map_err(unreadable)?;
-    let mut columns: Vec<String> = Vec::new();
     let mut current: Option<(u32, Vec<(usize, String)>)> = None;
-    let mut header_done = false;
+    let mut any = false;
     loop {
         let cell = cells.next_cell().map_err(unreadable)?;
         let row_of_cell = cell.as_ref().map(|c| c.get_position().0);
         // A row is complete when a cell of another row (or the end) comes.
         if let Some((row, values)) = current.take_if(|(row, _)| Some(*row) != row_of_cell) {
-            if !header_done {
-                columns = vec![String::new(); values.iter().map(|(c, _)| c + 1).max().unwrap_or(0)];
-                for (column, name) in values {
-                    columns[column] = name.trim().to_lowercase();
-                }
-                check_header(&columns)?;
-                header_done = true;
-            } else if !emit(Row { line: u64::from(row) + 1, item: item(&columns, values.into_iter()) }) {
+            any = true;
+            if !emit(u64::from(row) + 1, values)? {
                 return Ok(());
             }
         }
         let Some(cell) = cell else { break };
         let (row, column) = cell.get_position();
         if column >= MAX_COLUMNS {
-            return Err(limit(format!(
+            return Err(E::from(limit(format!(
                 "ligne {} : une cellule en colonne {} ; {MAX_COLUMNS} colonnes au plus",
                 u64::from(row) + 1,
                 u64::from(column) + 1
-            )));
+            ))));
         }
         if row >= MAX_ROWS {
-            return Err(limit(format!("plus de {MAX_ROWS} lignes")));
+            return Err(E::from(limit(format!("plus de {MAX_ROWS} lignes"))));
         }
         let text = cell_text(cell.get_value());
         if text.chars().count() > MAX_CELL_CHARS {
-            return Err(limit(format!(
+            return Err(E::from(limit(format!(
                 "ligne {} : une cellule de plus de {MAX_CELL_CHARS} caractères",
                 u64::from(row) + 1
-            )));
+            ))));
         }
         current.get_or_insert_with(|| (row, Vec::new())).1.push((column as usize, text));
     }
-    if !header_done {
-        return Err(DossiersImportError::File("le classeur est vide".into()));
+    if !any {
+        return Err(SheetError::File("le classeur est vide".into()).into());
     }
     Ok(())
 }
@@ -311,7 +320,7 @@ mod tests {
         // 500 "é" (1,000 bytes of UTF-8) and their markup inside <si> (12 bytes) count 24 + 1,016.
         let fits = (MAX_SHARED_STRINGS_MEMORY / 1040) as usize;
         assert!(shared_strings(&mut table(fits, 1000)).is_ok());
-        let Err(DossiersImportError::Limit(message)) = shared_strings(&mut table(fits + 1, 1000)) else {
+        let Err(SheetError::Limit(message)) = shared_strings(&mut table(fits + 1, 1000)) else {
             panic!("one string more is refused")
         };
         assert!(message.contains("textes partagés du classeur (plus de"), "{message}");
@@ -336,7 +345,7 @@ mod tests {
         assert_eq!(unique_count(br#"sst uniqueCount="99999999999999999999999""#), Some(u64::MAX));
         let mut huge =
             std::io::Cursor::new(br#"<sst uniqueCount="3000000"><si><t>x</t></si></sst>"#.as_slice());
-        let Err(DossiersImportError::Limit(message)) = shared_strings(&mut huge) else { panic!("refused") };
+        let Err(SheetError::Limit(message)) = shared_strings(&mut huge) else { panic!("refused") };
         assert!(message.contains("(3000000 annoncés)"), "{message}");
         let mut fine =
             std::io::Cursor::new(br#"<sst uniqueCount="2000000"><si><t>x</t></si></sst>"#.as_slice());

@@ -58,8 +58,8 @@ async fn each_role_sees_exactly_what_it_may() {
         "reseau,nom,organismes\nCMA,Chambres de métiers,{}:{} {}:{}\n",
         CFA_LYON.0, CFA_LYON.1, CMA_LYON.0, CMA_LYON.1
     );
-    let reseaux = tba::auth::reseaux::parse_csv(reseau.as_bytes()).unwrap();
-    tba::auth::reseaux::import(&db.pool, &reseaux).await.unwrap();
+    let reseaux = tba::ingestion::reseaux::parse_csv(reseau.as_bytes()).unwrap();
+    tba::ingestion::reseaux::import(&db.pool, &reseaux).await.unwrap();
     let (rupturant_id, apprenti_id) = (db.dossier_id("P-RUPTURE").await, db.dossier_id("P-APPRENTI").await);
 
     let keys = [

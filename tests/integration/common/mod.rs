@@ -191,7 +191,7 @@ impl TestApp {
     /// The service on a pool of the test's own (its size, its timeouts).
     pub async fn spawn_on(pool: sqlx::PgPool, limits: tba::http::HttpLimits) -> TestApp {
         let store = events::EventStore::start(pool.clone(), store_config()).await.expect("start the store");
-        let state = tba::http::AppState::new(pool, store.clone(), &limits);
+        let state = tba::app::AppState::new(pool, store.clone(), limits.gate());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("local address"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,15 +1,47 @@
-//! Who is asking, and what they may see (domain.md §9), decided here and nowhere else: resolvers ask
-//! the `Viewer` for the perimeter of aggregates (AND-ed into every indicator filter) and whether a
+//! Who is asking, and what they may see (domain.md §9), decided here and nowhere else: resolvers and
+//! handlers ask the `Viewer` for the perimeter of aggregates (AND-ed into every indicator filter) and whether a
 //! dossier is theirs to read. Scope is enforced on the server, whatever the query asks.
 
-use async_graphql::Error;
 use projections::indicateurs::Filtre;
 use projections::ruptures::query::Qui;
 use projections::status::Statut;
 use sqlx::PgPool;
 
-use super::error::{OrInternal, bad_input, forbidden, unauthenticated};
-use crate::auth::keys::{Principal, Role};
+use super::keys::{Principal, Role};
+
+/// Why a caller may not have what it asked; each adapter gives it its status or code. (It is not
+/// `Display` on purpose: async-graphql turns anything `Display` into an error without a code.)
+#[derive(Debug)]
+pub enum AccessError {
+    Unauthenticated(String),
+    Forbidden(String),
+    /// A value asked for lies outside what the caller may ask (`field` names it).
+    BadInput {
+        field: String,
+        message: String,
+    },
+    Database(sqlx::Error),
+}
+
+impl From<sqlx::Error> for AccessError {
+    fn from(error: sqlx::Error) -> Self {
+        AccessError::Database(error)
+    }
+}
+
+type Error = AccessError;
+
+fn unauthenticated(message: impl Into<String>) -> Error {
+    AccessError::Unauthenticated(message.into())
+}
+
+fn forbidden(message: impl Into<String>) -> Error {
+    AccessError::Forbidden(message.into())
+}
+
+fn bad_input(field: &str, message: impl std::fmt::Display) -> Error {
+    AccessError::BadInput { field: field.to_owned(), message: message.to_string() }
+}
 
 /// The caller of a GraphQL request: a key's principal, or nobody (the public national indicators).
 #[derive(Debug, Clone)]
@@ -97,8 +129,7 @@ impl Viewer {
                 .bind(own.uai.as_str())
                 .bind(own.siret.as_str())
                 .fetch_all(pool)
-                .await
-                .or_internal()?;
+                .await?;
                 let key = own.to_string();
                 if !organismes.contains(&key) {
                     organismes.push(key);
@@ -121,7 +152,7 @@ impl Viewer {
         let Some(reseau) = reseau else {
             return Err(forbidden("la clé TETE_DE_RESEAU ne nomme pas de réseau (--scope RESEAU:<id>)"));
         };
-        let members = crate::auth::reseaux::members(pool, reseau).await.or_internal()?;
+        let members = super::reseaux::members(pool, reseau).await?;
         if members.is_empty() {
             return Err(forbidden(format!("le réseau {reseau} n'a aucun organisme (tba reseaux import)")));
         }
@@ -352,7 +383,9 @@ mod tests {
         assert_eq!(filtre.regions, vec!["84".to_owned()]);
         let asked = Filtre { regions: vec!["84".into(), "11".into()], ..Filtre::default() };
         let refused = dreets.restrict(asked, false).expect_err("11 is outside");
-        assert!(refused.message.contains("filtre.regions") && refused.message.contains("11"));
+        let AccessError::BadInput { field, message } = refused else { panic!("a bad input") };
+        let refused = format!("{field} : {message}");
+        assert!(refused.contains("filtre.regions") && refused.contains("11"));
         assert!(Perimetre::National.restrict(Filtre::default(), true).is_ok());
         assert!(Perimetre::National.restrict(Filtre::default(), false).is_err());
         let tout = Filtre { niveaux: vec![3], ..Filtre::default() };
