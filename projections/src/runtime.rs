@@ -18,6 +18,7 @@ use events::{EventStore, RecordedEvent, StoreError};
 use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::admission;
 
@@ -189,16 +190,31 @@ async fn hold_and_project<P: Projector>(
             }
         };
         let last = events.last().map_or(position, |e| e.position);
-        let mut tx = store.pool().begin().await?;
-        apply_admitted(projector.as_ref(), &mut tx, &events).await?;
-        if !checkpoint::advance(&mut tx, &name, position, last).await? {
-            tx.rollback().await?;
-            return Err(ProjectionError::Event {
-                position: last,
-                message: "another runner moved the checkpoint: the lease was lost".into(),
-            });
+        // Each batch in a span of its own, so that a slow one can be followed to its statements.
+        let span = tracing::info_span!(
+            "projection_batch",
+            projection = projector.name(),
+            from = position + 1,
+            to = last,
+            events = events.len()
+        );
+        let started = std::time::Instant::now();
+        async {
+            let mut tx = store.pool().begin().await?;
+            apply_admitted(projector.as_ref(), &mut tx, &events).await?;
+            if !checkpoint::advance(&mut tx, &name, position, last).await? {
+                tx.rollback().await?;
+                return Err(ProjectionError::Event {
+                    position: last,
+                    message: "another runner moved the checkpoint: the lease was lost".into(),
+                });
+            }
+            tx.commit().await?;
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), "batch applied");
+            Ok(())
         }
-        tx.commit().await?;
+        .instrument(span)
+        .await?;
         position = last;
         record_lag(projector.name(), store, &events);
     }

@@ -14,10 +14,9 @@ use std::sync::Arc;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::dataloader::{DataLoader, Loader};
 use events::RecordedEvent;
+use projections::dossiers::query::{self, DossierRow};
 use projections::indicateurs::segments::candidates;
-use projections::status::ChangePoint;
 use sqlx::PgPool;
-use sqlx::types::Json;
 
 use super::error::{OrInternal, bad_input, forbidden};
 use super::indicateurs::IndicateursFiltre;
@@ -28,39 +27,8 @@ use crate::auth::Role;
 use crate::auth::access_log;
 use crate::auth::viewer::{DossierScope, Viewer};
 
-/// A row of `rm_dossiers`, with its organisme formateur's name.
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct DossierRow {
-    dossier_id: String,
-    annee_scolaire: String,
-    id_erp_apprenant: String,
-    uai_formateur: String,
-    siret_formateur: String,
-    uai_responsable: String,
-    siret_responsable: String,
-    cfd: Option<String>,
-    rncp: Option<String>,
-    niveau: Option<i16>,
-    annee_formation: Option<i16>,
-    rqth: bool,
-    retire: bool,
-    parcours: Json<Vec<ChangePoint>>,
-    departement: String,
-    region: String,
-    academie: String,
-    position: i64,
-    nom_formateur: Option<String>,
-}
-
 /// The largest page of a nominative list.
 const MAX_LIST: i32 = 100;
-
-const SELECT: &str = "SELECT d.dossier_id, d.annee_scolaire, d.id_erp_apprenant, d.uai_formateur,
-        d.siret_formateur, d.uai_responsable, d.siret_responsable, d.cfd, d.rncp, d.niveau,
-        d.annee_formation, d.rqth, d.retire, d.parcours, d.departement, d.region, d.academie, d.position,
-        o.nom AS nom_formateur
-    FROM rm_dossiers d
-    LEFT JOIN rm_organismes o ON (o.uai, o.siret) = (d.uai_formateur, d.siret_formateur)";
 
 /// A learner's file: one learner in one formation at one organisme for one année scolaire.
 #[derive(Clone)]
@@ -94,13 +62,7 @@ impl Loader<DossierRowId> for Loaders {
 
     async fn load(&self, keys: &[DossierRowId]) -> Result<HashMap<DossierRowId, Self::Value>, Self::Error> {
         let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        let rows: Vec<DossierRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT} WHERE d.dossier_id = ANY($1)")))
-                .bind(&ids)
-                .fetch_all(&self.pool)
-                .await
-                .or_internal()
-                .map_err(Arc::new)?;
+        let rows = query::by_ids(&self.pool, &ids).await.or_internal().map_err(Arc::new)?;
         Ok(rows.into_iter().map(|row| (DossierRowId(row.dossier_id.clone()), Dossier { row })).collect())
     }
 }
@@ -374,12 +336,7 @@ impl DossierQuery {
         let principal = viewer.principal()?;
         let pool = ctx.data::<PgPool>()?;
         let row = match (id, uai, annee_scolaire, id_erp_apprenant) {
-            (Some(id), None, None, None) => {
-                sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(format!("{SELECT} WHERE d.dossier_id = $1")))
-                    .bind(id.as_str())
-                    .fetch_optional(pool)
-                    .await
-            }
+            (Some(id), None, None, None) => query::by_id(pool, id.as_str()).await,
             (None, Some(uai), Some(annee), Some(id_erp)) => {
                 let uai = Uai::parse(&uai).map_err(|e| bad_input("uai", e))?;
                 let annee = AnneeScolaire::parse(&annee).map_err(|e| bad_input("anneeScolaire", e))?;
@@ -387,14 +344,7 @@ impl DossierQuery {
                 if id_erp.is_empty() {
                     return Err(bad_input("idErpApprenant", "vide"));
                 }
-                sqlx::query_as::<_, DossierRow>(sqlx::AssertSqlSafe(format!(
-                    "{SELECT} WHERE d.uai_formateur = $1 AND d.annee_scolaire = $2 AND d.id_erp_apprenant = $3"
-                )))
-                .bind(uai.as_str())
-                .bind(annee.as_str())
-                .bind(id_erp)
-                .fetch_optional(pool)
-                .await
+                query::by_natural_key(pool, uai.as_str(), annee.as_str(), id_erp).await
             }
             _ => {
                 return Err(bad_input(
@@ -479,54 +429,23 @@ impl DossierQuery {
         let own = principal.organisme.as_ref().map(|o| (o.uai.to_string(), o.siret.to_string()));
         let date = date.map_or_else(|| Utc::now().date_naive(), |d| d.0);
         let annees: Vec<String> = candidates(date).iter().map(ToString::to_string).collect();
-        let tranches: Vec<i16> = filtre.tranches.iter().map(|t| t.code()).collect();
-        let sql = format!(
-            "{SELECT}
-             WHERE d.annee_scolaire = ANY($1) AND d.parcours <> '[]' AND d.dossier_id > $2
-               AND (cardinality($3::text[]) = 0 OR d.region = ANY($3))
-               AND (cardinality($4::text[]) = 0 OR d.departement = ANY($4))
-               AND (cardinality($5::text[]) = 0 OR d.academie = ANY($5))
-               AND (cardinality($6::text[]) = 0 OR d.uai_formateur || ':' || d.siret_formateur = ANY($6))
-               AND (cardinality($7::text[]) = 0 OR d.formation = ANY($7))
-               AND (cardinality($8::int2[]) = 0 OR coalesce(d.niveau, 0) = ANY($8))
-               AND (cardinality($9::int2[]) = 0 OR coalesce(d.annee_formation, -1) = ANY($9))
-               AND (cardinality($10::int2[]) = 0 OR (
-                   SELECT CASE WHEN a < 18 THEN 0 WHEN a <= 20 THEN 1 WHEN a <= 25 THEN 2 ELSE 3 END
-                   FROM extract(year FROM age($13::date, d.date_de_naissance)) AS age(a)) = ANY($10))
-               AND ($11::text IS NULL
-                    OR (d.uai_formateur, d.siret_formateur) = ($11, $12)
-                    OR (d.uai_responsable, d.siret_responsable) = ($11, $12))
-               AND coalesce((SELECT p ->> 'statut' FROM jsonb_array_elements(d.parcours) AS p
-                             WHERE p ->> 'date' <= $13::date::text ORDER BY p ->> 'date' DESC LIMIT 1),
-                            'INSCRIT') = ANY($14)
-               AND (cardinality($16::text[]) = 0 OR d.uai_responsable || ':' || d.siret_responsable = ANY($16))
-             ORDER BY d.dossier_id LIMIT $15"
-        );
-        let mut rows: Vec<DossierRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(&annees)
-            .bind(after.clone().unwrap_or_default())
-            .bind(&filtre.regions)
-            .bind(&filtre.departements)
-            .bind(&filtre.academies)
-            .bind(&filtre.organismes)
-            .bind(&filtre.formations)
-            .bind(&filtre.niveaux)
-            .bind(&filtre.annees_formation)
-            .bind(&tranches)
-            .bind(own.as_ref().map(|o| o.0.as_str()))
-            .bind(own.as_ref().map(|o| o.1.as_str()))
-            .bind(date)
-            .bind(statuts.iter().map(|s| s.as_str()).collect::<Vec<_>>())
-            .bind(i64::from(first) + 1)
-            .bind(&responsables)
-            .fetch_all(pool)
-            .await
-            .or_internal()?;
+        let statuts: Vec<&str> = statuts.iter().map(|s| s.as_str()).collect();
+        let after_id = after.clone().unwrap_or_default();
+        let liste = query::Liste {
+            annees: &annees,
+            date,
+            statuts: &statuts,
+            filtre: &filtre,
+            organisme: own.as_ref().map(|(uai, siret)| (uai.as_str(), siret.as_str())),
+            responsables: &responsables,
+            after: &after_id,
+            limit: i64::from(first) + 1,
+        };
+        let mut rows = query::liste(pool, &liste).await.or_internal()?;
         let has_next = rows.len() > first as usize;
         rows.truncate(first as usize);
         if !rows.is_empty() {
             let ids: Vec<&str> = rows.iter().map(|r| r.dossier_id.as_str()).collect();
-            let statuts: Vec<&str> = statuts.iter().map(|s| s.as_str()).collect();
             let subject = format!("{} au {date}", statuts.join(","));
             let details = serde_json::json!({ "dossiers": ids, "filtre": format!("{filtre:?}") });
             access_log::record(pool, principal, "dossiers", &subject, details).await.or_internal()?;

@@ -166,21 +166,23 @@ impl SubscriptionRoot {
         };
         let permit = ctx.data::<Permits>()?.take(viewer)?;
         let pool = ctx.data::<PgPool>()?.clone();
-        access_log::record(&pool, viewer.principal()?, "ruptureQueue", &ml, serde_json::json!({}))
-            .await
-            .or_internal()?;
+        // Where the queue stands is read first: once the read is recorded, every later change is sent.
         let mut conn = pool.acquire().await.or_internal()?;
         let after = crate::read_models::position(&mut conn, crate::read_models::ReadModel::Ruptures)
             .await
             .or_internal()?;
         drop(conn);
+        access_log::record(&pool, viewer.principal()?, "ruptureQueue", &ml, serde_json::json!({}))
+            .await
+            .or_internal()?;
         let store = ctx.data::<EventStore>()?.clone();
         let checkpoint = crate::read_models::checkpoint(crate::read_models::ReadModel::Ruptures);
+        let dossiers = crate::read_models::checkpoint(crate::read_models::ReadModel::Dossiers);
         let state = (pool, ml, after, VecDeque::<RuptureEntree>::new());
         Ok(holding(
             permit,
             stream::unfold(state, move |(pool, ml, mut after, mut pending)| {
-                let (store, checkpoint) = (store.clone(), checkpoint.clone());
+                let (store, checkpoint, dossiers) = (store.clone(), checkpoint.clone(), dossiers.clone());
                 async move {
                     loop {
                         if let Some(entree) = pending.pop_front() {
@@ -197,6 +199,8 @@ impl SubscriptionRoot {
                             if reached <= after {
                                 return Ok((after, Vec::new()));
                             }
+                            // An entry shows its dossier: sent once the dossiers are projected as far.
+                            store.wait_checkpoint(&dossiers, reached, QUEUE_LOOK).await;
                             let jour = Utc::now().date_naive();
                             let lignes = ruptures_query::changees(&mut conn, &ml, after, jour).await?;
                             Ok::<_, sqlx::Error>((

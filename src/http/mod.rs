@@ -25,6 +25,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use tracing::Instrument;
 
 use crate::app::AppState;
 use crate::auth::Gate;
@@ -127,7 +128,8 @@ async fn run_to_completion(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    match tokio::spawn(next.run(request)).await {
+    // The handler's task stays in the request's span: its logs carry the request's id.
+    match tokio::spawn(next.run(request).instrument(tracing::Span::current())).await {
         Ok(response) => response,
         Err(error) => {
             tracing::error!(%error, "request handler failed");

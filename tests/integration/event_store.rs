@@ -174,9 +174,9 @@ async fn a_subscription_catches_up_then_follows_live_appends() {
     let mut subscription = store.subscribe(0);
     let caught_up = subscription.next_batch().await.unwrap();
     assert_eq!(caught_up.len(), 2);
-    let waiting = tokio::spawn(async move { subscription.next_batch().await });
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    assert!(!waiting.is_finished(), "a caught-up subscription waits");
+    let mut waiting = tokio::spawn(async move { subscription.next_batch().await });
+    let early = tokio::time::timeout(std::time::Duration::from_millis(100), &mut waiting).await;
+    assert!(early.is_err(), "a caught-up subscription waits");
     // Appended by another store (as another process would): woken by NOTIFY.
     let other = EventStore::start(db.pool.clone(), StoreConfig::default()).await.unwrap();
     other.append("dossier-b", ExpectedVersion::Any, vec![event(3)]).await.unwrap();

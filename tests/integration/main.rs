@@ -27,5 +27,6 @@ mod native_events;
 mod organismes;
 mod personnes;
 mod quarantaine;
+mod roles;
 mod ruptures;
 mod voeux;

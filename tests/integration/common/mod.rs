@@ -276,6 +276,24 @@ pub async fn caught_up_on(pool: &PgPool, within: std::time::Duration) -> bool {
 }
 
 impl TestDb {
+    /// Wait until `condition` (a query of one boolean) holds; panic naming it past `within`.
+    pub async fn wait_for(&self, within: std::time::Duration, condition: &str) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let holds: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(condition))
+                .fetch_one(&self.pool)
+                .await
+                .expect("run the condition");
+            if holds {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{condition}: still false after {within:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl TestDb {
     /// Rebuild the `dossiers` projection through the CLI, and check it gives the live checksum.
     pub fn assert_rebuild_gives_the_live_checksum(&self) {
         self.assert_rebuild_of("dossiers");

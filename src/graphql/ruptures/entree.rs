@@ -1,0 +1,252 @@
+//! An entry of the queue, and the actions recorded on it.
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::{Context, Error, ID, Object};
+use chrono::NaiveDate;
+use events::rupture::{RuptureEvent, SituationRenseignee, SuiviConjointDemande};
+use projections::ruptures::entree::age;
+use projections::ruptures::query::{self, Ligne, Liste};
+
+use crate::graphql::dossier::{Dossier, DossierRowId};
+use crate::graphql::loaders::{Loaders, lecture};
+use crate::graphql::types::{Date, DateTime};
+
+use super::types::{
+    ConnaissanceMl, Historique, ListeRupture, MissionLocale, MissionLocaleId, MotifSuivi, Situation,
+};
+
+/// A young person in rupture, in the queue of the Mission Locale of their residence: one entry per
+/// person nationwide, about their latest rupture, as seen on a day.
+pub struct RuptureEntree {
+    pub(crate) ligne: Ligne,
+    pub(crate) jour: NaiveDate,
+}
+
+/// A young person in rupture, in the queue of the Mission Locale of their residence: one entry per
+/// person nationwide, about their latest rupture begun by the day asked.
+#[Object]
+impl RuptureEntree {
+    /// The entry's id (the person's pseudonymous key: stable across their dossiers).
+    async fn id(&self) -> ID {
+        ID(self.ligne.entree.clone())
+    }
+
+    /// The Mission Locale of the residence.
+    async fn mission_locale(&self, ctx: &Context<'_>) -> Result<Option<MissionLocale>, Error> {
+        let Some(ml) = &self.ligne.ml_id else { return Ok(None) };
+        ctx.data::<DataLoader<Loaders>>()?
+            .load_one(MissionLocaleId(ml.clone()))
+            .await
+            .map_err(|e| (*e).clone())
+    }
+
+    /// The first day of the rupture (the first RUPTURANT day).
+    async fn date_rupture(&self) -> Date {
+        Date(self.ligne.date_rupture)
+    }
+
+    /// The rupture's month, `YYYY-MM` (lists are grouped by it).
+    async fn mois_rupture(&self) -> String {
+        self.ligne.date_rupture.format("%Y-%m").to_string()
+    }
+
+    /// In its Mission Locale's visible queue on the day asked.
+    async fn visible(&self) -> bool {
+        self.ligne.visible
+    }
+
+    /// The list it is in.
+    async fn liste(&self) -> ListeRupture {
+        Liste::parse(&self.ligne.liste).unwrap_or(Liste::ATraiter).into()
+    }
+
+    /// The CFA asked for a joint follow-up, or the person is a minor or RQTH, and the rupture is less
+    /// than 180 days old.
+    async fn prioritaire(&self) -> bool {
+        self.ligne.prioritaire
+    }
+
+    /// The person is back under contract (the entry stays only if an advisor qualified it).
+    async fn nouveau_contrat(&self) -> bool {
+        self.ligne.nouveau_contrat
+    }
+
+    /// The day the person left the queue (new contract, end of formation), if they did.
+    async fn sortie(&self) -> Option<Date> {
+        self.ligne.sortie.map(Date)
+    }
+
+    /// Age on the day asked.
+    async fn age(&self) -> i32 {
+        age(self.ligne.date_de_naissance, self.jour)
+    }
+
+    /// Recognised disability (RQTH).
+    async fn rqth(&self) -> bool {
+        self.ligne.rqth
+    }
+
+    /// The residence's postal code.
+    async fn code_postal(&self) -> Option<&str> {
+        self.ligne.code_postal.as_deref()
+    }
+
+    /// The residence's commune (INSEE code).
+    async fn code_commune_insee(&self) -> Option<&str> {
+        self.ligne.code_commune_insee.as_deref()
+    }
+
+    /// The advisor's latest situation for this rupture (null: à traiter).
+    async fn situation(&self) -> Option<Situation> {
+        self.ligne.situation.as_deref().and_then(events::rupture::Situation::parse).map(Into::into)
+    }
+
+    /// The situation in words, when AUTRE (personal data: its read is recorded in the access journal).
+    async fn situation_autre(&self, ctx: &Context<'_>) -> Result<Option<&str>, Error> {
+        lecture(ctx, "rupture", &self.ligne.entree).await?;
+        Ok(self.ligne.situation_autre.as_deref())
+    }
+
+    /// The advisor's comment (personal data: its read is recorded in the access journal).
+    async fn commentaire(&self, ctx: &Context<'_>) -> Result<Option<&str>, Error> {
+        lecture(ctx, "rupture", &self.ligne.entree).await?;
+        Ok(self.ligne.commentaire.as_deref())
+    }
+
+    /// Whether the Mission Locale already knew the person.
+    async fn connaissance(&self) -> Option<ConnaissanceMl> {
+        self.ligne.connaissance.as_deref().and_then(events::rupture::Connaissance::parse).map(Into::into)
+    }
+
+    /// When the situation was recorded.
+    async fn qualifiee_le(&self) -> Option<DateTime> {
+        self.ligne.qualifiee_le.map(DateTime)
+    }
+
+    /// The CFA asked the Mission Locale for a joint follow-up of this rupture.
+    async fn suivi_conjoint(&self) -> bool {
+        self.ligne.suivi_conjoint
+    }
+
+    /// The dossier of the rupture: identity, contacts, formation, contracts, organisme.
+    async fn dossier(&self, ctx: &Context<'_>) -> Result<Option<Dossier>, Error> {
+        let loader = ctx.data::<DataLoader<Loaders>>()?;
+        loader.load_one(DossierRowId(self.ligne.dossier_id.clone())).await.map_err(|e| (*e).clone())
+    }
+
+    /// Everything the Mission Locale and the CFA did about this person, oldest first, with who and when
+    /// (earlier ruptures included; personal data: its read is recorded in the access journal).
+    async fn historique(&self, ctx: &Context<'_>) -> Result<Vec<RuptureAction>, Error> {
+        lecture(ctx, "rupture", &self.ligne.entree).await?;
+        let loader = ctx.data::<DataLoader<Loaders>>()?;
+        let actions =
+            loader.load_one(Historique(self.ligne.entree.clone())).await.map_err(|e| (*e).clone())?;
+        Ok(actions.unwrap_or_default().into_iter().map(RuptureAction::from).collect())
+    }
+
+    /// The log position of the last event that changed the entry.
+    async fn position(&self) -> i64 {
+        self.ligne.position
+    }
+}
+
+/// One action on an entry: an advisor's situation, or a CFA's request for a joint follow-up, read
+/// through its event's type.
+pub struct RuptureAction {
+    action: query::Action,
+    event: Option<RuptureEvent>,
+}
+
+impl From<query::Action> for RuptureAction {
+    fn from(action: query::Action) -> Self {
+        let event = match RuptureEvent::decode(&action.event_type, &action.data) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(%error, position = action.position, "a rupture action does not decode");
+                None
+            }
+        };
+        RuptureAction { action, event }
+    }
+}
+
+/// One action on an entry: an advisor's situation, or a CFA's request for a joint follow-up, with who
+/// and when.
+#[Object]
+impl RuptureAction {
+    /// `SituationRenseignee` or `SuiviConjointDemande`.
+    #[graphql(name = "type")]
+    async fn event_type(&self) -> &str {
+        &self.action.event_type
+    }
+
+    /// When it was recorded.
+    async fn recorded_at(&self) -> DateTime {
+        DateTime(self.action.recorded_at)
+    }
+
+    /// The organisation that acted (`MISSION_LOCALE`, `UAI:SIRET` of an organisme…).
+    async fn organisation(&self) -> &str {
+        &self.action.organisation
+    }
+
+    /// The key or person that acted.
+    async fn principal(&self) -> &str {
+        &self.action.principal
+    }
+
+    /// The rupture it was about.
+    async fn date_rupture(&self) -> Date {
+        Date(self.action.date_rupture)
+    }
+
+    /// The situation recorded (SituationRenseignee).
+    async fn situation(&self) -> Option<Situation> {
+        self.situation_renseignee().map(|s| s.situation.into())
+    }
+
+    /// The situation in words, when AUTRE.
+    async fn situation_autre(&self) -> Option<&str> {
+        self.situation_renseignee().and_then(|s| s.situation_autre.as_deref())
+    }
+
+    /// The comment.
+    async fn commentaire(&self) -> Option<&str> {
+        match &self.event {
+            Some(RuptureEvent::Situation(s)) => s.commentaire.as_deref(),
+            Some(RuptureEvent::SuiviConjoint(s)) => s.commentaire.as_deref(),
+            None => None,
+        }
+    }
+
+    /// Whether the Mission Locale knew the person (SituationRenseignee).
+    async fn connaissance(&self) -> Option<ConnaissanceMl> {
+        self.situation_renseignee().and_then(|s| s.connaissance).map(Into::into)
+    }
+
+    /// The reasons of the joint follow-up (SuiviConjointDemande).
+    async fn motifs(&self) -> Vec<MotifSuivi> {
+        self.suivi_conjoint().map(|s| s.motifs.iter().copied().map(Into::into).collect()).unwrap_or_default()
+    }
+
+    /// The phone number the CFA verified (SuiviConjointDemande).
+    async fn telephone_verifie(&self) -> Option<&str> {
+        self.suivi_conjoint().and_then(|s| s.telephone_verifie.as_ref()).map(|t| t.as_str())
+    }
+}
+
+impl RuptureAction {
+    fn situation_renseignee(&self) -> Option<&SituationRenseignee> {
+        match &self.event {
+            Some(RuptureEvent::Situation(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn suivi_conjoint(&self) -> Option<&SuiviConjointDemande> {
+        match &self.event {
+            Some(RuptureEvent::SuiviConjoint(s)) => Some(s),
+            _ => None,
+        }
+    }
+}

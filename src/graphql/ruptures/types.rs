@@ -1,0 +1,153 @@
+//! The rupture queue's enums and its Missions Locales, as GraphQL shows them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::Loader;
+use async_graphql::{Enum, Error, SimpleObject};
+use projections::ruptures::query;
+
+use crate::graphql::error::OrInternal;
+use crate::graphql::loaders::Loaders;
+
+/// A list of a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "projections::ruptures::query::Liste")]
+pub enum ListeRupture {
+    /// No situation recorded yet.
+    ATraiter,
+    /// Contacted, no answer (CONTACTE_SANS_RETOUR).
+    ARecontacter,
+    /// Any other situation.
+    Traites,
+}
+
+/// What an advisor found out about the young person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "events::rupture::Situation")]
+pub enum Situation {
+    /// An appointment was made.
+    RdvPris,
+    /// A new project.
+    NouveauProjet,
+    /// Already followed by the Mission Locale.
+    DejaAccompagne,
+    /// Contacted, no answer: to call again.
+    ContacteSansRetour,
+    /// The contact details are wrong.
+    CoordonneesIncorrect,
+    /// Unreachable after several attempts.
+    InjoignableApresRelances,
+    /// Found a new contract.
+    NouveauContrat,
+    /// Does not wish to be contacted again.
+    NeSouhaitePasEtreRecontacte,
+    /// Something else, said in `situationAutre`.
+    Autre,
+    /// Looking for a contract.
+    ChercheContrat,
+    /// Changing path.
+    Reorientation,
+    /// Does not want to be accompanied.
+    NeVeutPasAccompagnement,
+}
+
+/// Whether the Mission Locale already knew the young person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "events::rupture::Connaissance")]
+pub enum ConnaissanceMl {
+    /// Already actively accompanied.
+    DejaAccompagneActivement,
+    /// Known, not accompanied.
+    ConnuNonAccompagne,
+    /// Not known.
+    NonConnu,
+}
+
+/// Why a CFA asks for a joint follow-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "events::rupture::MotifSuivi")]
+pub enum MotifSuivi {
+    /// Mobility.
+    Mobilite,
+    /// Housing.
+    Logement,
+    /// Health.
+    Sante,
+    /// Money.
+    Finance,
+    /// Paperwork.
+    Administratif,
+    /// Social or family.
+    SocialFamilial,
+    /// Change of path.
+    Reorientation,
+    /// Job search.
+    RechercheEmploi,
+    /// Something else (said in the comment).
+    Autre,
+}
+
+/// A Mission Locale and its contacts.
+#[derive(Debug, Clone, SimpleObject, sqlx::FromRow)]
+pub struct MissionLocale {
+    /// Its id in the referential.
+    pub id: String,
+    /// Its name.
+    pub nom: String,
+    /// Its SIRET.
+    pub siret: String,
+    /// Its contact e-mail.
+    pub email: Option<String>,
+    /// Its contact phone number.
+    pub telephone: Option<String>,
+    /// The région most of its communes are in.
+    pub region: String,
+}
+
+/// A Mission Locale, by id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MissionLocaleId(pub String);
+
+impl Loader<MissionLocaleId> for Loaders {
+    type Value = MissionLocale;
+    type Error = Arc<Error>;
+
+    async fn load(
+        &self,
+        keys: &[MissionLocaleId],
+    ) -> Result<HashMap<MissionLocaleId, Self::Value>, Self::Error> {
+        let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let rows: Vec<MissionLocale> = sqlx::query_as(
+            "SELECT id, nom, siret, email, telephone, region FROM rm_missions_locales WHERE id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .or_internal()
+        .map_err(Arc::new)?;
+        Ok(rows.into_iter().map(|m| (MissionLocaleId(m.id.clone()), m)).collect())
+    }
+}
+
+/// The history of an entry, by entry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Historique(pub String);
+
+impl Loader<Historique> for Loaders {
+    type Value = Vec<query::Action>;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[Historique]) -> Result<HashMap<Historique, Self::Value>, Self::Error> {
+        let entrees: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let mut conn = self.pool.acquire().await.or_internal().map_err(Arc::new)?;
+        let actions = query::historiques(&mut conn, &entrees).await.or_internal().map_err(Arc::new)?;
+        // Every key answers, those without actions with an empty history.
+        let mut out: HashMap<Historique, Vec<query::Action>> =
+            keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for action in actions {
+            out.entry(Historique(action.entree.clone())).or_default().push(action);
+        }
+        Ok(out)
+    }
+}
