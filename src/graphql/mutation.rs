@@ -11,11 +11,11 @@ use uuid::Uuid;
 
 use super::error::{Code, bad_input, error, internal};
 use super::types::Date;
+use crate::app::native::Appended;
 use crate::auth::Role;
 use crate::auth::viewer::Viewer;
 use crate::ingestion::FieldError;
-use crate::ingestion::native::{self, Batch, Item, NativeError, NaturalKey, StreamResult};
-use crate::ingestion::snapshots::Transmitter;
+use crate::ingestion::native::{Batch, Item, NativeError, NaturalKey, StreamResult};
 
 /// A dossier by its natural key.
 #[derive(Debug, InputObject)]
@@ -183,23 +183,13 @@ impl EventsMutation {
         let events = events.into_iter().enumerate().map(|(i, e)| item(i, e)).collect::<Result<_, _>>()?;
         let expected_versions: BTreeMap<String, i64> =
             expected_versions.unwrap_or_default().into_iter().map(|e| (e.dossier_id.0, e.version)).collect();
-        let transmitter = Transmitter {
-            organisme: principal.organisme.clone(),
-            actor: principal.actor(),
-            channel: Channel::Graphql,
-        };
-        let correlation_id = Uuid::now_v7();
         let store = ctx.data::<events::EventStore>()?;
-        match native::append(store, &transmitter, correlation_id, Batch { events, expected_versions }).await {
-            Ok(results) => {
-                let appended: usize = results.iter().filter(|r| !r.replayed).map(|r| r.positions.len()).sum();
-                metrics::counter!("tba_ingest_events_total", "channel" => Channel::Graphql.as_str())
-                    .increment(appended as u64);
-                Ok(AppendEventsPayload {
-                    correlation_id: ID(correlation_id.to_string()),
-                    results: results.into_iter().map(Into::into).collect(),
-                })
-            }
+        let batch = Batch { events, expected_versions };
+        match crate::app::native::append_events(store, principal, Channel::Graphql, batch).await {
+            Ok(Appended { correlation_id, results }) => Ok(AppendEventsPayload {
+                correlation_id: ID(correlation_id.to_string()),
+                results: results.into_iter().map(Into::into).collect(),
+            }),
             Err(failure) => {
                 let message = failure.to_string();
                 Err(match failure {

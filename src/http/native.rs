@@ -12,9 +12,9 @@ use uuid::Uuid;
 use super::caller::Caller;
 use super::error::{ApiError, ErrorBody, Refusals};
 use crate::app::AppState;
+use crate::app::native::Appended;
 use crate::auth::keys::Role;
-use crate::ingestion::native::{self, Batch, NativeError, StreamResult};
-use crate::ingestion::snapshots::Transmitter;
+use crate::ingestion::native::{Batch, NativeError, StreamResult};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppendResponse {
@@ -49,19 +49,8 @@ pub async fn append(
                 errors: vec![crate::ingestion::FieldError::new(path, e.into_inner().to_string())],
             }
         })?;
-    let transmitter = Transmitter {
-        organisme: caller.0.organisme.clone(),
-        actor: caller.0.actor(),
-        channel: Channel::Events,
-    };
-    let correlation_id = Uuid::now_v7();
-    match native::append(&state.store, &transmitter, correlation_id, batch).await {
-        Ok(results) => {
-            let events: usize = results.iter().filter(|r| !r.replayed).map(|r| r.positions.len()).sum();
-            metrics::counter!("tba_ingest_events_total", "channel" => Channel::Events.as_str())
-                .increment(events as u64);
-            Ok(Json(AppendResponse { correlation_id, results }))
-        }
+    match crate::app::native::append_events(&state.store, &caller.0, Channel::Events, batch).await {
+        Ok(Appended { correlation_id, results }) => Ok(Json(AppendResponse { correlation_id, results })),
         Err(error) => Err(match (error.to_string(), error) {
             (message, NativeError::Invalid(errors)) => ApiError::BadRequest { message, errors },
             (message, NativeError::Conflicts(conflicts)) => ApiError::Conflict {

@@ -1,6 +1,8 @@
 //! The application as every adapter reaches it (HTTP, GraphQL, the coming console): the database, the
 //! log, the metrics and the gate requests pass. Built once by `tba serve` (or a test), cloned into
-//! each request.
+//! each request. The commands the adapters share live beside it (`native`).
+
+pub mod native;
 
 use events::EventStore;
 use metrics_exporter_prometheus::PrometheusHandle;
