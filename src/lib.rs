@@ -12,7 +12,6 @@ pub mod graphql;
 pub mod http;
 pub mod ingestion;
 pub mod master_key;
-pub mod personnes;
 pub mod progress;
 pub mod read_models;
 pub mod spreadsheet;

@@ -1,14 +1,20 @@
-//! The application as every adapter reaches it (HTTP, GraphQL, the coming console): the database, the
-//! log, the metrics and the gate requests pass. Built once by `tba serve` (or a test), cloned into
-//! each request. The commands the adapters share live beside it (`native`).
+//! The application as every adapter reaches it (HTTP, GraphQL, the CLI, the coming console): the
+//! database, the log, the metrics and the gate requests pass, built once by `tba serve` (or a test) and
+//! cloned into each request; and the commands, each decided in one place by a pure function of what
+//! it read (given/when/then tests, no database), then appended here: native events (`native`), the
+//! follow-up of ruptures (`ruptures`), erasure (`personnes`). Adapters map `CommandError` once.
 
 pub mod native;
+pub mod personnes;
+pub mod ruptures;
 
-use events::EventStore;
+use events::{Actor, Channel, EventStore, Metadata};
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::auth::Gate;
+use crate::auth::viewer::AccessError;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -22,4 +28,61 @@ impl AppState {
     pub fn new(pool: PgPool, store: EventStore, gate: Gate) -> Self {
         AppState { pool, store, metrics: crate::telemetry::metrics(), gate }
     }
+}
+
+/// Why a command is not carried out; each adapter gives it its status or code. (It is not `Display`
+/// on purpose, as `AccessError`: async-graphql would take anything `Display` as an error without a
+/// code.)
+#[derive(Debug)]
+pub enum CommandError {
+    /// A value of the command is refused; `field` names it as the command does.
+    Invalid {
+        field: String,
+        message: String,
+    },
+    Unauthenticated(String),
+    Forbidden(String),
+    NotFound(String),
+    /// What the command was decided on changed before it was written: read again, decide again.
+    Conflict(String),
+    /// Ours: logged with its detail, answered without.
+    Failed(String),
+    Database(sqlx::Error),
+}
+
+impl CommandError {
+    pub fn invalid(field: &str, message: impl std::fmt::Display) -> Self {
+        CommandError::Invalid { field: field.to_owned(), message: message.to_string() }
+    }
+}
+
+impl From<AccessError> for CommandError {
+    fn from(refusal: AccessError) -> Self {
+        match refusal {
+            AccessError::Unauthenticated(message) => CommandError::Unauthenticated(message),
+            AccessError::Forbidden(message) => CommandError::Forbidden(message),
+            AccessError::BadInput { field, message } => CommandError::Invalid { field, message },
+            AccessError::Database(error) => CommandError::Database(error),
+        }
+    }
+}
+
+impl From<sqlx::Error> for CommandError {
+    fn from(error: sqlx::Error) -> Self {
+        CommandError::Database(error)
+    }
+}
+
+impl From<events::StoreError> for CommandError {
+    fn from(error: events::StoreError) -> Self {
+        match error {
+            events::StoreError::Database(error) => CommandError::Database(error),
+            other => CommandError::Failed(other.to_string()),
+        }
+    }
+}
+
+/// What every event of a command carries: who, through which channel, under a correlation of its own.
+pub fn metadata(actor: Actor, channel: Channel) -> Metadata {
+    Metadata { actor, channel: channel.into(), correlation_id: Some(Uuid::now_v7()), causation_id: None }
 }

@@ -8,8 +8,8 @@ use chrono::NaiveDate;
 use events::personne::BaseLegale;
 
 use super::referential::operator;
+use crate::app::personnes::{EffacementError, Effacer, RETENTION_ANS, effacer, retention};
 use crate::config::DbConfig;
-use crate::personnes::{EffacementError, RETENTION_ANS, effacer, retention};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum PersonnesCommand {
@@ -57,7 +57,7 @@ pub async fn run(db: &DbConfig, command: PersonnesCommand) -> anyhow::Result<Exi
     let vault = db.vault()?;
     match command {
         PersonnesCommand::Effacer { personne, motif, base_legale } => {
-            match effacer(&pool, &vault, &personne, &motif, base_legale, operator()).await {
+            match effacer(&pool, &vault, Effacer { personne, motif, base_legale }, operator()).await {
                 Ok(e) => {
                     crate::auth::access_log::record_system(
                         &pool,
@@ -98,7 +98,7 @@ pub async fn retention_run(db: &DbConfig, command: RetentionCommand) -> anyhow::
     let pool = super::verify::connect(db).await?;
     let today = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
     if dry_run {
-        for personne in crate::personnes::expirees(&pool, today, ans).await? {
+        for personne in crate::app::personnes::expirees(&pool, today, ans).await? {
             println!("{personne}");
         }
         return Ok(ExitCode::SUCCESS);

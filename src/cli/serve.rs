@@ -20,7 +20,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TBA_DB_CONNECTIONS", default_value_t = 16)]
     pub db_connections: u32,
     /// Years personal data is kept after the end of a person's last formation (erased daily after).
-    #[arg(long, env = "TBA_RETENTION_ANS", default_value_t = crate::personnes::RETENTION_ANS,
+    #[arg(long, env = "TBA_RETENTION_ANS", default_value_t = crate::app::personnes::RETENTION_ANS,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub retention_ans: u32,
     /// Events after which an instantané of the indicators' history is taken ("as known at" queries add
@@ -60,7 +60,7 @@ pub async fn start(db: &DbConfig, args: &ServeArgs) -> anyhow::Result<Running> {
     let projections = crate::read_models::Projections::start(&store);
     let state = AppState::new(pool.clone(), store, args.limits.gate());
     tokio::spawn(crate::ingestion::journal::purge_every_hour(pool.clone()));
-    tokio::spawn(crate::personnes::retention_every_day(pool.clone(), vault, args.retention_ans));
+    tokio::spawn(crate::app::personnes::retention_every_day(pool.clone(), vault, args.retention_ans));
     tokio::spawn(instantanes_every_ten_minutes(pool.clone(), args.instantane_evenements));
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;

@@ -110,3 +110,22 @@ impl From<crate::auth::viewer::AccessError> for Error {
         }
     }
 }
+
+/// A command's refusal, with its code (the field named for a refused value).
+impl From<crate::app::CommandError> for Error {
+    fn from(refusal: crate::app::CommandError) -> Self {
+        use crate::app::CommandError;
+        match refusal {
+            CommandError::Invalid { field, message } => bad_input(&field, message),
+            CommandError::Unauthenticated(message) => unauthenticated(message),
+            CommandError::Forbidden(message) => forbidden(message),
+            CommandError::NotFound(message) => error(Code::NotFound, message),
+            CommandError::Conflict(message) => error(Code::Conflict, message),
+            CommandError::Failed(detail) => internal(detail),
+            CommandError::Database(error) => match Err::<(), _>(error).or_internal() {
+                Err(error) => error,
+                Ok(()) => unreachable!("an error stays an error"),
+            },
+        }
+    }
+}

@@ -1,15 +1,15 @@
-//! `effacerPersonne`: an administrator erases a person's personal data (`crate::personnes`).
+//! `effacerPersonne`: an administrator erases a person's personal data (`app::personnes`).
 
 use async_graphql::{Context, Enum, Error, Object, SimpleObject};
 use events::EventStore;
 use events::personne::BaseLegale as Base;
 use sqlx::PgPool;
 
-use super::error::{Code, OrInternal, bad_input, error, internal};
+use super::error::{OrInternal, internal};
+use crate::app::personnes::{Effacer, effacer};
 use crate::auth::Role;
 use crate::auth::access_log;
 use crate::auth::viewer::Viewer;
-use crate::personnes::{EffacementError, effacer};
 
 /// Why personal data is erased (RGPD).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -56,13 +56,10 @@ impl PersonnesMutation {
         let store = ctx.data::<EventStore>()?;
         let vault = store.vault().ok_or_else(|| internal("no master key in this process"))?;
         let pool = ctx.data::<PgPool>()?;
-        let metadata = super::ruptures_actions::metadata(principal.actor());
+        let metadata = crate::app::metadata(principal.actor(), events::Channel::Graphql);
         let base: Base = base_legale.into();
-        let done = effacer(pool, vault, &personne, &motif, base, metadata).await.map_err(|e| match e {
-            EffacementError::Invalid { field, message } => bad_input(field, message),
-            e @ EffacementError::Inconnue(_) => error(Code::NotFound, e.to_string()),
-            e => internal(e),
-        })?;
+        let command = Effacer { personne, motif, base_legale: base };
+        let done = effacer(pool, vault, command, metadata).await.map_err(crate::app::CommandError::from)?;
         access_log::record(
             pool,
             principal,

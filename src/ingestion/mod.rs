@@ -4,6 +4,8 @@
 pub mod diff;
 pub mod digests;
 pub mod fields;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod imports;
 pub mod journal;
 pub mod missions_locales;

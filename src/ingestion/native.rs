@@ -459,3 +459,88 @@ async fn write(
     tx.commit().await?;
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Given the dossier as the log makes it, when a producer sends this event, then it is taken or
+    //! refused naming the field.
+
+    use events::Actor;
+
+    use super::*;
+
+    const LYON: (&str, &str) = ("0693456K", "12345678901234");
+    const LYON_RESPONSABLE: (&str, &str) = ("0693455J", "12345678900012");
+    const PARIS: (&str, &str) = ("0751234A", "98765432109876");
+
+    /// The events an ERP's first push of the fixture's dossier makes, with the dossier's stream.
+    fn pushed() -> (String, Vec<DossierEvent>) {
+        let events = crate::ingestion::fixtures::first_push();
+        let DossierEvent::InscriptionEnregistree(i) = &events[0] else { panic!("an inscription first") };
+        let key = DossierKey::new(i.formateur.uai.clone(), i.annee_scolaire.clone(), &i.id_erp_apprenant);
+        (key.expect("a key").stream_id(), events)
+    }
+
+    fn typed(stream: &str, event: DossierEvent) -> Typed {
+        Typed { stream: stream.to_owned(), event, id: None, occurred_at: None }
+    }
+
+    fn by(organisme: (&str, &str)) -> Transmitter {
+        let organisme = Some(format!("{}:{}", organisme.0, organisme.1).parse().expect("an organisme"));
+        Transmitter { organisme, actor: Actor::default(), channel: events::Channel::Events }
+    }
+
+    fn known() -> HashSet<(String, String)> {
+        [LYON, LYON_RESPONSABLE, PARIS].iter().map(|(u, s)| (u.to_string(), s.to_string())).collect()
+    }
+
+    fn checked(dossier: &Dossier, event: Typed, transmitter: &Transmitter) -> Result<(), Vec<String>> {
+        let today = NaiveDate::from_ymd_opt(2026, 3, 1).expect("a day");
+        check(&event, dossier, &HashSet::new(), transmitter, &known(), today)
+            .map_err(|errors| errors.into_iter().map(|e| e.path).collect())
+    }
+
+    #[test]
+    fn an_organisme_inscribes_its_own_learner_and_then_writes_to_their_dossier() {
+        let (stream, events) = pushed();
+        let empty = Dossier::default();
+        assert_eq!(checked(&empty, typed(&stream, events[0].clone()), &by(LYON)), Ok(()));
+        let dossier = Dossier::from_events(&[(Uuid::new_v4(), events[0].clone())]);
+        assert_eq!(checked(&dossier, typed(&stream, events[1].clone()), &by(LYON)), Ok(()));
+    }
+
+    #[test]
+    fn a_dossier_starts_with_its_inscription_under_its_own_key() {
+        let (stream, events) = pushed();
+        let refused = checked(&Dossier::default(), typed(&stream, events[1].clone()), &by(LYON));
+        assert_eq!(refused, Err(vec!["type".to_owned()]));
+        let elsewhere = checked(&Dossier::default(), typed("dossier-other", events[0].clone()), &by(LYON));
+        assert_eq!(elsewhere, Err(vec!["data.id_erp_apprenant".to_owned()]));
+    }
+
+    #[test]
+    fn another_organismes_dossier_is_refused() {
+        let (stream, events) = pushed();
+        let inscription = checked(&Dossier::default(), typed(&stream, events[0].clone()), &by(PARIS));
+        assert_eq!(inscription, Err(vec!["data.formateur".to_owned()]));
+        let dossier = Dossier::from_events(&[(Uuid::new_v4(), events[0].clone())]);
+        let later = checked(&dossier, typed(&stream, events[1].clone()), &by(PARIS));
+        assert_eq!(later, Err(vec!["dossier_id".to_owned()]));
+    }
+
+    #[test]
+    fn an_organisme_the_referential_does_not_know_is_refused() {
+        let (stream, events) = pushed();
+        let today = NaiveDate::from_ymd_opt(2026, 3, 1).expect("a day");
+        let outcome = check(
+            &typed(&stream, events[0].clone()),
+            &Dossier::default(),
+            &HashSet::new(),
+            &by(LYON),
+            &HashSet::new(),
+            today,
+        );
+        let paths: Vec<String> = outcome.expect_err("refused").into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, vec!["data.formateur".to_owned(), "data.responsable".to_owned()]);
+    }
+}

@@ -1,4 +1,4 @@
-//! Erasing a person (domain.md §9): on request (`tba personnes effacer`, the `effacerPersonne`
+//! Erasing a person (domain.md §9), decided by `check` and `decide`: on request (`tba personnes effacer`, the `effacerPersonne`
 //! mutation) or when the retention period is over (`tba retention run`, daily in `tba serve`).
 //!
 //! One transaction destroys the person's data keys (and those of the vœux candidates that were the same
@@ -30,6 +30,19 @@ pub enum EffacementError {
     Database(#[from] sqlx::Error),
     #[error("the log refused the erasure: {0}")]
     Append(#[from] events::AppendError),
+}
+
+impl From<EffacementError> for super::CommandError {
+    fn from(error: EffacementError) -> Self {
+        use super::CommandError;
+        match error {
+            EffacementError::Invalid { field, message } => CommandError::invalid(field, message),
+            e @ EffacementError::Inconnue(_) => CommandError::NotFound(e.to_string()),
+            EffacementError::Database(error) => CommandError::Database(error),
+            EffacementError::Store(error) => CommandError::from(error),
+            e @ EffacementError::Append(_) => CommandError::Failed(e.to_string()),
+        }
+    }
 }
 
 /// What an erasure did.
@@ -76,16 +89,17 @@ async fn anciennes_cles(pool: &PgPool, personne: &str) -> Result<Vec<String>, sq
     Ok(cles)
 }
 
-/// Erase one person. Erasing an erased person again changes nothing.
-pub async fn effacer(
-    pool: &PgPool,
-    vault: &Vault,
-    personne: &str,
-    motif: &str,
-    base_legale: BaseLegale,
-    metadata: Metadata,
-) -> Result<Effacement, EffacementError> {
-    let personne = personne.trim();
+/// An erasure asked: whose, why, and on which legal basis.
+#[derive(Debug, Clone)]
+pub struct Effacer {
+    pub personne: String,
+    pub motif: String,
+    pub base_legale: BaseLegale,
+}
+
+/// The command as given, checked: a person key, a motif of 1 to 2,000 characters (both trimmed).
+pub fn check(command: Effacer) -> Result<Effacer, EffacementError> {
+    let personne = command.personne.trim();
     if !valid_key(personne) {
         return Err(EffacementError::Invalid {
             field: "personne",
@@ -94,10 +108,48 @@ pub async fn effacer(
             ),
         });
     }
-    let motif = motif.trim();
+    let motif = command.motif.trim();
     if motif.is_empty() || motif.chars().count() > 2000 {
         return Err(EffacementError::Invalid { field: "motif", message: "de 1 à 2000 caractères".into() });
     }
+    Ok(Effacer { personne: personne.to_owned(), motif: motif.to_owned(), ..command })
+}
+
+/// What erasing a person found: what the vault did with their key, whether any read model knows them,
+/// and the other keys erased with theirs (vœux candidates, keys before an identity correction).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Constat {
+    pub erasure: Erasure,
+    pub connue: bool,
+    pub candidats: Vec<String>,
+    pub anciennes: Vec<String>,
+}
+
+/// Decide an erasure (checked) given what it found: nothing to record for a person already erased,
+/// a refusal for a person nothing is known of, else `PersonneEffacee`.
+pub fn decide(command: &Effacer, constat: Constat) -> Result<Option<PersonneEffacee>, EffacementError> {
+    match constat.erasure {
+        Erasure::AlreadyErased => Ok(None),
+        Erasure::NoKey if !constat.connue => Err(EffacementError::Inconnue(command.personne.clone())),
+        Erasure::NoKey | Erasure::Destroyed => Ok(Some(PersonneEffacee {
+            personne: command.personne.clone(),
+            motif: command.motif.clone(),
+            base_legale: command.base_legale,
+            candidats: constat.candidats,
+            anciennes: constat.anciennes,
+        })),
+    }
+}
+
+/// Erase one person. Erasing an erased person again changes nothing.
+pub async fn effacer(
+    pool: &PgPool,
+    vault: &Vault,
+    command: Effacer,
+    metadata: Metadata,
+) -> Result<Effacement, EffacementError> {
+    let command = check(command)?;
+    let personne = command.personne.as_str();
     // The candidates of the person: by person key, or matched to one of the person's dossiers.
     let candidats: Vec<String> = sqlx::query_scalar!(
         r#"SELECT DISTINCT candidat AS "candidat!" FROM rm_voeux
@@ -114,34 +166,31 @@ pub async fn effacer(
     for other in candidats.iter().chain(&anciennes) {
         vault.erase(&mut tx, other).await?;
     }
-    if erasure == Erasure::AlreadyErased {
-        tx.rollback().await?;
-        return Ok(Effacement { personne: personne.to_owned(), position: None, candidats, rejets: 0 });
-    }
-    let known: bool = sqlx::query_scalar!(
+    let connue: bool = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM rm_dossiers WHERE personne = $1)
                OR EXISTS (SELECT 1 FROM rm_voeux WHERE personne = $1 OR candidat = $1) AS "known!""#,
         personne
     )
     .fetch_one(&mut *tx)
     .await?;
-    if erasure == Erasure::NoKey && !known {
-        tx.rollback().await?;
-        return Err(EffacementError::Inconnue(personne.to_owned()));
-    }
-    let cles: Vec<String> = std::iter::once(personne.to_owned()).chain(anciennes.iter().cloned()).collect();
+    let constat = Constat { erasure, connue, candidats: candidats.clone(), anciennes: anciennes.clone() };
+    let event = match decide(&command, constat) {
+        Ok(Some(event)) => event,
+        Ok(None) => {
+            tx.rollback().await?;
+            return Ok(Effacement { personne: personne.to_owned(), position: None, candidats, rejets: 0 });
+        }
+        Err(refused) => {
+            tx.rollback().await?;
+            return Err(refused);
+        }
+    };
+    let cles: Vec<String> = std::iter::once(personne.to_owned()).chain(anciennes).collect();
     let rejets = sqlx::query("DELETE FROM transmission_rejets WHERE personne = ANY($1)")
         .bind(&cles)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-    let event = PersonneEffacee {
-        personne: personne.to_owned(),
-        motif: motif.to_owned(),
-        base_legale,
-        candidats: candidats.clone(),
-        anciennes,
-    };
     let new = NewEvent::new(PERSONNE_EFFACEE, serde_json::to_value(&event).expect("serialises"))
         .with_metadata(metadata);
     let request = AppendRequest::new(personne::stream_id(personne), ExpectedVersion::Any, vec![new]);
@@ -201,8 +250,9 @@ pub async fn retention(
     let mut effacees = Vec::new();
     for personne in expirees(pool, today, ans).await? {
         let motif = format!("fin de la durée de conservation ({ans} ans après la fin de la formation)");
-        match effacer(pool, vault, &personne, &motif, BaseLegale::DureeDeConservation, metadata.clone()).await
-        {
+        let command =
+            Effacer { personne: personne.clone(), motif, base_legale: BaseLegale::DureeDeConservation };
+        match effacer(pool, vault, command, metadata.clone()).await {
             Ok(e) if e.position.is_some() => effacees.push(personne),
             Ok(_) | Err(EffacementError::Inconnue(_)) => {}
             Err(error) => return Err(error),
@@ -243,6 +293,56 @@ pub async fn retention_every_day(pool: PgPool, vault: Vault, ans: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PERSONNE: &str = "p-0123456789abcdef0123456789abcdef";
+
+    fn asked(personne: &str, motif: &str) -> Effacer {
+        Effacer { personne: personne.into(), motif: motif.into(), base_legale: BaseLegale::DroitALEffacement }
+    }
+
+    fn found(erasure: Erasure, connue: bool) -> Constat {
+        Constat { erasure, connue, candidats: vec!["c-1".into()], anciennes: vec![] }
+    }
+
+    #[test]
+    fn an_erasure_names_a_person_key_and_a_motif() {
+        let checked = check(asked(&format!(" {PERSONNE} "), "  demande du 3 mars ")).expect("checked");
+        assert_eq!((checked.personne.as_str(), checked.motif.as_str()), (PERSONNE, "demande du 3 mars"));
+        for (personne, motif, field) in [
+            ("dossier-1", "demande", "personne"),
+            (PERSONNE, "  ", "motif"),
+            (PERSONNE, &"x".repeat(2001), "motif"),
+        ] {
+            match check(asked(personne, motif)) {
+                Err(EffacementError::Invalid { field: refused, .. }) => {
+                    assert_eq!(refused, field, "{personne}")
+                }
+                other => panic!("{personne:?} {motif:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_known_person_is_erased_with_their_candidates_and_an_erased_one_again_records_nothing() {
+        let command = check(asked(PERSONNE, "demande")).expect("checked");
+        let event = decide(&command, found(Erasure::Destroyed, true)).expect("decided").expect("an event");
+        assert_eq!(
+            (event.personne.as_str(), event.candidats.as_slice()),
+            (PERSONNE, &["c-1".to_owned()][..])
+        );
+        assert_eq!(event.base_legale, BaseLegale::DroitALEffacement);
+        // Known to a read model but never sealed (no key): erased all the same, so none ever is.
+        assert!(decide(&command, found(Erasure::NoKey, true)).expect("decided").is_some());
+        assert_eq!(decide(&command, found(Erasure::AlreadyErased, true)).expect("decided"), None);
+    }
+
+    #[test]
+    fn a_person_nothing_is_known_of_is_refused() {
+        let command = check(asked(PERSONNE, "demande")).expect("checked");
+        assert!(
+            matches!(decide(&command, found(Erasure::NoKey, false)), Err(EffacementError::Inconnue(p)) if p == PERSONNE)
+        );
+    }
 
     #[test]
     fn person_keys_are_recognised() {
