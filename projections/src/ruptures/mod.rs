@@ -12,6 +12,7 @@
 //! What depends on the day (visible or not, prioritaire, "nouveau contrat", the lists) is decided when
 //! queried (`query`), from the dates the entry keeps.
 
+pub mod collaboration;
 pub mod entree;
 mod episodes;
 pub mod query;

@@ -4,6 +4,7 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Error, ID, Object};
 use chrono::NaiveDate;
 use events::rupture::{RuptureEvent, SituationRenseignee, SuiviConjointDemande};
+use projections::ruptures::collaboration;
 use projections::ruptures::entree::age;
 use projections::ruptures::query::{self, Ligne, Liste};
 
@@ -12,7 +13,8 @@ use crate::graphql::loaders::{Loaders, lecture};
 use crate::graphql::types::{Date, DateTime};
 
 use super::types::{
-    ConnaissanceMl, Historique, ListeRupture, MissionLocale, MissionLocaleId, MotifSuivi, Situation,
+    Collaboration, ConnaissanceMl, Historique, ListeRupture, MissionLocale, MissionLocaleId, MotifSuivi,
+    Situation,
 };
 
 /// A young person in rupture, in the queue of the Mission Locale of their residence: one entry per
@@ -126,6 +128,13 @@ impl RuptureEntree {
     /// The CFA asked the Mission Locale for a joint follow-up of this rupture.
     async fn suivi_conjoint(&self) -> bool {
         self.ligne.suivi_conjoint
+    }
+
+    /// Where the collaboration between the CFA and the Mission Locale stands on the entry, on the day
+    /// asked: from the CFA's request and the Mission Locale's latest situation (domain.md §11).
+    async fn collaboration(&self) -> Collaboration {
+        let situation = self.ligne.situation.as_deref().and_then(events::rupture::Situation::parse);
+        collaboration::collaboration(self.ligne.suivi_conjoint, situation).into()
     }
 
     /// The dossier of the rupture: identity, contacts, formation, contracts, organisme.

@@ -88,6 +88,22 @@ pub enum MotifSuivi {
     Autre,
 }
 
+/// Where the collaboration between the CFA and the Mission Locale stands on an entry (domain.md §11):
+/// derived from the log as of the day asked, the same for both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "projections::ruptures::collaboration::Collaboration")]
+pub enum Collaboration {
+    /// Nothing asked yet, and the Mission Locale has not reached the person.
+    DemarrerCollab,
+    /// The CFA asked; the Mission Locale has done nothing beyond "contacté sans retour".
+    CollabDemandee,
+    /// The Mission Locale reached the person without being asked (a situation other than contacté
+    /// sans retour, coordonnées incorrectes, injoignable après relances).
+    ContacteParMlHorsCollab,
+    /// The CFA asked and the Mission Locale acted on it.
+    TraiteParMl,
+}
+
 /// A Mission Locale and its contacts.
 #[derive(Debug, Clone, SimpleObject, sqlx::FromRow)]
 pub struct MissionLocale {

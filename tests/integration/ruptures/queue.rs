@@ -187,7 +187,7 @@ async fn actions_are_events_with_their_history_and_the_queue_moves_with_the_log(
     // An advisor's situation: checked field by field, then recorded with who and when.
     let situation = |entree: &str, rest: &str| {
         format!(
-            "mutation {{ renseignerSituation(entree: {entree:?}, {rest}) {{ liste situation situationAutre historique {{ type organisation situation }} }} }}"
+            "mutation {{ renseignerSituation(entree: {entree:?}, {rest}) {{ liste situation situationAutre collaboration historique {{ type organisation situation }} }} }}"
         )
     };
     let refused = graphql(&app, Some(&ml), &situation(&r1, "situation: AUTRE")).await.1;
@@ -211,6 +211,7 @@ async fn actions_are_events_with_their_history_and_the_queue_moves_with_the_log(
     .await;
     let entree = &done["data"]["renseignerSituation"];
     assert_eq!(entree["liste"], "A_RECONTACTER", "{done}");
+    assert_eq!(entree["collaboration"], "DEMARRER_COLLAB", "tried without reaching: {done}");
     assert_eq!(entree["historique"][0]["organisation"], "MISSION_LOCALE:ML-LYON");
     let stream: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM events WHERE stream_id = $1 AND event_type = 'SituationRenseignee'",
@@ -234,7 +235,7 @@ async fn actions_are_events_with_their_history_and_the_queue_moves_with_the_log(
     let r1_dossier = db.dossier_id("R-1").await;
     let suivi = |tel: &str, motifs: &str| {
         format!(
-            "mutation {{ demanderSuiviConjoint(dossier: {r1_dossier:?}, motifs: [{motifs}], telephoneVerifie: {tel:?}) {{ prioritaire suiviConjoint situation }} }}"
+            "mutation {{ demanderSuiviConjoint(dossier: {r1_dossier:?}, motifs: [{motifs}], telephoneVerifie: {tel:?}) {{ prioritaire suiviConjoint situation collaboration }} }}"
         )
     };
     let refused = graphql(&app, Some(&lyon), &suivi("0612", "LOGEMENT")).await.1;
@@ -244,7 +245,12 @@ async fn actions_are_events_with_their_history_and_the_queue_moves_with_the_log(
     let (_, asked) = graphql(&app, Some(&lyon), &suivi("06 98 76 54 32", "LOGEMENT, MOBILITE")).await;
     assert_eq!(
         asked["data"]["demanderSuiviConjoint"],
-        json!({ "prioritaire": true, "suiviConjoint": true, "situation": "CONTACTE_SANS_RETOUR" }),
+        json!({
+            "prioritaire": true,
+            "suiviConjoint": true,
+            "situation": "CONTACTE_SANS_RETOUR",
+            "collaboration": "COLLAB_DEMANDEE"
+        }),
         "{asked}"
     );
     let history = format!(
@@ -261,7 +267,6 @@ async fn actions_are_events_with_their_history_and_the_queue_moves_with_the_log(
         graphql(&app, Some(&lyon), &history).await.1["data"]["rupture"]["historique"][0]["commentaire"],
         "messagerie"
     );
-
     // Back under contract: an entry not yet qualified leaves the queue; a qualified one stays, flagged.
     let mut again = rupture("R-2", "Petit", 17, 30, LYON);
     again["contrat_date_debut"] = json!(days_ago(3));
@@ -353,6 +358,15 @@ async fn actions_are_events_with_their_history_and_the_queue_moves_with_the_log(
             .await
             .unwrap();
     assert_eq!(exports, 2);
+
+    // The Mission Locale acts on the request: both sides read the collaboration as treated.
+    let (_, treated) = graphql(&app, Some(&ml), &situation(&r1, "situation: RDV_PRIS")).await;
+    assert_eq!(treated["data"]["renseignerSituation"]["collaboration"], "TRAITE_PAR_ML", "{treated}");
+    let seen = format!("{{ rupture(id: {r1:?}) {{ collaboration }} }}");
+    assert_eq!(
+        graphql(&app, Some(&lyon), &seen).await.1["data"]["rupture"]["collaboration"],
+        "TRAITE_PAR_ML"
+    );
 
     // The read model is the log's: a rebuild gives the live checksum.
     projections.stop().await;
