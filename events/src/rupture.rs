@@ -89,6 +89,15 @@ names!(
     }
 );
 
+names!(
+    /// What keeps the Mission Locale from reaching the young person (domain.md §11).
+    ProblemeType {
+        CoordonneesIncorrectes => "COORDONNEES_INCORRECTES",
+        JeuneInjoignable => "JEUNE_INJOIGNABLE",
+        Autre => "AUTRE",
+    }
+);
+
 /// An advisor of the Mission Locale qualified the entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SituationRenseignee {
@@ -103,6 +112,15 @@ pub struct SituationRenseignee {
     pub commentaire: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connaissance: Option<Connaissance>,
+    /// What keeps the Mission Locale from reaching the person, if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probleme_type: Option<ProblemeType>,
+    /// The problem in words, when it is AUTRE (and only then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probleme_detail: Option<String>,
+    /// The young person wishes an appointment: the entry is prioritaire.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub souhaite_rdv: bool,
 }
 
 /// The CFA asked the Mission Locale to follow the young person with it.

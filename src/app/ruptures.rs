@@ -13,7 +13,7 @@ use events::dossier::event::Rupture;
 use events::dossier::{Dossier, DossierEvent};
 use events::limits::Texte;
 use events::rupture::{
-    self as suivi, Connaissance, MotifSuivi, RuptureEvent, Situation, SituationRenseignee,
+    self as suivi, Connaissance, MotifSuivi, ProblemeType, RuptureEvent, Situation, SituationRenseignee,
     SuiviConjointDemande,
 };
 use events::{Actor, AppendError, Channel, EventStore, ExpectedVersion, NewEvent};
@@ -34,6 +34,12 @@ pub struct RenseignerSituation {
     pub situation_autre: Option<String>,
     pub commentaire: Option<String>,
     pub connaissance: Option<Connaissance>,
+    /// What keeps the ML from reaching the person, if anything.
+    pub probleme_type: Option<ProblemeType>,
+    /// What the problem is (and only with AUTRE).
+    pub probleme_detail: Option<String>,
+    /// The young person wishes an appointment.
+    pub souhaite_rdv: bool,
 }
 
 /// A CFA's request for a joint follow-up of a rupture of one of its dossiers.
@@ -97,6 +103,16 @@ pub fn decide_situation(
         _ => {}
     }
     let commentaire = texte("commentaire", command.commentaire, Texte::Commentaire)?;
+    let probleme_detail = texte("problemeDetail", command.probleme_detail, Texte::Libelle)?;
+    match (command.probleme_type, &probleme_detail) {
+        (Some(ProblemeType::Autre), None) => {
+            return Err(CommandError::invalid("problemeDetail", "dites quel est le problème AUTRE"));
+        }
+        (p, Some(_)) if p != Some(ProblemeType::Autre) => {
+            return Err(CommandError::invalid("problemeDetail", "seulement avec le problème AUTRE"));
+        }
+        _ => {}
+    }
     let entree = &command.entree;
     let ligne = match ligne {
         Some(l) if Viewer::may_read_entree(qui, l) && l.visible => l,
@@ -118,6 +134,9 @@ pub fn decide_situation(
         situation_autre,
         commentaire,
         connaissance: command.connaissance,
+        probleme_type: command.probleme_type,
+        probleme_detail,
+        souhaite_rdv: command.souhaite_rdv,
     });
     Ok(Suivi { entree: ligne.entree.clone(), event })
 }

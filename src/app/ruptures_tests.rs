@@ -34,6 +34,9 @@ fn ligne() -> Ligne {
         connaissance: None,
         qualifiee_le: None,
         suivi_conjoint: false,
+        probleme_type: None,
+        probleme_detail: None,
+        souhaite_rdv: false,
         position: 42,
         visible: true,
         prioritaire: false,
@@ -58,6 +61,9 @@ fn situation(situation: Situation, autre: Option<&str>) -> RenseignerSituation {
         situation_autre: autre.map(str::to_owned),
         commentaire: Some("  rappeler lundi ".into()),
         connaissance: Some(Connaissance::ConnuNonAccompagne),
+        probleme_type: None,
+        probleme_detail: None,
+        souhaite_rdv: false,
     }
 }
 
@@ -113,6 +119,27 @@ fn an_entry_of_another_queue_or_out_of_the_queue_is_refused_naming_the_entry() {
     let (field, message) = refused_field(decide_situation(&ml("ML-69"), Some(&gone), command));
     assert_eq!(field, "entree");
     assert!(message.contains("n'est plus dans la file"), "{message}");
+}
+
+#[test]
+fn a_problem_autre_needs_its_words_and_only_autre_has_them_and_a_wish_for_an_appointment_is_kept() {
+    let mut command = situation(Situation::ContacteSansRetour, None);
+    command.probleme_type = Some(ProblemeType::Autre);
+    let (field, _) = refused_field(decide_situation(&ml("ML-69"), Some(&ligne()), command.clone()));
+    assert_eq!(field, "problemeDetail");
+    command.probleme_type = Some(ProblemeType::JeuneInjoignable);
+    command.probleme_detail = Some("répondeur plein".into());
+    let (field, message) = refused_field(decide_situation(&ml("ML-69"), Some(&ligne()), command.clone()));
+    assert_eq!(field, "problemeDetail");
+    assert!(message.contains("seulement"), "{message}");
+    command.probleme_type = Some(ProblemeType::Autre);
+    command.souhaite_rdv = true;
+    let decided = decide_situation(&ml("ML-69"), Some(&ligne()), command).expect("decided");
+    let RuptureEvent::Situation(s) = decided.event else { panic!("a situation") };
+    assert_eq!(
+        (s.probleme_type, s.probleme_detail.as_deref(), s.souhaite_rdv),
+        (Some(ProblemeType::Autre), Some("répondeur plein"), true)
+    );
 }
 
 #[test]

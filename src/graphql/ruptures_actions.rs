@@ -13,7 +13,7 @@ use projections::ruptures::query;
 use sqlx::PgPool;
 
 use super::error::{OrInternal, internal};
-use super::ruptures::{ConnaissanceMl, MotifSuivi, RuptureEntree, Situation};
+use super::ruptures::{ConnaissanceMl, MotifSuivi, ProblemeType, RuptureEntree, Situation};
 use super::types::Date;
 use crate::app::ruptures::{self as commands, DeclarerRupture, DemanderSuiviConjoint, RenseignerSituation};
 use crate::auth::viewer::Viewer;
@@ -42,6 +42,10 @@ impl RupturesMutation {
     /// or ADMINISTRATEUR): `situationAutre` says what AUTRE is (and only then); a comment, and whether
     /// the Mission Locale already knew the person, may go with it. `situationAutre` holds 500
     /// characters at most, `commentaire` 5,000 (line breaks kept, other control characters refused).
+    /// `problemeType` says what keeps the Mission Locale from reaching the person (`problemeDetail`
+    /// what AUTRE is, 500 characters at most); `souhaiteRdv` that the young person wishes an
+    /// appointment, which makes the entry prioritaire.
+    #[allow(clippy::too_many_arguments)]
     async fn renseigner_situation(
         &self,
         ctx: &Context<'_>,
@@ -50,6 +54,9 @@ impl RupturesMutation {
         situation_autre: Option<String>,
         commentaire: Option<String>,
         connaissance: Option<ConnaissanceMl>,
+        probleme_type: Option<ProblemeType>,
+        probleme_detail: Option<String>,
+        #[graphql(default = false)] souhaite_rdv: bool,
     ) -> Result<RuptureEntree, Error> {
         let command = RenseignerSituation {
             entree: entree.0,
@@ -57,6 +64,9 @@ impl RupturesMutation {
             situation_autre,
             commentaire,
             connaissance: connaissance.map(Into::into),
+            probleme_type: probleme_type.map(Into::into),
+            probleme_detail,
+            souhaite_rdv,
         };
         let (pool, store, viewer) = (ctx.data::<PgPool>()?, ctx.data::<EventStore>()?, ctx.data::<Viewer>()?);
         let recorded = commands::renseigner_situation(pool, store, viewer, Channel::Graphql, command).await?;

@@ -44,6 +44,7 @@ pub const PERSONAL: &[Personal] = &[
     },
     Personal { event_type: "SituationRenseignee", path: "commentaire", erased: absent },
     Personal { event_type: "SituationRenseignee", path: "situation_autre", erased: absent },
+    Personal { event_type: "SituationRenseignee", path: "probleme_detail", erased: absent },
     Personal { event_type: "SuiviConjointDemande", path: "commentaire", erased: absent },
     Personal { event_type: "SuiviConjointDemande", path: "telephone_verifie", erased: absent },
 ];

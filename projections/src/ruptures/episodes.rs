@@ -210,13 +210,14 @@ pub(super) async fn upsert(tx: &mut PgConnection, lignes: &[EpisodeRow]) -> Resu
         "INSERT INTO rm_ruptures (entree, active, ml_id, dossier_id, date_rupture, contrat_debut, sortie, sortie_motif,
                                   date_de_naissance, rqth, code_commune_insee, code_postal, uai_formateur,
                                   siret_formateur, uai_responsable, siret_responsable, situation, situation_autre,
-                                  commentaire, connaissance, qualifiee_le, suivi_conjoint, position)
-         SELECT e, true, ml, d, dr, cd, so, sm, dn, rq, ci, cp, uf, sf, ur, sr, si, sa, co, cn, ql, sc, po
+                                  commentaire, connaissance, qualifiee_le, suivi_conjoint, probleme_type,
+                                  probleme_detail, souhaite_rdv, position)
+         SELECT e, true, ml, d, dr, cd, so, sm, dn, rq, ci, cp, uf, sf, ur, sr, si, sa, co, cn, ql, sc, pt, pd, sr2, po
          FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::date[], $6::date[], $7::text[], $8::date[],
                      $9::boolean[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
                      $16::text[], $17::text[], $18::text[], $19::text[], $20::timestamptz[], $21::boolean[],
-                     $22::bigint[])
-              AS t(e, ml, d, dr, cd, so, sm, dn, rq, ci, cp, uf, sf, ur, sr, si, sa, co, cn, ql, sc, po)
+                     $22::bigint[], $23::text[], $24::text[], $25::boolean[])
+              AS t(e, ml, d, dr, cd, so, sm, dn, rq, ci, cp, uf, sf, ur, sr, si, sa, co, cn, ql, sc, po, pt, pd, sr2)
          ON CONFLICT (entree, date_rupture) DO UPDATE SET active = true, ml_id = excluded.ml_id,
              dossier_id = excluded.dossier_id, contrat_debut = excluded.contrat_debut, sortie = excluded.sortie,
              sortie_motif = excluded.sortie_motif, date_de_naissance = excluded.date_de_naissance,
@@ -226,7 +227,9 @@ pub(super) async fn upsert(tx: &mut PgConnection, lignes: &[EpisodeRow]) -> Resu
              siret_responsable = excluded.siret_responsable, situation = excluded.situation,
              situation_autre = excluded.situation_autre, commentaire = excluded.commentaire,
              connaissance = excluded.connaissance, qualifiee_le = excluded.qualifiee_le,
-             suivi_conjoint = excluded.suivi_conjoint, position = excluded.position",
+             suivi_conjoint = excluded.suivi_conjoint, probleme_type = excluded.probleme_type,
+             probleme_detail = excluded.probleme_detail, souhaite_rdv = excluded.souhaite_rdv,
+             position = excluded.position",
         &col(|l| l.entree.clone()),
         &opt(|l| l.ml_id.clone()) as &[Option<String>],
         &col(|l| l.e.dossier_id.clone()),
@@ -250,6 +253,10 @@ pub(super) async fn upsert(tx: &mut PgConnection, lignes: &[EpisodeRow]) -> Resu
         &lignes.iter().map(|l| l.qualifiee_le).collect::<Vec<_>>() as &[Option<chrono::DateTime<chrono::Utc>>],
         &lignes.iter().map(|l| l.suivi_conjoint).collect::<Vec<_>>(),
         &lignes.iter().map(|l| l.position).collect::<Vec<_>>(),
+        &opt(|l| l.situation.as_ref().and_then(|s| s.probleme_type).map(|p| p.as_str().to_owned()))
+            as &[Option<String>],
+        &opt(|l| l.situation.as_ref().and_then(|s| s.probleme_detail.clone())) as &[Option<String>],
+        &lignes.iter().map(|l| l.situation.as_ref().is_some_and(|s| s.souhaite_rdv)).collect::<Vec<_>>(),
     )
     .execute(&mut *tx)
     .await?;

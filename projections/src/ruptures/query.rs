@@ -99,6 +99,10 @@ pub struct Ligne {
     pub connaissance: Option<String>,
     pub qualifiee_le: Option<DateTime<Utc>>,
     pub suivi_conjoint: bool,
+    pub probleme_type: Option<String>,
+    pub probleme_detail: Option<String>,
+    /// The young person wishes an appointment (the latest situation says so).
+    pub souhaite_rdv: bool,
     pub position: i64,
     /// In its Mission Locale's visible queue that day.
     pub visible: bool,
@@ -120,11 +124,11 @@ const COLONNES: &str =
     "SELECT r.entree, r.active, r.ml_id, r.dossier_id, r.date_rupture, r.sortie, r.sortie_motif,
         r.date_de_naissance, r.rqth, r.code_commune_insee, r.code_postal, r.uai_formateur, r.siret_formateur,
         r.uai_responsable, r.siret_responsable, s.situation, s.situation_autre, s.commentaire, s.connaissance,
-        s.qualifiee_le, s.suivi_conjoint, r.position,
+        s.qualifiee_le, s.suivi_conjoint, s.probleme_type, s.probleme_detail, s.souhaite_rdv, r.position,
         (r.active AND r.ml_id IS NOT NULL AND r.date_rupture <= p.d
             AND (r.sortie IS NULL OR r.sortie > p.d OR s.situation IS NOT NULL)) AS visible,
-        ((s.suivi_conjoint OR r.rqth OR r.date_de_naissance > (p.d - interval '18 years')::date)
-            AND r.date_rupture > p.d - 180) AS prioritaire,
+        (s.souhaite_rdv OR ((s.suivi_conjoint OR r.rqth OR r.date_de_naissance > (p.d - interval '18 years')::date)
+            AND r.date_rupture > p.d - 180)) AS prioritaire,
         coalesce(r.sortie_motif = 'NOUVEAU_CONTRAT' AND r.sortie <= p.d, false) AS nouveau_contrat,
         CASE WHEN s.situation IS NULL THEN 'A_TRAITER' WHEN s.situation = 'CONTACTE_SANS_RETOUR'
              THEN 'A_RECONTACTER' ELSE 'TRAITES' END AS liste";
@@ -150,7 +154,9 @@ const ACTIONS_DU_JOUR: &str = concat!(
     CROSS JOIN LATERAL (SELECT p.d < (now() AT TIME ZONE 'UTC')::date AS passe) j
     LEFT JOIN LATERAL (
         SELECT a.situation, a.data->>'situation_autre' AS situation_autre, a.data->>'commentaire' AS commentaire,
-               a.data->>'connaissance' AS connaissance, a.recorded_at AS qualifiee_le
+               a.data->>'connaissance' AS connaissance, a.recorded_at AS qualifiee_le,
+               a.data->>'probleme_type' AS probleme_type, a.data->>'probleme_detail' AS probleme_detail,
+               coalesce((a.data->>'souhaite_rdv')::boolean, false) AS souhaite_rdv
         FROM rm_rupture_actions a
         WHERE j.passe AND a.situation IS NOT NULL AND ",
     action_de_l_episode_au_jour!(),
@@ -162,6 +168,9 @@ const ACTIONS_DU_JOUR: &str = concat!(
                CASE WHEN j.passe THEN sa.commentaire ELSE r.commentaire END AS commentaire,
                CASE WHEN j.passe THEN sa.connaissance ELSE r.connaissance END AS connaissance,
                CASE WHEN j.passe THEN sa.qualifiee_le ELSE r.qualifiee_le END AS qualifiee_le,
+               CASE WHEN j.passe THEN sa.probleme_type ELSE r.probleme_type END AS probleme_type,
+               CASE WHEN j.passe THEN sa.probleme_detail ELSE r.probleme_detail END AS probleme_detail,
+               CASE WHEN j.passe THEN coalesce(sa.souhaite_rdv, false) ELSE r.souhaite_rdv END AS souhaite_rdv,
                CASE WHEN j.passe THEN EXISTS (
                    SELECT 1 FROM rm_rupture_actions a
                    WHERE a.event_type = 'SuiviConjointDemande' AND ",

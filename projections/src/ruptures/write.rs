@@ -121,7 +121,8 @@ pub(super) async fn erase(
     }
     let keys: Vec<String> = erased.iter().map(|(k, _)| k.clone()).collect();
     sqlx::query!(
-        "UPDATE rm_rupture_actions SET data = data - 'commentaire' - 'situation_autre' - 'telephone_verifie'
+        "UPDATE rm_rupture_actions
+         SET data = data - 'commentaire' - 'situation_autre' - 'probleme_detail' - 'telephone_verifie'
          WHERE entree = ANY($1)",
         &keys
     )

@@ -14,7 +14,7 @@ use crate::graphql::types::{Date, DateTime};
 
 use super::types::{
     Collaboration, ConnaissanceMl, Historique, ListeRupture, MissionLocale, MissionLocaleId, MotifSuivi,
-    Situation,
+    ProblemeType, Situation,
 };
 
 /// A young person in rupture, in the queue of the Mission Locale of their residence: one entry per
@@ -62,8 +62,8 @@ impl RuptureEntree {
         Liste::parse(&self.ligne.liste).unwrap_or(Liste::ATraiter).into()
     }
 
-    /// The CFA asked for a joint follow-up, or the person is a minor or RQTH, and the rupture is less
-    /// than 180 days old.
+    /// The young person wishes an appointment; or the CFA asked for a joint follow-up, or the person is
+    /// a minor or RQTH, and the rupture is less than 180 days old.
     async fn prioritaire(&self) -> bool {
         self.ligne.prioritaire
     }
@@ -118,6 +118,22 @@ impl RuptureEntree {
     /// Whether the Mission Locale already knew the person.
     async fn connaissance(&self) -> Option<ConnaissanceMl> {
         self.ligne.connaissance.as_deref().and_then(events::rupture::Connaissance::parse).map(Into::into)
+    }
+
+    /// What keeps the Mission Locale from reaching the person, as its latest situation says.
+    async fn probleme_type(&self) -> Option<ProblemeType> {
+        self.ligne.probleme_type.as_deref().and_then(events::rupture::ProblemeType::parse).map(Into::into)
+    }
+
+    /// The problem in words, when AUTRE (personal data: its read is recorded in the access journal).
+    async fn probleme_detail(&self, ctx: &Context<'_>) -> Result<Option<&str>, Error> {
+        lecture(ctx, "rupture", &self.ligne.entree).await?;
+        Ok(self.ligne.probleme_detail.as_deref())
+    }
+
+    /// The young person wishes an appointment (the entry is prioritaire), as the latest situation says.
+    async fn souhaite_rdv(&self) -> bool {
+        self.ligne.souhaite_rdv
     }
 
     /// When the situation was recorded.
@@ -231,6 +247,21 @@ impl RuptureAction {
     /// Whether the Mission Locale knew the person (SituationRenseignee).
     async fn connaissance(&self) -> Option<ConnaissanceMl> {
         self.situation_renseignee().and_then(|s| s.connaissance).map(Into::into)
+    }
+
+    /// What keeps the Mission Locale from reaching the person (SituationRenseignee).
+    async fn probleme_type(&self) -> Option<ProblemeType> {
+        self.situation_renseignee().and_then(|s| s.probleme_type).map(Into::into)
+    }
+
+    /// The problem in words, when AUTRE.
+    async fn probleme_detail(&self) -> Option<&str> {
+        self.situation_renseignee().and_then(|s| s.probleme_detail.as_deref())
+    }
+
+    /// The young person wished an appointment (SituationRenseignee).
+    async fn souhaite_rdv(&self) -> bool {
+        self.situation_renseignee().is_some_and(|s| s.souhaite_rdv)
     }
 
     /// The reasons of the joint follow-up (SuiviConjointDemande).

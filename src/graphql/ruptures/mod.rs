@@ -22,7 +22,9 @@ mod types;
 
 pub use entree::{RuptureAction, RuptureEntree};
 pub use stats::{RupturesCompte, SituationCompte, StatsMissionLocale, StatsRegion};
-pub use types::{Collaboration, ConnaissanceMl, ListeRupture, MissionLocale, MotifSuivi, Situation};
+pub use types::{
+    Collaboration, ConnaissanceMl, ListeRupture, MissionLocale, MotifSuivi, ProblemeType, Situation,
+};
 
 /// The largest page of a list.
 const MAX_PAGE: i32 = 100;

@@ -88,6 +88,18 @@ pub enum MotifSuivi {
     Autre,
 }
 
+/// What keeps the Mission Locale from reaching the young person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "events::rupture::ProblemeType")]
+pub enum ProblemeType {
+    /// The contact data are wrong.
+    CoordonneesIncorrectes,
+    /// The young person does not answer.
+    JeuneInjoignable,
+    /// Another problem, said in `problemeDetail`.
+    Autre,
+}
+
 /// Where the collaboration between the CFA and the Mission Locale stands on an entry (domain.md §11):
 /// derived from the log as of the day asked, the same for both sides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]

@@ -222,3 +222,78 @@ async fn an_identity_correction_moves_the_entry_and_its_follow_up_to_the_correct
     db.assert_rebuild_gives_the_live_checksum();
     projections.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wish_for_an_appointment_makes_the_entry_prioritaire_and_a_problem_is_kept_until_erasure() {
+    let (db, app, lyon, projections) = setup().await;
+    // 22 years old, no RQTH, no joint follow-up asked: prioritaire for none of §7's reasons.
+    push(&app, &lyon, json!([rupture("W-1", "Voeu", 22, 20, LYON)])).await;
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let ml = key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-LYON")).await;
+    let entree: String =
+        sqlx::query_scalar("SELECT entree FROM rm_ruptures LIMIT 1").fetch_one(&db.pool).await.unwrap();
+    let situation = |rest: &str| {
+        format!(
+            "mutation {{ renseignerSituation(entree: {entree:?}, {rest}) {{ prioritaire souhaiteRdv problemeType problemeDetail }} }}"
+        )
+    };
+    let refused =
+        graphql(&app, Some(&ml), &situation("situation: CONTACTE_SANS_RETOUR, problemeType: AUTRE")).await.1;
+    assert_eq!(refused["errors"][0]["extensions"]["field"], "problemeDetail", "{refused}");
+    let (_, tried) = graphql(
+        &app,
+        Some(&ml),
+        &situation(
+            "situation: CONTACTE_SANS_RETOUR, problemeType: AUTRE, problemeDetail: \"numéro d'un tiers\"",
+        ),
+    )
+    .await;
+    assert_eq!(
+        tried["data"]["renseignerSituation"],
+        json!({ "prioritaire": false, "souhaiteRdv": false, "problemeType": "AUTRE", "problemeDetail": "numéro d'un tiers" }),
+        "{tried}"
+    );
+    let (_, wished) = graphql(&app, Some(&ml), &situation("situation: RDV_PRIS, souhaiteRdv: true")).await;
+    assert_eq!(
+        wished["data"]["renseignerSituation"],
+        json!({ "prioritaire": true, "souhaiteRdv": true, "problemeType": null, "problemeDetail": null }),
+        "the latest situation speaks: {wished}"
+    );
+    // Yesterday, nothing was recorded yet: the entry was not prioritaire then.
+    let yesterday = days_ago(1);
+    let (_, before) = graphql(
+        &app,
+        Some(&ml),
+        &format!("{{ rupture(id: {entree:?}, date: \"{yesterday}\") {{ prioritaire souhaiteRdv }} }}"),
+    )
+    .await;
+    assert_eq!(before["data"]["rupture"], json!({ "prioritaire": false, "souhaiteRdv": false }), "{before}");
+    let history = format!(
+        "{{ rupture(id: {entree:?}) {{ historique {{ situation problemeType problemeDetail souhaiteRdv }} }} }}"
+    );
+    let (_, read) = graphql(&app, Some(&ml), &history).await;
+    assert_eq!(
+        read["data"]["rupture"]["historique"],
+        json!([
+            { "situation": "CONTACTE_SANS_RETOUR", "problemeType": "AUTRE", "problemeDetail": "numéro d'un tiers", "souhaiteRdv": false },
+            { "situation": "RDV_PRIS", "problemeType": null, "problemeDetail": null, "souhaiteRdv": true }
+        ]),
+        "{read}"
+    );
+    projections.stop().await;
+    db.assert_rebuild_of("ruptures");
+
+    // Erased, the person's problem in words no longer opens; what it was about stays.
+    let projections = tba::read_models::Projections::start(&app.store);
+    let admin = key(&db, Role::Administrateur, None).await;
+    let erase = format!(
+        r#"mutation {{ effacerPersonne(personne: {entree:?}, motif: "demande", baseLegale: DROIT_A_L_EFFACEMENT) {{ position }} }}"#
+    );
+    let (_, erased) = graphql(&app, Some(&admin), &erase).await;
+    assert!(erased["data"]["effacerPersonne"]["position"].is_i64(), "{erased}");
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let (_, read) = graphql(&app, Some(&admin), &history).await;
+    assert_eq!(read["data"]["rupture"]["historique"][0]["problemeType"], "AUTRE", "{read}");
+    assert_eq!(read["data"]["rupture"]["historique"][0]["problemeDetail"], Value::Null, "{read}");
+    projections.stop().await;
+}

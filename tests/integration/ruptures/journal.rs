@@ -86,7 +86,7 @@ fn journaled_fields() -> std::collections::BTreeSet<String> {
 async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() {
     // Each field the schema marks, with how this test reaches it (or the test that does), and the
     // action it records.
-    let covered: [(&str, &str); 14] = [
+    let covered: [(&str, &str); 15] = [
         ("Dossier.apprenant", "here, in a mutation's answer"),
         ("Query.dossier", "here"),
         ("Query.dossiers", "here"),
@@ -96,6 +96,7 @@ async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() 
         ("Query.rupture", "here"),
         ("RuptureEntree.commentaire", "here, in a mutation's answer"),
         ("RuptureEntree.situationAutre", "here"),
+        ("RuptureEntree.problemeDetail", "here"),
         ("RuptureEntree.historique", "here"),
         ("Subscription.ruptureQueue", "here"),
         ("Subscription.eventsAppended", "here"),
@@ -139,6 +140,14 @@ async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() 
             ml.as_str(),
             format!(
                 "mutation {{ renseignerSituation(entree: {entree:?}, situation: AUTRE, situationAutre: \"déménage\") {{ situationAutre }} }}"
+            ),
+            "rupture",
+        ),
+        (
+            "a mutation's answer holding the problem in words",
+            ml.as_str(),
+            format!(
+                "mutation {{ renseignerSituation(entree: {entree:?}, situation: CONTACTE_SANS_RETOUR, problemeType: AUTRE, problemeDetail: \"numéro d'un tiers\") {{ problemeDetail }} }}"
             ),
             "rupture",
         ),
