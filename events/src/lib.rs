@@ -7,6 +7,7 @@ pub mod domain;
 pub mod dossier;
 pub mod envelope;
 pub mod error;
+pub mod fil;
 pub mod hash;
 pub mod limits;
 pub mod merkle;

@@ -3,8 +3,9 @@
 //! about the rupture, each with who (the envelope's actor) and when (its knowledge time). The rupture
 //! itself is a fact of the dossier (`RuptureEnregistree`), whoever declared it.
 //!
-//! Free text (comments, the AUTRE situation) and the verified phone number are personal data: they
-//! only travel in `SituationRenseignee` and `SuiviConjointDemande`.
+//! Free text (comments, the AUTRE situation and problem) and the verified phone number are personal data:
+//! they only travel in `SituationRenseignee` and `SuiviConjointDemande` (and the thread's messages, in
+//! `fil`).
 
 use std::collections::BTreeSet;
 

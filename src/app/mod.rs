@@ -2,8 +2,10 @@
 //! database, the log, the metrics and the gate requests pass, built once by `tba serve` (or a test) and
 //! cloned into each request; and the commands, each decided in one place by a pure function of what
 //! it read (given/when/then tests, no database), then appended here: native events (`native`), the
-//! follow-up of ruptures (`ruptures`), erasure (`personnes`). Adapters map `CommandError` once.
+//! follow-up of ruptures (`ruptures`) and its thread (`fil`), erasure (`personnes`). Adapters map
+//! `CommandError` once.
 
+pub mod fil;
 pub mod native;
 pub mod personnes;
 pub mod ruptures;

@@ -78,7 +78,11 @@ pub struct Recorded {
 
 /// Free text of a family (`events::limits::Texte`): trimmed, empty is none, within its length and
 /// without control characters but line breaks.
-fn texte(field: &str, value: Option<String>, famille: Texte) -> Result<Option<String>, CommandError> {
+pub(super) fn texte(
+    field: &str,
+    value: Option<String>,
+    famille: Texte,
+) -> Result<Option<String>, CommandError> {
     let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     if let Some(v) = &value {
         famille.check(v).map_err(|e| CommandError::invalid(field, e))?;
@@ -235,16 +239,11 @@ pub async fn renseigner_situation(
     channel: Channel,
     command: RenseignerSituation,
 ) -> Result<Recorded, CommandError> {
-    let principal = viewer.require(&[Role::MissionLocale, Role::Administrateur], "qualifier une entrée")?;
+    viewer.require(&[Role::MissionLocale, Role::Administrateur], "qualifier une entrée")?;
     let qui = viewer.ruptures(None)?;
     let ligne = query::une(&mut *pool.acquire().await?, &command.entree, Utc::now().date_naive()).await?;
     let suivi = decide_situation(&qui, ligne.as_ref(), command)?;
-    // An advisor acts for their Mission Locale.
-    let organisation = match (&suivi.event, principal.role) {
-        (RuptureEvent::Situation(s), Role::MissionLocale) => format!("MISSION_LOCALE:{}", s.mission_locale),
-        _ => principal.actor().organisation,
-    };
-    record(store, Actor { organisation, ..principal.actor() }, channel, suivi).await
+    record(store, acteur(viewer)?, channel, suivi).await
 }
 
 /// Record a CFA's request for a joint follow-up (the organisme's key, or an administrator).
@@ -300,25 +299,51 @@ pub async fn declarer_rupture(
     Ok(Recorded { entree: personne, position: outcome.positions[0] })
 }
 
-/// Append a follow-up event on the person's stream, by `actor`. The entry is the person key: the
-/// comment and the verified phone are sealed under it.
+/// Who the log records as acting: an advisor for their Mission Locale (`MISSION_LOCALE:<id>`), any
+/// other key for its organisation.
+pub(super) fn acteur(viewer: &Viewer) -> Result<Actor, CommandError> {
+    let principal = viewer.principal()?;
+    Ok(match principal.role {
+        Role::MissionLocale => Actor {
+            organisation: format!("MISSION_LOCALE:{}", viewer.mission_locale()?),
+            ..principal.actor()
+        },
+        _ => principal.actor(),
+    })
+}
+
+/// Append a follow-up event on the person's stream, by `actor`.
 async fn record(
     store: &EventStore,
     actor: Actor,
     channel: Channel,
     suivi: Suivi,
 ) -> Result<Recorded, CommandError> {
-    let new = NewEvent::new(suivi.event.event_type(), suivi.event.data())
-        .about(&suivi.entree)
+    let (event_type, data) = (suivi.event.event_type(), suivi.event.data());
+    record_on(store, actor, channel, &suivi.entree, event_type, data).await
+}
+
+/// Append an event on the stream of the person `entree` (a follow-up or the thread), by `actor`. The
+/// entry is the person key: the event's personal data are sealed under it.
+pub(super) async fn record_on(
+    store: &EventStore,
+    actor: Actor,
+    channel: Channel,
+    entree: &str,
+    event_type: &str,
+    data: serde_json::Value,
+) -> Result<Recorded, CommandError> {
+    let new = NewEvent::new(event_type, data)
+        .about(entree)
         .occurred_at(Utc::now().date_naive())
         .with_metadata(metadata(actor, channel));
     let outcome = store
-        .append(suivi::stream_id(&suivi.entree), ExpectedVersion::Any, vec![new])
+        .append(suivi::stream_id(entree), ExpectedVersion::Any, vec![new])
         .await
         .map_err(|e| CommandError::Failed(e.to_string()))?;
-    Ok(Recorded { entree: suivi.entree, position: outcome.positions[0] })
+    Ok(Recorded { entree: entree.to_owned(), position: outcome.positions[0] })
 }
 
 #[cfg(test)]
 #[path = "ruptures_tests.rs"]
-mod tests;
+pub(super) mod tests;

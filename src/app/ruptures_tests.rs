@@ -11,7 +11,7 @@ fn day(text: &str) -> NaiveDate {
 }
 
 /// An entry of ML-69's queue, visible, about a rupture of the Lyon CFA's dossier `dossier-1`.
-fn ligne() -> Ligne {
+pub(in crate::app) fn ligne() -> Ligne {
     Ligne {
         entree: "p-0123456789abcdef0123456789abcdef".into(),
         active: true,

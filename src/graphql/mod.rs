@@ -9,6 +9,7 @@ pub mod acces;
 pub mod connu;
 pub mod dossier;
 pub mod error;
+pub mod fil;
 mod graphiql;
 pub mod indicateurs;
 pub mod loaders;
@@ -52,6 +53,7 @@ pub struct Query(
     ruptures::RupturesQuery,
     voeux::VoeuxQuery,
     connu::ConnuQuery,
+    fil::FilQuery,
 );
 
 /// What can be written: events of the log, and the follow-up of ruptures.
@@ -60,6 +62,7 @@ pub struct Mutation(
     mutation::EventsMutation,
     ruptures_actions::RupturesMutation,
     personnes::PersonnesMutation,
+    fil::FilMutation,
 );
 
 pub type TbaSchema = Schema<Query, Mutation, subscription::SubscriptionRoot>;

@@ -118,7 +118,11 @@ impl RupturesMutation {
 
 /// The entry once the queue includes `position` (or as it stands after `CATCH_UP`), waiting on the
 /// projection's checkpoint without holding a connection.
-async fn answer(ctx: &Context<'_>, entree: &str, position: i64) -> Result<Option<RuptureEntree>, Error> {
+pub(super) async fn answer(
+    ctx: &Context<'_>,
+    entree: &str,
+    position: i64,
+) -> Result<Option<RuptureEntree>, Error> {
     let store = ctx.data::<EventStore>()?;
     let checkpoint = crate::read_models::checkpoint(crate::read_models::ReadModel::Ruptures);
     if !store.wait_checkpoint(&checkpoint, position, CATCH_UP).await {

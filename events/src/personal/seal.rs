@@ -47,6 +47,7 @@ pub const PERSONAL: &[Personal] = &[
     Personal { event_type: "SituationRenseignee", path: "probleme_detail", erased: absent },
     Personal { event_type: "SuiviConjointDemande", path: "commentaire", erased: absent },
     Personal { event_type: "SuiviConjointDemande", path: "telephone_verifie", erased: absent },
+    Personal { event_type: "MessageEnvoye", path: "texte", erased: absent },
 ];
 
 fn absent(_: Option<&Value>) -> Option<Value> {

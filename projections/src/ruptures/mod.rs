@@ -15,11 +15,12 @@
 pub mod collaboration;
 pub mod entree;
 mod episodes;
+pub mod fil;
 pub mod query;
 mod write;
 
 use episodes::{replace, write_entrees};
-use write::{erase, write_actions, write_dossiers, write_mission_locale};
+use write::{erase, write_actions, write_dossiers, write_fil, write_mission_locale};
 
 use events::RecordedEvent;
 use events::dossier::Dossier;
@@ -67,6 +68,8 @@ impl Projector for RupturesProjection {
             "rm_rupture_dossiers",
             "rm_ruptures",
             "rm_rupture_actions",
+            "rm_rupture_messages",
+            "rm_rupture_lus",
             "rm_ruptures_quarantaine",
         ]
     }
@@ -115,6 +118,10 @@ impl RupturesProjection {
             return Ok(());
         }
         let mut personnes = write_actions(tx, events).await?;
+        for (personne, position) in write_fil(tx, events).await? {
+            let at = personnes.entry(personne).or_default();
+            *at = (*at).max(position);
+        }
         let also = erase(tx, events, &mut personnes).await?;
         let touched = Touched::of(tx, self.vault.as_ref(), events, "dossier", &also).await?;
         if !touched.is_empty() {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use events::RecordedEvent;
 use events::domain::{communes, territoire};
 use events::envelope::category_of;
+use events::fil::FilEvent;
 use events::mission_locale::MissionLocale;
 use events::personne::PersonneEffacee;
 use events::rupture::{RuptureEvent, personne_of};
@@ -104,6 +105,57 @@ pub(super) async fn write_actions(
     Ok(personnes)
 }
 
+/// Record the batch's messages and reads of the thread; the persons they are about, with the position
+/// of the last (so that their entries are stamped, and the live subscription sends them again).
+pub(super) async fn write_fil(
+    tx: &mut PgConnection,
+    events: &[RecordedEvent],
+) -> Result<BTreeMap<String, i64>, ProjectionError> {
+    let mut personnes = BTreeMap::new();
+    let (mut messages, mut lus) = (Vec::new(), Vec::new());
+    for e in events.iter().filter(|e| category_of(&e.stream_id) == "rupture") {
+        let invalid = |message: String| ProjectionError::Event { position: e.position, message };
+        let Some(event) = FilEvent::decode(&e.event_type, &e.data).map_err(|err| invalid(err.to_string()))?
+        else {
+            continue;
+        };
+        let personne = personne_of(&e.stream_id).ok_or_else(|| invalid("not a follow-up stream".into()))?;
+        personnes.insert(personne.to_owned(), e.position);
+        match event {
+            FilEvent::Message(m) => messages.push((e, personne, m)),
+            FilEvent::Lus(l) => lus.push((personne, l)),
+        }
+    }
+    if !messages.is_empty() {
+        sqlx::query(
+            "INSERT INTO rm_rupture_messages (position, entree, recorded_at, cote, organisation, principal, texte)
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
+                                  $7::text[])",
+        )
+        .bind(messages.iter().map(|m| m.0.position).collect::<Vec<_>>())
+        .bind(messages.iter().map(|m| m.1).collect::<Vec<_>>())
+        .bind(messages.iter().map(|m| m.0.recorded_at).collect::<Vec<_>>())
+        .bind(messages.iter().map(|m| m.2.cote.as_str()).collect::<Vec<_>>())
+        .bind(messages.iter().map(|m| m.0.metadata.actor.organisation.as_str()).collect::<Vec<_>>())
+        .bind(messages.iter().map(|m| m.0.metadata.actor.principal.as_str()).collect::<Vec<_>>())
+        .bind(messages.iter().map(|m| m.2.texte.clone()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
+    for (personne, l) in lus {
+        sqlx::query(
+            "INSERT INTO rm_rupture_lus (entree, cote, position) VALUES ($1, $2, $3)
+             ON CONFLICT (entree, cote) DO UPDATE SET position = greatest(rm_rupture_lus.position, excluded.position)",
+        )
+        .bind(personne)
+        .bind(l.cote.as_str())
+        .bind(l.jusqu_a)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(personnes)
+}
+
 /// Forget what the actions of erased persons said of them (as their events now read), and name the
 /// dossiers to fold again; each erased person's entry is written again at the erasure's position.
 pub(super) async fn erase(
@@ -128,6 +180,10 @@ pub(super) async fn erase(
     )
     .execute(&mut *tx)
     .await?;
+    sqlx::query("UPDATE rm_rupture_messages SET texte = NULL WHERE entree = ANY($1)")
+        .bind(&keys)
+        .execute(&mut *tx)
+        .await?;
     for (k, position) in erased {
         let at = personnes.entry(k).or_default();
         *at = (*at).max(position);

@@ -4,17 +4,21 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Error, ID, Object};
 use chrono::NaiveDate;
 use events::rupture::{RuptureEvent, SituationRenseignee, SuiviConjointDemande};
-use projections::ruptures::collaboration;
 use projections::ruptures::entree::age;
 use projections::ruptures::query::{self, Ligne, Liste};
+use projections::ruptures::{collaboration, fil};
 
+use sqlx::PgPool;
+
+use crate::auth::viewer::Viewer;
 use crate::graphql::dossier::{Dossier, DossierRowId};
+use crate::graphql::error::OrInternal;
 use crate::graphql::loaders::{Loaders, lecture};
 use crate::graphql::types::{Date, DateTime};
 
 use super::types::{
-    Collaboration, ConnaissanceMl, Historique, ListeRupture, MissionLocale, MissionLocaleId, MotifSuivi,
-    ProblemeType, Situation,
+    Collaboration, ConnaissanceMl, Historique, ListeRupture, Message, MissionLocale, MissionLocaleId,
+    MotifSuivi, ProblemeType, Situation,
 };
 
 /// A young person in rupture, in the queue of the Mission Locale of their residence: one entry per
@@ -151,6 +155,25 @@ impl RuptureEntree {
     async fn collaboration(&self) -> Collaboration {
         let situation = self.ligne.situation.as_deref().and_then(events::rupture::Situation::parse);
         collaboration::collaboration(self.ligne.suivi_conjoint, situation).into()
+    }
+
+    /// The thread between the CFA and the Mission Locale on this entry, oldest message first (personal
+    /// data: its read is recorded in the access journal).
+    async fn messages(&self, ctx: &Context<'_>) -> Result<Vec<Message>, Error> {
+        lecture(ctx, "rupture", &self.ligne.entree).await?;
+        let mut conn = ctx.data::<PgPool>()?.acquire().await.or_internal()?;
+        let messages = fil::messages(&mut conn, &self.ligne.entree).await.or_internal()?;
+        Ok(messages.into_iter().map(Into::into).collect())
+    }
+
+    /// How many messages of the other side the caller's side has not read (null for a caller that is
+    /// neither the organisme nor the Mission Locale).
+    async fn non_lus(&self, ctx: &Context<'_>) -> Result<Option<i64>, Error> {
+        let Ok(cote) = crate::app::fil::cote(ctx.data::<Viewer>()?.principal()?) else { return Ok(None) };
+        let mut conn = ctx.data::<PgPool>()?.acquire().await.or_internal()?;
+        let entrees = [self.ligne.entree.clone()];
+        let counts = fil::non_lus(&mut conn, &entrees, cote).await.or_internal()?;
+        Ok(Some(counts.get(&self.ligne.entree).copied().unwrap_or(0)))
     }
 
     /// The dossier of the rupture: identity, contacts, formation, contracts, organisme.

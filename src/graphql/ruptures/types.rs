@@ -1,14 +1,16 @@
-//! The rupture queue's enums and its Missions Locales, as GraphQL shows them.
+//! The rupture queue's enums, its Missions Locales and the messages of its threads, as GraphQL shows
+//! them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::Loader;
 use async_graphql::{Enum, Error, SimpleObject};
-use projections::ruptures::query;
+use projections::ruptures::{fil, query};
 
 use crate::graphql::error::OrInternal;
 use crate::graphql::loaders::Loaders;
+use crate::graphql::types::DateTime;
 
 /// A list of a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -177,5 +179,45 @@ impl Loader<Historique> for Loaders {
             out.entry(Historique(action.entree.clone())).or_default().push(action);
         }
         Ok(out)
+    }
+}
+
+/// A side of the thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "events::fil::Cote")]
+pub enum CoteFil {
+    /// The organisme de formation.
+    Organisme,
+    /// The Mission Locale of the entry.
+    MissionLocale,
+}
+
+/// A message of the thread.
+#[derive(Debug, SimpleObject)]
+pub struct Message {
+    /// Its log position.
+    pub position: i64,
+    /// When it was recorded.
+    pub envoye_le: DateTime,
+    /// The side that wrote it.
+    pub cote: CoteFil,
+    /// The organisation that wrote it (`MISSION_LOCALE:<id>` or `UAI:SIRET`).
+    pub organisation: String,
+    /// The key that wrote it.
+    pub principal: String,
+    /// Null once the person is erased.
+    pub texte: Option<String>,
+}
+
+impl From<fil::Message> for Message {
+    fn from(m: fil::Message) -> Self {
+        Message {
+            position: m.position,
+            envoye_le: DateTime(m.recorded_at),
+            cote: events::fil::Cote::parse(&m.cote).unwrap_or(events::fil::Cote::Organisme).into(),
+            organisation: m.organisation,
+            principal: m.principal,
+            texte: m.texte,
+        }
     }
 }

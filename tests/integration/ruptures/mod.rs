@@ -4,8 +4,10 @@
 //! the live subscription; a rebuild gives the live read model.
 //!
 //! `queue`: the lists, actions and the live subscription; `journal`: what reads are recorded and how
-//! exports neutralise formulas; `history`: a past day and identity corrections.
+//! exports neutralise formulas; `history`: a past day and identity corrections; `fil`: the thread
+//! between the CFA and the Mission Locale.
 
+mod fil;
 mod history;
 mod journal;
 mod queue;
