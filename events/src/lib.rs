@@ -3,6 +3,7 @@
 //! This crate knows nothing of HTTP or GraphQL. It owns the database schema (`MIGRATOR`), because it is
 //! the lowest crate that touches the database.
 
+pub mod collaboration;
 pub mod domain;
 pub mod dossier;
 pub mod envelope;

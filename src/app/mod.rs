@@ -5,6 +5,7 @@
 //! follow-up of ruptures (`ruptures`) and its thread (`fil`), erasure (`personnes`). Adapters map
 //! `CommandError` once.
 
+pub mod collaboration;
 pub mod fil;
 pub mod native;
 pub mod personnes;

@@ -42,6 +42,7 @@ pub(in crate::app) fn ligne() -> Ligne {
         prioritaire: false,
         nouveau_contrat: false,
         liste: "A_TRAITER".into(),
+        partagee: true,
         rang: 1,
     }
 }

@@ -244,11 +244,14 @@ impl Viewer {
         )
     }
 
-    /// Whether this caller may read that entry of the queue (`qui` is what `ruptures` gave it).
+    /// Whether this caller may read that entry of the queue (`qui` is what `ruptures` gave it): a
+    /// Mission Locale only once its CFA shares it (domain.md §11).
     pub fn may_read_entree(qui: &Qui, ligne: &projections::ruptures::query::Ligne) -> bool {
         match qui {
             Qui::Tout => true,
-            Qui::MissionLocale(ml) => ligne.active && ligne.ml_id.as_deref() == Some(ml.as_str()),
+            Qui::MissionLocale(ml) => {
+                ligne.active && ligne.partagee && ligne.ml_id.as_deref() == Some(ml.as_str())
+            }
             Qui::Organisme(uai, siret) => {
                 ligne.active
                     && ((&ligne.uai_formateur, &ligne.siret_formateur) == (uai, siret)

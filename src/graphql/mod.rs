@@ -6,6 +6,7 @@
 //! and handed to the resolvers as a `Viewer`.
 
 pub mod acces;
+pub mod collaboration;
 pub mod connu;
 pub mod dossier;
 pub mod error;
@@ -54,6 +55,7 @@ pub struct Query(
     voeux::VoeuxQuery,
     connu::ConnuQuery,
     fil::FilQuery,
+    collaboration::CollaborationQuery,
 );
 
 /// What can be written: events of the log, and the follow-up of ruptures.
@@ -63,6 +65,7 @@ pub struct Mutation(
     ruptures_actions::RupturesMutation,
     personnes::PersonnesMutation,
     fil::FilMutation,
+    collaboration::CollaborationMutation,
 );
 
 pub type TbaSchema = Schema<Query, Mutation, subscription::SubscriptionRoot>;

@@ -20,9 +20,10 @@ pub mod query;
 mod write;
 
 use episodes::{replace, write_entrees};
-use write::{erase, write_actions, write_dossiers, write_fil, write_mission_locale};
+use write::{erase, write_actions, write_collaboration, write_dossiers, write_fil, write_mission_locale};
 
 use events::RecordedEvent;
+use events::collaboration::COLLABORATION_REGLEE;
 use events::dossier::Dossier;
 use events::mission_locale::MISSION_LOCALE_ENREGISTREE;
 use events::personal::Vault;
@@ -70,12 +71,13 @@ impl Projector for RupturesProjection {
             "rm_rupture_actions",
             "rm_rupture_messages",
             "rm_rupture_lus",
+            "rm_collaborations",
             "rm_ruptures_quarantaine",
         ]
     }
 
     fn reads(&self, category: &str) -> bool {
-        matches!(category, "dossier" | "rupture" | "mission_locale" | "personne")
+        matches!(category, "dossier" | "rupture" | "mission_locale" | "personne" | "collaboration")
     }
 
     fn quarantaine(&self) -> &'static str {
@@ -90,8 +92,9 @@ impl Projector for RupturesProjection {
         format!("SELECT t::text FROM {qualified} t {active}ORDER BY 1")
     }
 
-    /// Missions Locales are applied at their place in the log (the events before one are projected
-    /// under the territories before it), so that any batching gives the same read model.
+    /// Missions Locales and CFAs' collaboration settings are applied at their place in the log (the
+    /// events before one are projected under the territories and settings before it), so that any
+    /// batching gives the same read model.
     async fn apply(&self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
         let mut start = 0;
         for (i, event) in events.iter().enumerate() {
@@ -99,6 +102,10 @@ impl Projector for RupturesProjection {
                 self.apply_segment(tx, &events[start..i]).await?;
                 let territory = write_mission_locale(tx, event).await?;
                 replace(tx, &territory, event.position).await?;
+                start = i + 1;
+            } else if event.event_type == COLLABORATION_REGLEE {
+                self.apply_segment(tx, &events[start..i]).await?;
+                write_collaboration(tx, event).await?;
                 start = i + 1;
             }
         }

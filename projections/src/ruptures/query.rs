@@ -109,6 +109,8 @@ pub struct Ligne {
     pub prioritaire: bool,
     pub nouveau_contrat: bool,
     pub liste: String,
+    /// Shared with its Mission Locale that day (the CFA's collaboration settings allow it).
+    pub partagee: bool,
     pub rang: i32,
 }
 
@@ -118,9 +120,21 @@ impl Ligne {
     }
 }
 
+/// Whether the entry `r` is shared with its Mission Locale on the day `p.d` (domain.md §11): always,
+/// unless the CFA (the organisme formateur, `co`: its settings of that day) has activated the
+/// collaboration; then only once the CFA asked for a joint follow-up, or sends automatically and the
+/// rupture is 45 days old, or the Mission Locale already qualified it, or the young person wishes an
+/// appointment (`s`: what was recorded by the end of the day). A literal, for `concat!`.
+macro_rules! PARTAGEE {
+    () => {
+        "(co.active IS NOT TRUE OR s.suivi_conjoint OR s.situation IS NOT NULL OR s.souhaite_rdv
+          OR (co.envoi_auto AND r.date_rupture <= p.d - 45))"
+    };
+}
+
 /// An entry's columns with what the day decides (the day is `p.d`, the episode `r`, what its advisors
 /// had recorded by the end of the day `s`: see `ACTIONS_DU_JOUR`).
-const COLONNES: &str =
+const COLONNES: &str = concat!(
     "SELECT r.entree, r.active, r.ml_id, r.dossier_id, r.date_rupture, r.sortie, r.sortie_motif,
         r.date_de_naissance, r.rqth, r.code_commune_insee, r.code_postal, r.uai_formateur, r.siret_formateur,
         r.uai_responsable, r.siret_responsable, s.situation, s.situation_autre, s.commentaire, s.connaissance,
@@ -131,7 +145,10 @@ const COLONNES: &str =
             AND r.date_rupture > p.d - 180)) AS prioritaire,
         coalesce(r.sortie_motif = 'NOUVEAU_CONTRAT' AND r.sortie <= p.d, false) AS nouveau_contrat,
         CASE WHEN s.situation IS NULL THEN 'A_TRAITER' WHEN s.situation = 'CONTACTE_SANS_RETOUR'
-             THEN 'A_RECONTACTER' ELSE 'TRAITES' END AS liste";
+             THEN 'A_RECONTACTER' ELSE 'TRAITES' END AS liste, ",
+    PARTAGEE!(),
+    " AS partagee"
+);
 
 /// The condition on an action `a` of being about the episode `r` and recorded by the end of the day
 /// `p.d` (a literal, for `concat!`).
@@ -176,7 +193,12 @@ const ACTIONS_DU_JOUR: &str = concat!(
                    WHERE a.event_type = 'SuiviConjointDemande' AND ",
     action_de_l_episode_au_jour!(),
     ")
-               ELSE r.suivi_conjoint END AS suivi_conjoint) s"
+               ELSE r.suivi_conjoint END AS suivi_conjoint) s
+    LEFT JOIN LATERAL (
+        SELECT c.active, c.envoi_auto FROM rm_collaborations c
+        WHERE c.uai = r.uai_formateur AND c.siret = r.siret_formateur
+          AND c.recorded_at < ((p.d + 1)::timestamp AT TIME ZONE 'UTC')
+        ORDER BY c.position DESC LIMIT 1) co ON true"
 );
 
 /// Which episode of each person a query reads.
@@ -248,6 +270,9 @@ pub async fn liste(conn: &mut PgConnection, demande: &Demande) -> Result<Vec<Lig
     }
     close(&mut q, Episode::DuJour);
     q.push(" WHERE e.visible");
+    if let Qui::MissionLocale(_) = demande.qui {
+        q.push(" AND e.partagee");
+    }
     if let Some(mois) = &demande.mois {
         q.push(" AND to_char(e.date_rupture, 'YYYY-MM') = ").push_bind(mois.clone());
     }
@@ -291,7 +316,7 @@ pub async fn changees(
     q.push("r.entree IN (SELECT c.entree FROM rm_ruptures c WHERE c.ml_id = ").push_bind(ml.to_owned());
     q.push(" AND c.position > ").push_bind(apres).push(")");
     close(&mut q, Episode::Dernier);
-    q.push(" WHERE e.ml_id = ").push_bind(ml.to_owned());
+    q.push(" WHERE e.ml_id = ").push_bind(ml.to_owned()).push(" AND e.partagee");
     q.push(" ORDER BY e.position, e.entree");
     q.build_query_as().fetch_all(conn).await
 }
@@ -328,10 +353,11 @@ pub async fn comptes(
         q.push(" AND r.code_postal = ").push_bind(cp.to_owned());
     }
     close(&mut q, Episode::DuJour);
-    q.push(
-        ") e WHERE e.visible GROUP BY ROLLUP (to_char(e.date_rupture, 'YYYY-MM'))
-            ORDER BY mois DESC NULLS FIRST",
-    );
+    q.push(") e WHERE e.visible");
+    if let Qui::MissionLocale(_) = qui {
+        q.push(" AND e.partagee");
+    }
+    q.push(" GROUP BY ROLLUP (to_char(e.date_rupture, 'YYYY-MM')) ORDER BY mois DESC NULLS FIRST");
     q.build_query_as().fetch_all(conn).await
 }
 
@@ -368,6 +394,7 @@ pub async fn stats(
     ids: &[String],
     jour: NaiveDate,
 ) -> Result<Vec<Stats>, sqlx::Error> {
+    const PARTAGEE: &str = PARTAGEE!();
     let sql = format!(
         r#"WITH p AS (SELECT $2::date AS d),
            e AS (
@@ -377,7 +404,7 @@ pub async fn stats(
                    WHERE r.active AND r.ml_id = ANY($1) AND r.date_rupture <= p.d
                    ORDER BY r.entree, r.date_rupture DESC) r
                {ACTIONS_DU_JOUR}
-               WHERE (r.sortie IS NULL OR r.sortie > p.d OR s.situation IS NOT NULL))
+               WHERE (r.sortie IS NULL OR r.sortie > p.d OR s.situation IS NOT NULL) AND {PARTAGEE})
            SELECT m.id AS ml_id, m.nom, m.siret, m.email, m.telephone, m.region, p.d AS jour,
                   count(e.ml_id) AS total,
                   count(e.ml_id) FILTER (WHERE e.situation IS NULL) AS a_traiter,

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use events::RecordedEvent;
+use events::collaboration::CollaborationReglee;
 use events::domain::{communes, territoire};
 use events::envelope::category_of;
 use events::fil::FilEvent;
@@ -103,6 +104,39 @@ pub(super) async fn write_actions(
     .execute(&mut *tx)
     .await?;
     Ok(personnes)
+}
+
+/// Record a CFA's collaboration settings, and stamp the entries of its dossiers with the event's
+/// position: what their Missions Locales see of them may change (the live subscription follows).
+pub(super) async fn write_collaboration(
+    tx: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<(), ProjectionError> {
+    let reglee: CollaborationReglee = serde_json::from_value(event.data.clone())
+        .map_err(|e| ProjectionError::Event { position: event.position, message: e.to_string() })?;
+    let (uai, siret) = (reglee.organisme.uai.as_str(), reglee.organisme.siret.as_str());
+    sqlx::query(
+        "INSERT INTO rm_collaborations (position, uai, siret, recorded_at, active, envoi_auto)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(event.position)
+    .bind(uai)
+    .bind(siret)
+    .bind(event.recorded_at)
+    .bind(reglee.active)
+    .bind(reglee.envoi_auto_45_jours)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE rm_ruptures SET position = greatest(position, $3)
+         WHERE active AND uai_formateur = $1 AND siret_formateur = $2",
+    )
+    .bind(uai)
+    .bind(siret)
+    .bind(event.position)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Record the batch's messages and reads of the thread; the persons they are about, with the position

@@ -150,6 +150,13 @@ impl RuptureEntree {
         self.ligne.suivi_conjoint
     }
 
+    /// Shared with its Mission Locale on the day asked: always, unless the CFA activated the
+    /// collaboration; then once the CFA sent it (a request, or automatically at 45 days), the Mission
+    /// Locale qualified it, or the young person wishes an appointment (domain.md §11).
+    async fn partagee(&self) -> bool {
+        self.ligne.partagee
+    }
+
     /// Where the collaboration between the CFA and the Mission Locale stands on the entry, on the day
     /// asked: from the CFA's request and the Mission Locale's latest situation (domain.md §11).
     async fn collaboration(&self) -> Collaboration {

@@ -5,8 +5,9 @@
 //!
 //! `queue`: the lists, actions and the live subscription; `journal`: what reads are recorded and how
 //! exports neutralise formulas; `history`: a past day and identity corrections; `fil`: the thread
-//! between the CFA and the Mission Locale.
+//! between the CFA and the Mission Locale; `collaboration`: what an activated CFA shares.
 
+mod collaboration;
 mod fil;
 mod history;
 mod journal;

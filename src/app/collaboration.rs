@@ -1,0 +1,137 @@
+//! A CFA's settings of its collaboration with the Missions Locales (domain.md §11): activated or not,
+//! and whether every rupture is sent automatically once 45 days old. Decided from the settings its
+//! stream holds (a setting that changes nothing records nothing), appended on that stream.
+
+use chrono::{DateTime, Utc};
+use events::collaboration::{COLLABORATION_REGLEE, CollaborationReglee};
+use events::domain::OrganismeRef;
+use events::{Channel, EventStore, ExpectedVersion, NewEvent};
+
+use super::{CommandError, metadata};
+use crate::auth::Role;
+use crate::auth::viewer::Viewer;
+
+/// Settings asked by a CFA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReglerCollaboration {
+    pub active: bool,
+    pub envoi_auto_45_jours: bool,
+}
+
+/// A CFA's settings as its stream holds them, and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reglage {
+    pub active: bool,
+    pub envoi_auto_45_jours: bool,
+    /// When they were set (none: never; the collaboration is not activated).
+    pub depuis: Option<DateTime<Utc>>,
+}
+
+/// Decide new settings given the current ones: the event, or nothing when they are unchanged.
+pub fn decide(
+    organisme: &OrganismeRef,
+    actuel: &Reglage,
+    command: ReglerCollaboration,
+) -> Option<CollaborationReglee> {
+    let unchanged = actuel.depuis.is_some()
+        && (actuel.active, actuel.envoi_auto_45_jours) == (command.active, command.envoi_auto_45_jours);
+    (!unchanged).then(|| CollaborationReglee {
+        organisme: organisme.clone(),
+        active: command.active,
+        envoi_auto_45_jours: command.envoi_auto_45_jours,
+    })
+}
+
+/// The organisme of the caller (an organisme's key), or a refusal.
+fn own(viewer: &Viewer) -> Result<OrganismeRef, CommandError> {
+    let principal =
+        viewer.require(&[Role::OrganismeFormation], "régler la collaboration avec les Missions Locales")?;
+    principal
+        .organisme
+        .clone()
+        .ok_or_else(|| CommandError::Forbidden("la clé d'organisme ne nomme pas son organisme".into()))
+}
+
+/// The settings of the caller's organisme, read from its stream.
+pub async fn reglage(store: &EventStore, viewer: &Viewer) -> Result<Reglage, CommandError> {
+    read(store, &own(viewer)?).await.map(|(reglage, _)| reglage)
+}
+
+async fn read(store: &EventStore, organisme: &OrganismeRef) -> Result<(Reglage, i64), CommandError> {
+    let events = store.read_stream(&CollaborationReglee::stream_id(organisme), 1, i64::MAX).await?;
+    let version = events.last().map_or(0, |e| e.version);
+    let latest = events.iter().rev().find(|e| e.event_type == COLLABORATION_REGLEE);
+    let reglage = match latest {
+        None => Reglage { active: false, envoi_auto_45_jours: false, depuis: None },
+        Some(e) => {
+            let r: CollaborationReglee = serde_json::from_value(e.data.clone())
+                .map_err(|err| CommandError::Failed(err.to_string()))?;
+            Reglage {
+                active: r.active,
+                envoi_auto_45_jours: r.envoi_auto_45_jours,
+                depuis: Some(e.recorded_at),
+            }
+        }
+    };
+    Ok((reglage, version))
+}
+
+/// Set the caller's organisme's settings; the settings after, and the position of their event if one
+/// was recorded.
+pub async fn regler(
+    store: &EventStore,
+    viewer: &Viewer,
+    channel: Channel,
+    command: ReglerCollaboration,
+) -> Result<(Reglage, Option<i64>), CommandError> {
+    let organisme = own(viewer)?;
+    let (actuel, version) = read(store, &organisme).await?;
+    let Some(event) = decide(&organisme, &actuel, command) else { return Ok((actuel, None)) };
+    let principal = viewer.principal()?;
+    let new = NewEvent::new(COLLABORATION_REGLEE, serde_json::to_value(&event).expect("settings serialise"))
+        .occurred_at(Utc::now().date_naive())
+        .with_metadata(metadata(principal.actor(), channel));
+    let outcome = store
+        .append(CollaborationReglee::stream_id(&organisme), ExpectedVersion::Exact(version), vec![new])
+        .await
+        .map_err(|e| match e {
+            events::AppendError::Conflict { .. } => {
+                CommandError::Conflict("les réglages ont changé entre-temps : relisez-les".into())
+            }
+            other => CommandError::Failed(other.to_string()),
+        })?;
+    let (reglage, _) = read(store, &organisme).await?;
+    Ok((reglage, outcome.positions.first().copied()))
+}
+
+#[cfg(test)]
+mod tests {
+    //! Given the settings a CFA's stream holds, when it asks for these, then this event or nothing.
+
+    use super::*;
+
+    fn lyon() -> OrganismeRef {
+        "0693456K:12345678901234".parse().expect("an organisme")
+    }
+
+    const JAMAIS: Reglage = Reglage { active: false, envoi_auto_45_jours: false, depuis: None };
+
+    #[test]
+    fn a_first_setting_is_recorded_even_when_it_keeps_the_default() {
+        let asked = ReglerCollaboration { active: false, envoi_auto_45_jours: false };
+        let event = decide(&lyon(), &JAMAIS, asked).expect("recorded");
+        assert_eq!((event.organisme, event.active, event.envoi_auto_45_jours), (lyon(), false, false));
+    }
+
+    #[test]
+    fn the_same_settings_again_record_nothing_and_a_change_records_them_whole() {
+        let actuel = Reglage { active: true, envoi_auto_45_jours: false, depuis: Some(Utc::now()) };
+        assert_eq!(
+            decide(&lyon(), &actuel, ReglerCollaboration { active: true, envoi_auto_45_jours: false }),
+            None
+        );
+        let event = decide(&lyon(), &actuel, ReglerCollaboration { active: true, envoi_auto_45_jours: true })
+            .expect("recorded");
+        assert!(event.active && event.envoi_auto_45_jours);
+    }
+}

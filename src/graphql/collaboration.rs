@@ -1,0 +1,67 @@
+//! A CFA's settings of its collaboration with the Missions Locales (domain.md §11):
+//! `reglageCollaboration` and `reglerCollaboration` (decided and recorded by `app::collaboration`).
+//! While activated, its Missions Locales see only the entries it shared (`RuptureEntree.partagee`).
+
+use async_graphql::{Context, Error, Object, SimpleObject};
+use events::{Channel, EventStore};
+
+use super::types::DateTime;
+use crate::app::collaboration::{Reglage, ReglerCollaboration, reglage, regler};
+use crate::auth::viewer::Viewer;
+
+/// A CFA's settings of its collaboration with the Missions Locales.
+#[derive(Debug, SimpleObject)]
+pub struct ReglageCollaboration {
+    /// Activated: its Missions Locales see only the entries it sent (a request for a joint follow-up,
+    /// or automatically at 45 days), those they already qualified, and those where the young person
+    /// wishes an appointment. Not activated: they see every entry, as before.
+    pub active: bool,
+    /// Every rupture is sent automatically once 45 days old.
+    pub envoi_auto_45_jours: bool,
+    /// When they were set (null: never).
+    pub depuis: Option<DateTime>,
+    /// The log position of the setting recorded by this request (null when nothing changed, or on a
+    /// read).
+    pub position: Option<i64>,
+}
+
+fn answer(r: Reglage, position: Option<i64>) -> ReglageCollaboration {
+    ReglageCollaboration {
+        active: r.active,
+        envoi_auto_45_jours: r.envoi_auto_45_jours,
+        depuis: r.depuis.map(DateTime),
+        position,
+    }
+}
+
+#[derive(Default)]
+pub struct CollaborationQuery;
+
+#[Object]
+impl CollaborationQuery {
+    /// The caller's organisme's settings of its collaboration with the Missions Locales.
+    async fn reglage_collaboration(&self, ctx: &Context<'_>) -> Result<ReglageCollaboration, Error> {
+        let settings = reglage(ctx.data::<EventStore>()?, ctx.data::<Viewer>()?).await?;
+        Ok(answer(settings, None))
+    }
+}
+
+#[derive(Default)]
+pub struct CollaborationMutation;
+
+#[Object]
+impl CollaborationMutation {
+    /// Set the caller's organisme's collaboration with the Missions Locales (an organisme's key): the
+    /// settings whole, recorded when they change.
+    async fn regler_collaboration(
+        &self,
+        ctx: &Context<'_>,
+        active: bool,
+        envoi_auto_45_jours: bool,
+    ) -> Result<ReglageCollaboration, Error> {
+        let command = ReglerCollaboration { active, envoi_auto_45_jours };
+        let (store, viewer) = (ctx.data::<EventStore>()?, ctx.data::<Viewer>()?);
+        let (settings, position) = regler(store, viewer, Channel::Graphql, command).await?;
+        Ok(answer(settings, position))
+    }
+}

@@ -1,0 +1,102 @@
+//! A CFA's collaboration settings and what its Mission Locale sees (domain.md §11): everything before
+//! activation; once activated, only the entries it sent (a request, or automatically at 45 days);
+//! each day read with the settings of its time; a rebuild agrees.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::gql::{graphql, key};
+use serde_json::{Value, json};
+use tba::auth::keys::Role;
+
+use super::{LYON, days_ago, push, rupture, setup};
+
+fn ids(answer: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = answer["data"]["ruptures"]["edges"]
+        .as_array()
+        .unwrap_or(&Vec::new())
+        .iter()
+        .map(|e| e["node"]["dossier"]["idErpApprenant"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activated_cfa_shows_its_mission_locale_only_what_it_sent() {
+    let (db, app, lyon, projections) = setup().await;
+    push(
+        &app,
+        &lyon,
+        json!([rupture("C-1", "Recent", 19, 20, LYON), rupture("C-2", "Ancien", 19, 48, LYON)]),
+    )
+    .await;
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let ml = key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-LYON")).await;
+    let queue = |date: Option<chrono::NaiveDate>| {
+        let date = date.map(|d| format!("(date: \"{d}\")")).unwrap_or_default();
+        format!("{{ ruptures{date} {{ edges {{ node {{ partagee dossier {{ idErpApprenant }} }} }} }} }}")
+    };
+    let regler = |active: bool, auto: bool| {
+        format!(
+            "mutation {{ reglerCollaboration(active: {active}, envoiAuto45Jours: {auto}) {{ active envoiAuto45Jours position }} }}"
+        )
+    };
+    assert_eq!(
+        ids(&graphql(&app, Some(&ml), &queue(None)).await.1),
+        ["C-1", "C-2"],
+        "not activated: everything"
+    );
+
+    let (_, set) = graphql(&app, Some(&lyon), &regler(true, false)).await;
+    assert!(set["data"]["reglerCollaboration"]["position"].is_i64(), "{set}");
+    let (_, again) = graphql(&app, Some(&lyon), &regler(true, false)).await;
+    assert_eq!(again["data"]["reglerCollaboration"]["position"], Value::Null, "unchanged: nothing recorded");
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    assert_eq!(
+        ids(&graphql(&app, Some(&ml), &queue(None)).await.1),
+        Vec::<String>::new(),
+        "activated: nothing sent"
+    );
+    let comptes = graphql(&app, Some(&ml), "{ rupturesComptes { total } }").await.1;
+    assert_eq!(comptes["data"]["rupturesComptes"][0]["total"], 0, "{comptes}");
+    let entree: String = sqlx::query_scalar("SELECT entree FROM rm_ruptures r JOIN rm_rupture_dossiers d USING (dossier_id)
+                                              WHERE d.dossier_id = (SELECT dossier_id FROM rm_dossiers WHERE id_erp_apprenant = 'C-1')")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let (_, hidden) = graphql(&app, Some(&ml), &format!("{{ rupture(id: {entree:?}) {{ id }} }}")).await;
+    assert_eq!(hidden["data"]["rupture"], Value::Null, "{hidden}");
+    let cfa_sees = graphql(&app, Some(&lyon), &queue(None)).await.1;
+    assert_eq!(ids(&cfa_sees), ["C-1", "C-2"], "the CFA sees all its entries: {cfa_sees}");
+    assert_eq!(cfa_sees["data"]["ruptures"]["edges"][0]["node"]["partagee"], false);
+
+    // A request sends the entry; the automatic send, the ruptures of 45 days or more.
+    let c1 = db.dossier_id("C-1").await;
+    let asked = graphql(
+        &app,
+        Some(&lyon),
+        &format!("mutation {{ demanderSuiviConjoint(dossier: {c1:?}, motifs: [LOGEMENT], telephoneVerifie: \"0612345678\") {{ partagee }} }}"),
+    )
+    .await
+    .1;
+    assert_eq!(asked["data"]["demanderSuiviConjoint"]["partagee"], true, "{asked}");
+    assert_eq!(ids(&graphql(&app, Some(&ml), &queue(None)).await.1), ["C-1"]);
+    let stats = graphql(&app, Some(&ml), "{ statsMissionsLocales { total } }").await.1;
+    assert_eq!(stats["data"]["statsMissionsLocales"][0]["total"], 1, "{stats}");
+    graphql(&app, Some(&lyon), &regler(true, true)).await;
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    assert_eq!(ids(&graphql(&app, Some(&ml), &queue(None)).await.1), ["C-1", "C-2"]);
+    let (_, settings) =
+        graphql(&app, Some(&lyon), "{ reglageCollaboration { active envoiAuto45Jours } }").await;
+    assert_eq!(settings["data"]["reglageCollaboration"], json!({ "active": true, "envoiAuto45Jours": true }));
+
+    // Yesterday, nothing was set: yesterday's queue showed everything.
+    graphql(&app, Some(&lyon), &regler(true, false)).await;
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    assert_eq!(ids(&graphql(&app, Some(&ml), &queue(Some(days_ago(1)))).await.1), ["C-1", "C-2"]);
+    assert_eq!(ids(&graphql(&app, Some(&ml), &queue(None)).await.1), ["C-1"]);
+    projections.stop().await;
+    db.assert_rebuild_of("ruptures");
+}
