@@ -8,8 +8,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Email, Siret, Telephone};
 
-/// The only event type of a Mission Locale stream: the referential entry, complete, at that time.
+/// A Mission Locale stream's referential entry, complete, at that time.
 pub const MISSION_LOCALE_ENREGISTREE: &str = "MissionLocaleEnregistree";
+/// The Mission Locale started to use the service (domain.md §11).
+pub const MISSION_LOCALE_ACTIVEE: &str = "MissionLocaleActivee";
+
+/// A Mission Locale started to use the service on `le`: from then on it sees the ruptures of the 180
+/// days before that day and later (and any entry it qualified or was sent); before, every one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MissionLocaleActivee {
+    pub id: String,
+    pub le: chrono::NaiveDate,
+}
+
+impl MissionLocaleActivee {
+    pub fn stream_id(&self) -> String {
+        format!("mission_locale-{}", self.id)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MissionLocale {

@@ -1,10 +1,12 @@
-//! A CFA's settings of its collaboration with the Missions Locales (domain.md §11): activated or not,
-//! and whether every rupture is sent automatically once 45 days old. Decided from the settings its
-//! stream holds (a setting that changes nothing records nothing), appended on that stream.
+//! The collaboration's settings (domain.md §11): a CFA's (activated or not, and whether every rupture
+//! is sent automatically once 45 days old), and a Mission Locale's activation (from which day it uses
+//! the service). Each decided from what its stream holds (a setting that changes nothing records
+//! nothing), appended on that stream at the version read.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use events::collaboration::{COLLABORATION_REGLEE, CollaborationReglee};
 use events::domain::OrganismeRef;
+use events::mission_locale::{MISSION_LOCALE_ACTIVEE, MISSION_LOCALE_ENREGISTREE, MissionLocaleActivee};
 use events::{Channel, EventStore, ExpectedVersion, NewEvent};
 
 use super::{CommandError, metadata};
@@ -104,6 +106,54 @@ pub async fn regler(
     Ok((reglage, outcome.positions.first().copied()))
 }
 
+/// Decide a Mission Locale's activation on `today`: the event, or nothing when it was activated before.
+pub fn decide_activation(
+    ml: &str,
+    deja: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Option<MissionLocaleActivee> {
+    deja.is_none().then(|| MissionLocaleActivee { id: ml.to_owned(), le: today })
+}
+
+/// Activate the caller's Mission Locale (its MISSION_LOCALE key) today; the day it is activated from,
+/// and the position of the event if one was recorded.
+pub async fn activer_mission_locale(
+    store: &EventStore,
+    viewer: &Viewer,
+    channel: Channel,
+) -> Result<(NaiveDate, Option<i64>), CommandError> {
+    let principal = viewer.require(&[Role::MissionLocale], "activer une Mission Locale")?;
+    let ml = viewer.mission_locale()?;
+    let stream = format!("mission_locale-{ml}");
+    let events = store.read_stream(&stream, 1, i64::MAX).await?;
+    if !events.iter().any(|e| e.event_type == MISSION_LOCALE_ENREGISTREE) {
+        return Err(CommandError::NotFound(format!("aucune Mission Locale {ml} dans le référentiel")));
+    }
+    let version = events.last().map_or(0, |e| e.version);
+    let deja = events
+        .iter()
+        .rev()
+        .find(|e| e.event_type == MISSION_LOCALE_ACTIVEE)
+        .map(|e| serde_json::from_value::<MissionLocaleActivee>(e.data.clone()))
+        .transpose()
+        .map_err(|e| CommandError::Failed(e.to_string()))?
+        .map(|a| a.le);
+    let today = Utc::now().date_naive();
+    let Some(event) = decide_activation(ml, deja, today) else { return Ok((deja.unwrap_or(today), None)) };
+    let new =
+        NewEvent::new(MISSION_LOCALE_ACTIVEE, serde_json::to_value(&event).expect("activation serialises"))
+            .occurred_at(today)
+            .with_metadata(metadata(principal.actor(), channel));
+    let outcome =
+        store.append(stream, ExpectedVersion::Exact(version), vec![new]).await.map_err(|e| match e {
+            events::AppendError::Conflict { .. } => {
+                CommandError::Conflict("la Mission Locale a changé entre-temps : recommencez".into())
+            }
+            other => CommandError::Failed(other.to_string()),
+        })?;
+    Ok((event.le, outcome.positions.first().copied()))
+}
+
 #[cfg(test)]
 mod tests {
     //! Given the settings a CFA's stream holds, when it asks for these, then this event or nothing.
@@ -121,6 +171,15 @@ mod tests {
         let asked = ReglerCollaboration { active: false, envoi_auto_45_jours: false };
         let event = decide(&lyon(), &JAMAIS, asked).expect("recorded");
         assert_eq!((event.organisme, event.active, event.envoi_auto_45_jours), (lyon(), false, false));
+    }
+
+    #[test]
+    fn a_mission_locale_is_activated_once_from_the_day_it_asks() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 7).expect("a day");
+        let event = decide_activation("ML-69", None, today).expect("activated");
+        assert_eq!((event.id.as_str(), event.le), ("ML-69", today));
+        let before = NaiveDate::from_ymd_opt(2026, 9, 1).expect("a day");
+        assert_eq!(decide_activation("ML-69", Some(before), today), None);
     }
 
     #[test]

@@ -1,12 +1,13 @@
-//! A CFA's settings of its collaboration with the Missions Locales (domain.md §11):
-//! `reglageCollaboration` and `reglerCollaboration` (decided and recorded by `app::collaboration`).
-//! While activated, its Missions Locales see only the entries it shared (`RuptureEntree.partagee`).
+//! The collaboration's settings (domain.md §11), decided and recorded by `app::collaboration`: a CFA's
+//! (`reglageCollaboration`, `reglerCollaboration`; while activated, its Missions Locales see only the
+//! entries it shared, `RuptureEntree.partagee`) and a Mission Locale's activation
+//! (`activerMissionLocale`).
 
 use async_graphql::{Context, Error, Object, SimpleObject};
 use events::{Channel, EventStore};
 
-use super::types::DateTime;
-use crate::app::collaboration::{Reglage, ReglerCollaboration, reglage, regler};
+use super::types::{Date, DateTime};
+use crate::app::collaboration::{Reglage, ReglerCollaboration, activer_mission_locale, reglage, regler};
 use crate::auth::viewer::Viewer;
 
 /// A CFA's settings of its collaboration with the Missions Locales.
@@ -32,6 +33,15 @@ fn answer(r: Reglage, position: Option<i64>) -> ReglageCollaboration {
         depuis: r.depuis.map(DateTime),
         position,
     }
+}
+
+/// A Mission Locale's activation.
+#[derive(Debug, SimpleObject)]
+pub struct ActivationMissionLocale {
+    /// The day it uses the service from: it sees the ruptures of the 180 days before and later.
+    pub active_le: Date,
+    /// The log position of the activation recorded by this request (null when it was already active).
+    pub position: Option<i64>,
 }
 
 #[derive(Default)]
@@ -63,5 +73,14 @@ impl CollaborationMutation {
         let (store, viewer) = (ctx.data::<EventStore>()?, ctx.data::<Viewer>()?);
         let (settings, position) = regler(store, viewer, Channel::Graphql, command).await?;
         Ok(answer(settings, position))
+    }
+
+    /// Activate the caller's Mission Locale (its MISSION_LOCALE key) from today: from then on it sees
+    /// the ruptures of the 180 days before and later, and any entry it qualified or was sent, of CFAs
+    /// that have not activated the collaboration (before, every one). Activating again changes nothing.
+    async fn activer_mission_locale(&self, ctx: &Context<'_>) -> Result<ActivationMissionLocale, Error> {
+        let (store, viewer) = (ctx.data::<EventStore>()?, ctx.data::<Viewer>()?);
+        let (le, position) = activer_mission_locale(store, viewer, Channel::Graphql).await?;
+        Ok(ActivationMissionLocale { active_le: Date(le), position })
     }
 }

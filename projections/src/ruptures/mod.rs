@@ -20,12 +20,15 @@ pub mod query;
 mod write;
 
 use episodes::{replace, write_entrees};
-use write::{erase, write_actions, write_collaboration, write_dossiers, write_fil, write_mission_locale};
+use write::{
+    erase, write_actions, write_activation, write_collaboration, write_dossiers, write_fil,
+    write_mission_locale,
+};
 
 use events::RecordedEvent;
 use events::collaboration::COLLABORATION_REGLEE;
 use events::dossier::Dossier;
-use events::mission_locale::MISSION_LOCALE_ENREGISTREE;
+use events::mission_locale::{MISSION_LOCALE_ACTIVEE, MISSION_LOCALE_ENREGISTREE};
 use events::personal::Vault;
 use sqlx::PgConnection;
 
@@ -72,6 +75,7 @@ impl Projector for RupturesProjection {
             "rm_rupture_messages",
             "rm_rupture_lus",
             "rm_collaborations",
+            "rm_ml_activations",
             "rm_ruptures_quarantaine",
         ]
     }
@@ -92,9 +96,9 @@ impl Projector for RupturesProjection {
         format!("SELECT t::text FROM {qualified} t {active}ORDER BY 1")
     }
 
-    /// Missions Locales and CFAs' collaboration settings are applied at their place in the log (the
-    /// events before one are projected under the territories and settings before it), so that any
-    /// batching gives the same read model.
+    /// Missions Locales (their territories, their activation) and CFAs' collaboration settings are
+    /// applied at their place in the log (the events before one are projected under the territories
+    /// and settings before it), so that any batching gives the same read model.
     async fn apply(&self, tx: &mut PgConnection, events: &[RecordedEvent]) -> Result<(), ProjectionError> {
         let mut start = 0;
         for (i, event) in events.iter().enumerate() {
@@ -106,6 +110,10 @@ impl Projector for RupturesProjection {
             } else if event.event_type == COLLABORATION_REGLEE {
                 self.apply_segment(tx, &events[start..i]).await?;
                 write_collaboration(tx, event).await?;
+                start = i + 1;
+            } else if event.event_type == MISSION_LOCALE_ACTIVEE {
+                self.apply_segment(tx, &events[start..i]).await?;
+                write_activation(tx, event).await?;
                 start = i + 1;
             }
         }

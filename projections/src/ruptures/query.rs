@@ -120,15 +120,18 @@ impl Ligne {
     }
 }
 
-/// Whether the entry `r` is shared with its Mission Locale on the day `p.d` (domain.md §11): always,
-/// unless the CFA (the organisme formateur, `co`: its settings of that day) has activated the
-/// collaboration; then only once the CFA asked for a joint follow-up, or sends automatically and the
-/// rupture is 45 days old, or the Mission Locale already qualified it, or the young person wishes an
-/// appointment (`s`: what was recorded by the end of the day). A literal, for `concat!`.
+/// Whether its Mission Locale sees the entry `r` on the day `p.d` (domain.md §11), as that day's
+/// settings say (`co`: the CFA's, the organisme formateur's; `ma`: the Mission Locale's activation) and
+/// what was recorded by the end of the day (`s`): an entry the CFA sent (a request, or automatically
+/// once 45 days old), the Mission Locale qualified, or where the young person wishes an appointment;
+/// and, unless the CFA activated the collaboration, every other entry whose rupture is no older than
+/// 180 days before the Mission Locale's activation (all of them before it activates). A literal, for
+/// `concat!`.
 macro_rules! PARTAGEE {
     () => {
-        "(co.active IS NOT TRUE OR s.suivi_conjoint OR s.situation IS NOT NULL OR s.souhaite_rdv
-          OR (co.envoi_auto AND r.date_rupture <= p.d - 45))"
+        "coalesce(s.suivi_conjoint OR s.situation IS NOT NULL OR s.souhaite_rdv
+          OR (co.active IS TRUE AND co.envoi_auto IS TRUE AND r.date_rupture <= p.d - 45)
+          OR (co.active IS NOT TRUE AND (ma.le IS NULL OR r.date_rupture >= ma.le - 180)), false)"
     };
 }
 
@@ -198,7 +201,11 @@ const ACTIONS_DU_JOUR: &str = concat!(
         SELECT c.active, c.envoi_auto FROM rm_collaborations c
         WHERE c.uai = r.uai_formateur AND c.siret = r.siret_formateur
           AND c.recorded_at < ((p.d + 1)::timestamp AT TIME ZONE 'UTC')
-        ORDER BY c.position DESC LIMIT 1) co ON true"
+        ORDER BY c.position DESC LIMIT 1) co ON true
+    LEFT JOIN LATERAL (
+        SELECT a.le FROM rm_ml_activations a
+        WHERE a.ml_id = r.ml_id AND a.recorded_at < ((p.d + 1)::timestamp AT TIME ZONE 'UTC')
+        ORDER BY a.position DESC LIMIT 1) ma ON true"
 );
 
 /// Which episode of each person a query reads.

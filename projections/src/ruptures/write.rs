@@ -8,7 +8,7 @@ use events::collaboration::CollaborationReglee;
 use events::domain::{communes, territoire};
 use events::envelope::category_of;
 use events::fil::FilEvent;
-use events::mission_locale::MissionLocale;
+use events::mission_locale::{MissionLocale, MissionLocaleActivee};
 use events::personne::PersonneEffacee;
 use events::rupture::{RuptureEvent, personne_of};
 use sqlx::PgConnection;
@@ -136,6 +136,29 @@ pub(super) async fn write_collaboration(
     .bind(event.position)
     .execute(&mut *tx)
     .await?;
+    Ok(())
+}
+
+/// Record a Mission Locale's activation, and stamp the entries of its queue with the event's position:
+/// what it sees of them may change (the live subscription follows).
+pub(super) async fn write_activation(
+    tx: &mut PgConnection,
+    event: &RecordedEvent,
+) -> Result<(), ProjectionError> {
+    let activee: MissionLocaleActivee = serde_json::from_value(event.data.clone())
+        .map_err(|e| ProjectionError::Event { position: event.position, message: e.to_string() })?;
+    sqlx::query("INSERT INTO rm_ml_activations (position, ml_id, recorded_at, le) VALUES ($1, $2, $3, $4)")
+        .bind(event.position)
+        .bind(&activee.id)
+        .bind(event.recorded_at)
+        .bind(activee.le)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE rm_ruptures SET position = greatest(position, $2) WHERE active AND ml_id = $1")
+        .bind(&activee.id)
+        .bind(event.position)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 

@@ -150,9 +150,10 @@ impl RuptureEntree {
         self.ligne.suivi_conjoint
     }
 
-    /// Shared with its Mission Locale on the day asked: always, unless the CFA activated the
-    /// collaboration; then once the CFA sent it (a request, or automatically at 45 days), the Mission
-    /// Locale qualified it, or the young person wishes an appointment (domain.md §11).
+    /// Seen by its Mission Locale on the day asked (domain.md §11): once the CFA sent it (a request, or
+    /// automatically at 45 days), the Mission Locale qualified it, or the young person wishes an
+    /// appointment; otherwise only if the CFA has not activated the collaboration and the rupture is no
+    /// older than 180 days before the Mission Locale's activation (any, before it activates).
     async fn partagee(&self) -> bool {
         self.ligne.partagee
     }

@@ -100,3 +100,56 @@ async fn an_activated_cfa_shows_its_mission_locale_only_what_it_sent() {
     projections.stop().await;
     db.assert_rebuild_of("ruptures");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_activated_mission_locale_sees_the_ruptures_from_180_days_before_its_activation() {
+    let (db, app, lyon, projections) = setup().await;
+    let mut old = rupture("A-OLD", "Ancien", 19, 20, LYON);
+    let start =
+        chrono::Datelike::year(&days_ago(400)) - i32::from(chrono::Datelike::month(&days_ago(400)) < 8);
+    old["annee_scolaire"] = json!(format!("{start}-{}", start + 1));
+    for (field, days) in [
+        ("date_inscription_formation", 400),
+        ("date_entree_formation", 400),
+        ("contrat_date_debut", 390),
+        ("contrat_date_rupture", 220),
+    ] {
+        old[field] = json!(days_ago(days));
+    }
+    push(&app, &lyon, json!([old, rupture("A-NEW", "Recent", 19, 20, LYON)])).await;
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let ml = key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-LYON")).await;
+    let queue = |date: Option<chrono::NaiveDate>| {
+        let date = date.map(|d| format!("(date: \"{d}\")")).unwrap_or_default();
+        format!("{{ ruptures{date} {{ edges {{ node {{ dossier {{ idErpApprenant }} }} }} }} }}")
+    };
+    assert_eq!(
+        ids(&graphql(&app, Some(&ml), &queue(None)).await.1),
+        ["A-NEW", "A-OLD"],
+        "not activated: all"
+    );
+    let activate = "mutation { activerMissionLocale { activeLe position } }";
+    let (_, activated) = graphql(&app, Some(&ml), activate).await;
+    assert_eq!(activated["data"]["activerMissionLocale"]["activeLe"], json!(days_ago(0)), "{activated}");
+    assert!(activated["data"]["activerMissionLocale"]["position"].is_i64(), "{activated}");
+    let (_, again) = graphql(&app, Some(&ml), activate).await;
+    assert_eq!(again["data"]["activerMissionLocale"]["position"], Value::Null, "once: {again}");
+    let cfa = graphql(&app, Some(&lyon), activate).await.1;
+    assert_eq!(cfa["errors"][0]["extensions"]["code"], "FORBIDDEN", "{cfa}");
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    assert_eq!(ids(&graphql(&app, Some(&ml), &queue(None)).await.1), ["A-NEW"], "older than 180 days before");
+    assert_eq!(ids(&graphql(&app, Some(&ml), &queue(Some(days_ago(1)))).await.1), ["A-NEW", "A-OLD"]);
+    // Sent by its CFA, an older rupture is the Mission Locale's again.
+    let a_old = db.dossier_id("A-OLD").await;
+    let asked = graphql(
+        &app,
+        Some(&lyon),
+        &format!("mutation {{ demanderSuiviConjoint(dossier: {a_old:?}, motifs: [SANTE], telephoneVerifie: \"0612345678\") {{ partagee }} }}"),
+    )
+    .await
+    .1;
+    assert_eq!(asked["data"]["demanderSuiviConjoint"]["partagee"], true, "{asked}");
+    assert_eq!(ids(&graphql(&app, Some(&ml), &queue(None)).await.1), ["A-NEW", "A-OLD"]);
+    projections.stop().await;
+    db.assert_rebuild_of("ruptures");
+}
