@@ -7,12 +7,12 @@
 //! they only travel in `SituationRenseignee` and `SuiviConjointDemande` (and the thread's messages, in
 //! `fil`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Telephone;
+use crate::domain::{Email, Telephone};
 
 pub const SITUATION_RENSEIGNEE: &str = "SituationRenseignee";
 pub const SUIVI_CONJOINT_DEMANDE: &str = "SuiviConjointDemande";
@@ -137,6 +137,35 @@ pub struct SuiviConjointDemande {
     /// Absent once the person is erased.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telephone_verifie: Option<Telephone>,
+    /// A comment per motif (domain.md §11).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub commentaires_motifs: BTreeMap<MotifSuivi, String>,
+    /// Whether the young person is still at the CFA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encore_au_cfa: Option<bool>,
+    /// The rupture's cause, as the CFA knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause_rupture: Option<String>,
+    /// The person at the CFA the Mission Locale can reach about the young person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referent: Option<Referent>,
+    /// The young person's e-mail and address, as the CFA just verified them (the Mission Locale uses
+    /// them instead of the ERP's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verifie: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adresse_verifiee: Option<String>,
+}
+
+/// A referent at the CFA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referent {
+    pub nom: String,
+    pub prenom: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telephone: Option<Telephone>,
 }
 
 /// A follow-up event, read from the log.
@@ -205,9 +234,21 @@ mod tests {
             motifs: [MotifSuivi::Logement, MotifSuivi::Mobilite].into(),
             commentaire: None,
             telephone_verifie: Telephone::parse("06 12 34 56 78").ok(),
+            commentaires_motifs: [(MotifSuivi::Logement, "hébergé chez un ami".to_owned())].into(),
+            encore_au_cfa: Some(true),
+            cause_rupture: None,
+            referent: Some(Referent {
+                nom: "Durand".into(),
+                prenom: "Anne".into(),
+                email: None,
+                telephone: None,
+            }),
+            email_verifie: Email::parse("jeune@example.fr").ok(),
+            adresse_verifiee: None,
         });
         let data = event.data();
         assert_eq!(data["motifs"], serde_json::json!(["MOBILITE", "LOGEMENT"]));
+        assert_eq!(data["commentaires_motifs"], serde_json::json!({ "LOGEMENT": "hébergé chez un ami" }));
         assert_eq!(RuptureEvent::decode(event.event_type(), &data).unwrap(), Some(event));
         assert_eq!(RuptureEvent::decode("Autre", &data).unwrap(), None);
     }

@@ -5,16 +5,16 @@
 //! a follow-up on the person's stream (`suivi::stream_id`), a declared rupture on the dossier's
 //! stream at the version that was read (a `Conflict` when it moved meanwhile).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{NaiveDate, Utc};
-use events::domain::{OrganismeRef, Telephone};
+use events::domain::{Email, OrganismeRef, Telephone};
 use events::dossier::event::Rupture;
 use events::dossier::{Dossier, DossierEvent};
 use events::limits::Texte;
 use events::rupture::{
-    self as suivi, Connaissance, MotifSuivi, ProblemeType, RuptureEvent, Situation, SituationRenseignee,
-    SuiviConjointDemande,
+    self as suivi, Connaissance, MotifSuivi, ProblemeType, Referent, RuptureEvent, Situation,
+    SituationRenseignee, SuiviConjointDemande,
 };
 use events::{Actor, AppendError, Channel, EventStore, ExpectedVersion, NewEvent};
 use projections::ruptures::query::{self, Ligne, Qui};
@@ -51,6 +51,25 @@ pub struct DemanderSuiviConjoint {
     pub commentaire: Option<String>,
     /// The young person's phone number, as the CFA just verified it.
     pub telephone_verifie: String,
+    /// A comment per motif of the request.
+    pub commentaires_motifs: Vec<(MotifSuivi, String)>,
+    /// Whether the young person is still at the CFA.
+    pub encore_au_cfa: Option<bool>,
+    pub cause_rupture: Option<String>,
+    /// The person at the CFA the Mission Locale can reach.
+    pub referent: Option<ReferentDemande>,
+    /// The young person's e-mail and address, as the CFA just verified them.
+    pub email_verifie: Option<String>,
+    pub adresse_verifiee: Option<String>,
+}
+
+/// A referent at the CFA, as asked.
+#[derive(Debug, Clone)]
+pub struct ReferentDemande {
+    pub nom: String,
+    pub prenom: String,
+    pub email: Option<String>,
+    pub telephone: Option<String>,
 }
 
 /// A CFA declares the rupture of a dossier's ongoing contract.
@@ -161,6 +180,11 @@ pub fn decide_suivi_conjoint(
     }
     let telephone = Telephone::parse(&command.telephone_verifie)
         .map_err(|e| CommandError::invalid("telephoneVerifie", e))?;
+    let commentaires_motifs = commentaires_motifs(&command.motifs, command.commentaires_motifs)?;
+    let cause_rupture = texte("causeRupture", command.cause_rupture, Texte::Libelle)?;
+    let referent = command.referent.map(referent).transpose()?;
+    let email_verifie = optional("emailVerifie", command.email_verifie, Email::parse)?;
+    let adresse_verifiee = texte("adresseVerifiee", command.adresse_verifiee, Texte::Adresse)?;
     let Some(ligne) = ligne.filter(|l| Viewer::may_read_entree(qui, l) && l.dossier_id == command.dossier)
     else {
         return Err(CommandError::invalid(
@@ -174,8 +198,63 @@ pub fn decide_suivi_conjoint(
         motifs: command.motifs,
         commentaire,
         telephone_verifie: Some(telephone),
+        commentaires_motifs,
+        encore_au_cfa: command.encore_au_cfa,
+        cause_rupture,
+        referent,
+        email_verifie,
+        adresse_verifiee,
     });
     Ok(Suivi { entree: ligne.entree.clone(), event })
+}
+
+/// The comments per motif: each about a motif of the request, once, within a comment's length.
+fn commentaires_motifs(
+    motifs: &BTreeSet<MotifSuivi>,
+    asked: Vec<(MotifSuivi, String)>,
+) -> Result<BTreeMap<MotifSuivi, String>, CommandError> {
+    let field = "commentairesMotifs";
+    let mut kept = BTreeMap::new();
+    for (motif, commentaire) in asked {
+        if !motifs.contains(&motif) {
+            return Err(CommandError::invalid(
+                field,
+                format!("{} n'est pas un motif de la demande", motif.as_str()),
+            ));
+        }
+        let Some(commentaire) = texte(field, Some(commentaire), Texte::Commentaire)? else { continue };
+        if kept.insert(motif, commentaire).is_some() {
+            return Err(CommandError::invalid(field, format!("un seul commentaire pour {}", motif.as_str())));
+        }
+    }
+    Ok(kept)
+}
+
+/// The referent, named, with contacts that are valid when given.
+fn referent(asked: ReferentDemande) -> Result<Referent, CommandError> {
+    let required = |field: &str, value: String| {
+        texte(field, Some(value), Texte::Nom)?
+            .ok_or_else(|| CommandError::invalid(field, "ne doit pas être vide"))
+    };
+    Ok(Referent {
+        nom: required("referent.nom", asked.nom)?,
+        prenom: required("referent.prenom", asked.prenom)?,
+        email: optional("referent.email", asked.email, Email::parse)?,
+        telephone: optional("referent.telephone", asked.telephone, Telephone::parse)?,
+    })
+}
+
+/// A value read by `parse` when given (empty is none), else a refusal naming `field`.
+fn optional<T, E: std::fmt::Display>(
+    field: &str,
+    value: Option<String>,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<Option<T>, CommandError> {
+    value
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .map(|v| parse(&v).map_err(|e| CommandError::invalid(field, e)))
+        .transpose()
 }
 
 /// Decide a declared rupture, given the dossier as its stream folds and the organisme declaring it

@@ -161,6 +161,12 @@ fn suivi(motifs: &[MotifSuivi], commentaire: Option<&str>) -> DemanderSuiviConjo
         motifs: motifs.iter().copied().collect(),
         commentaire: commentaire.map(str::to_owned),
         telephone_verifie: "06 12 34 56 78".into(),
+        commentaires_motifs: Vec::new(),
+        encore_au_cfa: None,
+        cause_rupture: None,
+        referent: None,
+        email_verifie: None,
+        adresse_verifiee: None,
     }
 }
 
@@ -193,6 +199,55 @@ fn a_joint_follow_up_needs_a_motif_a_comment_with_autre_a_phone_and_the_cfas_own
     let other_dossier = Ligne { dossier_id: "dossier-2".into(), ..ligne() };
     let (field, _) = refused_field(decide_suivi_conjoint(&lyon, Some(&other_dossier), command));
     assert_eq!(field, "dossier", "the entry is about another dossier of the person");
+}
+
+#[test]
+fn a_request_carries_comments_per_motif_a_referent_and_verified_contacts_each_checked() {
+    let mut asked = suivi(&[MotifSuivi::Logement, MotifSuivi::Sante], None);
+    asked.commentaires_motifs = vec![(MotifSuivi::Logement, " hébergé chez un ami ".into())];
+    asked.encore_au_cfa = Some(false);
+    asked.referent = Some(ReferentDemande {
+        nom: "Durand".into(),
+        prenom: "Anne".into(),
+        email: Some("a.durand@cfa.fr".into()),
+        telephone: None,
+    });
+    asked.email_verifie = Some("jeune@example.fr".into());
+    asked.adresse_verifiee = Some("3 rue des Lilas, 69003 Lyon".into());
+    let decided = decide_suivi_conjoint(&cfa_lyon(), Some(&ligne()), asked.clone()).expect("decided");
+    let RuptureEvent::SuiviConjoint(s) = decided.event else { panic!("a joint follow-up") };
+    assert_eq!(
+        s.commentaires_motifs.get(&MotifSuivi::Logement).map(String::as_str),
+        Some("hébergé chez un ami")
+    );
+    assert_eq!(s.encore_au_cfa, Some(false));
+    assert_eq!(s.referent.as_ref().map(|r| r.prenom.as_str()), Some("Anne"));
+    assert_eq!(s.email_verifie.map(|e| e.to_string()).as_deref(), Some("jeune@example.fr"));
+
+    let refused = |asked: DemanderSuiviConjoint| {
+        refused_field(decide_suivi_conjoint(&cfa_lyon(), Some(&ligne()), asked)).0
+    };
+    let mut other_motif = asked.clone();
+    other_motif.commentaires_motifs = vec![(MotifSuivi::Finance, "x".into())];
+    assert_eq!(refused(other_motif), "commentairesMotifs");
+    let mut twice = asked.clone();
+    twice.commentaires_motifs = vec![(MotifSuivi::Logement, "a".into()), (MotifSuivi::Logement, "b".into())];
+    assert_eq!(refused(twice), "commentairesMotifs");
+    let mut nameless = asked.clone();
+    nameless.referent =
+        Some(ReferentDemande { nom: " ".into(), prenom: "Anne".into(), email: None, telephone: None });
+    assert_eq!(refused(nameless), "referent.nom");
+    let mut bad_mail = asked.clone();
+    bad_mail.email_verifie = Some("pas-un-mail".into());
+    assert_eq!(refused(bad_mail), "emailVerifie");
+    let mut bad_phone = asked;
+    bad_phone.referent = Some(ReferentDemande {
+        nom: "D".into(),
+        prenom: "A".into(),
+        email: None,
+        telephone: Some("12".into()),
+    });
+    assert_eq!(refused(bad_phone), "referent.telephone");
 }
 
 /// The Lyon CFA's dossier with a contract from 2025-10-01 to 2026-06-30, as an ERP pushed it.

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use async_graphql::{Context, Error, ID, Object, SimpleObject};
+use async_graphql::{Context, Error, ID, InputObject, Object, SimpleObject};
 use chrono::Utc;
 use events::{Channel, EventStore};
 use projections::ruptures::query;
@@ -15,7 +15,9 @@ use sqlx::PgPool;
 use super::error::{OrInternal, internal};
 use super::ruptures::{ConnaissanceMl, MotifSuivi, ProblemeType, RuptureEntree, Situation};
 use super::types::Date;
-use crate::app::ruptures::{self as commands, DeclarerRupture, DemanderSuiviConjoint, RenseignerSituation};
+use crate::app::ruptures::{
+    self as commands, DeclarerRupture, DemanderSuiviConjoint, ReferentDemande, RenseignerSituation,
+};
 use crate::auth::viewer::Viewer;
 
 /// How long an answer waits for the queue to include what was just recorded.
@@ -31,6 +33,28 @@ pub struct RuptureDeclaree {
     /// The person's entry in the queue, once projected (null when they are not eligible: age,
     /// residence without Mission Locale…).
     pub entree: Option<RuptureEntree>,
+}
+
+/// A comment about one motif of a request for a joint follow-up.
+#[derive(Debug, InputObject)]
+pub struct CommentaireMotifInput {
+    /// A motif of the request.
+    pub motif: MotifSuivi,
+    /// At most 5,000 characters.
+    pub commentaire: String,
+}
+
+/// The CFA's referent for a request: the Mission Locale's contact there.
+#[derive(Debug, InputObject)]
+pub struct ReferentInput {
+    /// Family name.
+    pub nom: String,
+    /// First name.
+    pub prenom: String,
+    /// E-mail, checked when given.
+    pub email: Option<String>,
+    /// Phone number, checked when given.
+    pub telephone: Option<String>,
 }
 
 #[derive(Default)]
@@ -76,7 +100,11 @@ impl RupturesMutation {
     /// Ask the Mission Locale for a joint follow-up of the rupture of one of the organisme's dossiers
     /// (its key, or ADMINISTRATEUR): at least one motif (a comment with AUTRE), and the young person's
     /// phone number as the CFA just verified it with them. `commentaire` holds 5,000 characters at
-    /// most (line breaks kept, other control characters refused).
+    /// most (line breaks kept, other control characters refused). With it, as domain.md §11 lists: a
+    /// comment per motif of the request, whether the young person is still at the CFA, the rupture's
+    /// cause, the CFA's referent (named, with valid contacts), and the young person's e-mail and
+    /// address as the CFA verified them (the Mission Locale sees them instead of the ERP's).
+    #[allow(clippy::too_many_arguments)]
     async fn demander_suivi_conjoint(
         &self,
         ctx: &Context<'_>,
@@ -84,12 +112,33 @@ impl RupturesMutation {
         motifs: Vec<MotifSuivi>,
         commentaire: Option<String>,
         telephone_verifie: String,
+        commentaires_motifs: Option<Vec<CommentaireMotifInput>>,
+        encore_au_cfa: Option<bool>,
+        cause_rupture: Option<String>,
+        referent: Option<ReferentInput>,
+        email_verifie: Option<String>,
+        adresse_verifiee: Option<String>,
     ) -> Result<RuptureEntree, Error> {
         let command = DemanderSuiviConjoint {
             dossier: dossier.0,
             motifs: motifs.into_iter().map(Into::into).collect(),
             commentaire,
             telephone_verifie,
+            commentaires_motifs: commentaires_motifs
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| (c.motif.into(), c.commentaire))
+                .collect(),
+            encore_au_cfa,
+            cause_rupture,
+            referent: referent.map(|r| ReferentDemande {
+                nom: r.nom,
+                prenom: r.prenom,
+                email: r.email,
+                telephone: r.telephone,
+            }),
+            email_verifie,
+            adresse_verifiee,
         };
         let (pool, store, viewer) = (ctx.data::<PgPool>()?, ctx.data::<EventStore>()?, ctx.data::<Viewer>()?);
         let recorded =

@@ -47,6 +47,11 @@ pub const PERSONAL: &[Personal] = &[
     Personal { event_type: "SituationRenseignee", path: "probleme_detail", erased: absent },
     Personal { event_type: "SuiviConjointDemande", path: "commentaire", erased: absent },
     Personal { event_type: "SuiviConjointDemande", path: "telephone_verifie", erased: absent },
+    Personal { event_type: "SuiviConjointDemande", path: "commentaires_motifs", erased: absent },
+    Personal { event_type: "SuiviConjointDemande", path: "cause_rupture", erased: absent },
+    Personal { event_type: "SuiviConjointDemande", path: "referent", erased: absent },
+    Personal { event_type: "SuiviConjointDemande", path: "email_verifie", erased: absent },
+    Personal { event_type: "SuiviConjointDemande", path: "adresse_verifiee", erased: absent },
     Personal { event_type: "MessageEnvoye", path: "texte", erased: absent },
 ];
 

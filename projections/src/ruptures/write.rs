@@ -232,6 +232,8 @@ pub(super) async fn erase(
     sqlx::query!(
         "UPDATE rm_rupture_actions
          SET data = data - 'commentaire' - 'situation_autre' - 'probleme_detail' - 'telephone_verifie'
+                         - 'commentaires_motifs' - 'cause_rupture' - 'referent' - 'email_verifie'
+                         - 'adresse_verifiee'
          WHERE entree = ANY($1)",
         &keys
     )

@@ -17,8 +17,8 @@ use crate::graphql::loaders::{Loaders, lecture};
 use crate::graphql::types::{Date, DateTime};
 
 use super::types::{
-    Collaboration, ConnaissanceMl, Historique, ListeRupture, Message, MissionLocale, MissionLocaleId,
-    MotifSuivi, ProblemeType, Situation,
+    Collaboration, CommentaireMotif, ConnaissanceMl, ContactsVerifies, Historique, ListeRupture, Message,
+    MissionLocale, MissionLocaleId, MotifSuivi, ProblemeType, ReferentCfa, Situation,
 };
 
 /// A young person in rupture, in the queue of the Mission Locale of their residence: one entry per
@@ -200,6 +200,30 @@ impl RuptureEntree {
         Ok(actions.unwrap_or_default().into_iter().map(RuptureAction::from).collect())
     }
 
+    /// The young person's contacts as their CFA last verified them in a request, which the Mission
+    /// Locale uses instead of the ERP's; null when none was (personal data: its read is recorded in the
+    /// access journal).
+    async fn contacts_verifies(&self, ctx: &Context<'_>) -> Result<Option<ContactsVerifies>, Error> {
+        lecture(ctx, "rupture", &self.ligne.entree).await?;
+        let loader = ctx.data::<DataLoader<Loaders>>()?;
+        let actions =
+            loader.load_one(Historique(self.ligne.entree.clone())).await.map_err(|e| (*e).clone())?;
+        Ok(actions.unwrap_or_default().into_iter().rev().find_map(|action| {
+            let recorded_at = action.recorded_at;
+            match RuptureAction::from(action).event {
+                Some(RuptureEvent::SuiviConjoint(s)) if s.telephone_verifie.is_some() => {
+                    Some(ContactsVerifies {
+                        telephone: s.telephone_verifie.as_ref().map(ToString::to_string),
+                        email: s.email_verifie.as_ref().map(ToString::to_string),
+                        adresse: s.adresse_verifiee.clone(),
+                        verifies_le: DateTime(recorded_at),
+                    })
+                }
+                _ => None,
+            }
+        }))
+    }
+
     /// The log position of the last event that changed the entry.
     async fn position(&self) -> i64 {
         self.ligne.position
@@ -298,6 +322,46 @@ impl RuptureAction {
     /// The reasons of the joint follow-up (SuiviConjointDemande).
     async fn motifs(&self) -> Vec<MotifSuivi> {
         self.suivi_conjoint().map(|s| s.motifs.iter().copied().map(Into::into).collect()).unwrap_or_default()
+    }
+
+    /// A comment per motif (SuiviConjointDemande).
+    async fn commentaires_motifs(&self) -> Vec<CommentaireMotif> {
+        self.suivi_conjoint()
+            .map(|s| {
+                s.commentaires_motifs
+                    .iter()
+                    .map(|(motif, commentaire)| CommentaireMotif {
+                        motif: (*motif).into(),
+                        commentaire: commentaire.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether the young person is still at the CFA (SuiviConjointDemande).
+    async fn encore_au_cfa(&self) -> Option<bool> {
+        self.suivi_conjoint().and_then(|s| s.encore_au_cfa)
+    }
+
+    /// The rupture's cause as the CFA knows it (SuiviConjointDemande).
+    async fn cause_rupture(&self) -> Option<&str> {
+        self.suivi_conjoint().and_then(|s| s.cause_rupture.as_deref())
+    }
+
+    /// The CFA's referent (SuiviConjointDemande).
+    async fn referent(&self) -> Option<ReferentCfa> {
+        self.suivi_conjoint().and_then(|s| s.referent.as_ref()).map(Into::into)
+    }
+
+    /// The e-mail the CFA verified (SuiviConjointDemande).
+    async fn email_verifie(&self) -> Option<String> {
+        self.suivi_conjoint().and_then(|s| s.email_verifie.as_ref()).map(ToString::to_string)
+    }
+
+    /// The address the CFA verified (SuiviConjointDemande).
+    async fn adresse_verifiee(&self) -> Option<&str> {
+        self.suivi_conjoint().and_then(|s| s.adresse_verifiee.as_deref())
     }
 
     /// The phone number the CFA verified (SuiviConjointDemande).

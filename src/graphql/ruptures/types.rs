@@ -221,3 +221,50 @@ impl From<fil::Message> for Message {
         }
     }
 }
+
+/// A comment about one motif of a request for a joint follow-up.
+#[derive(Debug, SimpleObject)]
+pub struct CommentaireMotif {
+    /// The motif.
+    pub motif: MotifSuivi,
+    /// What the CFA says of it.
+    pub commentaire: String,
+}
+
+/// The CFA's referent for a request: the Mission Locale's contact there.
+#[derive(Debug, SimpleObject)]
+pub struct ReferentCfa {
+    /// Family name.
+    pub nom: String,
+    /// First name.
+    pub prenom: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Phone number.
+    pub telephone: Option<String>,
+}
+
+impl From<&events::rupture::Referent> for ReferentCfa {
+    fn from(r: &events::rupture::Referent) -> Self {
+        ReferentCfa {
+            nom: r.nom.clone(),
+            prenom: r.prenom.clone(),
+            email: r.email.as_ref().map(ToString::to_string),
+            telephone: r.telephone.as_ref().map(ToString::to_string),
+        }
+    }
+}
+
+/// The young person's contacts as their CFA last verified them (domain.md §11): the Mission Locale
+/// uses them instead of the ERP's.
+#[derive(Debug, SimpleObject)]
+pub struct ContactsVerifies {
+    /// Phone number.
+    pub telephone: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Postal address.
+    pub adresse: Option<String>,
+    /// When the CFA verified them.
+    pub verifies_le: DateTime,
+}

@@ -10,7 +10,7 @@ use common::gql::{graphql, key};
 use serde_json::{Value, json};
 use tba::auth::keys::Role;
 
-use super::{LYON, days_ago, push, rupture, setup};
+use super::{LYON, days_ago, erase, push, rupture, setup};
 
 fn ids(answer: &Value) -> Vec<String> {
     let mut ids: Vec<String> = answer["data"]["ruptures"]["edges"]
@@ -152,4 +152,74 @@ async fn an_activated_mission_locale_sees_the_ruptures_from_180_days_before_its_
     assert_eq!(ids(&graphql(&app, Some(&ml), &queue(None)).await.1), ["A-NEW", "A-OLD"]);
     projections.stop().await;
     db.assert_rebuild_of("ruptures");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_carries_its_details_and_the_mission_locale_reads_the_verified_contacts() {
+    let (db, app, lyon, projections) = setup().await;
+    push(&app, &lyon, json!([rupture("D-1", "Detail", 19, 20, LYON)])).await;
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let ml = key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-LYON")).await;
+    let d1 = db.dossier_id("D-1").await;
+    let request = |referent: &str| {
+        format!(
+            r#"mutation {{ demanderSuiviConjoint(dossier: {d1:?}, motifs: [LOGEMENT, SANTE], telephoneVerifie: "06 98 76 54 32",
+                 commentairesMotifs: [{{ motif: LOGEMENT, commentaire: "hébergé chez un ami" }}], encoreAuCfa: false,
+                 causeRupture: "fermeture de l'entreprise", referent: {referent},
+                 emailVerifie: "jeune@example.fr", adresseVerifiee: "3 rue des Lilas, 69003 Lyon") {{ id }} }}"#
+        )
+    };
+    let refused =
+        graphql(&app, Some(&lyon), &request(r#"{ nom: "Durand", prenom: "Anne", telephone: "12" }"#)).await.1;
+    assert_eq!(refused["errors"][0]["extensions"]["field"], "referent.telephone", "{refused}");
+    let (_, asked) = graphql(
+        &app,
+        Some(&lyon),
+        &request(r#"{ nom: "Durand", prenom: "Anne", email: "a.durand@cfa.fr" }"#),
+    )
+    .await;
+    let entree = asked["data"]["demanderSuiviConjoint"]["id"].as_str().expect("an entry").to_owned();
+    let read = format!(
+        "{{ rupture(id: {entree:?}) {{ contactsVerifies {{ telephone email adresse }}
+             historique {{ commentairesMotifs {{ motif commentaire }} encoreAuCfa causeRupture
+                          referent {{ nom prenom email }} emailVerifie adresseVerifiee }} }} }}"
+    );
+    let (_, seen) = graphql(&app, Some(&ml), &read).await;
+    assert_eq!(
+        seen["data"]["rupture"],
+        json!({
+            "contactsVerifies": { "telephone": "0698765432", "email": "jeune@example.fr", "adresse": "3 rue des Lilas, 69003 Lyon" },
+            "historique": [{
+                "commentairesMotifs": [{ "motif": "LOGEMENT", "commentaire": "hébergé chez un ami" }],
+                "encoreAuCfa": false,
+                "causeRupture": "fermeture de l'entreprise",
+                "referent": { "nom": "Durand", "prenom": "Anne", "email": "a.durand@cfa.fr" },
+                "emailVerifie": "jeune@example.fr",
+                "adresseVerifiee": "3 rue des Lilas, 69003 Lyon"
+            }]
+        }),
+        "{seen}"
+    );
+    projections.stop().await;
+    db.assert_rebuild_of("ruptures");
+
+    // Erased, what the CFA verified and wrote no longer opens.
+    let projections = tba::read_models::Projections::start(&app.store);
+    let admin = key(&db, Role::Administrateur, None).await;
+    erase(&db, &app, &admin, &entree).await;
+    let (_, erased) = graphql(&app, Some(&admin), &read).await;
+    assert_eq!(erased["data"]["rupture"]["contactsVerifies"], Value::Null, "{erased}");
+    let action = &erased["data"]["rupture"]["historique"][0];
+    assert_eq!(
+        (
+            &action["referent"],
+            &action["emailVerifie"],
+            &action["causeRupture"],
+            &action["commentairesMotifs"]
+        ),
+        (&Value::Null, &Value::Null, &Value::Null, &json!([])),
+        "{erased}"
+    );
+    assert_eq!(action["encoreAuCfa"], false, "not personal: it stays");
+    projections.stop().await;
 }

@@ -10,7 +10,7 @@ use common::{CFA_PARIS, TestDb};
 use serde_json::{Value, json};
 use tba::auth::keys::Role;
 
-use super::{LYON, push, rupture, setup};
+use super::{LYON, erase, push, rupture, setup};
 
 async fn count(db: &TestDb, event_type: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM events WHERE event_type = $1")
@@ -80,11 +80,7 @@ async fn the_cfa_and_the_mission_locale_write_read_and_count_what_they_have_not_
 
     // Erased, the person's messages no longer open; that they were written stays.
     let projections = tba::read_models::Projections::start(&app.store);
-    let erase = format!(
-        r#"mutation {{ effacerPersonne(personne: {entree:?}, motif: "demande", baseLegale: DROIT_A_L_EFFACEMENT) {{ position }} }}"#
-    );
-    assert!(graphql(&app, Some(&admin), &erase).await.1["data"]["effacerPersonne"]["position"].is_i64());
-    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    erase(&db, &app, &admin, &entree).await;
     let (_, erased) = graphql(&app, Some(&admin), &thread).await;
     assert_eq!(
         erased["data"]["rupture"]["messages"],

@@ -9,7 +9,7 @@ use common::gql::{graphql, key};
 use serde_json::{Value, json};
 use tba::auth::keys::Role;
 
-use super::{LYON, days_ago, push, rupture, setup, today};
+use super::{LYON, days_ago, erase, push, rupture, setup, today};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_past_day_has_one_answer_the_situations_recorded_by_its_end() {
@@ -286,12 +286,7 @@ async fn a_wish_for_an_appointment_makes_the_entry_prioritaire_and_a_problem_is_
     // Erased, the person's problem in words no longer opens; what it was about stays.
     let projections = tba::read_models::Projections::start(&app.store);
     let admin = key(&db, Role::Administrateur, None).await;
-    let erase = format!(
-        r#"mutation {{ effacerPersonne(personne: {entree:?}, motif: "demande", baseLegale: DROIT_A_L_EFFACEMENT) {{ position }} }}"#
-    );
-    let (_, erased) = graphql(&app, Some(&admin), &erase).await;
-    assert!(erased["data"]["effacerPersonne"]["position"].is_i64(), "{erased}");
-    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    erase(&db, &app, &admin, &entree).await;
     let (_, read) = graphql(&app, Some(&admin), &history).await;
     assert_eq!(read["data"]["rupture"]["historique"][0]["problemeType"], "AUTRE", "{read}");
     assert_eq!(read["data"]["rupture"]["historique"][0]["problemeDetail"], Value::Null, "{read}");

@@ -86,7 +86,7 @@ fn journaled_fields() -> std::collections::BTreeSet<String> {
 async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() {
     // Each field the schema marks, with how this test reaches it (or the test that does), and the
     // action it records.
-    let covered: [(&str, &str); 16] = [
+    let covered: [(&str, &str); 17] = [
         ("Dossier.apprenant", "here, in a mutation's answer"),
         ("Query.dossier", "here"),
         ("Query.dossiers", "here"),
@@ -98,6 +98,7 @@ async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() 
         ("RuptureEntree.situationAutre", "here"),
         ("RuptureEntree.problemeDetail", "here"),
         ("RuptureEntree.messages", "here"),
+        ("RuptureEntree.contactsVerifies", "here"),
         ("RuptureEntree.historique", "here"),
         ("Subscription.ruptureQueue", "here"),
         ("Subscription.eventsAppended", "here"),
@@ -150,6 +151,12 @@ async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() 
             format!(
                 "mutation {{ renseignerSituation(entree: {entree:?}, situation: CONTACTE_SANS_RETOUR, problemeType: AUTRE, problemeDetail: \"numéro d'un tiers\") {{ problemeDetail }} }}"
             ),
+            "rupture",
+        ),
+        (
+            "an entry's verified contacts",
+            ml.as_str(),
+            format!("{{ rupture(id: {entree:?}) {{ contactsVerifies {{ telephone }} }} }}"),
             "rupture",
         ),
         (

@@ -16,6 +16,7 @@ mod queue;
 use crate::common;
 
 use chrono::{Datelike, NaiveDate, Utc};
+use common::gql::graphql;
 use common::{CFA_LYON, TestApp, TestDb, dossier_v3, this_year};
 use serde_json::{Value, json};
 
@@ -77,3 +78,13 @@ pub(super) const PAGE: &str =
     "edges { cursor node { id liste prioritaire nouveauContrat dateRupture age situation suiviConjoint
     missionLocale { id nom } dossier { id apprenant { nom telephone } contrats { dateDebut dateRupture } } } }
     pageInfo { hasNextPage endCursor }";
+
+/// Erase a person through GraphQL as `admin`, and wait for the projections to read the erasure.
+pub(super) async fn erase(db: &TestDb, app: &TestApp, admin: &str, personne: &str) {
+    let erase = format!(
+        r#"mutation {{ effacerPersonne(personne: {personne:?}, motif: "demande", baseLegale: DROIT_A_L_EFFACEMENT) {{ position }} }}"#
+    );
+    let (_, erased) = graphql(app, Some(admin), &erase).await;
+    assert!(erased["data"]["effacerPersonne"]["position"].is_i64(), "{erased}");
+    assert!(db.projection_caught_up(std::time::Duration::from_secs(30)).await);
+}
