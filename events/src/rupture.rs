@@ -16,6 +16,7 @@ use crate::domain::{Email, Telephone};
 
 pub const SITUATION_RENSEIGNEE: &str = "SituationRenseignee";
 pub const SUIVI_CONJOINT_DEMANDE: &str = "SuiviConjointDemande";
+pub const PARTAGE_REFUSE: &str = "PartageRefuse";
 
 /// The stream of a person's follow-up.
 pub fn stream_id(personne: &str) -> String {
@@ -157,6 +158,18 @@ pub struct SuiviConjointDemande {
     pub adresse_verifiee: Option<String>,
 }
 
+/// The CFA refused to share the entry with the Mission Locale (domain.md §11): not sent at 45 days, nor
+/// shown by default; a later request for a joint follow-up sends it all the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartageRefuse {
+    /// The dossier, at the refusing organisme, whose rupture it is about.
+    pub dossier_id: String,
+    pub date_rupture: NaiveDate,
+    /// Why. Absent once the person is erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub motif: Option<String>,
+}
+
 /// A referent at the CFA.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Referent {
@@ -173,6 +186,7 @@ pub struct Referent {
 pub enum RuptureEvent {
     Situation(SituationRenseignee),
     SuiviConjoint(SuiviConjointDemande),
+    PartageRefuse(PartageRefuse),
 }
 
 impl RuptureEvent {
@@ -180,6 +194,7 @@ impl RuptureEvent {
         match self {
             RuptureEvent::Situation(_) => SITUATION_RENSEIGNEE,
             RuptureEvent::SuiviConjoint(_) => SUIVI_CONJOINT_DEMANDE,
+            RuptureEvent::PartageRefuse(_) => PARTAGE_REFUSE,
         }
     }
 
@@ -187,6 +202,7 @@ impl RuptureEvent {
         match self {
             RuptureEvent::Situation(s) => serde_json::to_value(s),
             RuptureEvent::SuiviConjoint(s) => serde_json::to_value(s),
+            RuptureEvent::PartageRefuse(r) => serde_json::to_value(r),
         }
         .expect("follow-up events serialise to JSON")
     }
@@ -198,6 +214,7 @@ impl RuptureEvent {
             SUIVI_CONJOINT_DEMANDE => {
                 Some(RuptureEvent::SuiviConjoint(SuiviConjointDemande::deserialize(data)?))
             }
+            PARTAGE_REFUSE => Some(RuptureEvent::PartageRefuse(PartageRefuse::deserialize(data)?)),
             _ => None,
         })
     }
@@ -206,6 +223,7 @@ impl RuptureEvent {
         match self {
             RuptureEvent::Situation(s) => s.date_rupture,
             RuptureEvent::SuiviConjoint(s) => s.date_rupture,
+            RuptureEvent::PartageRefuse(r) => r.date_rupture,
         }
     }
 }

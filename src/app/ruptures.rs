@@ -13,7 +13,7 @@ use events::dossier::event::Rupture;
 use events::dossier::{Dossier, DossierEvent};
 use events::limits::Texte;
 use events::rupture::{
-    self as suivi, Connaissance, MotifSuivi, ProblemeType, Referent, RuptureEvent, Situation,
+    self as suivi, Connaissance, MotifSuivi, PartageRefuse, ProblemeType, Referent, RuptureEvent, Situation,
     SituationRenseignee, SuiviConjointDemande,
 };
 use events::{Actor, AppendError, Channel, EventStore, ExpectedVersion, NewEvent};
@@ -336,17 +336,69 @@ pub async fn demander_suivi_conjoint(
     let principal =
         viewer.require(&[Role::OrganismeFormation, Role::Administrateur], "demander un suivi conjoint")?;
     let qui = viewer.ruptures(None)?;
-    let personne: Option<String> =
-        sqlx::query_scalar("SELECT personne FROM rm_rupture_dossiers WHERE dossier_id = $1")
-            .bind(&command.dossier)
-            .fetch_optional(pool)
-            .await?;
-    let ligne = match personne {
-        Some(p) => query::une(&mut *pool.acquire().await?, &p, Utc::now().date_naive()).await?,
-        None => None,
-    };
+    let ligne = entree_du_dossier(pool, &command.dossier).await?;
     let suivi = decide_suivi_conjoint(&qui, ligne.as_ref(), command)?;
     record(store, principal.actor(), channel, suivi).await
+}
+
+/// A CFA's refusal to share the entry of one of its dossiers with the Mission Locale.
+#[derive(Debug, Clone)]
+pub struct RefuserPartage {
+    pub dossier: String,
+    /// Why (at most 500 characters).
+    pub motif: String,
+}
+
+/// Decide a refusal to share, given the queue's entry of the dossier's person as the CFA sees it.
+pub fn decide_refus(
+    qui: &Qui,
+    ligne: Option<&Ligne>,
+    command: RefuserPartage,
+) -> Result<Suivi, CommandError> {
+    let Some(motif) = texte("motif", Some(command.motif), Texte::Libelle)? else {
+        return Err(CommandError::invalid("motif", "dites pourquoi l'entrée n'est pas partagée"));
+    };
+    let Some(ligne) = ligne.filter(|l| Viewer::may_read_entree(qui, l) && l.dossier_id == command.dossier)
+    else {
+        return Err(CommandError::invalid(
+            "dossier",
+            format!("{} n'a pas de rupture dans la file d'une Mission Locale", command.dossier),
+        ));
+    };
+    let event = RuptureEvent::PartageRefuse(PartageRefuse {
+        dossier_id: command.dossier,
+        date_rupture: ligne.date_rupture,
+        motif: Some(motif),
+    });
+    Ok(Suivi { entree: ligne.entree.clone(), event })
+}
+
+/// Refuse to share an entry of one of the organisme's dossiers with its Mission Locale (its key).
+pub async fn refuser_partage(
+    pool: &PgPool,
+    store: &EventStore,
+    viewer: &Viewer,
+    channel: Channel,
+    command: RefuserPartage,
+) -> Result<Recorded, CommandError> {
+    let principal = viewer.require(&[Role::OrganismeFormation], "refuser de partager une entrée")?;
+    let qui = viewer.ruptures(None)?;
+    let ligne = entree_du_dossier(pool, &command.dossier).await?;
+    let suivi = decide_refus(&qui, ligne.as_ref(), command)?;
+    record(store, principal.actor(), channel, suivi).await
+}
+
+/// The queue's entry today of the person whose dossier this is, if any.
+async fn entree_du_dossier(pool: &PgPool, dossier: &str) -> Result<Option<Ligne>, CommandError> {
+    let personne: Option<String> =
+        sqlx::query_scalar("SELECT personne FROM rm_rupture_dossiers WHERE dossier_id = $1")
+            .bind(dossier)
+            .fetch_optional(pool)
+            .await?;
+    Ok(match personne {
+        Some(p) => query::une(&mut *pool.acquire().await?, &p, Utc::now().date_naive()).await?,
+        None => None,
+    })
 }
 
 /// Declare a rupture (the organisme's key, formateur or responsable, or an administrator): a

@@ -37,6 +37,7 @@ pub(in crate::app) fn ligne() -> Ligne {
         probleme_type: None,
         probleme_detail: None,
         souhaite_rdv: false,
+        partage_refuse: false,
         position: 42,
         visible: true,
         prioritaire: false,
@@ -248,6 +249,20 @@ fn a_request_carries_comments_per_motif_a_referent_and_verified_contacts_each_ch
         telephone: Some("12".into()),
     });
     assert_eq!(refused(bad_phone), "referent.telephone");
+}
+
+#[test]
+fn a_cfa_refuses_to_share_its_own_dossiers_rupture_saying_why() {
+    let refus = |motif: &str| RefuserPartage { dossier: "dossier-1".into(), motif: motif.into() };
+    let decided =
+        decide_refus(&cfa_lyon(), Some(&ligne()), refus(" suivi par notre référente ")).expect("decided");
+    let RuptureEvent::PartageRefuse(r) = decided.event else { panic!("a refusal") };
+    assert_eq!((r.motif.as_deref(), r.date_rupture), (Some("suivi par notre référente"), day("2026-10-01")));
+    let (field, _) = refused_field(decide_refus(&cfa_lyon(), Some(&ligne()), refus("  ")));
+    assert_eq!(field, "motif");
+    let paris = Qui::Organisme("0751234A".into(), "98765432109876".into());
+    let (field, _) = refused_field(decide_refus(&paris, Some(&ligne()), refus("non")));
+    assert_eq!(field, "dossier");
 }
 
 /// The Lyon CFA's dossier with a contract from 2025-10-01 to 2026-06-30, as an ERP pushed it.

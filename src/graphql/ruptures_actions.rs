@@ -16,7 +16,8 @@ use super::error::{OrInternal, internal};
 use super::ruptures::{ConnaissanceMl, MotifSuivi, ProblemeType, RuptureEntree, Situation};
 use super::types::Date;
 use crate::app::ruptures::{
-    self as commands, DeclarerRupture, DemanderSuiviConjoint, ReferentDemande, RenseignerSituation,
+    self as commands, DeclarerRupture, DemanderSuiviConjoint, ReferentDemande, RefuserPartage,
+    RenseignerSituation,
 };
 use crate::auth::viewer::Viewer;
 
@@ -143,6 +144,21 @@ impl RupturesMutation {
         let (pool, store, viewer) = (ctx.data::<PgPool>()?, ctx.data::<EventStore>()?, ctx.data::<Viewer>()?);
         let recorded =
             commands::demander_suivi_conjoint(pool, store, viewer, Channel::Graphql, command).await?;
+        answer(ctx, &recorded.entree, recorded.position).await?.ok_or_else(|| internal("entry vanished"))
+    }
+
+    /// Refuse to share the rupture of one of the organisme's dossiers with its Mission Locale (its
+    /// key), saying why (500 characters at most): the entry is no longer sent at 45 days nor shown by
+    /// default; a later request for a joint follow-up sends it all the same.
+    async fn refuser_partage(
+        &self,
+        ctx: &Context<'_>,
+        dossier: ID,
+        motif: String,
+    ) -> Result<RuptureEntree, Error> {
+        let command = RefuserPartage { dossier: dossier.0, motif };
+        let (pool, store, viewer) = (ctx.data::<PgPool>()?, ctx.data::<EventStore>()?, ctx.data::<Viewer>()?);
+        let recorded = commands::refuser_partage(pool, store, viewer, Channel::Graphql, command).await?;
         answer(ctx, &recorded.entree, recorded.position).await?.ok_or_else(|| internal("entry vanished"))
     }
 

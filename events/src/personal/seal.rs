@@ -53,6 +53,7 @@ pub const PERSONAL: &[Personal] = &[
     Personal { event_type: "SuiviConjointDemande", path: "email_verifie", erased: absent },
     Personal { event_type: "SuiviConjointDemande", path: "adresse_verifiee", erased: absent },
     Personal { event_type: "MessageEnvoye", path: "texte", erased: absent },
+    Personal { event_type: "PartageRefuse", path: "motif", erased: absent },
 ];
 
 fn absent(_: Option<&Value>) -> Option<Value> {

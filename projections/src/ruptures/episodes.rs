@@ -19,6 +19,8 @@ pub(super) struct EpisodeRow {
     pub(super) situation: Option<events::rupture::SituationRenseignee>,
     pub(super) qualifiee_le: Option<chrono::DateTime<chrono::Utc>>,
     pub(super) suivi_conjoint: bool,
+    /// The CFA refused to share the episode with the Mission Locale.
+    pub(super) partage_refuse: bool,
     /// The keys the person's dossiers had before, whose actions are the person's.
     pub(super) anciennes: Vec<String>,
     pub(super) position: i64,
@@ -108,6 +110,7 @@ pub(super) async fn write_entrees(
             situation: None,
             qualifiee_le: None,
             suivi_conjoint: false,
+            partage_refuse: false,
             anciennes: anciennes.into_iter().flatten().cloned().collect(),
             position: concerned[personne],
         }));
@@ -131,6 +134,7 @@ pub(super) async fn write_entrees(
                     ligne.qualifiee_le = Some(a.recorded_at);
                 }
                 Ok(Some(RuptureEvent::SuiviConjoint(_))) => ligne.suivi_conjoint = true,
+                Ok(Some(RuptureEvent::PartageRefuse(_))) => ligne.partage_refuse = true,
                 Ok(None) => {}
                 Err(error) => {
                     return Err(ProjectionError::ReadModel {
@@ -211,13 +215,15 @@ pub(super) async fn upsert(tx: &mut PgConnection, lignes: &[EpisodeRow]) -> Resu
                                   date_de_naissance, rqth, code_commune_insee, code_postal, uai_formateur,
                                   siret_formateur, uai_responsable, siret_responsable, situation, situation_autre,
                                   commentaire, connaissance, qualifiee_le, suivi_conjoint, probleme_type,
-                                  probleme_detail, souhaite_rdv, position)
-         SELECT e, true, ml, d, dr, cd, so, sm, dn, rq, ci, cp, uf, sf, ur, sr, si, sa, co, cn, ql, sc, pt, pd, sr2, po
+                                  probleme_detail, souhaite_rdv, partage_refuse, position)
+         SELECT e, true, ml, d, dr, cd, so, sm, dn, rq, ci, cp, uf, sf, ur, sr, si, sa, co, cn, ql, sc, pt, pd, sr2,
+                pr, po
          FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::date[], $6::date[], $7::text[], $8::date[],
                      $9::boolean[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
                      $16::text[], $17::text[], $18::text[], $19::text[], $20::timestamptz[], $21::boolean[],
-                     $22::bigint[], $23::text[], $24::text[], $25::boolean[])
-              AS t(e, ml, d, dr, cd, so, sm, dn, rq, ci, cp, uf, sf, ur, sr, si, sa, co, cn, ql, sc, po, pt, pd, sr2)
+                     $22::bigint[], $23::text[], $24::text[], $25::boolean[], $26::boolean[])
+              AS t(e, ml, d, dr, cd, so, sm, dn, rq, ci, cp, uf, sf, ur, sr, si, sa, co, cn, ql, sc, po, pt, pd, sr2,
+                   pr)
          ON CONFLICT (entree, date_rupture) DO UPDATE SET active = true, ml_id = excluded.ml_id,
              dossier_id = excluded.dossier_id, contrat_debut = excluded.contrat_debut, sortie = excluded.sortie,
              sortie_motif = excluded.sortie_motif, date_de_naissance = excluded.date_de_naissance,
@@ -229,7 +235,7 @@ pub(super) async fn upsert(tx: &mut PgConnection, lignes: &[EpisodeRow]) -> Resu
              connaissance = excluded.connaissance, qualifiee_le = excluded.qualifiee_le,
              suivi_conjoint = excluded.suivi_conjoint, probleme_type = excluded.probleme_type,
              probleme_detail = excluded.probleme_detail, souhaite_rdv = excluded.souhaite_rdv,
-             position = excluded.position",
+             partage_refuse = excluded.partage_refuse, position = excluded.position",
         &col(|l| l.entree.clone()),
         &opt(|l| l.ml_id.clone()) as &[Option<String>],
         &col(|l| l.e.dossier_id.clone()),
@@ -257,6 +263,7 @@ pub(super) async fn upsert(tx: &mut PgConnection, lignes: &[EpisodeRow]) -> Resu
             as &[Option<String>],
         &opt(|l| l.situation.as_ref().and_then(|s| s.probleme_detail.clone())) as &[Option<String>],
         &lignes.iter().map(|l| l.situation.as_ref().is_some_and(|s| s.souhaite_rdv)).collect::<Vec<_>>(),
+        &lignes.iter().map(|l| l.partage_refuse).collect::<Vec<_>>(),
     )
     .execute(&mut *tx)
     .await?;

@@ -103,6 +103,8 @@ pub struct Ligne {
     pub probleme_detail: Option<String>,
     /// The young person wishes an appointment (the latest situation says so).
     pub souhaite_rdv: bool,
+    /// The CFA refused to share the entry with the Mission Locale.
+    pub partage_refuse: bool,
     pub position: i64,
     /// In its Mission Locale's visible queue that day.
     pub visible: bool,
@@ -124,14 +126,15 @@ impl Ligne {
 /// settings say (`co`: the CFA's, the organisme formateur's; `ma`: the Mission Locale's activation) and
 /// what was recorded by the end of the day (`s`): an entry the CFA sent (a request, or automatically
 /// once 45 days old), the Mission Locale qualified, or where the young person wishes an appointment;
-/// and, unless the CFA activated the collaboration, every other entry whose rupture is no older than
-/// 180 days before the Mission Locale's activation (all of them before it activates). A literal, for
-/// `concat!`.
+/// and, unless the CFA refused to share it, the entries it sends automatically at 45 days and, unless
+/// it activated the collaboration, every other entry whose rupture is no older than 180 days before the
+/// Mission Locale's activation (all of them before it activates). A literal, for `concat!`.
 macro_rules! PARTAGEE {
     () => {
         "coalesce(s.suivi_conjoint OR s.situation IS NOT NULL OR s.souhaite_rdv
-          OR (co.active IS TRUE AND co.envoi_auto IS TRUE AND r.date_rupture <= p.d - 45)
-          OR (co.active IS NOT TRUE AND (ma.le IS NULL OR r.date_rupture >= ma.le - 180)), false)"
+          OR (NOT s.partage_refuse
+              AND ((co.active IS TRUE AND co.envoi_auto IS TRUE AND r.date_rupture <= p.d - 45)
+                   OR (co.active IS NOT TRUE AND (ma.le IS NULL OR r.date_rupture >= ma.le - 180)))), false)"
     };
 }
 
@@ -141,7 +144,8 @@ const COLONNES: &str = concat!(
     "SELECT r.entree, r.active, r.ml_id, r.dossier_id, r.date_rupture, r.sortie, r.sortie_motif,
         r.date_de_naissance, r.rqth, r.code_commune_insee, r.code_postal, r.uai_formateur, r.siret_formateur,
         r.uai_responsable, r.siret_responsable, s.situation, s.situation_autre, s.commentaire, s.connaissance,
-        s.qualifiee_le, s.suivi_conjoint, s.probleme_type, s.probleme_detail, s.souhaite_rdv, r.position,
+        s.qualifiee_le, s.suivi_conjoint, s.probleme_type, s.probleme_detail, s.souhaite_rdv, s.partage_refuse,
+        r.position,
         (r.active AND r.ml_id IS NOT NULL AND r.date_rupture <= p.d
             AND (r.sortie IS NULL OR r.sortie > p.d OR s.situation IS NOT NULL)) AS visible,
         (s.souhaite_rdv OR ((s.suivi_conjoint OR r.rqth OR r.date_de_naissance > (p.d - interval '18 years')::date)
@@ -196,7 +200,13 @@ const ACTIONS_DU_JOUR: &str = concat!(
                    WHERE a.event_type = 'SuiviConjointDemande' AND ",
     action_de_l_episode_au_jour!(),
     ")
-               ELSE r.suivi_conjoint END AS suivi_conjoint) s
+               ELSE r.suivi_conjoint END AS suivi_conjoint,
+               CASE WHEN j.passe THEN EXISTS (
+                   SELECT 1 FROM rm_rupture_actions a
+                   WHERE a.event_type = 'PartageRefuse' AND ",
+    action_de_l_episode_au_jour!(),
+    ")
+               ELSE r.partage_refuse END AS partage_refuse) s
     LEFT JOIN LATERAL (
         SELECT c.active, c.envoi_auto FROM rm_collaborations c
         WHERE c.uai = r.uai_formateur AND c.siret = r.siret_formateur

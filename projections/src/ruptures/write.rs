@@ -84,7 +84,7 @@ pub(super) async fn write_actions(
     }
     let situation = |a: &RuptureEvent| match a {
         RuptureEvent::Situation(s) => Some(s.situation.as_str().to_owned()),
-        RuptureEvent::SuiviConjoint(_) => None,
+        RuptureEvent::SuiviConjoint(_) | RuptureEvent::PartageRefuse(_) => None,
     };
     sqlx::query!(
         "INSERT INTO rm_rupture_actions (position, entree, event_type, recorded_at, organisation, principal,
@@ -233,7 +233,7 @@ pub(super) async fn erase(
         "UPDATE rm_rupture_actions
          SET data = data - 'commentaire' - 'situation_autre' - 'probleme_detail' - 'telephone_verifie'
                          - 'commentaires_motifs' - 'cause_rupture' - 'referent' - 'email_verifie'
-                         - 'adresse_verifiee'
+                         - 'adresse_verifiee' - 'motif'
          WHERE entree = ANY($1)",
         &keys
     )

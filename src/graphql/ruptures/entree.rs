@@ -158,6 +158,11 @@ impl RuptureEntree {
         self.ligne.partagee
     }
 
+    /// The CFA refused to share the entry with the Mission Locale (it is sent only by a request).
+    async fn partage_refuse(&self) -> bool {
+        self.ligne.partage_refuse
+    }
+
     /// Where the collaboration between the CFA and the Mission Locale stands on the entry, on the day
     /// asked: from the CFA's request and the Mission Locale's latest situation (domain.md §11).
     async fn collaboration(&self) -> Collaboration {
@@ -254,7 +259,7 @@ impl From<query::Action> for RuptureAction {
 /// and when.
 #[Object]
 impl RuptureAction {
-    /// `SituationRenseignee` or `SuiviConjointDemande`.
+    /// `SituationRenseignee`, `SuiviConjointDemande` or `PartageRefuse`.
     #[graphql(name = "type")]
     async fn event_type(&self) -> &str {
         &self.action.event_type
@@ -295,7 +300,7 @@ impl RuptureAction {
         match &self.event {
             Some(RuptureEvent::Situation(s)) => s.commentaire.as_deref(),
             Some(RuptureEvent::SuiviConjoint(s)) => s.commentaire.as_deref(),
-            None => None,
+            Some(RuptureEvent::PartageRefuse(_)) | None => None,
         }
     }
 
@@ -322,6 +327,14 @@ impl RuptureAction {
     /// The reasons of the joint follow-up (SuiviConjointDemande).
     async fn motifs(&self) -> Vec<MotifSuivi> {
         self.suivi_conjoint().map(|s| s.motifs.iter().copied().map(Into::into).collect()).unwrap_or_default()
+    }
+
+    /// Why the CFA refused to share the entry (PartageRefuse).
+    async fn motif_refus(&self) -> Option<&str> {
+        match &self.event {
+            Some(RuptureEvent::PartageRefuse(r)) => r.motif.as_deref(),
+            _ => None,
+        }
     }
 
     /// A comment per motif (SuiviConjointDemande).

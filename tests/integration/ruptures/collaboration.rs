@@ -91,6 +91,19 @@ async fn an_activated_cfa_shows_its_mission_locale_only_what_it_sent() {
     let (_, settings) =
         graphql(&app, Some(&lyon), "{ reglageCollaboration { active envoiAuto45Jours } }").await;
     assert_eq!(settings["data"]["reglageCollaboration"], json!({ "active": true, "envoiAuto45Jours": true }));
+    // A refusal holds back what the automatic send would show.
+    let c2 = db.dossier_id("C-2").await;
+    let refus = format!(
+        "mutation {{ refuserPartage(dossier: {c2:?}, motif: \"suivi par notre référente\") {{ partagee partageRefuse historique {{ type motifRefus }} }} }}"
+    );
+    let (_, refused) = graphql(&app, Some(&lyon), &refus).await;
+    assert_eq!(
+        refused["data"]["refuserPartage"],
+        json!({ "partagee": false, "partageRefuse": true,
+                "historique": [{ "type": "PartageRefuse", "motifRefus": "suivi par notre référente" }] }),
+        "{refused}"
+    );
+    assert_eq!(ids(&graphql(&app, Some(&ml), &queue(None)).await.1), ["C-1"]);
 
     // Yesterday, nothing was set: yesterday's queue showed everything.
     graphql(&app, Some(&lyon), &regler(true, false)).await;
