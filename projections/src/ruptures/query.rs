@@ -394,9 +394,30 @@ pub struct Stats {
     pub traites: i64,
     /// `[[situation, count], …]`.
     pub par_situation: sqlx::types::Json<Vec<(String, i64)>>,
+    /// Reached: a situation other than the three that say the ML could not reach the person.
+    pub joints: i64,
+    pub rdv_pris: i64,
+    /// Appointments with persons the ML did not know before.
+    pub decouverts: i64,
+    /// Entries whose CFA asked for a joint follow-up …
+    pub demandes: i64,
+    /// … and those the ML answered (a situation) within 7 days of the request.
+    pub demandes_repondues_7_jours: i64,
 }
 
+/// The situations that say the Mission Locale could not reach the person (SQL).
+const SANS_CONTACT: &str = "'CONTACTE_SANS_RETOUR', 'COORDONNEES_INCORRECT', 'INJOIGNABLE_APRES_RELANCES'";
+
+/// A Mission Locale whose treatment rate reaches this is engaged (domain.md §11).
+pub const TAUX_ENGAGEMENT: f64 = 0.7;
+
 impl Stats {
+    /// Engaged: its treatment rate reaches `TAUX_ENGAGEMENT`; inactive: entries, none with a situation.
+    pub fn engagement(&self) -> (bool, bool) {
+        let taux = self.taux_traitement();
+        (taux.is_some_and(|t| t >= TAUX_ENGAGEMENT), taux == Some(0.0))
+    }
+
     /// Share of the queue with a situation (à recontacter and traités).
     pub fn taux_traitement(&self) -> Option<f64> {
         (self.total > 0).then(|| (self.total - self.a_traiter) as f64 / self.total as f64)
@@ -412,21 +433,36 @@ pub async fn stats(
     jour: NaiveDate,
 ) -> Result<Vec<Stats>, sqlx::Error> {
     const PARTAGEE: &str = PARTAGEE!();
+    const EPISODE: &str = action_de_l_episode_au_jour!();
     let sql = format!(
         r#"WITH p AS (SELECT $2::date AS d),
            e AS (
-               SELECT r.ml_id, s.situation
+               SELECT r.ml_id, s.situation, s.connaissance, s.suivi_conjoint, dem.demande_le, rep.repondu_le
                FROM p CROSS JOIN (
                    SELECT DISTINCT ON (r.entree) r.* FROM rm_ruptures r, p
                    WHERE r.active AND r.ml_id = ANY($1) AND r.date_rupture <= p.d
                    ORDER BY r.entree, r.date_rupture DESC) r
                {ACTIONS_DU_JOUR}
+               LEFT JOIN LATERAL (
+                   SELECT min(a.recorded_at) AS demande_le FROM rm_rupture_actions a
+                   WHERE a.event_type = 'SuiviConjointDemande' AND {EPISODE}) dem ON true
+               LEFT JOIN LATERAL (
+                   SELECT min(a.recorded_at) AS repondu_le FROM rm_rupture_actions a
+                   WHERE a.event_type = 'SituationRenseignee' AND a.recorded_at >= dem.demande_le AND {EPISODE}) rep
+                   ON true
                WHERE (r.sortie IS NULL OR r.sortie > p.d OR s.situation IS NOT NULL) AND {PARTAGEE})
            SELECT m.id AS ml_id, m.nom, m.siret, m.email, m.telephone, m.region, p.d AS jour,
                   count(e.ml_id) AS total,
                   count(e.ml_id) FILTER (WHERE e.situation IS NULL) AS a_traiter,
                   count(e.ml_id) FILTER (WHERE e.situation = 'CONTACTE_SANS_RETOUR') AS a_recontacter,
                   count(e.ml_id) FILTER (WHERE e.situation <> 'CONTACTE_SANS_RETOUR') AS traites,
+                  count(e.ml_id) FILTER (WHERE e.situation NOT IN ({SANS_CONTACT})) AS joints,
+                  count(e.ml_id) FILTER (WHERE e.situation = 'RDV_PRIS') AS rdv_pris,
+                  count(e.ml_id) FILTER (WHERE e.situation = 'RDV_PRIS' AND e.connaissance = 'NON_CONNU')
+                      AS decouverts,
+                  count(e.ml_id) FILTER (WHERE e.suivi_conjoint) AS demandes,
+                  count(e.ml_id) FILTER (WHERE e.repondu_le < e.demande_le + interval '7 days')
+                      AS demandes_repondues_7_jours,
                   coalesce((SELECT json_agg(json_build_array(x.situation, x.n) ORDER BY x.situation)
                             FROM (SELECT e2.situation, count(*) AS n FROM e e2
                                   WHERE e2.ml_id = m.id AND e2.situation IS NOT NULL GROUP BY e2.situation) x),

@@ -219,34 +219,34 @@ impl RupturesQuery {
         }
         let ids = stats_ids(ctx, regions.unwrap_or_default(), None).await?;
         let pool = ctx.data::<PgPool>()?;
-        let stats =
-            query::stats(&mut *pool.acquire().await.or_internal()?, &ids, jour(date)).await.or_internal()?;
-        let mut regions: std::collections::BTreeMap<String, StatsRegion> = std::collections::BTreeMap::new();
-        for s in stats {
-            let r = regions.entry(s.region.clone()).or_insert_with(|| StatsRegion {
-                region: s.region.clone(),
-                libelle: events::domain::territoire::region_nom(&s.region).map(str::to_owned),
-                date: Date(s.jour),
-                missions_locales: 0,
-                total: 0,
-                a_traiter: 0,
-                a_recontacter: 0,
-                traites: 0,
-                taux_traitement: None,
-            });
-            r.missions_locales += 1;
-            r.total += s.total;
-            r.a_traiter += s.a_traiter;
-            r.a_recontacter += s.a_recontacter;
-            r.traites += s.traites;
+        let day = jour(date);
+        let stats = query::stats(&mut *pool.acquire().await.or_internal()?, &ids, day).await.or_internal()?;
+        let mut regions: std::collections::BTreeMap<String, Vec<&query::Stats>> =
+            std::collections::BTreeMap::new();
+        for s in &stats {
+            regions.entry(s.region.clone()).or_default().push(s);
         }
         Ok(regions
-            .into_values()
-            .map(|mut r| {
-                r.taux_traitement = (r.total > 0).then(|| (r.total - r.a_traiter) as f64 / r.total as f64);
-                r
+            .into_iter()
+            .map(|(region, stats)| {
+                let libelle = events::domain::territoire::region_nom(&region).map(str::to_owned);
+                StatsRegion::somme(region, libelle, Date(day), stats)
             })
             .collect())
+    }
+
+    /// The same statistics summed over every Mission Locale the caller reads (ADMINISTRATEUR, AUDITOR
+    /// and ANALYST: all of them, nationally; ARML and DREETS: their région's), as one `StatsRegion`
+    /// whose `region` is empty.
+    async fn stats_national(&self, ctx: &Context<'_>, date: Option<Date>) -> Result<StatsRegion, Error> {
+        if ctx.data::<Viewer>()?.principal()?.role == crate::auth::Role::MissionLocale {
+            return Err(forbidden("une clé MISSION_LOCALE lit les statistiques de sa seule Mission Locale"));
+        }
+        let ids = stats_ids(ctx, Vec::new(), None).await?;
+        let pool = ctx.data::<PgPool>()?;
+        let day = jour(date);
+        let stats = query::stats(&mut *pool.acquire().await.or_internal()?, &ids, day).await.or_internal()?;
+        Ok(StatsRegion::somme(String::new(), Some("France".into()), Date(day), &stats))
     }
 
     /// One Mission Locale's statistics for each day from `du` to `au` (at most 92 days; `au` today by

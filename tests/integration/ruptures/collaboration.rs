@@ -236,3 +236,57 @@ async fn a_request_carries_its_details_and_the_mission_locale_reads_the_verified
     assert_eq!(action["encoreAuCfa"], false, "not personal: it stays");
     projections.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_statistics_count_contacts_appointments_discoveries_requests_and_engaged_missions_locales() {
+    let (db, app, lyon, projections) = setup().await;
+    push(&app, &lyon, json!([rupture("S-1", "Stat", 19, 20, LYON), rupture("S-2", "Autre", 19, 20, LYON)]))
+        .await;
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let ml = key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-LYON")).await;
+    let admin = key(&db, Role::Administrateur, None).await;
+    let s1 = db.dossier_id("S-1").await;
+    let asked = graphql(
+        &app,
+        Some(&lyon),
+        &format!("mutation {{ demanderSuiviConjoint(dossier: {s1:?}, motifs: [SANTE], telephoneVerifie: \"0612345678\") {{ id }} }}"),
+    )
+    .await
+    .1;
+    let entree = asked["data"]["demanderSuiviConjoint"]["id"].as_str().expect("an entry").to_owned();
+    let qualify = |entree: &str, rest: &str| {
+        format!("mutation {{ renseignerSituation(entree: {entree:?}, {rest}) {{ id }} }}")
+    };
+    graphql(&app, Some(&ml), &qualify(&entree, "situation: RDV_PRIS, connaissance: NON_CONNU")).await;
+    let figures = "joints rdvPris decouverts demandes demandesRepondues7Jours tauxTraitement";
+    let (_, stats) =
+        graphql(&app, Some(&ml), &format!("{{ statsMissionsLocales {{ {figures} engagee }} }}")).await;
+    assert_eq!(
+        stats["data"]["statsMissionsLocales"][0],
+        json!({ "joints": 1, "rdvPris": 1, "decouverts": 1, "demandes": 1, "demandesRepondues7Jours": 1,
+                "tauxTraitement": 0.5, "engagee": false }),
+        "{stats}"
+    );
+    let national =
+        format!("{{ statsNational {{ region libelle missionsLocales missionsLocalesEngagees {figures} }} }}");
+    let (_, before) = graphql(&app, Some(&admin), &national).await;
+    assert_eq!(before["data"]["statsNational"]["missionsLocalesEngagees"], 0, "{before}");
+    assert_eq!(before["data"]["statsNational"]["missionsLocales"], 2, "{before}");
+    let other: String = sqlx::query_scalar("SELECT entree FROM rm_ruptures WHERE entree <> $1")
+        .bind(&entree)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    graphql(&app, Some(&ml), &qualify(&other, "situation: CONTACTE_SANS_RETOUR")).await;
+    let (_, after) = graphql(&app, Some(&admin), &national).await;
+    assert_eq!(
+        after["data"]["statsNational"],
+        json!({ "region": "", "libelle": "France", "missionsLocales": 2, "missionsLocalesEngagees": 1,
+                "joints": 1, "rdvPris": 1, "decouverts": 1, "demandes": 1, "demandesRepondues7Jours": 1,
+                "tauxTraitement": 1.0 }),
+        "{after}"
+    );
+    let refused = graphql(&app, Some(&ml), &national).await.1;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
+    projections.stop().await;
+}
