@@ -3,7 +3,8 @@
 //! broken contract, the organisme) and what was recorded so far. XLSX: one sheet per list; CSV
 //! (semicolon-separated, UTF-8 with a byte-order mark, as French spreadsheets expect): one file with a
 //! `liste` column. The Mission Locale's own key, or ADMINISTRATEUR; each export is recorded in the
-//! access log.
+//! access log. `GET /api/v1/organismes/{organisme}/ruptures/export` gives a CFA the same file for the
+//! ruptures of its dossiers, with the collaboration's state of each (domain.md §11).
 
 use std::collections::HashMap;
 
@@ -12,8 +13,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
+use events::domain::OrganismeRef;
+use projections::ruptures::collaboration::collaboration;
 use projections::ruptures::entree::age;
-use projections::ruptures::query::{self, Demande, Ligne, Liste};
+use projections::ruptures::query::{self, Demande, Ligne, Liste, Qui};
 use serde::Deserialize;
 
 use super::caller::Caller;
@@ -22,6 +25,7 @@ use crate::app::AppState;
 use crate::auth::Role;
 use crate::auth::access_log;
 use crate::auth::viewer::Viewer;
+use crate::ingestion::FieldError;
 
 /// The most entries one export holds.
 const MAX_EXPORT: i64 = 100_000;
@@ -37,7 +41,7 @@ pub struct Params {
     date: Option<NaiveDate>,
 }
 
-const COLUMNS: [&str; 34] = [
+const COLUMNS: [&str; 36] = [
     "liste",
     "prioritaire",
     "nouveau_contrat",
@@ -71,6 +75,8 @@ const COLUMNS: [&str; 34] = [
     "connaissance",
     "qualifiee_le",
     "suivi_conjoint",
+    "collaboration",
+    "partagee",
     "entree",
 ];
 
@@ -99,6 +105,64 @@ pub async fn export(
     let qui = Viewer::Key(caller.0.clone()).ruptures(Some(&id))?;
     let Query(params) =
         params.map_err(|e| ApiError::bad_request(format!("paramètres : {}", e.body_text())))?;
+    let known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rm_missions_locales WHERE id = $1)")
+        .bind(&id)
+        .fetch_one(&state.pool)
+        .await?;
+    if !known {
+        return Err(ApiError::NotFound(format!("aucune Mission Locale {id}")));
+    }
+    fichier(&state, &caller, qui, &id, params).await
+}
+
+/// The ruptures of an organisme's dossiers a CFA follows with the Missions Locales (domain.md §11),
+/// with the collaboration's state of each, as a spreadsheet.
+///
+/// The organisme's own key, or ADMINISTRATEUR. Personal data: each download is recorded in the access
+/// journal.
+#[utoipa::path(
+    get,
+    path = "/api/v1/organismes/{organisme}/ruptures/export",
+    tag = "missions-locales",
+    params(("organisme" = String, Path, description = "L'organisme, UAI:SIRET"), Params),
+    responses(
+        (status = 200, description = "Les ruptures de ses dossiers, en XLSX ou CSV", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+        Refusals
+    ),
+    security(("cle_api" = []))
+)]
+pub async fn export_organisme(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(organisme): Path<String>,
+    params: Result<Query<Params>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    caller
+        .require(&[Role::OrganismeFormation, Role::Administrateur], "exporter les ruptures d'un organisme")?;
+    let asked: OrganismeRef = organisme.parse().map_err(|e: String| ApiError::BadRequest {
+        message: format!("organisme : {e}"),
+        errors: vec![FieldError::new("organisme", e.to_string())],
+    })?;
+    if caller.0.role == Role::OrganismeFormation && caller.0.organisme.as_ref() != Some(&asked) {
+        return Err(ApiError::Forbidden(format!(
+            "une clé d'organisme n'exporte que ses propres ruptures, pas celles de {asked}"
+        )));
+    }
+    let Query(params) =
+        params.map_err(|e| ApiError::bad_request(format!("paramètres : {}", e.body_text())))?;
+    let qui = Qui::Organisme(asked.uai.to_string(), asked.siret.to_string());
+    fichier(&state, &caller, qui, &asked.to_string(), params).await
+}
+
+/// The visible entries `qui` reads on the day asked, as the file asked; the export recorded in the
+/// access log under `sujet`.
+async fn fichier(
+    state: &AppState,
+    caller: &Caller,
+    qui: Qui,
+    sujet: &str,
+    params: Params,
+) -> Result<Response, ApiError> {
     let format = params.format.as_deref().unwrap_or("xlsx").to_lowercase();
     if format != "xlsx" && format != "csv" {
         return Err(ApiError::bad_request(format!("format : xlsx ou csv, pas {format:?}")));
@@ -112,22 +176,15 @@ pub async fn export(
             })
         })
         .transpose()?;
-    let known: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rm_missions_locales WHERE id = $1)")
-        .bind(&id)
-        .fetch_one(&state.pool)
-        .await?;
-    if !known {
-        return Err(ApiError::NotFound(format!("aucune Mission Locale {id}")));
-    }
     let jour = params.date.unwrap_or_else(|| Utc::now().date_naive());
     let demande =
         Demande { qui, jour, liste, code_postal: None, mois: None, apres: None, premiers: MAX_EXPORT };
     let lignes = query::liste(&mut *state.pool.acquire().await?, &demande).await?;
-    let rows = rows(&state, &lignes, jour).await?;
+    let rows = rows(state, &lignes, jour).await?;
     let entrees: Vec<&str> = lignes.iter().map(|l| l.entree.as_str()).collect();
     let details = serde_json::json!({ "format": format, "liste": liste.map(Liste::as_str), "date": jour, "entrees": entrees });
-    access_log::record(&state.pool, &caller.0, "export", &id, details).await?;
-    let name = format!("ruptures-{id}-{jour}.{format}");
+    access_log::record(&state.pool, &caller.0, "export", sujet, details).await?;
+    let name = format!("ruptures-{}-{jour}.{format}", sujet.replace(':', "-"));
     let disposition = format!("attachment; filename=\"{name}\"");
     if format == "csv" {
         Ok((
@@ -217,6 +274,13 @@ async fn rows(state: &AppState, lignes: &[Ligne], jour: NaiveDate) -> Result<Vec
             text(l.connaissance.clone()),
             text(l.qualifiee_le.map(|t| t.to_rfc3339())),
             oui(l.suivi_conjoint),
+            collaboration(
+                l.suivi_conjoint,
+                l.situation.as_deref().and_then(events::rupture::Situation::parse),
+            )
+            .as_str()
+            .to_owned(),
+            oui(l.partagee),
             l.entree.clone(),
         ]);
     }

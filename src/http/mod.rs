@@ -90,6 +90,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/api/v1/transmissions", get(transmissions::list))
         .route("/api/v1/transmissions/{id}/rejets.csv", get(imports::report))
         .route("/api/v1/missions-locales/{id}/export", get(missions_locales::export))
+        .route("/api/v1/organismes/{organisme}/ruptures/export", get(missions_locales::export_organisme))
         .route("/api/openapi.json", get(openapi::serve))
         .with_state(state.clone())
         .merge(crate::graphql::routes(state.clone(), limits.subscriptions_per_key))

@@ -23,6 +23,7 @@ use super::{dossiers, imports, missions_locales, native, transmissions, voeux};
         transmissions::list,
         imports::report,
         missions_locales::export,
+        missions_locales::export_organisme,
         voeux::upload
     ),
     components(schemas(dossiers::DossierApprenantV3)),

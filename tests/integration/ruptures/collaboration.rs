@@ -290,3 +290,46 @@ async fn the_statistics_count_contacts_appointments_discoveries_requests_and_eng
     assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN", "{refused}");
     projections.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cfa_exports_the_ruptures_of_its_dossiers_with_the_collaborations_state() {
+    let (db, app, lyon, projections) = setup().await;
+    push(&app, &lyon, json!([rupture("X-1", "Export", 19, 20, LYON)])).await;
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let x1 = db.dossier_id("X-1").await;
+    graphql(
+        &app,
+        Some(&lyon),
+        &format!("mutation {{ demanderSuiviConjoint(dossier: {x1:?}, motifs: [SANTE], telephoneVerifie: \"0612345678\") {{ id }} }}"),
+    )
+    .await;
+    let get = |key: &str, path: &str| {
+        let request = reqwest::Client::new().get(app.url(path)).bearer_auth(key);
+        async move { request.send().await.unwrap() }
+    };
+    let own = format!(
+        "/api/v1/organismes/{}:{}/ruptures/export?format=csv",
+        common::CFA_LYON.0,
+        common::CFA_LYON.1
+    );
+    let csv = get(&lyon, &own).await;
+    assert_eq!(csv.status(), 200);
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.trim_start_matches('\u{feff}').lines().collect();
+    assert!(lines[0].ends_with(";suivi_conjoint;collaboration;partagee;entree"), "{}", lines[0]);
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[1].contains("EXPORT") && lines[1].contains(";oui;COLLAB_DEMANDEE;oui;"), "{}", lines[1]);
+    let paris = db.organisme_key(common::CFA_PARIS).await;
+    assert_eq!(get(&paris, &own).await.status(), 403);
+    let bad = get(&lyon, "/api/v1/organismes/lyon/ruptures/export").await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("organisme"));
+    let exports: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM access_log WHERE action = 'export' AND subject = $1")
+            .bind(format!("{}:{}", common::CFA_LYON.0, common::CFA_LYON.1))
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(exports, 1);
+    projections.stop().await;
+}

@@ -4,6 +4,7 @@ use crate::common;
 
 use std::time::Duration;
 
+use common::CFA_LYON;
 use common::gql::{graphql, key, subscribed};
 use serde_json::{Value, json};
 use tba::auth::keys::Role;
@@ -244,6 +245,7 @@ async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() 
         marked,
         [
             "/api/v1/missions-locales/{id}/export",
+            "/api/v1/organismes/{organisme}/ruptures/export",
             "/api/v1/transmissions",
             "/api/v1/transmissions/{id}/rejets.csv"
         ],
@@ -255,6 +257,11 @@ async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() 
     let transmission = answer["transmission_id"].as_str().unwrap().to_owned();
     for (key, path, action) in [
         (&ml, "/api/v1/missions-locales/ML-LYON/export?format=csv".to_owned(), "export"),
+        (
+            &lyon,
+            format!("/api/v1/organismes/{}:{}/ruptures/export?format=csv", CFA_LYON.0, CFA_LYON.1),
+            "export",
+        ),
         (&lyon, "/api/v1/transmissions".to_owned(), "transmissions"),
         (&lyon, format!("/api/v1/transmissions/{transmission}/rejets.csv"), "rejets"),
     ] {
