@@ -18,7 +18,7 @@ use crate::graphql::types::{Date, DateTime};
 
 use super::types::{
     Collaboration, CommentaireMotif, ConnaissanceMl, ContactsVerifies, Historique, ListeRupture, Message,
-    MissionLocale, MissionLocaleId, MotifSuivi, ProblemeType, ReferentCfa, Situation,
+    MissionLocale, MissionLocaleId, MotifSuivi, NonLus, ProblemeType, ReferentCfa, Situation,
 };
 
 /// A young person in rupture, in the queue of the Mission Locale of their residence: one entry per
@@ -183,10 +183,10 @@ impl RuptureEntree {
     /// neither the organisme nor the Mission Locale).
     async fn non_lus(&self, ctx: &Context<'_>) -> Result<Option<i64>, Error> {
         let Ok(cote) = crate::app::fil::cote(ctx.data::<Viewer>()?.principal()?) else { return Ok(None) };
-        let mut conn = ctx.data::<PgPool>()?.acquire().await.or_internal()?;
-        let entrees = [self.ligne.entree.clone()];
-        let counts = fil::non_lus(&mut conn, &entrees, cote).await.or_internal()?;
-        Ok(Some(counts.get(&self.ligne.entree).copied().unwrap_or(0)))
+        let loader = ctx.data::<DataLoader<Loaders>>()?;
+        let count =
+            loader.load_one(NonLus(self.ligne.entree.clone(), cote)).await.map_err(|e| (*e).clone())?;
+        Ok(Some(count.unwrap_or(0)))
     }
 
     /// The dossier of the rupture: identity, contacts, formation, contracts, organisme.

@@ -182,6 +182,31 @@ impl Loader<Historique> for Loaders {
     }
 }
 
+/// How many messages of the other side a side has not read, by entry (one query for a page).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NonLus(pub String, pub events::fil::Cote);
+
+impl Loader<NonLus> for Loaders {
+    type Value = i64;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[NonLus]) -> Result<HashMap<NonLus, Self::Value>, Self::Error> {
+        let mut conn = self.pool.acquire().await.or_internal().map_err(Arc::new)?;
+        let mut out: HashMap<NonLus, i64> = keys.iter().map(|k| (k.clone(), 0)).collect();
+        for cote in [events::fil::Cote::Organisme, events::fil::Cote::MissionLocale] {
+            let entrees: Vec<String> = keys.iter().filter(|k| k.1 == cote).map(|k| k.0.clone()).collect();
+            if entrees.is_empty() {
+                continue;
+            }
+            let counts = fil::non_lus(&mut conn, &entrees, cote).await.or_internal().map_err(Arc::new)?;
+            for (entree, n) in counts {
+                out.insert(NonLus(entree, cote), n);
+            }
+        }
+        Ok(out)
+    }
+}
+
 /// A side of the thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[graphql(remote = "events::fil::Cote")]

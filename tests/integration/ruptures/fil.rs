@@ -53,6 +53,12 @@ async fn the_cfa_and_the_mission_locale_write_read_and_count_what_they_have_not_
     );
     assert_eq!(graphql(&app, Some(&ml), unread).await.1["data"]["messagesNonLus"], 1);
     assert_eq!(graphql(&app, Some(&lyon), unread).await.1["data"]["messagesNonLus"], 0);
+    let page = graphql(&app, Some(&ml), "{ ruptures { edges { node { nonLus } } } }").await.1;
+    assert_eq!(
+        page["data"]["ruptures"]["edges"],
+        json!([{ "node": { "nonLus": 1 } }]),
+        "a page's counts: {page}"
+    );
 
     graphql(&app, Some(&ml), &send("Rendez-vous pris jeudi.")).await;
     assert_eq!(graphql(&app, Some(&lyon), unread).await.1["data"]["messagesNonLus"], 1);
