@@ -4,8 +4,8 @@
 - no Rust file of the tree is over 600 lines;
 - inside the `tba` crate (`src/`), no two files import each other in a cycle (`crate::a::b`,
   `super::x`, and a module's own children it names), so that each adapter and layer can be read on
-  its own. (`--all` checks the other crates too: `projections` still has one cycle, between the
-  `dossiers` projection's swap and the "as known at" history, which reads its checkpoint.)
+  its own. (`--all` checks the other crates too: `projections` still has two cycles, a projector's
+  default build and the "as known at" history's checkpoint.)
 
 Exits 1 naming every file too long and every cycle, with the imports that close it."""
 

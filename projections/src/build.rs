@@ -151,7 +151,7 @@ pub async fn project_until<P: Projector>(
 }
 
 /// The default build: the log read in position order and applied batch after batch, as when live.
-pub async fn in_batches<P: Projector>(
+pub(crate) async fn in_batches<P: Projector>(
     store: &EventStore,
     projector: &P,
     tx: &mut PgConnection,

@@ -90,8 +90,8 @@ pub trait Projector: Send + Sync + 'static {
     }
 
     /// Build the read model from empty tables up to position `until`, in `tx` (whose search path
-    /// names the tables to fill), calling `progress(done, until)` as it goes: batch after batch as when
-    /// live (`build::in_batches`), or in one pass.
+    /// names the tables to fill), calling `progress(done, until)` as it goes. By default, batch after
+    /// batch as when live; a projection may do it in one pass.
     fn build(
         &self,
         store: &EventStore,
@@ -100,7 +100,10 @@ pub trait Projector: Send + Sync + 'static {
         progress: &(dyn Fn(i64, i64) + Send + Sync),
     ) -> impl Future<Output = Result<(), ProjectionError>> + Send
     where
-        Self: Sized;
+        Self: Sized,
+    {
+        crate::build::in_batches(store, self, tx, until, progress)
+    }
 }
 
 /// The checkpoint name of a projection version.

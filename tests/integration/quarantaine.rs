@@ -180,16 +180,6 @@ impl projections::runtime::Projector for Refusing {
         "rm_refusing_quarantaine"
     }
 
-    fn build(
-        &self,
-        store: &events::EventStore,
-        tx: &mut sqlx::PgConnection,
-        until: i64,
-        progress: &(dyn Fn(i64, i64) + Send + Sync),
-    ) -> impl std::future::Future<Output = Result<(), projections::runtime::ProjectionError>> + Send {
-        projections::build::in_batches(store, self, tx, until, progress)
-    }
-
     async fn apply(
         &self,
         tx: &mut sqlx::PgConnection,

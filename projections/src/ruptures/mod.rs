@@ -57,17 +57,6 @@ impl RupturesProjection {
 }
 
 impl Projector for RupturesProjection {
-    /// Batch after batch, as when live.
-    fn build(
-        &self,
-        store: &events::EventStore,
-        tx: &mut PgConnection,
-        until: i64,
-        progress: &(dyn Fn(i64, i64) + Send + Sync),
-    ) -> impl Future<Output = Result<(), ProjectionError>> + Send {
-        crate::build::in_batches(store, self, tx, until, progress)
-    }
-
     fn name(&self) -> &'static str {
         "ruptures"
     }
