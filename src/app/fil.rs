@@ -102,7 +102,7 @@ pub async fn marquer_lu(
     let qui = viewer.ruptures(None)?;
     let mut conn = pool.acquire().await?;
     let ligne = query::une(&mut conn, entree, Utc::now().date_naive()).await?;
-    let messages = fil::messages(&mut conn, entree).await?;
+    let messages = fil::messages(&mut conn, &[entree.to_owned()]).await?;
     let dernier = messages.iter().filter(|m| m.cote != cote.as_str()).map(|m| m.position).max();
     let lu = fil::lus(&mut conn, &[entree.to_owned()], cote).await?.remove(entree).unwrap_or(0);
     drop(conn);

@@ -223,6 +223,24 @@ impl World {
     }
 }
 
+/// `answer` as `expected` says: when granted, the set of `value` (a JSON pointer) over the array at
+/// `array`; else refused with that code.
+fn check_set(who: &str, answer: &Value, expected: Result<&[&str], &str>, array: &str, value: &str) {
+    match expected {
+        Ok(wanted) => {
+            let seen: BTreeSet<&str> = answer
+                .pointer(array)
+                .and_then(Value::as_array)
+                .unwrap_or_else(|| panic!("{who}: no {array} in {answer}"))
+                .iter()
+                .map(|e| e.pointer(value).and_then(Value::as_str).unwrap_or("?"))
+                .collect();
+            assert_eq!(seen, wanted.iter().copied().collect(), "{who}: {answer}");
+        }
+        Err(expected) => assert_eq!(code(answer), expected, "{who}: {answer}"),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_counts_the_regions_of_its_perimeter() {
     let world = World::new().await;
@@ -230,18 +248,7 @@ async fn each_role_counts_the_regions_of_its_perimeter() {
         let who = expected.who;
         let (_, answer) =
             graphql(&world.app, key, "{ indicateurs(groupBy: REGION) { cle apprenants } }").await;
-        match expected.regions {
-            Ok(regions) => {
-                let seen: BTreeSet<&str> = answer["data"]["indicateurs"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|g| g["cle"].as_str().unwrap())
-                    .collect();
-                assert_eq!(seen, regions.iter().copied().collect(), "{who}: {answer}");
-            }
-            Err(expected) => assert_eq!(code(&answer), expected, "{who}: {answer}"),
-        }
+        check_set(who, &answer, expected.regions, "/data/indicateurs", "/cle");
     }
     // The public national figures: every dossier counted, without a key.
     let (_, answer) =
@@ -320,18 +327,7 @@ async fn each_role_lists_the_dossiers_it_may_and_an_administrator_pages_through_
             "{ dossiers(first: 100) { edges { node { idErpApprenant apprenant { nom } } } } }",
         )
         .await;
-        match expected.liste {
-            Ok(ids) => {
-                let seen: BTreeSet<&str> = answer["data"]["dossiers"]["edges"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|e| e["node"]["idErpApprenant"].as_str().unwrap())
-                    .collect();
-                assert_eq!(seen, ids.iter().copied().collect(), "{who}: {answer}");
-            }
-            Err(expected) => assert_eq!(code(&answer), expected, "{who}: {answer}"),
-        }
+        check_set(who, &answer, expected.liste, "/data/dossiers/edges", "/node/idErpApprenant");
     }
     // A territory's list is only of those it acts for; an administrator's pages through everything.
     let (_, answer) =

@@ -13,6 +13,8 @@ use super::query::Qui;
 /// A message of the thread.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Message {
+    /// The entry whose thread it is.
+    pub entree: String,
     pub position: i64,
     pub recorded_at: DateTime<Utc>,
     /// `ORGANISME` or `MISSION_LOCALE`.
@@ -28,14 +30,14 @@ const CLES: &str = "cles(entree, cle) AS (
         SELECT e, e FROM unnest($1::text[]) AS e
         UNION SELECT r.entree, unnest(r.anciennes) FROM rm_ruptures r WHERE r.entree = ANY($1) AND r.active)";
 
-/// The messages about the person `entree`, oldest first.
-pub async fn messages(conn: &mut PgConnection, entree: &str) -> Result<Vec<Message>, sqlx::Error> {
+/// The messages about the persons `entrees`, each thread oldest first.
+pub async fn messages(conn: &mut PgConnection, entrees: &[String]) -> Result<Vec<Message>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH {CLES}
-         SELECT m.position, m.recorded_at, m.cote, m.organisation, m.principal, m.texte
-         FROM cles c JOIN rm_rupture_messages m ON m.entree = c.cle ORDER BY m.position"
+         SELECT c.entree, m.position, m.recorded_at, m.cote, m.organisation, m.principal, m.texte
+         FROM cles c JOIN rm_rupture_messages m ON m.entree = c.cle ORDER BY c.entree, m.position"
     )))
-    .bind([entree])
+    .bind(entrees)
     .fetch_all(conn)
     .await
 }

@@ -199,14 +199,21 @@ pub(super) async fn write_fil(
         .execute(&mut *tx)
         .await?;
     }
-    for (personne, l) in lus {
+    // How far each side read each thread in the batch, then one statement for them all.
+    let mut plus_loin: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for (personne, l) in &lus {
+        let at = plus_loin.entry((personne, l.cote.as_str())).or_default();
+        *at = (*at).max(l.jusqu_a);
+    }
+    if !plus_loin.is_empty() {
         sqlx::query(
-            "INSERT INTO rm_rupture_lus (entree, cote, position) VALUES ($1, $2, $3)
+            "INSERT INTO rm_rupture_lus (entree, cote, position)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
              ON CONFLICT (entree, cote) DO UPDATE SET position = greatest(rm_rupture_lus.position, excluded.position)",
         )
-        .bind(personne)
-        .bind(l.cote.as_str())
-        .bind(l.jusqu_a)
+        .bind(plus_loin.keys().map(|k| k.0).collect::<Vec<_>>())
+        .bind(plus_loin.keys().map(|k| k.1).collect::<Vec<_>>())
+        .bind(plus_loin.values().copied().collect::<Vec<_>>())
         .execute(&mut *tx)
         .await?;
     }

@@ -4,21 +4,18 @@ use async_graphql::dataloader::DataLoader;
 use async_graphql::{Context, Error, ID, Object};
 use chrono::NaiveDate;
 use events::rupture::{RuptureEvent, SituationRenseignee, SuiviConjointDemande};
+use projections::ruptures::collaboration;
 use projections::ruptures::entree::age;
 use projections::ruptures::query::{self, Ligne, Liste};
-use projections::ruptures::{collaboration, fil};
-
-use sqlx::PgPool;
 
 use crate::auth::viewer::Viewer;
 use crate::graphql::dossier::{Dossier, DossierRowId};
-use crate::graphql::error::OrInternal;
 use crate::graphql::loaders::{Loaders, lecture};
 use crate::graphql::types::{Date, DateTime};
 
 use super::types::{
-    Collaboration, CommentaireMotif, ConnaissanceMl, ContactsVerifies, Historique, ListeRupture, Message,
-    MissionLocale, MissionLocaleId, MotifSuivi, NonLus, ProblemeType, ReferentCfa, Situation,
+    Collaboration, CommentaireMotif, ConnaissanceMl, ContactsVerifies, Fil, Historique, ListeRupture,
+    Message, MissionLocale, MissionLocaleId, MotifSuivi, NonLus, ProblemeType, ReferentCfa, Situation,
 };
 
 /// A young person in rupture, in the queue of the Mission Locale of their residence: one entry per
@@ -174,9 +171,9 @@ impl RuptureEntree {
     /// data: its read is recorded in the access journal).
     async fn messages(&self, ctx: &Context<'_>) -> Result<Vec<Message>, Error> {
         lecture(ctx, "rupture", &self.ligne.entree).await?;
-        let mut conn = ctx.data::<PgPool>()?.acquire().await.or_internal()?;
-        let messages = fil::messages(&mut conn, &self.ligne.entree).await.or_internal()?;
-        Ok(messages.into_iter().map(Into::into).collect())
+        let loader = ctx.data::<DataLoader<Loaders>>()?;
+        let messages = loader.load_one(Fil(self.ligne.entree.clone())).await.map_err(|e| (*e).clone())?;
+        Ok(messages.unwrap_or_default().into_iter().map(Into::into).collect())
     }
 
     /// How many messages of the other side the caller's side has not read (null for a caller that is

@@ -182,6 +182,26 @@ impl Loader<Historique> for Loaders {
     }
 }
 
+/// An entry's thread (one query for a page).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fil(pub String);
+
+impl Loader<Fil> for Loaders {
+    type Value = Vec<fil::Message>;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[Fil]) -> Result<HashMap<Fil, Self::Value>, Self::Error> {
+        let entrees: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let mut conn = self.pool.acquire().await.or_internal().map_err(Arc::new)?;
+        let messages = fil::messages(&mut conn, &entrees).await.or_internal().map_err(Arc::new)?;
+        let mut out: HashMap<Fil, Vec<fil::Message>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
+        for message in messages {
+            out.entry(Fil(message.entree.clone())).or_default().push(message);
+        }
+        Ok(out)
+    }
+}
+
 /// How many messages of the other side a side has not read, by entry (one query for a page).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NonLus(pub String, pub events::fil::Cote);
