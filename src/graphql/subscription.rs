@@ -150,19 +150,20 @@ impl SubscriptionRoot {
         ))
     }
 
-    /// The entries of a Mission Locale's queue as they change: each new or changed entry (one that left
-    /// the visible queue too: `visible` false) once the queue has projected it, within about a second
-    /// of its event's commit. The Mission Locale's own key, or ADMINISTRATEUR and AUDITOR; recorded in
-    /// the access log.
+    /// The entries of a Mission Locale's queue, or of an organisme's ruptures list, as they change:
+    /// each new or changed entry (one that left too: `visible`, or `visibleCfa` for an organisme, false)
+    /// once the queue has projected it, within about a second of its event's commit. A Mission Locale's
+    /// key follows its queue (what its CFAs share with it), an organisme's key its list;
+    /// ADMINISTRATEUR and AUDITOR name a Mission Locale. Recorded in the access log.
     async fn rupture_queue(
         &self,
         ctx: &Context<'_>,
-        mission_locale: ID,
+        mission_locale: Option<ID>,
     ) -> Result<impl Stream<Item = Result<RuptureEntree, Error>>, Error> {
         let viewer = ctx.data::<Viewer>()?;
-        let ml = match viewer.ruptures(Some(mission_locale.as_str()))? {
-            Qui::MissionLocale(ml) => ml,
-            _ => return Err(bad_input("missionLocale", "une Mission Locale")),
+        let ml = match viewer.ruptures(mission_locale.as_ref().map(|m| m.as_str()))? {
+            Qui::Tout => return Err(bad_input("missionLocale", "nommez la Mission Locale à suivre")),
+            qui => qui,
         };
         let permit = ctx.data::<Permits>()?.take(viewer)?;
         let pool = ctx.data::<PgPool>()?.clone();
@@ -172,7 +173,12 @@ impl SubscriptionRoot {
             .await
             .or_internal()?;
         drop(conn);
-        access_log::record(&pool, viewer.principal()?, "ruptureQueue", &ml, serde_json::json!({}))
+        let sujet = match &ml {
+            Qui::MissionLocale(id) => id.clone(),
+            Qui::Organisme(uai, siret) => format!("{uai}:{siret}"),
+            Qui::Tout => String::new(),
+        };
+        access_log::record(&pool, viewer.principal()?, "ruptureQueue", &sujet, serde_json::json!({}))
             .await
             .or_internal()?;
         let store = ctx.data::<EventStore>()?.clone();

@@ -177,8 +177,16 @@ async fn fichier(
         })
         .transpose()?;
     let jour = params.date.unwrap_or_else(|| Utc::now().date_naive());
-    let demande =
-        Demande { qui, jour, liste, code_postal: None, mois: None, apres: None, premiers: MAX_EXPORT };
+    let demande = Demande {
+        qui,
+        jour,
+        liste,
+        code_postal: None,
+        mois: None,
+        anciennete: None,
+        apres: None,
+        premiers: MAX_EXPORT,
+    };
     let lignes = query::liste(&mut *state.pool.acquire().await?, &demande).await?;
     let rows = rows(state, &lignes, jour).await?;
     let entrees: Vec<&str> = lignes.iter().map(|l| l.entree.as_str()).collect();

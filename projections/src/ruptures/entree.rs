@@ -21,6 +21,8 @@ pub struct DossierFaits {
     /// The person keys the dossier had before an identity correction: what was recorded under them
     /// in the queue is the person's.
     pub anciennes: Vec<String>,
+    /// The rupture dates the CFA declared itself (`declarerRupture`), not its software.
+    pub declarees: Vec<NaiveDate>,
 }
 
 /// Why an entry left the visible queue.
@@ -57,6 +59,9 @@ pub struct Entree {
     pub code_postal: Option<String>,
     pub formateur: (String, String),
     pub responsable: (String, String),
+    /// The CFA declared this rupture itself (a rupture dated within the contract it ended): its own
+    /// list keeps it after the person left.
+    pub declaree: bool,
 }
 
 /// Age in whole years on `day`.
@@ -138,6 +143,7 @@ pub fn episodes(dossiers: &[DossierFaits]) -> Vec<Entree> {
                 code_postal: residence.and_then(|r| r.code_postal.clone()),
                 formateur: rupture.formateur.clone(),
                 responsable: rupture.responsable.clone(),
+                declaree: rupture.declarees.iter().any(|d| (contrat_debut..=date_rupture).contains(d)),
             }
         })
         .collect()
@@ -163,6 +169,7 @@ mod tests {
     fn dossier(id: &str, points: &[(&str, Statut)]) -> DossierFaits {
         DossierFaits {
             anciennes: Vec::new(),
+            declarees: Vec::new(),
             dossier_id: id.into(),
             parcours: points.iter().map(|(d, s)| ChangePoint { date: day(d), statut: *s }).collect(),
             naissance: day("2006-05-10"),
@@ -220,6 +227,22 @@ mod tests {
         );
         // A withdrawn dossier counts for nothing.
         assert_eq!(entree(&[DossierFaits { retire: true, ..old }, new], far()), None);
+    }
+
+    #[test]
+    fn a_rupture_the_cfa_declared_within_the_contract_is_declared() {
+        let mut d = dossier(
+            "a",
+            &[
+                ("2025-09-01", Apprenti),
+                ("2026-01-10", Rupturant),
+                ("2026-02-01", Apprenti),
+                ("2026-04-01", Rupturant),
+            ],
+        );
+        d.declarees = vec![day("2026-03-31")];
+        let episodes = episodes(&[d]);
+        assert_eq!(episodes.iter().map(|e| e.declaree).collect::<Vec<_>>(), [false, true]);
     }
 
     #[test]

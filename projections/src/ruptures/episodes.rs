@@ -63,7 +63,7 @@ pub(super) async fn write_entrees(
     let personnes = personnes.as_slice();
     let dossiers: Vec<DossierRow> = sqlx::query_as(
         "SELECT dossier_id, personne, parcours, date_de_naissance, rqth, code_commune_insee, code_postal, retire,
-                uai_formateur, siret_formateur, uai_responsable, siret_responsable, anciennes
+                uai_formateur, siret_formateur, uai_responsable, siret_responsable, anciennes, declarees
          FROM rm_rupture_dossiers WHERE personne = ANY($1) ORDER BY position, dossier_id",
     )
     .bind(personnes)
@@ -84,6 +84,7 @@ pub(super) async fn write_entrees(
             formateur: (d.uai_formateur, d.siret_formateur),
             responsable: (d.uai_responsable, d.siret_responsable),
             anciennes: d.anciennes,
+            declarees: d.declarees,
         });
     }
     let keys: Vec<&String> = personnes.iter().chain(anciennes_of.values().flatten()).collect();
@@ -215,15 +216,15 @@ pub(super) async fn upsert(tx: &mut PgConnection, lignes: &[EpisodeRow]) -> Resu
                                   date_de_naissance, rqth, code_commune_insee, code_postal, uai_formateur,
                                   siret_formateur, uai_responsable, siret_responsable, situation, situation_autre,
                                   commentaire, connaissance, qualifiee_le, suivi_conjoint, probleme_type,
-                                  probleme_detail, souhaite_rdv, partage_refuse, position)
+                                  probleme_detail, souhaite_rdv, partage_refuse, declaree, position)
          SELECT e, true, ml, d, dr, cd, so, sm, dn, rq, ci, cp, uf, sf, ur, sr, si, sa, co, cn, ql, sc, pt, pd, sr2,
-                pr, po
+                pr, de, po
          FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::date[], $6::date[], $7::text[], $8::date[],
                      $9::boolean[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
                      $16::text[], $17::text[], $18::text[], $19::text[], $20::timestamptz[], $21::boolean[],
-                     $22::bigint[], $23::text[], $24::text[], $25::boolean[], $26::boolean[])
+                     $22::bigint[], $23::text[], $24::text[], $25::boolean[], $26::boolean[], $27::boolean[])
               AS t(e, ml, d, dr, cd, so, sm, dn, rq, ci, cp, uf, sf, ur, sr, si, sa, co, cn, ql, sc, po, pt, pd, sr2,
-                   pr)
+                   pr, de)
          ON CONFLICT (entree, date_rupture) DO UPDATE SET active = true, ml_id = excluded.ml_id,
              dossier_id = excluded.dossier_id, contrat_debut = excluded.contrat_debut, sortie = excluded.sortie,
              sortie_motif = excluded.sortie_motif, date_de_naissance = excluded.date_de_naissance,
@@ -235,7 +236,8 @@ pub(super) async fn upsert(tx: &mut PgConnection, lignes: &[EpisodeRow]) -> Resu
              connaissance = excluded.connaissance, qualifiee_le = excluded.qualifiee_le,
              suivi_conjoint = excluded.suivi_conjoint, probleme_type = excluded.probleme_type,
              probleme_detail = excluded.probleme_detail, souhaite_rdv = excluded.souhaite_rdv,
-             partage_refuse = excluded.partage_refuse, position = excluded.position",
+             partage_refuse = excluded.partage_refuse, declaree = excluded.declaree,
+             position = excluded.position",
         &col(|l| l.entree.clone()),
         &opt(|l| l.ml_id.clone()) as &[Option<String>],
         &col(|l| l.e.dossier_id.clone()),
@@ -264,6 +266,7 @@ pub(super) async fn upsert(tx: &mut PgConnection, lignes: &[EpisodeRow]) -> Resu
         &opt(|l| l.situation.as_ref().and_then(|s| s.probleme_detail.clone())) as &[Option<String>],
         &lignes.iter().map(|l| l.situation.as_ref().is_some_and(|s| s.souhaite_rdv)).collect::<Vec<_>>(),
         &lignes.iter().map(|l| l.partage_refuse).collect::<Vec<_>>(),
+        &lignes.iter().map(|l| l.e.declaree).collect::<Vec<_>>(),
     )
     .execute(&mut *tx)
     .await?;

@@ -28,6 +28,7 @@ use write::{
 use events::RecordedEvent;
 use events::collaboration::COLLABORATION_REGLEE;
 use events::dossier::Dossier;
+use events::envelope::Channel;
 use events::mission_locale::{MISSION_LOCALE_ACTIVEE, MISSION_LOCALE_ENREGISTREE};
 use events::personal::Vault;
 use sqlx::PgConnection;
@@ -62,7 +63,7 @@ impl Projector for RupturesProjection {
     }
 
     fn version(&self) -> i32 {
-        1
+        2
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -121,6 +122,16 @@ impl Projector for RupturesProjection {
     }
 }
 
+/// The rupture dates the CFA declared through its own command (`declarerRupture`), as opposed to the
+/// ruptures its software transmitted.
+fn declarees(events: &[&RecordedEvent]) -> Vec<chrono::NaiveDate> {
+    events
+        .iter()
+        .filter(|e| e.event_type == "RuptureEnregistree" && e.metadata.channel == Channel::Graphql.as_str())
+        .map(|e| e.occurred_at)
+        .collect()
+}
+
 impl RupturesProjection {
     /// Apply events that hold no Mission Locale: the actions, the dossiers, then the entries of every
     /// person concerned, each stamped with the position of the last event about them.
@@ -145,7 +156,8 @@ impl RupturesProjection {
                 let last = events.last().map_or(0, |e| e.position);
                 let dossier = Dossier::from_recorded(events.iter().copied())
                     .map_err(|e| ProjectionError::Event { position: last, message: e.to_string() })?;
-                if let Some(row) = self.faits(stream, &dossier) {
+                if let Some(mut row) = self.faits(stream, &dossier) {
+                    row.0.declarees = declarees(&events);
                     rows.push((row, last));
                 }
             }
@@ -176,6 +188,7 @@ impl RupturesProjection {
             formateur: (i.formateur.uai.to_string(), i.formateur.siret.to_string()),
             responsable: (i.responsable.uai.to_string(), i.responsable.siret.to_string()),
             anciennes: dossier.personnes_anterieures.clone(),
+            declarees: Vec::new(),
         };
         Some((faits, i.personne.identite.clone()))
     }

@@ -29,6 +29,17 @@ impl Liste {
     }
 }
 
+/// How old a rupture is on the day asked (a CFA's list is split at 45 days, domain.md §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anciennete {
+    MoinsDe45Jours,
+    Depuis45Jours,
+}
+
+/// The age in days from which a CFA's entry is in its second list (and sent automatically to its
+/// Mission Locale when it opted in).
+pub const JOURS_ENVOI: i32 = 45;
+
 /// Whose entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Qui {
@@ -71,6 +82,7 @@ pub struct Demande {
     pub code_postal: Option<String>,
     /// `YYYY-MM`: the ruptures of that month only.
     pub mois: Option<String>,
+    pub anciennete: Option<Anciennete>,
     pub apres: Option<Curseur>,
     pub premiers: i64,
 }
@@ -105,9 +117,15 @@ pub struct Ligne {
     pub souhaite_rdv: bool,
     /// The CFA refused to share the entry with the Mission Locale.
     pub partage_refuse: bool,
+    /// The CFA declared the rupture itself.
+    pub declaree: bool,
     pub position: i64,
+    /// Days from the rupture to the day asked.
+    pub jours_depuis_rupture: i32,
     /// In its Mission Locale's visible queue that day.
     pub visible: bool,
+    /// In its CFA's ruptures list that day (domain.md §11).
+    pub visible_cfa: bool,
     pub prioritaire: bool,
     pub nouveau_contrat: bool,
     pub liste: String,
@@ -145,9 +163,11 @@ const COLONNES: &str = concat!(
         r.date_de_naissance, r.rqth, r.code_commune_insee, r.code_postal, r.uai_formateur, r.siret_formateur,
         r.uai_responsable, r.siret_responsable, s.situation, s.situation_autre, s.commentaire, s.connaissance,
         s.qualifiee_le, s.suivi_conjoint, s.probleme_type, s.probleme_detail, s.souhaite_rdv, s.partage_refuse,
-        r.position,
+        r.declaree, r.position, p.d - r.date_rupture AS jours_depuis_rupture,
         (r.active AND r.ml_id IS NOT NULL AND r.date_rupture <= p.d
             AND (r.sortie IS NULL OR r.sortie > p.d OR s.situation IS NOT NULL)) AS visible,
+        (r.active AND r.date_rupture <= p.d AND r.date_rupture > p.d - 180
+            AND (r.sortie IS NULL OR r.sortie > p.d OR s.situation IS NOT NULL OR r.declaree)) AS visible_cfa,
         (s.souhaite_rdv OR ((s.suivi_conjoint OR r.rqth OR r.date_de_naissance > (p.d - interval '18 years')::date)
             AND r.date_rupture > p.d - 180)) AS prioritaire,
         coalesce(r.sortie_motif = 'NOUVEAU_CONTRAT' AND r.sortie <= p.d, false) AS nouveau_contrat,
@@ -256,19 +276,20 @@ fn with_day(jour: NaiveDate, episode: Episode) -> QueryBuilder<Postgres> {
     q
 }
 
-fn push_qui(q: &mut QueryBuilder<Postgres>, qui: &Qui) {
+/// The condition on the episodes or entries `t` of being `qui`'s.
+fn push_qui(q: &mut QueryBuilder<Postgres>, qui: &Qui, t: &str) {
     match qui {
         Qui::MissionLocale(ml) => {
-            q.push("r.ml_id = ").push_bind(ml.clone());
+            q.push(format!("{t}.ml_id = ")).push_bind(ml.clone());
         }
         Qui::Organisme(uai, siret) => {
-            q.push("((r.uai_formateur = ")
+            q.push(format!("(({t}.uai_formateur = "))
                 .push_bind(uai.clone())
-                .push(" AND r.siret_formateur = ")
+                .push(format!(" AND {t}.siret_formateur = "))
                 .push_bind(siret.clone())
-                .push(") OR (r.uai_responsable = ")
+                .push(format!(") OR ({t}.uai_responsable = "))
                 .push_bind(uai.clone())
-                .push(" AND r.siret_responsable = ")
+                .push(format!(" AND {t}.siret_responsable = "))
                 .push_bind(siret.clone())
                 .push("))");
         }
@@ -278,18 +299,37 @@ fn push_qui(q: &mut QueryBuilder<Postgres>, qui: &Qui) {
     }
 }
 
-/// A page of the visible queue, in the queue's order.
+/// The condition on the entries `e` of being in `qui`'s lists: a Mission Locale's visible queue (what
+/// the CFAs share with it), an organisme's ruptures list (§11), everything visible to any Mission Locale.
+fn push_visible(q: &mut QueryBuilder<Postgres>, qui: &Qui) {
+    q.push(match qui {
+        Qui::MissionLocale(_) => "e.visible AND e.partagee",
+        Qui::Organisme(..) => "e.visible_cfa",
+        Qui::Tout => "e.visible",
+    });
+}
+
+/// The condition on the entries `e` of being that old (in days since the rupture).
+fn push_anciennete(q: &mut QueryBuilder<Postgres>, anciennete: Option<Anciennete>) {
+    match anciennete {
+        Some(Anciennete::MoinsDe45Jours) => q.push(" AND e.jours_depuis_rupture < ").push_bind(JOURS_ENVOI),
+        Some(Anciennete::Depuis45Jours) => q.push(" AND e.jours_depuis_rupture >= ").push_bind(JOURS_ENVOI),
+        None => q,
+    };
+}
+
+/// A page of the lists, in the queue's order: a Mission Locale's visible queue, or an organisme's
+/// ruptures list.
 pub async fn liste(conn: &mut PgConnection, demande: &Demande) -> Result<Vec<Ligne>, sqlx::Error> {
     let mut q = with_day(demande.jour, Episode::DuJour);
-    push_qui(&mut q, &demande.qui);
+    push_qui(&mut q, &demande.qui, "r");
     if let Some(cp) = &demande.code_postal {
         q.push(" AND r.code_postal = ").push_bind(cp.clone());
     }
     close(&mut q, Episode::DuJour);
-    q.push(" WHERE e.visible");
-    if let Qui::MissionLocale(_) = demande.qui {
-        q.push(" AND e.partagee");
-    }
+    q.push(" WHERE ");
+    push_visible(&mut q, &demande.qui);
+    push_anciennete(&mut q, demande.anciennete);
     if let Some(mois) = &demande.mois {
         q.push(" AND to_char(e.date_rupture, 'YYYY-MM') = ").push_bind(mois.clone());
     }
@@ -321,19 +361,25 @@ pub async fn une(
     q.build_query_as().fetch_optional(conn).await
 }
 
-/// The entries of a Mission Locale changed after log position `apres`, oldest change first (those that
-/// left its queue included, `visible` false).
+/// The entries of a Mission Locale's queue or an organisme's list changed after log position `apres`,
+/// oldest change first (those that left it included, `visible` or `visibleCfa` false; a Mission
+/// Locale's, those its CFA shares with it).
 pub async fn changees(
     conn: &mut PgConnection,
-    ml: &str,
+    qui: &Qui,
     apres: i64,
     jour: NaiveDate,
 ) -> Result<Vec<Ligne>, sqlx::Error> {
     let mut q = with_day(jour, Episode::Dernier);
-    q.push("r.entree IN (SELECT c.entree FROM rm_ruptures c WHERE c.ml_id = ").push_bind(ml.to_owned());
+    q.push("r.entree IN (SELECT c.entree FROM rm_ruptures c WHERE ");
+    push_qui(&mut q, qui, "c");
     q.push(" AND c.position > ").push_bind(apres).push(")");
     close(&mut q, Episode::Dernier);
-    q.push(" WHERE e.ml_id = ").push_bind(ml.to_owned()).push(" AND e.partagee");
+    q.push(" WHERE ");
+    push_qui(&mut q, qui, "e");
+    if let Qui::MissionLocale(_) = qui {
+        q.push(" AND e.partagee");
+    }
     q.push(" ORDER BY e.position, e.entree");
     q.build_query_as().fetch_all(conn).await
 }
@@ -347,6 +393,9 @@ pub struct Compte {
     pub a_recontacter: i64,
     pub traites: i64,
     pub prioritaires: i64,
+    /// Ruptures under 45 days old, and older (a CFA's two lists).
+    pub moins_de_45_jours: i64,
+    pub depuis_45_jours: i64,
 }
 
 /// The counts of the visible queue, all months first, then each rupture month, newest first.
@@ -361,19 +410,20 @@ pub async fn comptes(
             count(*) FILTER (WHERE e.liste = 'A_TRAITER') AS a_traiter,
             count(*) FILTER (WHERE e.liste = 'A_RECONTACTER') AS a_recontacter,
             count(*) FILTER (WHERE e.liste = 'TRAITES') AS traites,
-            count(*) FILTER (WHERE e.prioritaire) AS prioritaires
-        FROM (",
+            count(*) FILTER (WHERE e.prioritaire) AS prioritaires,
+            count(*) FILTER (WHERE e.jours_depuis_rupture < ",
     );
+    q.push_bind(JOURS_ENVOI)
+        .push(") AS moins_de_45_jours, count(*) FILTER (WHERE e.jours_depuis_rupture >= ");
+    q.push_bind(JOURS_ENVOI).push(") AS depuis_45_jours FROM (");
     open(&mut q, jour, Episode::DuJour);
-    push_qui(&mut q, qui);
+    push_qui(&mut q, qui, "r");
     if let Some(cp) = code_postal {
         q.push(" AND r.code_postal = ").push_bind(cp.to_owned());
     }
     close(&mut q, Episode::DuJour);
-    q.push(") e WHERE e.visible");
-    if let Qui::MissionLocale(_) = qui {
-        q.push(" AND e.partagee");
-    }
+    q.push(") e WHERE ");
+    push_visible(&mut q, qui);
     q.push(" GROUP BY ROLLUP (to_char(e.date_rupture, 'YYYY-MM')) ORDER BY mois DESC NULLS FIRST");
     q.build_query_as().fetch_all(conn).await
 }

@@ -335,6 +335,23 @@ pub(super) async fn write_dossiers(
         .execute(&mut *tx)
         .await?;
     }
+    // The ruptures the CFA declared: a dossier's only grow (its events are never changed).
+    let declarees: Vec<(&str, serde_json::Value)> = rows
+        .iter()
+        .filter(|((d, _), _)| !d.declarees.is_empty())
+        .map(|((d, _), _)| (d.dossier_id.as_str(), serde_json::json!(d.declarees)))
+        .collect();
+    if !declarees.is_empty() {
+        sqlx::query(
+            "UPDATE rm_rupture_dossiers d
+             SET declarees = ARRAY(SELECT jsonb_array_elements_text(t.declarees)::date)
+             FROM unnest($1::text[], $2::jsonb[]) AS t(dossier_id, declarees) WHERE d.dossier_id = t.dossier_id",
+        )
+        .bind(declarees.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(declarees.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(personnes)
 }
 
@@ -365,6 +382,7 @@ pub(super) struct DossierRow {
     pub(super) uai_responsable: String,
     pub(super) siret_responsable: String,
     pub(super) anciennes: Vec<String>,
+    pub(super) declarees: Vec<chrono::NaiveDate>,
 }
 
 /// The région most of a territory's communes are in (the first in code order on a tie).

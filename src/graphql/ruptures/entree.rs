@@ -58,6 +58,23 @@ impl RuptureEntree {
         self.ligne.visible
     }
 
+    /// In its CFA's ruptures list on the day asked (domain.md §11): a rupture less than 180 days old,
+    /// the person not yet back under contract nor at the end of the formation, unless the CFA declared
+    /// the rupture or the Mission Locale qualified it.
+    async fn visible_cfa(&self) -> bool {
+        self.ligne.visible_cfa
+    }
+
+    /// Days from the rupture to the day asked (a CFA's lists split at 45).
+    async fn jours_depuis_rupture(&self) -> i32 {
+        self.ligne.jours_depuis_rupture
+    }
+
+    /// The CFA declared the rupture itself (`declarerRupture`), not its software.
+    async fn declaree(&self) -> bool {
+        self.ligne.declaree
+    }
+
     /// The list it is in.
     async fn liste(&self) -> ListeRupture {
         Liste::parse(&self.ligne.liste).unwrap_or(Liste::ATraiter).into()

@@ -23,7 +23,8 @@ mod types;
 pub use entree::{RuptureAction, RuptureEntree};
 pub use stats::{RupturesCompte, SituationCompte, StatsMissionLocale, StatsRegion};
 pub use types::{
-    Collaboration, ConnaissanceMl, ListeRupture, MissionLocale, MotifSuivi, ProblemeType, Situation,
+    AncienneteRupture, Collaboration, ConnaissanceMl, ListeRupture, MissionLocale, MotifSuivi, ProblemeType,
+    Situation,
 };
 
 /// The largest page of a list.
@@ -61,10 +62,11 @@ pub struct RupturesQuery;
 impl RupturesQuery {
     /// A page of the visible rupture queue on `date` (today by default; a past day as it was at its
     /// end: with the situations recorded by then, as its counts and statistics): a Mission Locale's own (a
-    /// MISSION_LOCALE key; ADMINISTRATEUR and AUDITOR name one or read all), or the entries of an
-    /// organisme's dossiers (its key). Prioritaires first, then the newest ruptures; `liste`,
-    /// `codePostal` (of the residence) and `mois` (`YYYY-MM` of the rupture) narrow it; at most
-    /// `first` (≤ 100) after cursor `after`. Every page is recorded in the access log.
+    /// MISSION_LOCALE key: what the CFAs share with it; ADMINISTRATEUR and AUDITOR name one or read
+    /// all), or an organisme's ruptures list (its key: its dossiers' ruptures less than 180 days old, see
+    /// `visibleCfa`). Prioritaires first, then the newest ruptures; `liste`, `codePostal` (of the
+    /// residence), `mois` (`YYYY-MM` of the rupture) and `anciennete` (under 45 days, or 45 and more)
+    /// narrow it; at most `first` (≤ 100) after cursor `after`. Every page is recorded in the access log.
     #[allow(clippy::too_many_arguments)]
     async fn ruptures(
         &self,
@@ -73,6 +75,7 @@ impl RupturesQuery {
         liste: Option<ListeRupture>,
         code_postal: Option<String>,
         mois: Option<String>,
+        anciennete: Option<AncienneteRupture>,
         date: Option<Date>,
         #[graphql(default = 50)] first: i32,
         after: Option<String>,
@@ -99,6 +102,7 @@ impl RupturesQuery {
             liste: liste.map(Into::into),
             code_postal,
             mois,
+            anciennete: anciennete.map(Into::into),
             apres,
             premiers: i64::from(first) + 1,
         };
@@ -149,6 +153,8 @@ impl RupturesQuery {
                 a_recontacter: c.a_recontacter,
                 traites: c.traites,
                 prioritaires: c.prioritaires,
+                moins_de_45_jours: c.moins_de_45_jours,
+                depuis_45_jours: c.depuis_45_jours,
             })
             .collect())
     }

@@ -22,6 +22,10 @@ pub struct RupturesCompte {
     pub traites: i64,
     /// Prioritaires among them.
     pub prioritaires: i64,
+    /// Ruptures less than 45 days old (a CFA's first list).
+    pub moins_de_45_jours: i64,
+    /// Ruptures 45 days old or more (a CFA's second list).
+    pub depuis_45_jours: i64,
 }
 
 /// How many entries had a situation.

@@ -12,6 +12,16 @@ use crate::graphql::error::OrInternal;
 use crate::graphql::loaders::Loaders;
 use crate::graphql::types::DateTime;
 
+/// How old a rupture is: a CFA's ruptures list is split at 45 days (domain.md §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "projections::ruptures::query::Anciennete")]
+pub enum AncienneteRupture {
+    /// Less than 45 days since the rupture.
+    MoinsDe45Jours,
+    /// 45 days or more (sent automatically to the Mission Locale when the CFA opted in).
+    Depuis45Jours,
+}
+
 /// A list of a queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[graphql(remote = "projections::ruptures::query::Liste")]

@@ -10,7 +10,7 @@ use common::gql::{graphql, key};
 use serde_json::{Value, json};
 use tba::auth::keys::Role;
 
-use super::{LYON, days_ago, erase, push, rupture, setup};
+use super::{LYON, days_ago, erase, last_year, push, rupture, setup};
 
 fn ids(answer: &Value) -> Vec<String> {
     let mut ids: Vec<String> = answer["data"]["ruptures"]["edges"]
@@ -117,18 +117,7 @@ async fn an_activated_cfa_shows_its_mission_locale_only_what_it_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_activated_mission_locale_sees_the_ruptures_from_180_days_before_its_activation() {
     let (db, app, lyon, projections) = setup().await;
-    let mut old = rupture("A-OLD", "Ancien", 19, 20, LYON);
-    let start =
-        chrono::Datelike::year(&days_ago(400)) - i32::from(chrono::Datelike::month(&days_ago(400)) < 8);
-    old["annee_scolaire"] = json!(format!("{start}-{}", start + 1));
-    for (field, days) in [
-        ("date_inscription_formation", 400),
-        ("date_entree_formation", 400),
-        ("contrat_date_debut", 390),
-        ("contrat_date_rupture", 220),
-    ] {
-        old[field] = json!(days_ago(days));
-    }
+    let old = last_year("A-OLD", "Ancien");
     push(&app, &lyon, json!([old, rupture("A-NEW", "Recent", 19, 20, LYON)])).await;
     assert!(db.projection_caught_up(Duration::from_secs(30)).await);
     let ml = key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-LYON")).await;

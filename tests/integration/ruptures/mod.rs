@@ -5,8 +5,10 @@
 //!
 //! `queue`: the lists, actions and the live subscription; `journal`: what reads are recorded and how
 //! exports neutralise formulas; `history`: a past day and identity corrections; `fil`: the thread
-//! between the CFA and the Mission Locale; `collaboration`: what an activated CFA shares.
+//! between the CFA and the Mission Locale; `collaboration`: what an activated CFA shares; `cfa`: a
+//! CFA's own ruptures list.
 
+mod cfa;
 mod collaboration;
 mod fil;
 mod history;
@@ -39,6 +41,22 @@ pub(super) fn rupture(id_erp: &str, nom: &str, age: i32, days: i64, residence: (
     item["code_postal_apprenant"] = json!(residence.0);
     item["code_commune_insee_apprenant"] = json!(residence.1);
     item
+}
+
+/// A dossier of last school year, in Lyon, of a 19-year-old whose contract broke 220 days ago.
+pub(super) fn last_year(id_erp: &str, nom: &str) -> Value {
+    let mut old = rupture(id_erp, nom, 19, 20, LYON);
+    let start = days_ago(400).year() - i32::from(days_ago(400).month() < 8);
+    old["annee_scolaire"] = json!(format!("{start}-{}", start + 1));
+    for (field, days) in [
+        ("date_inscription_formation", 400),
+        ("date_entree_formation", 400),
+        ("contrat_date_debut", 390),
+        ("contrat_date_rupture", 220),
+    ] {
+        old[field] = json!(days_ago(days));
+    }
+    old
 }
 
 pub(super) const LYON: (&str, &str) = ("69003", "69383");
