@@ -154,7 +154,7 @@ impl SubscriptionRoot {
     /// each new or changed entry (one that left too: `visible`, or `visibleCfa` for an organisme, false)
     /// once the queue has projected it, within about a second of its event's commit. A Mission Locale's
     /// key follows its queue (what its CFAs share with it), an organisme's key its list;
-    /// ADMINISTRATEUR and AUDITOR name a Mission Locale. Recorded in the access log.
+    /// ADMINISTRATEUR and AUDITOR name a Mission Locale. The subscription is recorded in the access log.
     async fn rupture_queue(
         &self,
         ctx: &Context<'_>,
