@@ -12,6 +12,7 @@ pub mod graphql;
 pub mod http;
 pub mod ingestion;
 pub mod master_key;
+pub mod notifier;
 pub mod progress;
 pub mod read_models;
 pub mod spreadsheet;

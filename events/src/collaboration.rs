@@ -15,6 +15,9 @@ pub struct CollaborationReglee {
     pub organisme: OrganismeRef,
     pub active: bool,
     pub envoi_auto_45_jours: bool,
+    /// Where the CFA's recaps are sent (the organisation's address, not a young person's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_recapitulatifs: Option<String>,
 }
 
 impl CollaborationReglee {

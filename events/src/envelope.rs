@@ -32,6 +32,8 @@ pub enum Channel {
     VoeuxImport,
     /// The daily erasure of persons past the retention period.
     Retention,
+    /// The collaboration's recaps, produced and sent by the service.
+    Recapitulatifs,
 }
 
 impl Channel {
@@ -44,6 +46,7 @@ impl Channel {
             Channel::Cli => "cli",
             Channel::VoeuxImport => "voeux-import",
             Channel::Retention => "retention",
+            Channel::Recapitulatifs => "recapitulatifs",
         }
     }
 }

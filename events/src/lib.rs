@@ -16,6 +16,7 @@ pub mod mission_locale;
 pub mod organisme;
 pub mod personal;
 pub mod personne;
+pub mod recapitulatif;
 pub mod rupture;
 pub mod signed_checkpoint;
 pub mod store;

@@ -14,10 +14,12 @@ use crate::auth::Role;
 use crate::auth::viewer::Viewer;
 
 /// Settings asked by a CFA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReglerCollaboration {
     pub active: bool,
     pub envoi_auto_45_jours: bool,
+    /// Where its recaps are sent (none: readable through GraphQL only).
+    pub email_recapitulatifs: Option<String>,
 }
 
 /// A CFA's settings as its stream holds them, and since when.
@@ -25,23 +27,31 @@ pub struct ReglerCollaboration {
 pub struct Reglage {
     pub active: bool,
     pub envoi_auto_45_jours: bool,
+    pub email_recapitulatifs: Option<String>,
     /// When they were set (none: never; the collaboration is not activated).
     pub depuis: Option<DateTime<Utc>>,
 }
 
-/// Decide new settings given the current ones: the event, or nothing when they are unchanged.
+/// Decide new settings given the current ones: the event, or nothing when they are unchanged; a
+/// recaps address must look like one.
 pub fn decide(
     organisme: &OrganismeRef,
     actuel: &Reglage,
     command: ReglerCollaboration,
-) -> Option<CollaborationReglee> {
+) -> Result<Option<CollaborationReglee>, CommandError> {
+    let email = command.email_recapitulatifs.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+    if let Some(email) = &email {
+        crate::notifier::adresse(email).map_err(|why| CommandError::invalid("emailRecapitulatifs", why))?;
+    }
     let unchanged = actuel.depuis.is_some()
-        && (actuel.active, actuel.envoi_auto_45_jours) == (command.active, command.envoi_auto_45_jours);
-    (!unchanged).then(|| CollaborationReglee {
+        && (actuel.active, actuel.envoi_auto_45_jours, &actuel.email_recapitulatifs)
+            == (command.active, command.envoi_auto_45_jours, &email);
+    Ok((!unchanged).then(|| CollaborationReglee {
         organisme: organisme.clone(),
         active: command.active,
         envoi_auto_45_jours: command.envoi_auto_45_jours,
-    })
+        email_recapitulatifs: email,
+    }))
 }
 
 /// The organisme of the caller (an organisme's key), or a refusal.
@@ -59,18 +69,22 @@ pub async fn reglage(store: &EventStore, viewer: &Viewer) -> Result<Reglage, Com
     read(store, &own(viewer)?).await.map(|(reglage, _)| reglage)
 }
 
-async fn read(store: &EventStore, organisme: &OrganismeRef) -> Result<(Reglage, i64), CommandError> {
+/// An organisme's settings, read from its stream, and the stream's version.
+pub async fn read(store: &EventStore, organisme: &OrganismeRef) -> Result<(Reglage, i64), CommandError> {
     let events = store.read_stream(&CollaborationReglee::stream_id(organisme), 1, i64::MAX).await?;
     let version = events.last().map_or(0, |e| e.version);
     let latest = events.iter().rev().find(|e| e.event_type == COLLABORATION_REGLEE);
     let reglage = match latest {
-        None => Reglage { active: false, envoi_auto_45_jours: false, depuis: None },
+        None => {
+            Reglage { active: false, envoi_auto_45_jours: false, email_recapitulatifs: None, depuis: None }
+        }
         Some(e) => {
             let r: CollaborationReglee = serde_json::from_value(e.data.clone())
                 .map_err(|err| CommandError::Failed(err.to_string()))?;
             Reglage {
                 active: r.active,
                 envoi_auto_45_jours: r.envoi_auto_45_jours,
+                email_recapitulatifs: r.email_recapitulatifs,
                 depuis: Some(e.recorded_at),
             }
         }
@@ -88,7 +102,7 @@ pub async fn regler(
 ) -> Result<(Reglage, Option<i64>), CommandError> {
     let organisme = own(viewer)?;
     let (actuel, version) = read(store, &organisme).await?;
-    let Some(event) = decide(&organisme, &actuel, command) else { return Ok((actuel, None)) };
+    let Some(event) = decide(&organisme, &actuel, command)? else { return Ok((actuel, None)) };
     let principal = viewer.principal()?;
     let new = NewEvent::new(COLLABORATION_REGLEE, serde_json::to_value(&event).expect("settings serialise"))
         .occurred_at(Utc::now().date_naive())
@@ -164,12 +178,16 @@ mod tests {
         "0693456K:12345678901234".parse().expect("an organisme")
     }
 
-    const JAMAIS: Reglage = Reglage { active: false, envoi_auto_45_jours: false, depuis: None };
+    const JAMAIS: Reglage =
+        Reglage { active: false, envoi_auto_45_jours: false, email_recapitulatifs: None, depuis: None };
+
+    fn asked(active: bool, envoi_auto_45_jours: bool, email: Option<&str>) -> ReglerCollaboration {
+        ReglerCollaboration { active, envoi_auto_45_jours, email_recapitulatifs: email.map(Into::into) }
+    }
 
     #[test]
     fn a_first_setting_is_recorded_even_when_it_keeps_the_default() {
-        let asked = ReglerCollaboration { active: false, envoi_auto_45_jours: false };
-        let event = decide(&lyon(), &JAMAIS, asked).expect("recorded");
+        let event = decide(&lyon(), &JAMAIS, asked(false, false, None)).expect("valid").expect("recorded");
         assert_eq!((event.organisme, event.active, event.envoi_auto_45_jours), (lyon(), false, false));
     }
 
@@ -184,13 +202,29 @@ mod tests {
 
     #[test]
     fn the_same_settings_again_record_nothing_and_a_change_records_them_whole() {
-        let actuel = Reglage { active: true, envoi_auto_45_jours: false, depuis: Some(Utc::now()) };
-        assert_eq!(
-            decide(&lyon(), &actuel, ReglerCollaboration { active: true, envoi_auto_45_jours: false }),
-            None
-        );
-        let event = decide(&lyon(), &actuel, ReglerCollaboration { active: true, envoi_auto_45_jours: true })
+        let actuel = Reglage {
+            active: true,
+            envoi_auto_45_jours: false,
+            email_recapitulatifs: Some("cfa@example.fr".into()),
+            depuis: Some(Utc::now()),
+        };
+        let same = decide(&lyon(), &actuel, asked(true, false, Some(" cfa@example.fr "))).expect("valid");
+        assert_eq!(same, None);
+        let event = decide(&lyon(), &actuel, asked(true, true, Some("cfa@example.fr")))
+            .expect("valid")
             .expect("recorded");
         assert!(event.active && event.envoi_auto_45_jours);
+        let without = decide(&lyon(), &actuel, asked(true, false, None)).expect("valid").expect("recorded");
+        assert_eq!(without.email_recapitulatifs, None, "the settings are whole: no address is none");
+    }
+
+    #[test]
+    fn a_recaps_address_must_be_one() {
+        for wrong in ["cfa", "cfa@", "@example.fr", "a b@example.fr"] {
+            match decide(&lyon(), &JAMAIS, asked(true, false, Some(wrong))) {
+                Err(CommandError::Invalid { field, .. }) => assert_eq!(field, "emailRecapitulatifs"),
+                other => panic!("{wrong:?}: {other:?}"),
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@ pub mod collaboration;
 pub mod fil;
 pub mod native;
 pub mod personnes;
+pub mod recapitulatifs;
 pub mod ruptures;
 
 use events::{Actor, Channel, EventStore, Metadata};

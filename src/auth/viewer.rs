@@ -232,6 +232,51 @@ impl Viewer {
         }
     }
 
+    /// Whose recaps this caller reads: a Mission Locale's key its own, an organisme's its own,
+    /// ADMINISTRATEUR and AUDITOR those of the recipient they name (`MISSION_LOCALE:<id>` or
+    /// `ORGANISME:<uai>:<siret>`).
+    pub fn recapitulatifs(
+        &self,
+        destinataire: Option<&str>,
+    ) -> Result<events::recapitulatif::Destinataire, Error> {
+        use events::recapitulatif::Destinataire;
+        let principal = self.principal()?;
+        let own = match principal.role {
+            Role::MissionLocale => Destinataire::mission_locale(self.mission_locale()?),
+            Role::OrganismeFormation => match &principal.organisme {
+                Some(o) => Destinataire::organisme(&o.uai.to_string(), &o.siret.to_string()),
+                None => return Err(forbidden("la clé d'organisme ne nomme pas son organisme")),
+            },
+            Role::Administrateur | Role::Auditor => {
+                let Some(asked) = destinataire.map(str::trim).filter(|d| !d.is_empty()) else {
+                    return Err(bad_input(
+                        "destinataire",
+                        "nommez le destinataire : MISSION_LOCALE:<id> ou ORGANISME:<uai>:<siret>",
+                    ));
+                };
+                if !(asked.starts_with("MISSION_LOCALE:") || asked.starts_with("ORGANISME:")) {
+                    return Err(bad_input(
+                        "destinataire",
+                        format!("{asked:?} : MISSION_LOCALE:<id> ou ORGANISME:<uai>:<siret>"),
+                    ));
+                }
+                return Ok(Destinataire(asked.to_owned()));
+            }
+            _ => {
+                return Err(forbidden(format!(
+                    "une clé {} ne reçoit pas de récapitulatifs : seuls les Missions Locales et les organismes",
+                    principal.role.as_str()
+                )));
+            }
+        };
+        match destinataire {
+            Some(asked) if asked != own.0 => {
+                Err(forbidden(format!("destinataire : une clé ne lit que ses récapitulatifs ({})", own.0)))
+            }
+            _ => Ok(own),
+        }
+    }
+
     /// The Mission Locale of a MISSION_LOCALE key.
     pub fn mission_locale(&self) -> Result<&str, Error> {
         let principal = self.principal()?;

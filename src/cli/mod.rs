@@ -11,6 +11,7 @@ mod missions_locales;
 mod organismes;
 mod personnes;
 mod read_models;
+mod recapitulatifs;
 mod referential;
 mod reseaux;
 mod serve;
@@ -91,6 +92,9 @@ pub enum Command {
     /// Erase the personal data past the retention period.
     #[command(subcommand)]
     Retention(personnes::RetentionCommand),
+    /// The collaboration's recaps: produce those due, e-mail them.
+    #[command(subcommand)]
+    Recapitulatifs(recapitulatifs::RecapitulatifsCommand),
 }
 
 /// Parse the command line and run it.
@@ -131,6 +135,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Checkpoint(command) => checkpoint::run(&db, command).await,
         Command::Personnes(command) => personnes::run(&db, command).await,
         Command::Retention(command) => personnes::retention_run(&db, command).await,
+        Command::Recapitulatifs(command) => recapitulatifs::run(&db, command).await,
         Command::Demo(args) => demo::run(&db, args).await,
         Command::Import(args) => import::run(&db, args).await,
         Command::Projections(command) => read_models::run(&db, command).await,

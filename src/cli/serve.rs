@@ -29,6 +29,8 @@ pub struct ServeArgs {
     pub instantane_evenements: i64,
     #[command(flatten)]
     pub limits: HttpLimits,
+    #[command(flatten)]
+    pub recaps: super::recapitulatifs::RecapsArgs,
 }
 
 /// The service, serving in the background until SIGTERM/SIGINT, with its projections.
@@ -52,12 +54,19 @@ impl Running {
 }
 
 pub async fn start(db: &DbConfig, args: &ServeArgs) -> anyhow::Result<Running> {
+    let smtp = args.recaps.smtp()?;
     let pool = crate::db::pool(db, args.db_connections).await?;
     crate::db::migrate(&pool).await?;
     let vault = db.vault()?;
     let config = events::StoreConfig { vault: Some(vault.clone()), ..events::StoreConfig::default() };
     let store = EventStore::start(pool.clone(), config).await?;
     let projections = crate::read_models::Projections::start(&store);
+    tokio::spawn(crate::app::recapitulatifs::every_ten_minutes(
+        pool.clone(),
+        store.clone(),
+        smtp,
+        args.recaps.recaps_heure,
+    ));
     let state = AppState::new(pool.clone(), store, args.limits.gate());
     tokio::spawn(crate::ingestion::journal::purge_every_hour(pool.clone()));
     tokio::spawn(crate::app::personnes::retention_every_day(pool.clone(), vault, args.retention_ans));

@@ -19,6 +19,8 @@ pub struct ReglageCollaboration {
     pub active: bool,
     /// Every rupture is sent automatically once 45 days old.
     pub envoi_auto_45_jours: bool,
+    /// Where its recaps (`recapitulatifs`) are sent by e-mail, when the service has SMTP.
+    pub email_recapitulatifs: Option<String>,
     /// When they were set (null: never).
     pub depuis: Option<DateTime>,
     /// The log position of the setting recorded by this request (null when nothing changed, or on a
@@ -30,6 +32,7 @@ fn answer(r: Reglage, position: Option<i64>) -> ReglageCollaboration {
     ReglageCollaboration {
         active: r.active,
         envoi_auto_45_jours: r.envoi_auto_45_jours,
+        email_recapitulatifs: r.email_recapitulatifs,
         depuis: r.depuis.map(DateTime),
         position,
     }
@@ -62,14 +65,16 @@ pub struct CollaborationMutation;
 #[Object]
 impl CollaborationMutation {
     /// Set the caller's organisme's collaboration with the Missions Locales (an organisme's key): the
-    /// settings whole, recorded when they change.
+    /// settings whole (without `emailRecapitulatifs`, its recaps are no longer e-mailed), recorded when
+    /// they change.
     async fn regler_collaboration(
         &self,
         ctx: &Context<'_>,
         active: bool,
         envoi_auto_45_jours: bool,
+        email_recapitulatifs: Option<String>,
     ) -> Result<ReglageCollaboration, Error> {
-        let command = ReglerCollaboration { active, envoi_auto_45_jours };
+        let command = ReglerCollaboration { active, envoi_auto_45_jours, email_recapitulatifs };
         let (store, viewer) = (ctx.data::<EventStore>()?, ctx.data::<Viewer>()?);
         let (settings, position) = regler(store, viewer, Channel::Graphql, command).await?;
         Ok(answer(settings, position))

@@ -18,6 +18,7 @@ pub mod log;
 pub mod mutation;
 pub mod organismes;
 pub mod personnes;
+pub mod recapitulatifs;
 pub mod ruptures;
 pub mod ruptures_actions;
 pub mod subscription;
@@ -56,6 +57,7 @@ pub struct Query(
     connu::ConnuQuery,
     fil::FilQuery,
     collaboration::CollaborationQuery,
+    recapitulatifs::RecapitulatifsQuery,
 );
 
 /// What can be written: events of the log, and the follow-up of ruptures.

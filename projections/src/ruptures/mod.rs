@@ -17,6 +17,7 @@ pub mod entree;
 mod episodes;
 pub mod fil;
 pub mod query;
+pub mod recapitulatifs;
 mod write;
 
 use episodes::{replace, write_entrees};

@@ -4,6 +4,7 @@
 
 pub mod changes;
 pub mod gql;
+pub mod smtp;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,11 +71,17 @@ impl TestDb {
 
     /// Run the `tba` binary on this database.
     pub fn tba(&self, args: &[&str]) -> std::process::Output {
+        self.tba_with(args, &[])
+    }
+
+    /// Run the `tba` binary on this database, with these environment variables too.
+    pub fn tba_with(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
         std::process::Command::new(env!("CARGO_BIN_EXE_tba"))
             .args(args)
             .env("DATABASE_URL", self.url())
             .env("TBA_MASTER_KEY", MASTER_KEY)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .output()
             .expect("run tba")
     }

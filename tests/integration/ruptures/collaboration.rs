@@ -10,7 +10,7 @@ use common::gql::{graphql, key};
 use serde_json::{Value, json};
 use tba::auth::keys::Role;
 
-use super::{LYON, days_ago, erase, last_year, push, rupture, setup};
+use super::{LYON, days_ago, entree_of, erase, last_year, push, rupture, setup};
 
 fn ids(answer: &Value) -> Vec<String> {
     let mut ids: Vec<String> = answer["data"]["ruptures"]["edges"]
@@ -61,11 +61,7 @@ async fn an_activated_cfa_shows_its_mission_locale_only_what_it_sent() {
     );
     let comptes = graphql(&app, Some(&ml), "{ rupturesComptes { total } }").await.1;
     assert_eq!(comptes["data"]["rupturesComptes"][0]["total"], 0, "{comptes}");
-    let entree: String = sqlx::query_scalar("SELECT entree FROM rm_ruptures r JOIN rm_rupture_dossiers d USING (dossier_id)
-                                              WHERE d.dossier_id = (SELECT dossier_id FROM rm_dossiers WHERE id_erp_apprenant = 'C-1')")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+    let entree = entree_of(&db, "C-1").await;
     let (_, hidden) = graphql(&app, Some(&ml), &format!("{{ rupture(id: {entree:?}) {{ id }} }}")).await;
     assert_eq!(hidden["data"]["rupture"], Value::Null, "{hidden}");
     let cfa_sees = graphql(&app, Some(&lyon), &queue(None)).await.1;

@@ -9,7 +9,7 @@ use common::gql::{graphql, key};
 use serde_json::{Value, json};
 use tba::auth::keys::Role;
 
-use super::{LYON, days_ago, erase, push, rupture, setup, today};
+use super::{LYON, days_ago, entree_of, erase, push, rupture, setup, today};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_past_day_has_one_answer_the_situations_recorded_by_its_end() {
@@ -18,12 +18,7 @@ async fn a_past_day_has_one_answer_the_situations_recorded_by_its_end() {
         .await;
     assert!(db.projection_caught_up(Duration::from_secs(30)).await);
     let ml = key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-LYON")).await;
-    let entree: String = sqlx::query_scalar(
-        "SELECT r.entree FROM rm_ruptures r JOIN rm_dossiers d USING (dossier_id) WHERE d.id_erp_apprenant = 'R-1'",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let entree = entree_of(&db, "R-1").await;
     // Today an advisor qualifies an entry whose rupture is 20 days old.
     let (_, done) = graphql(
         &app,

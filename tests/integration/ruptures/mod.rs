@@ -6,7 +6,7 @@
 //! `queue`: the lists, actions and the live subscription; `journal`: what reads are recorded and how
 //! exports neutralise formulas; `history`: a past day and identity corrections; `fil`: the thread
 //! between the CFA and the Mission Locale; `collaboration`: what an activated CFA shares; `cfa`: a
-//! CFA's own ruptures list.
+//! CFA's own ruptures list; `recapitulatifs`: the recaps, read and e-mailed.
 
 mod cfa;
 mod collaboration;
@@ -14,6 +14,7 @@ mod fil;
 mod history;
 mod journal;
 mod queue;
+mod recapitulatifs;
 
 use crate::common;
 
@@ -75,6 +76,17 @@ pub(super) async fn setup() -> (TestDb, TestApp, String, tba::read_models::Proje
     let lyon = db.organisme_key(CFA_LYON).await;
     let projections = tba::read_models::Projections::start(&app.store);
     (db, app, lyon, projections)
+}
+
+/// The entry (person key) of the rupture of the dossier `id_erp`.
+pub(super) async fn entree_of(db: &TestDb, id_erp: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT r.entree FROM rm_ruptures r JOIN rm_dossiers d USING (dossier_id) WHERE d.id_erp_apprenant = $1",
+    )
+    .bind(id_erp)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap_or_else(|e| panic!("the entry of {id_erp}: {e}"))
 }
 
 pub(super) async fn push(app: &TestApp, key: &str, items: Value) {
