@@ -9,6 +9,7 @@ pub mod dossier;
 pub mod envelope;
 pub mod error;
 pub mod fil;
+pub mod formation;
 pub mod hash;
 pub mod limits;
 pub mod merkle;

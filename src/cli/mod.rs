@@ -4,6 +4,7 @@ mod backup;
 mod checkpoint;
 mod db;
 mod demo;
+mod formations;
 mod import;
 mod indicateurs;
 mod keys;
@@ -92,6 +93,9 @@ pub enum Command {
     /// Erase the personal data past the retention period.
     #[command(subcommand)]
     Retention(personnes::RetentionCommand),
+    /// The formations referential (CFD, RNCP, libellé, niveau, ROME codes).
+    #[command(subcommand)]
+    Formations(formations::FormationsCommand),
     /// The collaboration's recaps: produce those due, e-mail them.
     #[command(subcommand)]
     Recapitulatifs(recapitulatifs::RecapitulatifsCommand),
@@ -136,6 +140,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Personnes(command) => personnes::run(&db, command).await,
         Command::Retention(command) => personnes::retention_run(&db, command).await,
         Command::Recapitulatifs(command) => recapitulatifs::run(&db, command).await,
+        Command::Formations(command) => formations::run(&db, command).await,
         Command::Demo(args) => demo::run(&db, args).await,
         Command::Import(args) => import::run(&db, args).await,
         Command::Projections(command) => read_models::run(&db, command).await,

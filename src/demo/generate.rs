@@ -158,6 +158,32 @@ fn commune(rng: &mut StdRng, departement: &str) -> (String, String) {
     }
 }
 
+/// The demo's formations referential, in the format of `tba formations import`: the catalogue its
+/// dossiers are drawn from, with their ROME codes.
+pub fn formations_csv() -> String {
+    let mut csv = String::from("cfd,rncp,libelle,niveau,codes_rome\n");
+    for f in super::names::FORMATIONS {
+        // The niveau is the CFD's first digit in the old nomenclature (5: CAP → 3, 4: bac → 4, 3: BTS → 5,
+        // 2: licence, BUT → 6, 1: master, ingénieur → 7).
+        let niveau = match f.cfd.as_bytes()[0] {
+            b'5' => "3",
+            b'4' => "4",
+            b'3' => "5",
+            b'2' => "6",
+            b'1' => "7",
+            _ => "",
+        };
+        csv.push_str(&format!(
+            "{},{},\"{}\",{niveau},{}\n",
+            f.cfd,
+            f.rncp,
+            f.libelle.replace('"', "\"\""),
+            f.rome
+        ));
+    }
+    csv
+}
+
 /// The synthetic Missions Locales of the demo, in the format of `tba missions-locales import`: one per
 /// département of the demo's organismes, whose territory is every current commune of the département.
 pub fn missions_locales_csv() -> String {
@@ -364,6 +390,19 @@ mod tests {
         let rate = ruptures as f64 / contrats as f64;
         assert!((0.12..0.26).contains(&rate), "rupture rate {rate}");
         assert_eq!(generate(50, 7, today).dossiers, generate(50, 7, today).dossiers, "deterministic");
+    }
+
+    #[test]
+    fn the_demo_formations_referential_is_valid_and_covers_its_dossiers() {
+        let formations = crate::ingestion::formations::parse_csv(formations_csv().as_bytes())
+            .unwrap_or_else(|e| panic!("{:?}", &e[..e.len().min(3)]));
+        assert!(formations.iter().all(|f| !f.secteurs().is_empty() && f.niveau.is_some()));
+        let cfds: std::collections::HashSet<String> = formations.iter().map(|f| f.cfd.to_string()).collect();
+        let demo = generate(200, 3, NaiveDate::from_ymd_opt(2026, 11, 23).expect("a date"));
+        for (_, item) in &demo.dossiers {
+            let cfd = item["formation_cfd"].as_str().expect("a CFD");
+            assert!(cfds.contains(cfd), "{cfd} is in the referential");
+        }
     }
 
     #[test]

@@ -31,6 +31,14 @@ pub async fn missions_locales(pool: &PgPool, csv: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Import the formations referential (the format of `tba formations import`), as the demo's operator.
+pub async fn formations(pool: &PgPool, csv: &str) -> anyhow::Result<()> {
+    let formations = crate::ingestion::formations::parse_csv(csv.as_bytes())
+        .map_err(|errors| anyhow::anyhow!("the formations are refused: {}", errors[0]))?;
+    crate::ingestion::formations::import(pool, formations, demo_metadata()).await?;
+    Ok(())
+}
+
 /// Import the vœux files of a data set directory (those it has).
 pub async fn voeux(
     pool: &PgPool,

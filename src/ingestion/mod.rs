@@ -6,6 +6,7 @@ pub mod digests;
 pub mod fields;
 #[cfg(test)]
 pub(crate) mod fixtures;
+pub mod formations;
 pub mod imports;
 pub mod journal;
 pub mod missions_locales;

@@ -17,6 +17,7 @@ mod dossiers_projection;
 mod erp_push;
 mod errors;
 mod event_store;
+mod france_travail;
 mod graphql;
 mod http;
 mod imports;
