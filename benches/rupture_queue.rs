@@ -25,22 +25,16 @@ mod support;
 
 use std::collections::HashMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
-use chrono::{NaiveDate, Utc};
-use events::domain::communes;
-use events::dossier::event::Rupture;
-use events::dossier::{Dossier, DossierEvent};
-use events::{EventStore, ExpectedVersion, Metadata, StoreConfig};
+use chrono::Utc;
+use events::{EventStore, Metadata, StoreConfig};
 use projections::dossiers::DossiersProjection;
 use projections::ruptures::RupturesProjection;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{Value, json};
-use sqlx::PgPool;
 use support::env_usize;
 use support::http::{Server, check, wrk};
-use tba::auth::keys::{self, KeySpec, Role};
+use support::ruptures::{MlKeys, rupture_latencies};
 
 const PAGES: usize = 500;
 
@@ -100,47 +94,11 @@ async fn main() -> anyhow::Result<()> {
 
     // 1. From a rupture's commit to the Mission Locale's answer.
     let mut rng = StdRng::seed_from_u64(11);
-    let candidates = apprentices(&pool, today, ruptures * 3).await?;
-    let client = reqwest::Client::new();
-    let mut latencies = Vec::with_capacity(ruptures);
-    for (dossier_id, personne, ml) in candidates {
-        if latencies.len() == ruptures {
-            break;
-        }
-        let Some(date) = append_rupture(&store, &dossier_id, today).await? else { continue };
-        let committed = Instant::now();
-        let key = keys.of(&ml).await?;
-        let query =
-            json!({ "query": format!("{{ rupture(id: \"{personne}\") {{ dateRupture visible }} }}") });
-        loop {
-            let answer: Value = client
-                .post(format!("http://{address}/graphql"))
-                .bearer_auth(&key)
-                .json(&query)
-                .send()
-                .await?
-                .json()
-                .await?;
-            if answer["data"]["rupture"]["dateRupture"] == json!(date) {
-                break;
-            }
-            anyhow::ensure!(
-                committed.elapsed() < Duration::from_secs(30),
-                "{personne} never reached {ml}: {answer}"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        latencies.push(committed.elapsed().as_secs_f64() * 1000.0);
-        tokio::time::sleep(Duration::from_millis(rng.random_range(10..50))).await;
-    }
-    latencies.sort_by(f64::total_cmp);
+    let latencies = rupture_latencies(&store, &pool, &address, &mut keys, today, ruptures).await?;
     println!(
-        "  rupture append → ML's rupture(id) ({} ruptures): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "  rupture append → ML's rupture(id) ({} ruptures): {}",
         latencies.len(),
-        support::percentile(&latencies, 50.0),
-        support::percentile(&latencies, 90.0),
-        support::percentile(&latencies, 99.0),
-        latencies.last().copied().unwrap_or_default(),
+        support::percentiles(&latencies)
     );
 
     // 2. The first page of a queue, under load.
@@ -178,98 +136,4 @@ async fn main() -> anyhow::Result<()> {
     check(&address, &requests, "ruptures").await?;
     server.stop();
     Ok(())
-}
-
-/// One MISSION_LOCALE key per Mission Locale, created when first needed.
-struct MlKeys {
-    pool: PgPool,
-    keys: HashMap<String, String>,
-}
-
-impl MlKeys {
-    async fn of(&mut self, ml: &str) -> anyhow::Result<String> {
-        if let Some(key) = self.keys.get(ml) {
-            return Ok(key.clone());
-        }
-        let spec = KeySpec {
-            role: Role::MissionLocale,
-            organisme: None,
-            scope: Some(format!("MISSION_LOCALE:{ml}").parse().map_err(anyhow::Error::msg)?),
-            label: Some("rupture_queue bench".into()),
-        };
-        let key = keys::create(&self.pool, &spec).await?.1;
-        self.keys.insert(ml.to_owned(), key.clone());
-        Ok(key)
-    }
-}
-
-/// Dossiers of 17-to-24-year-olds under contract today, without an entry yet, whose residence a
-/// Mission Locale serves: (dossier, person, Mission Locale), from a random sample of the dossiers.
-async fn apprentices(
-    pool: &PgPool,
-    today: NaiveDate,
-    n: usize,
-) -> anyhow::Result<Vec<(String, String, String)>> {
-    use projections::status::{ChangePoint, Statut};
-    type Sampled = (String, String, sqlx::types::Json<Vec<ChangePoint>>, Option<String>, Option<String>);
-    let rows: Vec<Sampled> = sqlx::query_as(
-        "SELECT d.dossier_id, d.personne, d.parcours, d.code_commune_insee, d.code_postal
-         FROM rm_rupture_dossiers d TABLESAMPLE SYSTEM (5) REPEATABLE (11)
-         WHERE NOT d.retire AND d.date_de_naissance BETWEEN ($1::date - interval '24 years')::date
-                                                        AND ($1::date - interval '17 years')::date
-           AND NOT EXISTS (SELECT 1 FROM rm_ruptures r WHERE r.entree = d.personne)",
-    )
-    .bind(today)
-    .fetch_all(pool)
-    .await?;
-    let owners: HashMap<String, String> =
-        sqlx::query_as::<_, (String, String)>("SELECT commune, ml_id FROM rm_ml_communes")
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .collect();
-    Ok(rows
-        .into_iter()
-        .filter(|(_, _, parcours, _, _)| {
-            parcours.0.iter().rfind(|p| p.date <= today).map(|p| p.statut) == Some(Statut::Apprenti)
-        })
-        .filter_map(|(dossier, personne, _, insee, cp)| {
-            let ml = communes::candidats(insee.as_deref(), cp.as_deref())
-                .iter()
-                .find_map(|c| owners.get(c).cloned())?;
-            Some((dossier, personne, ml))
-        })
-        .take(n)
-        .collect())
-}
-
-/// Record yesterday's rupture of the dossier's ongoing contract, at the version read; the rupture day,
-/// or none when the dossier has no contract to break.
-async fn append_rupture(
-    store: &EventStore,
-    dossier_id: &str,
-    today: NaiveDate,
-) -> anyhow::Result<Option<NaiveDate>> {
-    let date = today - chrono::Duration::days(1);
-    let events = store.read_stream(dossier_id, 1, i64::MAX).await?;
-    let dossier = Dossier::from_recorded(events.iter())?;
-    let Some(contrat) = dossier.contrats.values().rfind(|c| {
-        c.rupture.is_none() && c.contrat.date_debut < date && c.contrat.date_fin.is_none_or(|fin| date <= fin)
-    }) else {
-        return Ok(None);
-    };
-    let event = DossierEvent::RuptureEnregistree(Rupture {
-        date_debut_contrat: contrat.contrat.date_debut,
-        date_rupture: date,
-        cause: Some("bench".into()),
-    });
-    let version = events.last().map_or(0, |e| e.version);
-    store
-        .append(
-            dossier_id.to_owned(),
-            ExpectedVersion::Exact(version),
-            vec![event.to_new_event(date, Metadata::default())],
-        )
-        .await?;
-    Ok(Some(date))
 }

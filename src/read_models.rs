@@ -20,10 +20,14 @@ pub enum ReadModel {
     Ruptures,
     /// The vœux, their matching and the funnels.
     Voeux,
+    /// France Travail's queue of adults enrolled without a contract.
+    #[value(name = "france_travail")]
+    FranceTravail,
 }
 
 impl ReadModel {
-    pub const ALL: [ReadModel; 3] = [ReadModel::Dossiers, ReadModel::Ruptures, ReadModel::Voeux];
+    pub const ALL: [ReadModel; 4] =
+        [ReadModel::Dossiers, ReadModel::Ruptures, ReadModel::Voeux, ReadModel::FranceTravail];
 
     /// Its projector's name.
     pub fn name(self) -> &'static str {
@@ -31,6 +35,7 @@ impl ReadModel {
             ReadModel::Dossiers => "dossiers",
             ReadModel::Ruptures => "ruptures",
             ReadModel::Voeux => "voeux",
+            ReadModel::FranceTravail => "france_travail",
         }
     }
 
@@ -54,6 +59,10 @@ macro_rules! with_read_model {
             }
             $crate::read_models::ReadModel::Voeux => {
                 let $p = ::projections::voeux::VoeuxProjection::default().with_vault($vault);
+                $body
+            }
+            $crate::read_models::ReadModel::FranceTravail => {
+                let $p = ::projections::france_travail::FranceTravailProjection::default().with_vault($vault);
                 $body
             }
         }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod ruptures;
 
 use std::time::{Duration, Instant};
 
@@ -72,6 +73,17 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
     sorted[rank.min(sorted.len() - 1)]
+}
+
+/// p50, p90, p99 and max of sorted latencies in milliseconds, as the benchmarks print them.
+pub fn percentiles(sorted: &[f64]) -> String {
+    format!(
+        "p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(sorted, 50.0),
+        percentile(sorted, 90.0),
+        percentile(sorted, 99.0),
+        sorted.last().copied().unwrap_or_default()
+    )
 }
 
 /// The checkpoint name of the `dossiers` projection's current version.

@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod error;
 pub mod fil;
 pub mod formation;
+pub mod france_travail;
 pub mod hash;
 pub mod limits;
 pub mod merkle;

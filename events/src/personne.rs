@@ -75,6 +75,16 @@ impl PersonneEffacee {
         std::iter::once(&self.personne).chain(&self.anciennes)
     }
 
+    /// The person keys erased by `events` (each person's former keys too), each with the position of
+    /// its erasure.
+    pub fn keys_in(events: &[crate::RecordedEvent]) -> Vec<(String, i64)> {
+        events
+            .iter()
+            .filter_map(|e| Self::decode(e).map(|p| (p, e.position)))
+            .flat_map(|(p, position)| p.cles().map(|k| (k.clone(), position)).collect::<Vec<_>>())
+            .collect()
+    }
+
     /// The person keys erased by `events` (each person's former keys too).
     pub fn persons_in(events: &[crate::RecordedEvent]) -> Vec<String> {
         Self::all_in(events).iter().flat_map(|e| e.cles().cloned()).collect()

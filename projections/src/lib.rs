@@ -7,6 +7,7 @@ pub mod build;
 pub mod copy;
 pub mod dossiers;
 pub mod fold;
+pub mod france_travail;
 pub mod indicateurs;
 pub mod runtime;
 pub mod ruptures;

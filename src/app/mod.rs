@@ -7,6 +7,7 @@
 
 pub mod collaboration;
 pub mod fil;
+pub mod france_travail;
 pub mod native;
 pub mod personnes;
 pub mod recapitulatifs;

@@ -28,6 +28,8 @@ pub enum Role {
     Academie,
     MissionLocale,
     Arml,
+    /// A France Travail advisor of a région (domain.md §12).
+    FranceTravail,
     Analyst,
     Auditor,
     Administrateur,
@@ -43,6 +45,7 @@ impl Role {
             Role::Academie => "ACADEMIE",
             Role::MissionLocale => "MISSION_LOCALE",
             Role::Arml => "ARML",
+            Role::FranceTravail => "FRANCE_TRAVAIL",
             Role::Analyst => "ANALYST",
             Role::Auditor => "AUDITOR",
             Role::Administrateur => "ADMINISTRATEUR",
@@ -58,7 +61,7 @@ impl Role {
     /// by `--organisme`, an auditor and an administrator see everything.
     pub fn scope_kinds(self) -> &'static [&'static str] {
         match self {
-            Role::Dreets | Role::Arml => &["REGION"],
+            Role::Dreets | Role::Arml | Role::FranceTravail => &["REGION"],
             Role::Ddets => &["DEPARTEMENT"],
             Role::Academie => &["ACADEMIE"],
             Role::MissionLocale => &["MISSION_LOCALE"],
@@ -127,6 +130,7 @@ impl KeySpec {
                 | Role::Academie
                 | Role::MissionLocale
                 | Role::Arml
+                | Role::FranceTravail
                 | Role::TeteDeReseau,
                 _,
                 None,

@@ -138,7 +138,7 @@ impl Viewer {
                 Ok(Perimetre::Organismes(organismes))
             }
             Role::TeteDeReseau => Ok(Perimetre::Organismes(self.reseau(pool).await?)),
-            Role::MissionLocale | Role::Arml => Err(forbidden(format!(
+            Role::MissionLocale | Role::Arml | Role::FranceTravail => Err(forbidden(format!(
                 "une clé {} ne voit pas les indicateurs des effectifs",
                 principal.role.as_str()
             ))),
@@ -183,7 +183,7 @@ impl Viewer {
                 let responsable = format!("{}:{}", dossier.responsable.0, dossier.responsable.1);
                 self.reseau(pool).await?.contains(&responsable)
             }
-            Role::Analyst | Role::MissionLocale | Role::Arml => {
+            Role::Analyst | Role::MissionLocale | Role::Arml | Role::FranceTravail => {
                 return Err(forbidden(format!(
                     "une clé {} ne lit pas de dossier nominatif",
                     principal.role.as_str()
@@ -227,6 +227,39 @@ impl Viewer {
             _ => Err(forbidden(format!(
                 "une clé {} ne lit pas la file des ruptures : seules les Missions Locales (leur file) et les \
                  organismes (leurs dossiers) la lisent",
+                principal.role.as_str()
+            ))),
+        }
+    }
+
+    /// Whose entries of France Travail's queue this caller reads (domain.md §12): a FRANCE_TRAVAIL key
+    /// those of its région, ADMINISTRATEUR and AUDITOR any région's (the one named, or all); nobody else.
+    pub fn france_travail(
+        &self,
+        region: Option<&str>,
+    ) -> Result<projections::france_travail::query::Perimetre, Error> {
+        use projections::france_travail::query::Perimetre;
+        let principal = self.principal()?;
+        let asked = region.map(str::trim).filter(|r| !r.is_empty());
+        match principal.role {
+            Role::FranceTravail => {
+                let Some(own) =
+                    principal.scope.as_ref().filter(|s| s.kind == "REGION").map(|s| s.value.clone())
+                else {
+                    return Err(forbidden("la clé FRANCE_TRAVAIL n'a pas de région (--scope REGION:<code>)"));
+                };
+                match asked {
+                    Some(asked) if asked != own => Err(forbidden(format!(
+                        "region : une clé FRANCE_TRAVAIL lit la région {own}, pas {asked}"
+                    ))),
+                    _ => Ok(Perimetre::Region(own)),
+                }
+            }
+            Role::Administrateur | Role::Auditor => {
+                Ok(asked.map_or(Perimetre::Tout, |r| Perimetre::Region(r.to_owned())))
+            }
+            _ => Err(forbidden(format!(
+                "une clé {} ne lit pas la file de France Travail : seuls ses conseillers (FRANCE_TRAVAIL) la lisent",
                 principal.role.as_str()
             ))),
         }

@@ -11,6 +11,7 @@ pub mod connu;
 pub mod dossier;
 pub mod error;
 pub mod fil;
+pub mod france_travail;
 mod graphiql;
 pub mod indicateurs;
 pub mod loaders;
@@ -58,6 +59,7 @@ pub struct Query(
     fil::FilQuery,
     collaboration::CollaborationQuery,
     recapitulatifs::RecapitulatifsQuery,
+    france_travail::FranceTravailQuery,
 );
 
 /// What can be written: events of the log, and the follow-up of ruptures.
@@ -68,6 +70,7 @@ pub struct Mutation(
     personnes::PersonnesMutation,
     fil::FilMutation,
     collaboration::CollaborationMutation,
+    france_travail::FranceTravailMutation,
 );
 
 pub type TbaSchema = Schema<Query, Mutation, subscription::SubscriptionRoot>;

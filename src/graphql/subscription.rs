@@ -10,16 +10,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::futures_util::Stream;
+use async_graphql::futures_util::future::BoxFuture;
 use async_graphql::futures_util::stream;
 use async_graphql::{Context, Error, ID, Subscription};
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use events::EventStore;
+use projections::france_travail::query::{self as ft_query, Perimetre};
 use projections::indicateurs::{self, Filtre};
 use projections::ruptures::query::{self as ruptures_query, Qui};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::error::{Code, OrInternal, bad_input, error, internal};
+use super::france_travail::EntreeFranceTravail;
 use super::indicateurs::{IndicateursFiltre, IndicateursGroupe};
 use super::log::Evenement;
 use super::ruptures::RuptureEntree;
@@ -27,6 +30,7 @@ use super::types::{Date, Dimension};
 use crate::auth::Role;
 use crate::auth::access_log;
 use crate::auth::viewer::Viewer;
+use crate::read_models::{self, ReadModel};
 
 /// Events a catching-up `eventsAppended` reads at once: what one subscriber holds in memory however far
 /// behind it is (the socket's backpressure does the rest: a slow reader is not read for).
@@ -95,6 +99,70 @@ const QUEUE_LOOK: Duration = Duration::from_secs(5);
 const QUEUE_RETRY: Duration = Duration::from_millis(500);
 /// At most one indicators update per subscription in this time.
 const THROTTLE: Duration = Duration::from_secs(1);
+
+/// What a followed queue sends after a log position, on a day.
+type Fetch<T> =
+    Arc<dyn Fn(PgPool, i64, NaiveDate) -> BoxFuture<'static, Result<Vec<T>, sqlx::Error>> + Send + Sync>;
+
+/// Follow a queue's read model: each new or changed entry `fetch` gives once the read model has
+/// projected it (and the dossiers as far: an entry shows its dossier), within about a second of its
+/// event's commit. Where the read model stands is read first, then the subscription is recorded in the
+/// access log (`action` on `sujet`): every later change is sent.
+async fn suivre<T: Send + 'static>(
+    ctx: &Context<'_>,
+    model: ReadModel,
+    action: &str,
+    sujet: &str,
+    fetch: Fetch<T>,
+) -> Result<impl Stream<Item = Result<T, Error>> + use<T>, Error> {
+    let viewer = ctx.data::<Viewer>()?;
+    let permit = ctx.data::<Permits>()?.take(viewer)?;
+    let pool = ctx.data::<PgPool>()?.clone();
+    let after =
+        read_models::position(&mut *pool.acquire().await.or_internal()?, model).await.or_internal()?;
+    access_log::record(&pool, viewer.principal()?, action, sujet, serde_json::json!({}))
+        .await
+        .or_internal()?;
+    let store = ctx.data::<EventStore>()?.clone();
+    let checkpoint = read_models::checkpoint(model);
+    let dossiers = read_models::checkpoint(ReadModel::Dossiers);
+    let state = (pool, after, VecDeque::<T>::new());
+    Ok(holding(
+        permit,
+        stream::unfold(state, move |(pool, mut after, mut pending)| {
+            let (store, checkpoint, dossiers, fetch) =
+                (store.clone(), checkpoint.clone(), dossiers.clone(), fetch.clone());
+            async move {
+                loop {
+                    if let Some(entree) = pending.pop_front() {
+                        return Some((Ok(entree), (pool, after, pending)));
+                    }
+                    store.wait_checkpoint(&checkpoint, after + 1, QUEUE_LOOK).await;
+                    let changed = async {
+                        let reached = read_models::position(&mut *pool.acquire().await?, model).await?;
+                        if reached <= after {
+                            return Ok((after, Vec::new()));
+                        }
+                        store.wait_checkpoint(&dossiers, reached, QUEUE_LOOK).await;
+                        let entrees = fetch(pool.clone(), after, Utc::now().date_naive()).await?;
+                        Ok::<_, sqlx::Error>((reached, entrees))
+                    };
+                    match changed.await {
+                        Ok((reached, entrees)) => {
+                            after = reached;
+                            pending.extend(entrees);
+                        }
+                        Err(error) => {
+                            // Not again at once: the checkpoint that woke us is still ahead.
+                            tokio::time::sleep(QUEUE_RETRY).await;
+                            return Some((Err(internal(error)), (pool, after, pending)));
+                        }
+                    }
+                }
+            }
+        }),
+    ))
+}
 
 #[derive(Default)]
 pub struct SubscriptionRoot;
@@ -165,70 +233,46 @@ impl SubscriptionRoot {
             Qui::Tout => return Err(bad_input("missionLocale", "nommez la Mission Locale à suivre")),
             qui => qui,
         };
-        let permit = ctx.data::<Permits>()?.take(viewer)?;
-        let pool = ctx.data::<PgPool>()?.clone();
-        // Where the queue stands is read first: once the read is recorded, every later change is sent.
-        let mut conn = pool.acquire().await.or_internal()?;
-        let after = crate::read_models::position(&mut conn, crate::read_models::ReadModel::Ruptures)
-            .await
-            .or_internal()?;
-        drop(conn);
         let sujet = match &ml {
             Qui::MissionLocale(id) => id.clone(),
             Qui::Organisme(uai, siret) => format!("{uai}:{siret}"),
             Qui::Tout => String::new(),
         };
-        access_log::record(&pool, viewer.principal()?, "ruptureQueue", &sujet, serde_json::json!({}))
-            .await
-            .or_internal()?;
-        let store = ctx.data::<EventStore>()?.clone();
-        let checkpoint = crate::read_models::checkpoint(crate::read_models::ReadModel::Ruptures);
-        let dossiers = crate::read_models::checkpoint(crate::read_models::ReadModel::Dossiers);
-        let state = (pool, ml, after, VecDeque::<RuptureEntree>::new());
-        Ok(holding(
-            permit,
-            stream::unfold(state, move |(pool, ml, mut after, mut pending)| {
-                let (store, checkpoint, dossiers) = (store.clone(), checkpoint.clone(), dossiers.clone());
-                async move {
-                    loop {
-                        if let Some(entree) = pending.pop_front() {
-                            return Some((Ok(entree), (pool, ml, after, pending)));
-                        }
-                        store.wait_checkpoint(&checkpoint, after + 1, QUEUE_LOOK).await;
-                        let changed = async {
-                            let mut conn = pool.acquire().await?;
-                            let reached = crate::read_models::position(
-                                &mut conn,
-                                crate::read_models::ReadModel::Ruptures,
-                            )
-                            .await?;
-                            if reached <= after {
-                                return Ok((after, Vec::new()));
-                            }
-                            // An entry shows its dossier: sent once the dossiers are projected as far.
-                            store.wait_checkpoint(&dossiers, reached, QUEUE_LOOK).await;
-                            let jour = Utc::now().date_naive();
-                            let lignes = ruptures_query::changees(&mut conn, &ml, after, jour).await?;
-                            Ok::<_, sqlx::Error>((
-                                reached,
-                                lignes.into_iter().map(|ligne| RuptureEntree { ligne, jour }).collect(),
-                            ))
-                        };
-                        match changed.await {
-                            Ok((reached, entrees)) => {
-                                after = reached;
-                                pending.extend(entrees);
-                            }
-                            Err(error) => {
-                                // Not again at once: the checkpoint that woke us is still ahead.
-                                tokio::time::sleep(QUEUE_RETRY).await;
-                                return Some((Err(internal(error)), (pool, ml, after, pending)));
-                            }
-                        }
-                    }
-                }
-            }),
-        ))
+        let fetch: Fetch<RuptureEntree> = Arc::new(move |pool, after, jour| {
+            let ml = ml.clone();
+            Box::pin(async move {
+                let lignes = ruptures_query::changees(&mut *pool.acquire().await?, &ml, after, jour).await?;
+                Ok(lignes.into_iter().map(|ligne| RuptureEntree { ligne, jour }).collect())
+            })
+        });
+        suivre(ctx, ReadModel::Ruptures, "ruptureQueue", &sujet, fetch).await
+    }
+
+    /// The entries of France Travail's queue of a région as they change: each new or changed entry (one
+    /// that left too: `visible` false) within about a second of its event's commit. A FRANCE_TRAVAIL
+    /// key follows its région; ADMINISTRATEUR and AUDITOR name one. The subscription is recorded in the
+    /// access log.
+    async fn france_travail_queue(
+        &self,
+        ctx: &Context<'_>,
+        region: Option<String>,
+    ) -> Result<impl Stream<Item = Result<EntreeFranceTravail, Error>>, Error> {
+        let perimetre = match ctx.data::<Viewer>()?.france_travail(region.as_deref())? {
+            Perimetre::Tout => return Err(bad_input("region", "nommez la région à suivre")),
+            perimetre => perimetre,
+        };
+        let sujet = match &perimetre {
+            Perimetre::Region(region) => region.clone(),
+            Perimetre::Tout => String::new(),
+        };
+        let fetch: Fetch<EntreeFranceTravail> = Arc::new(move |pool, after, jour| {
+            let perimetre = perimetre.clone();
+            Box::pin(async move {
+                let lignes = ft_query::changees(&mut *pool.acquire().await?, &perimetre, after, jour).await?;
+                Ok(lignes.into_iter().map(|ligne| EntreeFranceTravail { ligne, jour }).collect())
+            })
+        });
+        suivre(ctx, ReadModel::FranceTravail, "franceTravailQueue", &sujet, fetch).await
     }
 
     /// The indicators of `indicateurs(date, groupBy, filtre)` now, then again each time they change

@@ -10,8 +10,7 @@ use std::collections::HashMap;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{NaiveDate, Utc};
 use events::domain::OrganismeRef;
 use projections::ruptures::collaboration::collaboration;
@@ -21,6 +20,7 @@ use serde::Deserialize;
 
 use super::caller::Caller;
 use super::error::{ApiError, Refusals};
+use super::fichiers::{self, oui};
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::auth::access_log;
@@ -163,10 +163,7 @@ async fn fichier(
     sujet: &str,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let format = params.format.as_deref().unwrap_or("xlsx").to_lowercase();
-    if format != "xlsx" && format != "csv" {
-        return Err(ApiError::bad_request(format!("format : xlsx ou csv, pas {format:?}")));
-    }
+    let format = fichiers::format(params.format.as_deref())?;
     let liste = params
         .liste
         .as_deref()
@@ -192,30 +189,9 @@ async fn fichier(
     let entrees: Vec<&str> = lignes.iter().map(|l| l.entree.as_str()).collect();
     let details = serde_json::json!({ "format": format, "liste": liste.map(Liste::as_str), "date": jour, "entrees": entrees });
     access_log::record(&state.pool, &caller.0, "export", sujet, details).await?;
-    let name = format!("ruptures-{}-{jour}.{format}", sujet.replace(':', "-"));
-    let disposition = format!("attachment; filename=\"{name}\"");
-    if format == "csv" {
-        Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-                (header::CONTENT_DISPOSITION, disposition),
-            ],
-            csv(&rows)?,
-        )
-            .into_response())
-    } else {
-        Ok((
-            [
-                (
-                    header::CONTENT_TYPE,
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned(),
-                ),
-                (header::CONTENT_DISPOSITION, disposition),
-            ],
-            xlsx(&rows)?,
-        )
-            .into_response())
-    }
+    let name = format!("ruptures-{}-{jour}", sujet.replace(':', "-"));
+    let feuilles = [("A_TRAITER", "À traiter"), ("A_RECONTACTER", "À recontacter"), ("TRAITES", "Traités")];
+    fichiers::reponse(&format, &name, &COLUMNS, &rows, &feuilles)
 }
 
 /// One line per entry, in `COLUMNS` order, from the read model and the dossier's events.
@@ -293,39 +269,4 @@ async fn rows(state: &AppState, lignes: &[Ligne], jour: NaiveDate) -> Result<Vec
         ]);
     }
     Ok(out)
-}
-
-fn oui(value: bool) -> String {
-    if value { "oui" } else { "non" }.to_owned()
-}
-
-fn csv(rows: &[Vec<String>]) -> Result<Vec<u8>, ApiError> {
-    let internal = |e: csv::Error| ApiError::Internal(e.to_string());
-    let mut writer = crate::spreadsheet::Csv::new(true);
-    writer.row(COLUMNS).map_err(internal)?;
-    for row in rows {
-        writer.row(row).map_err(internal)?;
-    }
-    writer.into_bytes().map_err(internal)
-}
-
-fn xlsx(rows: &[Vec<String>]) -> Result<Vec<u8>, ApiError> {
-    use rust_xlsxwriter::{Format, Workbook};
-    let internal = |e: rust_xlsxwriter::XlsxError| ApiError::Internal(e.to_string());
-    let mut workbook = Workbook::new();
-    let bold = Format::new().set_bold();
-    for (liste, title) in
-        [("A_TRAITER", "À traiter"), ("A_RECONTACTER", "À recontacter"), ("TRAITES", "Traités")]
-    {
-        let sheet = workbook.add_worksheet().set_name(title).map_err(internal)?;
-        for (col, name) in COLUMNS.iter().enumerate() {
-            sheet.write_string_with_format(0, col as u16, *name, &bold).map_err(internal)?;
-        }
-        for (r, row) in rows.iter().filter(|row| row[0] == liste).enumerate() {
-            for (col, value) in row.iter().enumerate() {
-                sheet.write_string(r as u32 + 1, col as u16, value).map_err(internal)?;
-            }
-        }
-    }
-    workbook.save_to_buffer().map_err(internal)
 }

@@ -3,6 +3,8 @@
 pub mod caller;
 pub mod dossiers;
 pub mod error;
+pub mod fichiers;
+pub mod france_travail;
 pub mod imports;
 pub mod missions_locales;
 pub mod native;
@@ -91,6 +93,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/api/v1/transmissions/{id}/rejets.csv", get(imports::report))
         .route("/api/v1/missions-locales/{id}/export", get(missions_locales::export))
         .route("/api/v1/organismes/{organisme}/ruptures/export", get(missions_locales::export_organisme))
+        .route("/api/v1/france-travail/export", get(france_travail::export))
         .route("/api/openapi.json", get(openapi::serve))
         .with_state(state.clone())
         .merge(crate::graphql::routes(state.clone(), limits.subscriptions_per_key))

@@ -6,7 +6,7 @@ use utoipa::openapi::Server;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{dossiers, imports, missions_locales, native, transmissions, voeux};
+use super::{dossiers, france_travail, imports, missions_locales, native, transmissions, voeux};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,7 @@ use super::{dossiers, imports, missions_locales, native, transmissions, voeux};
         imports::report,
         missions_locales::export,
         missions_locales::export_organisme,
+        france_travail::export,
         voeux::upload
     ),
     components(schemas(dossiers::DossierApprenantV3)),
@@ -32,6 +33,7 @@ use super::{dossiers, imports, missions_locales, native, transmissions, voeux};
         (name = "ingestion", description = "Transmettre des effectifs"),
         (name = "journal", description = "Ce qui a été transmis, accepté, refusé"),
         (name = "missions-locales", description = "La file des ruptures d'une Mission Locale"),
+        (name = "france-travail", description = "Les inscrits sans contrat suivis par France Travail"),
         (name = "voeux", description = "Les vœux Affelnet et Parcoursup")
     )
 )]

@@ -257,7 +257,7 @@ async fn random_dossiers_go_through_parse_decide_append_and_project() {
         assert_eq!(set_aside, 0, "{table}: the edge accepted only what read models hold");
     }
     projections.stop().await;
-    for projection in ["dossiers", "ruptures", "voeux"] {
+    for projection in ["dossiers", "ruptures", "voeux", "france_travail"] {
         db.assert_rebuild_of(projection);
     }
 }

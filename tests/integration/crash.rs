@@ -163,7 +163,7 @@ async fn a_service_killed_mid_push_converges_on_resend_to_a_clean_run() {
     );
     let verified = crashed.tba(&["verify"]);
     assert!(verified.status.success(), "{}", stdout(&verified));
-    for projection in ["dossiers", "ruptures", "voeux"] {
+    for projection in ["dossiers", "ruptures", "voeux", "france_travail"] {
         crashed.assert_rebuild_of(projection);
     }
 }

@@ -241,7 +241,7 @@ async fn an_erased_person_is_gone_from_every_read_and_the_log_still_verifies() {
             .await
             .unwrap();
     assert_eq!(event["base_legale"], "DROIT_A_L_EFFACEMENT");
-    for projection in ["dossiers", "ruptures", "voeux"] {
+    for projection in ["dossiers", "ruptures", "voeux", "france_travail"] {
         t.db.assert_rebuild_of(projection);
     }
 

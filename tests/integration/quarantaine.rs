@@ -143,7 +143,7 @@ async fn an_event_no_read_model_can_hold_is_set_aside_and_the_projections_go_on(
     assert_eq!(ready["projections"][0]["quarantined"], 3, "{ready}");
 
     projections.stop().await;
-    for projection in ["dossiers", "ruptures", "voeux"] {
+    for projection in ["dossiers", "ruptures", "voeux", "france_travail"] {
         db.assert_rebuild_of(projection);
     }
     let rebuilt: i64 =

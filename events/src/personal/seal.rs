@@ -54,6 +54,7 @@ pub const PERSONAL: &[Personal] = &[
     Personal { event_type: "SuiviConjointDemande", path: "adresse_verifiee", erased: absent },
     Personal { event_type: "MessageEnvoye", path: "texte", erased: absent },
     Personal { event_type: "PartageRefuse", path: "motif", erased: absent },
+    Personal { event_type: "SituationFranceTravailRenseignee", path: "commentaire", erased: absent },
 ];
 
 fn absent(_: Option<&Value>) -> Option<Value> {

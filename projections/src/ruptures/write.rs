@@ -227,11 +227,7 @@ pub(super) async fn erase(
     events: &[RecordedEvent],
     personnes: &mut BTreeMap<String, i64>,
 ) -> Result<Vec<String>, ProjectionError> {
-    let erased: Vec<(String, i64)> = events
-        .iter()
-        .filter_map(|e| PersonneEffacee::decode(e).map(|p| (p, e.position)))
-        .flat_map(|(p, position)| p.cles().map(|k| (k.clone(), position)).collect::<Vec<_>>())
-        .collect();
+    let erased = PersonneEffacee::keys_in(events);
     if erased.is_empty() {
         return Ok(Vec::new());
     }

@@ -248,7 +248,7 @@ pub async fn lyon_app() -> (TestDb, TestApp, String) {
 }
 
 impl TestDb {
-    /// Whether the projections (`dossiers`, `ruptures` and `voeux`) have applied the whole log, waiting up to
+    /// Whether the projections (`dossiers`, `ruptures`, `voeux` and `france_travail`) have applied the whole log, waiting up to
     /// `within`.
     pub async fn projection_caught_up(&self, within: std::time::Duration) -> bool {
         caught_up_on(&self.pool, within).await
@@ -263,6 +263,10 @@ pub async fn caught_up_on(pool: &PgPool, within: std::time::Duration) -> bool {
         checkpoint_name("dossiers", projections::dossiers::DossiersProjection::default().version()),
         checkpoint_name("ruptures", projections::ruptures::RupturesProjection::default().version()),
         checkpoint_name("voeux", projections::voeux::VoeuxProjection::default().version()),
+        checkpoint_name(
+            "france_travail",
+            projections::france_travail::FranceTravailProjection::default().version(),
+        ),
     ];
     let deadline = std::time::Instant::now() + within;
     while std::time::Instant::now() < deadline {

@@ -1,4 +1,5 @@
 //! France Travail (domain.md §12) end to end: the formations referential, and the adults enrolled
 //! without a contract that FT advisors of a région follow, by sector.
 
+mod file;
 mod referentiel;

@@ -87,7 +87,7 @@ fn journaled_fields() -> std::collections::BTreeSet<String> {
 async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() {
     // Each field the schema marks, with how this test reaches it (or the test that does), and the
     // action it records.
-    let covered: [(&str, &str); 17] = [
+    let covered: [(&str, &str); 22] = [
         ("Dossier.apprenant", "here, in a mutation's answer"),
         ("Query.dossier", "here"),
         ("Query.dossiers", "here"),
@@ -105,6 +105,11 @@ async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() 
         ("Subscription.eventsAppended", "here"),
         ("Query.preuveInclusion", "tests/integrity.rs"),
         ("Query.voeuxNonConcretises", "tests/voeux.rs"),
+        ("Query.franceTravail", "here, an empty page"),
+        ("Query.franceTravailEntree", "tests/france_travail/file.rs"),
+        ("EntreeFranceTravail.situations", "tests/france_travail/file.rs"),
+        ("EntreeFranceTravail.historique", "tests/france_travail/file.rs"),
+        ("Subscription.franceTravailQueue", "tests/france_travail/file.rs"),
     ];
     let marked = journaled_fields();
     let listed: std::collections::BTreeSet<String> = covered.iter().map(|(f, _)| (*f).to_owned()).collect();
@@ -116,6 +121,7 @@ async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() 
     let ml = key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-LYON")).await;
     let auditor = key(&db, Role::Auditor, None).await;
     let admin = key(&db, Role::Administrateur, None).await;
+    let ft = key(&db, Role::FranceTravail, Some("REGION:84")).await;
     let entree: String =
         sqlx::query_scalar("SELECT entree FROM rm_ruptures LIMIT 1").fetch_one(&db.pool).await.unwrap();
     let dossier = db.dossier_id("J-1").await;
@@ -177,6 +183,12 @@ async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() 
             ml.as_str(),
             "{ ruptures(liste: A_RECONTACTER) { edges { cursor } } }".into(),
             "ruptures",
+        ),
+        (
+            "an empty page of France Travail's queue",
+            ft.as_str(),
+            "{ franceTravail { edges { cursor } } }".into(),
+            "franceTravail",
         ),
         ("a dossier", admin.as_str(), format!("{{ dossier(id: {dossier:?}) {{ id }} }}"), "dossier"),
         (
@@ -244,6 +256,7 @@ async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() 
     assert_eq!(
         marked,
         [
+            "/api/v1/france-travail/export",
             "/api/v1/missions-locales/{id}/export",
             "/api/v1/organismes/{organisme}/ruptures/export",
             "/api/v1/transmissions",
@@ -262,6 +275,7 @@ async fn every_field_and_endpoint_that_returns_personal_data_records_its_read() 
             format!("/api/v1/organismes/{}:{}/ruptures/export?format=csv", CFA_LYON.0, CFA_LYON.1),
             "export",
         ),
+        (&ft, "/api/v1/france-travail/export?format=csv".to_owned(), "export"),
         (&lyon, "/api/v1/transmissions".to_owned(), "transmissions"),
         (&lyon, format!("/api/v1/transmissions/{transmission}/rejets.csv"), "rejets"),
     ] {
