@@ -4,6 +4,7 @@
 //! the lowest crate that touches the database.
 
 pub mod collaboration;
+pub mod deca;
 pub mod domain;
 pub mod dossier;
 pub mod envelope;

@@ -3,6 +3,7 @@
 mod backup;
 mod checkpoint;
 mod db;
+mod deca;
 mod demo;
 mod formations;
 mod import;
@@ -93,6 +94,9 @@ pub enum Command {
     /// Erase the personal data past the retention period.
     #[command(subcommand)]
     Retention(personnes::RetentionCommand),
+    /// Extracts of DECA, the national base of apprenticeship contracts.
+    #[command(subcommand)]
+    Deca(deca::DecaCommand),
     /// The formations referential (CFD, RNCP, libellé, niveau, ROME codes).
     #[command(subcommand)]
     Formations(formations::FormationsCommand),
@@ -141,6 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Retention(command) => personnes::retention_run(&db, command).await,
         Command::Recapitulatifs(command) => recapitulatifs::run(&db, command).await,
         Command::Formations(command) => formations::run(&db, command).await,
+        Command::Deca(command) => deca::run(&db, command).await,
         Command::Demo(args) => demo::run(&db, args).await,
         Command::Import(args) => import::run(&db, args).await,
         Command::Projections(command) => read_models::run(&db, command).await,

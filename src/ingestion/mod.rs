@@ -1,6 +1,7 @@
 //! Ingestion: what CFAs send becomes events. `v3` validates and normalises the dossier format today's
 //! ERPs speak (domain.md §3); the channels (ERP API, native events, file deposit) build on it.
 
+pub mod deca;
 pub mod diff;
 pub mod digests;
 pub mod fields;

@@ -12,6 +12,7 @@ mod cli;
 mod connu;
 mod consumption;
 mod crash;
+mod deca;
 mod demo;
 mod dossiers_projection;
 mod erp_push;

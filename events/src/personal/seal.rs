@@ -55,6 +55,7 @@ pub const PERSONAL: &[Personal] = &[
     Personal { event_type: "MessageEnvoye", path: "texte", erased: absent },
     Personal { event_type: "PartageRefuse", path: "motif", erased: absent },
     Personal { event_type: "SituationFranceTravailRenseignee", path: "commentaire", erased: absent },
+    Personal { event_type: "ContratDecaEnregistre", path: "contrat.apprenti", erased: apprenti_deca_efface },
 ];
 
 fn absent(_: Option<&Value>) -> Option<Value> {
@@ -74,9 +75,17 @@ fn personnel_efface(reste: Option<&Value>) -> Option<Value> {
     }))
 }
 
+/// An erased DECA apprentice: as an erased learner, born on the first day of the birth month kept.
+fn apprenti_deca_efface(reste: Option<&Value>) -> Option<Value> {
+    let mois = reste.and_then(|r| r.get("mois_de_naissance")).and_then(Value::as_str).unwrap_or("1900-01");
+    Some(json!({ "nom": "", "prenom": "", "date_de_naissance": format!("{mois}-01"), "efface": true }))
+}
+
 /// What of a learner's personal data stays in clear: the month of birth (`YYYY-MM`).
 fn reste(event_type: &str, path: &str, value: &Value) -> Option<Value> {
-    if !matches!(event_type, "InscriptionEnregistree" | "IdentiteModifiee") || path != "personnel" {
+    let learner = matches!(event_type, "InscriptionEnregistree" | "IdentiteModifiee") && path == "personnel";
+    let deca = event_type == "ContratDecaEnregistre" && path == "contrat.apprenti";
+    if !learner && !deca {
         return None;
     }
     let naissance = value.get("date_de_naissance")?.as_str()?;
@@ -338,6 +347,28 @@ mod tests {
                 assert_eq!(i.personne.identite, "p-2");
             }
         }
+    }
+
+    #[test]
+    fn an_erased_deca_contract_still_decodes_with_its_birth_month() {
+        let mut data = json!({
+            "contrat": {
+                "numero": "C-1", "siret_employeur": "55210055400013",
+                "organisme": { "uai": "0693456K", "siret": "12345678901234" },
+                "apprenti": { "nom": "MARTIN", "prenom": "Léa", "date_de_naissance": "2006-03-14",
+                              "email": "lea@example.org", "code_postal": "69003" },
+                "date_debut": "2025-09-01", "date_fin_prevue": "2027-06-30",
+            },
+            "personne": "p-2",
+            "empreinte": "e",
+        });
+        seal("ContratDecaEnregistre", &mut data, "p-2", Some(&[7; 32]));
+        assert!(!data.to_string().contains("MARTIN") && !data.to_string().contains("69003"));
+        unseal("ContratDecaEnregistre", &mut data, |_| None).expect("placeholders");
+        let erased: crate::deca::ContratDecaEnregistre = serde_json::from_value(data).expect("decodes");
+        assert!(erased.contrat.apprenti.efface);
+        assert_eq!(erased.contrat.apprenti.date_de_naissance.to_string(), "2006-03-01");
+        assert_eq!(erased.contrat.apprenti.code_postal, None);
     }
 
     #[test]
