@@ -27,7 +27,7 @@ pub struct DemoArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum DemoCommand {
-    /// Write a synthetic data set: organismes.csv, missions_locales.csv, formations.csv, dossiers.jsonl (v3 items) and the
+    /// Write a synthetic data set: organismes.csv, missions_locales.csv, formations.csv, deca.csv, dossiers.jsonl (v3 items) and the
     /// vœux files voeux_affelnet.csv and voeux_parcoursup.csv.
     Generate {
         #[arg(long, default_value_t = 20_000)]
@@ -80,6 +80,9 @@ pub async fn run(db: &DbConfig, args: DemoArgs) -> anyhow::Result<ExitCode> {
             let formations = std::fs::read_to_string(dir.join(demo::FORMATIONS_FILE))
                 .unwrap_or_else(|_| demo::generate::formations_csv());
             load::formations(&pool, &formations).await?;
+            if let Ok(extract) = std::fs::read_to_string(dir.join(demo::DECA_FILE)) {
+                load::deca(&pool, &db.vault()?, &extract).await?;
+            }
             push(&pool, &url, &organismes, &items, concurrency).await?;
             load::voeux(&pool, &db.vault()?, &dir).await?;
             Ok(ExitCode::SUCCESS)
@@ -128,6 +131,7 @@ async fn serve_with_data(db: &DbConfig, dossiers: usize, args: ServeArgs) -> any
         let items: Vec<serde_json::Value> = data.dossiers.iter().map(|(_, item)| item.clone()).collect();
         load::missions_locales(&pool, &demo::generate::missions_locales_csv()).await?;
         load::formations(&pool, &demo::generate::formations_csv()).await?;
+        load::deca(&pool, &db.vault()?, &data.deca_csv()).await?;
         push(&pool, &format!("http://{address}"), &data.organismes_csv(), &items, 4).await?;
         let dir = tempfile::tempdir()?;
         demo::write(&data, dir.path())?;

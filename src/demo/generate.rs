@@ -24,6 +24,9 @@ pub struct Demo {
     pub dossiers: Vec<(usize, Value)>,
     /// The vœux files of the current rentrée, per source (CSV text).
     pub voeux: Vec<(events::voeu::Source, String)>,
+    /// The learners of the organismes that never push (the last `SILENCIEUX` of `organismes`), known
+    /// only from DECA: v3 items, written as an extract by `deca_csv`.
+    pub deca: Vec<Value>,
 }
 
 impl Demo {
@@ -58,8 +61,23 @@ pub fn generate(dossiers: usize, seed: u64, today: NaiveDate) -> Demo {
         })
         .collect();
     let voeux = super::voeux::generate(&organismes, &dossiers, seed, today);
-    Demo { organismes, dossiers, voeux }
+    // Last, so that the dossiers above stay those of the seed: a few organismes whose software never
+    // transmits, whose learners the national contracts base knows.
+    let mut organismes = organismes;
+    let departements = departements();
+    let mut deca = Vec::new();
+    for departement in departements.into_iter().take(SILENCIEUX) {
+        let id = organismes.len();
+        organismes.push(organisme(&mut rng, departement, id, "responsable_formateur", id));
+        for n in 1..=(PER_ORGANISME / 10).min(dossiers.len().max(1)) {
+            deca.push(dossier(&mut rng, &organismes, id, n, today));
+        }
+    }
+    Demo { organismes, dossiers, voeux, deca }
 }
+
+/// Organismes of the demo that never push: DECA's only.
+pub const SILENCIEUX: usize = 3;
 
 fn departements() -> Vec<&'static territoire::Departement> {
     territoire::departements()

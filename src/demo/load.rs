@@ -39,6 +39,14 @@ pub async fn formations(pool: &PgPool, csv: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Import a DECA extract (the format of `tba deca import`), as the demo's operator.
+pub async fn deca(pool: &PgPool, vault: &events::personal::Vault, csv: &str) -> anyhow::Result<()> {
+    let contracts = crate::ingestion::deca::parse_csv(csv.as_bytes())
+        .map_err(|errors| anyhow::anyhow!("the DECA extract is refused: {}", errors[0]))?;
+    crate::ingestion::deca::import(pool, Some(vault), contracts, demo_metadata()).await?;
+    Ok(())
+}
+
 /// Import the vœux files of a data set directory (those it has).
 pub async fn voeux(
     pool: &PgPool,

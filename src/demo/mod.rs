@@ -1,9 +1,11 @@
 //! Synthetic data for newcomers, demos and benchmarks: `generate` makes a realistic data set, `load`
 //! pushes it through the ERP API like real ERPs would. On disk a data set is a directory with
 //! `organismes.csv` (the referential), `missions_locales.csv` (one synthetic Mission Locale per
-//! département, covering its communes), `formations.csv` (the formations referential with ROME codes) and `dossiers.jsonl` (one v3 item per line), and `voeux_affelnet.csv` / `voeux_parcoursup.csv` (the vœux of the
+//! département, covering its communes), `formations.csv` (the formations referential with ROME codes), `deca.csv` (a DECA extract of
+//! organismes that never push) and `dossiers.jsonl` (one v3 item per line), and `voeux_affelnet.csv` / `voeux_parcoursup.csv` (the vœux of the
 //! current rentrée, in the format of `tba voeux import`).
 
+mod deca;
 pub mod generate;
 pub mod load;
 mod names;
@@ -22,6 +24,7 @@ pub const ORGANISMES_FILE: &str = "organismes.csv";
 pub const DOSSIERS_FILE: &str = "dossiers.jsonl";
 pub const MISSIONS_LOCALES_FILE: &str = "missions_locales.csv";
 pub const FORMATIONS_FILE: &str = "formations.csv";
+pub const DECA_FILE: &str = "deca.csv";
 
 /// Write a data set to `dir` (created if needed).
 pub fn write(demo: &Demo, dir: &Path) -> anyhow::Result<()> {
@@ -29,6 +32,7 @@ pub fn write(demo: &Demo, dir: &Path) -> anyhow::Result<()> {
     std::fs::write(dir.join(ORGANISMES_FILE), demo.organismes_csv())?;
     std::fs::write(dir.join(MISSIONS_LOCALES_FILE), generate::missions_locales_csv())?;
     std::fs::write(dir.join(FORMATIONS_FILE), generate::formations_csv())?;
+    std::fs::write(dir.join(DECA_FILE), demo.deca_csv())?;
     for (source, csv) in &demo.voeux {
         std::fs::write(dir.join(voeux::file_name(*source)), csv)?;
     }

@@ -29,6 +29,14 @@ async fn a_generated_data_set_loads_through_the_erp_api() {
             .await
             .unwrap();
     assert!(missions >= 101 && communes > 34_000, "{missions} missions locales, {communes} communes");
+    // Its formations referential, and the DECA extract of the organismes that never push.
+    let (formations, contrats): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE category = 'formation'), count(*) FILTER (WHERE category = 'deca') FROM events",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert!(formations >= 20 && contrats >= 10, "{formations} formations, {contrats} DECA contracts");
 
     let again = db.tba(&["demo", "load", "--dir", dir.to_str().unwrap(), "--url", &app.address]);
     assert!(
