@@ -197,11 +197,12 @@ pub(super) async fn write_entrees(
 ) -> Result<(), ProjectionError> {
     let mut concerned = concerned.clone();
     let keys: Vec<&String> = concerned.keys().collect();
-    let heirs: Vec<(String, Vec<String>)> =
-        sqlx::query_as("SELECT personne, anciennes FROM rm_ft_dossiers WHERE anciennes && $1::text[]")
-            .bind(&keys)
-            .fetch_all(&mut *tx)
-            .await?;
+    let heirs: Vec<(String, Vec<String>)> = sqlx::query_as(
+        "SELECT personne, anciennes FROM rm_ft_dossiers WHERE anciennes <> '{}' AND anciennes && $1::text[]",
+    )
+    .bind(&keys)
+    .fetch_all(&mut *tx)
+    .await?;
     for (personne, anciennes) in heirs {
         let at = anciennes.iter().filter_map(|a| concerned.get(a)).copied().max().unwrap_or_default();
         let known = concerned.entry(personne).or_default();
