@@ -95,6 +95,11 @@ async fn main() -> anyhow::Result<()> {
     // New adults enrolled without a contract: the demo's dossiers, made so, under ids of this run.
     let run = Utc::now().timestamp();
     let demo = tba::demo::generate(changes * 2, 99, today);
+    // Under the benchmark's name: the large log still knows its own dossiers from these.
+    let metadata = Metadata {
+        actor: events::Actor { organisation: "bench".into(), principal: "france_travail bench".into() },
+        ..Metadata::default()
+    };
     let mut entered: Vec<(String, String, String, Value)> = Vec::new(); // (dossier, person, région, item)
     let mut latencies = Vec::new();
     for (i, (_, item)) in demo.dossiers.iter().enumerate() {
@@ -102,14 +107,21 @@ async fn main() -> anyhow::Result<()> {
             break;
         }
         let mut item = item.clone();
-        for field in ["contrat_date_debut", "contrat_date_fin", "siret_employeur", "contrat_date_rupture"] {
-            item.as_object_mut().expect("an object").remove(field);
-        }
+        // No contract, no exclusion: enrolled, looking for an employer.
+        item.as_object_mut().expect("an object").retain(|field, _| {
+            !field.starts_with("contrat_")
+                && !field.contains("exclusion")
+                && !field.contains("rupture")
+                && !field.starts_with("siret_employeur")
+        });
         item["statut_apprenant"] = json!(2);
         item["id_erp_apprenant"] = json!(format!("FT-BENCH-{run}-{i}"));
         item["date_de_naissance_apprenant"] = json!(today.with_year(today.year() - 20).expect("a day"));
         item["date_inscription_formation"] = json!(today - chrono::Duration::days(10));
         item["date_entree_formation"] = json!(today - chrono::Duration::days(10));
+        item["date_fin_formation"] = json!(today + chrono::Duration::days(600));
+        let rentree = if today.month() >= 8 { today.year() } else { today.year() - 1 };
+        item["annee_scolaire"] = json!(format!("{rentree}-{}", rentree + 1));
         let (Some(region), Some((stream, events))) = (
             territoire_de(
                 item["code_commune_insee_apprenant"].as_str(),
@@ -121,6 +133,8 @@ async fn main() -> anyhow::Result<()> {
             continue;
         };
         let personne = events[0].data["personne"]["identite"].as_str().unwrap_or_default().to_owned();
+        let events: Vec<events::NewEvent> =
+            events.into_iter().map(|e| e.with_metadata(metadata.clone())).collect();
         store.append(stream.clone(), ExpectedVersion::NoStream, events).await?;
         let committed = Instant::now();
         let key = ft_key(&pool, &mut ft_keys, &region).await?;
@@ -147,7 +161,7 @@ async fn main() -> anyhow::Result<()> {
         let dossier = Dossier::from_recorded(recorded.iter())?;
         let events: Vec<events::NewEvent> = diff::decide(&dossier, &snapshot, "bench")
             .iter()
-            .map(|e| e.to_new_event(e.occurred_on(today), Metadata::default()))
+            .map(|e| e.to_new_event(e.occurred_on(today), metadata.clone()))
             .collect();
         let version = recorded.last().map_or(0, |e| e.version);
         store.append(stream, ExpectedVersion::Exact(version), events).await?;
