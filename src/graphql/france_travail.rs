@@ -4,7 +4,10 @@
 //! région and sector. Every read of an entry is recorded in the access log.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::dataloader::DataLoader;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Enum, Error, ID, Object, SimpleObject};
 use chrono::{NaiveDate, Utc};
 use events::france_travail::SituationFt;
@@ -71,7 +74,7 @@ pub struct SituationSecteur {
 }
 
 /// A formation of the referential.
-#[derive(Debug, SimpleObject, sqlx::FromRow)]
+#[derive(Debug, Clone, SimpleObject, sqlx::FromRow)]
 pub struct FormationFt {
     /// Its CFD.
     pub cfd: String,
@@ -83,6 +86,46 @@ pub struct FormationFt {
     pub niveau: Option<i16>,
     /// Its ROME codes.
     pub codes_rome: Vec<String>,
+}
+
+/// The formation of an entry, as its dossier names it: loaded for a whole page at once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FormationCle {
+    cfd: Option<String>,
+    rncp: Option<String>,
+}
+
+impl Loader<FormationCle> for Loaders {
+    type Value = FormationFt;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[FormationCle]) -> Result<HashMap<FormationCle, FormationFt>, Self::Error> {
+        let cfds: Vec<&str> = keys.iter().filter_map(|k| k.cfd.as_deref()).collect();
+        let rncps: Vec<&str> =
+            keys.iter().filter(|k| k.cfd.is_none()).filter_map(|k| k.rncp.as_deref()).collect();
+        let rows: Vec<FormationFt> = sqlx::query_as(
+            "SELECT cfd, rncp, libelle, niveau, codes_rome FROM rm_ft_formations
+             WHERE cfd = ANY($1) OR rncp = ANY($2) ORDER BY cfd",
+        )
+        .bind(&cfds)
+        .bind(&rncps)
+        .fetch_all(&self.pool)
+        .await
+        .or_internal()
+        .map_err(Arc::new)?;
+        let mut out = HashMap::new();
+        for key in keys {
+            let found = match (&key.cfd, &key.rncp) {
+                (Some(cfd), _) => rows.iter().find(|f| &f.cfd == cfd),
+                (None, Some(rncp)) => rows.iter().find(|f| f.rncp.as_ref() == Some(rncp)),
+                (None, None) => None,
+            };
+            if let Some(f) = found {
+                out.insert(key.clone(), f.clone());
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// An adult enrolled without a contract, in the queue of France Travail's advisors of their région of
@@ -152,17 +195,10 @@ impl EntreeFranceTravail {
         &self.ligne.secteurs
     }
 
-    /// The formation, as the referential knows it.
+    /// The formation, as the referential knows it (by its CFD, else its RNCP code).
     async fn formation(&self, ctx: &Context<'_>) -> Result<Option<FormationFt>, Error> {
-        sqlx::query_as(
-            "SELECT cfd, rncp, libelle, niveau, codes_rome FROM rm_ft_formations
-             WHERE cfd = $1 OR ($1 IS NULL AND rncp = $2) LIMIT 1",
-        )
-        .bind(&self.ligne.cfd)
-        .bind(&self.ligne.rncp)
-        .fetch_optional(ctx.data::<PgPool>()?)
-        .await
-        .or_internal()
+        let cle = FormationCle { cfd: self.ligne.cfd.clone(), rncp: self.ligne.rncp.clone() };
+        ctx.data::<DataLoader<Loaders>>()?.load_one(cle).await.map_err(|e| (*e).clone())
     }
 
     /// The organisme formateur, `UAI:SIRET`.
