@@ -77,3 +77,26 @@ impl<'a> Touched<'a> {
         batch.chain(others)
     }
 }
+
+/// The persons whose dossiers (in `table`, a projection's own: `personne`, `anciennes`) were known under
+/// these keys before an identity correction (their entries read what was recorded under them), each with
+/// the position of the latest of those keys.
+pub(crate) async fn heirs(
+    tx: &mut PgConnection,
+    table: &'static str,
+    concerned: &BTreeMap<String, i64>,
+) -> Result<BTreeMap<String, i64>, ProjectionError> {
+    let keys: Vec<&String> = concerned.keys().collect();
+    let sql = format!(
+        "SELECT personne, anciennes FROM {table} WHERE anciennes <> '{{}}' AND anciennes && $1::text[]"
+    );
+    let rows: Vec<(String, Vec<String>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&keys).fetch_all(&mut *tx).await?;
+    let mut heirs = BTreeMap::new();
+    for (personne, anciennes) in rows {
+        let at = anciennes.iter().filter_map(|a| concerned.get(a)).copied().max().unwrap_or_default();
+        let known: &mut i64 = heirs.entry(personne).or_default();
+        *known = (*known).max(at);
+    }
+    Ok(heirs)
+}

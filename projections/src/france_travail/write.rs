@@ -196,17 +196,9 @@ pub(super) async fn write_entrees(
     concerned: &BTreeMap<String, i64>,
 ) -> Result<(), ProjectionError> {
     let mut concerned = concerned.clone();
-    let keys: Vec<&String> = concerned.keys().collect();
-    let heirs: Vec<(String, Vec<String>)> = sqlx::query_as(
-        "SELECT personne, anciennes FROM rm_ft_dossiers WHERE anciennes <> '{}' AND anciennes && $1::text[]",
-    )
-    .bind(&keys)
-    .fetch_all(&mut *tx)
-    .await?;
-    for (personne, anciennes) in heirs {
-        let at = anciennes.iter().filter_map(|a| concerned.get(a)).copied().max().unwrap_or_default();
-        let known = concerned.entry(personne).or_default();
-        *known = (*known).max(at);
+    for (heir, position) in crate::fold::heirs(tx, "rm_ft_dossiers", &concerned).await? {
+        let at = concerned.entry(heir).or_default();
+        *at = (*at).max(position);
     }
     let personnes: Vec<String> = concerned.keys().cloned().collect();
     let dossiers: Vec<DossierRow> = sqlx::query_as(

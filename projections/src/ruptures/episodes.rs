@@ -26,27 +26,6 @@ pub(super) struct EpisodeRow {
     pub(super) position: i64,
 }
 
-/// The persons whose dossiers were known under these keys before an identity correction (their entries
-/// read the actions recorded under them), each with the position of the latest of those keys.
-pub(super) async fn heirs(
-    tx: &mut PgConnection,
-    concerned: &BTreeMap<String, i64>,
-) -> Result<BTreeMap<String, i64>, ProjectionError> {
-    let keys: Vec<&String> = concerned.keys().collect();
-    let rows: Vec<(String, Vec<String>)> =
-        sqlx::query_as("SELECT personne, anciennes FROM rm_rupture_dossiers WHERE anciennes && $1::text[]")
-            .bind(&keys)
-            .fetch_all(&mut *tx)
-            .await?;
-    let mut heirs = BTreeMap::new();
-    for (personne, anciennes) in rows {
-        let at = anciennes.iter().filter_map(|a| concerned.get(a)).copied().max().unwrap_or_default();
-        let known: &mut i64 = heirs.entry(personne).or_default();
-        *known = (*known).max(at);
-    }
-    Ok(heirs)
-}
-
 /// Recompute the entries of `personnes` (with the position of the last event about each), and of
 /// those whose dossiers were known under one of them before, and write them.
 pub(super) async fn write_entrees(
@@ -54,7 +33,7 @@ pub(super) async fn write_entrees(
     concerned: &BTreeMap<String, i64>,
 ) -> Result<(), ProjectionError> {
     let mut concerned = concerned.clone();
-    for (heir, position) in heirs(tx, &concerned).await? {
+    for (heir, position) in crate::fold::heirs(tx, "rm_rupture_dossiers", &concerned).await? {
         let at = concerned.entry(heir).or_default();
         *at = (*at).max(position);
     }
