@@ -13,8 +13,15 @@ pub const DEFAULT_FROM: &str = "tba <ne-pas-repondre@tba.localhost>";
 
 /// An e-mail address, checked.
 pub fn adresse(text: &str) -> Result<Address, String> {
-    text.trim().parse::<Address>().map_err(|e| format!("{text:?} n'est pas une adresse électronique ({e})"))
+    let text = text.trim();
+    if text.len() > MAX_ADRESSE {
+        return Err(format!("une adresse électronique tient en {MAX_ADRESSE} caractères"));
+    }
+    text.parse::<Address>().map_err(|e| format!("{text:?} n'est pas une adresse électronique ({e})"))
 }
+
+/// The longest e-mail address (RFC 5321's path limit).
+const MAX_ADRESSE: usize = 254;
 
 /// An SMTP server and the sender it sends as.
 #[derive(Clone)]
@@ -53,6 +60,7 @@ mod tests {
     #[test]
     fn an_address_is_checked_and_the_settings_too() {
         assert!(adresse(" contact@ml-lyon.fr ").is_ok());
+        assert!(adresse(&format!("{}@ml-lyon.fr", "a".repeat(300))).is_err(), "too long");
         for wrong in ["contact", "contact@", "@ml-lyon.fr", "a b@ml-lyon.fr"] {
             assert!(adresse(wrong).is_err(), "{wrong}");
         }

@@ -22,6 +22,11 @@ pub struct CollaborationReglee {
 
 impl CollaborationReglee {
     pub fn stream_id(organisme: &OrganismeRef) -> String {
-        format!("collaboration-{}-{}", organisme.uai, organisme.siret)
+        Self::stream_of(organisme.uai.as_str(), organisme.siret.as_str())
+    }
+
+    /// The stream of the organisme `uai`, `siret`, as a read model names it.
+    pub fn stream_of(uai: &str, siret: &str) -> String {
+        format!("collaboration-{uai}-{siret}")
     }
 }

@@ -53,6 +53,20 @@ pub fn code_rome(raw: &str) -> Result<String, String> {
     }
 }
 
+/// A sector as asked (`d`, ` D `): its letter, upper-cased; none when empty; or why not.
+pub fn parse_secteur(raw: &str) -> Result<Option<String>, String> {
+    let text = raw.trim().to_uppercase();
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (None, _) => Ok(None),
+        (Some(c), None) if SECTEURS.contains(&c) => Ok(Some(text)),
+        _ => Err(format!(
+            "{:?} n'est pas un secteur (une lettre de A à N)",
+            raw.chars().take(20).collect::<String>()
+        )),
+    }
+}
+
 /// The sector of a ROME code (its first letter).
 pub fn secteur(code_rome: &str) -> Option<char> {
     code_rome.chars().next().filter(|c| SECTEURS.contains(c))

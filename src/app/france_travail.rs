@@ -34,7 +34,9 @@ pub fn decide(
     let ligne = ligne.filter(|l| l.visible && may_read(perimetre, l)).ok_or_else(|| {
         CommandError::NotFound(format!("entree : aucune entrée {} dans votre file", command.entree))
     })?;
-    let secteur = command.secteur.trim().to_uppercase();
+    let secteur = events::formation::parse_secteur(&command.secteur)
+        .map_err(|why| CommandError::invalid("secteur", why))?
+        .unwrap_or_default();
     if !ligne.secteurs.contains(&secteur) {
         let secteurs =
             if ligne.secteurs.is_empty() { "aucun connu".to_owned() } else { ligne.secteurs.join(", ") };

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Timelike, Utc};
+use events::collaboration::{COLLABORATION_REGLEE, CollaborationReglee};
 use events::recapitulatif::{
     Destinataire, Genre, RECAPITULATIF_ENVOYE, RECAPITULATIF_PRODUIT, RecapitulatifEnvoye,
     RecapitulatifProduit,
@@ -253,30 +254,47 @@ pub async fn produire(
                 }
             }
             Genre::ActionsMissionsLocales => {
-                for actions in chiffres::actions_missions_locales(&mut conn, du(genre, au), au).await? {
+                let actions: Vec<ActionsMissionsLocales> =
+                    chiffres::actions_missions_locales(&mut conn, du(genre, au), au)
+                        .await?
+                        .into_iter()
+                        .filter(|a| a_faire(&Destinataire::organisme(&a.uai, &a.siret), genre, au))
+                        .collect();
+                let (uais, sirets): (Vec<&str>, Vec<&str>) =
+                    actions.iter().map(|a| (a.uai.as_str(), a.siret.as_str())).unzip();
+                // Their names, and the address each CFA's latest collaboration settings give: one query
+                // each for them all.
+                let noms: HashMap<(String, String), String> = sqlx::query_as::<_, (String, String, String)>(
+                    "SELECT o.uai, o.siret, o.nom FROM organismes o
+                     JOIN unnest($1::text[], $2::text[]) AS k(uai, siret) USING (uai, siret)",
+                )
+                .bind(&uais)
+                .bind(&sirets)
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|(u, s, n)| ((u, s), n))
+                .collect();
+                let streams: Vec<String> =
+                    actions.iter().map(|a| CollaborationReglee::stream_of(&a.uai, &a.siret)).collect();
+                let adresses: HashMap<String, String> = sqlx::query_as::<_, (String, Option<String>)>(
+                    "SELECT DISTINCT ON (stream_id) stream_id, data->>'email_recapitulatifs' FROM events
+                     WHERE stream_id = ANY($1) AND event_type = $2 ORDER BY stream_id, version DESC",
+                )
+                .bind(&streams)
+                .bind(COLLABORATION_REGLEE)
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .filter_map(|(stream, email)| email.map(|e| (stream, e)))
+                .collect();
+                for (actions, stream) in actions.into_iter().zip(streams) {
                     let d = Destinataire::organisme(&actions.uai, &actions.siret);
-                    if !a_faire(&d, genre, au) {
-                        continue;
-                    }
-                    let nom: Option<String> =
-                        sqlx::query_scalar("SELECT nom FROM organismes WHERE uai = $1 AND siret = $2")
-                            .bind(&actions.uai)
-                            .bind(&actions.siret)
-                            .fetch_optional(&mut *conn)
-                            .await?;
-                    let organisme = format!("{}:{}", actions.uai, actions.siret).parse();
-                    let email = match organisme {
-                        Ok(o) => {
-                            super::collaboration::read(store, &o)
-                                .await
-                                .map_err(|e| anyhow::anyhow!("{e:?}"))?
-                                .0
-                                .email_recapitulatifs
-                        }
-                        Err(_) => None,
-                    };
-                    let cfa = nom.unwrap_or_else(|| actions.uai.clone());
-                    recaps.push((d, Contenu::Actions { cfa, actions }, au, email));
+                    let cfa = noms
+                        .get(&(actions.uai.clone(), actions.siret.clone()))
+                        .cloned()
+                        .unwrap_or_else(|| actions.uai.clone());
+                    recaps.push((d, Contenu::Actions { cfa, actions }, au, adresses.get(&stream).cloned()));
                 }
             }
         }

@@ -241,6 +241,12 @@ impl Viewer {
         use projections::france_travail::query::Perimetre;
         let principal = self.principal()?;
         let asked = region.map(str::trim).filter(|r| !r.is_empty());
+        if let Some(asked) = asked
+            && events::domain::territoire::region_nom(asked).is_none()
+        {
+            let shown: String = asked.chars().take(20).collect();
+            return Err(bad_input("region", format!("{shown:?} n'est pas une région")));
+        }
         match principal.role {
             Role::FranceTravail => {
                 let Some(own) =

@@ -291,11 +291,19 @@ fn jour(date: Option<Date>) -> NaiveDate {
 }
 
 fn secteur(field: &str, text: Option<String>) -> Result<Option<String>, Error> {
-    let Some(text) = text.map(|t| t.trim().to_uppercase()).filter(|t| !t.is_empty()) else { return Ok(None) };
-    let mut chars = text.chars();
-    match (chars.next(), chars.next()) {
-        (Some(c), None) if events::formation::SECTEURS.contains(&c) => Ok(Some(text)),
-        _ => Err(bad_input(field, format!("{text:?} n'est pas un secteur (une lettre de A à N)"))),
+    let text = text.unwrap_or_default();
+    events::formation::parse_secteur(&text).map_err(|why| bad_input(field, why))
+}
+
+/// A département of residence, checked against the reference table.
+fn departement(text: Option<String>) -> Result<Option<String>, Error> {
+    let Some(text) = text.map(|d| d.trim().to_uppercase()).filter(|d| !d.is_empty()) else { return Ok(None) };
+    match events::domain::territoire::departement(&text) {
+        Some(d) => Ok(Some(d.code.clone())),
+        None => Err(bad_input(
+            "departement",
+            format!("{:?} n'est pas un département", text.chars().take(20).collect::<String>()),
+        )),
     }
 }
 
@@ -340,7 +348,7 @@ impl FranceTravailQuery {
             jour,
             secteur,
             liste: liste.map(Into::into),
-            departement: departement.map(|d| d.trim().to_uppercase()).filter(|d| !d.is_empty()),
+            departement: self::departement(departement)?,
             apres,
             premiers: i64::from(first) + 1,
         };

@@ -90,12 +90,8 @@ pub async fn export(
         params.map_err(|e| ApiError::bad_request(format!("paramètres : {}", e.body_text())))?;
     let perimetre = Viewer::Key(caller.0.clone()).france_travail(params.region.as_deref())?;
     let format = fichiers::format(params.format.as_deref())?;
-    let secteur = params.secteur.as_deref().map(|s| s.trim().to_uppercase()).filter(|s| !s.is_empty());
-    if let Some(s) = &secteur
-        && !(s.len() == 1 && s.chars().all(|c| events::formation::SECTEURS.contains(&c)))
-    {
-        return Err(ApiError::bad_request(format!("secteur : une lettre de A à N, pas {s:?}")));
-    }
+    let secteur = events::formation::parse_secteur(params.secteur.as_deref().unwrap_or(""))
+        .map_err(|why| ApiError::bad_request(format!("secteur : {why}")))?;
     let liste = match params.liste.as_deref() {
         None | Some("") => None,
         Some(_) if secteur.is_none() => {

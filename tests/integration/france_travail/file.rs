@@ -171,6 +171,16 @@ async fn adults_enrolled_without_a_contract_reach_their_regions_advisors_by_sect
     assert_eq!(code(&graphql(&app, Some(&ml), &page("")).await.1), "FORBIDDEN");
     assert_eq!(code(&graphql(&app, Some(&lyon), &page("")).await.1), "FORBIDDEN");
     let admin = key(&db, Role::Administrateur, None).await;
+    // Values that name nothing are refused, by name.
+    for (args, field) in [
+        ("(region: \"99\")", "region"),
+        ("(departement: \"ZZ\")", "departement"),
+        ("(secteur: \"GG\")", "secteur"),
+    ] {
+        let (_, refused) = graphql(&app, Some(&admin), &page(args)).await;
+        assert_eq!(refused["errors"][0]["extensions"]["field"], field, "{refused}");
+    }
+    assert_eq!(noms(&graphql(&app, Some(&ft), &page("(departement: \"69\")")).await.1), ["ADULTE"]);
     let mut all = noms(&graphql(&app, Some(&admin), &page("")).await.1);
     all.sort();
     assert_eq!(all, ["ADULTE", "PARISIEN"]);
