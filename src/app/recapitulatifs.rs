@@ -5,7 +5,7 @@
 //! UTC), a weekly one at Monday's, so any producer, at any time after, writes the same recap once. What
 //! a recap says is decided by pure functions of its figures; it never names a young person.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Datelike, Duration, NaiveTime, Timelike, Utc};
 use events::collaboration::{COLLABORATION_REGLEE, CollaborationReglee};
@@ -226,9 +226,18 @@ pub async fn produire(
             }
             Genre::HebdomadaireMissionLocale => {
                 let mut semaines = chiffres::periodes_missions_locales(&mut conn, du(genre, au), au).await?;
+                // A Mission Locale without an entry nor anything in its week has nothing to say: its
+                // queue is not counted (this runs every ten minutes until each recap is produced).
+                let avec_entrees: HashSet<String> = sqlx::query_scalar(
+                    "SELECT DISTINCT ml_id FROM rm_ruptures WHERE active AND ml_id IS NOT NULL",
+                )
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .collect();
                 for (id, nom, email) in &missions {
                     let d = Destinataire::mission_locale(id);
-                    if !a_faire(&d, genre, au) {
+                    if !a_faire(&d, genre, au) || (!avec_entrees.contains(id) && !semaines.contains_key(id)) {
                         continue;
                     }
                     let qui = Qui::MissionLocale(id.clone());

@@ -128,6 +128,26 @@ impl Loader<FormationCle> for Loaders {
     }
 }
 
+/// The situations recorded about a person: loaded for a whole page at once.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HistoriqueFt(String);
+
+impl Loader<HistoriqueFt> for Loaders {
+    type Value = Vec<query::Action>;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[HistoriqueFt]) -> Result<HashMap<HistoriqueFt, Self::Value>, Self::Error> {
+        let entrees: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let mut conn = self.pool.acquire().await.or_internal().map_err(Arc::new)?;
+        let actions = query::historiques(&mut conn, &entrees).await.or_internal().map_err(Arc::new)?;
+        let mut out: HashMap<HistoriqueFt, Self::Value> = HashMap::new();
+        for action in actions {
+            out.entry(HistoriqueFt(action.entree.clone())).or_default().push(action);
+        }
+        Ok(out)
+    }
+}
+
 /// An adult enrolled without a contract, in the queue of France Travail's advisors of their région of
 /// residence: one entry per person nationwide, as seen on a day.
 pub struct EntreeFranceTravail {
@@ -236,10 +256,11 @@ impl EntreeFranceTravail {
     /// the access journal).
     async fn historique(&self, ctx: &Context<'_>) -> Result<Vec<SituationSecteur>, Error> {
         lecture(ctx, "franceTravailEntree", &self.ligne.entree).await?;
-        let mut conn = ctx.data::<PgPool>()?.acquire().await.or_internal()?;
+        let loader = ctx.data::<DataLoader<Loaders>>()?;
         let actions =
-            query::historiques(&mut conn, std::slice::from_ref(&self.ligne.entree)).await.or_internal()?;
+            loader.load_one(HistoriqueFt(self.ligne.entree.clone())).await.map_err(|e| (*e).clone())?;
         Ok(actions
+            .unwrap_or_default()
             .into_iter()
             .map(|a| SituationSecteur {
                 secteur: a.secteur,

@@ -282,18 +282,16 @@ pub struct Action {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// Each person's actions are those recorded under their key and under the keys their dossiers had
+/// before an identity correction.
 pub async fn historiques(conn: &mut PgConnection, entrees: &[String]) -> Result<Vec<Action>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT k.entree, a.position, a.secteur, a.situation, a.commentaire, a.date_inscription, a.organisation,
-                a.principal, a.recorded_at
-         FROM unnest($1::text[]) AS k(entree)
-         JOIN LATERAL (SELECT DISTINCT r.anciennes FROM rm_ft_entrees r WHERE r.entree = k.entree AND r.active) r2
-              ON true
-         JOIN rm_ft_actions a ON a.entree = k.entree OR a.entree = ANY(r2.anciennes)
-         UNION
+        "WITH cles(entree, cle) AS (
+             SELECT e, e FROM unnest($1::text[]) AS e
+             UNION SELECT r.entree, unnest(r.anciennes) FROM rm_ft_entrees r WHERE r.entree = ANY($1) AND r.active)
          SELECT k.entree, a.position, a.secteur, a.situation, a.commentaire, a.date_inscription, a.organisation,
                 a.principal, a.recorded_at
-         FROM unnest($1::text[]) AS k(entree) JOIN rm_ft_actions a ON a.entree = k.entree
+         FROM cles k JOIN rm_ft_actions a ON a.entree = k.cle
          ORDER BY 1, 2",
     )
     .bind(entrees)

@@ -144,6 +144,12 @@ async fn adults_enrolled_without_a_contract_reach_their_regions_advisors_by_sect
         json!([{ "secteur": "G", "situation": "ENTREPRISE", "commentaire": "Entretien chez un traiteur" }]),
         "{done}"
     );
+    let (_, history) = graphql(&app, Some(&ft), &one).await;
+    assert_eq!(
+        history["data"]["franceTravailEntree"]["historique"],
+        json!([{ "secteur": "G" }]),
+        "the refused one is not in it: {history}"
+    );
     let liste = |secteur: &str, liste: &str| page(&format!("(secteur: {secteur:?}, liste: {liste})"));
     assert_eq!(noms(&graphql(&app, Some(&ft), &liste("G", "A_TRAITER")).await.1), Vec::<String>::new());
     assert_eq!(noms(&graphql(&app, Some(&ft), &liste("G", "TRAITES")).await.1), ["ADULTE"]);
