@@ -293,10 +293,13 @@ impl Viewer {
                         "nommez le destinataire : MISSION_LOCALE:<id> ou ORGANISME:<uai>:<siret>",
                     ));
                 };
-                if !(asked.starts_with("MISSION_LOCALE:") || asked.starts_with("ORGANISME:")) {
+                if asked.len() > 200
+                    || !(asked.starts_with("MISSION_LOCALE:") || asked.starts_with("ORGANISME:"))
+                {
+                    let shown: String = asked.chars().take(40).collect();
                     return Err(bad_input(
                         "destinataire",
-                        format!("{asked:?} : MISSION_LOCALE:<id> ou ORGANISME:<uai>:<siret>"),
+                        format!("{shown:?} : MISSION_LOCALE:<id> ou ORGANISME:<uai>:<siret>"),
                     ));
                 }
                 return Ok(Destinataire(asked.to_owned()));

@@ -19,6 +19,9 @@ use sqlx::PgPool;
 use super::organismes::ImportReport;
 use super::referential::{RowError, optional};
 
+/// The most ROME codes one formation lists (a real one lists a handful).
+const MAX_CODES_ROME: usize = 50;
+
 pub const COLUMNS: [&str; 5] = ["cfd", "rncp", "libelle", "niveau", "codes_rome"];
 
 /// Read and check the whole file; any refused value refuses the file.
@@ -61,7 +64,12 @@ pub fn parse_csv(input: impl Read) -> Result<Vec<Formation>, Vec<RowError>> {
             },
         };
         let mut codes_rome = BTreeSet::new();
-        for code in row.get("codes_rome").split([' ', '|', ';']).filter(|c| !c.is_empty()) {
+        let codes: Vec<&str> =
+            row.get("codes_rome").split([' ', '|', ';']).filter(|c| !c.is_empty()).collect();
+        if codes.len() > MAX_CODES_ROME {
+            errors.push(RowError::new(line, "codes_rome", format!("at most {MAX_CODES_ROME} ROME codes")));
+        }
+        for code in codes.into_iter().take(MAX_CODES_ROME) {
             match code_rome(code) {
                 Ok(code) => {
                     codes_rome.insert(code);
@@ -161,5 +169,8 @@ mod tests {
         let errors = parse_csv(bad.as_bytes()).expect_err("refused");
         let fields: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.field.as_str())).collect();
         assert_eq!(fields, [(2, "cfd"), (2, "niveau"), (2, "codes_rome"), (3, "libelle"), (4, "cfd")]);
+        let many = format!("{HEADER}50022137,,CAP,3,{}\n", vec!["D1106"; 51].join(" "));
+        let errors = parse_csv(many.as_bytes()).expect_err("too many codes");
+        assert_eq!(errors[0].field, "codes_rome");
     }
 }
