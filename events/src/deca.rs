@@ -77,3 +77,24 @@ pub struct ContratDecaEnregistre {
 pub struct ContratDecaRetire {
     pub numero: String,
 }
+
+/// An event of a contract's stream, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecaEvent {
+    Enregistre(Box<ContratDecaEnregistre>),
+    Retire(ContratDecaRetire),
+}
+
+impl DecaEvent {
+    /// Decode an event of a `deca-` stream by its type.
+    pub fn decode(event_type: &str, data: &serde_json::Value) -> Result<DecaEvent, String> {
+        let decoded = match event_type {
+            CONTRAT_DECA_ENREGISTRE => {
+                serde_json::from_value(data.clone()).map(|e| DecaEvent::Enregistre(Box::new(e)))
+            }
+            CONTRAT_DECA_RETIRE => serde_json::from_value(data.clone()).map(DecaEvent::Retire),
+            other => return Err(format!("not an event of a DECA contract: {other}")),
+        };
+        decoded.map_err(|e| e.to_string())
+    }
+}

@@ -31,6 +31,7 @@ pub fn check(event: &RecordedEvent) -> Result<(), String> {
         }
         ("rupture", kind) => RuptureEvent::decode(kind, &event.data).map(drop).map_err(|e| e.to_string()),
         ("candidat", kind) => VoeuEvent::decode(kind, &event.data).map(drop).map_err(|e| e.to_string()),
+        ("deca", kind) => events::deca::DecaEvent::decode(kind, &event.data).map(drop),
         _ => Ok(()),
     };
     decoded.map_err(|e| format!("{}: {e}", event.event_type))?;
@@ -102,19 +103,7 @@ mod tests {
     use super::*;
 
     fn recorded(stream: &str, event_type: &str, data: serde_json::Value) -> RecordedEvent {
-        RecordedEvent {
-            position: 7,
-            stream_id: stream.to_owned(),
-            version: 1,
-            event_id: Default::default(),
-            event_type: event_type.to_owned(),
-            schema_version: 1,
-            occurred_at: chrono::NaiveDate::MIN,
-            data,
-            metadata: events::Metadata::default(),
-            recorded_at: chrono::DateTime::UNIX_EPOCH,
-            hash: [0; 32],
-        }
+        crate::test_support::recorded(stream, 7, event_type, data)
     }
 
     #[test]

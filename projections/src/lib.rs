@@ -12,4 +12,6 @@ pub mod indicateurs;
 pub mod runtime;
 pub mod ruptures;
 pub mod status;
+#[cfg(test)]
+mod test_support;
 pub mod voeux;

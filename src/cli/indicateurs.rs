@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use chrono::NaiveDate;
-use projections::indicateurs::{self, Dimension, Filtre, Tranche};
+use projections::indicateurs::{self, Dimension, Filtre, Source, Tranche};
 use sqlx::Connection;
 
 use crate::auth::keys::OrganismeRef;
@@ -17,7 +17,8 @@ pub struct IndicateursArgs {
     /// The day counted (YYYY-MM-DD, UTC); today by default.
     #[arg(long)]
     pub date: Option<NaiveDate>,
-    /// What to group by: national, region, departement, academie, organisme, formation or niveau.
+    /// What to group by: national, region, departement, academie, organisme, formation, niveau or
+    /// source.
     #[arg(long, default_value = "national", value_parser = dimension)]
     pub par: Dimension,
     /// Only these régions (code, e.g. 84); repeatable, as every filter.
@@ -44,6 +45,9 @@ pub struct IndicateursArgs {
     /// Only these années de formation (0 to 5, as sent; -1 for the dossiers whose ERP sent none).
     #[arg(long, allow_hyphen_values = true, value_parser = clap::value_parser!(i16).range(-1..=5))]
     pub annee_formation: Vec<i16>,
+    /// Only these sources: ERP, FICHIER, DECA.
+    #[arg(long, value_parser = source)]
+    pub source: Vec<Source>,
     /// Count in this schema's read model (a `tba replay`) instead of the live one.
     #[arg(long, conflicts_with = "connu_au")]
     pub schema: Option<String>,
@@ -61,6 +65,11 @@ fn dimension(value: &str) -> Result<Dimension, String> {
         let names: Vec<&str> = Dimension::ALL.iter().map(|d| d.as_str()).collect();
         format!("{value:?} is not a grouping: {}", names.join(", "))
     })
+}
+
+fn source(value: &str) -> Result<Source, String> {
+    Source::parse(&value.to_uppercase())
+        .ok_or_else(|| format!("{value:?} is not a source: ERP, FICHIER or DECA"))
 }
 
 fn tranche(value: &str) -> Result<Tranche, String> {
@@ -106,6 +115,7 @@ pub async fn run(db: &DbConfig, args: IndicateursArgs) -> anyhow::Result<ExitCod
         niveaux: args.niveau,
         tranches: args.tranche,
         annees_formation: args.annee_formation,
+        sources: args.source,
     };
     let groupes = match args.connu_au {
         Some(instant) => {

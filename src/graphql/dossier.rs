@@ -22,7 +22,7 @@ use super::error::{OrInternal, bad_input, forbidden};
 use super::indicateurs::IndicateursFiltre;
 use super::loaders::Loaders;
 use super::log::Evenement;
-use super::types::{Date, Statut, StatutChange, statut_at};
+use super::types::{Date, Source, Statut, StatutChange, statut_at};
 use crate::auth::Role;
 use crate::auth::access_log;
 use crate::auth::viewer::{DossierScope, Viewer};
@@ -173,8 +173,19 @@ impl Dossier {
     /// in all their dossiers; what `effacerPersonne` and `tba personnes effacer` take.
     async fn personne(&self, ctx: &Context<'_>) -> Result<Option<String>, Error> {
         let events = self.events(ctx).await?;
+        if self.is_deca() {
+            return Ok(contrat_deca(&events).map(|c| c.personne));
+        }
         let dossier = events::dossier::Dossier::from_log(events.iter());
         Ok(dossier.inscription.map(|i| i.personne.identite))
+    }
+
+    /// Where its figures come from: an ERP, a file, or (for an organisme that never transmitted) the
+    /// national contracts base (a DECA contract counts as one dossier per année scolaire it spans).
+    async fn source(&self) -> Source {
+        projections::indicateurs::Source::parse(&self.row.source)
+            .unwrap_or(projections::indicateurs::Source::Erp)
+            .into()
     }
 
     /// The school year, `YYYY-YYYY` (1 August to 31 July; `2025-2025` for a calendar year).
@@ -248,6 +259,9 @@ impl Dossier {
     async fn apprenant(&self, ctx: &Context<'_>) -> Result<Option<Apprenant>, Error> {
         super::loaders::lecture(ctx, "apprenant", &self.row.dossier_id).await?;
         let events = self.events(ctx).await?;
+        if self.is_deca() {
+            return Ok(contrat_deca(&events).map(|c| apprenant_deca(c.contrat.apprenti)));
+        }
         let dossier = events::dossier::Dossier::from_log(events.iter());
         Ok(dossier.inscription.map(|i| {
             let p = i.personnel;
@@ -272,6 +286,18 @@ impl Dossier {
     /// Its contracts, by start day, as the log last recorded them.
     async fn contrats(&self, ctx: &Context<'_>) -> Result<Vec<Contrat>, Error> {
         let events = self.events(ctx).await?;
+        if self.is_deca() {
+            return Ok(contrat_deca(&events)
+                .map(|c| Contrat {
+                    date_debut: Date(c.contrat.date_debut),
+                    date_fin: Some(Date(c.contrat.date_fin_prevue)),
+                    siret_employeur: Some(c.contrat.siret_employeur.to_string()),
+                    date_rupture: c.contrat.date_rupture.map(Date),
+                    cause_rupture: c.contrat.cause_rupture,
+                })
+                .into_iter()
+                .collect());
+        }
         let dossier = events::dossier::Dossier::from_log(events.iter());
         Ok(dossier
             .contrats
@@ -299,8 +325,12 @@ impl Dossier {
     async fn events(&self, ctx: &Context<'_>) -> Result<Arc<Vec<RecordedEvent>>, Error> {
         let loader = ctx.data::<DataLoader<Loaders>>()?;
         let events =
-            loader.load_one(DossierStream(self.row.dossier_id.clone())).await.map_err(|e| (*e).clone())?;
+            loader.load_one(DossierStream(self.row.stream().to_owned())).await.map_err(|e| (*e).clone())?;
         Ok(events.unwrap_or_default())
+    }
+
+    fn is_deca(&self) -> bool {
+        self.row.source == projections::indicateurs::Source::Deca.as_str()
     }
 
     fn scope(&self, today: NaiveDate) -> DossierScope<'_> {
@@ -313,6 +343,33 @@ impl Dossier {
             academie: &r.academie,
             statut: statut_at(&r.parcours.0, today),
         }
+    }
+}
+
+/// A DECA contract as its stream last recorded it (none once withdrawn).
+fn contrat_deca(events: &[RecordedEvent]) -> Option<events::deca::ContratDecaEnregistre> {
+    use events::deca::DecaEvent;
+    events.iter().fold(None, |state, e| match DecaEvent::decode(&e.event_type, &e.data) {
+        Ok(DecaEvent::Enregistre(c)) => Some(*c),
+        Ok(DecaEvent::Retire(_)) => None,
+        Err(_) => state,
+    })
+}
+
+fn apprenant_deca(a: events::deca::ApprentiDeca) -> Apprenant {
+    let kept = |v: String| (!a.efface).then_some(v);
+    Apprenant {
+        efface: a.efface,
+        nom: kept(a.nom.to_uppercase()),
+        prenom: kept(a.prenom),
+        date_de_naissance: (!a.efface).then_some(Date(a.date_de_naissance)),
+        ine: a.ine.map(|i| i.to_string()),
+        email: a.email.map(|e| e.to_string()),
+        telephone: a.telephone.map(|t| t.to_string()),
+        adresse: a.adresse,
+        code_postal: a.code_postal,
+        code_commune_insee: a.code_commune_insee,
+        responsables_mails: Vec::new(),
     }
 }
 

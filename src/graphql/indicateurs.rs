@@ -10,14 +10,15 @@ use std::sync::{Arc, Mutex};
 
 use async_graphql::{Context, Error, InputObject, Object, SimpleObject};
 use chrono::{NaiveDate, Utc};
-use events::domain::territoire::{academie_nom, departement, region_nom};
+use events::domain::territoire::{academie_nom, departement, departement_nom, region_nom};
 use events::domain::{Cfd, Rncp};
+use projections::dossiers::couverture::{self, Couverture};
 use projections::indicateurs::{self, Dimension as Dim, Filtre, Groupe, connu};
 use sqlx::Connection;
 use sqlx::PgPool;
 
 use super::error::{OrInternal, bad_input};
-use super::types::{Date, DateTime, Dimension, TrancheAge};
+use super::types::{Date, DateTime, Dimension, Source, TrancheAge};
 use crate::auth::keys::OrganismeRef;
 use crate::auth::viewer::Viewer;
 
@@ -41,6 +42,8 @@ pub struct IndicateursFiltre {
     pub tranches_age: Option<Vec<TrancheAge>>,
     /// Années de formation (0 to 5, as the ERPs sent them; -1 for the dossiers whose ERP sent none).
     pub annees_formation: Option<Vec<i32>>,
+    /// Where the figures come from: ERP, FICHIER, DECA.
+    pub sources: Option<Vec<Source>>,
 }
 
 impl IndicateursFiltre {
@@ -94,6 +97,7 @@ impl IndicateursFiltre {
             niveaux: numbers(self.niveaux, "filtre.niveaux", 0..=8)?,
             tranches: self.tranches_age.unwrap_or_default().into_iter().map(Into::into).collect(),
             annees_formation: numbers(self.annees_formation, "filtre.anneesFormation", -1..=5)?,
+            sources: self.sources.unwrap_or_default().into_iter().map(Into::into).collect(),
         })
     }
 }
@@ -201,6 +205,39 @@ pub async fn connus(
     connu::indicateurs(pool, instant, date, dimension, filtre).await.or_internal()
 }
 
+/// A département's organismes formateurs by where their figures come from (domain.md §13).
+#[derive(Debug, SimpleObject)]
+pub struct CouvertureDepartement {
+    /// The département's code ("" for organismes the referential does not place).
+    pub departement: String,
+    /// Its name, from the reference tables.
+    pub libelle: Option<String>,
+    /// Its région's code.
+    pub region: String,
+    /// Organismes that transmitted their dossiers through an ERP or a file.
+    pub transmettent: i64,
+    /// Organismes that never transmitted, whose learners are counted from DECA's contracts.
+    pub deca_seulement: i64,
+    /// Organismes of the referential counted from neither.
+    pub aucune: i64,
+    /// The DECA dossiers counted (one per contract and année scolaire it spans).
+    pub dossiers_deca: i64,
+}
+
+impl From<Couverture> for CouvertureDepartement {
+    fn from(c: Couverture) -> Self {
+        CouvertureDepartement {
+            libelle: departement_nom(&c.departement).map(str::to_owned),
+            departement: c.departement,
+            region: c.region,
+            transmettent: c.transmettent,
+            deca_seulement: c.deca_seulement,
+            aucune: c.aucune,
+            dossiers_deca: c.dossiers_deca,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct IndicateursQuery;
 
@@ -232,5 +269,21 @@ impl IndicateursQuery {
         let cache = ctx.data::<IndicateursCache>()?;
         let groupes = cache.indicateurs(pool, date, dimension.domain(), &filtre).await.or_internal()?;
         Ok(groupes.iter().cloned().map(Into::into).collect())
+    }
+
+    /// The coverage of the sources, per département of the organismes formateurs: how many transmit
+    /// (ERP or file), how many are counted from DECA only, how many from neither. The filter's
+    /// territories and organismes apply (its other lists do not); the caller's perimeter is added to
+    /// it. Needs a key.
+    async fn couverture(
+        &self,
+        ctx: &Context<'_>,
+        filtre: Option<IndicateursFiltre>,
+    ) -> Result<Vec<CouvertureDepartement>, Error> {
+        let pool = ctx.data::<PgPool>()?;
+        let viewer = ctx.data::<Viewer>()?;
+        let filtre = viewer.perimetre(pool).await?.restrict(filtre.unwrap_or_default().parse()?, false)?;
+        let rows = couverture::couverture(pool, &filtre).await.or_internal()?;
+        Ok(rows.into_iter().map(Into::into).collect())
     }
 }

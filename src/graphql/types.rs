@@ -108,6 +108,20 @@ pub enum Dimension {
     Formation,
     /// By European niveau (3 to 7; "" when unknown).
     Niveau,
+    /// By where the figures come from: "ERP", "FICHIER" or "DECA" (domain.md §13).
+    Source,
+}
+
+/// Where a dossier's figures come from (domain.md §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "projections::indicateurs::Source")]
+pub enum Source {
+    /// An ERP, through the API or typed events.
+    Erp,
+    /// A file of dossiers.
+    Fichier,
+    /// The national contracts base (DECA), for an organisme that never transmitted.
+    Deca,
 }
 
 impl Dimension {

@@ -21,7 +21,7 @@ use events::store::category_by_stream;
 use futures_util::TryStreamExt;
 use sqlx::PgConnection;
 
-use crate::admission::{self, Quarantined};
+use crate::admission;
 use crate::fold::Touched;
 use crate::indicateurs::historique::Historique;
 use crate::indicateurs::versions::Versions;
@@ -29,6 +29,8 @@ use crate::indicateurs::{Comptage, Deltas};
 use crate::runtime::{ProjectionError, Projector};
 use crate::status::RuleSet;
 
+pub mod couverture;
+pub(crate) mod deca;
 pub mod query;
 mod read;
 mod row;
@@ -37,8 +39,8 @@ mod write;
 use read::{read_streams, territoires};
 use row::{Row, Steps};
 use write::{
-    Counted, copy_dossiers, counted, insert_libelles, named, relocate, write_dossiers, write_libelles,
-    write_organismes,
+    Counted, copy_dossiers, counted, delete_dossiers, insert_libelles, named, relocate, write_dossiers,
+    write_libelles, write_organismes,
 };
 
 pub struct DossiersProjection {
@@ -69,8 +71,9 @@ pub fn niveau(cfd: &str) -> Option<i16> {
 }
 
 /// The version of the `dossiers` projection (its checkpoint's name): 3 keeps an année de formation 0
-/// apart from none sent; 4 keeps the formations' names (`rm_dossiers_libelles`).
-pub const VERSION: i32 = 4;
+/// apart from none sent; 4 keeps the formations' names (`rm_dossiers_libelles`); 5 counts the DECA
+/// contracts of organismes that never transmitted, and each dossier's source.
+pub const VERSION: i32 = 5;
 
 /// Dossier rows written per statement while building.
 const BUILD_ROWS: usize = 5000;
@@ -92,21 +95,24 @@ impl Projector for DossiersProjection {
             "rm_indicateurs_territoire",
             "rm_indicateurs_organisme",
             "rm_indicateurs_formation",
+            "rm_indicateurs_source",
             "rm_indicateurs_departement_pending",
             "rm_indicateurs_territoire_pending",
             "rm_indicateurs_organisme_pending",
             "rm_indicateurs_formation_pending",
+            "rm_indicateurs_source_pending",
             "rm_indicateurs_historique",
             "rm_dossiers_versions",
             "rm_organismes_versions",
             "rm_dossiers_quarantaine",
             "rm_dossiers_libelles",
             "rm_formations_libelles",
+            "rm_organismes_transmissions",
         ]
     }
 
     fn reads(&self, category: &str) -> bool {
-        matches!(category, "dossier" | "organisme" | "personne")
+        matches!(category, "dossier" | "organisme" | "personne" | "deca")
     }
 
     fn quarantaine(&self) -> &'static str {
@@ -161,13 +167,31 @@ impl Projector for DossiersProjection {
                 .fetch_all(&mut *tx)
                 .await?
         };
+        let (also_deca, also): (Vec<String>, Vec<String>) =
+            also.into_iter().partition(|id| deca::stream_of(id).is_some());
         let touched = Touched::of(tx, self.vault.as_ref(), events, "dossier", &also).await?;
         let (first, last) = (events[0].position, events[events.len() - 1].position);
         // Each dossier after each of its events in the batch (the knowledge-time history), the last
         // being its row now.
         let mut steps: Vec<(String, Steps)> = Vec::new();
+        let mut found = deca::Transmissions::new();
         for (stream, events) in touched.streams() {
-            steps.push((stream.to_owned(), self.steps(stream, &events, first, last)?));
+            let dossier = self.steps(stream, &events, first, last)?;
+            deca::noter(&mut found, &dossier);
+            steps.push((stream.to_owned(), dossier));
+        }
+        // An organisme's first transmission takes its DECA contracts out; a contract's dossiers are
+        // evaluated at its events and at those switches.
+        let switched = deca::nouvelles(tx, &found).await?;
+        let mut contrats: Vec<String> = deca::streams_of(tx, &switched).await?;
+        contrats.extend(also_deca.iter().filter_map(|id| deca::stream_of(id)).map(str::to_owned));
+        contrats.sort();
+        contrats.dedup();
+        let touched = Touched::of(tx, self.vault.as_ref(), events, "deca", &contrats).await?;
+        let streams: Vec<(&str, Vec<&RecordedEvent>)> = touched.streams().collect();
+        let transmissions = deca::connues(tx, &deca::organismes_of(&streams)).await?;
+        for (stream, events) in &streams {
+            steps.extend(self.deca_steps(stream, events, (first, last), &transmissions)?);
         }
         let formateurs = steps
             .iter()
@@ -183,11 +207,13 @@ impl Projector for DossiersProjection {
         let mut deltas = Deltas::default();
         let mut historique = Historique::default();
         let mut versions = Versions::default();
-        let efface: std::collections::HashSet<&str> = also.iter().map(String::as_str).collect();
+        let efface: std::collections::HashSet<&str> =
+            also.iter().chain(&also_deca).map(String::as_str).collect();
         let ids: Vec<String> = steps.iter().map(|(id, _)| id.clone()).collect();
         let old: HashMap<String, Comptage> =
             counted(tx, Counted::Dossiers(&ids)).await?.into_iter().collect();
         let mut rows = Vec::new();
+        let mut gone = Vec::new();
         for (id, steps) in steps {
             let before = old.get(&id);
             let counts = || steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| &r.comptage)));
@@ -196,14 +222,19 @@ impl Projector for DossiersProjection {
             if let Some(before) = before {
                 deltas.add(before, -1);
             }
-            if let Some((_, Some(row))) = steps.into_iter().next_back() {
-                deltas.add(&row.comptage, 1);
-                rows.push(row);
+            match steps.into_iter().next_back() {
+                Some((_, Some(row))) => {
+                    deltas.add(&row.comptage, 1);
+                    rows.push(row);
+                }
+                _ if before.is_some() => gone.push(id),
+                _ => {}
             }
         }
         relocate(tx, &moved, &ids.iter().map(String::as_str).collect(), &mut deltas, (&mut historique, last))
             .await?;
         write_dossiers(tx, &rows, self.rules.version() as i32).await?;
+        delete_dossiers(tx, &gone).await?;
         write_libelles(tx, &ids, &rows).await?;
         deltas.write(tx).await?;
         historique.write(tx).await?;
@@ -212,8 +243,8 @@ impl Projector for DossiersProjection {
     }
 
     /// In one pass: the organismes, then every dossier folded once from its whole stream (the log read
-    /// in stream order), its row written in batches and its counts added up in memory, the cubes
-    /// written at the end.
+    /// in stream order), then every DECA contract (its organisme's first transmission known by then),
+    /// their rows written in batches and their counts added up in memory, the cubes written at the end.
     async fn build(
         &self,
         store: &EventStore,
@@ -235,47 +266,62 @@ impl Projector for DossiersProjection {
         let mut rows: Vec<Row> = Vec::with_capacity(BUILD_ROWS);
         let mut set_aside = Vec::new();
         let mut done = 0;
-        let mut fold = |stream: &[RecordedEvent],
+        let mut found = deca::Transmissions::new();
+        // Each dossier's row after each of its events: its history and versions, and its row now.
+        let mut take = |id: &str,
+                        mut steps: Steps,
                         rows: &mut Vec<Row>,
-                        (historique, versions): (&mut Historique, &mut Versions),
-                        set_aside: &mut Vec<Quarantined>|
-         -> Result<(), ProjectionError> {
-            let events = admission::sort_out(stream, set_aside);
-            if events.is_empty() {
-                return Ok(());
-            }
-            // The history needs the dossier after each of its events, as the live batches write it.
-            let mut steps = self.steps(&stream[0].stream_id, &events, 0, 0)?;
+                        (historique, versions): (&mut Historique, &mut Versions)| {
             steps.iter_mut().filter_map(|(_, r)| r.as_mut()).for_each(|row| row.locate(&territoires));
             let counts = || steps.iter().map(|(p, r)| (*p, r.as_ref().map(|r| &r.comptage)));
             historique.add_steps(None, counts());
-            versions.add_steps(&stream[0].stream_id, None, counts(), false);
+            versions.add_steps(id, None, counts(), false);
             if let Some((_, Some(row))) = steps.pop() {
                 deltas.add(&row.comptage, 1);
                 rows.push(row);
             }
-            Ok(())
         };
-        // Reading and decoding the log runs beside the folding: two cores, two halves of the work.
-        let (sender, mut streams) = tokio::sync::mpsc::channel::<Vec<Vec<RecordedEvent>>>(4);
-        let reader = tokio::spawn(read_streams(store.clone(), until, sender));
-        while let Some(chunk) = streams.recv().await {
-            for stream in &chunk {
-                fold(stream, &mut rows, (&mut historique, &mut versions), &mut set_aside)?;
-                done += stream.len() as i64;
+        // The dossiers first (their organismes' first transmissions), then the DECA contracts.
+        for category in ["dossier", "deca"] {
+            if category == "deca" {
+                let mut first: Vec<((String, String), i64)> =
+                    found.iter().map(|(k, p)| (k.clone(), *p)).collect();
+                first.sort();
+                deca::write_transmissions(tx, &first).await?;
             }
-            if rows.len() >= BUILD_ROWS {
-                copy_dossiers(tx, &rows, self.rules.version()).await?;
-                insert_libelles(tx, &named(&rows)).await?;
-                historique.write(tx).await?;
-                let writing = std::time::Instant::now();
-                versions.write(tx).await?;
-                versions_written += writing.elapsed();
-                rows.clear();
-                progress(done, until);
+            // Reading and decoding the log runs beside the folding: two cores, two halves of the work.
+            let (sender, mut streams) = tokio::sync::mpsc::channel::<Vec<Vec<RecordedEvent>>>(4);
+            let reader = tokio::spawn(read_streams(store.clone(), category, until, sender));
+            while let Some(chunk) = streams.recv().await {
+                for stream in &chunk {
+                    done += stream.len() as i64;
+                    let events = admission::sort_out(stream, &mut set_aside);
+                    let Some(id) = events.first().map(|e| e.stream_id.clone()) else { continue };
+                    if category == "dossier" {
+                        let steps = self.steps(&id, &events, 0, 0)?;
+                        deca::noter(&mut found, &steps);
+                        take(&id, steps, &mut rows, (&mut historique, &mut versions));
+                    } else {
+                        for (id, steps) in self.deca_steps(&id, &events, (0, 0), &found)? {
+                            take(&id, steps, &mut rows, (&mut historique, &mut versions));
+                        }
+                    }
+                }
+                if rows.len() >= BUILD_ROWS {
+                    copy_dossiers(tx, &rows, self.rules.version()).await?;
+                    insert_libelles(tx, &named(&rows)).await?;
+                    historique.write(tx).await?;
+                    let writing = std::time::Instant::now();
+                    versions.write(tx).await?;
+                    versions_written += writing.elapsed();
+                    rows.clear();
+                    progress(done, until);
+                }
             }
+            reader
+                .await
+                .map_err(|e| ProjectionError::Event { position: until, message: e.to_string() })??;
         }
-        reader.await.map_err(|e| ProjectionError::Event { position: until, message: e.to_string() })??;
         copy_dossiers(tx, &rows, self.rules.version()).await?;
         insert_libelles(tx, &named(&rows)).await?;
         sqlx::query(

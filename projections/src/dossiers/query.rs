@@ -29,13 +29,22 @@ pub struct DossierRow {
     pub region: String,
     pub academie: String,
     pub position: i64,
+    /// `ERP`, `FICHIER` or `DECA`.
+    pub source: String,
     pub nom_formateur: Option<String>,
+}
+
+impl DossierRow {
+    /// The stream of its events: its own, or its DECA contract's.
+    pub fn stream(&self) -> &str {
+        super::deca::stream_of(&self.dossier_id).unwrap_or(&self.dossier_id)
+    }
 }
 
 const SELECT: &str = "SELECT d.dossier_id, d.annee_scolaire, d.id_erp_apprenant, d.uai_formateur,
         d.siret_formateur, d.uai_responsable, d.siret_responsable, d.cfd, d.rncp, d.niveau,
         d.annee_formation, d.rqth, d.retire, d.parcours, d.departement, d.region, d.academie, d.position,
-        o.nom AS nom_formateur
+        d.source, o.nom AS nom_formateur
     FROM rm_dossiers d
     LEFT JOIN rm_organismes o ON (o.uai, o.siret) = (d.uai_formateur, d.siret_formateur)";
 

@@ -1,4 +1,4 @@
-//! What a build reads: the dossier streams of the log, whole and opened, and the organismes'
+//! What a build reads: the dossier and DECA contract streams of the log, whole and opened, and the organismes'
 //! territories as the read model knows them.
 
 use events::EventStore;
@@ -11,14 +11,15 @@ use crate::runtime::ProjectionError;
 
 use super::row::Territoires;
 
-/// Send the dossier streams of the log up to `until`, whole, in chunks.
+/// Send the streams of `category` (dossiers, DECA contracts) of the log up to `until`, whole, in chunks.
 pub(super) async fn read_streams(
     store: EventStore,
+    category: &'static str,
     until: i64,
     sender: tokio::sync::mpsc::Sender<Vec<Vec<RecordedEvent>>>,
 ) -> Result<(), ProjectionError> {
     let pool = store.pool().clone();
-    let mut events = category_by_stream(&pool, "dossier", until);
+    let mut events = category_by_stream(&pool, category, until);
     let mut chunk: Vec<Vec<RecordedEvent>> = Vec::with_capacity(READ_CHUNK);
     let mut stream: Vec<RecordedEvent> = Vec::new();
     while let Some(event) = events.try_next().await? {

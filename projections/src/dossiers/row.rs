@@ -7,7 +7,7 @@ use std::sync::Arc;
 use events::RecordedEvent;
 use events::dossier::{Dossier, DossierEvent};
 
-use crate::indicateurs::{Comptage, Dimensions};
+use crate::indicateurs::{Comptage, Dimensions, Source};
 use crate::runtime::ProjectionError;
 use crate::status::Faits;
 
@@ -64,13 +64,15 @@ impl DossiersProjection {
         // Each event is decoded once; the dossier after each is folded from the decoded prefix.
         let decoded = decode(events)?;
         let mut steps = Vec::new();
+        let mut source = Source::Erp;
         for (i, event) in events.iter().enumerate() {
+            source = Source::of_channel(&event.metadata.channel).unwrap_or(source);
             if event.position >= first {
-                steps.push((event.position, self.row(stream, &decoded[..=i], event.position)));
+                steps.push((event.position, self.row(stream, &decoded[..=i], (event.position, source))));
             }
         }
         if steps.is_empty() {
-            steps.push((last, self.row(stream, &decoded, events.last().map_or(0, |e| e.position))));
+            steps.push((last, self.row(stream, &decoded, (events.last().map_or(0, |e| e.position), source))));
         }
         Ok(steps)
     }
@@ -83,12 +85,18 @@ impl DossiersProjection {
         events: &[&RecordedEvent],
     ) -> Result<Option<Comptage>, ProjectionError> {
         let last = events.last().map_or(0, |e| e.position);
-        Ok(self.row(stream, &decode(events)?, last).map(|row| row.comptage))
+        let source = events.iter().rev().find_map(|e| Source::of_channel(&e.metadata.channel));
+        Ok(self.row(stream, &decode(events)?, (last, source.unwrap_or(Source::Erp))).map(|row| row.comptage))
     }
 
-    /// The row of a dossier folded from its decoded events up to position `last`, its territory not
-    /// yet filled in.
-    pub(super) fn row(&self, stream: &str, decoded: &[(uuid::Uuid, DossierEvent)], last: i64) -> Option<Row> {
+    /// The row of a dossier folded from its decoded events up to position `last`, transmitted last by
+    /// `source`, its territory not yet filled in.
+    pub(super) fn row(
+        &self,
+        stream: &str,
+        decoded: &[(uuid::Uuid, DossierEvent)],
+        (last, source): (i64, Source),
+    ) -> Option<Row> {
         let dossier = Dossier::from_events(decoded);
         let i = dossier.inscription.as_ref()?;
         let parcours = Faits::of(&dossier).map(|faits| self.rules.parcours(&faits)).unwrap_or_default();
@@ -102,6 +110,7 @@ impl DossiersProjection {
             annee_formation: Dimensions::annee_formation_de(
                 i.formation.annee_formation.and_then(|a| i16::try_from(a).ok()),
             ),
+            source: source.as_str().into(),
             ..Dimensions::default()
         };
         Some(Row {

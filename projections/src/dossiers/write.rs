@@ -32,6 +32,7 @@ pub(super) struct CountedRow {
     formation: String,
     niveau: Option<i16>,
     annee_formation: Option<i16>,
+    source: String,
 }
 
 /// The formations' names the dossiers carry: of the dossiers `refolded`, those whose formation or
@@ -139,7 +140,7 @@ pub(super) async fn counted(
         Counted::Dossiers(ids) => sqlx::query_as!(
             CountedRow,
             r#"SELECT dossier_id, annee_scolaire, date_de_naissance, parcours, departement, region, academie,
-                          uai_formateur, siret_formateur, formation, niveau, annee_formation
+                          uai_formateur, siret_formateur, formation, niveau, annee_formation, source
                    FROM rm_dossiers WHERE dossier_id = ANY($1)"#,
             ids,
         )
@@ -150,7 +151,7 @@ pub(super) async fn counted(
             sqlx::query_as!(
                 CountedRow,
                 r#"SELECT dossier_id, annee_scolaire, date_de_naissance, parcours, departement, region, academie,
-                          uai_formateur, siret_formateur, formation, niveau, annee_formation
+                          uai_formateur, siret_formateur, formation, niveau, annee_formation, source
                    FROM rm_dossiers d JOIN unnest($1::text[], $2::text[]) AS o(uai, siret)
                         ON (d.uai_formateur, d.siret_formateur) = (o.uai, o.siret)"#,
                 &uais,
@@ -176,6 +177,7 @@ pub(super) async fn counted(
                 formation: r.formation.into(),
                 niveau: r.niveau.unwrap_or(0),
                 annee_formation: Dimensions::annee_formation_de(r.annee_formation),
+                source: r.source.into(),
             };
             Ok((r.dossier_id, Comptage { annee_scolaire, naissance: r.date_de_naissance, parcours, dims }))
         })
@@ -287,13 +289,13 @@ pub(super) async fn write_dossiers(
         r#"INSERT INTO rm_dossiers (dossier_id, annee_scolaire, id_erp_apprenant, uai_formateur, siret_formateur,
                                    uai_responsable, siret_responsable, cfd, rncp, niveau, annee_formation,
                                    date_de_naissance, code_commune_insee, personne, rqth, retire, rules_version,
-                                   parcours, position, departement, region, academie, formation)
-           SELECT d, a, e, uf, sf, ur, sr, c, r, n, af, dn, ci, p, q, rt, $17, pc, po, de, re, ac, fo
+                                   parcours, position, departement, region, academie, formation, source)
+           SELECT d, a, e, uf, sf, ur, sr, c, r, n, af, dn, ci, p, q, rt, $17, pc, po, de, re, ac, fo, so
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                        $8::text[], $9::text[], $10::smallint[], $11::smallint[], $12::date[], $13::text[],
                        $14::text[], $15::boolean[], $16::boolean[], $18::jsonb[], $19::bigint[],
-                       $20::text[], $21::text[], $22::text[], $23::text[])
-                AS t(d, a, e, uf, sf, ur, sr, c, r, n, af, dn, ci, p, q, rt, pc, po, de, re, ac, fo)
+                       $20::text[], $21::text[], $22::text[], $23::text[], $24::text[])
+                AS t(d, a, e, uf, sf, ur, sr, c, r, n, af, dn, ci, p, q, rt, pc, po, de, re, ac, fo, so)
            ON CONFLICT (dossier_id) DO UPDATE SET
                annee_scolaire = excluded.annee_scolaire, id_erp_apprenant = excluded.id_erp_apprenant,
                uai_formateur = excluded.uai_formateur, siret_formateur = excluded.siret_formateur,
@@ -303,7 +305,8 @@ pub(super) async fn write_dossiers(
                code_commune_insee = excluded.code_commune_insee, personne = excluded.personne,
                rqth = excluded.rqth, retire = excluded.retire, rules_version = excluded.rules_version,
                parcours = excluded.parcours, position = excluded.position, departement = excluded.departement,
-               region = excluded.region, academie = excluded.academie, formation = excluded.formation"#,
+               region = excluded.region, academie = excluded.academie, formation = excluded.formation,
+               source = excluded.source"#,
         &text(|r| &r.dossier_id),
         &text(|r| r.comptage.annee_scolaire.as_str()),
         &text(|r| &r.id_erp_apprenant),
@@ -330,9 +333,19 @@ pub(super) async fn write_dossiers(
         &text(|r| &r.comptage.dims.region),
         &text(|r| &r.comptage.dims.academie),
         &text(|r| &r.comptage.dims.formation),
+        &text(|r| &r.comptage.dims.source),
     )
     .execute(tx)
     .await?;
+    Ok(())
+}
+
+/// Take out the rows of dossiers that count for nothing any more (DECA contracts withdrawn, or whose
+/// organisme now transmits).
+pub(super) async fn delete_dossiers(tx: &mut PgConnection, ids: &[String]) -> Result<(), ProjectionError> {
+    if !ids.is_empty() {
+        sqlx::query("DELETE FROM rm_dossiers WHERE dossier_id = ANY($1)").bind(ids).execute(tx).await?;
+    }
     Ok(())
 }
 
@@ -369,6 +382,7 @@ pub(super) async fn copy_dossiers(
             .text(&dims.region)
             .text(&dims.academie)
             .text(&dims.formation)
+            .text(&dims.source)
             .end_row();
     }
     let columns = [
@@ -395,6 +409,7 @@ pub(super) async fn copy_dossiers(
         "region",
         "academie",
         "formation",
+        "source",
     ];
     copy.send(tx, "rm_dossiers", &columns).await?;
     Ok(())

@@ -34,6 +34,8 @@ pub enum Axe {
     Niveau,
     AnneeFormation,
     Tranche,
+    /// Where the dossier's figures come from: `ERP`, `FICHIER` or `DECA`.
+    Source,
 }
 
 impl Axe {
@@ -46,6 +48,7 @@ impl Axe {
             Axe::Niveau => &[("niveau", "smallint")],
             Axe::AnneeFormation => &[("annee_formation", "smallint")],
             Axe::Tranche => &[("tranche", "smallint")],
+            Axe::Source => &[("source", "text")],
         }
     }
 }
@@ -67,11 +70,16 @@ fn mois_suivant(day: NaiveDate) -> NaiveDate {
 }
 
 /// Smallest first: a query is answered by the first cube holding all its dimensions.
-pub const CUBES: [Cube; 4] = [
+pub const CUBES: [Cube; 5] = [
     Cube {
         table: "rm_indicateurs_departement",
         pending: "rm_indicateurs_departement_pending",
         axes: &[Axe::Territoire],
+    },
+    Cube {
+        table: "rm_indicateurs_source",
+        pending: "rm_indicateurs_source_pending",
+        axes: &[Axe::Territoire, Axe::Source],
     },
     Cube {
         table: "rm_indicateurs_territoire",
@@ -113,6 +121,7 @@ impl Cube {
             formation: keep(self.holds(Axe::Formation), &dims.formation),
             niveau: if self.holds(Axe::Niveau) { dims.niveau } else { 0 },
             annee_formation: if self.holds(Axe::AnneeFormation) { dims.annee_formation } else { 0 },
+            source: keep(self.holds(Axe::Source), &dims.source),
         }
     }
 }
@@ -129,6 +138,8 @@ pub struct Dimensions {
     pub formation: Arc<str>,
     pub niveau: i16,
     pub annee_formation: i16,
+    /// `ERP`, `FICHIER` or `DECA` (see `Source`).
+    pub source: Arc<str>,
 }
 
 /// The `annee_formation` of a dossier whose ERP did not send it.
@@ -351,6 +362,7 @@ impl Deltas {
                 Axe::Niveau => dims.niveau = row.try_get(next())?,
                 Axe::AnneeFormation => dims.annee_formation = row.try_get(next())?,
                 Axe::Tranche => tranche = row.try_get(next())?,
+                Axe::Source => dims.source = row.try_get::<&str, _>(next())?.into(),
             }
         }
         let n: i32 = row.try_get(next())?;
@@ -386,6 +398,7 @@ impl Deltas {
                         Axe::Niveau => copy.plain(dims.niveau),
                         Axe::AnneeFormation => copy.plain(dims.annee_formation),
                         Axe::Tranche => copy.plain(c.tranche()),
+                        Axe::Source => copy.text(&dims.source),
                     };
                 }
                 copy.plain(row.n).end_row();
@@ -514,6 +527,7 @@ async fn write_chunk(
             Axe::Niveau => query.bind(number(|d| d.niveau)),
             Axe::AnneeFormation => query.bind(number(|d| d.annee_formation)),
             Axe::Tranche => query.bind(rows.iter().map(|r| r.cellule.tranche()).collect::<Vec<i16>>()),
+            Axe::Source => query.bind(text(|d| &d.source)),
         };
     }
     let query = query.bind(rows.iter().map(|r| r.n).collect::<Vec<_>>());

@@ -15,5 +15,5 @@ pub mod segments;
 pub mod versions;
 
 pub use cubes::{Comptage, Deltas, Dimensions};
-pub use query::{Dimension, Filtre, Groupe, indicateurs, plan};
+pub use query::{Dimension, Filtre, Groupe, Source, indicateurs, plan};
 pub use segments::Tranche;

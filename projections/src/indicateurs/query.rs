@@ -29,10 +29,58 @@ pub enum Dimension {
     Organisme,
     Formation,
     Niveau,
+    /// Where the figures come from (`Source`).
+    Source,
+}
+
+/// Where a dossier's figures come from (domain.md §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// An ERP, through the API (`api-v3`) or typed events.
+    Erp,
+    /// A file of dossiers (`tba import`, `POST /api/v1/imports`).
+    Fichier,
+    /// The national contracts base, for an organisme that never transmitted.
+    Deca,
+}
+
+impl Source {
+    pub const ALL: [Source; 3] = [Source::Erp, Source::Fichier, Source::Deca];
+
+    /// As the read models store it: `ERP`, `FICHIER`, `DECA`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Erp => "ERP",
+            Source::Fichier => "FICHIER",
+            Source::Deca => "DECA",
+        }
+    }
+
+    pub fn parse(stored: &str) -> Option<Source> {
+        Source::ALL.into_iter().find(|s| s.as_str() == stored)
+    }
+
+    /// The source a dossier event's channel (`Metadata::channel`) transmits, if it is a transmission
+    /// (a correction or a withdrawal through GraphQL or the CLI is not).
+    pub fn of_channel(channel: &str) -> Option<Source> {
+        match channel {
+            "api-v3" | "events" => Some(Source::Erp),
+            "import" => Some(Source::Fichier),
+            _ => None,
+        }
+    }
+
+    fn libelle(self) -> &'static str {
+        match self {
+            Source::Erp => "ERP",
+            Source::Fichier => "Fichier",
+            Source::Deca => "DECA",
+        }
+    }
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 7] = [
+    pub const ALL: [Dimension; 8] = [
         Dimension::National,
         Dimension::Region,
         Dimension::Departement,
@@ -40,6 +88,7 @@ impl Dimension {
         Dimension::Organisme,
         Dimension::Formation,
         Dimension::Niveau,
+        Dimension::Source,
     ];
 
     /// The name in lower case: `national`, `region`, `departement`…
@@ -52,6 +101,7 @@ impl Dimension {
             Dimension::Organisme => "organisme",
             Dimension::Formation => "formation",
             Dimension::Niveau => "niveau",
+            Dimension::Source => "source",
         }
     }
 
@@ -62,6 +112,7 @@ impl Dimension {
             Dimension::Organisme => Some(Axe::Organisme),
             Dimension::Formation => Some(Axe::Formation),
             Dimension::Niveau => Some(Axe::Niveau),
+            Dimension::Source => Some(Axe::Source),
         }
     }
 
@@ -75,6 +126,7 @@ impl Dimension {
             Dimension::Organisme => organisme.into(),
             Dimension::Formation => "formation".into(),
             Dimension::Niveau => format!("coalesce({niveau}::text, '')"),
+            Dimension::Source => "source".into(),
         }
     }
 }
@@ -92,6 +144,7 @@ pub struct Filtre {
     pub niveaux: Vec<i16>,
     pub tranches: Vec<Tranche>,
     pub annees_formation: Vec<i16>,
+    pub sources: Vec<Source>,
 }
 
 impl Filtre {
@@ -111,6 +164,7 @@ impl Filtre {
         need(!self.niveaux.is_empty(), Axe::Niveau);
         need(!self.tranches.is_empty(), Axe::Tranche);
         need(!self.annees_formation.is_empty(), Axe::AnneeFormation);
+        need(!self.sources.is_empty(), Axe::Source);
         axes
     }
 }
@@ -229,8 +283,8 @@ enum Bind {
 
 impl Conditions {
     /// `columns` names the SQL for (région, département, académie, organisme key, formation, niveau,
-    /// année de formation, tranche): `None` where the table has no such column.
-    fn of(filtre: &Filtre, columns: [Option<&str>; 8], first: usize) -> Conditions {
+    /// année de formation, tranche, source): `None` where the table has no such column.
+    fn of(filtre: &Filtre, columns: [Option<&str>; 9], first: usize) -> Conditions {
         let mut conditions = Conditions { first, sql: Vec::new(), binds: Vec::new() };
         let texts = [
             &filtre.regions,
@@ -250,6 +304,10 @@ impl Conditions {
             if let (Some(column), false) = (column, values.is_empty()) {
                 conditions.push(column, Bind::Numbers(values.clone()));
             }
+        }
+        if let (Some(column), false) = (columns[8], filtre.sources.is_empty()) {
+            let sources = filtre.sources.iter().map(|s| s.as_str().to_owned()).collect();
+            conditions.push(column, Bind::Texts(sources));
         }
         conditions
     }
@@ -297,6 +355,7 @@ async fn from_cube(
             held(Axe::Niveau, "niveau"),
             held(Axe::AnneeFormation, "annee_formation"),
             held(Axe::Tranche, "tranche"),
+            held(Axe::Source, "source"),
         ],
         4,
     );
@@ -360,6 +419,7 @@ pub(super) async fn from_dossiers(
             // Not sent (NULL) is -1, as in the cubes: a filter on 0 keeps the dossiers that sent 0.
             Some("coalesce(annee_formation, -1)"),
             None,
+            Some("source"),
         ],
         2,
     );
@@ -424,6 +484,12 @@ async fn libelles(
                 .into_iter()
                 .collect();
             groupes.iter_mut().for_each(|g| g.libelle = names.get(&g.cle).cloned());
+            return Ok(());
+        }
+        Dimension::Source => {
+            groupes
+                .iter_mut()
+                .for_each(|g| g.libelle = Source::parse(&g.cle).map(|s| s.libelle().to_owned()));
             return Ok(());
         }
         Dimension::National => return Ok(()),

@@ -29,8 +29,8 @@ fn meme_version(a: &Comptage, b: &Comptage) -> bool {
     a.annee_scolaire == b.annee_scolaire
         && a.naissance == b.naissance
         && a.parcours == b.parcours
-        && (&x.uai, &x.siret, &x.formation, x.niveau, x.annee_formation)
-            == (&y.uai, &y.siret, &y.formation, y.niveau, y.annee_formation)
+        && (&x.uai, &x.siret, &x.formation, x.niveau, x.annee_formation, &x.source)
+            == (&y.uai, &y.siret, &y.formation, y.niveau, y.annee_formation, &y.source)
 }
 
 /// The versions a batch (or a build) adds, and the current versions it ends.
@@ -108,6 +108,7 @@ impl Versions {
             .text(&c.dims.formation)
             .optional(c.dims.niveau_connu())
             .optional(c.dims.annee_formation_connue())
+            .text(&c.dims.source)
             .end_row();
     }
 
@@ -153,6 +154,7 @@ impl Versions {
                     "formation",
                     "niveau",
                     "annee_formation",
+                    "source",
                 ],
             )
             .await
@@ -222,7 +224,7 @@ fn places_depuis(position: i64) -> String {
 /// The dossiers as known at `position`, in `rm_dossiers`' shape (the columns the indicators read).
 fn connus_a(position: i64, quels: Quels) -> String {
     let columns = "v.annee_scolaire, v.date_de_naissance, v.parcours, v.uai_formateur, v.siret_formateur,
-                   v.formation, v.niveau, v.annee_formation";
+                   v.formation, v.niveau, v.annee_formation, v.source";
     let versions = match quels {
         Quels::Tous => format!(
             "SELECT {columns} FROM rm_dossiers_versions v

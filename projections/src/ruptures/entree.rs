@@ -23,6 +23,8 @@ pub struct DossierFaits {
     pub anciennes: Vec<String>,
     /// The rupture dates the CFA declared itself (`declarerRupture`), not its software.
     pub declarees: Vec<NaiveDate>,
+    /// A contract of the national base (DECA, domain.md §13), not a dossier an organisme sent.
+    pub deca: bool,
 }
 
 /// Why an entry left the visible queue.
@@ -86,7 +88,10 @@ fn statut_on(parcours: &[ChangePoint], day: NaiveDate) -> Option<Statut> {
 /// then), so future ruptures (a contract planned to end before the formation) wait for their day.
 /// Every episode is placed by the person's residence as their latest dossier gives it.
 pub fn episodes(dossiers: &[DossierFaits]) -> Vec<Entree> {
-    let dossiers: Vec<&DossierFaits> = dossiers.iter().filter(|d| !d.retire).collect();
+    // A person with a dossier an organisme sent is followed from those only: DECA fills in for none.
+    let transmis = dossiers.iter().any(|d| !d.deca);
+    let dossiers: Vec<&DossierFaits> =
+        dossiers.iter().filter(|d| !d.retire && (!transmis || !d.deca)).collect();
     let rqth = dossiers.iter().any(|d| d.rqth);
     let residence = dossiers.iter().rev().find(|d| d.code_commune_insee.is_some() || d.code_postal.is_some());
     let mut ruptures: Vec<(NaiveDate, &DossierFaits, usize)> = dossiers
@@ -170,6 +175,7 @@ mod tests {
         DossierFaits {
             anciennes: Vec::new(),
             declarees: Vec::new(),
+            deca: false,
             dossier_id: id.into(),
             parcours: points.iter().map(|(d, s)| ChangePoint { date: day(d), statut: *s }).collect(),
             naissance: day("2006-05-10"),
@@ -278,5 +284,21 @@ mod tests {
         );
         assert_eq!(age(day("2006-05-10"), day("2024-05-09")), 17);
         assert_eq!(age(day("2006-05-10"), day("2024-05-10")), 18);
+    }
+
+    #[test]
+    fn a_deca_contract_fills_in_only_for_a_person_no_organisme_sent_a_dossier_of() {
+        let deca = DossierFaits {
+            deca: true,
+            ..dossier("deca-C-1", &[("2025-09-01", Apprenti), ("2026-01-10", Rupturant)])
+        };
+        let e = entree(std::slice::from_ref(&deca), far()).expect("a DECA rupture enters the queue");
+        assert_eq!((e.dossier_id.as_str(), e.date_rupture), ("deca-C-1", day("2026-01-10")));
+        // The ERP's dossier of the same person wins, rupture or not.
+        let erp = dossier("a", &[("2025-09-01", Apprenti)]);
+        assert_eq!(entree(&[deca.clone(), erp], far()), None);
+        let erp = dossier("a", &[("2025-09-01", Apprenti), ("2026-01-12", Rupturant)]);
+        let e = entree(&[deca, erp], far()).expect("the ERP's rupture");
+        assert_eq!((e.dossier_id.as_str(), e.date_rupture), ("a", day("2026-01-12")));
     }
 }

@@ -42,7 +42,8 @@ pub(super) async fn write_entrees(
     let personnes = personnes.as_slice();
     let dossiers: Vec<DossierRow> = sqlx::query_as(
         "SELECT dossier_id, personne, parcours, date_de_naissance, rqth, code_commune_insee, code_postal, retire,
-                uai_formateur, siret_formateur, uai_responsable, siret_responsable, anciennes, declarees
+                uai_formateur, siret_formateur, uai_responsable, siret_responsable, anciennes, declarees,
+                deca
          FROM rm_rupture_dossiers WHERE personne = ANY($1) ORDER BY position, dossier_id",
     )
     .bind(personnes)
@@ -64,6 +65,7 @@ pub(super) async fn write_entrees(
             responsable: (d.uai_responsable, d.siret_responsable),
             anciennes: d.anciennes,
             declarees: d.declarees,
+            deca: d.deca,
         });
     }
     let keys: Vec<&String> = personnes.iter().chain(anciennes_of.values().flatten()).collect();

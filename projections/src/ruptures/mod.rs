@@ -13,6 +13,7 @@
 //! queried (`query`), from the dates the entry keeps.
 
 pub mod collaboration;
+pub mod deca;
 pub mod entree;
 mod episodes;
 pub mod fil;
@@ -63,8 +64,9 @@ impl Projector for RupturesProjection {
         "ruptures"
     }
 
+    /// 3: DECA contracts are dossiers of their apprentices (domain.md §13).
     fn version(&self) -> i32 {
-        2
+        3
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -83,7 +85,7 @@ impl Projector for RupturesProjection {
     }
 
     fn reads(&self, category: &str) -> bool {
-        matches!(category, "dossier" | "rupture" | "mission_locale" | "personne" | "collaboration")
+        matches!(category, "dossier" | "rupture" | "mission_locale" | "personne" | "collaboration" | "deca")
     }
 
     fn quarantaine(&self) -> &'static str {
@@ -150,8 +152,11 @@ impl RupturesProjection {
             *at = (*at).max(position);
         }
         let also = erase(tx, events, &mut personnes).await?;
+        let (also_deca, also): (Vec<String>, Vec<String>) =
+            also.into_iter().partition(|id| id.starts_with("deca-"));
         let touched = Touched::of(tx, self.vault.as_ref(), events, "dossier", &also).await?;
-        if !touched.is_empty() {
+        let contrats = Touched::of(tx, self.vault.as_ref(), events, "deca", &also_deca).await?;
+        if !touched.is_empty() || !contrats.is_empty() {
             let mut rows = Vec::new();
             for (stream, events) in touched.streams() {
                 let last = events.last().map_or(0, |e| e.position);
@@ -159,6 +164,12 @@ impl RupturesProjection {
                     .map_err(|e| ProjectionError::Event { position: last, message: e.to_string() })?;
                 if let Some(mut row) = self.faits(stream, &dossier) {
                     row.0.declarees = declarees(&events);
+                    rows.push((row, last));
+                }
+            }
+            for (stream, events) in contrats.streams() {
+                let last = events.last().map_or(0, |e| e.position);
+                if let Some(row) = self.faits_deca(stream, &events)? {
                     rows.push((row, last));
                 }
             }
@@ -190,6 +201,7 @@ impl RupturesProjection {
             responsable: (i.responsable.uai.to_string(), i.responsable.siret.to_string()),
             anciennes: dossier.personnes_anterieures.clone(),
             declarees: Vec::new(),
+            deca: false,
         };
         Some((faits, i.personne.identite.clone()))
     }

@@ -293,15 +293,16 @@ pub(super) async fn write_dossiers(
     sqlx::query!(
         "INSERT INTO rm_rupture_dossiers (dossier_id, personne, parcours, date_de_naissance, rqth, code_commune_insee,
                                           code_postal, retire, uai_formateur, siret_formateur, uai_responsable,
-                                          siret_responsable, position)
+                                          siret_responsable, position, deca)
          SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::date[], $5::boolean[], $6::text[], $7::text[],
-                              $8::boolean[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[])
+                              $8::boolean[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[],
+                              $14::boolean[])
          ON CONFLICT (dossier_id) DO UPDATE SET personne = excluded.personne, parcours = excluded.parcours,
              date_de_naissance = excluded.date_de_naissance, rqth = excluded.rqth,
              code_commune_insee = excluded.code_commune_insee, code_postal = excluded.code_postal,
              retire = excluded.retire, uai_formateur = excluded.uai_formateur,
              siret_formateur = excluded.siret_formateur, uai_responsable = excluded.uai_responsable,
-             siret_responsable = excluded.siret_responsable, position = excluded.position",
+             siret_responsable = excluded.siret_responsable, position = excluded.position, deca = excluded.deca",
         &ids,
         &rows.iter().map(|((_, p), _)| p.clone()).collect::<Vec<_>>(),
         &rows
@@ -318,6 +319,7 @@ pub(super) async fn write_dossiers(
         &text(|d| &d.responsable.0),
         &text(|d| &d.responsable.1),
         &rows.iter().map(|(_, position)| *position).collect::<Vec<_>>(),
+        &rows.iter().map(|((d, _), _)| d.deca).collect::<Vec<_>>(),
     )
     .execute(&mut *tx)
     .await?;
@@ -379,6 +381,7 @@ pub(super) struct DossierRow {
     pub(super) siret_responsable: String,
     pub(super) anciennes: Vec<String>,
     pub(super) declarees: Vec<chrono::NaiveDate>,
+    pub(super) deca: bool,
 }
 
 /// The région most of a territory's communes are in (the first in code order on a tie).

@@ -91,6 +91,23 @@ impl Faits {
     }
 }
 
+impl Faits {
+    /// The facts of a DECA contract (domain.md §13): a learner who entered on the contract's first day
+    /// for the contract's planned length.
+    pub fn of_deca(contrat: &events::deca::ContratDeca) -> Faits {
+        Faits {
+            entree: contrat.date_debut,
+            fin: contrat.date_fin_prevue,
+            contrats: vec![ContratFaits {
+                debut: contrat.date_debut,
+                fin: Some(contrat.date_fin_prevue),
+                rupture: contrat.date_rupture,
+            }],
+            exclusion: None,
+        }
+    }
+}
+
 /// The versions of the rules. A new version is a new variant and a new module; old ones stay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RuleSet {

@@ -203,10 +203,13 @@ impl RuptureEntree {
         Ok(Some(count.unwrap_or(0)))
     }
 
-    /// The dossier of the rupture: identity, contacts, formation, contracts, organisme.
+    /// The dossier of the rupture: identity, contacts, formation, contracts, organisme. For a DECA
+    /// contract (`source: DECA`), its dossier of the année scolaire of the rupture, while its
+    /// organisme counts from DECA (null once the organisme transmits).
     async fn dossier(&self, ctx: &Context<'_>) -> Result<Option<Dossier>, Error> {
         let loader = ctx.data::<DataLoader<Loaders>>()?;
-        loader.load_one(DossierRowId(self.ligne.dossier_id.clone())).await.map_err(|e| (*e).clone())
+        let id = projections::ruptures::deca::dossier_compte(&self.ligne.dossier_id, self.ligne.date_rupture);
+        loader.load_one(DossierRowId(id)).await.map_err(|e| (*e).clone())
     }
 
     /// Everything the Mission Locale and the CFA did about this person, oldest first, with who and when

@@ -10,6 +10,7 @@
 
 mod cfa;
 mod collaboration;
+mod deca;
 mod fil;
 mod history;
 mod journal;
@@ -110,7 +111,7 @@ pub(super) const PAGE: &str =
     pageInfo { hasNextPage endCursor }";
 
 /// Erase a person through GraphQL as `admin`, and wait for the projections to read the erasure.
-pub(super) async fn erase(db: &TestDb, app: &TestApp, admin: &str, personne: &str) {
+pub(crate) async fn erase(db: &TestDb, app: &TestApp, admin: &str, personne: &str) {
     let erase = format!(
         r#"mutation {{ effacerPersonne(personne: {personne:?}, motif: "demande", baseLegale: DROIT_A_L_EFFACEMENT) {{ position }} }}"#
     );
