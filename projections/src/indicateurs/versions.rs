@@ -126,12 +126,14 @@ impl Versions {
             .await?;
         }
         if !self.closes.is_empty() {
+            // `= ANY($1)` too: the planner then reads the versions by their index, whatever it
+            // estimates of the array (a join alone may scan them all after a large import).
             let (ids, positions): (Vec<String>, Vec<i64>) =
                 self.closes.drain(..).map(|(id, p)| (id.to_string(), p)).unzip();
             sqlx::query!(
                 "UPDATE rm_dossiers_versions v SET jusqua = c.position
                  FROM unnest($1::text[], $2::bigint[]) AS c(dossier_id, position)
-                 WHERE v.dossier_id = c.dossier_id AND v.jusqua IS NULL",
+                 WHERE v.dossier_id = ANY($1) AND v.dossier_id = c.dossier_id AND v.jusqua IS NULL",
                 &ids,
                 &positions
             )
