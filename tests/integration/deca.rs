@@ -150,6 +150,27 @@ async fn an_organisme_counts_from_deca_until_its_first_transmission_and_as_known
     )
     .await;
     assert_eq!(answer["data"]["indicateurs"], json!([{ "apprentis": 1, "rupturants": 1 }]), "{answer}");
+    // The nominative list splits by source too.
+    let (_, liste) = graphql(
+        &app,
+        Some(&admin),
+        r#"{ dossiers(date: "2026-01-15", filtre: { sources: [DECA], departements: ["75"] }) { edges { node { id source } } } }"#,
+    )
+    .await;
+    let ids: Vec<&str> = liste["data"]["dossiers"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{liste}"))
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["deca-C-2:2025-2026", "deca-C-3:2025-2026"], "{liste}");
+    let (_, aucun) = graphql(
+        &app,
+        Some(&admin),
+        r#"{ dossiers(date: "2026-01-15", filtre: { sources: [ERP] }) { edges { node { id } } } }"#,
+    )
+    .await;
+    assert_eq!(aucun["data"]["dossiers"]["edges"], json!([]), "{aucun}");
     let dossier = &answer["data"]["dossier"];
     assert_eq!(dossier["source"], "DECA");
     assert_eq!(dossier["idErpApprenant"], "C-3");

@@ -124,6 +124,7 @@ pub async fn liste(pool: &PgPool, liste: &Liste<'_>) -> Result<Vec<DossierRow>, 
                          WHERE p ->> 'date' <= $13::date::text ORDER BY p ->> 'date' DESC LIMIT 1),
                         'INSCRIT') = ANY($14)
            AND (cardinality($16::text[]) = 0 OR d.uai_responsable || ':' || d.siret_responsable = ANY($16))
+           AND (cardinality($17::text[]) = 0 OR d.source = ANY($17))
          ORDER BY d.dossier_id LIMIT $15"
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -143,6 +144,7 @@ pub async fn liste(pool: &PgPool, liste: &Liste<'_>) -> Result<Vec<DossierRow>, 
         .bind(liste.statuts)
         .bind(liste.limit)
         .bind(liste.responsables)
+        .bind(filtre.sources.iter().map(|s| s.as_str()).collect::<Vec<_>>())
         .fetch_all(pool)
         .await
 }
