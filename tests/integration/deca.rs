@@ -209,27 +209,6 @@ async fn an_organisme_counts_from_deca_until_its_first_transmission_and_as_known
     assert!(db.projection_caught_up(Duration::from_secs(20)).await);
     assert_eq!(par_source(&app, &admin, None).await, [("DECA".to_owned(), 1, 1), ("ERP".to_owned(), 1, 0)]);
 
-    let (_, answer) = graphql(
-        &app,
-        Some(&admin),
-        "{ couverture { departement libelle transmettent decaSeulement aucune dossiersDeca } }",
-    )
-    .await;
-    assert_eq!(
-        answer["data"]["couverture"],
-        json!([
-            { "departement": "69", "libelle": "Rhône", "transmettent": 1, "decaSeulement": 0, "aucune": 1, "dossiersDeca": 0 },
-            { "departement": "75", "libelle": "Paris", "transmettent": 0, "decaSeulement": 1, "aucune": 0, "dossiersDeca": 3 }
-        ]),
-        "{answer}"
-    );
-    let (_, own) = graphql(&app, Some(&cfa), "{ couverture { departement transmettent aucune } }").await;
-    assert_eq!(
-        own["data"]["couverture"],
-        json!([{ "departement": "69", "transmettent": 1, "aucune": 0 }]),
-        "an organisme sees its own coverage only: {own}"
-    );
-
     // Durand's erasure reaches the DECA dossiers: they still count, their personal data reads erased.
     let (_, answer) =
         graphql(&app, Some(&admin), r#"{ dossier(id: "deca-C-2:2025-2026") { personne } }"#).await;
@@ -248,6 +227,53 @@ async fn an_organisme_counts_from_deca_until_its_first_transmission_and_as_known
         "{answer}"
     );
     assert_eq!(par_source(&app, &admin, None).await, [("DECA".to_owned(), 1, 1), ("ERP".to_owned(), 1, 0)]);
+    // Paris deposits a file: the file's dossier counts (FICHIER), its DECA dossiers go.
+    let paris = db.organisme_key(CFA_PARIS).await;
+    let mut depose = dossier_v3("F-1");
+    for (field, value) in [
+        ("etablissement_formateur_uai", CFA_PARIS.0),
+        ("etablissement_formateur_siret", CFA_PARIS.1),
+        ("etablissement_responsable_uai", CFA_PARIS.0),
+        ("etablissement_responsable_siret", CFA_PARIS.1),
+    ] {
+        depose[field] = json!(value);
+    }
+    let response = reqwest::Client::new()
+        .post(app.url("/api/v1/imports"))
+        .bearer_auth(&paris)
+        .body(crate::imports::csv(&[depose], ';'))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    assert!(db.projection_caught_up(Duration::from_secs(20)).await);
+    assert_eq!(
+        par_source(&app, &admin, None).await,
+        [("ERP".to_owned(), 1, 0), ("FICHIER".to_owned(), 1, 0)]
+    );
+    import(&db, &file("paris.csv", &[contrat("C-2", CFA_PARIS, "Durand", ""), extract[2].clone()]));
+    assert!(db.projection_caught_up(Duration::from_secs(20)).await);
+    let (_, answer) = graphql(
+        &app,
+        Some(&admin),
+        "{ couverture { departement libelle transmettent decaSeulement aucune dossiersDeca } }",
+    )
+    .await;
+    assert_eq!(
+        answer["data"]["couverture"],
+        json!([
+            { "departement": "69", "libelle": "Rhône", "transmettent": 1, "decaSeulement": 0, "aucune": 1, "dossiersDeca": 0 },
+            { "departement": "75", "libelle": "Paris", "transmettent": 1, "decaSeulement": 0, "aucune": 0, "dossiersDeca": 0 }
+        ]),
+        "{answer}"
+    );
+    let (_, own) = graphql(&app, Some(&cfa), "{ couverture { departement transmettent aucune } }").await;
+    assert_eq!(
+        own["data"]["couverture"],
+        json!([{ "departement": "69", "transmettent": 1, "aucune": 0 }]),
+        "an organisme sees its own coverage only: {own}"
+    );
+
     projections.stop().await;
     db.assert_rebuild_gives_the_live_checksum();
     db.assert_rebuild_of("ruptures");

@@ -18,7 +18,7 @@ fn table(rows: &[Value]) -> (Vec<String>, Vec<Vec<String>>) {
     (columns, values)
 }
 
-fn csv(rows: &[Value], delimiter: char) -> String {
+pub(crate) fn csv(rows: &[Value], delimiter: char) -> String {
     let (columns, values) = table(rows);
     let sep = delimiter.to_string();
     let mut out = columns.join(&sep) + "\r\n";
