@@ -52,7 +52,7 @@ impl Role {
         }
     }
 
-    fn parse(s: &str) -> Option<Role> {
+    pub(crate) fn parse(s: &str) -> Option<Role> {
         <Role as clap::ValueEnum>::value_variants().iter().copied().find(|r| r.as_str() == s)
     }
 
@@ -115,7 +115,7 @@ pub struct KeySpec {
 }
 
 impl KeySpec {
-    fn check(&self) -> Result<(), KeyError> {
+    pub(crate) fn check(&self) -> Result<(), KeyError> {
         match (self.role, &self.organisme, &self.scope) {
             (Role::OrganismeFormation, None, _) => {
                 Err(KeyError::Invalid("an ORGANISME_FORMATION key needs --organisme UAI:SIRET".into()))
@@ -149,7 +149,7 @@ impl KeySpec {
 
     /// Whether the scope names what exists: a territory of the referential, a Mission Locale or a
     /// réseau already imported.
-    async fn check_exists(&self, pool: &PgPool) -> Result<(), KeyError> {
+    pub(crate) async fn check_exists(&self, pool: &PgPool) -> Result<(), KeyError> {
         let Some(Scope { kind, value }) = &self.scope else { return Ok(()) };
         let exists = match kind.as_str() {
             "REGION" => territoire::region_nom(value).is_some(),
@@ -177,6 +177,10 @@ impl KeySpec {
     }
 }
 
+/// What the principal of a person's account (`auth::comptes`) is named by in the log and the journal:
+/// `compte:` and the start of its id (a key's prefix is the start of its secret).
+pub const COMPTE_PREFIXE: &str = "compte:";
+
 /// The caller behind a valid key.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Principal {
@@ -194,7 +198,13 @@ impl Principal {
             Some(o) => o.to_string(),
             None => self.role.as_str().to_owned(),
         };
-        events::Actor { organisation, principal: format!("api-key:{}", self.prefix) }
+        // An account's prefix names it as such (`compte:…`); a key's is the start of its secret.
+        let principal = if self.prefix.starts_with(COMPTE_PREFIXE) {
+            self.prefix.clone()
+        } else {
+            format!("api-key:{}", self.prefix)
+        };
+        events::Actor { organisation, principal }
     }
 }
 
@@ -283,16 +293,9 @@ pub async fn authenticate(pool: &PgPool, secret: &str) -> Result<Option<Principa
     if row.last_used_at.is_none_or(|t: DateTime<Utc>| t < Utc::now() - Duration::hours(1)) {
         sqlx::query!("UPDATE api_keys SET last_used_at = now() WHERE id = $1", row.id).execute(pool).await?;
     }
-    let role =
-        Role::parse(&row.role).ok_or_else(|| KeyError::Invalid(format!("stored role {:?}", row.role)))?;
-    let organisme = match (row.organisme_uai, row.organisme_siret) {
-        (Some(uai), Some(siret)) => Some(OrganismeRef {
-            uai: Uai::parse(&uai).map_err(|e| KeyError::Invalid(e.to_string()))?,
-            siret: Siret::parse(&siret).map_err(|e| KeyError::Invalid(e.to_string()))?,
-        }),
-        _ => None,
-    };
-    let scope = row.scope_kind.zip(row.scope_value).map(|(kind, value)| Scope { kind, value });
+    let (role, organisme, scope) =
+        stored(&row.role, row.organisme_uai.zip(row.organisme_siret), row.scope_kind.zip(row.scope_value))
+            .map_err(KeyError::Invalid)?;
     if !role.fits(scope.as_ref()) {
         // A key stored before scopes were checked against roles: it is refused rather than honoured
         // with more than its role may see.
@@ -300,4 +303,21 @@ pub async fn authenticate(pool: &PgPool, secret: &str) -> Result<Option<Principa
         return Ok(None);
     }
     Ok(Some(Principal { key_id: row.id, prefix: row.prefix, role, organisme, scope }))
+}
+
+/// A role, organisme and scope as the keys and the accounts store them.
+pub(crate) fn stored(
+    role: &str,
+    organisme: Option<(String, String)>,
+    scope: Option<(String, String)>,
+) -> Result<(Role, Option<OrganismeRef>, Option<Scope>), String> {
+    let role = Role::parse(role).ok_or_else(|| format!("stored role {role:?}"))?;
+    let organisme = match organisme {
+        Some((uai, siret)) => Some(OrganismeRef {
+            uai: Uai::parse(&uai).map_err(|e| e.to_string())?,
+            siret: Siret::parse(&siret).map_err(|e| e.to_string())?,
+        }),
+        None => None,
+    };
+    Ok((role, organisme, scope.map(|(kind, value)| Scope { kind, value })))
 }

@@ -1,6 +1,8 @@
-//! Who is calling: API keys and the principal they stand for (domain.md §9).
+//! Who is calling: API keys, people's accounts (the console), and the principal they stand for
+//! (domain.md §9).
 
 pub mod access_log;
+pub mod comptes;
 mod gate;
 pub mod keys;
 pub mod reseaux;

@@ -8,7 +8,7 @@ use chrono::Utc;
 use clap::Subcommand;
 
 use super::serve::ServeArgs;
-use crate::auth::keys::{self, KeySpec, Role};
+use crate::auth::keys::{self, KeySpec, OrganismeRef, Role};
 use crate::config::{DEFAULT_LISTEN, DbConfig};
 use crate::demo::{self, load};
 use crate::progress::Progress;
@@ -142,6 +142,67 @@ async fn serve_with_data(db: &DbConfig, dossiers: usize, args: ServeArgs) -> any
     let (_, secret) = keys::create(&pool, &spec).await?;
     println!("serving on http://{address} (Ctrl-C to stop); an administrator key for this demo:");
     println!("{secret}");
+    println!("the console: http://{address}/console, with these demo sign-ins (e-mail, password):");
+    for (email, role, password) in demo_accounts(&pool).await? {
+        println!("  {email:<32} {password}  ({role})");
+    }
     running.wait().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One console account per kind of user (domain.md §14), with a password new at each start: created
+/// on the first start, their password reset on the next ones.
+async fn demo_accounts(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(String, &'static str, String)>> {
+    use crate::auth::comptes;
+    use crate::auth::keys::Scope;
+    let ml: Option<String> = sqlx::query_scalar("SELECT id FROM missions_locales ORDER BY id LIMIT 1")
+        .fetch_optional(pool)
+        .await?;
+    let organisme: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT o.uai, o.siret, o.departement FROM organismes o ORDER BY o.uai, o.siret LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    let region = organisme
+        .as_ref()
+        .and_then(|(_, _, d)| events::domain::territoire::departement(d))
+        .map(|d| d.region.clone());
+    let scope = |kind: &str, value: Option<String>| value.map(|value| Scope { kind: kind.into(), value });
+    let kinds: Vec<(&str, Role, Option<OrganismeRef>, Option<Scope>)> = vec![
+        ("administrateur@demo.tba.fr", Role::Administrateur, None, None),
+        ("analyste@demo.tba.fr", Role::Analyst, None, None),
+        ("dreets@demo.tba.fr", Role::Dreets, None, scope("REGION", region.clone())),
+        ("conseiller-ml@demo.tba.fr", Role::MissionLocale, None, scope("MISSION_LOCALE", ml)),
+        ("france-travail@demo.tba.fr", Role::FranceTravail, None, scope("REGION", region)),
+        (
+            "cfa@demo.tba.fr",
+            Role::OrganismeFormation,
+            organisme.as_ref().and_then(|(u, s, _)| format!("{u}:{s}").parse().ok()),
+            None,
+        ),
+        ("auditeur@demo.tba.fr", Role::Auditor, None, None),
+    ];
+    let mut accounts = Vec::new();
+    for (email, role, organisme, scope) in kinds {
+        let spec = KeySpec { role, organisme, scope, label: None };
+        let token = match comptes::create(pool, email, &spec).await {
+            Ok((_, token)) => token,
+            // Created on an earlier start (or not creatable here: no Mission Locale, no organisme).
+            Err(comptes::CompteError::Invalid(why)) => match comptes::reinitialiser(pool, email).await {
+                Ok(token) => token,
+                Err(comptes::CompteError::NotFound(_)) => {
+                    eprintln!("no demo account {email}: {why}");
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            },
+            Err(error) => return Err(error.into()),
+        };
+        let mut bytes = [0u8; 9];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+        let password = format!("demo-{}", hex::encode(bytes));
+        comptes::definir_mot_de_passe(pool, &token, &password).await?;
+        accounts.push((email.to_owned(), role.as_str(), password));
+    }
+    Ok(accounts)
 }

@@ -2,6 +2,7 @@
 
 mod backup;
 mod checkpoint;
+mod comptes;
 mod db;
 mod deca;
 mod demo;
@@ -62,6 +63,9 @@ pub enum Command {
     /// Create and revoke API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// People's accounts for the console.
+    #[command(subcommand)]
+    Comptes(comptes::ComptesCommand),
     /// The organismes referential.
     #[command(subcommand)]
     Organismes(organismes::OrganismesCommand),
@@ -152,6 +156,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => read_models::replay(&db, args).await,
         Command::Indicateurs(args) => indicateurs::run(&db, args).await,
         Command::Keys(command) => keys::run(&db, command).await,
+        Command::Comptes(command) => comptes::run(&db, command).await,
         Command::Organismes(command) => organismes::run(&db, command).await,
         Command::Reseaux(command) => reseaux::run(&db, command).await,
         Command::MissionsLocales(command) => missions_locales::run(&db, command).await,

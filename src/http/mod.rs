@@ -100,6 +100,11 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .layer(to_completion.clone())
         .layer(RequestBodyLimitLayer::new(limits.body_limit))
         .layer(timeout(limits.request_timeout));
+    // The console's forms are small.
+    let console = crate::console::routes(state.clone())
+        .layer(to_completion.clone())
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(timeout(limits.request_timeout));
     // File deposits are larger and longer than any other request, and are spooled to disk.
     let deposits = Router::new()
         .route("/api/v1/imports", post(imports::upload))
@@ -110,6 +115,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .layer(timeout(limits.import_timeout));
     Router::new()
         .merge(api)
+        .merge(console)
         .merge(deposits)
         // Each group above has its own body limit.
         .layer(DefaultBodyLimit::disable())

@@ -10,6 +10,7 @@ mod adversarial;
 mod backup;
 mod cli;
 mod connu;
+mod console;
 mod consumption;
 mod crash;
 mod deca;

@@ -1,0 +1,322 @@
+//! The console's accounts and sessions over plain HTTP (domain.md §14): an invitation link sets the
+//! password once; signing in opens a session whose cookie is `HttpOnly`, `SameSite`, `Secure` behind
+//! TLS; every form needs its CSRF token; failed sign-ins are throttled; sign-out ends one session or
+//! all; sessions expire; a disabled account signs in no more.
+
+use crate::common;
+
+use common::{TestApp, TestDb};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// The `Set-Cookie` of `name` in a response, whole.
+fn set_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// A cookie's value, from its `Set-Cookie`.
+fn value(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned()
+}
+
+/// The value of the first hidden `csrf` input of a page.
+fn csrf_of(page: &str) -> String {
+    let start = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+struct Reponse {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Reponse {
+    let response = request.send().await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    Reponse { status, headers, body: response.text().await.unwrap() }
+}
+
+async fn get(app: &TestApp, path: &str, cookies: &str) -> Reponse {
+    send(client().get(app.url(path)).header("cookie", cookies)).await
+}
+
+async fn post(app: &TestApp, path: &str, cookies: &str, form: &[(&str, &str)]) -> Reponse {
+    send(client().post(app.url(path)).header("cookie", cookies).form(form)).await
+}
+
+/// Sign in; the session cookie's value.
+async fn sign_in(app: &TestApp, email: &str, password: &str) -> Reponse {
+    let page = get(app, "/console/connexion", "").await;
+    let csrf = value(&set_cookie(&page.headers, "tba_csrf").expect("a CSRF cookie"));
+    assert_eq!(csrf_of(&page.body), csrf);
+    let cookies = format!("tba_csrf={csrf}");
+    post(
+        app,
+        "/console/connexion",
+        &cookies,
+        &[("email", email), ("mot_de_passe", password), ("csrf", &csrf)],
+    )
+    .await
+}
+
+fn link_path(output: &std::process::Output) -> String {
+    assert!(output.status.success(), "{output:?}");
+    let stdout = common::stdout(output);
+    let link = stdout.lines().last().unwrap().trim().to_owned();
+    link.split_once("/console/").map(|(_, path)| format!("/console/{path}")).expect("a console link")
+}
+
+#[tokio::test]
+async fn an_invited_person_sets_a_password_signs_in_and_out_and_is_throttled() {
+    let db = TestDb::new().await;
+    let app = TestApp::spawn(&db).await;
+    let invitation =
+        link_path(&db.tba(&["comptes", "create", "--email", "Ana.Lyse@Example.org", "--role", "ANALYST"]));
+    let refused = db.tba(&["comptes", "create", "--email", "ana.lyse@example.org", "--role", "ANALYST"]);
+    assert!(!refused.status.success(), "one account per e-mail");
+
+    // The invitation: its page names the account; its form needs the CSRF cookie's token.
+    let page = get(&app, &invitation, "").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("ana.lyse@example.org"), "{}", page.body);
+    let csrf_cookie = set_cookie(&page.headers, "tba_csrf").unwrap();
+    assert!(csrf_cookie.contains("HttpOnly") && csrf_cookie.contains("SameSite=Lax"), "{csrf_cookie}");
+    let csrf = value(&csrf_cookie);
+    let cookies = format!("tba_csrf={csrf}");
+    let set = |password: &'static str, confirmation: &'static str, csrf: String| {
+        let (app, invitation, cookies) = (&app, invitation.clone(), cookies.clone());
+        async move {
+            let form = [("mot_de_passe", password), ("confirmation", confirmation), ("csrf", csrf.as_str())];
+            post(app, &invitation, &cookies, &form).await
+        }
+    };
+    assert_eq!(
+        set("un mot de passe sûr", "un mot de passe sûr", "autre".into()).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let short = set("court", "court", csrf.clone()).await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(short.body.contains("12 caractères"), "{}", short.body);
+    let different = set("un mot de passe sûr", "un mot de passe sur", csrf.clone()).await;
+    assert!(different.body.contains("diffèrent"), "{}", different.body);
+    let done = set("un mot de passe sûr", "un mot de passe sûr", csrf.clone()).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    assert_eq!(done.headers[LOCATION], "/console/connexion?ok=mot-de-passe");
+    assert_eq!(get(&app, &invitation, "").await.status, StatusCode::GONE, "a link serves once");
+    assert_eq!(set("encore un autre mot", "encore un autre mot", csrf).await.status, StatusCode::GONE);
+    let stored: String =
+        sqlx::query_scalar("SELECT password_hash FROM comptes").fetch_one(&db.pool).await.unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+
+    // Signed out, the console sends to the sign-in page; a wrong password is refused.
+    let home = get(&app, "/console", "").await;
+    assert_eq!(
+        (home.status, home.headers[LOCATION].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/console/connexion")
+    );
+    let wrong = sign_in(&app, "ana.lyse@example.org", "pas le bon mot").await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(wrong.body.contains("incorrect"), "{}", wrong.body);
+
+    // Signed in: an HttpOnly, SameSite cookie (Secure behind TLS), a page naming the person.
+    let signed = sign_in(&app, " ANA.LYSE@example.org ", "un mot de passe sûr").await;
+    assert_eq!(
+        (signed.status, signed.headers[LOCATION].to_str().unwrap()),
+        (StatusCode::SEE_OTHER, "/console")
+    );
+    let session_cookie = set_cookie(&signed.headers, "tba_session").unwrap();
+    assert!(
+        session_cookie.contains("HttpOnly") && session_cookie.contains("SameSite=Lax"),
+        "{session_cookie}"
+    );
+    assert!(!session_cookie.contains("Secure"), "plain HTTP: {session_cookie}");
+    let session = format!("tba_session={}", value(&session_cookie));
+    let home = get(&app, "/console", &session).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(
+        home.body.contains("ana.lyse@example.org") && home.body.contains("analyste national"),
+        "{}",
+        home.body
+    );
+    assert!(home.headers["content-security-policy"].to_str().unwrap().starts_with("default-src 'self'"));
+    assert_eq!(home.headers["cache-control"], "no-store");
+    let page = get(&app, "/console/connexion", "").await;
+    let csrf = value(&set_cookie(&page.headers, "tba_csrf").unwrap());
+    let tls = send(
+        client()
+            .post(app.url("/console/connexion"))
+            .header("cookie", format!("tba_csrf={csrf}"))
+            .header("x-forwarded-proto", "https")
+            .form(&[
+                ("email", "ana.lyse@example.org"),
+                ("mot_de_passe", "un mot de passe sûr"),
+                ("csrf", &csrf),
+            ]),
+    )
+    .await;
+    let secure = set_cookie(&tls.headers, "tba_session").unwrap();
+    assert!(secure.contains("; Secure"), "{secure}");
+    let other = format!("tba_session={}", value(&secure));
+
+    // Signing out needs the session's token; it ends this session only, or all of them.
+    let token = csrf_of(&home.body);
+    assert_eq!(
+        post(&app, "/console/deconnexion", &session, &[("csrf", "faux")]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let out = post(&app, "/console/deconnexion", &session, &[("csrf", &token)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(set_cookie(&out.headers, "tba_session").unwrap().contains("Max-Age=0"));
+    assert_eq!(get(&app, "/console", &session).await.status, StatusCode::SEE_OTHER, "that session is over");
+    assert_eq!(get(&app, "/console", &other).await.status, StatusCode::OK, "the other one lives");
+    let third = format!(
+        "tba_session={}",
+        value(
+            &set_cookie(
+                &sign_in(&app, "ana.lyse@example.org", "un mot de passe sûr").await.headers,
+                "tba_session"
+            )
+            .unwrap()
+        )
+    );
+    let token = csrf_of(&get(&app, "/console", &other).await.body);
+    assert_eq!(
+        post(&app, "/console/deconnexion-partout", &other, &[("csrf", &token)]).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(get(&app, "/console", &third).await.status, StatusCode::SEE_OTHER, "every session is over");
+
+    // A session idle too long is over.
+    let idle = sign_in(&app, "ana.lyse@example.org", "un mot de passe sûr").await;
+    let idle = format!("tba_session={}", value(&set_cookie(&idle.headers, "tba_session").unwrap()));
+    assert_eq!(get(&app, "/console", &idle).await.status, StatusCode::OK);
+    sqlx::query("UPDATE sessions SET last_seen_at = now() - interval '3 hours'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(get(&app, "/console", &idle).await.status, StatusCode::SEE_OTHER);
+
+    // Five failures in a row lock the e-mail for a while, the right password included.
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in(&app, "ana.lyse@example.org", "mauvais mot de passe").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let locked = sign_in(&app, "ana.lyse@example.org", "un mot de passe sûr").await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(locked.body.contains("trop de tentatives"), "{}", locked.body);
+    sqlx::query("UPDATE connexions_echouees SET at = at - interval '20 minutes'")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+
+    // A reset link an administrator issues sets a new password; a disabled account signs in no more.
+    let reset = link_path(&db.tba(&["comptes", "lien", "ana.lyse@example.org"]));
+    let page = get(&app, &reset, "").await;
+    let csrf = value(&set_cookie(&page.headers, "tba_csrf").unwrap());
+    let form = [
+        ("mot_de_passe", "un nouveau mot sûr"),
+        ("confirmation", "un nouveau mot sûr"),
+        ("csrf", csrf.as_str()),
+    ];
+    assert_eq!(post(&app, &reset, &format!("tba_csrf={csrf}"), &form).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        sign_in(&app, "ana.lyse@example.org", "un mot de passe sûr").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        sign_in(&app, "ana.lyse@example.org", "un nouveau mot sûr").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let listed = common::stdout(&db.tba(&["comptes", "list"]));
+    assert!(listed.contains("ana.lyse@example.org\tANALYST\t\tactive"), "{listed}");
+    assert!(db.tba(&["comptes", "desactiver", "ana.lyse@example.org"]).status.success());
+    assert_eq!(
+        sign_in(&app, "ana.lyse@example.org", "un nouveau mot sûr").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let css = get(&app, "/console/static/console.css", "").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(css.headers["content-type"], "text/css; charset=utf-8");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_prints_a_sign_in_per_kind_of_user_that_opens_the_console() {
+    use std::io::BufRead;
+    let db = TestDb::new().await;
+    let mut demo = std::process::Command::new(env!("CARGO_BIN_EXE_tba"))
+        .args(["demo", "--dossiers", "200", "--listen", "127.0.0.1:0"])
+        .env("DATABASE_URL", db.url())
+        .env("TBA_MASTER_KEY", common::MASTER_KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run tba demo");
+    let stdout = std::io::BufReader::new(demo.stdout.take().unwrap());
+    let (lines, read) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let (mut address, mut accounts) = (None, Vec::new());
+    while accounts.len() < 7 {
+        let line =
+            read.recv_timeout(std::time::Duration::from_secs(120)).expect("the demo prints its sign-ins");
+        if let Some(rest) = line.strip_prefix("the console: ") {
+            address = rest.split_whitespace().next().map(|a| a.trim_end_matches(',').to_owned());
+        } else if address.is_some() && line.starts_with("  ") {
+            let parts: Vec<&str> = line.split_whitespace().collect();
+            accounts.push((parts[0].to_owned(), parts[1].to_owned(), parts[2].to_owned()));
+        }
+    }
+    let console = address.expect("the console's address");
+    let base = console.trim_end_matches("/console").to_owned();
+    let roles: Vec<&str> = accounts.iter().map(|(_, _, role)| role.as_str()).collect();
+    assert_eq!(
+        roles,
+        [
+            "(ADMINISTRATEUR)",
+            "(ANALYST)",
+            "(DREETS)",
+            "(MISSION_LOCALE)",
+            "(FRANCE_TRAVAIL)",
+            "(ORGANISME_FORMATION)",
+            "(AUDITOR)"
+        ]
+    );
+    for (email, password, _) in &accounts {
+        let page = send(client().get(format!("{base}/console/connexion"))).await;
+        let csrf = value(&set_cookie(&page.headers, "tba_csrf").unwrap());
+        let signed = send(
+            client()
+                .post(format!("{base}/console/connexion"))
+                .header("cookie", format!("tba_csrf={csrf}"))
+                .form(&[
+                    ("email", email.as_str()),
+                    ("mot_de_passe", password.as_str()),
+                    ("csrf", csrf.as_str()),
+                ]),
+        )
+        .await;
+        assert_eq!(signed.status, StatusCode::SEE_OTHER, "{email}: {}", signed.body);
+        let session = format!("tba_session={}", value(&set_cookie(&signed.headers, "tba_session").unwrap()));
+        let home = send(client().get(format!("{base}/console")).header("cookie", session)).await;
+        assert!(home.body.contains(email.as_str()), "{email}: {}", home.body);
+    }
+    demo.kill().unwrap();
+    demo.wait().unwrap();
+}
