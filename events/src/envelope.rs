@@ -34,6 +34,8 @@ pub enum Channel {
     Retention,
     /// The collaboration's recaps, produced and sent by the service.
     Recapitulatifs,
+    /// A form of the people's console.
+    Console,
 }
 
 impl Channel {
@@ -47,6 +49,7 @@ impl Channel {
             Channel::VoeuxImport => "voeux-import",
             Channel::Retention => "retention",
             Channel::Recapitulatifs => "recapitulatifs",
+            Channel::Console => "console",
         }
     }
 }

@@ -5,6 +5,11 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
+use chrono::NaiveDate;
+use events::rupture::Situation;
+use projections::ruptures::entree::age;
+use projections::ruptures::query::{Compte, Ligne, Liste};
+
 use crate::auth::comptes::{LONGUEUR_MIN, Session};
 use crate::auth::keys::Role;
 
@@ -69,6 +74,8 @@ impl MotDePasse {
 #[derive(Template)]
 #[template(path = "console/accueil.html")]
 pub struct Accueil {
+    /// The pages the person's role opens: (address, name).
+    liens: Vec<(&'static str, &'static str)>,
     email: String,
     role: &'static str,
     perimetre: Option<String>,
@@ -81,11 +88,203 @@ impl Accueil {
         let perimetre = p.organisme.as_ref().map(|o| format!("organisme {o}")).or_else(|| {
             p.scope.as_ref().map(|s| format!("{} {}", s.kind.to_lowercase().replace('_', " "), s.value))
         });
+        let liens = match p.role {
+            Role::MissionLocale | Role::OrganismeFormation | Role::Administrateur => {
+                vec![("/console/ruptures", "File des ruptures")]
+            }
+            _ => Vec::new(),
+        };
         Accueil {
+            liens,
             email: session.email.clone(),
             role: role_libelle(p.role),
             perimetre,
             csrf: session.csrf.clone(),
+        }
+    }
+}
+
+/// The young person as the dossier (or the DECA contract) of the entry names them.
+#[derive(Debug, Clone, Default)]
+pub struct Identite {
+    pub nom: String,
+    pub prenom: String,
+    pub telephone: Option<String>,
+    pub email: Option<String>,
+}
+
+/// The outcome of a form, shown on the page it returns to.
+pub enum Message {
+    Succes(String),
+    Erreur(String),
+}
+
+/// A refusal, in words.
+#[derive(Template)]
+#[template(path = "console/refus.html")]
+pub struct Refus {
+    message: &'static str,
+}
+
+impl Refus {
+    pub fn new(message: &'static str) -> Self {
+        Refus { message }
+    }
+}
+
+/// A situation as the console names it.
+pub fn situation_libelle(situation: &str) -> &'static str {
+    match situation {
+        "RDV_PRIS" => "Rendez-vous pris",
+        "NOUVEAU_PROJET" => "Nouveau projet",
+        "DEJA_ACCOMPAGNE" => "Déjà accompagné",
+        "CONTACTE_SANS_RETOUR" => "Contacté sans retour",
+        "COORDONNEES_INCORRECT" => "Coordonnées incorrectes",
+        "INJOIGNABLE_APRES_RELANCES" => "Injoignable après relances",
+        "NOUVEAU_CONTRAT" => "Nouveau contrat",
+        "NE_SOUHAITE_PAS_ETRE_RECONTACTE" => "Ne souhaite pas être recontacté",
+        "AUTRE" => "Autre",
+        "CHERCHE_CONTRAT" => "Cherche un contrat",
+        "REORIENTATION" => "Réorientation",
+        "NE_VEUT_PAS_ACCOMPAGNEMENT" => "Ne veut pas d'accompagnement",
+        _ => "—",
+    }
+}
+
+const LISTES: [(Liste, &str); 3] =
+    [(Liste::ATraiter, "À traiter"), (Liste::ARecontacter, "À recontacter"), (Liste::Traites, "Traités")];
+
+/// An entry of a list.
+pub struct LigneFile {
+    pub entree: String,
+    pub nom: String,
+    pub age: i32,
+    pub date_rupture: String,
+    pub jours: i32,
+    pub code_postal: String,
+    pub organisme: String,
+    pub situation: &'static str,
+    pub prioritaire: bool,
+}
+
+impl LigneFile {
+    pub fn of(l: &Ligne, identite: Identite, jour: NaiveDate) -> Self {
+        LigneFile {
+            entree: l.entree.clone(),
+            nom: format!("{} {}", identite.nom, identite.prenom).trim().to_owned(),
+            age: age(l.date_de_naissance, jour),
+            date_rupture: l.date_rupture.format("%d/%m/%Y").to_string(),
+            jours: l.jours_depuis_rupture,
+            code_postal: l.code_postal.clone().unwrap_or_default(),
+            organisme: l.uai_formateur.clone(),
+            situation: l.situation.as_deref().map_or("—", situation_libelle),
+            prioritaire: l.prioritaire,
+        }
+    }
+}
+
+/// A month's (or the whole queue's) counts.
+pub struct CompteFile {
+    pub mois: String,
+    pub total: i64,
+    pub a_traiter: i64,
+    pub a_recontacter: i64,
+    pub traites: i64,
+    pub prioritaires: i64,
+}
+
+/// The queue: counts, then one list.
+#[derive(Template)]
+#[template(path = "console/ruptures.html")]
+pub struct File {
+    email: String,
+    comptes: Vec<CompteFile>,
+    /// (value, label, current) of each list.
+    listes: Vec<(&'static str, &'static str, bool)>,
+    liste: &'static str,
+    cp: String,
+    lignes: Vec<LigneFile>,
+}
+
+impl File {
+    pub fn new(
+        session: &Session,
+        comptes: Vec<Compte>,
+        liste: Liste,
+        cp: Option<String>,
+        lignes: Vec<LigneFile>,
+    ) -> Self {
+        let comptes = comptes
+            .into_iter()
+            .map(|c| CompteFile {
+                mois: c.mois.unwrap_or_else(|| "Toute la file".to_owned()),
+                total: c.total,
+                a_traiter: c.a_traiter,
+                a_recontacter: c.a_recontacter,
+                traites: c.traites,
+                prioritaires: c.prioritaires,
+            })
+            .collect();
+        let listes = LISTES.iter().map(|(l, label)| (l.as_str(), *label, *l == liste)).collect();
+        let libelle = LISTES.iter().find(|(l, _)| *l == liste).map_or("", |(_, label)| label);
+        File {
+            email: session.email.clone(),
+            comptes,
+            listes,
+            liste: libelle,
+            cp: cp.unwrap_or_default(),
+            lignes,
+        }
+    }
+}
+
+/// A person's sheet, and the form to qualify their situation.
+#[derive(Template)]
+#[template(path = "console/rupture.html")]
+pub struct Fiche {
+    csrf: String,
+    entree: String,
+    identite: Identite,
+    age: i32,
+    date_rupture: String,
+    jours: i32,
+    code_postal: String,
+    organisme: String,
+    prioritaire: bool,
+    situation: &'static str,
+    commentaire: String,
+    message: Option<Message>,
+    situations: Vec<(&'static str, &'static str)>,
+    connaissances: Vec<(&'static str, &'static str)>,
+}
+
+impl Fiche {
+    pub fn new(
+        session: &Session,
+        l: &Ligne,
+        identite: Identite,
+        jour: NaiveDate,
+        message: Option<Message>,
+    ) -> Self {
+        Fiche {
+            csrf: session.csrf.clone(),
+            entree: l.entree.clone(),
+            identite,
+            age: age(l.date_de_naissance, jour),
+            date_rupture: l.date_rupture.format("%d/%m/%Y").to_string(),
+            jours: l.jours_depuis_rupture,
+            code_postal: l.code_postal.clone().unwrap_or_default(),
+            organisme: format!("{}:{}", l.uai_formateur, l.siret_formateur),
+            prioritaire: l.prioritaire,
+            situation: l.situation.as_deref().map_or("—", situation_libelle),
+            commentaire: l.commentaire.clone().unwrap_or_default(),
+            message,
+            situations: Situation::ALL.iter().map(|s| (s.as_str(), situation_libelle(s.as_str()))).collect(),
+            connaissances: vec![
+                ("DEJA_ACCOMPAGNE_ACTIVEMENT", "Déjà accompagné activement"),
+                ("CONNU_NON_ACCOMPAGNE", "Connu, non accompagné"),
+                ("NON_CONNU", "Non connu"),
+            ],
         }
     }
 }

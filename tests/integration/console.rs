@@ -320,3 +320,147 @@ async fn the_demo_prints_a_sign_in_per_kind_of_user_that_opens_the_console() {
     demo.kill().unwrap();
     demo.wait().unwrap();
 }
+
+/// An account of `role` (its scope), its password set through its invitation; its session cookie.
+async fn signed_in(db: &TestDb, app: &TestApp, email: &str, role_and_scope: &[&str]) -> String {
+    let mut args = vec!["comptes", "create", "--email", email];
+    args.extend_from_slice(role_and_scope);
+    let invitation = link_path(&db.tba(&args));
+    let page = get(app, &invitation, "").await;
+    let csrf = value(&set_cookie(&page.headers, "tba_csrf").unwrap());
+    let form = [
+        ("mot_de_passe", "un mot de passe sûr"),
+        ("confirmation", "un mot de passe sûr"),
+        ("csrf", csrf.as_str()),
+    ];
+    assert_eq!(
+        post(app, &invitation, &format!("tba_csrf={csrf}"), &form).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let signed = sign_in(app, email, "un mot de passe sûr").await;
+    format!("tba_session={}", value(&set_cookie(&signed.headers, "tba_session").expect("signed in")))
+}
+
+/// The names in the list of a queue page, in order.
+fn noms(page: &str) -> Vec<String> {
+    let liste = &page[page.find("id=\"liste\"").expect("a list")..];
+    liste
+        .split("<a href=\"/console/ruptures/")
+        .skip(1)
+        .map(|cell| {
+            cell.split_once('>')
+                .unwrap()
+                .1
+                .split('<')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_advisor_reads_the_queue_qualifies_an_entry_and_sees_it_move_list() {
+    use crate::ruptures::{LYON, push, rupture, setup};
+    use common::gql::{graphql, key};
+    use tba::auth::keys::Role;
+    let (db, app, lyon, projections) = setup().await;
+    push(
+        &app,
+        &lyon,
+        serde_json::json!([rupture("R-1", "Adulte", 19, 20, LYON), rupture("R-2", "Mineur", 17, 40, LYON)]),
+    )
+    .await;
+    assert!(db.projection_caught_up(std::time::Duration::from_secs(30)).await);
+    let ml = signed_in(
+        &db,
+        &app,
+        "conseil@ml-lyon.fr",
+        &["--role", "MISSION_LOCALE", "--scope", "MISSION_LOCALE:ML-LYON"],
+    )
+    .await;
+
+    // The queue: counts first, then the list to deal with, prioritaires (the minor) first.
+    let home = get(&app, "/console", &ml).await;
+    assert!(home.body.contains("href=\"/console/ruptures\""), "{}", home.body);
+    let queue = get(&app, "/console/ruptures", &ml).await;
+    assert_eq!(queue.status, StatusCode::OK);
+    assert!(queue.body.contains("Toute la file"), "{}", queue.body);
+    assert_eq!(noms(&queue.body), ["MINEUR", "ADULTE"]);
+    let read: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM access_log a JOIN comptes c ON c.id = a.key_id
+         WHERE c.email = 'conseil@ml-lyon.fr' AND a.action = 'ruptures' AND a.details->'entrees' ? $1",
+    )
+    .bind(common_entree(&queue.body, 0))
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(read, 1, "the page is a read of the entries it shows, in the access journal");
+
+    // A person's sheet, and a situation in two clicks.
+    let entree = common_entree(&queue.body, 0);
+    let sheet = get(&app, &format!("/console/ruptures/{entree}"), &ml).await;
+    assert!(sheet.body.contains("0612345678") && sheet.body.contains("17 ans"), "{}", sheet.body);
+    let action = format!("/console/ruptures/{entree}/situation");
+    let refused = post(&app, &action, &ml, &[("csrf", "faux"), ("situation", "RDV_PRIS")]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let csrf = csrf_of(&sheet.body);
+    let bad = post(&app, &action, &ml, &[("csrf", csrf.as_str()), ("situation", "AUTRE")]).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("situationAutre"), "the refusal names the field: {}", bad.body);
+    let done = post(
+        &app,
+        &action,
+        &ml,
+        &[("csrf", csrf.as_str()), ("situation", "RDV_PRIS"), ("connaissance", "NON_CONNU")],
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let location = done.headers[LOCATION].to_str().unwrap().to_owned();
+    let back = get(&app, &location, &ml).await;
+    assert!(
+        back.body.contains("Situation enregistrée") && back.body.contains("Rendez-vous pris"),
+        "{}",
+        back.body
+    );
+    assert!(db.projection_caught_up(std::time::Duration::from_secs(30)).await);
+    assert_eq!(noms(&get(&app, "/console/ruptures", &ml).await.body), ["ADULTE"]);
+    assert_eq!(noms(&get(&app, "/console/ruptures?liste=TRAITES", &ml).await.body), ["MINEUR"]);
+    // The same as GraphQL answers.
+    let api = key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-LYON")).await;
+    let (_, answer) =
+        graphql(&app, Some(&api), "{ ruptures(liste: TRAITES) { edges { node { id situation } } } }").await;
+    assert_eq!(answer["data"]["ruptures"]["edges"][0]["node"]["id"], entree.as_str(), "{answer}");
+    assert_eq!(answer["data"]["ruptures"]["edges"][0]["node"]["situation"], "RDV_PRIS");
+
+    // Another Mission Locale sees none of it; a role without a queue is refused.
+    let paris = signed_in(
+        &db,
+        &app,
+        "conseil@ml-paris.fr",
+        &["--role", "MISSION_LOCALE", "--scope", "MISSION_LOCALE:ML-PARIS"],
+    )
+    .await;
+    assert_eq!(noms(&get(&app, "/console/ruptures?liste=TRAITES", &paris).await.body), Vec::<String>::new());
+    assert_eq!(get(&app, &format!("/console/ruptures/{entree}"), &paris).await.status, StatusCode::NOT_FOUND);
+    let token = csrf_of(&get(&app, "/console", &paris).await.body);
+    let other = post(&app, &action, &paris, &[("csrf", token.as_str()), ("situation", "RDV_PRIS")]).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.body);
+    let analyste = signed_in(&db, &app, "analyste@dreets.fr", &["--role", "ANALYST"]).await;
+    assert_eq!(get(&app, "/console/ruptures", &analyste).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        get(&app, "/console/ruptures", "").await.status,
+        StatusCode::SEE_OTHER,
+        "signed out: to the sign-in"
+    );
+    projections.stop().await;
+}
+
+/// The entry of the `n`-th row of a queue page's list.
+fn common_entree(page: &str, n: usize) -> String {
+    let liste = &page[page.find("id=\"liste\"").expect("a list")..];
+    liste.split("<a href=\"/console/ruptures/").nth(n + 1).unwrap().split('"').next().unwrap().to_owned()
+}

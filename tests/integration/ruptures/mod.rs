@@ -34,7 +34,7 @@ pub(super) fn days_ago(n: i64) -> NaiveDate {
 
 /// A dossier of this school year whose contract broke `rupture` days ago, for a person born `age`
 /// years ago, living in `(postal code, INSEE code)`.
-pub(super) fn rupture(id_erp: &str, nom: &str, age: i32, days: i64, residence: (&str, &str)) -> Value {
+pub(crate) fn rupture(id_erp: &str, nom: &str, age: i32, days: i64, residence: (&str, &str)) -> Value {
     let mut item = this_year(dossier_v3(id_erp));
     let born = today().with_year(today().year() - age).unwrap() - chrono::Duration::days(10);
     item["nom_apprenant"] = json!(nom);
@@ -61,11 +61,11 @@ pub(super) fn last_year(id_erp: &str, nom: &str) -> Value {
     old
 }
 
-pub(super) const LYON: (&str, &str) = ("69003", "69383");
+pub(crate) const LYON: (&str, &str) = ("69003", "69383");
 pub(super) const PARIS: (&str, &str) = ("75001", "75056");
 
 /// The test referential, two Missions Locales, and the service with its projections running.
-pub(super) async fn setup() -> (TestDb, TestApp, String, tba::read_models::Projections) {
+pub(crate) async fn setup() -> (TestDb, TestApp, String, tba::read_models::Projections) {
     let db = TestDb::new().await;
     db.with_organismes().await;
     let csv = "ml_id,nom,siret,email,telephone,communes\n\
@@ -90,7 +90,7 @@ pub(super) async fn entree_of(db: &TestDb, id_erp: &str) -> String {
     .unwrap_or_else(|e| panic!("the entry of {id_erp}: {e}"))
 }
 
-pub(super) async fn push(app: &TestApp, key: &str, items: Value) {
+pub(crate) async fn push(app: &TestApp, key: &str, items: Value) {
     let (status, answer) = app.post("/api/v3/dossiers-apprenants", key, &items).await;
     assert_eq!(status, 200, "{answer}");
 }
