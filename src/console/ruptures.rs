@@ -25,6 +25,9 @@ use crate::auth::access_log;
 use crate::auth::comptes::Session;
 use crate::auth::viewer::{AccessError, Viewer};
 
+/// How long a form's answer waits for the queue to hold what it recorded.
+const RATTRAPAGE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A page of a list holds this many entries.
 const PAGE: i64 = 100;
 
@@ -249,7 +252,17 @@ pub(super) async fn qualifier(
         souhaite_rdv: false,
     };
     match renseigner_situation(&state.pool, &state.store, &viewer, events::Channel::Console, command).await {
-        Ok(_) => redirect(&format!("/console/ruptures/{entree}?ok=1"), Vec::new()),
+        Ok(recorded) => {
+            // The sheet shown next reads the queue: it waits (a while) for the queue to hold the action.
+            let checkpoint = crate::read_models::checkpoint(crate::read_models::ReadModel::Ruptures);
+            if !state.store.wait_checkpoint(&checkpoint, recorded.position, RATTRAPAGE).await {
+                tracing::warn!(
+                    position = recorded.position,
+                    "the queue did not include the situation in time"
+                );
+            }
+            redirect(&format!("/console/ruptures/{entree}?ok=1"), Vec::new())
+        }
         Err(CommandError::Invalid { field, message }) => {
             let message = format!("{field} : {message}");
             afficher(&state, &headers, &entree, StatusCode::BAD_REQUEST, Some(Message::Erreur(message))).await

@@ -422,7 +422,8 @@ async fn an_advisor_reads_the_queue_qualifies_an_entry_and_sees_it_move_list() {
     let location = done.headers[LOCATION].to_str().unwrap().to_owned();
     let back = get(&app, &location, &ml).await;
     assert!(
-        back.body.contains("Situation enregistrée") && back.body.contains("Rendez-vous pris"),
+        back.body.contains("Situation enregistrée")
+            && back.body.contains("<dd id=\"situation\">Rendez-vous pris</dd>"),
         "{}",
         back.body
     );

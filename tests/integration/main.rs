@@ -11,6 +11,7 @@ mod backup;
 mod cli;
 mod connu;
 mod console;
+mod console_browser;
 mod consumption;
 mod crash;
 mod deca;

@@ -2,6 +2,7 @@
 //! is unset, on a private cluster under the target directory. Databases are cloned from a migrated
 //! template (one per migration set), so a test starts in milliseconds.
 
+pub mod browser;
 pub mod changes;
 pub mod gql;
 pub mod smtp;

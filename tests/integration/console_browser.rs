@@ -1,0 +1,86 @@
+//! The console in a real browser (headless Chromium through WebDriver): a Mission Locale advisor
+//! accepts their invitation, signs in, reads the queue, qualifies an entry and sees it move list; a
+//! wrong password shows its error; each page passes axe-core (no serious or critical violation) and is
+//! saved as a screenshot under `target/screenshots/`.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::browser::Browser;
+use serde_json::json;
+
+use crate::ruptures::{LYON, push, rupture, setup};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_advisor_works_the_queue_in_a_browser() {
+    let (db, app, lyon, projections) = setup().await;
+    push(
+        &app,
+        &lyon,
+        json!([rupture("R-1", "Adulte", 19, 20, LYON), rupture("R-2", "Mineur", 17, 40, LYON)]),
+    )
+    .await;
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let created = db.tba(&[
+        "comptes",
+        "create",
+        "--email",
+        "conseil@ml-lyon.fr",
+        "--role",
+        "MISSION_LOCALE",
+        "--scope",
+        "MISSION_LOCALE:ML-LYON",
+        "--url",
+        &app.url(""),
+    ]);
+    assert!(created.status.success(), "{created:?}");
+    let invitation = common::stdout(&created).lines().last().unwrap().trim().to_owned();
+    let browser = Browser::start().await;
+
+    // The invitation: choose a password.
+    browser.goto(&invitation).await;
+    browser.check("mot-de-passe").await;
+    browser.type_into("#mot_de_passe", "un mot de passe sûr").await;
+    browser.type_into("#confirmation", "un mot de passe sûr").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_url("/console/connexion?ok=mot-de-passe").await;
+    browser.check("connexion").await;
+
+    // A wrong password, then the right one.
+    browser.type_into("#email", "conseil@ml-lyon.fr").await;
+    browser.type_into("#mot_de_passe", "pas le bon").await;
+    browser.click("button[type=submit]").await;
+    assert!(browser.text("[role=alert]").await.contains("incorrect"));
+    browser.check("connexion-refusee").await;
+    browser.type_into("#email", "conseil@ml-lyon.fr").await;
+    browser.type_into("#mot_de_passe", "un mot de passe sûr").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_url("/console").await;
+    browser.check("accueil").await;
+
+    // The queue: the minor first; their sheet; a situation in two clicks.
+    browser.click("a[href='/console/ruptures']").await;
+    browser.check("file").await;
+    assert!(browser.text("#liste tbody tr").await.starts_with("MINEUR"));
+    browser.click("#liste tbody tr a").await;
+    browser.check("fiche").await;
+    assert!(browser.source().await.contains("0612345678"));
+    browser.click("#situation-RDV_PRIS").await;
+    browser.click("#connaissance-NON_CONNU").await;
+    browser.click("form[action$='/situation'] button[type=submit]").await;
+    assert!(browser.text("[role=status]").await.contains("Situation enregistrée"));
+    assert_eq!(browser.text("#situation").await, "Rendez-vous pris");
+    browser.check("fiche-qualifiee").await;
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    browser.goto(&app.url("/console/ruptures")).await;
+    assert!(
+        browser.text("#liste tbody tr").await.starts_with("ADULTE"),
+        "the minor left the list to deal with"
+    );
+    browser.click("a[href^='/console/ruptures?liste=TRAITES']").await;
+    assert!(browser.text("#liste tbody tr").await.starts_with("MINEUR"), "and is among those dealt with");
+    browser.check("file-traites").await;
+    drop(browser);
+    projections.stop().await;
+}
