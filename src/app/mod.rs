@@ -27,11 +27,15 @@ pub struct AppState {
     pub store: EventStore,
     pub metrics: PrometheusHandle,
     pub gate: Gate,
+    /// Turns true when the service begins to stop: the streams that never end on their own (the
+    /// console's live pages) end then, so that the graceful shutdown does not wait for them.
+    pub arret: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, store: EventStore, gate: Gate) -> Self {
-        AppState { pool, store, metrics: crate::telemetry::metrics(), gate }
+        let arret = std::sync::Arc::new(tokio::sync::watch::channel(false).0);
+        AppState { pool, store, metrics: crate::telemetry::metrics(), gate, arret }
     }
 }
 

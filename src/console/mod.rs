@@ -10,6 +10,7 @@
 //! `'self'`), and are never cached.
 
 mod connexion;
+mod flux;
 mod pages;
 mod ruptures;
 mod web;
@@ -26,6 +27,7 @@ use connexion::{
 };
 
 const CSS: &str = include_str!("static/console.css");
+const JS: &str = include_str!("static/console.js");
 
 pub fn routes(state: AppState) -> Router {
     Router::new()
@@ -35,9 +37,11 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/deconnexion-partout", post(deconnexion_partout))
         .route("/console/mot-de-passe/{jeton}", get(mot_de_passe_page).post(mot_de_passe))
         .route("/console/ruptures", get(ruptures::file))
+        .route("/console/ruptures/flux", get(flux::flux))
         .route("/console/ruptures/{entree}", get(ruptures::fiche))
         .route("/console/ruptures/{entree}/situation", post(ruptures::qualifier))
         .route("/console/static/console.css", get(css))
+        .route("/console/static/console.js", get(js))
         .with_state(state)
         .layer(axum::middleware::map_response(securise))
 }
@@ -67,4 +71,10 @@ async fn securise(mut response: Response) -> Response {
 async fn css() -> Response {
     let headers = [(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "public, max-age=86400")];
     (headers, CSS).into_response()
+}
+
+async fn js() -> Response {
+    let headers =
+        [(CONTENT_TYPE, "text/javascript; charset=utf-8"), (CACHE_CONTROL, "public, max-age=86400")];
+    (headers, JS).into_response()
 }

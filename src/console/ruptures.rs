@@ -73,7 +73,10 @@ fn stream_of(dossier_id: &str) -> &str {
 }
 
 /// The signed-in person and what they may read of the queue; else the page to answer with.
-async fn lecteur(state: &AppState, headers: &HeaderMap) -> Result<(Session, Viewer, query::Qui), Response> {
+pub(super) async fn lecteur(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Session, Viewer, query::Qui), Response> {
     let session = match session_of(state, headers).await {
         Ok(Some(session)) => session,
         Ok(None) => return Err(redirect("/console/connexion", Vec::new())),
@@ -88,6 +91,11 @@ async fn lecteur(state: &AppState, headers: &HeaderMap) -> Result<(Session, View
             &Refus::new("Votre rôle ne donne pas accès à une file de ruptures."),
         )),
     }
+}
+
+/// A postal code as a filter: five letters or digits, else none.
+pub(super) fn code_postal(cp: Option<String>) -> Option<String> {
+    cp.map(|c| c.trim().to_owned()).filter(|c| c.len() == 5 && c.bytes().all(|b| b.is_ascii_alphanumeric()))
 }
 
 #[derive(Deserialize)]
@@ -106,10 +114,7 @@ pub(super) async fn file(
         Err(page) => return page,
     };
     let liste = filtre.liste.as_deref().and_then(Liste::parse).unwrap_or(Liste::ATraiter);
-    let cp = filtre
-        .cp
-        .map(|c| c.trim().to_owned())
-        .filter(|c| c.len() == 5 && c.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let cp = code_postal(filtre.cp);
     let jour = Utc::now().date_naive();
     let mut conn = match state.pool.acquire().await {
         Ok(conn) => conn,

@@ -157,6 +157,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = state.store.clone();
+    let arret = state.arret.clone();
+    let shutdown = async move {
+        shutdown.await;
+        arret.send_replace(true);
+    };
     let app = router(state, limits);
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)

@@ -46,22 +46,22 @@ async fn send(request: reqwest::RequestBuilder) -> Reponse {
     Reponse { status, headers, body: response.text().await.unwrap() }
 }
 
-async fn get(app: &TestApp, path: &str, cookies: &str) -> Reponse {
-    send(client().get(app.url(path)).header("cookie", cookies)).await
+async fn get(base: &str, path: &str, cookies: &str) -> Reponse {
+    send(client().get(format!("{base}{path}")).header("cookie", cookies)).await
 }
 
-async fn post(app: &TestApp, path: &str, cookies: &str, form: &[(&str, &str)]) -> Reponse {
-    send(client().post(app.url(path)).header("cookie", cookies).form(form)).await
+async fn post(base: &str, path: &str, cookies: &str, form: &[(&str, &str)]) -> Reponse {
+    send(client().post(format!("{base}{path}")).header("cookie", cookies).form(form)).await
 }
 
 /// Sign in; the session cookie's value.
-async fn sign_in(app: &TestApp, email: &str, password: &str) -> Reponse {
-    let page = get(app, "/console/connexion", "").await;
+async fn sign_in(base: &str, email: &str, password: &str) -> Reponse {
+    let page = get(base, "/console/connexion", "").await;
     let csrf = value(&set_cookie(&page.headers, "tba_csrf").expect("a CSRF cookie"));
     assert_eq!(csrf_of(&page.body), csrf);
     let cookies = format!("tba_csrf={csrf}");
     post(
-        app,
+        base,
         "/console/connexion",
         &cookies,
         &[("email", email), ("mot_de_passe", password), ("csrf", &csrf)],
@@ -86,7 +86,7 @@ async fn an_invited_person_sets_a_password_signs_in_and_out_and_is_throttled() {
     assert!(!refused.status.success(), "one account per e-mail");
 
     // The invitation: its page names the account; its form needs the CSRF cookie's token.
-    let page = get(&app, &invitation, "").await;
+    let page = get(&app.address, &invitation, "").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("ana.lyse@example.org"), "{}", page.body);
     let csrf_cookie = set_cookie(&page.headers, "tba_csrf").unwrap();
@@ -94,10 +94,10 @@ async fn an_invited_person_sets_a_password_signs_in_and_out_and_is_throttled() {
     let csrf = value(&csrf_cookie);
     let cookies = format!("tba_csrf={csrf}");
     let set = |password: &'static str, confirmation: &'static str, csrf: String| {
-        let (app, invitation, cookies) = (&app, invitation.clone(), cookies.clone());
+        let (base, invitation, cookies) = (&app.address, invitation.clone(), cookies.clone());
         async move {
             let form = [("mot_de_passe", password), ("confirmation", confirmation), ("csrf", csrf.as_str())];
-            post(app, &invitation, &cookies, &form).await
+            post(base, &invitation, &cookies, &form).await
         }
     };
     assert_eq!(
@@ -112,24 +112,24 @@ async fn an_invited_person_sets_a_password_signs_in_and_out_and_is_throttled() {
     let done = set("un mot de passe sûr", "un mot de passe sûr", csrf.clone()).await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
     assert_eq!(done.headers[LOCATION], "/console/connexion?ok=mot-de-passe");
-    assert_eq!(get(&app, &invitation, "").await.status, StatusCode::GONE, "a link serves once");
+    assert_eq!(get(&app.address, &invitation, "").await.status, StatusCode::GONE, "a link serves once");
     assert_eq!(set("encore un autre mot", "encore un autre mot", csrf).await.status, StatusCode::GONE);
     let stored: String =
         sqlx::query_scalar("SELECT password_hash FROM comptes").fetch_one(&db.pool).await.unwrap();
     assert!(stored.starts_with("$argon2id$"), "{stored}");
 
     // Signed out, the console sends to the sign-in page; a wrong password is refused.
-    let home = get(&app, "/console", "").await;
+    let home = get(&app.address, "/console", "").await;
     assert_eq!(
         (home.status, home.headers[LOCATION].to_str().unwrap()),
         (StatusCode::SEE_OTHER, "/console/connexion")
     );
-    let wrong = sign_in(&app, "ana.lyse@example.org", "pas le bon mot").await;
+    let wrong = sign_in(&app.address, "ana.lyse@example.org", "pas le bon mot").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.body.contains("incorrect"), "{}", wrong.body);
 
     // Signed in: an HttpOnly, SameSite cookie (Secure behind TLS), a page naming the person.
-    let signed = sign_in(&app, " ANA.LYSE@example.org ", "un mot de passe sûr").await;
+    let signed = sign_in(&app.address, " ANA.LYSE@example.org ", "un mot de passe sûr").await;
     assert_eq!(
         (signed.status, signed.headers[LOCATION].to_str().unwrap()),
         (StatusCode::SEE_OTHER, "/console")
@@ -141,7 +141,7 @@ async fn an_invited_person_sets_a_password_signs_in_and_out_and_is_throttled() {
     );
     assert!(!session_cookie.contains("Secure"), "plain HTTP: {session_cookie}");
     let session = format!("tba_session={}", value(&session_cookie));
-    let home = get(&app, "/console", &session).await;
+    let home = get(&app.address, "/console", &session).await;
     assert_eq!(home.status, StatusCode::OK);
     assert!(
         home.body.contains("ana.lyse@example.org") && home.body.contains("analyste national"),
@@ -150,7 +150,7 @@ async fn an_invited_person_sets_a_password_signs_in_and_out_and_is_throttled() {
     );
     assert!(home.headers["content-security-policy"].to_str().unwrap().starts_with("default-src 'self'"));
     assert_eq!(home.headers["cache-control"], "no-store");
-    let page = get(&app, "/console/connexion", "").await;
+    let page = get(&app.address, "/console/connexion", "").await;
     let csrf = value(&set_cookie(&page.headers, "tba_csrf").unwrap());
     let tls = send(
         client()
@@ -171,49 +171,57 @@ async fn an_invited_person_sets_a_password_signs_in_and_out_and_is_throttled() {
     // Signing out needs the session's token; it ends this session only, or all of them.
     let token = csrf_of(&home.body);
     assert_eq!(
-        post(&app, "/console/deconnexion", &session, &[("csrf", "faux")]).await.status,
+        post(&app.address, "/console/deconnexion", &session, &[("csrf", "faux")]).await.status,
         StatusCode::FORBIDDEN
     );
-    let out = post(&app, "/console/deconnexion", &session, &[("csrf", &token)]).await;
+    let out = post(&app.address, "/console/deconnexion", &session, &[("csrf", &token)]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert!(set_cookie(&out.headers, "tba_session").unwrap().contains("Max-Age=0"));
-    assert_eq!(get(&app, "/console", &session).await.status, StatusCode::SEE_OTHER, "that session is over");
-    assert_eq!(get(&app, "/console", &other).await.status, StatusCode::OK, "the other one lives");
+    assert_eq!(
+        get(&app.address, "/console", &session).await.status,
+        StatusCode::SEE_OTHER,
+        "that session is over"
+    );
+    assert_eq!(get(&app.address, "/console", &other).await.status, StatusCode::OK, "the other one lives");
     let third = format!(
         "tba_session={}",
         value(
             &set_cookie(
-                &sign_in(&app, "ana.lyse@example.org", "un mot de passe sûr").await.headers,
+                &sign_in(&app.address, "ana.lyse@example.org", "un mot de passe sûr").await.headers,
                 "tba_session"
             )
             .unwrap()
         )
     );
-    let token = csrf_of(&get(&app, "/console", &other).await.body);
+    let token = csrf_of(&get(&app.address, "/console", &other).await.body);
     assert_eq!(
-        post(&app, "/console/deconnexion-partout", &other, &[("csrf", &token)]).await.status,
+        post(&app.address, "/console/deconnexion-partout", &other, &[("csrf", &token)]).await.status,
         StatusCode::SEE_OTHER
     );
-    assert_eq!(get(&app, "/console", &third).await.status, StatusCode::SEE_OTHER, "every session is over");
+    assert_eq!(
+        get(&app.address, "/console", &third).await.status,
+        StatusCode::SEE_OTHER,
+        "every session is over"
+    );
 
     // A session idle too long is over.
-    let idle = sign_in(&app, "ana.lyse@example.org", "un mot de passe sûr").await;
+    let idle = sign_in(&app.address, "ana.lyse@example.org", "un mot de passe sûr").await;
     let idle = format!("tba_session={}", value(&set_cookie(&idle.headers, "tba_session").unwrap()));
-    assert_eq!(get(&app, "/console", &idle).await.status, StatusCode::OK);
+    assert_eq!(get(&app.address, "/console", &idle).await.status, StatusCode::OK);
     sqlx::query("UPDATE sessions SET last_seen_at = now() - interval '3 hours'")
         .execute(&db.pool)
         .await
         .unwrap();
-    assert_eq!(get(&app, "/console", &idle).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(get(&app.address, "/console", &idle).await.status, StatusCode::SEE_OTHER);
 
     // Five failures in a row lock the e-mail for a while, the right password included.
     for _ in 0..5 {
         assert_eq!(
-            sign_in(&app, "ana.lyse@example.org", "mauvais mot de passe").await.status,
+            sign_in(&app.address, "ana.lyse@example.org", "mauvais mot de passe").await.status,
             StatusCode::UNAUTHORIZED
         );
     }
-    let locked = sign_in(&app, "ana.lyse@example.org", "un mot de passe sûr").await;
+    let locked = sign_in(&app.address, "ana.lyse@example.org", "un mot de passe sûr").await;
     assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(locked.body.contains("trop de tentatives"), "{}", locked.body);
     sqlx::query("UPDATE connexions_echouees SET at = at - interval '20 minutes'")
@@ -223,30 +231,33 @@ async fn an_invited_person_sets_a_password_signs_in_and_out_and_is_throttled() {
 
     // A reset link an administrator issues sets a new password; a disabled account signs in no more.
     let reset = link_path(&db.tba(&["comptes", "lien", "ana.lyse@example.org"]));
-    let page = get(&app, &reset, "").await;
+    let page = get(&app.address, &reset, "").await;
     let csrf = value(&set_cookie(&page.headers, "tba_csrf").unwrap());
     let form = [
         ("mot_de_passe", "un nouveau mot sûr"),
         ("confirmation", "un nouveau mot sûr"),
         ("csrf", csrf.as_str()),
     ];
-    assert_eq!(post(&app, &reset, &format!("tba_csrf={csrf}"), &form).await.status, StatusCode::SEE_OTHER);
     assert_eq!(
-        sign_in(&app, "ana.lyse@example.org", "un mot de passe sûr").await.status,
+        post(&app.address, &reset, &format!("tba_csrf={csrf}"), &form).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        sign_in(&app.address, "ana.lyse@example.org", "un mot de passe sûr").await.status,
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        sign_in(&app, "ana.lyse@example.org", "un nouveau mot sûr").await.status,
+        sign_in(&app.address, "ana.lyse@example.org", "un nouveau mot sûr").await.status,
         StatusCode::SEE_OTHER
     );
     let listed = common::stdout(&db.tba(&["comptes", "list"]));
     assert!(listed.contains("ana.lyse@example.org\tANALYST\t\tactive"), "{listed}");
     assert!(db.tba(&["comptes", "desactiver", "ana.lyse@example.org"]).status.success());
     assert_eq!(
-        sign_in(&app, "ana.lyse@example.org", "un nouveau mot sûr").await.status,
+        sign_in(&app.address, "ana.lyse@example.org", "un nouveau mot sûr").await.status,
         StatusCode::UNAUTHORIZED
     );
-    let css = get(&app, "/console/static/console.css", "").await;
+    let css = get(&app.address, "/console/static/console.css", "").await;
     assert_eq!(css.status, StatusCode::OK);
     assert_eq!(css.headers["content-type"], "text/css; charset=utf-8");
 }
@@ -322,11 +333,11 @@ async fn the_demo_prints_a_sign_in_per_kind_of_user_that_opens_the_console() {
 }
 
 /// An account of `role` (its scope), its password set through its invitation; its session cookie.
-async fn signed_in(db: &TestDb, app: &TestApp, email: &str, role_and_scope: &[&str]) -> String {
+pub(crate) async fn signed_in(db: &TestDb, base: &str, email: &str, role_and_scope: &[&str]) -> String {
     let mut args = vec!["comptes", "create", "--email", email];
     args.extend_from_slice(role_and_scope);
     let invitation = link_path(&db.tba(&args));
-    let page = get(app, &invitation, "").await;
+    let page = get(base, &invitation, "").await;
     let csrf = value(&set_cookie(&page.headers, "tba_csrf").unwrap());
     let form = [
         ("mot_de_passe", "un mot de passe sûr"),
@@ -334,10 +345,10 @@ async fn signed_in(db: &TestDb, app: &TestApp, email: &str, role_and_scope: &[&s
         ("csrf", csrf.as_str()),
     ];
     assert_eq!(
-        post(app, &invitation, &format!("tba_csrf={csrf}"), &form).await.status,
+        post(base, &invitation, &format!("tba_csrf={csrf}"), &form).await.status,
         StatusCode::SEE_OTHER
     );
-    let signed = sign_in(app, email, "un mot de passe sûr").await;
+    let signed = sign_in(base, email, "un mot de passe sûr").await;
     format!("tba_session={}", value(&set_cookie(&signed.headers, "tba_session").expect("signed in")))
 }
 
@@ -377,16 +388,16 @@ async fn an_advisor_reads_the_queue_qualifies_an_entry_and_sees_it_move_list() {
     assert!(db.projection_caught_up(std::time::Duration::from_secs(30)).await);
     let ml = signed_in(
         &db,
-        &app,
+        &app.address,
         "conseil@ml-lyon.fr",
         &["--role", "MISSION_LOCALE", "--scope", "MISSION_LOCALE:ML-LYON"],
     )
     .await;
 
     // The queue: counts first, then the list to deal with, prioritaires (the minor) first.
-    let home = get(&app, "/console", &ml).await;
+    let home = get(&app.address, "/console", &ml).await;
     assert!(home.body.contains("href=\"/console/ruptures\""), "{}", home.body);
-    let queue = get(&app, "/console/ruptures", &ml).await;
+    let queue = get(&app.address, "/console/ruptures", &ml).await;
     assert_eq!(queue.status, StatusCode::OK);
     assert!(queue.body.contains("Toute la file"), "{}", queue.body);
     assert_eq!(noms(&queue.body), ["MINEUR", "ADULTE"]);
@@ -402,17 +413,17 @@ async fn an_advisor_reads_the_queue_qualifies_an_entry_and_sees_it_move_list() {
 
     // A person's sheet, and a situation in two clicks.
     let entree = common_entree(&queue.body, 0);
-    let sheet = get(&app, &format!("/console/ruptures/{entree}"), &ml).await;
+    let sheet = get(&app.address, &format!("/console/ruptures/{entree}"), &ml).await;
     assert!(sheet.body.contains("0612345678") && sheet.body.contains("17 ans"), "{}", sheet.body);
     let action = format!("/console/ruptures/{entree}/situation");
-    let refused = post(&app, &action, &ml, &[("csrf", "faux"), ("situation", "RDV_PRIS")]).await;
+    let refused = post(&app.address, &action, &ml, &[("csrf", "faux"), ("situation", "RDV_PRIS")]).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     let csrf = csrf_of(&sheet.body);
-    let bad = post(&app, &action, &ml, &[("csrf", csrf.as_str()), ("situation", "AUTRE")]).await;
+    let bad = post(&app.address, &action, &ml, &[("csrf", csrf.as_str()), ("situation", "AUTRE")]).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.body.contains("situationAutre"), "the refusal names the field: {}", bad.body);
     let done = post(
-        &app,
+        &app.address,
         &action,
         &ml,
         &[("csrf", csrf.as_str()), ("situation", "RDV_PRIS"), ("connaissance", "NON_CONNU")],
@@ -420,7 +431,7 @@ async fn an_advisor_reads_the_queue_qualifies_an_entry_and_sees_it_move_list() {
     .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
     let location = done.headers[LOCATION].to_str().unwrap().to_owned();
-    let back = get(&app, &location, &ml).await;
+    let back = get(&app.address, &location, &ml).await;
     assert!(
         back.body.contains("Situation enregistrée")
             && back.body.contains("<dd id=\"situation\">Rendez-vous pris</dd>"),
@@ -428,8 +439,8 @@ async fn an_advisor_reads_the_queue_qualifies_an_entry_and_sees_it_move_list() {
         back.body
     );
     assert!(db.projection_caught_up(std::time::Duration::from_secs(30)).await);
-    assert_eq!(noms(&get(&app, "/console/ruptures", &ml).await.body), ["ADULTE"]);
-    assert_eq!(noms(&get(&app, "/console/ruptures?liste=TRAITES", &ml).await.body), ["MINEUR"]);
+    assert_eq!(noms(&get(&app.address, "/console/ruptures", &ml).await.body), ["ADULTE"]);
+    assert_eq!(noms(&get(&app.address, "/console/ruptures?liste=TRAITES", &ml).await.body), ["MINEUR"]);
     // The same as GraphQL answers.
     let api = key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-LYON")).await;
     let (_, answer) =
@@ -440,20 +451,27 @@ async fn an_advisor_reads_the_queue_qualifies_an_entry_and_sees_it_move_list() {
     // Another Mission Locale sees none of it; a role without a queue is refused.
     let paris = signed_in(
         &db,
-        &app,
+        &app.address,
         "conseil@ml-paris.fr",
         &["--role", "MISSION_LOCALE", "--scope", "MISSION_LOCALE:ML-PARIS"],
     )
     .await;
-    assert_eq!(noms(&get(&app, "/console/ruptures?liste=TRAITES", &paris).await.body), Vec::<String>::new());
-    assert_eq!(get(&app, &format!("/console/ruptures/{entree}"), &paris).await.status, StatusCode::NOT_FOUND);
-    let token = csrf_of(&get(&app, "/console", &paris).await.body);
-    let other = post(&app, &action, &paris, &[("csrf", token.as_str()), ("situation", "RDV_PRIS")]).await;
-    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.body);
-    let analyste = signed_in(&db, &app, "analyste@dreets.fr", &["--role", "ANALYST"]).await;
-    assert_eq!(get(&app, "/console/ruptures", &analyste).await.status, StatusCode::FORBIDDEN);
     assert_eq!(
-        get(&app, "/console/ruptures", "").await.status,
+        noms(&get(&app.address, "/console/ruptures?liste=TRAITES", &paris).await.body),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        get(&app.address, &format!("/console/ruptures/{entree}"), &paris).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let token = csrf_of(&get(&app.address, "/console", &paris).await.body);
+    let other =
+        post(&app.address, &action, &paris, &[("csrf", token.as_str()), ("situation", "RDV_PRIS")]).await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND, "{}", other.body);
+    let analyste = signed_in(&db, &app.address, "analyste@dreets.fr", &["--role", "ANALYST"]).await;
+    assert_eq!(get(&app.address, "/console/ruptures", &analyste).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        get(&app.address, "/console/ruptures", "").await.status,
         StatusCode::SEE_OTHER,
         "signed out: to the sign-in"
     );

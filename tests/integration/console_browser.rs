@@ -81,6 +81,21 @@ async fn an_advisor_works_the_queue_in_a_browser() {
     browser.click("a[href^='/console/ruptures?liste=TRAITES']").await;
     assert!(browser.text("#liste tbody tr").await.starts_with("MINEUR"), "and is among those dealt with");
     browser.check("file-traites").await;
+
+    // The open queue follows the log: a rupture pushed by an ERP appears without a reload.
+    browser.click("a[href^='/console/ruptures?liste=A_TRAITER']").await;
+    browser.run("window.sansRechargement = true; return true;").await;
+    push(&app, &lyon, json!([rupture("R-3", "Nouveau", 20, 2, LYON)])).await;
+    let mut shown = false;
+    for _ in 0..100 {
+        if browser.text("#liste tbody").await.contains("NOUVEAU") {
+            shown = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(shown, "the new rupture appears: {}", browser.text("#liste").await);
+    assert_eq!(browser.run("return window.sansRechargement === true;").await, json!(true), "no reload");
     drop(browser);
     projections.stop().await;
 }

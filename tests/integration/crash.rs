@@ -247,3 +247,31 @@ async fn postgresql_killed_under_load_and_restarted_loses_nothing_acknowledged()
     let rebuilt = stdout(&common::tba_at(&home, &["projections", "rebuild", "dossiers"]));
     assert!(rebuilt.contains(&format!("checksum {live}")), "{rebuilt} vs {live}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_console_page_does_not_hold_back_a_graceful_stop() {
+    let db = TestDb::new().await;
+    let (mut child, base) = serve(&db).await;
+    let session = crate::console::signed_in(
+        &db,
+        &base,
+        "cfa@example.org",
+        &["--organisme", &format!("{}:{}", common::CFA_LYON.0, common::CFA_LYON.1)],
+    )
+    .await;
+    // The queue's live stream, open.
+    let live = reqwest::Client::new()
+        .get(format!("{base}/console/ruptures/flux"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.headers()["content-type"], "text/event-stream");
+    let pid = child.id().unwrap() as i32;
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let stopped = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+    let status = stopped.expect("the service stops though a live page is open").unwrap();
+    assert!(status.success(), "{status:?}");
+    drop(live);
+}
