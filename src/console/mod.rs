@@ -9,8 +9,10 @@
 //! (`tba_csrf`, double submit). Pages may only load what this server serves (Content-Security-Policy
 //! `'self'`), and are never cached.
 
+mod carte;
 mod connexion;
 mod flux;
+mod indicateurs;
 mod pages;
 mod ruptures;
 mod web;
@@ -36,6 +38,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/deconnexion", post(deconnexion))
         .route("/console/deconnexion-partout", post(deconnexion_partout))
         .route("/console/mot-de-passe/{jeton}", get(mot_de_passe_page).post(mot_de_passe))
+        .route("/console/indicateurs", get(indicateurs::tableau_de_bord))
         .route("/console/ruptures", get(ruptures::file))
         .route("/console/ruptures/flux", get(flux::flux))
         .route("/console/ruptures/{entree}", get(ruptures::fiche))

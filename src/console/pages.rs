@@ -7,6 +7,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use chrono::NaiveDate;
 use events::rupture::Situation;
+use projections::indicateurs::Groupe;
 use projections::ruptures::entree::age;
 use projections::ruptures::query::{Compte, Ligne, Liste};
 
@@ -88,12 +89,10 @@ impl Accueil {
         let perimetre = p.organisme.as_ref().map(|o| format!("organisme {o}")).or_else(|| {
             p.scope.as_ref().map(|s| format!("{} {}", s.kind.to_lowercase().replace('_', " "), s.value))
         });
-        let liens = match p.role {
-            Role::MissionLocale | Role::OrganismeFormation | Role::Administrateur => {
-                vec![("/console/ruptures", "File des ruptures")]
-            }
-            _ => Vec::new(),
-        };
+        let mut liens = vec![("/console/indicateurs", "Indicateurs")];
+        if matches!(p.role, Role::MissionLocale | Role::OrganismeFormation | Role::Administrateur) {
+            liens.insert(0, ("/console/ruptures", "File des ruptures"));
+        }
         Accueil {
             liens,
             email: session.email.clone(),
@@ -123,11 +122,15 @@ pub enum Message {
 #[derive(Template)]
 #[template(path = "console/refus.html")]
 pub struct Refus {
-    message: &'static str,
+    message: String,
 }
 
 impl Refus {
     pub fn new(message: &'static str) -> Self {
+        Refus { message: message.to_owned() }
+    }
+
+    pub fn libre(message: String) -> Self {
         Refus { message }
     }
 }
@@ -287,4 +290,55 @@ impl Fiche {
             ],
         }
     }
+}
+
+/// A group of the indicators, with the figure the page colours by.
+pub struct Colonne {
+    pub cle: String,
+    pub libelle: String,
+    pub groupe: Groupe,
+}
+
+impl Colonne {
+    pub fn of(groupe: Groupe) -> Self {
+        Colonne {
+            cle: groupe.cle.clone(),
+            libelle: groupe
+                .libelle
+                .clone()
+                .unwrap_or_else(|| if groupe.cle.is_empty() { "inconnu".into() } else { groupe.cle.clone() }),
+            groupe,
+        }
+    }
+}
+
+/// A month of the school year: its figure at its end, and the bar's height (percent of the largest).
+pub struct Mois {
+    pub libelle: String,
+    pub valeur: i64,
+    pub hauteur: i64,
+}
+
+/// The analyst's dashboard.
+#[derive(Template)]
+#[template(path = "console/indicateurs.html")]
+pub struct Tableau {
+    pub email: String,
+    pub date: String,
+    pub compte: &'static str,
+    pub comptes: Vec<(&'static str, &'static str)>,
+    pub par: &'static str,
+    pub pars: Vec<(&'static str, &'static str)>,
+    pub region: String,
+    pub departement: String,
+    pub niveau: String,
+    pub tranche: String,
+    pub maille_region: bool,
+    pub national: Groupe,
+    /// The map, an SVG built by `carte` (its texts escaped there).
+    pub carte: String,
+    pub legende: Vec<(&'static str, i64)>,
+    pub territoires: Vec<Colonne>,
+    pub lignes: Vec<Colonne>,
+    pub mois: Vec<Mois>,
 }

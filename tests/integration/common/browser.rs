@@ -48,7 +48,7 @@ impl Browser {
             "goog:chromeOptions": {
                 "binary": "/usr/bin/chromium",
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1280,1000", "--lang=fr-FR"]
+                         "--window-size=1280,2200", "--lang=fr-FR"]
             }
         } } });
         let answer: Value = http
@@ -70,13 +70,22 @@ impl Browser {
 
     /// Wait until the page's address ends with `suffix` (after a click that loads a page).
     pub async fn wait_url(&self, suffix: &str) {
+        self.wait_url_where(suffix, |url| url.ends_with(suffix)).await;
+    }
+
+    /// Wait until the page's address holds `part`.
+    pub async fn wait_url_with(&self, part: &str) {
+        self.wait_url_where(part, |url| url.contains(part)).await;
+    }
+
+    async fn wait_url_where(&self, what: &str, holds: impl Fn(&str) -> bool) {
         for _ in 0..100 {
-            if self.url().await.ends_with(suffix) {
+            if holds(&self.url().await) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("the page is {}, not …{suffix}", self.url().await);
+        panic!("the page is {}, not with {what}", self.url().await);
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {

@@ -62,7 +62,7 @@ pub(super) fn last_year(id_erp: &str, nom: &str) -> Value {
 }
 
 pub(crate) const LYON: (&str, &str) = ("69003", "69383");
-pub(super) const PARIS: (&str, &str) = ("75001", "75056");
+pub(crate) const PARIS: (&str, &str) = ("75001", "75056");
 
 /// The test referential, two Missions Locales, and the service with its projections running.
 pub(crate) async fn setup() -> (TestDb, TestApp, String, tba::read_models::Projections) {
