@@ -30,12 +30,20 @@ pub struct AppState {
     /// Turns true when the service begins to stop: the streams that never end on their own (the
     /// console's live pages) end then, so that the graceful shutdown does not wait for them.
     pub arret: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    /// The SMTP server the console's invitations are e-mailed through, if one is configured.
+    pub smtp: Option<crate::notifier::Smtp>,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, store: EventStore, gate: Gate) -> Self {
         let arret = std::sync::Arc::new(tokio::sync::watch::channel(false).0);
-        AppState { pool, store, metrics: crate::telemetry::metrics(), gate, arret }
+        AppState { pool, store, metrics: crate::telemetry::metrics(), gate, arret, smtp: None }
+    }
+
+    /// E-mail the console's invitations through this server.
+    pub fn with_smtp(mut self, smtp: Option<crate::notifier::Smtp>) -> Self {
+        self.smtp = smtp;
+        self
     }
 }
 

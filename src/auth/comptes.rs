@@ -55,6 +55,11 @@ impl From<KeyError> for CompteError {
     }
 }
 
+/// The address of the page a link's token opens, on the console at `base`.
+pub fn lien_url(base: &str, token: &str) -> String {
+    format!("{}/console/mot-de-passe/{token}", base.trim_end_matches('/'))
+}
+
 /// A random token, as given out, and its digest, as kept.
 fn jeton() -> (String, Vec<u8>) {
     let mut bytes = [0u8; 32];

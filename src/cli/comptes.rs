@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::auth::comptes;
+use crate::auth::comptes::{self, lien_url};
 use crate::auth::keys::{KeySpec, OrganismeRef, Role, Scope};
 use crate::config::DbConfig;
 
@@ -39,11 +39,6 @@ pub enum ComptesCommand {
     List,
     /// Disable an account: it signs in no more, its sessions end.
     Desactiver { email: String },
-}
-
-/// The address of a link's page.
-pub fn lien_url(base: &str, token: &str) -> String {
-    format!("{}/console/mot-de-passe/{token}", base.trim_end_matches('/'))
 }
 
 pub async fn run(db: &DbConfig, command: ComptesCommand) -> anyhow::Result<ExitCode> {

@@ -64,10 +64,10 @@ pub async fn start(db: &DbConfig, args: &ServeArgs) -> anyhow::Result<Running> {
     tokio::spawn(crate::app::recapitulatifs::every_ten_minutes(
         pool.clone(),
         store.clone(),
-        smtp,
+        smtp.clone(),
         args.recaps.recaps_heure,
     ));
-    let state = AppState::new(pool.clone(), store, args.limits.gate());
+    let state = AppState::new(pool.clone(), store, args.limits.gate()).with_smtp(smtp);
     tokio::spawn(crate::ingestion::journal::purge_every_hour(pool.clone()));
     tokio::spawn(crate::app::personnes::retention_every_day(pool.clone(), vault, args.retention_ans));
     tokio::spawn(instantanes_every_ten_minutes(pool.clone(), args.instantane_evenements));

@@ -93,6 +93,9 @@ impl Accueil {
         if matches!(p.role, Role::MissionLocale | Role::OrganismeFormation | Role::Administrateur) {
             liens.insert(0, ("/console/ruptures", "File des ruptures"));
         }
+        if p.role == Role::Administrateur {
+            liens.push(("/console/comptes", "Comptes"));
+        }
         Accueil {
             liens,
             email: session.email.clone(),
@@ -341,4 +344,36 @@ pub struct Tableau {
     pub territoires: Vec<Colonne>,
     pub lignes: Vec<Colonne>,
     pub mois: Vec<Mois>,
+}
+
+/// What an administrator's form did.
+pub enum Issue {
+    /// A link to hand over (shown once), and whether it was e-mailed.
+    Lien {
+        lien: String,
+        envoi: Option<String>,
+    },
+    Erreur(String),
+}
+
+/// The administrator's accounts page.
+#[derive(Template)]
+#[template(path = "console/comptes.html")]
+pub struct Comptes {
+    csrf: String,
+    email: String,
+    lignes: Vec<crate::auth::comptes::Ligne>,
+    roles: Vec<&'static str>,
+    issue: Option<Issue>,
+}
+
+impl Comptes {
+    pub fn new(
+        session: &Session,
+        lignes: Vec<crate::auth::comptes::Ligne>,
+        roles: Vec<&'static str>,
+        issue: Option<Issue>,
+    ) -> Self {
+        Comptes { csrf: session.csrf.clone(), email: session.email.clone(), lignes, roles, issue }
+    }
 }

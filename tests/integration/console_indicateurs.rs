@@ -106,11 +106,7 @@ async fn the_dashboard_shows_graphqls_figures_for_the_same_question() {
 
     // In a browser: the date and a filter changed, the map's figures are GraphQL's.
     let browser = Browser::start().await;
-    browser.goto(&app.url("/console/connexion")).await;
-    browser.type_into("#email", "analyste@example.org").await;
-    browser.type_into("#mot_de_passe", "un mot de passe sûr").await;
-    browser.click("button[type=submit]").await;
-    browser.wait_url("/console").await;
+    browser.sign_in(&app.address, "analyste@example.org", "un mot de passe sûr").await;
     browser.click("a[href='/console/indicateurs']").await;
     browser.check("indicateurs").await;
     browser.run(&format!("document.getElementById('date').value = '{date}'; return true;")).await;

@@ -138,6 +138,15 @@ impl Browser {
         self.call(reqwest::Method::POST, &format!("/element/{element}/click"), Some(json!({}))).await;
     }
 
+    /// Sign in to the console at `base` through its form.
+    pub async fn sign_in(&self, base: &str, email: &str, password: &str) {
+        self.goto(&format!("{base}/console/connexion")).await;
+        self.type_into("#email", email).await;
+        self.type_into("#mot_de_passe", password).await;
+        self.click("button[type=submit]").await;
+        self.wait_url("/console").await;
+    }
+
     /// Run a script in the page; what it returns.
     pub async fn run(&self, script: &str) -> Value {
         self.call(reqwest::Method::POST, "/execute/sync", Some(json!({ "script": script, "args": [] }))).await

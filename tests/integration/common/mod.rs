@@ -198,8 +198,22 @@ impl TestApp {
 
     /// The service on a pool of the test's own (its size, its timeouts).
     pub async fn spawn_on(pool: sqlx::PgPool, limits: tba::http::HttpLimits) -> TestApp {
+        TestApp::spawn_configured(pool, limits, None).await
+    }
+
+    /// The service e-mailing through the SMTP server at `url`.
+    pub async fn spawn_with_smtp(db: &TestDb, url: &str) -> TestApp {
+        let smtp = tba::notifier::Smtp::new(url, "tba@example.org").expect("an SMTP server");
+        TestApp::spawn_configured(db.pool.clone(), tba::http::HttpLimits::default(), Some(smtp)).await
+    }
+
+    async fn spawn_configured(
+        pool: sqlx::PgPool,
+        limits: tba::http::HttpLimits,
+        smtp: Option<tba::notifier::Smtp>,
+    ) -> TestApp {
         let store = events::EventStore::start(pool.clone(), store_config()).await.expect("start the store");
-        let state = tba::app::AppState::new(pool, store.clone(), limits.gate());
+        let state = tba::app::AppState::new(pool, store.clone(), limits.gate()).with_smtp(smtp);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = format!("http://{}", listener.local_addr().expect("local address"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,0 +1,179 @@
+//! The administrator's accounts page (domain.md §14): the people's accounts, and inviting someone with
+//! a role and scope like a key's. The one-time link is shown to the inviter (once) and, when SMTP is
+//! configured, e-mailed to the person; a reset link the same way; an account disabled.
+
+use axum::Form;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use clap::ValueEnum;
+use serde::Deserialize;
+
+use super::pages::{Comptes, Issue, Refus, internal, render};
+use super::web::{redirect, refuse_csrf, session_of};
+use crate::app::AppState;
+use crate::auth::comptes::{self, CompteError, Session, lien_url};
+use crate::auth::keys::{KeySpec, Role};
+
+/// The signed-in administrator, else the page to answer with.
+async fn administrateur(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+    match session_of(state, headers).await {
+        Ok(Some(session)) if session.principal.role == Role::Administrateur => Ok(session),
+        Ok(Some(_)) => {
+            Err(render(StatusCode::FORBIDDEN, &Refus::new("Seul un administrateur gère les comptes.")))
+        }
+        Ok(None) => Err(redirect("/console/connexion", Vec::new())),
+        Err(error) => Err(internal(error)),
+    }
+}
+
+/// The console's address as the request reached it (the proxy in front says the scheme).
+fn base(headers: &HeaderMap) -> String {
+    let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
+    let https = headers.get("x-forwarded-proto").is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
+    format!("{}://{host}", if https { "https" } else { "http" })
+}
+
+async fn page(state: &AppState, session: &Session, status: StatusCode, outcome: Option<Issue>) -> Response {
+    match comptes::list(&state.pool).await {
+        Ok(lignes) => {
+            let roles = Role::value_variants().iter().map(|r| r.as_str()).collect();
+            render(status, &Comptes::new(session, lignes, roles, outcome))
+        }
+        Err(error) => internal(error),
+    }
+}
+
+pub(super) async fn liste(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match administrateur(&state, &headers).await {
+        Ok(session) => page(&state, &session, StatusCode::OK, None).await,
+        Err(page) => page,
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct Invitation {
+    csrf: String,
+    email: String,
+    role: String,
+    #[serde(default)]
+    organisme: String,
+    #[serde(default)]
+    scope: String,
+}
+
+/// The link of a new account or a reset, shown, and e-mailed when SMTP is configured.
+async fn remettre(state: &AppState, headers: &HeaderMap, email: &str, token: &str) -> Issue {
+    let lien = lien_url(&base(headers), token);
+    let envoi = match &state.smtp {
+        None => None,
+        Some(smtp) => {
+            let texte = format!(
+                "Bonjour,\n\nun accès à la console de tba vous est ouvert. Choisissez votre mot de passe ici (lien \
+                 valable 7 jours, une seule fois) :\n\n{lien}\n"
+            );
+            Some(match smtp.envoyer(email, "Votre accès à tba", &texte).await {
+                Ok(()) => format!("Le lien a été envoyé à {email}."),
+                Err(why) => {
+                    format!("Le lien n'a pas pu être envoyé par e-mail ({why}) : transmettez-le vous-même.")
+                }
+            })
+        }
+    };
+    Issue::Lien { lien, envoi }
+}
+
+pub(super) async fn inviter(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Invitation>,
+) -> Response {
+    let session = match administrateur(&state, &headers).await {
+        Ok(session) => session,
+        Err(page) => return page,
+    };
+    if session.csrf != form.csrf {
+        return refuse_csrf();
+    }
+    let spec = (|| {
+        let role = Role::parse(&form.role).ok_or_else(|| format!("rôle : {:?} est inconnu", form.role))?;
+        let organisme = Some(form.organisme.trim())
+            .filter(|o| !o.is_empty())
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| format!("organisme : {e}"))?;
+        let scope = Some(form.scope.trim())
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| format!("périmètre : {e}"))?;
+        Ok::<_, String>(KeySpec { role, organisme, scope, label: None })
+    })();
+    let spec = match spec {
+        Ok(spec) => spec,
+        Err(message) => {
+            return page(&state, &session, StatusCode::BAD_REQUEST, Some(Issue::Erreur(message))).await;
+        }
+    };
+    match comptes::create(&state.pool, &form.email, &spec).await {
+        Ok((_, token)) => {
+            let outcome = remettre(&state, &headers, &form.email, &token).await;
+            page(&state, &session, StatusCode::CREATED, Some(outcome)).await
+        }
+        Err(CompteError::Invalid(message)) => {
+            page(&state, &session, StatusCode::BAD_REQUEST, Some(Issue::Erreur(message))).await
+        }
+        Err(error) => internal(error),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct Compte {
+    csrf: String,
+    email: String,
+}
+
+pub(super) async fn reinitialiser(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Compte>,
+) -> Response {
+    let session = match administrateur(&state, &headers).await {
+        Ok(session) => session,
+        Err(page) => return page,
+    };
+    if session.csrf != form.csrf {
+        return refuse_csrf();
+    }
+    match comptes::reinitialiser(&state.pool, &form.email).await {
+        Ok(token) => {
+            let outcome = remettre(&state, &headers, &form.email, &token).await;
+            page(&state, &session, StatusCode::OK, Some(outcome)).await
+        }
+        Err(error @ (CompteError::NotFound(_) | CompteError::Invalid(_))) => {
+            page(&state, &session, StatusCode::BAD_REQUEST, Some(Issue::Erreur(error.to_string()))).await
+        }
+        Err(error) => internal(error),
+    }
+}
+
+pub(super) async fn desactiver(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<Compte>,
+) -> Response {
+    let session = match administrateur(&state, &headers).await {
+        Ok(session) => session,
+        Err(page) => return page,
+    };
+    if session.csrf != form.csrf {
+        return refuse_csrf();
+    }
+    match comptes::desactiver(&state.pool, &form.email).await {
+        Ok(()) => redirect("/console/comptes", Vec::new()),
+        Err(error @ (CompteError::NotFound(_) | CompteError::Invalid(_))) => {
+            page(&state, &session, StatusCode::BAD_REQUEST, Some(Issue::Erreur(error.to_string()))).await
+        }
+        Err(error) => internal(error),
+    }
+}

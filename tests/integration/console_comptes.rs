@@ -1,0 +1,121 @@
+//! The administrator's accounts page: an invitation with a role and scope checked like a key's, its
+//! one-time link shown once and e-mailed when SMTP is configured; a reset link; a disabled account.
+
+use crate::common;
+
+use common::smtp::SmtpServer;
+use common::{TestApp, TestDb};
+
+use crate::console::signed_in;
+
+async fn post(app: &TestApp, path: &str, session: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let response = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url(path))
+        .header("cookie", session)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn get(app: &TestApp, path: &str, session: &str) -> (u16, String) {
+    let response = reqwest::Client::new().get(app.url(path)).header("cookie", session).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn csrf(page: &str) -> String {
+    let start = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The link shown on the page.
+fn lien(page: &str) -> String {
+    let start = page.find("<code id=\"lien\">").unwrap_or_else(|| panic!("a link: {page}"))
+        + "<code id=\"lien\">".len();
+    page[start..].split('<').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_administrator_invites_people_and_the_link_is_shown_and_mailed() {
+    let db = TestDb::new().await;
+    let smtp = SmtpServer::start().await;
+    let app = TestApp::spawn_with_smtp(&db, &smtp.url).await;
+    let admin = signed_in(&db, &app.address, "admin@example.org", &["--role", "ADMINISTRATEUR"]).await;
+    let (status, page) = get(&app, "/console/comptes", &admin).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("admin@example.org"), "{page}");
+    let token = csrf(&page);
+
+    // A role and scope checked as a key's: refused naming what is wrong.
+    let (status, refused) = post(
+        &app,
+        "/console/comptes",
+        &admin,
+        &[("csrf", &token), ("email", "cfa@example.org"), ("role", "ORGANISME_FORMATION")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(refused.contains("--organisme"), "{refused}");
+    let invite = [
+        ("csrf", token.as_str()),
+        ("email", "cfa@example.org"),
+        ("role", "ORGANISME_FORMATION"),
+        ("organisme", "0693456K:12345678901234"),
+    ];
+    let (status, invited) = post(&app, "/console/comptes", &admin, &invite).await;
+    assert_eq!(status, 201, "{invited}");
+    let link = lien(&invited);
+    assert!(invited.contains("Le lien a été envoyé à cfa@example.org"), "{invited}");
+    let mails = smtp.recus();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].destinataires, ["cfa@example.org"]);
+    assert!(mails[0].donnees.contains("/console/mot-de-passe/"), "{}", mails[0].donnees);
+    assert!(link.starts_with(&app.address), "{link}");
+
+    // The invited person sets a password through the link and signs in.
+    let path = link.trim_start_matches(&app.address).to_owned();
+    let page = reqwest::Client::new().get(app.url(&path)).send().await.unwrap();
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let pre = cookie.split_once('=').unwrap().1.to_owned();
+    let form = [
+        ("mot_de_passe", "un mot de passe sûr"),
+        ("confirmation", "un mot de passe sûr"),
+        ("csrf", pre.as_str()),
+    ];
+    assert_eq!(post(&app, &path, &cookie, &form).await.0, 303);
+    let listed = get(&app, "/console/comptes", &admin).await.1;
+    assert!(listed.contains("cfa@example.org") && listed.contains("actif"), "{listed}");
+
+    // A reset link; a disabled account.
+    let (status, reset) =
+        post(&app, "/console/comptes/lien", &admin, &[("csrf", &token), ("email", "cfa@example.org")]).await;
+    assert_eq!(status, 200);
+    assert_ne!(lien(&reset), link);
+    assert_eq!(smtp.recus().len(), 2);
+    assert_eq!(
+        post(&app, "/console/comptes/desactiver", &admin, &[("csrf", &token), ("email", "cfa@example.org")])
+            .await
+            .0,
+        303
+    );
+    assert!(get(&app, "/console/comptes", &admin).await.1.contains("désactivé"));
+
+    // In a browser: the page passes axe-core.
+    let browser = common::browser::Browser::start().await;
+    browser.sign_in(&app.address, "admin@example.org", "un mot de passe sûr").await;
+    browser.click("a[href='/console/comptes']").await;
+    browser.check("comptes").await;
+    drop(browser);
+
+    // Only an administrator manages accounts.
+    let cfa =
+        signed_in(&db, &app.address, "autre@example.org", &["--organisme", "0693456K:12345678901234"]).await;
+    assert_eq!(get(&app, "/console/comptes", &cfa).await.0, 403);
+    let token = csrf(&get(&app, "/console", &cfa).await.1);
+    let invite = [("csrf", token.as_str()), ("email", "x@example.org"), ("role", "ADMINISTRATEUR")];
+    assert_eq!(post(&app, "/console/comptes", &cfa, &invite).await.0, 403);
+}
