@@ -10,6 +10,7 @@
 //! `'self'`), and are never cached.
 
 mod carte;
+mod cfa;
 mod comptes;
 mod connexion;
 mod flux;
@@ -40,6 +41,8 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/deconnexion-partout", post(deconnexion_partout))
         .route("/console/mot-de-passe/{jeton}", get(mot_de_passe_page).post(mot_de_passe))
         .route("/console/indicateurs", get(indicateurs::tableau_de_bord))
+        .route("/console/effectifs", get(cfa::effectifs))
+        .route("/console/transmissions", get(cfa::transmissions))
         .route("/console/comptes", get(comptes::liste).post(comptes::inviter))
         .route("/console/comptes/lien", post(comptes::reinitialiser))
         .route("/console/comptes/desactiver", post(comptes::desactiver))

@@ -58,7 +58,10 @@ fn identite(events: &[RecordedEvent]) -> Option<Identite> {
 }
 
 /// The identities of these entries' dossiers, by dossier id, read in one query.
-async fn identites(state: &AppState, dossiers: &[&str]) -> Result<HashMap<String, Identite>, String> {
+pub(super) async fn identites(
+    state: &AppState,
+    dossiers: &[&str],
+) -> Result<HashMap<String, Identite>, String> {
     let streams: Vec<String> = dossiers.iter().map(|d| stream_of(d).to_owned()).collect();
     let read = state.store.read_streams(&streams).await.map_err(|e| e.to_string())?;
     Ok(dossiers.iter().filter_map(|d| Some(((*d).to_owned(), identite(read.get(stream_of(d))?)?))).collect())

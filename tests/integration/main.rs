@@ -12,6 +12,7 @@ mod cli;
 mod connu;
 mod console;
 mod console_browser;
+mod console_cfa;
 mod console_comptes;
 mod console_indicateurs;
 mod consumption;

@@ -1,0 +1,155 @@
+//! The CFA staff's pages (domain.md §14): their effectifs with each learner's status and parcours,
+//! and their transmissions day by day with the refused items and why. Read through the same functions
+//! as GraphQL's `dossiers` and `GET /api/v1/transmissions`, for the account's own organisme; every
+//! page showing learners or what the ERP sent about them is recorded in the access journal.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{NaiveDate, Utc};
+use projections::dossiers::query::{self, DossierRow};
+use projections::indicateurs::Filtre;
+use projections::indicateurs::segments::candidates;
+use projections::status::{Statut, statut_at};
+use serde::Deserialize;
+
+use super::pages::{Effectif, Effectifs, Refus, Transmissions, internal, render, statut_libelle};
+use super::ruptures::identites;
+use super::web::{redirect, session_of};
+use crate::app::AppState;
+use crate::auth::access_log;
+use crate::auth::comptes::Session;
+use crate::auth::keys::OrganismeRef;
+use crate::ingestion::journal;
+
+/// Learners shown per page.
+const PAGE: i64 = 100;
+
+/// The signed-in person of an organisme, with it; else the page to answer with.
+async fn du_cfa(state: &AppState, headers: &HeaderMap) -> Result<(Session, OrganismeRef), Response> {
+    match session_of(state, headers).await {
+        Ok(Some(session)) => match session.principal.organisme.clone() {
+            Some(organisme) => Ok((session, organisme)),
+            None => Err(render(
+                StatusCode::FORBIDDEN,
+                &Refus::new("Cette page est celle d'un organisme de formation."),
+            )),
+        },
+        Ok(None) => Err(redirect("/console/connexion", Vec::new())),
+        Err(error) => Err(internal(error)),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct Page {
+    apres: Option<String>,
+}
+
+fn effectif(row: &DossierRow, nom: String, jour: NaiveDate) -> Effectif {
+    Effectif {
+        nom,
+        formation: row.cfd.clone().or_else(|| row.rncp.clone()).unwrap_or_default(),
+        annee: row.annee_scolaire.clone(),
+        statut: statut_at(&row.parcours.0, jour).map_or("—", statut_libelle),
+        parcours: row
+            .parcours
+            .0
+            .iter()
+            .map(|p| format!("{} le {}", statut_libelle(p.statut), p.date.format("%d/%m/%Y")))
+            .collect::<Vec<_>>()
+            .join(" → "),
+        source: row.source.clone(),
+    }
+}
+
+pub(super) async fn effectifs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(page): Query<Page>,
+) -> Response {
+    let (session, organisme) = match du_cfa(&state, &headers).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let jour = Utc::now().date_naive();
+    let annees: Vec<String> = candidates(jour).iter().map(ToString::to_string).collect();
+    let statuts: Vec<&str> = Statut::ALL.iter().map(|s| s.as_str()).collect();
+    let (uai, siret) = (organisme.uai.to_string(), organisme.siret.to_string());
+    let apres = page.apres.unwrap_or_default();
+    let filtre = Filtre::default();
+    let liste = query::Liste {
+        annees: &annees,
+        date: jour,
+        statuts: &statuts,
+        filtre: &filtre,
+        organisme: Some((&uai, &siret)),
+        responsables: &[],
+        after: &apres,
+        limit: PAGE + 1,
+    };
+    let mut rows = match query::liste(&state.pool, &liste).await {
+        Ok(rows) => rows,
+        Err(error) => return internal(error),
+    };
+    let suivante = (rows.len() > PAGE as usize).then(|| rows[PAGE as usize - 1].dossier_id.clone());
+    rows.truncate(PAGE as usize);
+    let ids: Vec<&str> = rows.iter().map(|r| r.dossier_id.as_str()).collect();
+    let noms = match identites(&state, &ids).await {
+        Ok(noms) => noms,
+        Err(error) => return internal(error),
+    };
+    let details = serde_json::json!({ "dossiers": ids });
+    let subject = format!("effectifs au {jour} (console)");
+    if let Err(error) =
+        access_log::record(&state.pool, &session.principal, "dossiers", &subject, details).await
+    {
+        return internal(error);
+    }
+    let lignes = rows
+        .iter()
+        .map(|row| {
+            let nom =
+                noms.get(&row.dossier_id).map(|i| format!("{} {}", i.nom, i.prenom)).unwrap_or_default();
+            effectif(row, nom, jour)
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &Effectifs { email: session.email.clone(), organisme: organisme.to_string(), lignes, suivante },
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct Jour {
+    date: Option<NaiveDate>,
+}
+
+pub(super) async fn transmissions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(jour): Query<Jour>,
+) -> Response {
+    let (session, organisme) = match du_cfa(&state, &headers).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let au = Utc::now().date_naive();
+    let jours = match journal::days(&state.pool, &organisme, au - chrono::Duration::days(30), au).await {
+        Ok(jours) => jours,
+        Err(error) => return internal(error),
+    };
+    let rejets = match journal::rejets(&state.pool, &organisme, jour.date, 200, 0).await {
+        Ok(rejets) => rejets,
+        Err(error) => return internal(error),
+    };
+    // The refused items hold what the ERP sent (names, e-mails): their read is recorded.
+    let details = serde_json::json!({ "rejets": rejets.len(), "date": jour.date, "offset": 0 });
+    if let Err(error) =
+        access_log::record(&state.pool, &session.principal, "transmissions", &organisme.to_string(), details)
+            .await
+    {
+        return internal(error);
+    }
+    let page = Transmissions::new(&session, organisme.to_string(), jours, rejets, jour.date);
+    render(StatusCode::OK, &page)
+}

@@ -1,0 +1,74 @@
+//! The CFA staff's pages: their effectifs with status and parcours, their transmissions day by day
+//! with the refused items and why (the REST journal's figures); only their own organisme's.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::{CFA_LYON, dossier_v3, this_year};
+use serde_json::json;
+
+use crate::console::signed_in;
+use crate::ruptures::{LYON, push, rupture, setup};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cfa_reads_its_effectifs_and_its_transmissions_with_the_refused_items() {
+    let (db, app, lyon, projections) = setup().await;
+    let mut bad = this_year(dossier_v3("BAD-1"));
+    bad["date_de_naissance_apprenant"] = json!("31/02/2006");
+    push(&app, &lyon, json!([rupture("R-1", "Rompu", 19, 20, LYON), this_year(dossier_v3("A-1"))])).await;
+    let (_, answer) = app.post("/api/v3/dossiers-apprenants", &lyon, &json!([bad])).await;
+    assert_eq!(answer["rejected"], 1, "{answer}");
+    assert!(db.projection_caught_up(Duration::from_secs(30)).await);
+    let organisme = format!("{}:{}", CFA_LYON.0, CFA_LYON.1);
+    let cfa = signed_in(&db, &app.address, "scolarite@cfa.fr", &["--organisme", &organisme]).await;
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        let request = client.get(app.url(path)).header("cookie", &cfa);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+
+    let (status, effectifs) = get("/console/effectifs").await;
+    assert_eq!(status, 200);
+    assert!(effectifs.contains("ROMPU Léa") && effectifs.contains("MARTIN Léa"), "{effectifs}");
+    assert!(effectifs.contains("Rupturant") && effectifs.contains("Apprenti"), "{effectifs}");
+    let read: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM access_log WHERE action = 'dossiers' AND subject LIKE '%(console)'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(read, 1, "the effectifs' page is a journaled read");
+
+    let (status, transmissions) = get("/console/transmissions").await;
+    assert_eq!(status, 200);
+    let (_, journal) = app.get("/api/v1/transmissions", &lyon).await;
+    let today = &journal["jours"][0];
+    let row = format!(
+        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+        today["transmissions"], today["received"], today["accepted"], today["rejected"]
+    );
+    assert!(transmissions.contains(&row), "the REST journal's figures {row}: {transmissions}");
+    assert!(
+        transmissions.contains("BAD-1") && transmissions.contains("date_de_naissance_apprenant"),
+        "{transmissions}"
+    );
+
+    // In a browser: both pages pass axe-core.
+    let browser = common::browser::Browser::start().await;
+    browser.sign_in(&app.address, "scolarite@cfa.fr", "un mot de passe sûr").await;
+    browser.click("a[href='/console/effectifs']").await;
+    browser.check("effectifs").await;
+    browser.goto(&app.url("/console/transmissions")).await;
+    browser.check("transmissions").await;
+    drop(browser);
+
+    // Someone without an organisme has no such page.
+    let analyste = signed_in(&db, &app.address, "analyste@example.org", &["--role", "ANALYST"]).await;
+    let refused = client.get(app.url("/console/effectifs")).header("cookie", &analyste).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    projections.stop().await;
+}
