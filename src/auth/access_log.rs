@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::keys::Principal;
 
 /// One read, as recorded.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct Access {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -119,6 +119,25 @@ pub async fn list(
         limit,
         key_id,
     )
+    .fetch_all(pool)
+    .await
+}
+
+/// The latest reads, newest first, at most `limit`; of one action and of one organisation when given.
+pub async fn recent(
+    pool: &PgPool,
+    action: Option<&str>,
+    organisation: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Access>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, at, key_id, role, organisation, action, subject, details FROM access_log
+         WHERE ($1::text IS NULL OR action = $1) AND ($2::text IS NULL OR organisation = $2)
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(action)
+    .bind(organisation)
+    .bind(limit)
     .fetch_all(pool)
     .await
 }

@@ -13,7 +13,9 @@ use projections::indicateurs::segments::candidates;
 use projections::status::{Statut, statut_at};
 use serde::Deserialize;
 
-use super::pages::{Effectif, Effectifs, Refus, Transmissions, internal, render, statut_libelle};
+use askama::Template;
+
+use super::pages::{Refus, internal, render, statut_libelle};
 use super::ruptures::identites;
 use super::web::{redirect, session_of};
 use crate::app::AppState;
@@ -152,4 +154,104 @@ pub(super) async fn transmissions(
     }
     let page = Transmissions::new(&session, organisme.to_string(), jours, rejets, jour.date);
     render(StatusCode::OK, &page)
+}
+
+/// A learner of the effectifs.
+pub struct Effectif {
+    pub nom: String,
+    pub formation: String,
+    pub annee: String,
+    pub statut: &'static str,
+    pub parcours: String,
+    pub source: String,
+}
+
+/// A CFA's effectifs.
+#[derive(Template)]
+#[template(path = "console/effectifs.html")]
+pub struct Effectifs {
+    pub email: String,
+    pub organisme: String,
+    pub lignes: Vec<Effectif>,
+    /// The id after which the next page starts, if there is one.
+    pub suivante: Option<String>,
+}
+
+/// A day of transmissions.
+pub struct JourTransmis {
+    pub date: String,
+    pub iso: String,
+    pub transmissions: i64,
+    pub recus: i64,
+    pub acceptes: i64,
+    pub rejetes: i64,
+}
+
+/// A refused item, and why.
+pub struct RejetLigne {
+    pub recu: String,
+    pub index: i32,
+    pub id_erp: String,
+    pub erreurs: Vec<String>,
+}
+
+/// A CFA's transmissions.
+#[derive(Template)]
+#[template(path = "console/transmissions.html")]
+pub struct Transmissions {
+    email: String,
+    organisme: String,
+    jours: Vec<JourTransmis>,
+    rejets: Vec<RejetLigne>,
+    jour: Option<String>,
+}
+
+impl Transmissions {
+    pub fn new(
+        session: &Session,
+        organisme: String,
+        jours: Vec<crate::ingestion::journal::Jour>,
+        rejets: Vec<crate::ingestion::journal::Rejet>,
+        jour: Option<NaiveDate>,
+    ) -> Self {
+        let jours = jours
+            .into_iter()
+            .map(|j| JourTransmis {
+                date: j.date.format("%d/%m/%Y").to_string(),
+                iso: j.date.to_string(),
+                transmissions: j.transmissions,
+                recus: j.totals.received,
+                acceptes: j.totals.accepted,
+                rejetes: j.totals.rejected,
+            })
+            .collect();
+        let rejets = rejets
+            .into_iter()
+            .map(|r| RejetLigne {
+                recu: r.received_at.format("%d/%m/%Y %H:%M").to_string(),
+                index: r.index,
+                id_erp: r.id_erp_apprenant.unwrap_or_default(),
+                erreurs: r
+                    .errors
+                    .as_array()
+                    .map(|errors| {
+                        errors
+                            .iter()
+                            .map(|e| {
+                                let champ = e["path"].as_str().or(e["field"].as_str()).unwrap_or("");
+                                format!("{champ} : {}", e["message"].as_str().unwrap_or_default())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            })
+            .collect();
+        Transmissions {
+            email: session.email.clone(),
+            organisme,
+            jours,
+            rejets,
+            jour: jour.map(|d| d.format("%d/%m/%Y").to_string()),
+        }
+    }
 }

@@ -9,6 +9,7 @@
 //! (`tba_csrf`, double submit). Pages may only load what this server serves (Content-Security-Policy
 //! `'self'`), and are never cached.
 
+mod audit;
 mod carte;
 mod cfa;
 mod comptes;
@@ -42,6 +43,8 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/mot-de-passe/{jeton}", get(mot_de_passe_page).post(mot_de_passe))
         .route("/console/indicateurs", get(indicateurs::tableau_de_bord))
         .route("/console/effectifs", get(cfa::effectifs))
+        .route("/console/audit", get(audit::audit))
+        .route("/console/audit/preuve", get(audit::preuve))
         .route("/console/transmissions", get(cfa::transmissions))
         .route("/console/comptes", get(comptes::liste).post(comptes::inviter))
         .route("/console/comptes/lien", post(comptes::reinitialiser))
