@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use chrono::{Datelike, Months, NaiveDate, Utc};
-use projections::indicateurs::{self, Dimension, Filtre, Groupe, Tranche};
+use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, Utc};
+use projections::indicateurs::{self, Dimension, Filtre, Groupe, Tranche, connu};
 use serde::Deserialize;
 use sqlx::Connection;
 
@@ -36,8 +36,41 @@ pub const PAR: [(&str, &str); 3] =
 /// Rows of the table shown at most (the largest first).
 const LIGNES: usize = 50;
 
+/// What counts: the read model now, in one snapshot, or the log as known at an instant.
+enum Compteur<'a> {
+    Vivant(sqlx::Transaction<'a, sqlx::Postgres>),
+    Connu(&'a sqlx::PgPool, DateTime<Utc>),
+}
+
+impl Compteur<'_> {
+    async fn groupes(
+        &mut self,
+        date: NaiveDate,
+        dimension: Dimension,
+        filtre: &Filtre,
+    ) -> Result<Vec<Groupe>, sqlx::Error> {
+        match self {
+            Compteur::Vivant(tx) => indicateurs::indicateurs(tx, date, dimension, filtre).await,
+            Compteur::Connu(pool, instant) => {
+                connu::indicateurs(pool, *instant, date, dimension, filtre).await.map(|(_, groupes)| groupes)
+            }
+        }
+    }
+}
+
+/// An instant as the form gives it (`YYYY-MM-DDTHH:MM`, UTC) or in RFC 3339.
+fn instant(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M").ok().map(|t| t.and_utc()))
+}
+
 #[derive(Deserialize, Default)]
 pub(super) struct Question {
+    /// "As known at" this instant (UTC).
+    connu: Option<String>,
     date: Option<String>,
     compte: Option<String>,
     par: Option<String>,
@@ -119,24 +152,32 @@ pub(super) async fn tableau_de_bord(
         }
         Err(error) => return internal(format!("{error:?}")),
     };
+    let connu = question.connu.as_deref().and_then(instant);
     let counted = async {
         let mut conn = state.pool.acquire().await?;
-        let mut tx = conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
-        let national = indicateurs::indicateurs(&mut tx, date, Dimension::National, &filtre).await?;
+        let mut compteur = match connu {
+            Some(instant) => Compteur::Connu(&state.pool, instant),
+            None => {
+                Compteur::Vivant(conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?)
+            }
+        };
+        let national = compteur.groupes(date, Dimension::National, &filtre).await?;
         let dimension = if maille == Maille::Region { Dimension::Region } else { Dimension::Departement };
-        let territoires = indicateurs::indicateurs(&mut tx, date, dimension, &filtre).await?;
+        let territoires = compteur.groupes(date, dimension, &filtre).await?;
         let table = match par {
             "formation" => Dimension::Formation,
             "niveau" => Dimension::Niveau,
             _ => Dimension::Organisme,
         };
-        let lignes = indicateurs::indicateurs(&mut tx, date, table, &filtre).await?;
+        let lignes = compteur.groupes(date, table, &filtre).await?;
         let mut mois = Vec::new();
         for fin in fins_de_mois(date) {
-            let groupes = indicateurs::indicateurs(&mut tx, fin, Dimension::National, &filtre).await?;
+            let groupes = compteur.groupes(fin, Dimension::National, &filtre).await?;
             mois.push((fin, groupes.first().map(|g| valeur(g, compte)).unwrap_or(0)));
         }
-        tx.commit().await?;
+        if let Compteur::Vivant(tx) = compteur {
+            tx.commit().await?;
+        }
         Ok::<_, sqlx::Error>((national, territoires, lignes, mois))
     };
     let (national, territoires, mut lignes, mois) = match counted.await {
@@ -146,8 +187,9 @@ pub(super) async fn tableau_de_bord(
     let figures: HashMap<String, i64> =
         territoires.iter().map(|g| (g.cle.clone(), valeur(g, compte))).collect();
     let libelle = COMPTES.iter().find(|(c, _)| *c == compte).map_or("", |(_, l)| l);
+    let connu_param = connu.map(|t| format!("&connu={}", t.format("%Y-%m-%dT%H:%M"))).unwrap_or_default();
     let lien = format!(
-        "/console/indicateurs?date={date}&compte={compte}&par={par}&maille={}&{}=",
+        "/console/indicateurs?date={date}&compte={compte}&par={par}{connu_param}&maille={}&{}=",
         if maille == Maille::Region { "region" } else { "departement" },
         if maille == Maille::Region { "region" } else { "departement" },
     );
@@ -171,6 +213,7 @@ pub(super) async fn tableau_de_bord(
         niveau: question.niveau.unwrap_or_default(),
         tranche: question.tranche.unwrap_or_default(),
         maille_region: maille == Maille::Region,
+        connu: connu.map(|t| t.format("%Y-%m-%dT%H:%M").to_string()).unwrap_or_default(),
         national: national.into_iter().next().unwrap_or_default(),
         carte,
         legende: carte::legende(&figures),

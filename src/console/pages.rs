@@ -344,6 +344,8 @@ pub struct Tableau {
     pub niveau: String,
     pub tranche: String,
     pub maille_region: bool,
+    /// "As known at" (`YYYY-MM-DDTHH:MM`, UTC), or "".
+    pub connu: String,
     pub national: Groupe,
     /// The map, an SVG built by `carte` (its texts escaped there).
     pub carte: String,

@@ -11,6 +11,7 @@ use crate::console::signed_in;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auditor_reads_the_head_downloads_a_proof_and_filters_the_journal() {
     let (db, app, cfa) = common::lyon_app().await;
+    let projections = tba::read_models::Projections::start(&app.store);
     let (status, _) =
         app.post("/api/v3/dossiers-apprenants", &cfa, &serde_json::json!([common::dossier_v3("A-1")])).await;
     assert_eq!(status, 200);
@@ -77,6 +78,29 @@ async fn an_auditor_reads_the_head_downloads_a_proof_and_filters_the_journal() {
     .await;
     assert!(journal.to_string().contains("preuve_inclusion"), "GraphQL's journal has it too: {journal}");
 
+    // Any figure as known at an instant: GraphQL's `connuAu`.
+    let avant = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let (status, _) =
+        app.post("/api/v3/dossiers-apprenants", &cfa, &serde_json::json!([common::dossier_v3("A-2")])).await;
+    assert_eq!(status, 200);
+    assert!(db.projection_caught_up(std::time::Duration::from_secs(20)).await);
+    let instant = avant.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let connu = client
+        .get(app.url(&format!("/console/indicateurs?date=2026-01-15&connu={instant}")))
+        .header("cookie", &auditeur)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let query = format!(r#"{{ indicateurs(date: "2026-01-15", connuAu: "{instant}") {{ apprentis }} }}"#);
+    let (_, then) = graphql(&app, Some(&key(&db, Role::Auditor, None).await), &query).await;
+    let expected = then["data"]["indicateurs"][0]["apprentis"].as_i64().unwrap();
+    assert_eq!(expected, 1, "one dossier was known then: {then}");
+    assert!(connu.contains(&format!("<td id=\"apprentis\">{expected}</td>")), "{connu}");
+
     // Others may not.
     let cfa_account =
         signed_in(&db, &app.address, "cfa@example.org", &["--organisme", "0693456K:12345678901234"]).await;
@@ -86,4 +110,6 @@ async fn an_auditor_reads_the_head_downloads_a_proof_and_filters_the_journal() {
     browser.sign_in(&app.address, "audit@example.org", "un mot de passe sûr").await;
     browser.click("a[href='/console/audit']").await;
     browser.check("audit").await;
+    drop(browser);
+    projections.stop().await;
 }
