@@ -15,6 +15,7 @@ mod cfa;
 mod comptes;
 mod connexion;
 mod flux;
+mod france_travail;
 mod indicateurs;
 mod pages;
 mod ruptures;
@@ -43,6 +44,9 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/mot-de-passe/{jeton}", get(mot_de_passe_page).post(mot_de_passe))
         .route("/console/indicateurs", get(indicateurs::tableau_de_bord))
         .route("/console/effectifs", get(cfa::effectifs))
+        .route("/console/france-travail", get(france_travail::file))
+        .route("/console/france-travail/{entree}", get(france_travail::fiche))
+        .route("/console/france-travail/{entree}/situation", post(france_travail::qualifier))
         .route("/console/audit", get(audit::audit))
         .route("/console/audit/preuve", get(audit::preuve))
         .route("/console/transmissions", get(cfa::transmissions))

@@ -96,6 +96,9 @@ impl Accueil {
         if p.role == Role::Administrateur {
             liens.push(("/console/comptes", "Comptes"));
         }
+        if matches!(p.role, Role::FranceTravail | Role::Administrateur) {
+            liens.insert(0, ("/console/france-travail", "Inscrits sans contrat (France Travail)"));
+        }
         if matches!(p.role, Role::Auditor | Role::Administrateur) {
             liens.push(("/console/audit", "Audit"));
         }

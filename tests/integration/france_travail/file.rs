@@ -18,7 +18,7 @@ fn days_ago(n: i64) -> NaiveDate {
 
 /// A dossier of this school year, enrolled `days` ago without a contract, of a person `age` years old
 /// living in `(postal code, INSEE code)`.
-fn inscrit(id_erp: &str, nom: &str, age: i32, days: i64, residence: (&str, &str)) -> Value {
+pub(crate) fn inscrit(id_erp: &str, nom: &str, age: i32, days: i64, residence: (&str, &str)) -> Value {
     let mut item = this_year(dossier_v3(id_erp));
     for field in ["contrat_date_debut", "contrat_date_fin", "siret_employeur"] {
         item.as_object_mut().unwrap().remove(field);
@@ -35,10 +35,10 @@ fn inscrit(id_erp: &str, nom: &str, age: i32, days: i64, residence: (&str, &str)
     item
 }
 
-const LYON: (&str, &str) = ("69003", "69383");
-const PARIS: (&str, &str) = ("75001", "75056");
+pub(crate) const LYON: (&str, &str) = ("69003", "69383");
+pub(crate) const PARIS: (&str, &str) = ("75001", "75056");
 
-async fn setup() -> (TestDb, TestApp, String, tba::read_models::Projections) {
+pub(crate) async fn setup() -> (TestDb, TestApp, String, tba::read_models::Projections) {
     let db = TestDb::new().await;
     db.with_organismes().await;
     let csv = "cfd,rncp,libelle,niveau,codes_rome\n50022137,RNCP37870,CAP CUISINE,3,G1602 D1106\n";
@@ -50,7 +50,7 @@ async fn setup() -> (TestDb, TestApp, String, tba::read_models::Projections) {
     (db, app, lyon, projections)
 }
 
-async fn push(app: &TestApp, key: &str, items: Value) {
+pub(crate) async fn push(app: &TestApp, key: &str, items: Value) {
     let (status, answer) = app.post("/api/v3/dossiers-apprenants", key, &items).await;
     assert_eq!(status, 200, "{answer}");
 }
