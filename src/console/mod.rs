@@ -14,6 +14,7 @@ mod carte;
 mod cfa;
 mod comptes;
 mod connexion;
+pub mod depot;
 mod flux;
 mod france_travail;
 mod indicateurs;
@@ -44,6 +45,8 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/mot-de-passe/{jeton}", get(mot_de_passe_page).post(mot_de_passe))
         .route("/console/indicateurs", get(indicateurs::tableau_de_bord))
         .route("/console/effectifs", get(cfa::effectifs))
+        .route("/console/depot", get(depot::page))
+        .route("/console/transmissions/{id}/rejets.csv", get(depot::rapport))
         .route("/console/france-travail", get(france_travail::file))
         .route("/console/france-travail/{entree}", get(france_travail::fiche))
         .route("/console/france-travail/{entree}/situation", post(france_travail::qualifier))

@@ -105,6 +105,7 @@ impl Accueil {
         if p.organisme.is_some() {
             liens.push(("/console/effectifs", "Effectifs"));
             liens.push(("/console/transmissions", "Transmissions"));
+            liens.push(("/console/depot", "Déposer un fichier"));
         }
         Accueil {
             liens,

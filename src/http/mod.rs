@@ -109,6 +109,7 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
     let deposits = Router::new()
         .route("/api/v1/imports", post(imports::upload))
         .route("/api/v1/voeux/imports", post(voeux::upload))
+        .route("/console/depot", post(crate::console::depot::deposer))
         .with_state(state)
         .layer(to_completion)
         .layer(RequestBodyLimitLayer::new(limits.import_limit))

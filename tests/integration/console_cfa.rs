@@ -66,9 +66,63 @@ async fn a_cfa_reads_its_effectifs_and_its_transmissions_with_the_refused_items(
     browser.check("transmissions").await;
     drop(browser);
 
+    // A file deposit: without the session's token it is refused; with it, the REST deposit's answer,
+    // its report served by the console.
+    let file = crate::imports::csv(&[this_year(dossier_v3("F-1")), bad_row()], ';');
+    let refused = client
+        .post(app.url("/console/depot"))
+        .header("cookie", &cfa)
+        .body(file.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let home = get("/console").await.1;
+    let token = home.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let deposit = client
+        .post(app.url("/console/depot"))
+        .header("cookie", &cfa)
+        .header("x-csrf", &token)
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deposit.status(), 200);
+    let answer: serde_json::Value = deposit.json().await.unwrap();
+    assert_eq!((answer["accepted"].as_i64(), answer["rejected"].as_i64()), (Some(1), Some(1)), "{answer}");
+    let report = answer["rapport_erreurs"].as_str().unwrap().to_owned();
+    assert!(report.starts_with("/console/transmissions/"), "{report}");
+    let (status, csv) = get(&report).await;
+    assert_eq!(status, 200);
+    assert!(csv.contains("date_de_naissance_apprenant"), "{csv}");
+
+    // In a browser: the file chosen, its upload's progress, what was accepted and refused.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("depot-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("effectifs.csv");
+    std::fs::write(&path, crate::imports::csv(&[this_year(dossier_v3("F-2")), bad_row()], ';')).unwrap();
+    let browser = common::browser::Browser::start().await;
+    browser.sign_in(&app.address, "scolarite@cfa.fr", "un mot de passe sûr").await;
+    browser.click("a[href='/console/depot']").await;
+    browser.check("depot").await;
+    browser.type_into("#fichier", path.to_str().unwrap()).await;
+    browser.click("#depot button[type=submit]").await;
+    let bilan = browser.text("#bilan").await;
+    assert!(bilan.contains("1 acceptée(s), 1 refusée(s)"), "{bilan}");
+    assert_eq!(browser.run("return document.getElementById('progression').value;").await, json!(100));
+    browser.check("depot-fait").await;
+    drop(browser);
+
     // Someone without an organisme has no such page.
     let analyste = signed_in(&db, &app.address, "analyste@example.org", &["--role", "ANALYST"]).await;
     let refused = client.get(app.url("/console/effectifs")).header("cookie", &analyste).send().await.unwrap();
     assert_eq!(refused.status(), 403);
     projections.stop().await;
+}
+
+/// A row whose birth date does not exist.
+fn bad_row() -> serde_json::Value {
+    let mut bad = this_year(dossier_v3("F-BAD"));
+    bad["date_de_naissance_apprenant"] = json!("31/02/2006");
+    bad
 }
