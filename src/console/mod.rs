@@ -12,6 +12,7 @@
 mod audit;
 mod carte;
 mod cfa;
+mod cles;
 mod comptes;
 mod connexion;
 pub mod depot;
@@ -46,6 +47,8 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/indicateurs", get(indicateurs::tableau_de_bord))
         .route("/console/effectifs", get(cfa::effectifs))
         .route("/console/depot", get(depot::page))
+        .route("/console/cles", get(cles::liste).post(cles::creer))
+        .route("/console/cles/revoquer", post(cles::revoquer))
         .route("/console/transmissions/{id}/rejets.csv", get(depot::rapport))
         .route("/console/france-travail", get(france_travail::file))
         .route("/console/france-travail/{entree}", get(france_travail::fiche))

@@ -106,6 +106,7 @@ impl Accueil {
             liens.push(("/console/effectifs", "Effectifs"));
             liens.push(("/console/transmissions", "Transmissions"));
             liens.push(("/console/depot", "Déposer un fichier"));
+            liens.push(("/console/cles", "Clés d'API"));
         }
         Accueil {
             liens,

@@ -113,6 +113,51 @@ async fn a_cfa_reads_its_effectifs_and_its_transmissions_with_the_refused_items(
     browser.check("depot-fait").await;
     drop(browser);
 
+    // Its API keys: one created (its secret shown once) pushes; revoked, it pushes no more; another
+    // organisme's key is not its to revoke.
+    let created = client
+        .post(app.url("/console/cles"))
+        .header("cookie", &cfa)
+        .form(&[("csrf", token.as_str()), ("label", "Notre ERP")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created = created.text().await.unwrap();
+    let secret = created.split("<code id=\"secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let (status, _) =
+        app.post("/api/v3/dossiers-apprenants", &secret, &json!([this_year(dossier_v3("K-1"))])).await;
+    assert_eq!(status, 200, "the new key pushes");
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM api_keys WHERE label = 'Notre ERP'")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let paris = db.organisme_key(common::CFA_PARIS).await;
+    let other: uuid::Uuid = sqlx::query_scalar("SELECT id FROM api_keys WHERE organisme_uai = $1")
+        .bind(common::CFA_PARIS.0)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let not_ours = client
+        .post(app.url("/console/cles/revoquer"))
+        .header("cookie", &cfa)
+        .form(&[("csrf", token.as_str()), ("id", other.to_string().as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_ours.status(), 404);
+    assert_eq!(app.post("/api/v3/dossiers-apprenants", &paris, &json!([])).await.0, 200, "still live");
+    let revoked = client
+        .post(app.url("/console/cles/revoquer"))
+        .header("cookie", &cfa)
+        .form(&[("csrf", token.as_str()), ("id", id.to_string().as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let (status, _) = app.post("/api/v3/dossiers-apprenants", &secret, &json!([])).await;
+    assert_eq!(status, 401, "a revoked key pushes no more");
+
     // Someone without an organisme has no such page.
     let analyste = signed_in(&db, &app.address, "analyste@example.org", &["--role", "ANALYST"]).await;
     let refused = client.get(app.url("/console/effectifs")).header("cookie", &analyste).send().await.unwrap();
