@@ -16,6 +16,7 @@ mod cles;
 mod comptes;
 mod connexion;
 pub mod depot;
+mod dsfr;
 mod flux;
 mod france_travail;
 mod indicateurs;
@@ -64,9 +65,11 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/ruptures/{entree}", get(ruptures::fiche))
         .route("/console/ruptures/{entree}/situation", post(ruptures::qualifier))
         .route("/console/static/console.css", get(css))
+        .route("/console/static/dsfr-1.13.0/{*chemin}", get(dsfr::fichier))
         .route("/console/static/console.js", get(js))
         .with_state(state)
         .layer(axum::middleware::map_response(securise))
+        .layer(tower_http::compression::CompressionLayer::new())
 }
 
 /// What every console response carries: nothing loaded from elsewhere, never framed, never cached

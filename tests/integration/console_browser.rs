@@ -66,8 +66,8 @@ async fn an_advisor_works_the_queue_in_a_browser() {
     browser.click("#liste tbody tr a").await;
     browser.check("fiche").await;
     assert!(browser.source().await.contains("0612345678"));
-    browser.click("#situation-RDV_PRIS").await;
-    browser.click("#connaissance-NON_CONNU").await;
+    browser.click("label[for=situation-RDV_PRIS]").await;
+    browser.click("label[for=connaissance-NON_CONNU]").await;
     browser.click("form[action$='/situation'] button[type=submit]").await;
     assert!(browser.text("[role=status]").await.contains("Situation enregistrée"));
     assert_eq!(browser.text("#situation").await, "Rendez-vous pris");
