@@ -52,10 +52,19 @@ pub const FICHIERS: &[(&str, &[u8])] = &[
     ("icons/system/download-line.svg", include_bytes!("icons/system/download-line.svg")),
     ("icons/system/error-warning-fill.svg", include_bytes!("icons/system/error-warning-fill.svg")),
     ("icons/system/external-link-line.svg", include_bytes!("icons/system/external-link-line.svg")),
-    ("icons/system/fr--alert-warning-2-fill.svg", include_bytes!("icons/system/fr--alert-warning-2-fill.svg")),
+    (
+        "icons/system/fr--alert-warning-2-fill.svg",
+        include_bytes!("icons/system/fr--alert-warning-2-fill.svg"),
+    ),
     ("icons/system/fr--alert-warning-fill.svg", include_bytes!("icons/system/fr--alert-warning-fill.svg")),
-    ("icons/system/fr--arrow-left-s-first-line.svg", include_bytes!("icons/system/fr--arrow-left-s-first-line.svg")),
-    ("icons/system/fr--arrow-right-s-last-line.svg", include_bytes!("icons/system/fr--arrow-right-s-last-line.svg")),
+    (
+        "icons/system/fr--arrow-left-s-first-line.svg",
+        include_bytes!("icons/system/fr--arrow-left-s-first-line.svg"),
+    ),
+    (
+        "icons/system/fr--arrow-right-s-last-line.svg",
+        include_bytes!("icons/system/fr--arrow-right-s-last-line.svg"),
+    ),
     ("icons/system/fr--error-fill.svg", include_bytes!("icons/system/fr--error-fill.svg")),
     ("icons/system/fr--info-fill.svg", include_bytes!("icons/system/fr--info-fill.svg")),
     ("icons/system/fr--success-fill.svg", include_bytes!("icons/system/fr--success-fill.svg")),

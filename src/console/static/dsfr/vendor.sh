@@ -36,3 +36,4 @@ fi
     done
     echo "];"
 } > fichiers.rs
+rustfmt --edition 2024 fichiers.rs
