@@ -105,10 +105,27 @@ async fn the_dashboard_shows_graphqls_figures_for_the_same_question() {
     assert!(today.contains("href=\"/console/indicateurs?date="), "each territory is a link");
 
     // In a browser: the date and a filter changed, the map's figures are GraphQL's.
+    // What seeing the dashboard transfers (compressed, with headers), from a cold cache: the sign-in
+    // page with the design system, then the dashboard; a later visit, only the page (assets cached).
+    let transferred =
+        "return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))
+                              .reduce((sum, e) => sum + e.transferSize, 0);";
     let browser = Browser::start().await;
+    browser.goto(&app.url("/console/connexion")).await;
+    let connexion = browser.run(transferred).await.as_i64().unwrap();
     browser.sign_in(&app.address, "analyste@example.org", "un mot de passe sûr").await;
     browser.click("a[href='/console/indicateurs']").await;
+    let tableau = browser.run(transferred).await.as_i64().unwrap();
+    browser.goto(&app.url("/console/indicateurs")).await;
+    let later = browser.run(transferred).await.as_i64().unwrap();
+    let first = connexion + tableau;
+    eprintln!(
+        "dashboard: first visit {first} bytes (sign-in {connexion}, dashboard {tableau}), later visit {later} bytes"
+    );
+    assert!(first <= 400 * 1024, "a first visit transfers {first} bytes");
+    assert!(later <= 50 * 1024, "a later visit transfers {later} bytes");
     browser.check("indicateurs").await;
+
     browser.run(&format!("document.getElementById('date').value = '{date}'; return true;")).await;
     browser.click("#compte option[value=rupturants]").await;
     browser.click("#tranche option[value='18-20']").await;
