@@ -49,6 +49,36 @@ struct Fond {
     contours: Vec<Contour>,
 }
 
+/// A path with its numbers to a tenth of a unit (a tenth of a pixel at most on any page): the same
+/// drawing, in about half the bytes.
+fn arrondir(d: &str) -> String {
+    let mut out = String::with_capacity(d.len() / 2);
+    let mut nombre = String::new();
+    let vider = |nombre: &mut String, out: &mut String| {
+        if nombre.is_empty() {
+            return;
+        }
+        match nombre.parse::<f64>() {
+            Ok(n) => {
+                let arrondi = (n * 10.0).round() / 10.0;
+                let _ = write!(out, "{}", if arrondi == 0.0 { 0.0 } else { arrondi });
+            }
+            Err(_) => out.push_str(nombre),
+        }
+        nombre.clear();
+    };
+    for c in d.chars() {
+        if c.is_ascii_digit() || c == '.' || (c == '-' && nombre.is_empty()) || c == 'e' {
+            nombre.push(c);
+        } else {
+            vider(&mut nombre, &mut out);
+            out.push(c);
+        }
+    }
+    vider(&mut nombre, &mut out);
+    out
+}
+
 /// The value of the attribute `name="…"` in `tag` (`d` is not the end of `id`).
 fn attribut(tag: &str, name: &str) -> Option<String> {
     let pattern = format!("{name}=\"");
@@ -69,7 +99,7 @@ fn lire(svg: &str, code: impl Fn(&str) -> Option<String>) -> Fond {
             Some(Contour {
                 code: code(&attribut(tag, "id")?)?,
                 nom: attribut(tag, "aria-label")?,
-                d: attribut(tag, "d")?,
+                d: arrondir(&attribut(tag, "d")?),
             })
         })
         .collect();
@@ -153,6 +183,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_path_keeps_its_commands_with_its_numbers_to_a_tenth() {
+        assert_eq!(arrondir("m 413.70408,308.36159 -0.04,1.07 0,0 z"), "m 413.7,308.4 0,1.1 0,0 z");
+        assert_eq!(arrondir("M10 20L-3.26-1.47"), "M10 20L-3.3-1.5");
+    }
+
+    #[test]
     fn every_departement_and_region_of_the_outlines_is_drawn_with_its_code() {
         let departements = codes(Maille::Departement);
         assert_eq!(departements.len(), 96);
@@ -164,6 +200,6 @@ mod tests {
         assert!(map.contains("fill=\"#000091\""), "the largest figure in the darkest shade");
         assert!(map.contains("<title>Rhône : 10</title>"));
         assert!(map.contains("href=\"/console/indicateurs?departement=2A\""));
-        assert!(map.contains("<path d=\"m 413.70408,308.36159"), "the outline of Ain, not its id");
+        assert!(map.contains("<path d=\"m 413.7,308.4 6.7,-20.5"), "the outline of Ain, not its id");
     }
 }
