@@ -98,3 +98,15 @@ impl DecaEvent {
         decoded.map_err(|e| e.to_string())
     }
 }
+
+/// The contract as its stream's events last recorded it: `None` before its first record and once
+/// withdrawn (events of other types are passed over).
+pub fn contrat_de<'a>(
+    events: impl IntoIterator<Item = &'a crate::RecordedEvent>,
+) -> Option<ContratDecaEnregistre> {
+    events.into_iter().fold(None, |state, e| match DecaEvent::decode(&e.event_type, &e.data) {
+        Ok(DecaEvent::Enregistre(contrat)) => Some(*contrat),
+        Ok(DecaEvent::Retire(_)) => None,
+        Err(_) => state,
+    })
+}

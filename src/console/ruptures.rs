@@ -34,12 +34,7 @@ const PAGE: i64 = 100;
 /// The identity in a dossier's or a DECA contract's events (personal data already opened).
 fn identite(events: &[RecordedEvent]) -> Option<Identite> {
     if events.first().is_some_and(|e| e.stream_id.starts_with("deca-")) {
-        use events::deca::DecaEvent;
-        let contrat =
-            events.iter().fold(None, |state, e| match DecaEvent::decode(&e.event_type, &e.data) {
-                Ok(DecaEvent::Enregistre(c)) => Some(*c),
-                _ => state,
-            })?;
+        let contrat = events::deca::contrat_de(events)?;
         let a = contrat.contrat.apprenti;
         return Some(Identite {
             nom: a.nom.to_uppercase(),

@@ -174,7 +174,7 @@ impl Dossier {
     async fn personne(&self, ctx: &Context<'_>) -> Result<Option<String>, Error> {
         let events = self.events(ctx).await?;
         if self.is_deca() {
-            return Ok(contrat_deca(&events).map(|c| c.personne));
+            return Ok(events::deca::contrat_de(events.iter()).map(|c| c.personne));
         }
         let dossier = events::dossier::Dossier::from_log(events.iter());
         Ok(dossier.inscription.map(|i| i.personne.identite))
@@ -260,7 +260,7 @@ impl Dossier {
         super::loaders::lecture(ctx, "apprenant", &self.row.dossier_id).await?;
         let events = self.events(ctx).await?;
         if self.is_deca() {
-            return Ok(contrat_deca(&events).map(|c| apprenant_deca(c.contrat.apprenti)));
+            return Ok(events::deca::contrat_de(events.iter()).map(|c| apprenant_deca(c.contrat.apprenti)));
         }
         let dossier = events::dossier::Dossier::from_log(events.iter());
         Ok(dossier.inscription.map(|i| {
@@ -287,7 +287,7 @@ impl Dossier {
     async fn contrats(&self, ctx: &Context<'_>) -> Result<Vec<Contrat>, Error> {
         let events = self.events(ctx).await?;
         if self.is_deca() {
-            return Ok(contrat_deca(&events)
+            return Ok(events::deca::contrat_de(events.iter())
                 .map(|c| Contrat {
                     date_debut: Date(c.contrat.date_debut),
                     date_fin: Some(Date(c.contrat.date_fin_prevue)),
@@ -344,16 +344,6 @@ impl Dossier {
             statut: statut_at(&r.parcours.0, today),
         }
     }
-}
-
-/// A DECA contract as its stream last recorded it (none once withdrawn).
-fn contrat_deca(events: &[RecordedEvent]) -> Option<events::deca::ContratDecaEnregistre> {
-    use events::deca::DecaEvent;
-    events.iter().fold(None, |state, e| match DecaEvent::decode(&e.event_type, &e.data) {
-        Ok(DecaEvent::Enregistre(c)) => Some(*c),
-        Ok(DecaEvent::Retire(_)) => None,
-        Err(_) => state,
-    })
 }
 
 fn apprenant_deca(a: events::deca::ApprentiDeca) -> Apprenant {
