@@ -62,6 +62,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/comptes/desactiver", post(comptes::desactiver))
         .route("/console/ruptures", get(ruptures::file))
         .route("/console/ruptures/flux", get(flux::flux))
+        .route("/console/ruptures/export", get(ruptures::export))
         .route("/console/ruptures/{entree}", get(ruptures::fiche))
         .route("/console/ruptures/{entree}/situation", post(ruptures::qualifier))
         .route("/console/static/console.css", get(css))

@@ -274,6 +274,8 @@ pub struct Fiche {
     message: Option<Message>,
     situations: Vec<(&'static str, &'static str)>,
     connaissances: Vec<(&'static str, &'static str)>,
+    /// What the Mission Locale and the CFA did, oldest first: when, who, what, situation, comment.
+    pub historique: Vec<(String, String, String, String, String)>,
 }
 
 impl Fiche {
@@ -303,6 +305,7 @@ impl Fiche {
                 ("CONNU_NON_ACCOMPAGNE", "Connu, non accompagné"),
                 ("NON_CONNU", "Non connu"),
             ],
+            historique: Vec::new(),
         }
     }
 }

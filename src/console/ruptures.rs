@@ -210,7 +210,34 @@ async fn afficher(
     {
         return internal(error);
     }
-    render(status, &Fiche::new(&session, &ligne, identite, jour, message))
+    let actions = match state.pool.acquire().await {
+        Ok(mut conn) => query::historiques(&mut conn, std::slice::from_ref(&ligne.entree)).await,
+        Err(error) => return internal(error),
+    };
+    let mut page = Fiche::new(&session, &ligne, identite, jour, message);
+    page.historique = match actions {
+        Ok(actions) => actions.iter().map(action).collect(),
+        Err(error) => return internal(error),
+    };
+    render(status, &page)
+}
+
+/// An action as the sheet lists it: when, who, what, the situation, the comment.
+fn action(a: &query::Action) -> (String, String, String, String, String) {
+    let quoi = match a.event_type.as_str() {
+        "SituationRenseignee" => "Situation renseignée",
+        "SuiviConjointDemande" => "Suivi conjoint demandé par le CFA",
+        "PartageRefuse" => "Partage refusé par le CFA",
+        other => other,
+    };
+    let texte = |field: &str| a.data[field].as_str().unwrap_or_default().to_owned();
+    (
+        a.recorded_at.format("%d/%m/%Y %H:%M").to_string(),
+        a.organisation.clone(),
+        quoi.to_owned(),
+        a.data["situation"].as_str().map_or(String::new(), |s| super::pages::situation_libelle(s).to_owned()),
+        texte("commentaire"),
+    )
 }
 
 #[derive(Deserialize)]
@@ -223,6 +250,12 @@ pub(super) struct Qualification {
     commentaire: String,
     #[serde(default)]
     connaissance: String,
+    #[serde(default)]
+    probleme_type: String,
+    #[serde(default)]
+    probleme_detail: String,
+    #[serde(default)]
+    souhaite_rdv: Option<String>,
 }
 
 pub(super) async fn qualifier(
@@ -250,9 +283,9 @@ pub(super) async fn qualifier(
         situation_autre: texte(form.situation_autre),
         commentaire: texte(form.commentaire),
         connaissance: Connaissance::parse(&form.connaissance),
-        probleme_type: None,
-        probleme_detail: None,
-        souhaite_rdv: false,
+        probleme_type: events::rupture::ProblemeType::parse(&form.probleme_type),
+        probleme_detail: texte(form.probleme_detail),
+        souhaite_rdv: form.souhaite_rdv.is_some(),
     };
     match renseigner_situation(&state.pool, &state.store, &viewer, events::Channel::Console, command).await {
         Ok(recorded) => {
@@ -281,4 +314,42 @@ pub(super) async fn qualifier(
         }
         Err(error) => internal(format!("{error:?}")),
     }
+}
+
+/// The queue as a spreadsheet (`format=xlsx`, default, or `csv`; `liste=` one list): a Mission Locale's
+/// or a CFA's, exactly as the REST exports give it (a journaled read).
+pub(super) async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    params: Result<Query<crate::http::missions_locales::Params>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    use axum::response::IntoResponse;
+    let (session, _, _) = match lecteur(&state, &headers).await {
+        Ok(reader) => reader,
+        Err(page) => return page,
+    };
+    let principal = session.principal.clone();
+    let caller = crate::http::caller::Caller(principal.clone());
+    let answer = match (&principal.organisme, &principal.scope) {
+        (Some(organisme), _) => {
+            crate::http::missions_locales::export_organisme(
+                State(state),
+                caller,
+                Path(organisme.to_string()),
+                params,
+            )
+            .await
+        }
+        (None, Some(scope)) if scope.kind == "MISSION_LOCALE" => {
+            crate::http::missions_locales::export(State(state), caller, Path(scope.value.clone()), params)
+                .await
+        }
+        _ => {
+            return render(
+                StatusCode::FORBIDDEN,
+                &Refus::new("L'export est celui d'une Mission Locale ou d'un CFA."),
+            );
+        }
+    };
+    answer.into_response()
 }

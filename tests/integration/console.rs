@@ -426,7 +426,13 @@ async fn an_advisor_reads_the_queue_qualifies_an_entry_and_sees_it_move_list() {
         &app.address,
         &action,
         &ml,
-        &[("csrf", csrf.as_str()), ("situation", "RDV_PRIS"), ("connaissance", "NON_CONNU")],
+        &[
+            ("csrf", csrf.as_str()),
+            ("situation", "RDV_PRIS"),
+            ("connaissance", "NON_CONNU"),
+            ("souhaite_rdv", "oui"),
+            ("commentaire", "Rappel jeudi"),
+        ],
     )
     .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER);
@@ -441,12 +447,33 @@ async fn an_advisor_reads_the_queue_qualifies_an_entry_and_sees_it_move_list() {
     assert!(db.projection_caught_up(std::time::Duration::from_secs(30)).await);
     assert_eq!(noms(&get(&app.address, "/console/ruptures", &ml).await.body), ["ADULTE"]);
     assert_eq!(noms(&get(&app.address, "/console/ruptures?liste=TRAITES", &ml).await.body), ["MINEUR"]);
+    assert!(
+        back.body.contains("<td>Situation renseignée</td><td>Rendez-vous pris</td><td>Rappel jeudi</td>"),
+        "the history: {}",
+        back.body
+    );
+    // The export, as the REST one.
+    let export = client()
+        .get(app.url("/console/ruptures/export?format=csv"))
+        .header("cookie", &ml)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status(), StatusCode::OK);
+    assert!(export.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let csv = export.text().await.unwrap();
+    assert!(csv.contains("MINEUR") && csv.contains("ADULTE"), "{csv}");
     // The same as GraphQL answers.
     let api = key(&db, Role::MissionLocale, Some("MISSION_LOCALE:ML-LYON")).await;
-    let (_, answer) =
-        graphql(&app, Some(&api), "{ ruptures(liste: TRAITES) { edges { node { id situation } } } }").await;
+    let (_, answer) = graphql(
+        &app,
+        Some(&api),
+        "{ ruptures(liste: TRAITES) { edges { node { id situation souhaiteRdv } } } }",
+    )
+    .await;
     assert_eq!(answer["data"]["ruptures"]["edges"][0]["node"]["id"], entree.as_str(), "{answer}");
     assert_eq!(answer["data"]["ruptures"]["edges"][0]["node"]["situation"], "RDV_PRIS");
+    assert_eq!(answer["data"]["ruptures"]["edges"][0]["node"]["souhaiteRdv"], true);
 
     // Another Mission Locale sees none of it; a role without a queue is refused.
     let paris = signed_in(
