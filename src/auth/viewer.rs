@@ -462,6 +462,35 @@ impl Perimetre {
     }
 }
 
+impl Perimetre {
+    /// A vœux funnel's filter narrowed to the perimeter: vœux are followed by académie and région (a
+    /// département's perimeter does not see them), an organisme's by the UAI its vœux target.
+    pub fn restrict_voeux(
+        &self,
+        mut filtre: projections::voeux::query::Filtre,
+    ) -> Result<projections::voeux::query::Filtre, Error> {
+        match self {
+            Perimetre::National => {
+                return Err(unauthenticated("une clé d'API est nécessaire pour lire les vœux"));
+            }
+            Perimetre::Tout => {}
+            Perimetre::Regions(allowed) => narrow(&mut filtre.regions, allowed, "filtre.regions")?,
+            Perimetre::Academies(allowed) => narrow(&mut filtre.academies, allowed, "filtre.academies")?,
+            Perimetre::Organismes(allowed) => {
+                let uais: Vec<String> =
+                    allowed.iter().map(|o| o.split(':').next().unwrap_or_default().to_owned()).collect();
+                narrow(&mut filtre.organismes, &uais, "filtre.organismes")?
+            }
+            Perimetre::Departements(_) => {
+                return Err(forbidden(
+                    "les vœux sont suivis par académie et par région : une clé de département ne les voit pas",
+                ));
+            }
+        }
+        Ok(filtre)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ mod comptes;
 mod connexion;
 pub mod depot;
 mod dsfr;
+mod entonnoir;
 mod flux;
 mod france_travail;
 mod indicateurs;
@@ -46,6 +47,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/deconnexion-partout", post(deconnexion_partout))
         .route("/console/mot-de-passe/{jeton}", get(mot_de_passe_page).post(mot_de_passe))
         .route("/console/indicateurs", get(indicateurs::tableau_de_bord))
+        .route("/console/entonnoir", get(entonnoir::entonnoir))
         .route("/console/effectifs", get(cfa::effectifs))
         .route("/console/depot", get(depot::page))
         .route("/console/cles", get(cles::liste).post(cles::creer))

@@ -89,7 +89,10 @@ impl Accueil {
         let perimetre = p.organisme.as_ref().map(|o| format!("organisme {o}")).or_else(|| {
             p.scope.as_ref().map(|s| format!("{} {}", s.kind.to_lowercase().replace('_', " "), s.value))
         });
-        let mut liens = vec![("/console/indicateurs", "Indicateurs")];
+        let mut liens = vec![
+            ("/console/indicateurs", "Indicateurs"),
+            ("/console/entonnoir", "Des vœux à l'apprentissage"),
+        ];
         if matches!(p.role, Role::MissionLocale | Role::OrganismeFormation | Role::Administrateur) {
             liens.insert(0, ("/console/ruptures", "File des ruptures"));
         }

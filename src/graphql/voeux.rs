@@ -12,10 +12,10 @@ use events::domain::{Cfd, Rncp, Uai};
 use projections::voeux::query::{self, Campagne, Filtre, Groupe, NonConcretise, VoeuLigne};
 use sqlx::PgPool;
 
-use super::error::{OrInternal, bad_input, forbidden, unauthenticated};
+use super::error::{OrInternal, bad_input};
 use super::types::Date;
 use crate::auth::access_log;
-use crate::auth::viewer::{Perimetre, Viewer, narrow};
+use crate::auth::viewer::{Perimetre, Viewer};
 
 /// Where the vœux were formulated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -267,26 +267,8 @@ pub struct CandidatsNonConcretises {
 const MAX_FIRST: i32 = 500;
 
 /// The funnel's filter narrowed to the caller's perimeter.
-fn restrict(perimetre: Perimetre, mut filtre: Filtre) -> Result<Filtre, Error> {
-    match perimetre {
-        Perimetre::National => {
-            return Err(unauthenticated("une clé d'API est nécessaire pour lire les vœux"));
-        }
-        Perimetre::Tout => {}
-        Perimetre::Regions(allowed) => narrow(&mut filtre.regions, &allowed, "filtre.regions")?,
-        Perimetre::Academies(allowed) => narrow(&mut filtre.academies, &allowed, "filtre.academies")?,
-        Perimetre::Organismes(allowed) => {
-            let uais: Vec<String> =
-                allowed.iter().map(|o| o.split(':').next().unwrap_or_default().to_owned()).collect();
-            narrow(&mut filtre.organismes, &uais, "filtre.organismes")?
-        }
-        Perimetre::Departements(_) => {
-            return Err(forbidden(
-                "les vœux sont suivis par académie et par région : une clé de département ne les voit pas",
-            ));
-        }
-    }
-    Ok(filtre)
+fn restrict(perimetre: Perimetre, filtre: Filtre) -> Result<Filtre, Error> {
+    Ok(perimetre.restrict_voeux(filtre)?)
 }
 
 fn campagne(source: SourceVoeux, rentree: i32) -> Result<Campagne, Error> {

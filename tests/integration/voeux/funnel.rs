@@ -319,3 +319,33 @@ async fn an_identity_correction_matches_the_dossier_to_the_candidate_it_names() 
     );
     t.db.assert_rebuild_of("voeux");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_consoles_funnel_by_academie_is_graphqls() {
+    let s = setup().await;
+    s.spread_over_academies("").await;
+    let expected = stages(&s.funnel(&s.admin, "groupBy: ACADEMIE").await);
+    assert!(!expected.is_empty());
+    let session =
+        crate::console::signed_in(&s.db, &s.app.address, "analyste@example.org", &["--role", "ANALYST"])
+            .await;
+    let page = reqwest::Client::new()
+        .get(s.app.url(&format!("/console/entonnoir?source=AFFELNET&rentree={}", rentree())))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (cle, voeux, candidats, inscrits, apprentis, maintenus) in expected {
+        let row = format!(
+            "({cle})</th><td>{voeux}</td><td>{candidats}</td><td>{inscrits}</td><td>{apprentis}</td><td>{maintenus}</td>"
+        );
+        assert!(page.contains(&row), "{row} in {page}");
+    }
+    let browser = crate::common::browser::Browser::start().await;
+    browser.sign_in(&s.app.address, "analyste@example.org", "un mot de passe sûr").await;
+    browser.click("a[href='/console/entonnoir']").await;
+    browser.check("entonnoir").await;
+}
