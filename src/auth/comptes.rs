@@ -27,6 +27,8 @@ pub const DUREE: Duration = Duration::hours(12);
 /// Failed sign-ins of an e-mail within `FENETRE_ECHECS` before it is refused.
 pub const ECHECS_MAX: i64 = 5;
 pub const FENETRE_ECHECS: Duration = Duration::minutes(15);
+/// The longest e-mail address (RFC 5321).
+const EMAIL_MAX: usize = 254;
 /// The shortest password accepted.
 pub const LONGUEUR_MIN: usize = 12;
 
@@ -207,6 +209,10 @@ pub struct Ouverte {
 /// Sign in: a session for the right e-mail and password, unless the e-mail failed too often lately.
 pub async fn connecter(pool: &PgPool, email: &str, password: &str) -> Result<Ouverte, CompteError> {
     let email = email.trim().to_lowercase();
+    // No address is this long: refused without a trace (the failures' table holds addresses).
+    if email.len() > EMAIL_MAX {
+        return Err(CompteError::Identifiants);
+    }
     let echecs: i64 =
         sqlx::query_scalar("SELECT count(*) FROM connexions_echouees WHERE email = $1 AND at > $2")
             .bind(&email)
@@ -226,6 +232,11 @@ pub async fn connecter(pool: &PgPool, email: &str, password: &str) -> Result<Ouv
         _ => {
             sqlx::query("INSERT INTO connexions_echouees (email) VALUES ($1)")
                 .bind(&email)
+                .execute(pool)
+                .await?;
+            // Failures older than the window count no more: the table keeps only the window's.
+            sqlx::query("DELETE FROM connexions_echouees WHERE at <= $1")
+                .bind(Utc::now() - FENETRE_ECHECS)
                 .execute(pool)
                 .await?;
             return Err(CompteError::Identifiants);

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use askama::Template;
 
 use super::pages::{Refus, internal, render};
-use super::web::{redirect, session_of};
+use super::web::connecte;
 use crate::app::AppState;
 use crate::auth::access_log;
 use crate::auth::comptes::Session;
@@ -23,12 +23,8 @@ use crate::auth::keys::Role;
 const ACCES: i64 = 200;
 
 async fn auditeur(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
-    match session_of(state, headers).await {
-        Ok(Some(s)) if matches!(s.principal.role, Role::Auditor | Role::Administrateur) => Ok(s),
-        Ok(Some(_)) => Err(render(StatusCode::FORBIDDEN, &Refus::new("Cette page est celle des auditeurs."))),
-        Ok(None) => Err(redirect("/console/connexion", Vec::new())),
-        Err(error) => Err(internal(error)),
-    }
+    let admis = |p: &crate::auth::keys::Principal| matches!(p.role, Role::Auditor | Role::Administrateur);
+    connecte(state, headers, admis, "Cette page est celle des auditeurs.").await
 }
 
 #[derive(Deserialize)]

@@ -15,32 +15,16 @@ use serde::Deserialize;
 
 use askama::Template;
 
-use super::pages::{Refus, internal, render, statut_libelle};
+use super::pages::{internal, render, statut_libelle};
 use super::ruptures::identites;
-use super::web::{redirect, session_of};
+use super::web::du_cfa;
 use crate::app::AppState;
 use crate::auth::access_log;
 use crate::auth::comptes::Session;
-use crate::auth::keys::OrganismeRef;
 use crate::ingestion::journal;
 
 /// Learners shown per page.
 const PAGE: i64 = 100;
-
-/// The signed-in person of an organisme, with it; else the page to answer with.
-async fn du_cfa(state: &AppState, headers: &HeaderMap) -> Result<(Session, OrganismeRef), Response> {
-    match session_of(state, headers).await {
-        Ok(Some(session)) => match session.principal.organisme.clone() {
-            Some(organisme) => Ok((session, organisme)),
-            None => Err(render(
-                StatusCode::FORBIDDEN,
-                &Refus::new("Cette page est celle d'un organisme de formation."),
-            )),
-        },
-        Ok(None) => Err(redirect("/console/connexion", Vec::new())),
-        Err(error) => Err(internal(error)),
-    }
-}
 
 #[derive(Deserialize)]
 pub(super) struct Page {

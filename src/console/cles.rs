@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::pages::{Message, Refus, internal, render};
-use super::web::{redirect, refuse_csrf, session_of};
+use super::pages::{Message, internal, render};
+use super::web::{du_cfa, refuse_csrf};
 use crate::app::AppState;
 use crate::auth::comptes::Session;
 use crate::auth::keys::{self, KeySpec, OrganismeRef, Role};
@@ -43,20 +43,6 @@ struct Cles {
     cles: Vec<CleLigne>,
     secret: Option<String>,
     message: Option<Message>,
-}
-
-async fn du_cfa(state: &AppState, headers: &HeaderMap) -> Result<(Session, OrganismeRef), Response> {
-    match session_of(state, headers).await {
-        Ok(Some(session)) => match session.principal.organisme.clone() {
-            Some(organisme) => Ok((session, organisme)),
-            None => Err(render(
-                StatusCode::FORBIDDEN,
-                &Refus::new("Cette page est celle d'un organisme de formation."),
-            )),
-        },
-        Ok(None) => Err(redirect("/console/connexion", Vec::new())),
-        Err(error) => Err(internal(error)),
-    }
 }
 
 /// The organisme's live keys, newest first.

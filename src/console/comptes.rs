@@ -9,22 +9,16 @@ use axum::response::Response;
 use clap::ValueEnum;
 use serde::Deserialize;
 
-use super::pages::{Comptes, Issue, Refus, internal, render};
-use super::web::{redirect, refuse_csrf, session_of};
+use super::pages::{Comptes, Issue, internal, render};
+use super::web::{connecte, redirect, refuse_csrf};
 use crate::app::AppState;
 use crate::auth::comptes::{self, CompteError, Session, lien_url};
 use crate::auth::keys::{KeySpec, Role};
 
 /// The signed-in administrator, else the page to answer with.
 async fn administrateur(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
-    match session_of(state, headers).await {
-        Ok(Some(session)) if session.principal.role == Role::Administrateur => Ok(session),
-        Ok(Some(_)) => {
-            Err(render(StatusCode::FORBIDDEN, &Refus::new("Seul un administrateur gère les comptes.")))
-        }
-        Ok(None) => Err(redirect("/console/connexion", Vec::new())),
-        Err(error) => Err(internal(error)),
-    }
+    let admis = |p: &crate::auth::keys::Principal| p.role == Role::Administrateur;
+    connecte(state, headers, admis, "Seul un administrateur gère les comptes.").await
 }
 
 /// The console's address as the request reached it (the proxy in front says the scheme).

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use uuid::Uuid;
 
-use super::pages::{Refus, internal, render};
-use super::web::{redirect, refuse_csrf, session_of};
+use super::pages::{internal, render};
+use super::web::refuse_csrf;
 use crate::app::AppState;
 use crate::auth::comptes::Session;
 use crate::http::caller::Caller;
@@ -27,15 +27,7 @@ struct Depot {
 }
 
 async fn du_cfa(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
-    match session_of(state, headers).await {
-        Ok(Some(session)) if session.principal.organisme.is_some() => Ok(session),
-        Ok(Some(_)) => Err(render(
-            StatusCode::FORBIDDEN,
-            &Refus::new("Cette page est celle d'un organisme de formation."),
-        )),
-        Ok(None) => Err(redirect("/console/connexion", Vec::new())),
-        Err(error) => Err(internal(error)),
-    }
+    super::web::du_cfa(state, headers).await.map(|(session, _)| session)
 }
 
 pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -1,7 +1,7 @@
 //! The queue's page kept live (domain.md §14): server-sent events tell the page when the queue it shows
 //! changed (a rupture arrived, an entry moved list), and the page's script fetches it again in place,
 //! without a reload. A change is seen by the counts of the reader's queue (those of the page's postal
-//! code), read again whenever the `ruptures` projection moves, at most every `ATTENTE`.
+//! code), read again whenever the `ruptures` projection moves, and once a minute anyway.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -18,8 +18,10 @@ use super::ruptures::{code_postal, lecteur};
 use crate::app::AppState;
 use crate::read_models::{self, ReadModel};
 
-/// How long the stream waits for the queue to move before it reads the counts again anyway.
+/// How long the stream waits for the queue to move at a time …
 const ATTENTE: Duration = Duration::from_secs(2);
+/// … and how many such waits without a move before it reads the counts again anyway (the day turns).
+const RELECTURE: u32 = 30;
 
 #[derive(Deserialize)]
 pub(super) struct Filtre {
@@ -55,12 +57,20 @@ pub(super) async fn flux(
         let mut arret = arret.clone();
         async move {
             let mut position = position;
+            let mut attentes = 0;
             loop {
                 // The service stopping ends the stream (the browser reconnects to the next one).
-                tokio::select! {
-                    _ = state.store.wait_checkpoint(&checkpoint, position + 1, ATTENTE) => {}
+                let moved = tokio::select! {
+                    moved = state.store.wait_checkpoint(&checkpoint, position + 1, ATTENTE) => moved,
                     _ = arret.wait_for(|stopping| *stopping) => return None,
+                };
+                // The queue changes when the projection moves (or, rarely, with the day): the counts
+                // are read again then, and now and then anyway.
+                attentes += 1;
+                if !moved && attentes < RELECTURE {
+                    continue;
                 }
+                attentes = 0;
                 let (now, counts) = comptes(&state, &qui, cp.as_deref()).await?;
                 position = now;
                 if counts != seen {

@@ -76,3 +76,32 @@ pub(super) fn refuse_csrf() -> Response {
                 <p>Ce formulaire a expiré : rechargez la page et recommencez.</p></html>";
     (StatusCode::FORBIDDEN, Html(page)).into_response()
 }
+
+/// The signed-in person if `admis` lets them in; else the page to answer with (the sign-in page, or
+/// the refusal `refus` for those `admis` turns away).
+pub(super) async fn connecte(
+    state: &AppState,
+    headers: &HeaderMap,
+    admis: impl Fn(&crate::auth::keys::Principal) -> bool,
+    refus: &'static str,
+) -> Result<Session, Response> {
+    use super::pages::{Refus, internal, render};
+    match session_of(state, headers).await {
+        Ok(Some(session)) if admis(&session.principal) => Ok(session),
+        Ok(Some(_)) => Err(render(StatusCode::FORBIDDEN, &Refus::new(refus))),
+        Ok(None) => Err(redirect("/console/connexion", Vec::new())),
+        Err(error) => Err(internal(error)),
+    }
+}
+
+/// The signed-in person of an organisme, with it; else the page to answer with.
+pub(super) async fn du_cfa(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(Session, crate::auth::keys::OrganismeRef), Response> {
+    let session = connecte(state, headers, |p| p.organisme.is_some(), DU_CFA).await?;
+    let organisme = session.principal.organisme.clone().expect("admitted with an organisme");
+    Ok((session, organisme))
+}
+
+const DU_CFA: &str = "Cette page est celle d'un organisme de formation.";

@@ -228,6 +228,13 @@ async fn an_invited_person_sets_a_password_signs_in_and_out_and_is_throttled() {
         .execute(&db.pool)
         .await
         .unwrap();
+    // A hostile address (longer than any) is refused and leaves no trace; old failures are purged.
+    let long = format!("{}@example.org", "a".repeat(60_000));
+    assert_eq!(sign_in(&app.address, &long, "x").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(sign_in(&app.address, "autre@example.org", "x").await.status, StatusCode::UNAUTHORIZED);
+    let kept: Vec<String> =
+        sqlx::query_scalar("SELECT email FROM connexions_echouees").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(kept, ["autre@example.org"], "only the window's failures, none of the hostile address");
 
     // A reset link an administrator issues sets a new password; a disabled account signs in no more.
     let reset = link_path(&db.tba(&["comptes", "lien", "ana.lyse@example.org"]));
