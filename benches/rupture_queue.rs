@@ -27,9 +27,6 @@ use std::collections::HashMap;
 use std::process::Command;
 
 use chrono::Utc;
-use events::{EventStore, Metadata, StoreConfig};
-use projections::dossiers::DossiersProjection;
-use projections::ruptures::RupturesProjection;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::env_usize;
@@ -53,20 +50,7 @@ async fn main() -> anyhow::Result<()> {
         "wrk is needed: apt-get install wrk"
     );
     let today = Utc::now().date_naive();
-    let pool = support::large_log(dossiers, true, today).await?;
-    let known: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE category = 'mission_locale'")
-        .fetch_one(&pool)
-        .await?;
-    if known == 0 {
-        let missions = tba::ingestion::missions_locales::parse_csv(
-            tba::demo::generate::missions_locales_csv().as_bytes(),
-        )
-        .map_err(|errors| anyhow::anyhow!("demo Missions Locales refused: {}", errors[0]))?;
-        tba::ingestion::missions_locales::import(&pool, missions, Metadata::default()).await?;
-    }
-    let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
-    support::built(&store, &DossiersProjection::default()).await?;
-    let build = support::built(&store, &RupturesProjection::default()).await?;
+    let (pool, store, build) = support::ruptures::queue_log(dossiers, today).await?;
     let head = store.head().await?.position;
     if !build.is_zero() {
         println!("ruptures built from {head} events in {:.1} s", build.as_secs_f64());

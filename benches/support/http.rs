@@ -26,39 +26,123 @@ pub async fn check(address: &str, requests: &[(String, String)], field: &str) ->
     Ok(())
 }
 
-/// Run wrk with the `(key, query)` requests picked at random (an empty key sends none); its requests/s and latency percentiles.
+/// One request wrk may send: its method, path, headers and body.
+pub struct Requete {
+    pub method: &'static str,
+    pub path: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Option<String>,
+}
+
+impl Requete {
+    /// A GraphQL query, with a bearer key (none when `key` is empty).
+    pub fn graphql(key: &str, query: &str) -> Requete {
+        let mut headers = vec![("Content-Type", "application/json".to_owned())];
+        if !key.is_empty() {
+            headers.push(("Authorization", format!("Bearer {key}")));
+        }
+        Requete {
+            method: "POST",
+            path: "/graphql".into(),
+            headers,
+            body: Some(json!({ "query": query }).to_string()),
+        }
+    }
+
+    /// This request, with one more header.
+    pub fn with(mut self, name: &'static str, value: &str) -> Requete {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+}
+
+/// What wrk measured: requests per second and latency percentiles (ms).
+pub struct Charge {
+    pub per_second: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+impl std::fmt::Display for Charge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:.0} requests/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms",
+            self.per_second, self.p50, self.p90, self.p99
+        )
+    }
+}
+
+/// A duration as wrk prints it (`812.00us`, `12.34ms`, `1.02s`, `2.00m`), in milliseconds.
+fn millis(text: &str) -> Option<f64> {
+    let split = text.find(|c: char| c.is_ascii_alphabetic())?;
+    let (value, unit) = text.split_at(split);
+    let value: f64 = value.parse().ok()?;
+    Some(match unit {
+        "us" => value / 1000.0,
+        "ms" => value,
+        "s" => value * 1000.0,
+        "m" => value * 60_000.0,
+        _ => return None,
+    })
+}
+
+/// Lua's long-bracket quoting of a string.
+fn lua(text: &str) -> String {
+    format!("[==[{text}]==]")
+}
+
+/// Run wrk with the `(key, query)` GraphQL requests picked at random (an empty key sends none); its
+/// requests/s and latency percentiles.
 pub fn wrk(
     address: &str,
     requests: &[(String, String)],
     connections: usize,
     seconds: usize,
 ) -> anyhow::Result<String> {
-    let bodies: Vec<String> = requests
+    let requests: Vec<Requete> = requests.iter().map(|(key, q)| Requete::graphql(key, q)).collect();
+    Ok(charge(address, &requests, connections, seconds)?.to_string())
+}
+
+/// Run wrk with `requests` picked at random, on 2 threads, each failing answer an error.
+pub fn charge(
+    address: &str,
+    requests: &[Requete],
+    connections: usize,
+    seconds: usize,
+) -> anyhow::Result<Charge> {
+    let entries: Vec<String> = requests
         .iter()
-        .map(|(key, q)| {
-            // No key: no Authorization header (a nil in the header table).
-            let header = if key.is_empty() { "nil".to_owned() } else { format!("\"Bearer {key}\"") };
-            format!("{{ {header}, [==[{}]==] }}", json!({ "query": q }))
+        .map(|r| {
+            let headers: Vec<String> =
+                r.headers.iter().map(|(name, value)| format!("[\"{name}\"] = {}", lua(value))).collect();
+            format!(
+                "{{ \"{}\", {}, {{ {} }}, {} }}",
+                r.method,
+                lua(&r.path),
+                headers.join(", "),
+                r.body.as_deref().map_or("nil".to_owned(), lua)
+            )
         })
         .collect();
     let script = format!(
-        "local bodies = {{ {} }}\n\
+        "local requests = {{ {} }}\n\
          local threads = 0\n\
          function setup(thread) threads = threads + 1; thread:set(\"seed\", threads) end\n\
          function init(args) math.randomseed(seed * 7919) end\n\
          function request()\n\
-           local b = bodies[math.random(#bodies)]\n\
-           return wrk.format(\"POST\", \"/graphql\", {{ [\"Content-Type\"] = \"application/json\", \
-             [\"Authorization\"] = b[1] }}, b[2])\n\
+           local r = requests[math.random(#requests)]\n\
+           return wrk.format(r[1], r[2], r[3], r[4])\n\
          end\n",
-        bodies.join(",\n")
+        entries.join(",\n")
     );
-    let path = std::env::temp_dir().join("tba-graphql-bench.lua");
+    let path = std::env::temp_dir().join(format!("tba-bench-{}.lua", std::process::id()));
     std::fs::write(&path, script)?;
     let output = Command::new("wrk")
         .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", "-s"])
         .arg(&path)
-        .arg(format!("http://{address}/graphql"))
+        .arg(format!("http://{address}/"))
         .output()?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     anyhow::ensure!(output.status.success(), "wrk failed: {text}{}", String::from_utf8_lossy(&output.stderr));
@@ -71,13 +155,15 @@ pub fn wrk(
     if let Some(failed) = line("Non-2xx or 3xx responses:") {
         anyhow::bail!("{failed} requests failed under load:\n{text}");
     }
-    Ok(format!(
-        "{} requests/s; latency p50 {}, p90 {}, p99 {}",
-        line("Requests/sec:").unwrap_or_default(),
-        line("50%").unwrap_or_default(),
-        line("90%").unwrap_or_default(),
-        line("99%").unwrap_or_default(),
-    ))
+    let figure = |prefix: &str| {
+        line(prefix).and_then(|l| millis(&l)).ok_or_else(|| anyhow::anyhow!("no {prefix} in:\n{text}"))
+    };
+    Ok(Charge {
+        per_second: line("Requests/sec:").and_then(|l| l.parse().ok()).unwrap_or_default(),
+        p50: figure("50%")?,
+        p90: figure("90%")?,
+        p99: figure("99%")?,
+    })
 }
 
 /// The release `tba serve`, in its own process.

@@ -38,6 +38,38 @@ impl MlKeys {
     }
 }
 
+/// The large log of `dossiers` with the demo's Missions Locales, its `dossiers` and `ruptures` read
+/// models up to its head: its pool, the store on it, and how long building `ruptures` took (zero
+/// when it was up to date).
+pub async fn queue_log(
+    dossiers: usize,
+    today: NaiveDate,
+) -> anyhow::Result<(PgPool, EventStore, std::time::Duration)> {
+    use projections::dossiers::DossiersProjection;
+    use projections::ruptures::RupturesProjection;
+    let pool = super::large_log(dossiers, true, today).await?;
+    missions_locales(&pool).await?;
+    let store = EventStore::start(pool.clone(), events::StoreConfig::default()).await?;
+    super::built(&store, &DossiersProjection::default()).await?;
+    let build = super::built(&store, &RupturesProjection::default()).await?;
+    Ok((pool, store, build))
+}
+
+/// The demo's Missions Locales (one per département), imported if the log has none.
+pub async fn missions_locales(pool: &PgPool) -> anyhow::Result<()> {
+    let known: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE category = 'mission_locale'")
+        .fetch_one(pool)
+        .await?;
+    if known == 0 {
+        let missions = tba::ingestion::missions_locales::parse_csv(
+            tba::demo::generate::missions_locales_csv().as_bytes(),
+        )
+        .map_err(|errors| anyhow::anyhow!("demo Missions Locales refused: {}", errors[0]))?;
+        tba::ingestion::missions_locales::import(pool, missions, Metadata::default()).await?;
+    }
+    Ok(())
+}
+
 /// Dossiers of 17-to-24-year-olds under contract today, without an entry yet, whose residence a
 /// Mission Locale serves: (dossier, person, Mission Locale), from a random sample of the dossiers.
 pub async fn apprentices(

@@ -1,4 +1,4 @@
-//! The application as every adapter reaches it (HTTP, GraphQL, the CLI, the coming console): the
+//! The application as every adapter reaches it (HTTP, GraphQL, the CLI, the console): the
 //! database, the log, the metrics and the gate requests pass, built once by `tba serve` (or a test) and
 //! cloned into each request; and the commands, each decided in one place by a pure function of what
 //! it read (given/when/then tests, no database), then appended here: native events (`native`), the
@@ -8,6 +8,7 @@
 pub mod collaboration;
 pub mod fil;
 pub mod france_travail;
+pub mod indicateurs;
 pub mod native;
 pub mod personnes;
 pub mod recapitulatifs;
@@ -32,12 +33,22 @@ pub struct AppState {
     pub arret: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
     /// The SMTP server the console's invitations are e-mailed through, if one is configured.
     pub smtp: Option<crate::notifier::Smtp>,
+    /// The counts à date already answered, for GraphQL and the console alike.
+    pub indicateurs: std::sync::Arc<indicateurs::IndicateursCache>,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, store: EventStore, gate: Gate) -> Self {
         let arret = std::sync::Arc::new(tokio::sync::watch::channel(false).0);
-        AppState { pool, store, metrics: crate::telemetry::metrics(), gate, arret, smtp: None }
+        AppState {
+            pool,
+            store,
+            metrics: crate::telemetry::metrics(),
+            gate,
+            arret,
+            smtp: None,
+            indicateurs: Default::default(),
+        }
     }
 
     /// E-mail the console's invitations through this server.

@@ -15,8 +15,8 @@ use serde::Deserialize;
 
 use askama::Template;
 
+use super::fiche::identites;
 use super::pages::{internal, render, statut_libelle};
-use super::ruptures::identites;
 use super::web::du_cfa;
 use crate::app::AppState;
 use crate::auth::access_log;

@@ -14,7 +14,8 @@ use chrono::Utc;
 use projections::ruptures::query::{self, Compte, Qui};
 use serde::Deserialize;
 
-use super::ruptures::{code_postal, lecteur};
+use super::fiche::lecteur;
+use super::ruptures::code_postal;
 use crate::app::AppState;
 use crate::read_models::{self, ReadModel};
 

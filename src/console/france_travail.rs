@@ -15,14 +15,14 @@ use projections::france_travail::query::{self, Demande, Ligne, ListeFt, Perimetr
 use projections::ruptures::entree::age;
 use serde::Deserialize;
 
+use super::fiche::identites;
 use super::pages::{Identite, Message, Refus, internal, render};
-use super::ruptures::identites;
-use super::web::{redirect, refuse_csrf, session_of};
+use super::web::{autorise, redirect, refuse_csrf};
 use crate::app::france_travail::{RenseignerSituationFt, renseigner};
 use crate::app::{AppState, CommandError};
 use crate::auth::access_log;
 use crate::auth::comptes::Session;
-use crate::auth::viewer::{AccessError, Viewer};
+use crate::auth::viewer::Viewer;
 
 /// Entries shown per page.
 const PAGE: i64 = 100;
@@ -30,20 +30,13 @@ const PAGE: i64 = 100;
 const RATTRAPAGE: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn conseiller(state: &AppState, headers: &HeaderMap) -> Result<(Session, Viewer, Perimetre), Response> {
-    let session = match session_of(state, headers).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return Err(redirect("/console/connexion", Vec::new())),
-        Err(error) => return Err(internal(error)),
-    };
-    let viewer = Viewer::Key(session.principal.clone());
-    match viewer.france_travail(None) {
-        Ok(perimetre) => Ok((session, viewer, perimetre)),
-        Err(AccessError::Database(error)) => Err(internal(error)),
-        Err(_) => Err(render(
-            StatusCode::FORBIDDEN,
-            &Refus::new("Cette file est celle des conseillers France Travail."),
-        )),
-    }
+    autorise(
+        state,
+        headers,
+        |viewer| viewer.france_travail(None),
+        "Cette file est celle des conseillers France Travail.",
+    )
+    .await
 }
 
 /// A situation as the console names it.

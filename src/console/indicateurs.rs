@@ -1,8 +1,9 @@
 //! The analyst's dashboard (domain.md §14, §6): the five counts à date with a date picker and filters,
 //! a map of France by département or région coloured by a chosen count (each territory a link that
 //! filters by it), the evolution over the school year (the count at the end of each month), and the
-//! table by organisme, formation or niveau. Counted by the same function as GraphQL's `indicateurs`
-//! (`projections::indicateurs`), within the reader's perimeter, in one snapshot of the read model.
+//! table by organisme, formation or niveau. Answered like GraphQL's `indicateurs` (the application's
+//! `IndicateursCache`, over `projections::indicateurs`), within the reader's perimeter, every figure
+//! of the page of the read model at one position.
 
 use std::collections::HashMap;
 
@@ -10,9 +11,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Datelike, Months, NaiveDate, NaiveDateTime, Utc};
-use projections::indicateurs::{self, Dimension, Filtre, Groupe, Tranche, connu};
+use projections::indicateurs::{Dimension, Filtre, Groupe, Tranche, connu};
 use serde::Deserialize;
-use sqlx::Connection;
 
 use super::carte::{self, Maille};
 use super::pages::{Colonne, Mois, Tableau, internal, render};
@@ -35,28 +35,6 @@ pub const PAR: [(&str, &str); 3] =
 
 /// Rows of the table shown at most (the largest first).
 const LIGNES: usize = 50;
-
-/// What counts: the read model now, in one snapshot, or the log as known at an instant.
-enum Compteur<'a> {
-    Vivant(sqlx::Transaction<'a, sqlx::Postgres>),
-    Connu(&'a sqlx::PgPool, DateTime<Utc>),
-}
-
-impl Compteur<'_> {
-    async fn groupes(
-        &mut self,
-        date: NaiveDate,
-        dimension: Dimension,
-        filtre: &Filtre,
-    ) -> Result<Vec<Groupe>, sqlx::Error> {
-        match self {
-            Compteur::Vivant(tx) => indicateurs::indicateurs(tx, date, dimension, filtre).await,
-            Compteur::Connu(pool, instant) => {
-                connu::indicateurs(pool, *instant, date, dimension, filtre).await.map(|(_, groupes)| groupes)
-            }
-        }
-    }
-}
 
 /// An instant as the form gives it (`YYYY-MM-DDTHH:MM`, UTC) or in RFC 3339.
 fn instant(text: &str) -> Option<DateTime<Utc>> {
@@ -153,37 +131,37 @@ pub(super) async fn tableau_de_bord(
         Err(error) => return internal(format!("{error:?}")),
     };
     let connu = question.connu.as_deref().and_then(instant);
-    let counted = async {
-        let mut conn = state.pool.acquire().await?;
-        let mut compteur = match connu {
-            Some(instant) => Compteur::Connu(&state.pool, instant),
-            None => {
-                Compteur::Vivant(conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?)
-            }
-        };
-        let national = compteur.groupes(date, Dimension::National, &filtre).await?;
-        let dimension = if maille == Maille::Region { Dimension::Region } else { Dimension::Departement };
-        let territoires = compteur.groupes(date, dimension, &filtre).await?;
-        let table = match par {
-            "formation" => Dimension::Formation,
-            "niveau" => Dimension::Niveau,
-            _ => Dimension::Organisme,
-        };
-        let lignes = compteur.groupes(date, table, &filtre).await?;
-        let mut mois = Vec::new();
-        for fin in fins_de_mois(date) {
-            let groupes = compteur.groupes(fin, Dimension::National, &filtre).await?;
-            mois.push((fin, groupes.first().map(|g| valeur(g, compte)).unwrap_or(0)));
-        }
-        if let Compteur::Vivant(tx) = compteur {
-            tx.commit().await?;
-        }
-        Ok::<_, sqlx::Error>((national, territoires, lignes, mois))
+    let dimension = if maille == Maille::Region { Dimension::Region } else { Dimension::Departement };
+    let table = match par {
+        "formation" => Dimension::Formation,
+        "niveau" => Dimension::Niveau,
+        _ => Dimension::Organisme,
     };
-    let (national, territoires, mut lignes, mois) = match counted.await {
-        Ok(counted) => counted,
+    let fins = fins_de_mois(date);
+    let mut questions =
+        vec![(date, Dimension::National, &filtre), (date, dimension, &filtre), (date, table, &filtre)];
+    questions.extend(fins.iter().map(|fin| (*fin, Dimension::National, &filtre)));
+    let counted = async {
+        // The read model now, through the answers GraphQL keeps too, or the log as known at an instant.
+        let Some(instant) = connu else {
+            return state.indicateurs.ensemble(&state.pool, &questions).await;
+        };
+        let mut answers = Vec::with_capacity(questions.len());
+        for (date, dimension, filtre) in &questions {
+            let (_, groupes) = connu::indicateurs(&state.pool, instant, *date, *dimension, filtre).await?;
+            answers.push(std::sync::Arc::new(groupes));
+        }
+        Ok::<_, sqlx::Error>(answers)
+    };
+    let answers = match counted.await {
+        Ok(answers) => answers,
         Err(error) => return internal(error),
     };
+    let mut answers = answers.into_iter();
+    let mut next = || answers.next().map(|a| a.as_ref().clone()).unwrap_or_default();
+    let (national, territoires, mut lignes) = (next(), next(), next());
+    let mois: Vec<(NaiveDate, i64)> =
+        fins.iter().map(|fin| (*fin, next().first().map(|g| valeur(g, compte)).unwrap_or(0))).collect();
     let figures: HashMap<String, i64> =
         territoires.iter().map(|g| (g.cle.clone(), valeur(g, compte))).collect();
     let libelle = COMPTES.iter().find(|(c, _)| *c == compte).map_or("", |(_, l)| l);

@@ -18,11 +18,13 @@ mod connexion;
 pub mod depot;
 mod dsfr;
 mod entonnoir;
+mod fiche;
 mod flux;
 mod france_travail;
 mod indicateurs;
 mod pages;
 mod ruptures;
+mod suivi;
 mod web;
 
 use axum::Router;
@@ -67,6 +69,10 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/ruptures/export", get(ruptures::export))
         .route("/console/ruptures/{entree}", get(ruptures::fiche))
         .route("/console/ruptures/{entree}/situation", post(ruptures::qualifier))
+        .route("/console/ruptures/{entree}/message", post(suivi::message))
+        .route("/console/ruptures/{entree}/lu", post(suivi::lu))
+        .route("/console/ruptures/{entree}/suivi-conjoint", post(suivi::suivi_conjoint))
+        .route("/console/ruptures/{entree}/refus", post(suivi::refus))
         .route("/console/static/console.css", get(css))
         .route("/console/static/dsfr-1.13.0/{*chemin}", get(dsfr::fichier))
         .route("/console/static/console.js", get(js))

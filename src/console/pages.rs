@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 
 use chrono::NaiveDate;
-use events::rupture::Situation;
 use projections::indicateurs::Groupe;
 use projections::ruptures::entree::age;
 use projections::ruptures::query::{Compte, Ligne, Liste};
@@ -260,59 +259,6 @@ impl File {
 }
 
 /// A person's sheet, and the form to qualify their situation.
-#[derive(Template)]
-#[template(path = "console/rupture.html")]
-pub struct Fiche {
-    csrf: String,
-    entree: String,
-    identite: Identite,
-    age: i32,
-    date_rupture: String,
-    jours: i32,
-    code_postal: String,
-    organisme: String,
-    prioritaire: bool,
-    situation: &'static str,
-    commentaire: String,
-    message: Option<Message>,
-    situations: Vec<(&'static str, &'static str)>,
-    connaissances: Vec<(&'static str, &'static str)>,
-    /// What the Mission Locale and the CFA did, oldest first: when, who, what, situation, comment.
-    pub historique: Vec<(String, String, String, String, String)>,
-}
-
-impl Fiche {
-    pub fn new(
-        session: &Session,
-        l: &Ligne,
-        identite: Identite,
-        jour: NaiveDate,
-        message: Option<Message>,
-    ) -> Self {
-        Fiche {
-            csrf: session.csrf.clone(),
-            entree: l.entree.clone(),
-            identite,
-            age: age(l.date_de_naissance, jour),
-            date_rupture: l.date_rupture.format("%d/%m/%Y").to_string(),
-            jours: l.jours_depuis_rupture,
-            code_postal: l.code_postal.clone().unwrap_or_default(),
-            organisme: format!("{}:{}", l.uai_formateur, l.siret_formateur),
-            prioritaire: l.prioritaire,
-            situation: l.situation.as_deref().map_or("—", situation_libelle),
-            commentaire: l.commentaire.clone().unwrap_or_default(),
-            message,
-            situations: Situation::ALL.iter().map(|s| (s.as_str(), situation_libelle(s.as_str()))).collect(),
-            connaissances: vec![
-                ("DEJA_ACCOMPAGNE_ACTIVEMENT", "Déjà accompagné activement"),
-                ("CONNU_NON_ACCOMPAGNE", "Connu, non accompagné"),
-                ("NON_CONNU", "Non connu"),
-            ],
-            historique: Vec::new(),
-        }
-    }
-}
-
 /// A group of the indicators, with the figure the page colours by.
 pub struct Colonne {
     pub cle: String,

@@ -4,92 +4,24 @@
 //! same query functions and access rules as the GraphQL `ruptures`, `rupture` and `renseignerSituation`;
 //! every page that shows a young person is recorded in the access journal like their GraphQL reads.
 
-use std::collections::HashMap;
-
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Utc;
-use events::RecordedEvent;
 use events::rupture::{Connaissance, Situation};
 use projections::ruptures::query::{self, Demande, Liste};
 use serde::Deserialize;
 
-use super::pages::{Fiche, File, Identite, LigneFile, Message, Refus, internal, render};
-use super::web::{redirect, refuse_csrf, session_of};
+use super::fiche::{afficher, auteur, identites, issue, lecteur};
+use super::pages::{File, LigneFile, Message, Refus, internal, render};
 use crate::app::AppState;
 use crate::app::CommandError;
 use crate::app::ruptures::{RenseignerSituation, renseigner_situation};
 use crate::auth::access_log;
-use crate::auth::comptes::Session;
-use crate::auth::viewer::{AccessError, Viewer};
-
-/// How long a form's answer waits for the queue to hold what it recorded.
-const RATTRAPAGE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A page of a list holds this many entries.
 const PAGE: i64 = 100;
-
-/// The identity in a dossier's or a DECA contract's events (personal data already opened).
-fn identite(events: &[RecordedEvent]) -> Option<Identite> {
-    if events.first().is_some_and(|e| e.stream_id.starts_with("deca-")) {
-        let contrat = events::deca::contrat_de(events)?;
-        let a = contrat.contrat.apprenti;
-        return Some(Identite {
-            nom: a.nom.to_uppercase(),
-            prenom: a.prenom,
-            telephone: a.telephone.map(|t| t.to_string()),
-            email: a.email.map(|e| e.to_string()),
-        });
-    }
-    let p = events::dossier::Dossier::from_log(events.iter()).inscription?.personnel;
-    Some(Identite {
-        nom: p.nom,
-        prenom: p.prenom,
-        telephone: p.coordonnees.telephone.map(|t| t.to_string()),
-        email: p.coordonnees.email.map(|e| e.to_string()),
-    })
-}
-
-/// The identities of these entries' dossiers, by dossier id, read in one query.
-pub(super) async fn identites(
-    state: &AppState,
-    dossiers: &[&str],
-) -> Result<HashMap<String, Identite>, String> {
-    let streams: Vec<String> = dossiers.iter().map(|d| stream_of(d).to_owned()).collect();
-    let read = state.store.read_streams(&streams).await.map_err(|e| e.to_string())?;
-    Ok(dossiers.iter().filter_map(|d| Some(((*d).to_owned(), identite(read.get(stream_of(d))?)?))).collect())
-}
-
-/// The stream of an entry's dossier (a DECA contract's dossier id names its année).
-fn stream_of(dossier_id: &str) -> &str {
-    match dossier_id.split_once(':') {
-        Some((stream, _)) if dossier_id.starts_with("deca-") => stream,
-        _ => dossier_id,
-    }
-}
-
-/// The signed-in person and what they may read of the queue; else the page to answer with.
-pub(super) async fn lecteur(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<(Session, Viewer, query::Qui), Response> {
-    let session = match session_of(state, headers).await {
-        Ok(Some(session)) => session,
-        Ok(None) => return Err(redirect("/console/connexion", Vec::new())),
-        Err(error) => return Err(internal(error)),
-    };
-    let viewer = Viewer::Key(session.principal.clone());
-    match viewer.ruptures(None) {
-        Ok(qui) => Ok((session, viewer, qui)),
-        Err(AccessError::Database(error)) => Err(internal(error)),
-        Err(_) => Err(render(
-            StatusCode::FORBIDDEN,
-            &Refus::new("Votre rôle ne donne pas accès à une file de ruptures."),
-        )),
-    }
-}
 
 /// A postal code as a filter: five letters or digits, else none.
 pub(super) fn code_postal(cp: Option<String>) -> Option<String> {
@@ -169,75 +101,19 @@ pub(super) async fn fiche(
     Path(entree): Path<String>,
     Query(retour): Query<Retour>,
 ) -> Response {
-    let message = retour.ok.map(|_| Message::Succes("Situation enregistrée.".into()));
+    let message = retour.ok.as_deref().map(|ok| {
+        Message::Succes(
+            match ok {
+                "message" => "Message envoyé.",
+                "lu" => "Fil marqué comme lu.",
+                "demande" => "Demande de suivi conjoint envoyée à la Mission Locale.",
+                "refus" => "Partage refusé : la Mission Locale ne verra pas cette entrée.",
+                _ => "Situation enregistrée.",
+            }
+            .into(),
+        )
+    });
     afficher(&state, &headers, &entree, StatusCode::OK, message).await
-}
-
-/// The sheet of an entry, with a message (the outcome of a form) if any.
-async fn afficher(
-    state: &AppState,
-    headers: &HeaderMap,
-    entree: &str,
-    status: StatusCode,
-    message: Option<Message>,
-) -> Response {
-    let (session, _, qui) = match lecteur(state, headers).await {
-        Ok(reader) => reader,
-        Err(page) => return page,
-    };
-    let jour = Utc::now().date_naive();
-    let ligne = match state.pool.acquire().await {
-        Ok(mut conn) => query::une(&mut conn, entree, jour).await,
-        Err(error) => return internal(error),
-    };
-    let ligne = match ligne {
-        Ok(ligne) => ligne.filter(|l| Viewer::may_read_entree(&qui, l)),
-        Err(error) => return internal(error),
-    };
-    let Some(ligne) = ligne else {
-        return render(
-            StatusCode::NOT_FOUND,
-            &Refus::new("Aucune entrée de votre file ne porte cet identifiant."),
-        );
-    };
-    let identite = match identites(state, &[ligne.dossier_id.as_str()]).await {
-        Ok(mut noms) => noms.remove(&ligne.dossier_id).unwrap_or_default(),
-        Err(error) => return internal(error),
-    };
-    let details = serde_json::json!({ "entrees": [&ligne.entree] });
-    if let Err(error) =
-        access_log::record(&state.pool, &session.principal, "rupture", &ligne.entree, details).await
-    {
-        return internal(error);
-    }
-    let actions = match state.pool.acquire().await {
-        Ok(mut conn) => query::historiques(&mut conn, std::slice::from_ref(&ligne.entree)).await,
-        Err(error) => return internal(error),
-    };
-    let mut page = Fiche::new(&session, &ligne, identite, jour, message);
-    page.historique = match actions {
-        Ok(actions) => actions.iter().map(action).collect(),
-        Err(error) => return internal(error),
-    };
-    render(status, &page)
-}
-
-/// An action as the sheet lists it: when, who, what, the situation, the comment.
-fn action(a: &query::Action) -> (String, String, String, String, String) {
-    let quoi = match a.event_type.as_str() {
-        "SituationRenseignee" => "Situation renseignée",
-        "SuiviConjointDemande" => "Suivi conjoint demandé par le CFA",
-        "PartageRefuse" => "Partage refusé par le CFA",
-        other => other,
-    };
-    let texte = |field: &str| a.data[field].as_str().unwrap_or_default().to_owned();
-    (
-        a.recorded_at.format("%d/%m/%Y %H:%M").to_string(),
-        a.organisation.clone(),
-        quoi.to_owned(),
-        a.data["situation"].as_str().map_or(String::new(), |s| super::pages::situation_libelle(s).to_owned()),
-        texte("commentaire"),
-    )
 }
 
 #[derive(Deserialize)]
@@ -264,18 +140,17 @@ pub(super) async fn qualifier(
     Path(entree): Path<String>,
     Form(form): Form<Qualification>,
 ) -> Response {
-    let (session, viewer, _) = match lecteur(&state, &headers).await {
-        Ok(reader) => reader,
+    let viewer = match auteur(&state, &headers, &form.csrf).await {
+        Ok(viewer) => viewer,
         Err(page) => return page,
     };
-    if session.csrf != form.csrf {
-        return refuse_csrf();
-    }
     let texte = |t: String| Some(t.trim().to_owned()).filter(|t| !t.is_empty());
     let Some(situation) = Situation::parse(&form.situation) else {
-        let message = format!("Situation : {:?} n'est pas une situation connue.", form.situation);
-        return afficher(&state, &headers, &entree, StatusCode::BAD_REQUEST, Some(Message::Erreur(message)))
-            .await;
+        let refus = CommandError::invalid(
+            "situation",
+            format!("{:?} n'est pas une situation connue", form.situation),
+        );
+        return issue(&state, &headers, &entree, Err(refus), "situation").await;
     };
     let command = RenseignerSituation {
         entree: entree.clone(),
@@ -287,33 +162,9 @@ pub(super) async fn qualifier(
         probleme_detail: texte(form.probleme_detail),
         souhaite_rdv: form.souhaite_rdv.is_some(),
     };
-    match renseigner_situation(&state.pool, &state.store, &viewer, events::Channel::Console, command).await {
-        Ok(recorded) => {
-            // The sheet shown next reads the queue: it waits (a while) for the queue to hold the action.
-            let checkpoint = crate::read_models::checkpoint(crate::read_models::ReadModel::Ruptures);
-            if !state.store.wait_checkpoint(&checkpoint, recorded.position, RATTRAPAGE).await {
-                tracing::warn!(
-                    position = recorded.position,
-                    "the queue did not include the situation in time"
-                );
-            }
-            redirect(&format!("/console/ruptures/{entree}?ok=1"), Vec::new())
-        }
-        Err(CommandError::Invalid { field, message }) => {
-            let message = format!("{field} : {message}");
-            afficher(&state, &headers, &entree, StatusCode::BAD_REQUEST, Some(Message::Erreur(message))).await
-        }
-        Err(CommandError::Forbidden(message)) => {
-            afficher(&state, &headers, &entree, StatusCode::FORBIDDEN, Some(Message::Erreur(message))).await
-        }
-        Err(CommandError::NotFound(message)) => {
-            afficher(&state, &headers, &entree, StatusCode::NOT_FOUND, Some(Message::Erreur(message))).await
-        }
-        Err(CommandError::Conflict(message)) => {
-            afficher(&state, &headers, &entree, StatusCode::CONFLICT, Some(Message::Erreur(message))).await
-        }
-        Err(error) => internal(format!("{error:?}")),
-    }
+    let outcome =
+        renseigner_situation(&state.pool, &state.store, &viewer, events::Channel::Console, command).await;
+    issue(&state, &headers, &entree, outcome.map(Some), "situation").await
 }
 
 /// The queue as a spreadsheet (`format=xlsx`, default, or `csv`; `liste=` one list): a Mission Locale's

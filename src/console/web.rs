@@ -6,6 +6,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use crate::app::AppState;
 use crate::auth::comptes::{self, CompteError, Session};
+use crate::auth::viewer::{AccessError, Viewer};
 
 pub(super) const SESSION: &str = "tba_session";
 pub(super) const CSRF: &str = "tba_csrf";
@@ -91,6 +92,24 @@ pub(super) async fn connecte(
         Ok(Some(_)) => Err(render(StatusCode::FORBIDDEN, &Refus::new(refus))),
         Ok(None) => Err(redirect("/console/connexion", Vec::new())),
         Err(error) => Err(internal(error)),
+    }
+}
+
+/// The signed-in person, as a viewer, with what `acces` grants them; else the page to answer with
+/// (the sign-in page, or the refusal `refus` for those `acces` turns away).
+pub(super) async fn autorise<T>(
+    state: &AppState,
+    headers: &HeaderMap,
+    acces: impl FnOnce(&Viewer) -> Result<T, AccessError>,
+    refus: &'static str,
+) -> Result<(Session, Viewer, T), Response> {
+    use super::pages::{Refus, internal, render};
+    let session = connecte(state, headers, |_| true, refus).await?;
+    let viewer = Viewer::Key(session.principal.clone());
+    match acces(&viewer) {
+        Ok(granted) => Ok((session, viewer, granted)),
+        Err(AccessError::Database(error)) => Err(internal(error)),
+        Err(_) => Err(render(StatusCode::FORBIDDEN, &Refus::new(refus))),
     }
 }
 

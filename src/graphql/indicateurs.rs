@@ -1,24 +1,22 @@
 //! `indicateurs(date, groupBy, filtre)`: the counts "à date" of domain.md §6, answered by the read
 //! model's cubes (`projections::indicateurs`), within the caller's perimeter (AND-ed into the filter).
 //!
-//! An answer depends only on the question and on the read model, which only changes when its
-//! checkpoint moves: answers are kept in memory per question for the current checkpoint position
-//! (`IndicateursCache`), so that the same question asked again, by anyone, costs one indexed read.
+//! Answers come through the application's `IndicateursCache` (shared with the console): the same
+//! question asked again, by anyone, while the read model has not moved costs one indexed read.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_graphql::{Context, Error, InputObject, Object, SimpleObject};
 use chrono::{NaiveDate, Utc};
 use events::domain::territoire::{academie_nom, departement, departement_nom, region_nom};
 use events::domain::{Cfd, Rncp};
 use projections::dossiers::couverture::{self, Couverture};
-use projections::indicateurs::{self, Dimension as Dim, Filtre, Groupe, connu};
-use sqlx::Connection;
+use projections::indicateurs::{Dimension as Dim, Filtre, Groupe, connu};
 use sqlx::PgPool;
 
 use super::error::{OrInternal, bad_input};
 use super::types::{Date, DateTime, Dimension, Source, TrancheAge};
+use crate::app::indicateurs::IndicateursCache;
 use crate::auth::keys::OrganismeRef;
 use crate::auth::viewer::Viewer;
 
@@ -138,62 +136,6 @@ impl From<Groupe> for IndicateursGroupe {
     }
 }
 
-/// Answers kept at most, all questions together (the map is emptied when full, and whenever the
-/// read model moves).
-const CACHE_ENTRIES: usize = 10_000;
-
-/// A question: the day, the grouping, the filter (the caller's perimeter in it).
-type Question = (NaiveDate, Dim, Filtre);
-
-/// Answers of the read model projected up to `position`.
-#[derive(Default)]
-struct Answers {
-    position: i64,
-    by_question: HashMap<Question, Arc<Vec<Groupe>>>,
-}
-
-/// The answers of the read model at one checkpoint position, by question.
-#[derive(Default)]
-pub struct IndicateursCache {
-    state: Mutex<Answers>,
-}
-
-impl IndicateursCache {
-    /// The indicators at `date`, from memory when the read model has not moved since they were
-    /// counted (one indexed read: the position). A new answer is counted in one snapshot with the
-    /// position it is kept under.
-    pub async fn indicateurs(
-        &self,
-        pool: &PgPool,
-        date: NaiveDate,
-        dimension: Dim,
-        filtre: &Filtre,
-    ) -> Result<Arc<Vec<Groupe>>, sqlx::Error> {
-        let key = (date, dimension, filtre.clone());
-        let mut conn = pool.acquire().await?;
-        let now = crate::read_models::position(&mut conn, crate::read_models::ReadModel::Dossiers).await?;
-        let hit = {
-            let state = self.state.lock().expect("the cache lock is never poisoned");
-            if state.position == now { state.by_question.get(&key).cloned() } else { None }
-        };
-        if let Some(groupes) = hit {
-            return Ok(groupes);
-        }
-        let mut tx = conn.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
-        let position = crate::read_models::position(&mut tx, crate::read_models::ReadModel::Dossiers).await?;
-        let groupes = Arc::new(indicateurs::indicateurs(&mut tx, date, dimension, filtre).await?);
-        tx.commit().await?;
-        let mut state = self.state.lock().expect("the cache lock is never poisoned");
-        if state.position < position || state.by_question.len() >= CACHE_ENTRIES {
-            *state = Answers { position, by_question: HashMap::new() };
-        }
-        if state.position == position {
-            state.by_question.insert(key, groupes.clone());
-        }
-        Ok(groupes)
-    }
-}
-
 /// The indicators as known at `instant`, with the log position they are as of.
 pub async fn connus(
     pool: &PgPool,
@@ -266,7 +208,7 @@ impl IndicateursQuery {
             let (_, groupes) = connus(pool, instant.0, date, dimension.domain(), &filtre).await?;
             return Ok(groupes.into_iter().map(Into::into).collect());
         }
-        let cache = ctx.data::<IndicateursCache>()?;
+        let cache = ctx.data::<Arc<IndicateursCache>>()?;
         let groupes = cache.indicateurs(pool, date, dimension.domain(), &filtre).await.or_internal()?;
         Ok(groupes.iter().cloned().map(Into::into).collect())
     }

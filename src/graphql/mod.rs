@@ -81,13 +81,18 @@ const MAX_DEPTH: usize = 16;
 /// Most complex query accepted (one point per field, lists counted once).
 const MAX_COMPLEXITY: usize = 1000;
 
-/// The schema, with the pool and the store its resolvers read.
-pub fn schema(pool: PgPool, store: EventStore, subscriptions_per_key: usize) -> TbaSchema {
+/// The schema, with the pool, the store and the cache of counts its resolvers read.
+pub fn schema(
+    pool: PgPool,
+    store: EventStore,
+    subscriptions_per_key: usize,
+    indicateurs: std::sync::Arc<crate::app::indicateurs::IndicateursCache>,
+) -> TbaSchema {
     Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
         .data(pool)
         .data(store)
         .data(subscription::Permits::new(subscriptions_per_key))
-        .data(indicateurs::IndicateursCache::default())
+        .data(indicateurs)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -128,7 +133,7 @@ struct Served {
 /// `/graphql` (queries and mutations, GraphiQL), `/graphql/ws` (subscriptions) and GraphiQL's assets,
 /// over `app`; each key may hold `subscriptions_per_key` subscriptions open at once.
 pub fn routes(app: AppState, subscriptions_per_key: usize) -> Router {
-    let schema = schema(app.pool.clone(), app.store.clone(), subscriptions_per_key);
+    let schema = schema(app.pool.clone(), app.store.clone(), subscriptions_per_key, app.indicateurs.clone());
     Router::new()
         .route("/graphql", get(graphiql::page).post(execute))
         .route("/graphql/ws", get(subscribe))

@@ -29,15 +29,15 @@ fn value(set_cookie: &str) -> String {
 }
 
 /// The value of the first hidden `csrf` input of a page.
-fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     let start = page.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
     page[start..].split('"').next().unwrap().to_owned()
 }
 
-struct Reponse {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Reponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
 }
 
 async fn send(request: reqwest::RequestBuilder) -> Reponse {
@@ -46,11 +46,11 @@ async fn send(request: reqwest::RequestBuilder) -> Reponse {
     Reponse { status, headers, body: response.text().await.unwrap() }
 }
 
-async fn get(base: &str, path: &str, cookies: &str) -> Reponse {
+pub(crate) async fn get(base: &str, path: &str, cookies: &str) -> Reponse {
     send(client().get(format!("{base}{path}")).header("cookie", cookies)).await
 }
 
-async fn post(base: &str, path: &str, cookies: &str, form: &[(&str, &str)]) -> Reponse {
+pub(crate) async fn post(base: &str, path: &str, cookies: &str, form: &[(&str, &str)]) -> Reponse {
     send(client().post(format!("{base}{path}")).header("cookie", cookies).form(form)).await
 }
 

@@ -17,6 +17,7 @@ mod console_cfa;
 mod console_comptes;
 mod console_france_travail;
 mod console_indicateurs;
+mod console_suivi;
 mod consumption;
 mod crash;
 mod deca;

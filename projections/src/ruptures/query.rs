@@ -551,6 +551,29 @@ pub struct Action {
     pub data: serde_json::Value,
 }
 
+impl Action {
+    /// Its event, as the log holds it (none when it does not decode, which is logged).
+    pub fn event(&self) -> Option<events::rupture::RuptureEvent> {
+        events::rupture::RuptureEvent::decode(&self.event_type, &self.data).unwrap_or_else(|error| {
+            tracing::error!(%error, position = self.position, "a rupture action does not decode");
+            None
+        })
+    }
+}
+
+/// The young person's contacts as their CFA last verified them in a request, among `actions` (oldest
+/// first): that request, and when it was recorded.
+pub fn contacts_verifies(
+    actions: &[Action],
+) -> Option<(DateTime<Utc>, events::rupture::SuiviConjointDemande)> {
+    actions.iter().rev().find_map(|action| match action.event() {
+        Some(events::rupture::RuptureEvent::SuiviConjoint(s)) if s.telephone_verifie.is_some() => {
+            Some((action.recorded_at, s))
+        }
+        _ => None,
+    })
+}
+
 /// Every action recorded about these persons, each person's oldest first (earlier ruptures included,
 /// and those recorded under the keys their dossiers had before an identity correction).
 pub async fn historiques(conn: &mut PgConnection, entrees: &[String]) -> Result<Vec<Action>, sqlx::Error> {

@@ -230,19 +230,11 @@ impl RuptureEntree {
         let loader = ctx.data::<DataLoader<Loaders>>()?;
         let actions =
             loader.load_one(Historique(self.ligne.entree.clone())).await.map_err(|e| (*e).clone())?;
-        Ok(actions.unwrap_or_default().into_iter().rev().find_map(|action| {
-            let recorded_at = action.recorded_at;
-            match RuptureAction::from(action).event {
-                Some(RuptureEvent::SuiviConjoint(s)) if s.telephone_verifie.is_some() => {
-                    Some(ContactsVerifies {
-                        telephone: s.telephone_verifie.as_ref().map(ToString::to_string),
-                        email: s.email_verifie.as_ref().map(ToString::to_string),
-                        adresse: s.adresse_verifiee.clone(),
-                        verifies_le: DateTime(recorded_at),
-                    })
-                }
-                _ => None,
-            }
+        Ok(query::contacts_verifies(&actions.unwrap_or_default()).map(|(verifies_le, s)| ContactsVerifies {
+            telephone: s.telephone_verifie.as_ref().map(ToString::to_string),
+            email: s.email_verifie.as_ref().map(ToString::to_string),
+            adresse: s.adresse_verifiee.clone(),
+            verifies_le: DateTime(verifies_le),
         }))
     }
 
@@ -261,14 +253,7 @@ pub struct RuptureAction {
 
 impl From<query::Action> for RuptureAction {
     fn from(action: query::Action) -> Self {
-        let event = match RuptureEvent::decode(&action.event_type, &action.data) {
-            Ok(event) => event,
-            Err(error) => {
-                tracing::error!(%error, position = action.position, "a rupture action does not decode");
-                None
-            }
-        };
-        RuptureAction { action, event }
+        RuptureAction { event: action.event(), action }
     }
 }
 

@@ -80,7 +80,7 @@ pub(crate) async fn setup() -> (TestDb, TestApp, String, tba::read_models::Proje
 }
 
 /// The entry (person key) of the rupture of the dossier `id_erp`.
-pub(super) async fn entree_of(db: &TestDb, id_erp: &str) -> String {
+pub(crate) async fn entree_of(db: &TestDb, id_erp: &str) -> String {
     sqlx::query_scalar(
         "SELECT r.entree FROM rm_ruptures r JOIN rm_dossiers d USING (dossier_id) WHERE d.id_erp_apprenant = $1",
     )
