@@ -6,6 +6,7 @@
 //! `CommandError` once.
 
 pub mod collaboration;
+pub mod dossiers;
 pub mod fil;
 pub mod france_travail;
 pub mod indicateurs;

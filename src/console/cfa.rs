@@ -33,6 +33,7 @@ pub(super) struct Page {
 
 fn effectif(row: &DossierRow, nom: String, jour: NaiveDate) -> Effectif {
     Effectif {
+        id: row.dossier_id.clone(),
         nom,
         formation: row.cfd.clone().or_else(|| row.rncp.clone()).unwrap_or_default(),
         annee: row.annee_scolaire.clone(),
@@ -142,6 +143,7 @@ pub(super) async fn transmissions(
 
 /// A learner of the effectifs.
 pub struct Effectif {
+    pub id: String,
     pub nom: String,
     pub formation: String,
     pub annee: String,

@@ -96,14 +96,14 @@ pub(super) async fn auteur(state: &AppState, headers: &HeaderMap, csrf: &str) ->
 
 /// A contract as the sheet lists it.
 pub struct Contrat {
-    debut: String,
-    fin: String,
-    employeur: String,
-    rupture: String,
+    pub debut: String,
+    pub fin: String,
+    pub employeur: String,
+    pub rupture: String,
 }
 
 /// The formation and contracts in a dossier's or a DECA contract's events.
-fn parcours(events: &[RecordedEvent]) -> (String, Vec<Contrat>) {
+pub(super) fn parcours(events: &[RecordedEvent]) -> (String, Vec<Contrat>) {
     let jour = |d: NaiveDate| d.format("%d/%m/%Y").to_string();
     let formation = |libelle: Option<String>, cfd: Option<String>, rncp: Option<String>| {
         let codes: Vec<String> = cfd.into_iter().map(|c| format!("CFD {c}")).chain(rncp).collect();

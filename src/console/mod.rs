@@ -16,6 +16,7 @@ mod cles;
 mod comptes;
 mod connexion;
 pub mod depot;
+mod dossiers;
 mod dsfr;
 mod entonnoir;
 mod fiche;
@@ -64,6 +65,10 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/comptes", get(comptes::liste).post(comptes::inviter))
         .route("/console/comptes/lien", post(comptes::reinitialiser))
         .route("/console/comptes/desactiver", post(comptes::desactiver))
+        .route("/console/dossiers", get(dossiers::liste))
+        .route("/console/dossiers/export", get(dossiers::export))
+        .route("/console/dossiers/{id}", get(dossiers::fiche))
+        .route("/console/dossiers/{id}/rupture", post(dossiers::declarer))
         .route("/console/ruptures", get(ruptures::file))
         .route("/console/ruptures/flux", get(flux::flux))
         .route("/console/ruptures/export", get(ruptures::export))

@@ -95,6 +95,18 @@ impl Accueil {
         if matches!(p.role, Role::MissionLocale | Role::OrganismeFormation | Role::Administrateur) {
             liens.insert(0, ("/console/ruptures", "File des ruptures"));
         }
+        if matches!(
+            p.role,
+            Role::Administrateur
+                | Role::Auditor
+                | Role::OrganismeFormation
+                | Role::TeteDeReseau
+                | Role::Dreets
+                | Role::Ddets
+                | Role::Academie
+        ) {
+            liens.push(("/console/dossiers", "Liste nominative des dossiers"));
+        }
         if p.role == Role::Administrateur {
             liens.push(("/console/comptes", "Comptes"));
         }

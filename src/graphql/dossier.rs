@@ -15,15 +15,15 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::dataloader::{DataLoader, Loader};
 use events::RecordedEvent;
 use projections::dossiers::query::{self, DossierRow};
-use projections::indicateurs::segments::candidates;
+
 use sqlx::PgPool;
 
-use super::error::{OrInternal, bad_input, forbidden};
+use super::error::{OrInternal, bad_input};
 use super::indicateurs::IndicateursFiltre;
 use super::loaders::Loaders;
 use super::log::Evenement;
 use super::types::{Date, Source, Statut, StatutChange, statut_at};
-use crate::auth::Role;
+
 use crate::auth::access_log;
 use crate::auth::viewer::{DossierScope, Viewer};
 
@@ -334,15 +334,7 @@ impl Dossier {
     }
 
     fn scope(&self, today: NaiveDate) -> DossierScope<'_> {
-        let r = &self.row;
-        DossierScope {
-            formateur: (&r.uai_formateur, &r.siret_formateur),
-            responsable: (&r.uai_responsable, &r.siret_responsable),
-            region: &r.region,
-            departement: &r.departement,
-            academie: &r.academie,
-            statut: statut_at(&r.parcours.0, today),
-        }
+        crate::app::dossiers::scope(&self.row, today)
     }
 }
 
@@ -434,69 +426,20 @@ impl DossierQuery {
         #[graphql(default = 50)] first: i32,
         after: Option<String>,
     ) -> Result<Connection<String, Dossier>, Error> {
-        use projections::status::Statut as S;
-        const SIGNALES: [S; 3] = [S::Inscrit, S::Rupturant, S::Abandon];
-        let viewer = ctx.data::<Viewer>()?;
-        let principal = viewer.require(
-            &[
-                Role::Administrateur,
-                Role::Auditor,
-                Role::OrganismeFormation,
-                Role::TeteDeReseau,
-                Role::Dreets,
-                Role::Ddets,
-                Role::Academie,
-            ],
-            "lire une liste nominative de dossiers",
-        )?;
         if !(1..=MAX_LIST).contains(&first) {
             return Err(bad_input("first", format!("entre 1 et {MAX_LIST}")));
         }
-        let pool = ctx.data::<PgPool>()?;
-        let territorial = matches!(principal.role, Role::Dreets | Role::Ddets | Role::Academie);
-        let statuts: Vec<S> = match statuts {
-            Some(statuts) => statuts.into_iter().map(Into::into).collect(),
-            None if territorial => SIGNALES.to_vec(),
-            None => S::ALL.to_vec(),
-        };
-        if territorial && statuts.iter().any(|s| !SIGNALES.contains(s)) {
-            return Err(forbidden(format!(
-                "statuts : une clé {} ne lit que les inscrits sans contrat, les rupturants et les abandons",
-                principal.role.as_str()
-            )));
-        }
+        let (pool, viewer) = (ctx.data::<PgPool>()?, ctx.data::<Viewer>()?);
+        let statuts = statuts.map(|s| s.into_iter().map(Into::into).collect());
         let filtre = filtre.unwrap_or_default().parse()?;
-        // An organisme reads its own dossiers, a réseau those its organismes are responsable of;
-        // the others, those of their perimeter.
-        let (filtre, responsables) = match principal.role {
-            Role::OrganismeFormation => (filtre, Vec::new()),
-            Role::TeteDeReseau => (filtre, viewer.reseau(pool).await?),
-            _ => (viewer.perimetre(pool).await?.restrict(filtre, false)?, Vec::new()),
-        };
-        let own = principal.organisme.as_ref().map(|o| (o.uai.to_string(), o.siret.to_string()));
+        let perimetre = crate::app::dossiers::perimetre(pool, viewer, statuts, filtre).await?;
         let date = date.map_or_else(|| Utc::now().date_naive(), |d| d.0);
-        let annees: Vec<String> = candidates(date).iter().map(ToString::to_string).collect();
-        let statuts: Vec<&str> = statuts.iter().map(|s| s.as_str()).collect();
         let after_id = after.clone().unwrap_or_default();
-        let liste = query::Liste {
-            annees: &annees,
-            date,
-            statuts: &statuts,
-            filtre: &filtre,
-            organisme: own.as_ref().map(|(uai, siret)| (uai.as_str(), siret.as_str())),
-            responsables: &responsables,
-            after: &after_id,
-            limit: i64::from(first) + 1,
-        };
-        let mut rows = query::liste(pool, &liste).await.or_internal()?;
+        let mut rows =
+            crate::app::dossiers::page(pool, viewer, &perimetre, date, &after_id, i64::from(first) + 1)
+                .await?;
         let has_next = rows.len() > first as usize;
         rows.truncate(first as usize);
-        if !rows.is_empty() {
-            let ids: Vec<&str> = rows.iter().map(|r| r.dossier_id.as_str()).collect();
-            let subject = format!("{} au {date}", statuts.join(","));
-            let details = serde_json::json!({ "dossiers": ids, "filtre": format!("{filtre:?}") });
-            access_log::record(pool, principal, "dossiers", &subject, details).await.or_internal()?;
-        }
         let mut connection = Connection::new(after.is_some(), has_next);
         connection
             .edges

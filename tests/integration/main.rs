@@ -15,6 +15,7 @@ mod console_audit;
 mod console_browser;
 mod console_cfa;
 mod console_comptes;
+mod console_dossiers;
 mod console_france_travail;
 mod console_indicateurs;
 mod console_suivi;
