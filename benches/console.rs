@@ -14,7 +14,11 @@
 //!    table by organisme, the count at the end of each month of the school year), at 500 random dates
 //!    of the last three school years, against one GraphQL request asking the same figures
 //!    (`indicateurs` national, by `DEPARTEMENT`, by `ORGANISME`, and national at each month's end);
-//! 2. **queue**: `GET /console/ruptures` (the counts per list and month, the first 100 entries to deal
+//! 2. **dashboard, seldom asked**: the same for one département at a random date, BENCH_COLD
+//!    (default 5,000) different questions on each side (two sets, so that neither answers from what
+//!    the other counted): what a page costs when its figures are not in memory yet (the answers kept
+//!    per question until the read model moves, which GraphQL and the console share);
+//! 3. **queue**: `GET /console/ruptures` (the counts per list and month, the first 100 entries to deal
 //!    with, names and contacts) of a random Mission Locale, against `rupturesComptes` and
 //!    `ruptures(first: 100, liste: A_TRAITER)` with the same fields, with that Mission Locale's key.
 //!
@@ -93,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
     let users = env_usize("BENCH_USERS", 20);
     let seconds = env_usize("BENCH_SECONDS", 20);
     let rounds = env_usize("BENCH_ROUNDS", 2);
+    let cold = env_usize("BENCH_COLD", 5000);
     anyhow::ensure!(
         Command::new("wrk").arg("--version").output().is_ok(),
         "wrk is needed: apt-get install wrk"
@@ -109,28 +114,48 @@ async fn main() -> anyhow::Result<()> {
     let key =
         tba::auth::keys::create(&pool, &KeySpec { label: Some("console bench".into()), ..analyste }).await?.1;
     let (first, days) = support::last_three_school_years(today);
+    let departements: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT departement FROM rm_dossiers ORDER BY 1")
+            .fetch_all(&pool)
+            .await?;
     let counts = "apprentis inscrits rupturants abandons apprenants";
-    let (mut tableau, mut tableau_graphql) = (Vec::new(), Vec::new());
-    for _ in 0..QUESTIONS {
-        let date = first + chrono::Duration::days(rng.random_range(0..=days));
-        tableau.push(Requete {
-            method: "GET",
-            path: format!("/console/indicateurs?date={date}"),
-            headers: vec![("Cookie", cookie.clone()), ("Accept-Encoding", "gzip".into())],
-            body: None,
-        });
+    // The dashboard at `date` (of one département, if any), and the GraphQL request of its figures.
+    let tableau = |date: NaiveDate, departement: Option<&str>| {
+        let filtre =
+            departement.map(|d| format!(", filtre: {{ departements: [\"{d}\"] }}")).unwrap_or_default();
         let mois: Vec<String> = fins_de_mois(date)
             .iter()
             .enumerate()
-            .map(|(i, fin)| format!("m{i}: indicateurs(date: \"{fin}\") {{ {counts} }}"))
+            .map(|(i, fin)| format!("m{i}: indicateurs(date: \"{fin}\"{filtre}) {{ {counts} }}"))
             .collect();
         let query = format!(
-            "{{ national: indicateurs(date: \"{date}\") {{ {counts} }} \
-             carte: indicateurs(date: \"{date}\", groupBy: DEPARTEMENT) {{ cle libelle {counts} }} \
-             table: indicateurs(date: \"{date}\", groupBy: ORGANISME) {{ cle libelle {counts} }} {} }}",
+            "{{ national: indicateurs(date: \"{date}\"{filtre}) {{ {counts} }} \
+             carte: indicateurs(date: \"{date}\", groupBy: DEPARTEMENT{filtre}) {{ cle libelle {counts} }} \
+             table: indicateurs(date: \"{date}\", groupBy: ORGANISME{filtre}) {{ cle libelle {counts} }} {} }}",
             mois.join(" ")
         );
-        tableau_graphql.push(Requete::graphql(&key, &query));
+        let page = Requete {
+            method: "GET",
+            path: format!(
+                "/console/indicateurs?date={date}{}",
+                departement.map(|d| format!("&departement={d}")).unwrap_or_default()
+            ),
+            headers: vec![("Cookie", cookie.clone()), ("Accept-Encoding", "gzip".into())],
+            body: None,
+        };
+        (page, Requete::graphql(&key, &query))
+    };
+    let date = |rng: &mut StdRng| first + chrono::Duration::days(rng.random_range(0..=days));
+    let (tableau_page, tableau_graphql): (Vec<Requete>, Vec<Requete>) =
+        (0..QUESTIONS).map(|_| tableau(date(&mut rng), None)).unzip();
+    // Questions seldom asked twice (a département and a date each; a set for each side, so that
+    // neither answers from what the other counted): what a dashboard costs when nothing is in memory.
+    let (mut froid_page, mut froid_graphql) = (Vec::new(), Vec::new());
+    for _ in 0..cold {
+        let departement = &departements[rng.random_range(0..departements.len())];
+        froid_page.push(tableau(date(&mut rng), Some(departement)).0);
+        let departement = &departements[rng.random_range(0..departements.len())];
+        froid_graphql.push(tableau(date(&mut rng), Some(departement)).1);
     }
 
     // The advisors: the first page of their queue, and the same page asked of GraphQL.
@@ -174,14 +199,18 @@ async fn main() -> anyhow::Result<()> {
          {rounds} rounds; {QUESTIONS} dates, {} Missions Locales",
         mls.len()
     );
-    let phases: [(&str, &Vec<Requete>, &str); 4] = [
-        ("console: dashboard", &tableau, "id=\"territoires\""),
+    let phases: [(&str, &Vec<Requete>, &str); 6] = [
+        ("console: dashboard", &tableau_page, "id=\"territoires\""),
         ("graphql: the dashboard's figures", &tableau_graphql, "\"carte\""),
+        ("console: dashboard, seldom asked", &froid_page, "id=\"territoires\""),
+        ("graphql: its figures, seldom asked", &froid_graphql, "\"carte\""),
         ("console: first queue page", &file, "id=\"liste\""),
         ("graphql: rupturesComptes + ruptures(100)", &file_graphql, "\"ruptures\""),
     ];
-    for (_, requests, marker) in &phases {
-        check(&address, requests, marker).await?;
+    // Each request answers right; of the seldom asked, a few (checking is asking).
+    for (i, (_, requests, marker)) in phases.iter().enumerate() {
+        let checked = if i == 2 || i == 3 { 10 } else { requests.len() };
+        check(&address, &requests[..checked.min(requests.len())], marker).await?;
     }
     for round in 1..=rounds {
         println!("round {round}");
@@ -192,13 +221,14 @@ async fn main() -> anyhow::Result<()> {
             measured.push(load);
         }
         println!(
-            "  p99 console / graphql: dashboard {:.2}, queue {:.2}",
+            "  p99 console / graphql: dashboard {:.2}, seldom asked {:.2}, queue {:.2}",
             measured[0].p99 / measured[1].p99,
-            measured[2].p99 / measured[3].p99
+            measured[2].p99 / measured[3].p99,
+            measured[4].p99 / measured[5].p99
         );
     }
     for (_, requests, marker) in &phases {
-        check(&address, requests, marker).await?;
+        check(&address, &requests[..requests.len().min(QUESTIONS)], marker).await?;
     }
     server.stop();
     Ok(())

@@ -16,9 +16,23 @@ use crate::auth::comptes::{self, CompteError, Session, lien_url};
 use crate::auth::keys::{KeySpec, Role};
 
 /// The signed-in administrator, else the page to answer with.
-async fn administrateur(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+pub(super) async fn administrateur(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
     let admis = |p: &crate::auth::keys::Principal| p.role == Role::Administrateur;
-    connecte(state, headers, admis, "Seul un administrateur gère les comptes.").await
+    connecte(state, headers, admis, "Cette page est celle des administrateurs.").await
+}
+
+/// The signed-in administrator sending a form with the session's CSRF token, else the page to answer
+/// with.
+pub(super) async fn administrateur_formulaire(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<Session, Response> {
+    let session = administrateur(state, headers).await?;
+    if session.csrf != csrf {
+        return Err(refuse_csrf());
+    }
+    Ok(session)
 }
 
 /// The console's address as the request reached it (the proxy in front says the scheme).
@@ -82,13 +96,10 @@ pub(super) async fn inviter(
     headers: HeaderMap,
     Form(form): Form<Invitation>,
 ) -> Response {
-    let session = match administrateur(&state, &headers).await {
+    let session = match administrateur_formulaire(&state, &headers, &form.csrf).await {
         Ok(session) => session,
         Err(page) => return page,
     };
-    if session.csrf != form.csrf {
-        return refuse_csrf();
-    }
     let spec = (|| {
         let role = Role::parse(&form.role).ok_or_else(|| format!("rôle : {:?} est inconnu", form.role))?;
         let organisme = Some(form.organisme.trim())
@@ -132,13 +143,10 @@ pub(super) async fn reinitialiser(
     headers: HeaderMap,
     Form(form): Form<Compte>,
 ) -> Response {
-    let session = match administrateur(&state, &headers).await {
+    let session = match administrateur_formulaire(&state, &headers, &form.csrf).await {
         Ok(session) => session,
         Err(page) => return page,
     };
-    if session.csrf != form.csrf {
-        return refuse_csrf();
-    }
     match comptes::reinitialiser(&state.pool, &form.email).await {
         Ok(token) => {
             let outcome = remettre(&state, &headers, &form.email, &token).await;
@@ -156,13 +164,10 @@ pub(super) async fn desactiver(
     headers: HeaderMap,
     Form(form): Form<Compte>,
 ) -> Response {
-    let session = match administrateur(&state, &headers).await {
+    let session = match administrateur_formulaire(&state, &headers, &form.csrf).await {
         Ok(session) => session,
         Err(page) => return page,
     };
-    if session.csrf != form.csrf {
-        return refuse_csrf();
-    }
     match comptes::desactiver(&state.pool, &form.email).await {
         Ok(()) => redirect("/console/comptes", Vec::new()),
         Err(error @ (CompteError::NotFound(_) | CompteError::Invalid(_))) => {

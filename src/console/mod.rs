@@ -9,6 +9,7 @@
 //! (`tba_csrf`, double submit). Pages may only load what this server serves (Content-Security-Policy
 //! `'self'`), and are never cached.
 
+mod administration;
 mod audit;
 mod carte;
 mod cfa;
@@ -65,6 +66,9 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/comptes", get(comptes::liste).post(comptes::inviter))
         .route("/console/comptes/lien", post(comptes::reinitialiser))
         .route("/console/comptes/desactiver", post(comptes::desactiver))
+        .route("/console/administration", get(administration::administration))
+        .route("/console/administration/referentiels/{genre}", post(administration::referentiel))
+        .route("/console/administration/cles/{id}/revoquer", post(administration::revoquer))
         .route("/console/dossiers", get(dossiers::liste))
         .route("/console/dossiers/export", get(dossiers::export))
         .route("/console/dossiers/{id}", get(dossiers::fiche))

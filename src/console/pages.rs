@@ -109,6 +109,10 @@ impl Accueil {
         }
         if p.role == Role::Administrateur {
             liens.push(("/console/comptes", "Comptes"));
+            liens.push((
+                "/console/administration",
+                "Administration : projections, référentiels, organisations, clés",
+            ));
         }
         if matches!(p.role, Role::FranceTravail | Role::Administrateur) {
             liens.insert(0, ("/console/france-travail", "Inscrits sans contrat (France Travail)"));

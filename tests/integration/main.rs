@@ -11,6 +11,7 @@ mod backup;
 mod cli;
 mod connu;
 mod console;
+mod console_administration;
 mod console_audit;
 mod console_browser;
 mod console_cfa;
