@@ -14,6 +14,7 @@ pub mod native;
 pub mod personnes;
 pub mod recapitulatifs;
 pub mod ruptures;
+pub mod voeux;
 
 use events::{Actor, Channel, EventStore, Metadata};
 use metrics_exporter_prometheus::PrometheusHandle;

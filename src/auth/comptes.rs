@@ -100,14 +100,24 @@ fn verifie(password: &str, stored: &str) -> bool {
 /// Create an account (no password yet) and its invitation link's token. The role and scope are
 /// checked as a key's.
 pub async fn create(pool: &PgPool, email: &str, spec: &KeySpec) -> Result<(Uuid, String), CompteError> {
+    create_as(pool, email, spec, false).await
+}
+
+/// Create an account, its organisation's own administrator (`gestionnaire`) or not.
+pub async fn create_as(
+    pool: &PgPool,
+    email: &str,
+    spec: &KeySpec,
+    gestionnaire: bool,
+) -> Result<(Uuid, String), CompteError> {
     spec.check()?;
     spec.check_exists(pool).await?;
     let email = normalise(email)?;
     let id = Uuid::now_v7();
     let mut tx = pool.begin().await?;
     let created = sqlx::query(
-        "INSERT INTO comptes (id, email, role, organisme_uai, organisme_siret, scope_kind, scope_value)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (email) DO NOTHING",
+        "INSERT INTO comptes (id, email, role, organisme_uai, organisme_siret, scope_kind, scope_value, gestionnaire)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (email) DO NOTHING",
     )
     .bind(id)
     .bind(&email)
@@ -116,6 +126,7 @@ pub async fn create(pool: &PgPool, email: &str, spec: &KeySpec) -> Result<(Uuid,
     .bind(spec.organisme.as_ref().map(|o| o.siret.as_str()))
     .bind(spec.scope.as_ref().map(|s| s.kind.as_str()))
     .bind(spec.scope.as_ref().map(|s| s.value.as_str()))
+    .bind(gestionnaire)
     .execute(&mut *tx)
     .await?;
     if created.rows_affected() == 0 {
@@ -262,6 +273,8 @@ pub struct Session {
     pub email: String,
     pub principal: Principal,
     pub csrf: String,
+    /// Administrator of its own organisation's accounts.
+    pub gestionnaire: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -275,6 +288,7 @@ struct SessionRow {
     scope_kind: Option<String>,
     scope_value: Option<String>,
     last_seen_at: DateTime<Utc>,
+    gestionnaire: bool,
 }
 
 /// The session of a cookie's token, if it is live (its last request within `INACTIVITE`, opened within
@@ -282,7 +296,7 @@ struct SessionRow {
 pub async fn session(pool: &PgPool, token: &str) -> Result<Option<Session>, CompteError> {
     let row: Option<SessionRow> = sqlx::query_as(
         "SELECT s.compte_id, c.email, s.csrf, c.role, c.organisme_uai, c.organisme_siret, c.scope_kind,
-                c.scope_value, s.last_seen_at
+                c.scope_value, s.last_seen_at, c.gestionnaire
          FROM sessions s JOIN comptes c ON c.id = s.compte_id
          WHERE s.token_sha256 = $1 AND s.expires_at > now() AND s.last_seen_at > $2 AND c.disabled_at IS NULL",
     )
@@ -305,7 +319,13 @@ pub async fn session(pool: &PgPool, token: &str) -> Result<Option<Session>, Comp
     .map_err(CompteError::Invalid)?;
     let prefix = format!("{PREFIXE}{}", &row.compte_id.simple().to_string()[..12]);
     let principal = Principal { key_id: row.compte_id, prefix, role, organisme, scope };
-    Ok(Some(Session { compte: row.compte_id, email: row.email, principal, csrf: row.csrf }))
+    Ok(Some(Session {
+        compte: row.compte_id,
+        email: row.email,
+        principal,
+        csrf: row.csrf,
+        gestionnaire: row.gestionnaire,
+    }))
 }
 
 /// End this session.
@@ -347,17 +367,46 @@ pub struct Ligne {
     pub created_at: DateTime<Utc>,
     pub actif: bool,
     pub mot_de_passe: bool,
+    pub gestionnaire: bool,
 }
 
+/// The accounts: every one, or those of one organisation (`de`: the same role, organisme and scope).
 pub async fn list(pool: &PgPool) -> Result<Vec<Ligne>, CompteError> {
+    list_de(pool, None).await
+}
+
+/// The accounts of the organisation of `de` (all of them when none).
+pub async fn list_de(pool: &PgPool, de: Option<&Principal>) -> Result<Vec<Ligne>, CompteError> {
+    let organisation = de.map(organisation);
     Ok(sqlx::query_as(
         "SELECT email, role, organisme_uai || ':' || organisme_siret AS organisme,
                 scope_kind || ':' || scope_value AS scope, created_at, disabled_at IS NULL AS actif,
-                password_hash IS NOT NULL AS mot_de_passe
-         FROM comptes ORDER BY email",
+                password_hash IS NOT NULL AS mot_de_passe, gestionnaire
+         FROM comptes
+         WHERE $1::text IS NULL OR (role, coalesce(organisme_uai || ':' || organisme_siret, ''),
+                                    coalesce(scope_kind || ':' || scope_value, '')) = ($1, $2, $3)
+         ORDER BY email",
     )
+    .bind(organisation.as_ref().map(|o| o.0))
+    .bind(organisation.as_ref().map(|o| o.1.clone()))
+    .bind(organisation.as_ref().map(|o| o.2.clone()))
     .fetch_all(pool)
     .await?)
+}
+
+/// A principal's organisation: its role, organisme and scope (empty when none).
+fn organisation(p: &Principal) -> (&'static str, String, String) {
+    (
+        p.role.as_str(),
+        p.organisme.as_ref().map(ToString::to_string).unwrap_or_default(),
+        p.scope.as_ref().map(|s| format!("{}:{}", s.kind, s.value)).unwrap_or_default(),
+    )
+}
+
+/// Whether the account `email` belongs to the organisation of `de`.
+pub async fn de_l_organisation(pool: &PgPool, email: &str, de: &Principal) -> Result<bool, CompteError> {
+    let email = email.trim().to_lowercase();
+    Ok(list_de(pool, Some(de)).await?.iter().any(|c| c.email == email))
 }
 
 #[cfg(test)]

@@ -24,6 +24,10 @@ pub enum ComptesCommand {
         /// The territory or entity the account is limited to, e.g. MISSION_LOCALE:ML-1, REGION:84.
         #[arg(long, value_name = "KIND:VALUE")]
         scope: Option<Scope>,
+        /// The person administers their organisation's accounts (same role, organisme and scope):
+        /// invites, resets and disables them in the console.
+        #[arg(long)]
+        gestionnaire: bool,
         /// The console's address, that the link starts with.
         #[arg(long, env = "TBA_CONSOLE_URL", default_value = "http://127.0.0.1:8080")]
         url: String,
@@ -45,11 +49,11 @@ pub async fn run(db: &DbConfig, command: ComptesCommand) -> anyhow::Result<ExitC
     let pool = crate::db::pool(db, 2).await?;
     crate::db::migrate(&pool).await?;
     match command {
-        ComptesCommand::Create { email, role, organisme, scope, url } => {
+        ComptesCommand::Create { email, role, organisme, scope, gestionnaire, url } => {
             let role =
                 role.unwrap_or(if organisme.is_some() { Role::OrganismeFormation } else { Role::Analyst });
             let spec = KeySpec { role, organisme, scope, label: None };
-            let (id, token) = comptes::create(&pool, &email, &spec).await?;
+            let (id, token) = comptes::create_as(&pool, &email, &spec, gestionnaire).await?;
             println!("account {id} ({}) role {}; its password is set through:", email.trim(), role.as_str());
             println!("{}", lien_url(&url, &token));
         }

@@ -1,6 +1,8 @@
-//! The administrator's accounts page (domain.md §14): the people's accounts, and inviting someone with
-//! a role and scope like a key's. The one-time link is shown to the inviter (once) and, when SMTP is
-//! configured, e-mailed to the person; a reset link the same way; an account disabled.
+//! The accounts page (domain.md §14): an administrator's (every account; inviting someone with a role
+//! and scope like a key's) and an organisation's own administrator's (a `gestionnaire`: the accounts of
+//! its organisation only, and invitations with its own role, organisme and scope). The one-time link is
+//! shown to the inviter (once) and, when SMTP is configured, e-mailed to the person; a reset link the
+//! same way; an account disabled.
 
 use axum::Form;
 use axum::extract::State;
@@ -9,11 +11,11 @@ use axum::response::Response;
 use clap::ValueEnum;
 use serde::Deserialize;
 
-use super::pages::{Comptes, Issue, internal, render};
-use super::web::{connecte, redirect, refuse_csrf};
+use super::pages::{Comptes, Issue, Refus, internal, render};
+use super::web::{connecte, redirect, refuse_csrf, session_of};
 use crate::app::AppState;
 use crate::auth::comptes::{self, CompteError, Session, lien_url};
-use crate::auth::keys::{KeySpec, Role};
+use crate::auth::keys::{KeySpec, Principal, Role};
 
 /// The signed-in administrator, else the page to answer with.
 pub(super) async fn administrateur(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
@@ -21,14 +23,31 @@ pub(super) async fn administrateur(state: &AppState, headers: &HeaderMap) -> Res
     connecte(state, headers, admis, "Cette page est celle des administrateurs.").await
 }
 
-/// The signed-in administrator sending a form with the session's CSRF token, else the page to answer
-/// with.
+/// The signed-in administrator, or an organisation's own, else the page to answer with.
+async fn gestionnaire(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+    let session = session_of(state, headers).await.map_err(internal)?;
+    match session {
+        Some(s) if s.gestionnaire || s.principal.role == Role::Administrateur => Ok(s),
+        Some(_) => {
+            Err(render(StatusCode::FORBIDDEN, &Refus::new("Seul un administrateur gère les comptes.")))
+        }
+        None => Err(redirect("/console/connexion", Vec::new())),
+    }
+}
+
+/// Whose accounts the session manages: every one (an administrator), or its organisation's.
+fn de(session: &Session) -> Option<&Principal> {
+    (session.principal.role != Role::Administrateur).then_some(&session.principal)
+}
+
+/// The signed-in administrator (or an organisation's own) sending a form with the session's CSRF
+/// token, else the page to answer with.
 pub(super) async fn administrateur_formulaire(
     state: &AppState,
     headers: &HeaderMap,
     csrf: &str,
 ) -> Result<Session, Response> {
-    let session = administrateur(state, headers).await?;
+    let session = gestionnaire(state, headers).await?;
     if session.csrf != csrf {
         return Err(refuse_csrf());
     }
@@ -43,17 +62,17 @@ fn base(headers: &HeaderMap) -> String {
 }
 
 async fn page(state: &AppState, session: &Session, status: StatusCode, outcome: Option<Issue>) -> Response {
-    match comptes::list(&state.pool).await {
+    match comptes::list_de(&state.pool, de(session)).await {
         Ok(lignes) => {
             let roles = Role::value_variants().iter().map(|r| r.as_str()).collect();
-            render(status, &Comptes::new(session, lignes, roles, outcome))
+            render(status, &Comptes::new(session, lignes, roles, outcome, de(session).is_some()))
         }
         Err(error) => internal(error),
     }
 }
 
 pub(super) async fn liste(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    match administrateur(&state, &headers).await {
+    match gestionnaire(&state, &headers).await {
         Ok(session) => page(&state, &session, StatusCode::OK, None).await,
         Err(page) => page,
     }
@@ -68,6 +87,9 @@ pub(super) struct Invitation {
     organisme: String,
     #[serde(default)]
     scope: String,
+    /// The person administers their organisation's accounts.
+    #[serde(default)]
+    gestionnaire: Option<String>,
 }
 
 /// The link of a new account or a reset, shown, and e-mailed when SMTP is configured.
@@ -101,6 +123,15 @@ pub(super) async fn inviter(
         Err(page) => return page,
     };
     let spec = (|| {
+        // An organisation's own administrator invites into its organisation only.
+        if let Some(p) = de(&session) {
+            return Ok(KeySpec {
+                role: p.role,
+                organisme: p.organisme.clone(),
+                scope: p.scope.clone(),
+                label: None,
+            });
+        }
         let role = Role::parse(&form.role).ok_or_else(|| format!("rôle : {:?} est inconnu", form.role))?;
         let organisme = Some(form.organisme.trim())
             .filter(|o| !o.is_empty())
@@ -120,7 +151,7 @@ pub(super) async fn inviter(
             return page(&state, &session, StatusCode::BAD_REQUEST, Some(Issue::Erreur(message))).await;
         }
     };
-    match comptes::create(&state.pool, &form.email, &spec).await {
+    match comptes::create_as(&state.pool, &form.email, &spec, form.gestionnaire.is_some()).await {
         Ok((_, token)) => {
             let outcome = remettre(&state, &headers, &form.email, &token).await;
             page(&state, &session, StatusCode::CREATED, Some(outcome)).await
@@ -129,6 +160,19 @@ pub(super) async fn inviter(
             page(&state, &session, StatusCode::BAD_REQUEST, Some(Issue::Erreur(message))).await
         }
         Err(error) => internal(error),
+    }
+}
+
+/// Unless the account `email` is one the session manages, the page saying so.
+async fn du_perimetre(state: &AppState, session: &Session, email: &str) -> Result<(), Response> {
+    let Some(p) = de(session) else { return Ok(()) };
+    match comptes::de_l_organisation(&state.pool, email, p).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            let message = format!("e-mail : {email} n'est pas un compte de votre organisation");
+            Err(page(state, session, StatusCode::NOT_FOUND, Some(Issue::Erreur(message))).await)
+        }
+        Err(error) => Err(internal(error)),
     }
 }
 
@@ -147,6 +191,9 @@ pub(super) async fn reinitialiser(
         Ok(session) => session,
         Err(page) => return page,
     };
+    if let Err(page) = du_perimetre(&state, &session, &form.email).await {
+        return page;
+    }
     match comptes::reinitialiser(&state.pool, &form.email).await {
         Ok(token) => {
             let outcome = remettre(&state, &headers, &form.email, &token).await;
@@ -168,6 +215,9 @@ pub(super) async fn desactiver(
         Ok(session) => session,
         Err(page) => return page,
     };
+    if let Err(page) = du_perimetre(&state, &session, &form.email).await {
+        return page;
+    }
     match comptes::desactiver(&state.pool, &form.email).await {
         Ok(()) => redirect("/console/comptes", Vec::new()),
         Err(error @ (CompteError::NotFound(_) | CompteError::Invalid(_))) => {

@@ -19,7 +19,7 @@ use projections::status::{Statut, statut_at};
 use serde::Deserialize;
 
 use super::fiche::{Contrat, identites, parcours};
-use super::pages::{Message, Refus, internal, render, statut_libelle};
+use super::pages::{Message, Refus, internal, refus_acces, render, statut_libelle};
 use super::web::{autorise, redirect, refuse_csrf};
 use crate::app::dossiers::{Perimetre, SIGNALES, lisible, page, perimetre};
 use crate::app::ruptures::{DeclarerRupture, declarer_rupture};
@@ -90,13 +90,7 @@ async fn lecteur(
     let (session, viewer, _) = autorise(state, headers, |v| v.principal().map(|_| ()), REFUS).await?;
     match perimetre(&state.pool, &viewer, question.statuts(), question.filtre()).await {
         Ok(perimetre) => Ok((session, viewer, perimetre)),
-        Err(AccessError::Database(error)) => Err(internal(error)),
-        Err(AccessError::BadInput { field, message }) => {
-            Err(render(StatusCode::FORBIDDEN, &Refus::libre(format!("{field} : {message}"))))
-        }
-        Err(AccessError::Forbidden(message) | AccessError::Unauthenticated(message)) => {
-            Err(render(StatusCode::FORBIDDEN, &Refus::libre(message)))
-        }
+        Err(error) => Err(refus_acces(error)),
     }
 }
 

@@ -18,7 +18,7 @@ use super::carte::{self, Maille};
 use super::pages::{Colonne, Mois, Tableau, internal, render};
 use super::web::{redirect, session_of};
 use crate::app::AppState;
-use crate::auth::viewer::{AccessError, Viewer};
+use crate::auth::viewer::Viewer;
 
 /// The counts one can colour the map by.
 pub const COMPTES: [(&str, &str); 5] = [
@@ -122,13 +122,7 @@ pub(super) async fn tableau_de_bord(
     };
     let filtre = match perimetre.restrict(asked, false) {
         Ok(filtre) => filtre,
-        Err(AccessError::BadInput { field, message }) => {
-            return render(
-                StatusCode::FORBIDDEN,
-                &super::pages::Refus::libre(format!("{field} : {message}")),
-            );
-        }
-        Err(error) => return internal(format!("{error:?}")),
+        Err(error) => return super::pages::refus_acces(error),
     };
     let connu = question.connu.as_deref().and_then(instant);
     let dimension = if maille == Maille::Region { Dimension::Region } else { Dimension::Departement };

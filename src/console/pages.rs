@@ -28,6 +28,21 @@ pub fn internal(error: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
+/// The page for what the access rules refused: a value outside what the reader may ask (400, naming
+/// the field), what their role may not read (403), or our failure.
+pub fn refus_acces(error: crate::auth::viewer::AccessError) -> Response {
+    use crate::auth::viewer::AccessError;
+    match error {
+        AccessError::Database(error) => internal(error),
+        AccessError::BadInput { field, message } => {
+            render(StatusCode::BAD_REQUEST, &Refus::libre(format!("{field} : {message}")))
+        }
+        AccessError::Forbidden(message) | AccessError::Unauthenticated(message) => {
+            render(StatusCode::FORBIDDEN, &Refus::libre(message))
+        }
+    }
+}
+
 /// The role as the console names it.
 pub fn role_libelle(role: Role) -> &'static str {
     match role {
@@ -106,6 +121,9 @@ impl Accueil {
                 | Role::Academie
         ) {
             liens.push(("/console/dossiers", "Liste nominative des dossiers"));
+        }
+        if session.gestionnaire && p.role != Role::Administrateur {
+            liens.push(("/console/comptes", "Les comptes de mon organisation"));
         }
         if p.role == Role::Administrateur {
             liens.push(("/console/comptes", "Comptes"));
@@ -347,6 +365,8 @@ pub struct Comptes {
     lignes: Vec<crate::auth::comptes::Ligne>,
     roles: Vec<&'static str>,
     issue: Option<Issue>,
+    /// The reader administers their own organisation's accounts only.
+    organisation: bool,
 }
 
 impl Comptes {
@@ -355,8 +375,16 @@ impl Comptes {
         lignes: Vec<crate::auth::comptes::Ligne>,
         roles: Vec<&'static str>,
         issue: Option<Issue>,
+        organisation: bool,
     ) -> Self {
-        Comptes { csrf: session.csrf.clone(), email: session.email.clone(), lignes, roles, issue }
+        Comptes {
+            csrf: session.csrf.clone(),
+            email: session.email.clone(),
+            lignes,
+            roles,
+            issue,
+            organisation,
+        }
     }
 }
 

@@ -14,7 +14,6 @@ use sqlx::PgPool;
 
 use super::error::{OrInternal, bad_input};
 use super::types::Date;
-use crate::auth::access_log;
 use crate::auth::viewer::{Perimetre, Viewer};
 
 /// Where the vœux were formulated.
@@ -340,33 +339,17 @@ impl VoeuxQuery {
             return Err(bad_input("first", format!("{first} n'est pas entre 1 et {MAX_FIRST}")));
         }
         let asked = academies.unwrap_or_default();
-        if let Some(unknown) = asked.iter().find(|a| academie_nom(a).is_none()) {
-            return Err(bad_input("academies", format!("{unknown:?} est inconnue")));
-        }
-        let academies = viewer.voeux_academies(&asked)?;
         let date = date.map_or_else(|| Utc::now().date_naive(), |d| d.0);
-        let mut conn = pool.acquire().await.or_internal()?;
-        let (page, more) =
-            query::non_concretises(&mut conn, campagne, &academies, date, i64::from(first), after.as_deref())
-                .await
-                .or_internal()?;
-        drop(conn);
-        let ids: Vec<&str> = page.iter().map(|c| c.candidat.as_str()).collect();
-        let subject = format!(
-            "{} {} {}",
-            campagne.source,
-            campagne.rentree,
-            if academies.is_empty() { "toutes académies".to_owned() } else { academies.join(",") }
-        );
-        access_log::record(
+        let (page, more) = crate::app::voeux::non_concretises(
             pool,
-            viewer.principal()?,
-            "voeux_non_concretises",
-            &subject,
-            serde_json::json!({ "candidats": ids, "after": after }),
+            viewer,
+            campagne,
+            &asked,
+            date,
+            i64::from(first),
+            after.as_deref(),
         )
-        .await
-        .or_internal()?;
+        .await?;
         let suivant = if more { page.last().map(|c| c.candidat.clone()) } else { None };
         Ok(CandidatsNonConcretises {
             candidats: page.into_iter().filter_map(CandidatNonConcretise::of).collect(),

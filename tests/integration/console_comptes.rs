@@ -1,5 +1,6 @@
 //! The administrator's accounts page: an invitation with a role and scope checked like a key's, its
-//! one-time link shown once and e-mailed when SMTP is configured; a reset link; a disabled account.
+//! one-time link shown once and e-mailed when SMTP is configured; a reset link; a disabled account; an
+//! organisation's own administrator, who manages the accounts of its organisation only.
 
 use crate::common;
 
@@ -7,6 +8,7 @@ use common::smtp::SmtpServer;
 use common::{TestApp, TestDb};
 
 use crate::console::signed_in;
+use reqwest::StatusCode;
 
 async fn post(app: &TestApp, path: &str, session: &str, form: &[(&str, &str)]) -> (u16, String) {
     let response = reqwest::Client::builder()
@@ -118,4 +120,80 @@ async fn an_administrator_invites_people_and_the_link_is_shown_and_mailed() {
     let token = csrf(&get(&app, "/console", &cfa).await.1);
     let invite = [("csrf", token.as_str()), ("email", "x@example.org"), ("role", "ADMINISTRATEUR")];
     assert_eq!(post(&app, "/console/comptes", &cfa, &invite).await.0, 403);
+}
+
+#[tokio::test]
+async fn an_organisations_own_administrator_manages_its_accounts_only() {
+    let (db, app, _, projections) = crate::ruptures::setup().await;
+    let base = app.address.clone();
+    let lyon = ["--role", "MISSION_LOCALE", "--scope", "MISSION_LOCALE:ML-LYON"];
+    let chef =
+        crate::console::signed_in(&db, &base, "chef@ml-lyon.fr", &[&lyon[..], &["--gestionnaire"]].concat())
+            .await;
+    let conseil = crate::console::signed_in(&db, &base, "conseil@ml-lyon.fr", &lyon).await;
+    let paris = ["--role", "MISSION_LOCALE", "--scope", "MISSION_LOCALE:ML-PARIS"];
+    assert!(
+        db.tba(&[&["comptes", "create", "--email", "conseil@ml-paris.fr"][..], &paris].concat())
+            .status
+            .success()
+    );
+
+    // Only its organisation's accounts; an advisor without the right sees no accounts page.
+    let page = crate::console::get(&base, "/console/comptes", &chef).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("conseil@ml-lyon.fr") && !page.body.contains("conseil@ml-paris.fr"));
+    assert!(!page.body.contains("id=\"role\""), "no role to choose");
+    assert_eq!(crate::console::get(&base, "/console/comptes", &conseil).await.status, StatusCode::FORBIDDEN);
+    assert!(
+        crate::console::get(&base, "/console", &chef).await.body.contains("Les comptes de mon organisation")
+    );
+    let csrf = crate::console::csrf_of(&page.body);
+
+    // An invitation is into its organisation, whatever the form says.
+    let invited = crate::console::post(
+        &base,
+        "/console/comptes",
+        &chef,
+        &[("csrf", &csrf), ("email", "nouveau@ml-lyon.fr"), ("role", "ADMINISTRATEUR"), ("scope", "")],
+    )
+    .await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    let (role, scope): (String, Option<String>) =
+        sqlx::query_as("SELECT role, scope_value FROM comptes WHERE email = 'nouveau@ml-lyon.fr'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!((role.as_str(), scope.as_deref()), ("MISSION_LOCALE", Some("ML-LYON")));
+
+    // Another organisation's account is out of its reach; its own is not.
+    let ailleurs = crate::console::post(
+        &base,
+        "/console/comptes/desactiver",
+        &chef,
+        &[("csrf", &csrf), ("email", "conseil@ml-paris.fr")],
+    )
+    .await;
+    assert_eq!(ailleurs.status, StatusCode::NOT_FOUND);
+    assert!(ailleurs.body.contains("pas un compte de votre organisation"), "{}", ailleurs.body);
+    let disabled = |email: &'static str| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>("SELECT disabled_at IS NOT NULL FROM comptes WHERE email = $1")
+                .bind(email)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(!disabled("conseil@ml-paris.fr").await);
+    let own = crate::console::post(
+        &base,
+        "/console/comptes/desactiver",
+        &chef,
+        &[("csrf", &csrf), ("email", "conseil@ml-lyon.fr")],
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::SEE_OTHER);
+    assert!(disabled("conseil@ml-lyon.fr").await);
+    projections.stop().await;
 }

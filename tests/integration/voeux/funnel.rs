@@ -321,31 +321,69 @@ async fn an_identity_correction_matches_the_dossier_to_the_candidate_it_names() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_consoles_funnel_by_academie_is_graphqls() {
+async fn the_consoles_funnel_is_graphqls_and_its_non_concretises_too() {
     let s = setup().await;
     s.spread_over_academies("").await;
-    let expected = stages(&s.funnel(&s.admin, "groupBy: ACADEMIE").await);
-    assert!(!expected.is_empty());
     let session =
         crate::console::signed_in(&s.db, &s.app.address, "analyste@example.org", &["--role", "ANALYST"])
             .await;
-    let page = reqwest::Client::new()
-        .get(s.app.url(&format!("/console/entonnoir?source=AFFELNET&rentree={}", rentree())))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for (cle, voeux, candidats, inscrits, apprentis, maintenus) in expected {
-        let row = format!(
-            "({cle})</th><td>{voeux}</td><td>{candidats}</td><td>{inscrits}</td><td>{apprentis}</td><td>{maintenus}</td>"
-        );
-        assert!(page.contains(&row), "{row} in {page}");
+    for (par, group_by) in [("academie", "ACADEMIE"), ("region", "REGION"), ("organisme", "ORGANISME")] {
+        let expected = stages(&s.funnel(&s.admin, &format!("groupBy: {group_by}")).await);
+        assert!(!expected.is_empty());
+        let path = format!("/console/entonnoir?source=AFFELNET&rentree={}&par={par}", rentree());
+        let page = crate::console::get(&s.app.address, &path, &session).await.body;
+        for (cle, voeux, candidats, inscrits, apprentis, maintenus) in expected {
+            let row = format!(
+                "({cle})</th><td>{voeux}</td><td>{candidats}</td><td>{inscrits}</td><td>{apprentis}</td><td>{maintenus}</td>"
+            );
+            assert!(page.contains(&row), "{row} in {page}");
+        }
+        assert!(!page.contains("lien-non-concretises"), "an analyst reads no names");
     }
+    let path = format!("/console/entonnoir/non-concretises?source=AFFELNET&rentree={}", rentree());
+    let refused = crate::console::get(&s.app.address, &path, &session).await;
+    assert_eq!(refused.status, reqwest::StatusCode::FORBIDDEN);
+
+    // An académie reads its candidates non concrétisés by name, as GraphQL lists them, and exports them.
+    let academie = crate::console::signed_in(
+        &s.db,
+        &s.app.address,
+        "academie@ac-lyon.fr",
+        &["--role", "ACADEMIE", "--scope", "ACADEMIE:10"],
+    )
+    .await;
+    let key = key(&s.db, Role::Academie, Some("ACADEMIE:10")).await;
+    let query = format!(
+        "{{ voeuxNonConcretises(source: AFFELNET, rentree: {}) {{ candidats {{ nom }} }} }}",
+        rentree()
+    );
+    let answer = graphql(&s.app, Some(&key), &query).await.1;
+    let noms: Vec<String> = answer["data"]["voeuxNonConcretises"]["candidats"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .iter()
+        .map(|c| c["nom"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!noms.is_empty(), "{answer}");
+    let page = crate::console::get(&s.app.address, &path, &academie).await;
+    assert_eq!(page.status, reqwest::StatusCode::OK, "{}", page.body);
+    let listed = page.body.matches("<th scope=\"row\">").count();
+    assert_eq!(listed, noms.len(), "{}", page.body);
+    for nom in &noms {
+        assert!(page.body.contains(&format!("<th scope=\"row\">{nom} ")), "{nom} in {}", page.body);
+    }
+    let export = crate::console::get(
+        &s.app.address,
+        &format!("{}&format=csv", path.replace("non-concretises?", "non-concretises/export?")),
+        &academie,
+    )
+    .await;
+    assert_eq!(export.status, reqwest::StatusCode::OK);
+    assert_eq!(export.body.lines().count(), noms.len() + 1, "{}", export.body);
     let browser = crate::common::browser::Browser::start().await;
-    browser.sign_in(&s.app.address, "analyste@example.org", "un mot de passe sûr").await;
+    browser.sign_in(&s.app.address, "academie@ac-lyon.fr", "un mot de passe sûr").await;
     browser.click("a[href='/console/entonnoir']").await;
     browser.check("entonnoir").await;
+    browser.click("#lien-non-concretises").await;
+    browser.check("non-concretises").await;
 }
