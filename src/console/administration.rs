@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use events::{Channel, Metadata};
 use serde::Deserialize;
 
-use super::comptes::{administrateur, administrateur_formulaire};
+use super::comptes::{RoleDemande, administrateur, administrateur_formulaire};
 use super::pages::{Message, internal, render};
 use super::web::{redirect, refuse_csrf};
 use crate::app::AppState;
@@ -59,6 +59,9 @@ pub struct Administration {
     organismes: Vec<Organisation>,
     missions: Vec<Organisation>,
     cles: Vec<Cle>,
+    roles: Vec<&'static str>,
+    /// A key just created: its secret, shown once.
+    secret: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -67,13 +70,26 @@ pub(super) struct Recherche {
     ok: Option<String>,
 }
 
+/// What a form did: its message, the refused values, a new key's secret.
+#[derive(Default)]
+struct Issue {
+    message: Option<Message>,
+    erreurs: Vec<String>,
+    secret: Option<String>,
+}
+
+impl Issue {
+    fn message(message: Message) -> Self {
+        Issue { message: Some(message), ..Issue::default() }
+    }
+}
+
 async fn page(
     state: &AppState,
     session: &Session,
     recherche: &str,
     status: StatusCode,
-    message: Option<Message>,
-    erreurs: Vec<String>,
+    issue: Issue,
 ) -> Response {
     let lu = async {
         let projections = crate::read_models::status(&state.pool).await?;
@@ -115,8 +131,13 @@ async fn page(
             &Administration {
                 email: session.email.clone(),
                 csrf: session.csrf.clone(),
-                message,
-                erreurs,
+                message: issue.message,
+                erreurs: issue.erreurs,
+                secret: issue.secret,
+                roles: <crate::auth::keys::Role as clap::ValueEnum>::value_variants()
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect(),
                 projections,
                 comptes,
                 recherche: recherche.to_owned(),
@@ -138,8 +159,11 @@ pub(super) async fn administration(
         Ok(session) => session,
         Err(page) => return page,
     };
-    let message = recherche.ok.is_some().then(|| Message::Succes("Clé révoquée.".into()));
-    page(&state, &session, recherche.q.as_deref().unwrap_or(""), StatusCode::OK, message, Vec::new()).await
+    let issue = match recherche.ok {
+        Some(_) => Issue::message(Message::Succes("Clé révoquée.".into())),
+        None => Issue::default(),
+    };
+    page(&state, &session, recherche.q.as_deref().unwrap_or(""), StatusCode::OK, issue).await
 }
 
 /// A referential file read and imported: what it did, or the values it refused.
@@ -216,7 +240,8 @@ pub(super) async fn referentiel(
         let state = state.clone();
         let session = session.clone();
         async move {
-            page(&state, &session, "", StatusCode::BAD_REQUEST, Some(Message::Erreur(message)), erreurs).await
+            let issue = Issue { message: Some(Message::Erreur(message)), erreurs, secret: None };
+            page(&state, &session, "", StatusCode::BAD_REQUEST, issue).await
         }
     };
     let Some(fichier) = fichier.filter(|f| !f.is_empty()) else {
@@ -226,7 +251,7 @@ pub(super) async fn referentiel(
     match importer(&state, &genre, &fichier, metadata).await {
         // Shown at once (importing the same file again changes nothing).
         Ok(Ok(resume)) => {
-            page(&state, &session, "", StatusCode::OK, Some(Message::Succes(resume)), Vec::new()).await
+            page(&state, &session, "", StatusCode::OK, Issue::message(Message::Succes(resume))).await
         }
         Ok(Err(errors)) => {
             let mut shown: Vec<String> = errors.iter().take(ERREURS).map(ToString::to_string).collect();
@@ -258,8 +283,45 @@ pub(super) async fn revoquer(
     match crate::auth::keys::revoke(&state.pool, &id).await {
         Ok(()) => redirect("/console/administration?ok=cle", Vec::new()),
         Err(error) => {
-            let message = Some(Message::Erreur(format!("clé : {error}")));
-            page(&state, &session, "", StatusCode::NOT_FOUND, message, Vec::new()).await
+            let issue = Issue::message(Message::Erreur(format!("clé : {error}")));
+            page(&state, &session, "", StatusCode::NOT_FOUND, issue).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct NouvelleCle {
+    csrf: String,
+    #[serde(flatten)]
+    demande: RoleDemande,
+    #[serde(default)]
+    label: String,
+}
+
+/// A key for any role and perimeter (as `tba keys create`), its secret shown once.
+pub(super) async fn creer_cle(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::Form(form): axum::Form<NouvelleCle>,
+) -> Response {
+    let session = match administrateur_formulaire(&state, &headers, &form.csrf).await {
+        Ok(session) => session,
+        Err(page) => return page,
+    };
+    let label = Some(form.label.trim().to_owned()).filter(|l| !l.is_empty());
+    let created = match form.demande.spec(label) {
+        Ok(spec) => crate::auth::keys::create(&state.pool, &spec).await.map_err(|e| e.to_string()),
+        Err(message) => Err(message),
+    };
+    match created {
+        Ok((_, secret)) => {
+            let message = Message::Succes("Clé créée : copiez son secret, il ne sera plus affiché.".into());
+            let issue = Issue { message: Some(message), secret: Some(secret), ..Issue::default() };
+            page(&state, &session, "", StatusCode::CREATED, issue).await
+        }
+        Err(message) => {
+            page(&state, &session, "", StatusCode::BAD_REQUEST, Issue::message(Message::Erreur(message)))
+                .await
         }
     }
 }

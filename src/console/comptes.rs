@@ -54,6 +54,28 @@ pub(super) async fn administrateur_formulaire(
     Ok(session)
 }
 
+/// A role, an organisme and a scope as a form gives them, checked as a key's; else the message naming
+/// the field.
+pub(super) fn spec(
+    role: &str,
+    organisme: &str,
+    scope: &str,
+    label: Option<String>,
+) -> Result<KeySpec, String> {
+    let role = Role::parse(role).ok_or_else(|| format!("rôle : {:?} est inconnu", role))?;
+    let organisme = Some(organisme.trim())
+        .filter(|o| !o.is_empty())
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| format!("organisme : {e}"))?;
+    let scope = Some(scope.trim())
+        .filter(|s| !s.is_empty())
+        .map(str::parse)
+        .transpose()
+        .map_err(|e| format!("périmètre : {e}"))?;
+    Ok(KeySpec { role, organisme, scope, label })
+}
+
 /// The console's address as the request reached it (the proxy in front says the scheme).
 fn base(headers: &HeaderMap) -> String {
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
@@ -78,15 +100,29 @@ pub(super) async fn liste(State(state): State<AppState>, headers: HeaderMap) -> 
     }
 }
 
+/// A role, an organisme and a scope as a form gives them.
 #[derive(Deserialize)]
-pub(super) struct Invitation {
-    csrf: String,
-    email: String,
+pub(super) struct RoleDemande {
     role: String,
     #[serde(default)]
     organisme: String,
     #[serde(default)]
     scope: String,
+}
+
+impl RoleDemande {
+    /// Checked as a key's; else the message naming the field.
+    pub(super) fn spec(&self, label: Option<String>) -> Result<KeySpec, String> {
+        spec(&self.role, &self.organisme, &self.scope, label)
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct Invitation {
+    csrf: String,
+    email: String,
+    #[serde(flatten)]
+    demande: RoleDemande,
     /// The person administers their organisation's accounts.
     #[serde(default)]
     gestionnaire: Option<String>,
@@ -132,18 +168,7 @@ pub(super) async fn inviter(
                 label: None,
             });
         }
-        let role = Role::parse(&form.role).ok_or_else(|| format!("rôle : {:?} est inconnu", form.role))?;
-        let organisme = Some(form.organisme.trim())
-            .filter(|o| !o.is_empty())
-            .map(str::parse)
-            .transpose()
-            .map_err(|e| format!("organisme : {e}"))?;
-        let scope = Some(form.scope.trim())
-            .filter(|s| !s.is_empty())
-            .map(str::parse)
-            .transpose()
-            .map_err(|e| format!("périmètre : {e}"))?;
-        Ok::<_, String>(KeySpec { role, organisme, scope, label: None })
+        form.demande.spec(None)
     })();
     let spec = match spec {
         Ok(spec) => spec,

@@ -95,8 +95,21 @@ pub(super) async fn tableau_de_bord(
     };
     let viewer = Viewer::Key(session.principal.clone());
     let today = Utc::now().date_naive();
-    let date =
-        question.date.as_deref().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()).unwrap_or(today);
+    let refus = |message: String| render(StatusCode::BAD_REQUEST, &super::pages::Refus::libre(message));
+    let date = match question.date.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        None => today,
+        Some(d) => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
+            Ok(date) => date,
+            Err(_) => return refus(format!("date : {d:?} n'est pas une date (AAAA-MM-JJ)")),
+        },
+    };
+    let niveau = match question.niveau.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        None => None,
+        Some(n) => match n.parse::<i16>() {
+            Ok(niveau) if (0..=8).contains(&niveau) => Some(niveau),
+            _ => return refus(format!("niveau : {n:?} n'est pas un niveau de 0 à 8")),
+        },
+    };
     let compte = COMPTES
         .iter()
         .map(|(c, _)| *c)
@@ -109,7 +122,7 @@ pub(super) async fn tableau_de_bord(
     let asked = Filtre {
         regions: question.region.iter().filter(|r| !r.is_empty()).cloned().collect(),
         departements: question.departement.iter().filter(|d| !d.is_empty()).cloned().collect(),
-        niveaux: question.niveau.as_deref().and_then(|n| n.parse().ok()).into_iter().collect(),
+        niveaux: niveau.into_iter().collect(),
         tranches: Tranche::ALL
             .into_iter()
             .filter(|t| Some(t.as_str()) == question.tranche.as_deref())

@@ -68,6 +68,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/comptes/desactiver", post(comptes::desactiver))
         .route("/console/administration", get(administration::administration))
         .route("/console/administration/referentiels/{genre}", post(administration::referentiel))
+        .route("/console/administration/cles", post(administration::creer_cle))
         .route("/console/administration/cles/{id}/revoquer", post(administration::revoquer))
         .route("/console/entonnoir/non-concretises", get(entonnoir::non_concretises))
         .route("/console/entonnoir/non-concretises/export", get(entonnoir::export_non_concretises))

@@ -81,6 +81,25 @@ async fn an_administrator_sees_the_projections_imports_referentials_and_revokes_
     let found = get(&base, "/console/administration?q=nouveau", &admin).await;
     assert!(found.body.contains("0751234J:12345678900099"), "{}", found.body);
 
+    // A key created from the page (its secret shown once) opens the API; a role that is none is refused.
+    let refused =
+        post(&base, "/console/administration/cles", &admin, &[("csrf", &csrf), ("role", "NOPE")]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(refused.body.contains("rôle"), "{}", refused.body);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("role", "ORGANISME_FORMATION"),
+        ("organisme", organisme.as_str()),
+        ("label", "ERP"),
+    ];
+    let created = post(&base, "/console/administration/cles", &admin, &form).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let secret =
+        created.body.split("<code id=\"secret\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let (_, answer) =
+        common::gql::graphql(&app, Some(&secret), "{ dossiers { edges { node { id } } } }").await;
+    assert!(answer.get("errors").is_none(), "{answer}");
+
     // A key revoked from the page no longer opens the API.
     let key = db.organisme_key(CFA_LYON).await;
     let id: uuid::Uuid = sqlx::query_scalar(
@@ -97,5 +116,12 @@ async fn an_administrator_sees_the_projections_imports_referentials_and_revokes_
     let (status, _) = common::gql::graphql(&app, Some(&key), "{ logHead { position } }").await;
     assert_eq!(status, 401, "the revoked key is refused");
     assert!(get(&base, "/console/administration?ok=cle", &admin).await.body.contains("révoquée le"));
+
+    // In a browser, checked with axe-core.
+    let browser = common::browser::Browser::start().await;
+    browser.sign_in(&app.url(""), "admin@tba.example", "un mot de passe sûr").await;
+    browser.click("a[href='/console/administration']").await;
+    browser.check("administration").await;
+    drop(browser);
     projections.stop().await;
 }

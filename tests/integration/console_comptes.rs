@@ -195,5 +195,10 @@ async fn an_organisations_own_administrator_manages_its_accounts_only() {
     .await;
     assert_eq!(own.status, StatusCode::SEE_OTHER);
     assert!(disabled("conseil@ml-lyon.fr").await);
+    let browser = common::browser::Browser::start().await;
+    browser.sign_in(&app.url(""), "chef@ml-lyon.fr", "un mot de passe sûr").await;
+    browser.click("a[href='/console/comptes']").await;
+    browser.check("comptes-organisation").await;
+    drop(browser);
     projections.stop().await;
 }

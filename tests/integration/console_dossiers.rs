@@ -99,5 +99,21 @@ async fn a_dreets_lists_its_rupturants_and_a_cfa_declares_a_rupture() {
     assert!(db.projection_caught_up(Duration::from_secs(30)).await);
     assert!(get(&base, &fiche, &cfa).await.body.contains("Rupturant"));
     assert!(get(&base, "/console/dossiers", &dreets).await.body.contains("APPRENTIE"), "now a rupturant");
+
+    // The same pages in a browser, each checked with axe-core.
+    let browser = common::browser::Browser::start().await;
+    browser.sign_in(&app.url(""), "dreets@ara.gouv.fr", "un mot de passe sûr").await;
+    browser.click("a[href='/console/dossiers']").await;
+    browser.check("dossiers").await;
+    browser.click("#dossiers tbody a").await;
+    browser.check("dossier").await;
+    drop(browser);
+    let browser = common::browser::Browser::start().await;
+    browser.sign_in(&app.url(""), "scolarite@cfa-lyon.fr", "un mot de passe sûr").await;
+    browser.goto(&app.url("/console/effectifs")).await;
+    browser.check("effectifs").await;
+    browser.goto(&app.url(&fiche)).await;
+    browser.check("dossier-cfa").await;
+    drop(browser);
     projections.stop().await;
 }

@@ -66,6 +66,14 @@ async fn the_dashboard_shows_graphqls_figures_for_the_same_question() {
         async move { request.send().await.unwrap().text().await.unwrap() }
     };
     let today = page("").await;
+    // A niveau or a date that is none is refused, naming the field.
+    for (query, field) in [("?niveau=99", "niveau"), ("?date=2026-13-01", "date")] {
+        let refused =
+            client.get(app.url(&format!("/console/indicateurs{query}"))).header("cookie", &analyste);
+        let refused = refused.send().await.unwrap();
+        assert_eq!(refused.status(), 400);
+        assert!(refused.text().await.unwrap().contains(&format!("{field} :")), "{query}");
+    }
     let (_, national) =
         graphql(&app, Some(&api), "{ indicateurs { apprentis rupturants apprenants } }").await;
     assert_eq!(
