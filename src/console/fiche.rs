@@ -268,9 +268,15 @@ pub(super) async fn afficher(
             Some(cote) => fil::lus(&mut conn, cles, cote).await?.remove(entree).unwrap_or(0),
             None => 0,
         };
-        Ok::<_, sqlx::Error>(Some((ligne, actions, messages, lu)))
+        let nom: Option<String> =
+            sqlx::query_scalar("SELECT nom FROM rm_organismes WHERE uai = $1 AND siret = $2")
+                .bind(&ligne.uai_formateur)
+                .bind(&ligne.siret_formateur)
+                .fetch_optional(&mut *conn)
+                .await?;
+        Ok::<_, sqlx::Error>(Some((ligne, actions, messages, lu, nom)))
     };
-    let (ligne, actions, messages, lu) = match lu.await {
+    let (ligne, actions, messages, lu, nom) = match lu.await {
         Ok(Some(read)) => read,
         Ok(None) => {
             return render(
@@ -329,7 +335,10 @@ pub(super) async fn afficher(
         date_rupture: ligne.date_rupture.format("%d/%m/%Y").to_string(),
         jours: ligne.jours_depuis_rupture,
         code_postal: ligne.code_postal.clone().unwrap_or_default(),
-        organisme: format!("{}:{}", ligne.uai_formateur, ligne.siret_formateur),
+        organisme: match nom {
+            Some(nom) => format!("{nom} ({}:{})", ligne.uai_formateur, ligne.siret_formateur),
+            None => format!("{}:{}", ligne.uai_formateur, ligne.siret_formateur),
+        },
         prioritaire: ligne.prioritaire,
         situation: ligne.situation.as_deref().map_or("—", situation_libelle),
         commentaire: ligne.commentaire.clone().unwrap_or_default(),

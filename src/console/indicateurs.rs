@@ -57,6 +57,8 @@ pub(super) struct Question {
     departement: Option<String>,
     niveau: Option<String>,
     tranche: Option<String>,
+    /// Of the export: `xlsx` or `csv`.
+    format: Option<String>,
 }
 
 pub fn valeur(g: &Groupe, compte: &str) -> i64 {
@@ -83,31 +85,53 @@ fn fins_de_mois(date: NaiveDate) -> Vec<NaiveDate> {
     fins
 }
 
-pub(super) async fn tableau_de_bord(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(question): Query<Question>,
-) -> Response {
-    let session = match session_of(&state, &headers).await {
+/// A question of the dashboard, read and checked, its filter within the reader's perimeter.
+struct Demande {
+    date: NaiveDate,
+    compte: &'static str,
+    par: &'static str,
+    maille: Maille,
+    connu: Option<DateTime<Utc>>,
+    filtre: Filtre,
+}
+
+impl Demande {
+    /// The grouping of the table.
+    fn table(&self) -> Dimension {
+        match self.par {
+            "formation" => Dimension::Formation,
+            "niveau" => Dimension::Niveau,
+            _ => Dimension::Organisme,
+        }
+    }
+}
+
+/// The signed-in reader and their question; else the page to answer with (a value that is none is
+/// refused, naming its field).
+async fn demande(
+    state: &AppState,
+    headers: &HeaderMap,
+    question: &Question,
+) -> Result<(crate::auth::comptes::Session, Demande), Response> {
+    let session = match session_of(state, headers).await {
         Ok(Some(session)) => session,
-        Ok(None) => return redirect("/console/connexion", Vec::new()),
-        Err(error) => return internal(error),
+        Ok(None) => return Err(redirect("/console/connexion", Vec::new())),
+        Err(error) => return Err(internal(error)),
     };
     let viewer = Viewer::Key(session.principal.clone());
-    let today = Utc::now().date_naive();
     let refus = |message: String| render(StatusCode::BAD_REQUEST, &super::pages::Refus::libre(message));
     let date = match question.date.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
-        None => today,
+        None => Utc::now().date_naive(),
         Some(d) => match NaiveDate::parse_from_str(d, "%Y-%m-%d") {
             Ok(date) => date,
-            Err(_) => return refus(format!("date : {d:?} n'est pas une date (AAAA-MM-JJ)")),
+            Err(_) => return Err(refus(format!("date : {d:?} n'est pas une date (AAAA-MM-JJ)"))),
         },
     };
     let niveau = match question.niveau.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         None => None,
         Some(n) => match n.parse::<i16>() {
             Ok(niveau) if (0..=8).contains(&niveau) => Some(niveau),
-            _ => return refus(format!("niveau : {n:?} n'est pas un niveau de 0 à 8")),
+            _ => return Err(refus(format!("niveau : {n:?} n'est pas un niveau de 0 à 8"))),
         },
     };
     let compte = COMPTES
@@ -129,43 +153,53 @@ pub(super) async fn tableau_de_bord(
             .collect(),
         ..Filtre::default()
     };
-    let perimetre = match viewer.perimetre(&state.pool).await {
-        Ok(perimetre) => perimetre,
-        Err(error) => return internal(format!("{error:?}")),
-    };
-    let filtre = match perimetre.restrict(asked, false) {
+    let filtre = match viewer.perimetre(&state.pool).await.and_then(|p| p.restrict(asked, false)) {
         Ok(filtre) => filtre,
-        Err(error) => return super::pages::refus_acces(error),
+        Err(error) => return Err(super::pages::refus_acces(error)),
     };
     let connu = question.connu.as_deref().and_then(instant);
-    let dimension = if maille == Maille::Region { Dimension::Region } else { Dimension::Departement };
-    let table = match par {
-        "formation" => Dimension::Formation,
-        "niveau" => Dimension::Niveau,
-        _ => Dimension::Organisme,
+    Ok((session, Demande { date, compte, par, maille, connu, filtre }))
+}
+
+/// The answers to `questions`: of the read model now (through the answers GraphQL keeps too, all at
+/// one position), or of the log as known at `connu`.
+async fn compter(
+    state: &AppState,
+    connu: Option<DateTime<Utc>>,
+    questions: &[(NaiveDate, Dimension, &Filtre)],
+) -> Result<Vec<Vec<Groupe>>, sqlx::Error> {
+    let Some(instant) = connu else {
+        let answers = state.indicateurs.ensemble(&state.pool, questions).await?;
+        return Ok(answers.iter().map(|a| a.as_ref().clone()).collect());
     };
+    let mut answers = Vec::with_capacity(questions.len());
+    for (date, dimension, filtre) in questions {
+        answers.push(connu::indicateurs(&state.pool, instant, *date, *dimension, filtre).await?.1);
+    }
+    Ok(answers)
+}
+
+pub(super) async fn tableau_de_bord(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(question): Query<Question>,
+) -> Response {
+    let (session, d) = match demande(&state, &headers, &question).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let Demande { date, compte, par, maille, connu, ref filtre } = d;
+    let dimension = if maille == Maille::Region { Dimension::Region } else { Dimension::Departement };
+    let table = d.table();
     let fins = fins_de_mois(date);
     let mut questions =
-        vec![(date, Dimension::National, &filtre), (date, dimension, &filtre), (date, table, &filtre)];
-    questions.extend(fins.iter().map(|fin| (*fin, Dimension::National, &filtre)));
-    let counted = async {
-        // The read model now, through the answers GraphQL keeps too, or the log as known at an instant.
-        let Some(instant) = connu else {
-            return state.indicateurs.ensemble(&state.pool, &questions).await;
-        };
-        let mut answers = Vec::with_capacity(questions.len());
-        for (date, dimension, filtre) in &questions {
-            let (_, groupes) = connu::indicateurs(&state.pool, instant, *date, *dimension, filtre).await?;
-            answers.push(std::sync::Arc::new(groupes));
-        }
-        Ok::<_, sqlx::Error>(answers)
-    };
-    let answers = match counted.await {
-        Ok(answers) => answers,
+        vec![(date, Dimension::National, filtre), (date, dimension, filtre), (date, table, filtre)];
+    questions.extend(fins.iter().map(|fin| (*fin, Dimension::National, filtre)));
+    let mut answers = match compter(&state, connu, &questions).await {
+        Ok(answers) => answers.into_iter(),
         Err(error) => return internal(error),
     };
-    let mut answers = answers.into_iter();
-    let mut next = || answers.next().map(|a| a.as_ref().clone()).unwrap_or_default();
+    let mut next = || answers.next().unwrap_or_default();
     let (national, territoires, mut lignes) = (next(), next(), next());
     let mois: Vec<(NaiveDate, i64)> =
         fins.iter().map(|fin| (*fin, next().first().map(|g| valeur(g, compte)).unwrap_or(0))).collect();
@@ -179,6 +213,16 @@ pub(super) async fn tableau_de_bord(
         if maille == Maille::Region { "region" } else { "departement" },
     );
     let carte = carte::svg(maille, &figures, libelle, &lien);
+    let encode = |v: &Option<String>| -> String {
+        form_urlencoded::byte_serialize(v.as_deref().unwrap_or("").as_bytes()).collect()
+    };
+    let export = format!(
+        "/console/indicateurs/export?date={date}&par={par}{connu_param}&region={}&departement={}&niveau={}&tranche={}",
+        encode(&question.region),
+        encode(&question.departement),
+        encode(&question.niveau),
+        encode(&question.tranche),
+    );
     lignes.sort_by_key(|g| std::cmp::Reverse(valeur(g, compte)));
     lignes.truncate(LIGNES);
     let max = mois.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
@@ -187,6 +231,7 @@ pub(super) async fn tableau_de_bord(
         .map(|(fin, n)| Mois { libelle: fin.format("%m/%Y").to_string(), valeur: n, hauteur: n * 100 / max })
         .collect();
     let page = Tableau {
+        export,
         email: session.email.clone(),
         date: date.to_string(),
         compte,
@@ -207,6 +252,41 @@ pub(super) async fn tableau_de_bord(
         mois,
     };
     render(StatusCode::OK, &page)
+}
+
+const COLONNES: [&str; 7] =
+    ["code", "libellé", "apprentis", "inscrits sans contrat", "rupturants", "abandons", "apprenants"];
+
+/// The dashboard's table (every group, by organisme, formation or niveau) as a spreadsheet.
+pub(super) async fn export(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(question): Query<Question>,
+) -> Response {
+    use axum::response::IntoResponse;
+    let format = match crate::http::fichiers::format(question.format.as_deref()) {
+        Ok(format) => format,
+        Err(error) => return error.into_response(),
+    };
+    let (_, d) = match demande(&state, &headers, &question).await {
+        Ok(found) => found,
+        Err(page) => return page,
+    };
+    let groupes = match compter(&state, d.connu, &[(d.date, d.table(), &d.filtre)]).await {
+        Ok(mut answers) => answers.pop().unwrap_or_default(),
+        Err(error) => return internal(error),
+    };
+    let rows: Vec<Vec<String>> = groupes
+        .into_iter()
+        .map(|g| {
+            let mut row = vec![g.cle.clone(), g.libelle.clone().unwrap_or_default()];
+            row.extend(COMPTES.iter().map(|(c, _)| valeur(&g, c).to_string()));
+            row
+        })
+        .collect();
+    let name = format!("indicateurs-{}-par-{}", d.date, d.par);
+    crate::http::fichiers::reponse(&format, &name, &COLONNES, &rows, &[("", "Indicateurs")])
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 #[cfg(test)]

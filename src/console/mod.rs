@@ -72,6 +72,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/administration/cles/{id}/revoquer", post(administration::revoquer))
         .route("/console/entonnoir/non-concretises", get(entonnoir::non_concretises))
         .route("/console/entonnoir/non-concretises/export", get(entonnoir::export_non_concretises))
+        .route("/console/indicateurs/export", get(indicateurs::export))
         .route("/console/dossiers", get(dossiers::liste))
         .route("/console/dossiers/export", get(dossiers::export))
         .route("/console/dossiers/{id}", get(dossiers::fiche))

@@ -324,6 +324,8 @@ pub struct Mois {
 #[derive(Template)]
 #[template(path = "console/indicateurs.html")]
 pub struct Tableau {
+    /// The address of the table's export, without its format.
+    pub export: String,
     pub email: String,
     pub date: String,
     pub compte: &'static str,

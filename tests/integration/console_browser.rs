@@ -96,6 +96,40 @@ async fn an_advisor_works_the_queue_in_a_browser() {
     }
     assert!(shown, "the new rupture appears: {}", browser.text("#liste").await);
     assert_eq!(browser.run("return window.sansRechargement === true;").await, json!(true), "no reload");
+
+    // Signing out of every device ends this session too: the queue asks to sign in again.
+    browser.goto(&app.url("/console")).await;
+    browser.click("form[action='/console/deconnexion-partout'] button").await;
+    browser.wait_url_with("/console/connexion").await;
+    browser.goto(&app.url("/console/ruptures")).await;
+    browser.wait_url_with("/console/connexion").await;
+    // Failed sign-ins are throttled: after five, the right password is refused too, for a while.
+    let alerte = |attendu: &'static str| {
+        let browser = &browser;
+        async move {
+            let script = "const a = document.querySelector('[role=alert]'); return a ? a.textContent : '';";
+            for _ in 0..100 {
+                let texte = browser.run(script).await.as_str().unwrap_or_default().to_owned();
+                if texte.contains(attendu) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("no alert saying {attendu:?}");
+        }
+    };
+    for _ in 0..5 {
+        browser.type_into("#email", "conseil@ml-lyon.fr").await;
+        browser.type_into("#mot_de_passe", "pas le bon").await;
+        browser.click("button[type=submit]").await;
+        alerte("incorrect").await;
+        browser.run("document.querySelector('[role=alert]').remove(); return true;").await;
+    }
+    browser.type_into("#email", "conseil@ml-lyon.fr").await;
+    browser.type_into("#mot_de_passe", "un mot de passe sûr").await;
+    browser.click("button[type=submit]").await;
+    alerte("tentatives").await;
+    browser.check("connexion-bloquee").await;
     drop(browser);
     projections.stop().await;
 }

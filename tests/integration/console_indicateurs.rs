@@ -87,6 +87,21 @@ async fn the_dashboard_shows_graphqls_figures_for_the_same_question() {
     for (code, apprentis) in par_departement(&app, &api, "", "apprentis").await {
         assert_eq!(carte(&today, &code), apprentis, "département {code}");
     }
+    // The table's export: every organisme, GraphQL's figures.
+    let (_, organismes) =
+        graphql(&app, Some(&api), "{ indicateurs(groupBy: ORGANISME) { cle apprentis rupturants } }").await;
+    let organismes = organismes["data"]["indicateurs"].as_array().unwrap().clone();
+    let csv = page("/export?par=organisme&format=csv").await;
+    assert_eq!(csv.lines().count(), organismes.len() + 1, "{csv}");
+    for g in &organismes {
+        let row = csv
+            .lines()
+            .find(|l| l.contains(g["cle"].as_str().unwrap()))
+            .unwrap_or_else(|| panic!("{g} in {csv}"));
+        let cells: Vec<&str> = row.split(';').collect();
+        assert_eq!(cells[2], g["apprentis"].to_string(), "{row}");
+        assert_eq!(cells[4], g["rupturants"].to_string(), "{row}");
+    }
     // Another count, an age band, an earlier day: still GraphQL's figures.
     let date = (chrono::Utc::now().date_naive() - chrono::Duration::days(15)).to_string();
     let question = format!("?date={date}&compte=rupturants&tranche=18-20");
