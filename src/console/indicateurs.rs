@@ -57,6 +57,12 @@ pub(super) struct Question {
     departement: Option<String>,
     niveau: Option<String>,
     tranche: Option<String>,
+    academie: Option<String>,
+    /// `UAI:SIRET`.
+    organisme: Option<String>,
+    /// CFD or RNCP.
+    formation: Option<String>,
+    annee_formation: Option<String>,
     /// Of the export: `xlsx` or `csv`.
     format: Option<String>,
 }
@@ -143,16 +149,34 @@ async fn demande(
         PAR.iter().map(|(p, _)| *p).find(|p| Some(*p) == question.par.as_deref()).unwrap_or("organisme");
     let maille =
         if question.maille.as_deref() == Some("region") { Maille::Region } else { Maille::Departement };
-    let asked = Filtre {
-        regions: question.region.iter().filter(|r| !r.is_empty()).cloned().collect(),
-        departements: question.departement.iter().filter(|d| !d.is_empty()).cloned().collect(),
-        niveaux: niveau.into_iter().collect(),
-        tranches: Tranche::ALL
-            .into_iter()
-            .filter(|t| Some(t.as_str()) == question.tranche.as_deref())
-            .collect(),
-        ..Filtre::default()
+    let annee = match question.annee_formation.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => match a.parse::<i32>() {
+            Ok(annee) => Some(vec![annee]),
+            Err(_) => return Err(refus(format!("annee_formation : {a:?} n'est pas une année de formation"))),
+        },
     };
+    // Checked as GraphQL's filter is: a value that is none is refused, naming its field.
+    let liste = |v: &Option<String>| {
+        Some(v.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect::<Vec<_>>())
+            .filter(|l| !l.is_empty())
+    };
+    let graphql = crate::graphql::indicateurs::IndicateursFiltre {
+        regions: liste(&question.region),
+        departements: liste(&question.departement),
+        academies: liste(&question.academie),
+        organismes: liste(&question.organisme),
+        formations: liste(&question.formation),
+        niveaux: niveau.map(|n| vec![i32::from(n)]),
+        annees_formation: annee,
+        ..Default::default()
+    };
+    let mut asked = match graphql.parse() {
+        Ok(asked) => asked,
+        Err(error) => return Err(refus(error.message)),
+    };
+    asked.tranches =
+        Tranche::ALL.into_iter().filter(|t| Some(t.as_str()) == question.tranche.as_deref()).collect();
     let filtre = match viewer.perimetre(&state.pool).await.and_then(|p| p.restrict(asked, false)) {
         Ok(filtre) => filtre,
         Err(error) => return Err(super::pages::refus_acces(error)),
@@ -216,13 +240,28 @@ pub(super) async fn tableau_de_bord(
     let encode = |v: &Option<String>| -> String {
         form_urlencoded::byte_serialize(v.as_deref().unwrap_or("").as_bytes()).collect()
     };
-    let export = format!(
-        "/console/indicateurs/export?date={date}&par={par}{connu_param}&region={}&departement={}&niveau={}&tranche={}",
+    let filtres = format!(
+        "region={}&departement={}&academie={}&organisme={}&formation={}&niveau={}&tranche={}&annee_formation={}",
         encode(&question.region),
         encode(&question.departement),
+        encode(&question.academie),
+        encode(&question.organisme),
+        encode(&question.formation),
         encode(&question.niveau),
         encode(&question.tranche),
+        encode(&question.annee_formation),
     );
+    let export = format!("/console/indicateurs/export?date={date}&par={par}{connu_param}&{filtres}");
+    // A row of the table filters by its group, the table then by the next grouping.
+    let suivant = match par {
+        "organisme" => "formation",
+        "formation" => "niveau",
+        _ => "organisme",
+    };
+    let sans =
+        filtres.split('&').filter(|f| !f.starts_with(&format!("{par}="))).collect::<Vec<_>>().join("&");
+    let lien_ligne =
+        format!("/console/indicateurs?date={date}&compte={compte}&par={suivant}{connu_param}&{sans}&{par}=");
     lignes.sort_by_key(|g| std::cmp::Reverse(valeur(g, compte)));
     lignes.truncate(LIGNES);
     let max = mois.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
@@ -232,6 +271,7 @@ pub(super) async fn tableau_de_bord(
         .collect();
     let page = Tableau {
         export,
+        lien_ligne,
         email: session.email.clone(),
         date: date.to_string(),
         compte,
@@ -242,6 +282,10 @@ pub(super) async fn tableau_de_bord(
         departement: question.departement.unwrap_or_default(),
         niveau: question.niveau.unwrap_or_default(),
         tranche: question.tranche.unwrap_or_default(),
+        academie: question.academie.unwrap_or_default(),
+        organisme: question.organisme.unwrap_or_default(),
+        formation: question.formation.unwrap_or_default(),
+        annee_formation: question.annee_formation.unwrap_or_default(),
         maille_region: maille == Maille::Region,
         connu: connu.map(|t| t.format("%Y-%m-%dT%H:%M").to_string()).unwrap_or_default(),
         national: national.into_iter().next().unwrap_or_default(),

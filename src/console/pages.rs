@@ -326,6 +326,8 @@ pub struct Mois {
 pub struct Tableau {
     /// The address of the table's export, without its format.
     pub export: String,
+    /// The address that filters by a row of the table, but for the row's key.
+    pub lien_ligne: String,
     pub email: String,
     pub date: String,
     pub compte: &'static str,
@@ -336,6 +338,10 @@ pub struct Tableau {
     pub departement: String,
     pub niveau: String,
     pub tranche: String,
+    pub academie: String,
+    pub organisme: String,
+    pub formation: String,
+    pub annee_formation: String,
     pub maille_region: bool,
     /// "As known at" (`YYYY-MM-DDTHH:MM`, UTC), or "".
     pub connu: String,

@@ -67,7 +67,13 @@ async fn the_dashboard_shows_graphqls_figures_for_the_same_question() {
     };
     let today = page("").await;
     // A niveau or a date that is none is refused, naming the field.
-    for (query, field) in [("?niveau=99", "niveau"), ("?date=2026-13-01", "date")] {
+    for (query, field) in [
+        ("?niveau=99", "niveau"),
+        ("?date=2026-13-01", "date"),
+        ("?organisme=pas-un-organisme", "filtre.organismes"),
+        ("?annee_formation=9", "filtre.anneesFormation"),
+        ("?academie=99", "filtre.academies"),
+    ] {
         let refused =
             client.get(app.url(&format!("/console/indicateurs{query}"))).header("cookie", &analyste);
         let refused = refused.send().await.unwrap();
@@ -102,6 +108,25 @@ async fn the_dashboard_shows_graphqls_figures_for_the_same_question() {
         assert_eq!(cells[2], g["apprentis"].to_string(), "{row}");
         assert_eq!(cells[4], g["rupturants"].to_string(), "{row}");
     }
+    // A row of the table filters by its organisme: GraphQL's figures for that organisme.
+    let organisme = organismes[0]["cle"].as_str().unwrap().to_owned();
+    assert!(
+        today.contains(&format!("organisme={organisme}"))
+            || today.contains(&format!("organisme={}", organisme.replace(':', "%3A"))),
+        "a row links to its filter"
+    );
+    let filtree = page(&format!("?organisme={organisme}")).await;
+    let (_, seul) = graphql(
+        &app,
+        Some(&api),
+        &format!("{{ indicateurs(filtre: {{ organismes: [\"{organisme}\"] }}) {{ apprentis rupturants }} }}"),
+    )
+    .await;
+    assert_eq!(cellule(&filtree, "apprentis"), seul["data"]["indicateurs"][0]["apprentis"].as_i64().unwrap());
+    assert_eq!(
+        cellule(&filtree, "rupturants"),
+        seul["data"]["indicateurs"][0]["rupturants"].as_i64().unwrap()
+    );
     // Another count, an age band, an earlier day: still GraphQL's figures.
     let date = (chrono::Utc::now().date_naive() - chrono::Duration::days(15)).to_string();
     let question = format!("?date={date}&compte=rupturants&tranche=18-20");
