@@ -48,7 +48,7 @@ pub struct Organisation {
 #[derive(Template)]
 #[template(path = "console/administration.html")]
 pub struct Administration {
-    email: String,
+    nav: super::pages::Nav,
     csrf: String,
     message: Option<Message>,
     erreurs: Vec<String>,
@@ -129,7 +129,7 @@ async fn page(
         Ok((projections, comptes, organismes, missions, cles)) => render(
             status,
             &Administration {
-                email: session.email.clone(),
+                nav: super::pages::Nav::of(&session),
                 csrf: session.csrf.clone(),
                 message: issue.message,
                 erreurs: issue.erreurs,

@@ -119,7 +119,7 @@ pub(super) struct AccesLigne {
 #[derive(Template)]
 #[template(path = "console/audit.html")]
 pub(super) struct Audit {
-    email: String,
+    nav: super::pages::Nav,
     position: i64,
     hash: String,
     checkpoints: Vec<(i64, String, String, String)>,
@@ -138,7 +138,7 @@ impl Audit {
         organisation: Option<String>,
     ) -> Self {
         Audit {
-            email: session.email.clone(),
+            nav: super::pages::Nav::of(&session),
             position: head.position,
             hash: head.hash_hex(),
             checkpoints: checkpoints

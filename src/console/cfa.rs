@@ -102,7 +102,12 @@ pub(super) async fn effectifs(
         .collect();
     render(
         StatusCode::OK,
-        &Effectifs { email: session.email.clone(), organisme: organisme.to_string(), lignes, suivante },
+        &Effectifs {
+            nav: super::pages::Nav::of(&session),
+            organisme: organisme.to_string(),
+            lignes,
+            suivante,
+        },
     )
 }
 
@@ -156,7 +161,7 @@ pub struct Effectif {
 #[derive(Template)]
 #[template(path = "console/effectifs.html")]
 pub struct Effectifs {
-    pub email: String,
+    pub nav: super::pages::Nav,
     pub organisme: String,
     pub lignes: Vec<Effectif>,
     /// The id after which the next page starts, if there is one.
@@ -185,7 +190,7 @@ pub struct RejetLigne {
 #[derive(Template)]
 #[template(path = "console/transmissions.html")]
 pub struct Transmissions {
-    email: String,
+    nav: super::pages::Nav,
     organisme: String,
     jours: Vec<JourTransmis>,
     rejets: Vec<RejetLigne>,
@@ -233,7 +238,7 @@ impl Transmissions {
             })
             .collect();
         Transmissions {
-            email: session.email.clone(),
+            nav: super::pages::Nav::of(&session),
             organisme,
             jours,
             rejets,

@@ -37,7 +37,7 @@ struct CleLigne {
 #[derive(Template)]
 #[template(path = "console/cles.html")]
 struct Cles {
-    email: String,
+    nav: super::pages::Nav,
     csrf: String,
     organisme: String,
     cles: Vec<CleLigne>,
@@ -79,7 +79,7 @@ async fn page(
         })
         .collect();
     let page = Cles {
-        email: session.email.clone(),
+        nav: super::pages::Nav::of(&session),
         csrf: session.csrf.clone(),
         organisme: organisme.to_string(),
         cles,

@@ -22,7 +22,7 @@ const CSRF_HEADER: &str = "x-csrf";
 #[derive(Template)]
 #[template(path = "console/depot.html")]
 struct Depot {
-    email: String,
+    nav: super::pages::Nav,
     csrf: String,
 }
 
@@ -32,9 +32,10 @@ async fn du_cfa(state: &AppState, headers: &HeaderMap) -> Result<Session, Respon
 
 pub async fn page(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match du_cfa(&state, &headers).await {
-        Ok(session) => {
-            render(StatusCode::OK, &Depot { email: session.email.clone(), csrf: session.csrf.clone() })
-        }
+        Ok(session) => render(
+            StatusCode::OK,
+            &Depot { nav: super::pages::Nav::of(&session), csrf: session.csrf.clone() },
+        ),
         Err(page) => page,
     }
 }

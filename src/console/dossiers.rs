@@ -107,7 +107,7 @@ pub struct LigneDossier {
 #[derive(Template)]
 #[template(path = "console/dossiers.html")]
 pub struct Liste {
-    email: String,
+    nav: super::pages::Nav,
     date: String,
     statut: String,
     statuts: Vec<(&'static str, &'static str)>,
@@ -163,7 +163,7 @@ pub(super) async fn liste(
     render(
         StatusCode::OK,
         &Liste {
-            email: session.email.clone(),
+            nav: super::pages::Nav::of(&session),
             date: date.to_string(),
             statut: question.statut.clone().unwrap_or_default(),
             statuts: offerts.iter().map(|s| (s.as_str(), statut_libelle(*s))).collect(),
@@ -248,6 +248,7 @@ pub(super) async fn export(
 #[derive(Template)]
 #[template(path = "console/dossier.html")]
 pub struct Fiche {
+    nav: super::pages::Nav,
     csrf: String,
     id: String,
     identite: super::pages::Identite,
@@ -317,6 +318,7 @@ async fn afficher(
         identites(state, &[row.dossier_id.as_str()]).await.ok().and_then(|mut i| i.remove(&row.dossier_id));
     let role = session.principal.role;
     let page = Fiche {
+        nav: super::pages::Nav::of(&session),
         csrf: session.csrf.clone(),
         id: row.dossier_id.clone(),
         identite: identite.unwrap_or_default(),

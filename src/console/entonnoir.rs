@@ -36,7 +36,7 @@ struct Ligne {
 #[derive(Template)]
 #[template(path = "console/entonnoir.html")]
 struct Entonnoir {
-    email: String,
+    nav: super::pages::Nav,
     source: &'static str,
     rentree: i32,
     par: &'static str,
@@ -126,8 +126,15 @@ pub(super) async fn entonnoir(
     };
     let nominatif = viewer.voeux_academies(&[]).is_ok();
     let (source, rentree) = (nom, campagne.rentree);
-    let page =
-        Entonnoir { email: session.email.clone(), source, rentree, par, pars: PARS, lignes, nominatif };
+    let page = Entonnoir {
+        nav: super::pages::Nav::of(&session),
+        source,
+        rentree,
+        par,
+        pars: PARS,
+        lignes,
+        nominatif,
+    };
     render(StatusCode::OK, &page)
 }
 
@@ -190,7 +197,7 @@ impl Candidat {
 #[derive(Template)]
 #[template(path = "console/non_concretises.html")]
 struct NonConcretises {
-    email: String,
+    nav: super::pages::Nav,
     source: &'static str,
     rentree: i32,
     academie: String,
@@ -230,7 +237,7 @@ pub(super) async fn non_concretises(
         };
     let suivant = if more { page.last().map(|c| c.candidat.clone()) } else { None };
     let page = NonConcretises {
-        email: session.email.clone(),
+        nav: super::pages::Nav::of(&session),
         source,
         rentree: campagne.rentree,
         academie: question.academie.clone().unwrap_or_default(),

@@ -165,6 +165,7 @@ pub struct Verifies {
 #[derive(Template)]
 #[template(path = "console/rupture.html")]
 pub struct Fiche {
+    nav: super::pages::Nav,
     csrf: String,
     entree: String,
     identite: Identite,
@@ -328,6 +329,7 @@ pub(super) async fn afficher(
         .collect();
     let situation = ligne.situation.as_deref().and_then(Situation::parse);
     let page = Fiche {
+        nav: super::pages::Nav::of(&session),
         csrf: session.csrf.clone(),
         entree: ligne.entree.clone(),
         identite: identite(&events).unwrap_or_default(),

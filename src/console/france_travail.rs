@@ -68,7 +68,7 @@ pub(super) struct LigneFt {
 #[derive(Template)]
 #[template(path = "console/france_travail.html")]
 pub(super) struct FileFt {
-    email: String,
+    nav: super::pages::Nav,
     secteur: String,
     liste: &'static str,
     lignes: Vec<LigneFt>,
@@ -160,13 +160,14 @@ pub(super) async fn file(
     };
     render(
         StatusCode::OK,
-        &FileFt { email: session.email.clone(), secteur: secteur.unwrap_or_default(), liste, lignes },
+        &FileFt { nav: super::pages::Nav::of(&session), secteur: secteur.unwrap_or_default(), liste, lignes },
     )
 }
 
 #[derive(Template)]
 #[template(path = "console/france_travail_fiche.html")]
 pub(super) struct FicheFt {
+    nav: super::pages::Nav,
     csrf: String,
     entree: String,
     identite: Identite,
@@ -234,6 +235,7 @@ async fn afficher(
         return internal(error);
     }
     let page = FicheFt {
+        nav: super::pages::Nav::of(&session),
         csrf: session.csrf.clone(),
         entree: l.entree.clone(),
         identite,

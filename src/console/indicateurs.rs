@@ -272,7 +272,7 @@ pub(super) async fn tableau_de_bord(
     let page = Tableau {
         export,
         lien_ligne,
-        email: session.email.clone(),
+        nav: super::pages::Nav::of(&session),
         date: date.to_string(),
         compte,
         comptes: COMPTES.to_vec(),

@@ -86,30 +86,26 @@ impl MotDePasse {
     }
 }
 
-#[derive(Template)]
-#[template(path = "console/accueil.html")]
-pub struct Accueil {
-    /// The pages the person's role opens: (address, name).
-    liens: Vec<(&'static str, &'static str)>,
-    email: String,
-    role: &'static str,
-    perimetre: Option<String>,
-    csrf: String,
+/// What every page of a signed-in person shows in its header: the pages their role opens (address,
+/// name), who they are, and the token of the sign-out form.
+pub struct Nav {
+    pub liens: Vec<(&'static str, &'static str)>,
+    pub email: String,
+    pub csrf: String,
 }
 
-impl Accueil {
+impl Nav {
     pub fn of(session: &Session) -> Self {
         let p = &session.principal;
-        let perimetre = p.organisme.as_ref().map(|o| format!("organisme {o}")).or_else(|| {
-            p.scope.as_ref().map(|s| format!("{} {}", s.kind.to_lowercase().replace('_', " "), s.value))
-        });
-        let mut liens = vec![
-            ("/console/indicateurs", "Indicateurs"),
-            ("/console/entonnoir", "Des vœux à l'apprentissage"),
-        ];
-        if matches!(p.role, Role::MissionLocale | Role::OrganismeFormation | Role::Administrateur) {
-            liens.insert(0, ("/console/ruptures", "File des ruptures"));
+        let mut liens = Vec::new();
+        if matches!(p.role, Role::FranceTravail | Role::Administrateur) {
+            liens.push(("/console/france-travail", "France Travail"));
         }
+        if matches!(p.role, Role::MissionLocale | Role::OrganismeFormation | Role::Administrateur) {
+            liens.push(("/console/ruptures", "Ruptures"));
+        }
+        liens.push(("/console/indicateurs", "Indicateurs"));
+        liens.push(("/console/entonnoir", "Vœux"));
         if matches!(
             p.role,
             Role::Administrateur
@@ -120,37 +116,42 @@ impl Accueil {
                 | Role::Ddets
                 | Role::Academie
         ) {
-            liens.push(("/console/dossiers", "Liste nominative des dossiers"));
-        }
-        if session.gestionnaire && p.role != Role::Administrateur {
-            liens.push(("/console/comptes", "Les comptes de mon organisation"));
-        }
-        if p.role == Role::Administrateur {
-            liens.push(("/console/comptes", "Comptes"));
-            liens.push((
-                "/console/administration",
-                "Administration : projections, référentiels, organisations, clés",
-            ));
-        }
-        if matches!(p.role, Role::FranceTravail | Role::Administrateur) {
-            liens.insert(0, ("/console/france-travail", "Inscrits sans contrat (France Travail)"));
-        }
-        if matches!(p.role, Role::Auditor | Role::Administrateur) {
-            liens.push(("/console/audit", "Audit"));
+            liens.push(("/console/dossiers", "Dossiers"));
         }
         if p.organisme.is_some() {
             liens.push(("/console/effectifs", "Effectifs"));
             liens.push(("/console/transmissions", "Transmissions"));
-            liens.push(("/console/depot", "Déposer un fichier"));
+            liens.push(("/console/depot", "Dépôt"));
             liens.push(("/console/cles", "Clés d'API"));
         }
-        Accueil {
-            liens,
-            email: session.email.clone(),
-            role: role_libelle(p.role),
-            perimetre,
-            csrf: session.csrf.clone(),
+        if matches!(p.role, Role::Auditor | Role::Administrateur) {
+            liens.push(("/console/audit", "Audit"));
         }
+        if session.gestionnaire || p.role == Role::Administrateur {
+            liens.push(("/console/comptes", "Comptes"));
+        }
+        if p.role == Role::Administrateur {
+            liens.push(("/console/administration", "Administration"));
+        }
+        Nav { liens, email: session.email.clone(), csrf: session.csrf.clone() }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/accueil.html")]
+pub struct Accueil {
+    nav: Nav,
+    role: &'static str,
+    perimetre: Option<String>,
+}
+
+impl Accueil {
+    pub fn of(session: &Session) -> Self {
+        let p = &session.principal;
+        let perimetre = p.organisme.as_ref().map(|o| format!("organisme {o}")).or_else(|| {
+            p.scope.as_ref().map(|s| format!("{} {}", s.kind.to_lowercase().replace('_', " "), s.value))
+        });
+        Accueil { nav: Nav::of(session), role: role_libelle(p.role), perimetre }
     }
 }
 
@@ -251,7 +252,7 @@ pub struct CompteFile {
 #[derive(Template)]
 #[template(path = "console/ruptures.html")]
 pub struct File {
-    email: String,
+    nav: Nav,
     comptes: Vec<CompteFile>,
     /// (value, label, current) of each list.
     listes: Vec<(&'static str, &'static str, bool)>,
@@ -281,14 +282,7 @@ impl File {
             .collect();
         let listes = LISTES.iter().map(|(l, label)| (l.as_str(), *label, *l == liste)).collect();
         let libelle = LISTES.iter().find(|(l, _)| *l == liste).map_or("", |(_, label)| label);
-        File {
-            email: session.email.clone(),
-            comptes,
-            listes,
-            liste: libelle,
-            cp: cp.unwrap_or_default(),
-            lignes,
-        }
+        File { nav: Nav::of(session), comptes, listes, liste: libelle, cp: cp.unwrap_or_default(), lignes }
     }
 }
 
@@ -328,7 +322,7 @@ pub struct Tableau {
     pub export: String,
     /// The address that filters by a row of the table, but for the row's key.
     pub lien_ligne: String,
-    pub email: String,
+    pub nav: Nav,
     pub date: String,
     pub compte: &'static str,
     pub comptes: Vec<(&'static str, &'static str)>,
@@ -369,7 +363,7 @@ pub enum Issue {
 #[template(path = "console/comptes.html")]
 pub struct Comptes {
     csrf: String,
-    email: String,
+    nav: Nav,
     lignes: Vec<crate::auth::comptes::Ligne>,
     roles: Vec<&'static str>,
     issue: Option<Issue>,
@@ -385,14 +379,7 @@ impl Comptes {
         issue: Option<Issue>,
         organisation: bool,
     ) -> Self {
-        Comptes {
-            csrf: session.csrf.clone(),
-            email: session.email.clone(),
-            lignes,
-            roles,
-            issue,
-            organisation,
-        }
+        Comptes { csrf: session.csrf.clone(), nav: Nav::of(session), lignes, roles, issue, organisation }
     }
 }
 
