@@ -129,7 +129,7 @@ async fn page(
         Ok((projections, comptes, organismes, missions, cles)) => render(
             status,
             &Administration {
-                nav: super::pages::Nav::of(&session),
+                nav: super::pages::Nav::of(session),
                 csrf: session.csrf.clone(),
                 message: issue.message,
                 erreurs: issue.erreurs,

@@ -138,7 +138,7 @@ impl Audit {
         organisation: Option<String>,
     ) -> Self {
         Audit {
-            nav: super::pages::Nav::of(&session),
+            nav: super::pages::Nav::of(session),
             position: head.position,
             hash: head.hash_hex(),
             checkpoints: checkpoints

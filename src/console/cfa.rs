@@ -238,7 +238,7 @@ impl Transmissions {
             })
             .collect();
         Transmissions {
-            nav: super::pages::Nav::of(&session),
+            nav: super::pages::Nav::of(session),
             organisme,
             jours,
             rejets,

@@ -79,7 +79,7 @@ async fn page(
         })
         .collect();
     let page = Cles {
-        nav: super::pages::Nav::of(&session),
+        nav: super::pages::Nav::of(session),
         csrf: session.csrf.clone(),
         organisme: organisme.to_string(),
         cles,
