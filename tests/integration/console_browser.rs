@@ -51,7 +51,7 @@ async fn an_advisor_works_the_queue_in_a_browser() {
     browser.type_into("#email", "conseil@ml-lyon.fr").await;
     browser.type_into("#mot_de_passe", "pas le bon").await;
     browser.click("button[type=submit]").await;
-    assert!(browser.text("[role=alert]").await.contains("incorrect"));
+    browser.wait_text("[role=alert]", "incorrect").await;
     browser.check("connexion-refusee").await;
     browser.type_into("#email", "conseil@ml-lyon.fr").await;
     browser.type_into("#mot_de_passe", "un mot de passe sûr").await;
@@ -62,15 +62,15 @@ async fn an_advisor_works_the_queue_in_a_browser() {
     // The queue: the minor first; their sheet; a situation in two clicks.
     browser.click("a[href='/console/ruptures']").await;
     browser.check("file").await;
-    assert!(browser.text("#liste tbody tr").await.starts_with("MINEUR"));
+    assert!(browser.wait_text("#liste tbody tr", "MINEUR").await.starts_with("MINEUR"));
     browser.click("#liste tbody tr a").await;
     browser.check("fiche").await;
     assert!(browser.source().await.contains("0612345678"));
     browser.click("label[for=situation-RDV_PRIS]").await;
     browser.click("label[for=connaissance-NON_CONNU]").await;
     browser.click("form[action$='/situation'] button[type=submit]").await;
-    assert!(browser.text("[role=status]").await.contains("Situation enregistrée"));
-    assert_eq!(browser.text("#situation").await, "Rendez-vous pris");
+    browser.wait_text("[role=status]", "Situation enregistrée").await;
+    assert_eq!(browser.wait_text("#situation", "Rendez-vous pris").await, "Rendez-vous pris");
     browser.check("fiche-qualifiee").await;
     assert!(db.projection_caught_up(Duration::from_secs(30)).await);
     browser.goto(&app.url("/console/ruptures")).await;
@@ -79,7 +79,10 @@ async fn an_advisor_works_the_queue_in_a_browser() {
         "the minor left the list to deal with"
     );
     browser.click("a[href^='/console/ruptures?liste=TRAITES']").await;
-    assert!(browser.text("#liste tbody tr").await.starts_with("MINEUR"), "and is among those dealt with");
+    assert!(
+        browser.wait_text("#liste tbody tr", "MINEUR").await.starts_with("MINEUR"),
+        "and is among those dealt with"
+    );
     browser.check("file-traites").await;
 
     // The open queue follows the log: a rupture pushed by an ERP appears without a reload.
@@ -88,7 +91,10 @@ async fn an_advisor_works_the_queue_in_a_browser() {
     push(&app, &lyon, json!([rupture("R-3", "Nouveau", 20, 2, LYON)])).await;
     let mut shown = false;
     for _ in 0..100 {
-        if browser.text("#liste tbody").await.contains("NOUVEAU") {
+        let liste = browser
+            .run("const l = document.querySelector('#liste tbody'); return l ? l.innerText : '';")
+            .await;
+        if liste.as_str().unwrap_or_default().contains("NOUVEAU") {
             shown = true;
             break;
         }

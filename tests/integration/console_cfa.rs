@@ -107,8 +107,7 @@ async fn a_cfa_reads_its_effectifs_and_its_transmissions_with_the_refused_items(
     browser.check("depot").await;
     browser.type_into("#fichier", path.to_str().unwrap()).await;
     browser.click("#depot button[type=submit]").await;
-    let bilan = browser.text("#bilan").await;
-    assert!(bilan.contains("1 acceptée(s), 1 refusée(s)"), "{bilan}");
+    browser.wait_text("#bilan", "1 acceptée(s), 1 refusée(s)").await;
     assert_eq!(browser.run("return document.getElementById('progression').value;").await, json!(100));
     browser.check("depot-fait").await;
     drop(browser);

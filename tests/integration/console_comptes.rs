@@ -106,11 +106,27 @@ async fn an_administrator_invites_people_and_the_link_is_shown_and_mailed() {
     );
     assert!(get(&app, "/console/comptes", &admin).await.1.contains("désactivé"));
 
-    // In a browser: the page passes axe-core.
+    // In a browser: the page passes axe-core; a reset link issued there sets a new password; a form
+    // whose token was tampered with is refused.
+    signed_in(&db, &app.address, "oubli@example.org", &["--role", "ANALYST"]).await;
     let browser = common::browser::Browser::start().await;
     browser.sign_in(&app.address, "admin@example.org", "un mot de passe sûr").await;
     browser.click("a[href='/console/comptes']").await;
     browser.check("comptes").await;
+    browser.click("form[action='/console/comptes/lien']:has(input[value='oubli@example.org']) button").await;
+    let reset = browser.wait_text("#lien", "/console/mot-de-passe/").await;
+    browser.run("document.querySelector(\"form[action='/console/comptes'] input[name=csrf]\").value = 'x'; return true;").await;
+    browser.type_into("#invite-email", "forge@example.org").await;
+    browser.click("form[action='/console/comptes'] button[type=submit]").await;
+    assert!(browser.source().await.contains("Ce formulaire a expiré"));
+    drop(browser);
+    let browser = common::browser::Browser::start().await;
+    browser.goto(&reset).await;
+    browser.type_into("#mot_de_passe", "un tout nouveau mot de passe").await;
+    browser.type_into("#confirmation", "un tout nouveau mot de passe").await;
+    browser.click("button[type=submit]").await;
+    browser.wait_url("/console/connexion?ok=mot-de-passe").await;
+    browser.sign_in(&app.address, "oubli@example.org", "un tout nouveau mot de passe").await;
     drop(browser);
 
     // Only an administrator manages accounts.

@@ -196,18 +196,21 @@ async fn a_cfa_asks_for_a_joint_follow_up_in_a_browser() {
     browser.type_into("#referent_nom", "Martin").await;
     browser.type_into("#referent_prenom", "Claire").await;
     browser.click("#demande button[type=submit]").await;
-    assert!(browser.text("[role=status]").await.contains("Demande de suivi conjoint envoyée"));
-    assert_eq!(browser.text("#collaboration").await, "Suivi conjoint demandé par le CFA");
+    browser.wait_text("[role=status]", "Demande de suivi conjoint envoyée").await;
+    assert_eq!(
+        browser.wait_text("#collaboration", "Suivi conjoint demandé par le CFA").await,
+        "Suivi conjoint demandé par le CFA"
+    );
     browser.type_into("#texte", "Il attend votre appel.").await;
     browser.click("form[action$='/message'] button[type=submit]").await;
-    assert!(browser.text("#fil").await.contains("Il attend votre appel."));
+    browser.wait_text("#fil", "Il attend votre appel.").await;
     browser.check("fiche-cfa-demande").await;
     drop(browser);
 
     let browser = Browser::start().await;
     browser.sign_in(&app.url(""), "conseil@ml-lyon.fr", "un mot de passe sûr").await;
     browser.goto(&app.url(&format!("/console/ruptures/{entree}"))).await;
-    assert!(browser.text("#referent").await.contains("Claire Martin"));
+    browser.wait_text("#referent", "Claire Martin").await;
     assert!(browser.text("#non-lus").await.to_lowercase().contains("1 non lu"));
     browser.check("fiche-ml-demande").await;
     drop(browser);

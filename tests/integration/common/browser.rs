@@ -3,6 +3,7 @@
 //! shows, check it with axe-core (vendored under `tests/assets/`), and save a screenshot of each page
 //! under `target/screenshots/`.
 
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -19,7 +20,22 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        use std::io::{Read, Write};
+        // Ending the session closes its Chromium; then the driver's whole process group goes, so that
+        // nothing it started outlives the test (a killed driver alone leaves Chromium running).
+        if let Some(address) = self.base.strip_prefix("http://")
+            && let Ok(mut stream) = std::net::TcpStream::connect(address)
+        {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let request = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            let _ = stream.write_all(request.as_bytes());
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
+        let group = nix::unistd::Pid::from_raw(self.driver.id() as i32);
+        let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
         let _ = self.driver.wait();
     }
 }
@@ -31,6 +47,8 @@ impl Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            // Its own process group, which `drop` ends whole.
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -89,6 +107,16 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body).await.unwrap_or_else(|error| panic!("WebDriver {path}: {error}"))
+    }
+
+    /// A WebDriver command: its value, or the error it answered.
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Value> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
@@ -96,9 +124,42 @@ impl Browser {
         }
         let answer: Value = request.send().await.unwrap().json().await.unwrap();
         if answer["value"]["error"].is_string() {
-            panic!("WebDriver {path}: {}", answer["value"]);
+            return Err(answer["value"].clone());
         }
-        answer["value"].clone()
+        Ok(answer["value"].clone())
+    }
+
+    /// The text of the first element matching `css` once it holds `part` (after a click that loads a
+    /// page, the element first found may be the old page's): waits up to 10 s.
+    pub async fn wait_text(&self, css: &str, part: &str) -> String {
+        let mut last = String::new();
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(10) {
+            let found = self
+                .try_call(
+                    reqwest::Method::POST,
+                    "/element",
+                    Some(json!({ "using": "css selector", "value": css })),
+                )
+                .await;
+            if let Ok(element) = found {
+                let id = element
+                    .as_object()
+                    .and_then(|o| o.values().next())
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if let Ok(text) =
+                    self.try_call(reqwest::Method::GET, &format!("/element/{id}/text"), None).await
+                {
+                    last = text.as_str().unwrap_or_default().to_owned();
+                    if last.contains(part) {
+                        return last;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{css} does not hold {part:?}: {last:?}");
     }
 
     pub async fn goto(&self, url: &str) {
