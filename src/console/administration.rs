@@ -207,7 +207,8 @@ async fn importer(
     })
 }
 
-pub(super) async fn referentiel(
+/// Routed with the file deposits (`http::router`): a referential is larger than the console's forms.
+pub async fn referentiel(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(genre): Path<String>,
@@ -308,7 +309,7 @@ pub(super) async fn creer_cle(
         Ok(session) => session,
         Err(page) => return page,
     };
-    let label = Some(form.label.trim().to_owned()).filter(|l| !l.is_empty());
+    let label = Some(form.label.trim().chars().take(200).collect::<String>()).filter(|l| !l.is_empty());
     let created = match form.demande.spec(label) {
         Ok(spec) => crate::auth::keys::create(&state.pool, &spec).await.map_err(|e| e.to_string()),
         Err(message) => Err(message),

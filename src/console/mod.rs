@@ -9,7 +9,7 @@
 //! (`tba_csrf`, double submit). Pages may only load what this server serves (Content-Security-Policy
 //! `'self'`), and are never cached.
 
-mod administration;
+pub mod administration;
 mod audit;
 mod carte;
 mod cfa;
@@ -67,7 +67,6 @@ pub fn routes(state: AppState) -> Router {
         .route("/console/comptes/lien", post(comptes::reinitialiser))
         .route("/console/comptes/desactiver", post(comptes::desactiver))
         .route("/console/administration", get(administration::administration))
-        .route("/console/administration/referentiels/{genre}", post(administration::referentiel))
         .route("/console/administration/cles", post(administration::creer_cle))
         .route("/console/administration/cles/{id}/revoquer", post(administration::revoquer))
         .route("/console/entonnoir/non-concretises", get(entonnoir::non_concretises))

@@ -110,6 +110,10 @@ pub fn router(state: AppState, limits: &HttpLimits) -> Router {
         .route("/api/v1/imports", post(imports::upload))
         .route("/api/v1/voeux/imports", post(voeux::upload))
         .route("/console/depot", post(crate::console::depot::deposer))
+        .route(
+            "/console/administration/referentiels/{genre}",
+            post(crate::console::administration::referentiel),
+        )
         .with_state(state)
         .layer(to_completion)
         .layer(RequestBodyLimitLayer::new(limits.import_limit))

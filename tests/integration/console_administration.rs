@@ -78,6 +78,26 @@ async fn an_administrator_sees_the_projections_imports_referentials_and_revokes_
     assert_eq!(imported.status, StatusCode::OK, "{}", imported.body);
     assert!(imported.body.contains("1 organismes lus : 1 créés"), "{}", imported.body);
     assert_eq!(organismes(&db).await, 4);
+    // A national referential is larger than the console's forms: it is taken whole.
+    let demo = tba::demo::generate(100_000, 7, chrono::Utc::now().date_naive()).organismes_csv();
+    // Names as long as the referential allows them, so that the file outgrows the console's forms.
+    let long = " — centre de formation d'apprentis".repeat(8);
+    let demo: String = demo
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut cells: Vec<String> = line.split(',').map(str::to_owned).collect();
+            if i > 0 && cells.len() == 7 {
+                cells[2].push_str(&long);
+            }
+            cells.join(",") + "\n"
+        })
+        .collect();
+    assert!(demo.len() > 64 * 1024, "{} bytes", demo.len());
+    let national =
+        upload(&base, "/console/administration/referentiels/organismes", &admin, &csrf, &demo).await;
+    assert_eq!(national.status, StatusCode::OK, "{}", &national.body[..national.body.len().min(2000)]);
+    assert!(organismes(&db).await >= demo.lines().count() as i64 - 1);
     let found = get(&base, "/console/administration?q=nouveau", &admin).await;
     assert!(found.body.contains("0751234J:12345678900099"), "{}", found.body);
 
