@@ -18,7 +18,7 @@ use projections::indicateurs::Filtre;
 use projections::status::{Statut, statut_at};
 use serde::Deserialize;
 
-use super::fiche::{Contrat, identites, parcours};
+use super::fiche::{Contrat, identites, parcours, rattraper, refus_commande};
 use super::pages::{Message, Refus, internal, refus_acces, render, statut_libelle};
 use super::web::{autorise, redirect, refuse_csrf};
 use crate::app::dossiers::{Perimetre, SIGNALES, lisible, page, perimetre};
@@ -386,20 +386,14 @@ pub(super) async fn declarer(
     };
     let (status, message) = match outcome.await {
         Ok(recorded) => {
-            let checkpoint = crate::read_models::checkpoint(crate::read_models::ReadModel::Ruptures);
-            state
-                .store
-                .wait_checkpoint(&checkpoint, recorded.position, std::time::Duration::from_secs(5))
-                .await;
+            rattraper(&state, recorded.position).await;
             let entree = encode(&recorded.entree);
             return redirect(&format!("/console/dossiers/{id}?entree={entree}"), Vec::new());
         }
-        Err(CommandError::Invalid { field, message }) => {
-            (StatusCode::BAD_REQUEST, format!("{field} : {message}"))
-        }
-        Err(CommandError::Forbidden(message)) => (StatusCode::FORBIDDEN, message),
-        Err(CommandError::Conflict(message)) => (StatusCode::CONFLICT, message),
-        Err(error) => return internal(format!("{error:?}")),
+        Err(error) => match refus_commande(error) {
+            Ok(refus) => refus,
+            Err(failure) => return internal(failure),
+        },
     };
     afficher(&state, &headers, &id, status, Some(Message::Erreur(message)), None).await
 }

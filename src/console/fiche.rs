@@ -377,24 +377,36 @@ pub(super) async fn issue(
     let (status, message) = match outcome {
         Ok(recorded) => {
             if let Some(recorded) = recorded {
-                // The sheet shown next reads the queue: it waits (a while) for the queue to hold it.
-                let checkpoint = crate::read_models::checkpoint(crate::read_models::ReadModel::Ruptures);
-                if !state.store.wait_checkpoint(&checkpoint, recorded.position, RATTRAPAGE).await {
-                    tracing::warn!(
-                        position = recorded.position,
-                        "the queue did not include the action in time"
-                    );
-                }
+                rattraper(state, recorded.position).await;
             }
             return redirect(&format!("/console/ruptures/{entree}?ok={succes}"), Vec::new());
         }
-        Err(CommandError::Invalid { field, message }) => {
-            (StatusCode::BAD_REQUEST, format!("{field} : {message}"))
-        }
-        Err(CommandError::Forbidden(message)) => (StatusCode::FORBIDDEN, message),
-        Err(CommandError::NotFound(message)) => (StatusCode::NOT_FOUND, message),
-        Err(CommandError::Conflict(message)) => (StatusCode::CONFLICT, message),
-        Err(error) => return internal(format!("{error:?}")),
+        Err(error) => match refus_commande(error) {
+            Ok(refus) => refus,
+            Err(failure) => return internal(failure),
+        },
     };
     afficher(state, headers, entree, status, Some(Message::Erreur(message))).await
+}
+
+/// Wait (a while) for the queue to hold what a form recorded at `position`: the page shown next reads it.
+pub(super) async fn rattraper(state: &AppState, position: i64) {
+    let checkpoint = crate::read_models::checkpoint(crate::read_models::ReadModel::Ruptures);
+    if !state.store.wait_checkpoint(&checkpoint, position, RATTRAPAGE).await {
+        tracing::warn!(position, "the queue did not include the action in time");
+    }
+}
+
+/// A refused command as a form's page says it: its status and message (a refused value names its
+/// field); else our failure, described for the log.
+pub(super) fn refus_commande(error: CommandError) -> Result<(StatusCode, String), String> {
+    match error {
+        CommandError::Invalid { field, message } => {
+            Ok((StatusCode::BAD_REQUEST, format!("{field} : {message}")))
+        }
+        CommandError::Forbidden(message) => Ok((StatusCode::FORBIDDEN, message)),
+        CommandError::NotFound(message) => Ok((StatusCode::NOT_FOUND, message)),
+        CommandError::Conflict(message) => Ok((StatusCode::CONFLICT, message)),
+        error => Err(format!("{error:?}")),
+    }
 }
