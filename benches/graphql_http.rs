@@ -3,14 +3,17 @@
 //!
 //! It takes the large log of the read-side benchmarks (`read_models`: BENCH_DOSSIERS, default
 //! 1,000,000 dossiers of `tba demo`'s generator), loading it if no previous run left it and building
-//! the read model if it is behind the log; starts the release `tba serve` on it in its own process
+//! the read models if they are behind the log (every projection the service runs, so that none is built
+//! during the measures); starts the release `tba serve` on it in its own process
 //! (rate limit lifted); then drives it with `wrk`, BENCH_CONNECTIONS (default 50) concurrent
 //! connections on 2 threads for BENCH_SECONDS (default 20) per phase, each request picked at random
 //! among 500 prepared ones:
 //! 1. `indicateurs(date, groupBy: REGION)` at 500 random dates of the last three school years, with an
 //!    ANALYST key;
 //! 2. `dossier(id)` with its parcours and status, for 500 random dossiers, with an AUDITOR key (each
-//!    read is recorded in the access log before it is answered).
+//!    read is recorded in the access log before it is answered);
+//! 3. the baseline: `logHead` (public, no key, one indexed read), the machine's own figures in the same
+//!    run, and each phase's throughput and p99 as ratios to it.
 //!
 //! It prints wrk's requests/s and latency percentiles for each phase. Every prepared request is first
 //! sent once and checked to answer data without error.
@@ -21,10 +24,13 @@ use std::process::Command;
 
 use events::{EventStore, StoreConfig};
 use projections::dossiers::DossiersProjection;
+use projections::france_travail::FranceTravailProjection;
+use projections::ruptures::RupturesProjection;
+use projections::voeux::VoeuxProjection;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use support::env_usize;
-use support::http::{Server, check, wrk};
+use support::http::{Requete, Server, charge, check};
 use tba::auth::keys::{self, KeySpec, Role};
 
 const QUESTIONS: usize = 500;
@@ -41,7 +47,12 @@ async fn main() -> anyhow::Result<()> {
     let today = chrono::Utc::now().date_naive();
     let pool = support::large_log(dossiers, true, today).await?;
     let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
+    // Every projection the service runs is brought to the head first, so that none is built in the
+    // background during the measures.
     support::built(&store, &DossiersProjection::default()).await?;
+    support::built(&store, &RupturesProjection::default()).await?;
+    support::built(&store, &VoeuxProjection::default()).await?;
+    support::built(&store, &FranceTravailProjection::default()).await?;
     let head = store.head().await?.position;
     let key = |role| {
         let pool = pool.clone();
@@ -81,14 +92,23 @@ async fn main() -> anyhow::Result<()> {
         "{dossiers} dossiers, {head} events; wrk: {connections} connections, 2 threads, {seconds} s per phase, \
          {QUESTIONS} different requests each"
     );
+    let log_head = vec!["{ logHead { position } }".to_owned()];
+    let mut baseline = None;
     for (name, key, queries, field) in [
+        ("baseline logHead (public, no key)", &String::new(), &log_head, "logHead"),
         ("indicateurs(groupBy: REGION, date: random)", &analyst, &indicateurs, "indicateurs"),
         ("dossier(id: random) { parcours statut }", &auditor, &dossier_queries, "dossier"),
     ] {
         let requests: Vec<(String, String)> = queries.iter().map(|q| (key.clone(), q.clone())).collect();
         check(&address, &requests, field).await?;
-        let report = wrk(&address, &requests, connections, seconds)?;
-        println!("  {name:<44} {report}");
+        let load: Vec<Requete> = requests.iter().map(|(key, q)| Requete::graphql(key, q)).collect();
+        let report = charge(&address, &load, connections, seconds)?;
+        let base = *baseline.get_or_insert(report);
+        println!(
+            "  {name:<44} {report}; {:.2} of logHead's requests/s, p99 {:.2}× logHead's",
+            report.per_second / base.per_second,
+            report.p99 / base.p99
+        );
         // The service still answers every question right after the load.
         check(&address, &requests, field).await?;
     }

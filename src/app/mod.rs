@@ -37,12 +37,16 @@ pub struct AppState {
     pub smtp: Option<crate::notifier::Smtp>,
     /// The counts à date already answered, for GraphQL and the console alike.
     pub indicateurs: std::sync::Arc<indicateurs::IndicateursCache>,
+    /// The access log's writer, batching the records of concurrent reads.
+    pub journal: crate::auth::access_log::Journal,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, store: EventStore, gate: Gate) -> Self {
         let arret = std::sync::Arc::new(tokio::sync::watch::channel(false).0);
+        gate.watch_keys(&pool);
         AppState {
+            journal: crate::auth::access_log::Journal::start(pool.clone()),
             pool,
             store,
             metrics: crate::telemetry::metrics(),

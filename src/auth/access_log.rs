@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::keys::Principal;
@@ -56,26 +57,114 @@ pub async fn record_system(
     insert(pool, (Uuid::nil(), "SYSTEME", who.to_owned()), action, subject, details).await
 }
 
-/// Record that `principal` read each of `reads` (action, subject), in one statement: the reads of one
-/// GraphQL request's page are recorded together.
-pub async fn record_many(
-    pool: &PgPool,
-    principal: &Principal,
-    reads: &[(String, String)],
-) -> Result<(), sqlx::Error> {
-    if reads.is_empty() {
-        return Ok(());
+/// The access log's writer: the records of concurrent reads are written together, in one statement
+/// and one commit (as the event store's writer batches appends), and each read is answered only once
+/// its record is committed. One task writes; what reaches it while a write is in flight goes in the
+/// next one, so a batch grows with the load and a lone read waits for its own insert only.
+#[derive(Clone)]
+pub struct Journal {
+    demandes: mpsc::Sender<Demande>,
+}
+
+/// The records of one caller's reads, and where to say they are committed.
+struct Demande {
+    who: (Uuid, &'static str, String),
+    /// Action, subject, details.
+    reads: Vec<(String, String, serde_json::Value)>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Rows one write takes at most.
+const BATCH_ROWS: usize = 5_000;
+
+impl Journal {
+    /// Start the writer on `pool` (needs a Tokio runtime); it ends when every `Journal` is dropped.
+    pub fn start(pool: PgPool) -> Journal {
+        let (demandes, mut queue) = mpsc::channel::<Demande>(1024);
+        tokio::spawn(async move {
+            while let Some(first) = queue.recv().await {
+                let mut batch = vec![first];
+                let mut rows = batch[0].reads.len();
+                while rows < BATCH_ROWS {
+                    let Ok(next) = queue.try_recv() else { break };
+                    rows += next.reads.len();
+                    batch.push(next);
+                }
+                let outcome = write(&pool, &batch).await.map_err(|e| e.to_string());
+                if let Err(error) = &outcome {
+                    tracing::error!(%error, rows, "the access log could not be written: those reads are refused");
+                }
+                for demande in batch {
+                    // A caller gone meanwhile (its request cancelled) needs no answer.
+                    let _ = demande.done.send(outcome.clone());
+                }
+            }
+        });
+        Journal { demandes }
     }
-    let (actions, subjects): (Vec<String>, Vec<String>) = reads.iter().cloned().unzip();
+
+    /// Record that `principal` read each of `reads` (action, subject), committed with whatever other
+    /// reads are being recorded at the same time. The reads of one GraphQL request's page come together.
+    pub async fn record_many(
+        &self,
+        principal: &Principal,
+        reads: &[(String, String)],
+    ) -> Result<(), sqlx::Error> {
+        let reads = reads.iter().map(|(a, s)| (a.clone(), s.clone(), serde_json::json!({}))).collect();
+        self.send(principal, reads).await
+    }
+
+    /// Record that `principal` read `subject` through `action` (as `record`), batched with other reads.
+    pub async fn record(
+        &self,
+        principal: &Principal,
+        action: &str,
+        subject: &str,
+        details: serde_json::Value,
+    ) -> Result<(), sqlx::Error> {
+        self.send(principal, vec![(action.to_owned(), subject.to_owned(), details)]).await
+    }
+
+    async fn send(
+        &self,
+        principal: &Principal,
+        reads: Vec<(String, String, serde_json::Value)>,
+    ) -> Result<(), sqlx::Error> {
+        if reads.is_empty() {
+            return Ok(());
+        }
+        let (done, committed) = oneshot::channel();
+        let who = (principal.key_id, principal.role.as_str(), organisation(principal));
+        let demande = Demande { who, reads, done };
+        let gone = || sqlx::Error::Protocol("the access log's writer has stopped".into());
+        self.demandes.send(demande).await.map_err(|_| gone())?;
+        committed.await.map_err(|_| gone())?.map_err(|e| sqlx::Error::Protocol(format!("access log: {e}")))
+    }
+}
+
+/// Write the records of `batch` in one statement.
+async fn write(pool: &PgPool, batch: &[Demande]) -> Result<(), sqlx::Error> {
+    let rows = batch.iter().flat_map(|d| d.reads.iter().map(move |read| (&d.who, read)));
+    let (mut keys, mut roles, mut organisations, mut actions, mut subjects, mut details) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((key, role, organisation), (action, subject, detail)) in rows {
+        keys.push(*key);
+        roles.push(*role);
+        organisations.push(organisation.as_str());
+        actions.push(action.as_str());
+        subjects.push(subject.as_str());
+        details.push(detail);
+    }
     sqlx::query(
         "INSERT INTO access_log (key_id, role, organisation, action, subject, details)
-         SELECT $1, $2, $3, a, s, '{}'::jsonb FROM unnest($4::text[], $5::text[]) AS r (a, s)",
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])",
     )
-    .bind(principal.key_id)
-    .bind(principal.role.as_str())
-    .bind(organisation(principal))
+    .bind(&keys)
+    .bind(&roles)
+    .bind(&organisations)
     .bind(&actions)
     .bind(&subjects)
+    .bind(&details)
     .execute(pool)
     .await?;
     Ok(())

@@ -13,6 +13,7 @@ use governor::{DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::key_cache::KeyCache;
 use super::keys::{self, Principal};
 
 /// Why a request is not let through.
@@ -33,6 +34,8 @@ pub enum AuthError {
 pub struct Gate {
     per_key: Arc<DefaultKeyedRateLimiter<Uuid>>,
     per_address: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// The keys already checked (serving once `watch_keys` listens).
+    keys: KeyCache,
 }
 
 impl Gate {
@@ -42,7 +45,23 @@ impl Gate {
         Gate {
             per_key: Arc::new(RateLimiter::keyed(quota(per_key))),
             per_address: Arc::new(RateLimiter::keyed(quota(per_address))),
+            keys: KeyCache::default(),
         }
+    }
+
+    /// Keep checked keys in memory from now on, forgotten at every change to a key in `pool`'s
+    /// database (see `key_cache`).
+    pub fn watch_keys(&self, pool: &PgPool) {
+        self.keys.listen(pool);
+    }
+
+    /// Revoke the key named by its id or prefix (`keys::revoke`): refused by this process once this
+    /// returns, by the other processes on the same database as soon as the change is notified to
+    /// them (milliseconds).
+    pub async fn revoke(&self, pool: &PgPool, name: &str) -> Result<(), keys::KeyError> {
+        let revoked = keys::revoke(pool, name).await;
+        self.keys.forget();
+        revoked
     }
 
     /// Whether a request without a key from `address` may go on.
@@ -64,13 +83,24 @@ impl Gate {
             .ok_or_else(|| {
                 AuthError::Unauthenticated("l'en-tête Authorization doit être « Bearer <clé d'API> »".into())
             })?;
-        let principal = keys::authenticate(pool, secret)
-            .await
-            .map_err(|e| match e {
-                keys::KeyError::Database(e) => AuthError::Database(e),
-                other => AuthError::Internal(other.to_string()),
-            })?
-            .ok_or_else(|| AuthError::Unauthenticated("clé d'API inconnue ou révoquée".into()))?;
+        let digest = keys::digest(secret);
+        let principal = match self.keys.get(&digest) {
+            Some(principal) => principal,
+            None => {
+                let generation = self.keys.generation();
+                let principal = keys::authenticate_digest(pool, &digest)
+                    .await
+                    .map_err(|e| match e {
+                        keys::KeyError::Database(e) => AuthError::Database(e),
+                        other => AuthError::Internal(other.to_string()),
+                    })?
+                    .ok_or_else(|| AuthError::Unauthenticated("clé d'API inconnue ou révoquée".into()))?;
+                if let Some(generation) = generation {
+                    self.keys.keep(digest, principal.clone(), generation);
+                }
+                principal
+            }
+        };
         self.per_key.check_key(&principal.key_id).map_err(rate_limited)?;
         Ok(principal)
     }

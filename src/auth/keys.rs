@@ -269,13 +269,23 @@ pub async fn revoke(pool: &PgPool, name: &str) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// The SHA-256 of a secret, as stored.
+pub fn digest(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
 /// The principal of a presented secret, if it names a live key.
 pub async fn authenticate(pool: &PgPool, secret: &str) -> Result<Option<Principal>, KeyError> {
+    authenticate_digest(pool, &digest(secret)).await
+}
+
+/// The principal of a secret given by its SHA-256, if it names a live key.
+pub async fn authenticate_digest(pool: &PgPool, digest: &[u8; 32]) -> Result<Option<Principal>, KeyError> {
     let row = sqlx::query!(
         r#"SELECT id, prefix, role, organisme_uai, organisme_siret, scope_kind, scope_value, last_used_at,
                   coalesce(last_used_at, created_at) < now() - make_interval(months => $2) AS "dormant!"
            FROM api_keys WHERE secret_sha256 = $1 AND revoked_at IS NULL"#,
-        &Sha256::digest(secret.as_bytes())[..],
+        &digest[..],
         UNUSED_MONTHS_BEFORE_REVOCATION,
     )
     .fetch_optional(pool)

@@ -4,6 +4,7 @@
 pub mod access_log;
 pub mod comptes;
 mod gate;
+mod key_cache;
 pub mod keys;
 pub mod reseaux;
 pub mod viewer;

@@ -281,7 +281,7 @@ pub(super) async fn revoquer(
         Ok(session) => session,
         Err(page) => return page,
     };
-    match crate::auth::keys::revoke(&state.pool, &id).await {
+    match state.gate.revoke(&state.pool, &id).await {
         Ok(()) => redirect("/console/administration?ok=cle", Vec::new()),
         Err(error) => {
             let issue = Issue::message(Message::Erreur(format!("clé : {error}")));

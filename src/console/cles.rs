@@ -153,7 +153,7 @@ pub(super) async fn revoquer(
         let message = Message::Erreur("Aucune clé de votre organisme ne porte cet identifiant.".into());
         return page(&state, &session, &organisme, StatusCode::NOT_FOUND, (None, Some(message))).await;
     }
-    match keys::revoke(&state.pool, &form.id.to_string()).await {
+    match state.gate.revoke(&state.pool, &form.id.to_string()).await {
         Ok(()) => {
             let message = Message::Succes("La clé est révoquée : elle ne transmet plus.".into());
             page(&state, &session, &organisme, StatusCode::OK, (None, Some(message))).await

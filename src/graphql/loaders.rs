@@ -12,6 +12,8 @@ use events::EventStore;
 use sqlx::PgPool;
 use tokio::sync::OnceCell;
 
+use crate::app::AppState;
+use crate::auth::access_log::Journal;
 use crate::auth::viewer::{Perimetre, Viewer};
 
 /// What the loaders of one request reach, and its caller (whose perimeter is computed once, when
@@ -21,11 +23,19 @@ pub struct Loaders {
     pub(super) store: EventStore,
     pub(super) viewer: Viewer,
     pub(super) perimetre: OnceCell<Perimetre>,
+    journal: Journal,
 }
 
 impl Loaders {
-    pub fn new(pool: PgPool, store: EventStore, viewer: Viewer) -> DataLoader<Loaders> {
-        DataLoader::new(Loaders { pool, store, viewer, perimetre: OnceCell::new() }, tokio::spawn)
+    pub fn new(state: &AppState, viewer: Viewer) -> DataLoader<Loaders> {
+        let loaders = Loaders {
+            pool: state.pool.clone(),
+            store: state.store.clone(),
+            viewer,
+            perimetre: OnceCell::new(),
+            journal: state.journal.clone(),
+        };
+        DataLoader::new(loaders, tokio::spawn)
     }
 }
 
@@ -44,7 +54,8 @@ impl async_graphql::dataloader::Loader<Lecture> for Loaders {
         let principal = self.viewer.principal().map_err(|e| std::sync::Arc::new(e.into()))?;
         let reads: Vec<(String, String)> =
             keys.iter().map(|k| (k.action.to_owned(), k.subject.clone())).collect();
-        crate::auth::access_log::record_many(&self.pool, principal, &reads)
+        self.journal
+            .record_many(principal, &reads)
             .await
             .map_err(|e| std::sync::Arc::new(super::error::internal(e)))?;
         Ok(keys.iter().map(|k| (k.clone(), ())).collect())

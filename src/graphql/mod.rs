@@ -37,9 +37,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::net::SocketAddr;
 
-use events::EventStore;
-use sqlx::PgPool;
-
 use crate::app::AppState;
 use crate::auth::AuthError;
 use crate::auth::viewer::Viewer;
@@ -81,18 +78,15 @@ const MAX_DEPTH: usize = 16;
 /// Most complex query accepted (one point per field, lists counted once).
 const MAX_COMPLEXITY: usize = 1000;
 
-/// The schema, with the pool, the store and the cache of counts its resolvers read.
-pub fn schema(
-    pool: PgPool,
-    store: EventStore,
-    subscriptions_per_key: usize,
-    indicateurs: std::sync::Arc<crate::app::indicateurs::IndicateursCache>,
-) -> TbaSchema {
+/// The schema, with the pool, the store, the access log's writer and the cache of counts its
+/// resolvers read.
+pub fn schema(app: &AppState, subscriptions_per_key: usize) -> TbaSchema {
     Schema::build(Query::default(), Mutation::default(), subscription::SubscriptionRoot)
-        .data(pool)
-        .data(store)
+        .data(app.pool.clone())
+        .data(app.store.clone())
+        .data(app.journal.clone())
         .data(subscription::Permits::new(subscriptions_per_key))
-        .data(indicateurs)
+        .data(app.indicateurs.clone())
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .finish()
@@ -133,7 +127,7 @@ struct Served {
 /// `/graphql` (queries and mutations, GraphiQL), `/graphql/ws` (subscriptions) and GraphiQL's assets,
 /// over `app`; each key may hold `subscriptions_per_key` subscriptions open at once.
 pub fn routes(app: AppState, subscriptions_per_key: usize) -> Router {
-    let schema = schema(app.pool.clone(), app.store.clone(), subscriptions_per_key, app.indicateurs.clone());
+    let schema = schema(&app, subscriptions_per_key);
     Router::new()
         .route("/graphql", get(graphiql::page).post(execute))
         .route("/graphql/ws", get(subscribe))
@@ -170,7 +164,7 @@ async fn execute(
         Ok(viewer) => viewer,
         Err(refused) => return refused,
     };
-    let loader = loaders::Loaders::new(state.pool.clone(), state.store.clone(), viewer.clone());
+    let loader = loaders::Loaders::new(&state, viewer.clone());
     let response = schema.execute(request.into_inner().data(viewer).data(loader)).await;
     GraphQLResponse::from(with_codes(response)).into_response()
 }
@@ -217,11 +211,7 @@ async fn subscribe(
                         }
                     };
                     let mut data = Data::default();
-                    data.insert(loaders::Loaders::new(
-                        state.pool.clone(),
-                        state.store.clone(),
-                        viewer.clone(),
-                    ));
+                    data.insert(loaders::Loaders::new(&state, viewer.clone()));
                     data.insert(viewer);
                     Ok(data)
                 })

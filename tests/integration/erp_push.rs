@@ -255,6 +255,7 @@ async fn whole_request_problems_are_clear_4xx_and_write_nothing() {
     assert_eq!(response.status().as_u16(), 413);
 
     tba::auth::keys::revoke(&db.pool, &key[..12]).await.unwrap();
+    assert!(app.refused_soon(&key).await, "revoked as by another process");
     let (status, answer) = push(&app, &key, &json!([dossier_v3("R-1")])).await;
     assert_eq!(status, 401, "{answer}");
 

@@ -52,7 +52,7 @@ pub(super) async fn log_read(
 ) -> Result<(), Error> {
     let principal = ctx.data::<Viewer>()?.principal()?;
     let details = serde_json::json!({ "entrees": entrees });
-    access_log::record(ctx.data::<PgPool>()?, principal, action, subject, details).await.or_internal()
+    ctx.data::<access_log::Journal>()?.record(principal, action, subject, details).await.or_internal()
 }
 
 #[derive(Default)]

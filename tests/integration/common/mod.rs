@@ -236,6 +236,19 @@ impl TestApp {
         answer(request).await
     }
 
+    /// Ask `logHead` with `key` until it is refused, for at most two seconds: whether it was (a key
+    /// revoked by another process is refused once the change is notified to this one).
+    pub async fn refused_soon(&self, key: &str) -> bool {
+        let query = serde_json::json!({ "query": "{ logHead { position } }" });
+        for _ in 0..40 {
+            if self.post("/graphql", key, &query).await.0 == 401 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    }
+
     /// GET with a key; the status and the JSON answer.
     pub async fn get(&self, path: &str, key: &str) -> (u16, serde_json::Value) {
         answer(reqwest::Client::new().get(self.url(path)).bearer_auth(key)).await
