@@ -72,8 +72,9 @@ pub fn niveau(cfd: &str) -> Option<i16> {
 
 /// The version of the `dossiers` projection (its checkpoint's name): 3 keeps an année de formation 0
 /// apart from none sent; 4 keeps the formations' names (`rm_dossiers_libelles`); 5 counts the DECA
-/// contracts of organismes that never transmitted, and each dossier's source.
-pub const VERSION: i32 = 5;
+/// contracts of organismes that never transmitted, and each dossier's source; 6 stores the organisme
+/// and formation cubes' sums weekly (`cubes::Ancrage`).
+pub const VERSION: i32 = 6;
 
 /// Dossier rows written per statement while building.
 const BUILD_ROWS: usize = 5000;

@@ -1,23 +1,25 @@
 //! The indicator cubes: per année scolaire, status and a few dimensions, the number of dossiers counted
-//! on each day, stored as monthly prefix sums plus daily changes (see migration `…08_indicateurs`).
+//! on each day, stored as prefix sums (monthly or weekly, `Ancrage`) plus daily changes (see migration
+//! `…08_indicateurs`).
 //!
 //! A change to a dossier takes its old contribution back and adds its new one (`Deltas::add` with
 //! −1 then +1). A projection batch writes only the net change per cell and day, into the cube's
 //! `_pending` table (`Deltas::write`: plain inserts, so that the batch stays fast); `settle` folds the
-//! pending changes into the cube beside the batches, with the month sums they move. Each cube answers
+//! pending changes into the cube beside the batches, with the sums they move. Each cube answers
 //! the queries whose dimensions it holds (its rows plus its pending changes); a query none holds is
 //! answered from the dossiers themselves (`query`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::NaiveDate;
 use events::domain::AnneeScolaire;
 use futures_util::TryStreamExt as _;
 use rustc_hash::FxHashMap;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row as _};
 
+pub use super::ancrage::Ancrage;
 use super::segments::{fenetre, segments};
 use crate::copy::CopyRows;
 use crate::status::{ChangePoint, Statut};
@@ -58,15 +60,8 @@ pub struct Cube {
     /// The changes written by projection batches and not yet folded into `table`.
     pub pending: &'static str,
     pub axes: &'static [Axe],
-}
-
-/// The first day of the month holding `day`.
-pub fn debut_du_mois(day: NaiveDate) -> NaiveDate {
-    day.with_day(1).expect("every month has a first day")
-}
-
-fn mois_suivant(day: NaiveDate) -> NaiveDate {
-    debut_du_mois(day).checked_add_months(Months::new(1)).expect("far from the calendar's end")
+    /// The days the cube stores its cells' sums on.
+    pub ancrage: Ancrage,
 }
 
 /// Smallest first: a query is answered by the first cube holding all its dimensions.
@@ -75,26 +70,31 @@ pub const CUBES: [Cube; 5] = [
         table: "rm_indicateurs_departement",
         pending: "rm_indicateurs_departement_pending",
         axes: &[Axe::Territoire],
+        ancrage: Ancrage::Mois,
     },
     Cube {
         table: "rm_indicateurs_source",
         pending: "rm_indicateurs_source_pending",
         axes: &[Axe::Territoire, Axe::Source],
+        ancrage: Ancrage::Mois,
     },
     Cube {
         table: "rm_indicateurs_territoire",
         pending: "rm_indicateurs_territoire_pending",
         axes: &[Axe::Territoire, Axe::Niveau, Axe::AnneeFormation, Axe::Tranche],
+        ancrage: Ancrage::Mois,
     },
     Cube {
         table: "rm_indicateurs_organisme",
         pending: "rm_indicateurs_organisme_pending",
         axes: &[Axe::Territoire, Axe::Organisme, Axe::Niveau],
+        ancrage: Ancrage::Semaine,
     },
     Cube {
         table: "rm_indicateurs_formation",
         pending: "rm_indicateurs_formation_pending",
         axes: &[Axe::Territoire, Axe::Formation, Axe::Niveau],
+        ancrage: Ancrage::Semaine,
     },
 ];
 
@@ -273,8 +273,8 @@ impl Deltas {
         }
     }
 
-    /// The rows to add to each cube's table: daily changes, and for each month of the window after a
-    /// cell's first change, the sum of the changes before that month.
+    /// The rows to add to each cube's table: daily changes, and for each day of sums (`Ancrage`) of the
+    /// window after a cell's first change, the sum of the changes before that day.
     fn rows(&mut self) -> Vec<Vec<Row>> {
         let mut changes: Vec<(Cellule, NaiveDate, i32)> =
             self.changes.drain().filter(|&(_, n)| n != 0).map(|((c, d), n)| (c, d, n)).collect();
@@ -282,11 +282,12 @@ impl Deltas {
         let mut rows: Vec<Vec<Row>> = CUBES.iter().map(|_| Vec::new()).collect();
         for cell in changes.chunk_by(|a, b| a.0 == b.0) {
             let cellule = cell[0].0;
-            let cube = &mut rows[self.dims[cellule.dims()].0];
+            let index = self.dims[cellule.dims()].0;
+            let (cube, ancrage) = (&mut rows[index], CUBES[index].ancrage);
             let last = self.annees[cellule.annee()].last;
             let (mut sum, mut next) = (0, cell.iter());
             let mut change = next.next();
-            let mut debut = mois_suivant(cell[0].1);
+            let mut debut = ancrage.suivante(cell[0].1);
             while debut <= last || change.is_some() {
                 match change {
                     Some(&(_, jour, n)) if jour < debut || debut > last => {
@@ -298,7 +299,7 @@ impl Deltas {
                         if sum != 0 {
                             cube.push(Row { cellule, jour: debut, cumul: true, n: sum });
                         }
-                        debut = mois_suivant(debut);
+                        debut = ancrage.suivante(debut);
                     }
                 }
             }
@@ -321,7 +322,7 @@ impl Deltas {
         Ok(())
     }
 
-    /// Add the accumulated changes to the cubes themselves: daily changes and month sums.
+    /// Add the accumulated changes to the cubes themselves: daily changes and sums.
     pub(super) async fn merge(mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
         for (cube, rows) in CUBES.iter().zip(self.rows()) {
             if !rows.is_empty() {
@@ -381,9 +382,12 @@ impl Deltas {
 }
 
 impl Deltas {
-    /// Load the accumulated counts into empty cubes, with COPY (a build from nothing).
+    /// Load the accumulated counts into empty cubes, with COPY (a build from nothing), in the order
+    /// queries read them: by day, a day's sums first, so that a question reads a few contiguous pages
+    /// rather than one page per row.
     pub async fn copy(mut self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-        for (cube, rows) in CUBES.iter().zip(self.rows()) {
+        for (cube, mut rows) in CUBES.iter().zip(self.rows()) {
+            rows.sort_unstable_by_key(|row| (row.jour, !row.cumul, row.cellule));
             let mut copy = CopyRows::default();
             for row in &rows {
                 let (c, dims) = (row.cellule, self.cell_dims(row.cellule));
@@ -428,7 +432,7 @@ const WRITE_CHUNK: usize = 10_000;
 
 /// Fold every pending change into its cube (the tables first on the search path), in `tx`: each is
 /// claimed by deleting it (a concurrent fold skips what this one took, and a query sees a change once:
-/// pending before the commit, in the cube after), then the cubes get their daily changes and month
+/// pending before the commit, in the cube after), then the cubes get their daily changes and
 /// sums, `SETTLE_CHUNK` changes at a time (folding is additive: chunk by chunk gives the same cube).
 /// Returns the number of pending rows folded.
 pub async fn settle(tx: &mut PgConnection) -> Result<usize, sqlx::Error> {

@@ -3,10 +3,11 @@
 //! age band and année de formation, without reading every dossier.
 //!
 //! `segments` says on which days a dossier counts and how; `cubes` keeps the counts per cell and day as
-//! monthly prefix sums, maintained by the `dossiers` projection (its batches write the changes as
+//! monthly or weekly prefix sums, maintained by the `dossiers` projection (its batches write the changes as
 //! pending, in the same transaction as its rows; `cubes::settle` folds them into the sums);
 //! `query` answers from the smallest cube that holds the query's dimensions.
 
+mod ancrage;
 pub mod connu;
 pub mod cubes;
 pub mod historique;

@@ -2,7 +2,7 @@
 //! among dossiers matching F" (domain.md §6).
 //!
 //! The first cube holding every dimension the query names answers it by reading one row per cell plus
-//! at most a month of daily changes, and the changes still pending. A query no cube holds (organisme or formation together with an age
+//! at most a month (or a week) of daily changes, and the changes still pending. A query no cube holds (organisme or formation together with an age
 //! band or année de formation, or organisme with formation) is answered from `rm_dossiers`, narrowed
 //! first by the organisme or formation it names (indexed); both paths count with the same segments, and
 //! a test holds them equal.
@@ -15,7 +15,7 @@ use events::domain::territoire::{academie_nom, departement_nom, region_nom};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
-use super::cubes::{Axe, CUBES, Cube, debut_du_mois};
+use super::cubes::{Axe, CUBES, Cube};
 use super::segments::{self, Tranche, candidates};
 use crate::status::{ChangePoint, Statut};
 
@@ -359,8 +359,9 @@ async fn from_cube(
         ],
         4,
     );
-    // The sum stored on the first day of `date`'s month, plus the changes from that day to `date`, plus
-    // the pending changes up to `date` (not in any sum yet).
+    // The sums stored on the last day of sums at or before `date` (its month's first day, or its
+    // week's), plus the changes from that day to `date`, plus the pending changes up to `date` (not in
+    // any sum yet).
     let sql = format!(
         "SELECT cle, statut, sum(n)::bigint FROM (
              SELECT {cle} AS cle, statut, n FROM {table}
@@ -373,7 +374,7 @@ async fn from_cube(
         pending = cube.pending,
         conditions = conditions.and(),
     );
-    let debut = debut_du_mois(date);
+    let debut = cube.ancrage.ancre(date);
     let annees: Vec<String> = candidates(date).iter().map(ToString::to_string).collect();
     let query = sqlx::query_as::<_, (String, String, i64)>(sqlx::AssertSqlSafe(sql))
         .bind(annees)
