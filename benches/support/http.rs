@@ -14,11 +14,7 @@ pub async fn check(address: &str, requests: &[(String, String)], field: &str) ->
         if !key.is_empty() {
             request = request.bearer_auth(key);
         }
-        let answer: Value = request
-            .send()
-            .await?
-            .json()
-            .await?;
+        let answer: Value = request.send().await?.json().await?;
         anyhow::ensure!(
             answer.get("errors").is_none() && !answer["data"][field].is_null(),
             "{query}: {answer}"

@@ -92,8 +92,7 @@ pub(super) async fn preuve(
     };
     let details = serde_json::json!({ "checkpoint": signed_at.position });
     let subject = demande.position.to_string();
-    if let Err(error) =
-        access_log::record(&state.pool, &session.principal, "preuve_inclusion", &subject, details).await
+    if let Err(error) = state.journal.record(&session.principal, "preuve_inclusion", &subject, details).await
     {
         return internal(error);
     }

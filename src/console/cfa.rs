@@ -19,7 +19,6 @@ use super::fiche::identites;
 use super::pages::{internal, render, statut_libelle};
 use super::web::du_cfa;
 use crate::app::AppState;
-use crate::auth::access_log;
 use crate::auth::comptes::Session;
 use crate::ingestion::journal;
 
@@ -87,9 +86,7 @@ pub(super) async fn effectifs(
     };
     let details = serde_json::json!({ "dossiers": ids });
     let subject = format!("effectifs au {jour} (console)");
-    if let Err(error) =
-        access_log::record(&state.pool, &session.principal, "dossiers", &subject, details).await
-    {
+    if let Err(error) = state.journal.record(&session.principal, "dossiers", &subject, details).await {
         return internal(error);
     }
     let lignes = rows
@@ -137,8 +134,7 @@ pub(super) async fn transmissions(
     // The refused items hold what the ERP sent (names, e-mails): their read is recorded.
     let details = serde_json::json!({ "rejets": rejets.len(), "date": jour.date, "offset": 0 });
     if let Err(error) =
-        access_log::record(&state.pool, &session.principal, "transmissions", &organisme.to_string(), details)
-            .await
+        state.journal.record(&session.principal, "transmissions", &organisme.to_string(), details).await
     {
         return internal(error);
     }

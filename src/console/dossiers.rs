@@ -24,7 +24,6 @@ use super::web::{autorise, redirect, refuse_csrf};
 use crate::app::dossiers::{Perimetre, SIGNALES, lisible, page, perimetre};
 use crate::app::ruptures::{DeclarerRupture, declarer_rupture};
 use crate::app::{AppState, CommandError};
-use crate::auth::access_log;
 use crate::auth::comptes::Session;
 use crate::auth::keys::Role;
 use crate::auth::viewer::{AccessError, Viewer};
@@ -308,9 +307,7 @@ async fn afficher(
         Err(error) => return internal(error),
     };
     let details = serde_json::json!({ "console": true });
-    if let Err(error) =
-        access_log::record(&state.pool, &session.principal, "dossier", &row.dossier_id, details).await
-    {
+    if let Err(error) = state.journal.record(&session.principal, "dossier", &row.dossier_id, details).await {
         return internal(error);
     }
     let (formation, contrats) = parcours(&events);

@@ -23,7 +23,6 @@ use super::pages::{Identite, Message, Refus, internal, render, situation_libelle
 use super::web::{autorise, redirect, refuse_csrf};
 use crate::app::ruptures::Recorded;
 use crate::app::{AppState, CommandError};
-use crate::auth::access_log;
 use crate::auth::comptes::Session;
 use crate::auth::keys::Role;
 use crate::auth::viewer::Viewer;
@@ -293,9 +292,7 @@ pub(super) async fn afficher(
         Err(error) => return internal(error),
     };
     let details = serde_json::json!({ "entrees": [&ligne.entree] });
-    if let Err(error) =
-        access_log::record(&state.pool, &session.principal, "rupture", &ligne.entree, details).await
-    {
+    if let Err(error) = state.journal.record(&session.principal, "rupture", &ligne.entree, details).await {
         return internal(error);
     }
     let (formation, contrats) = parcours(&events);

@@ -20,7 +20,6 @@ use super::pages::{Identite, Message, Refus, internal, render};
 use super::web::{autorise, redirect, refuse_csrf};
 use crate::app::france_travail::{RenseignerSituationFt, renseigner};
 use crate::app::{AppState, CommandError};
-use crate::auth::access_log;
 use crate::auth::comptes::Session;
 use crate::auth::viewer::Viewer;
 
@@ -135,9 +134,7 @@ pub(super) async fn file(
     let ids: Vec<&str> = lignes.iter().map(|l| l.entree.as_str()).collect();
     let subject = format!("{:?} {:?} au {jour} (console)", demande.perimetre, demande.secteur);
     let details = serde_json::json!({ "entrees": ids });
-    if let Err(error) =
-        access_log::record(&state.pool, &session.principal, "franceTravail", &subject, details).await
-    {
+    if let Err(error) = state.journal.record(&session.principal, "franceTravail", &subject, details).await {
         return internal(error);
     }
     let lignes = lignes
@@ -230,7 +227,7 @@ async fn afficher(
     };
     let details = serde_json::json!({ "entrees": [&l.entree] });
     if let Err(error) =
-        access_log::record(&state.pool, &session.principal, "franceTravailEntree", &l.entree, details).await
+        state.journal.record(&session.principal, "franceTravailEntree", &l.entree, details).await
     {
         return internal(error);
     }

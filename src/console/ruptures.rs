@@ -18,7 +18,6 @@ use super::pages::{File, LigneFile, Message, Refus, internal, render};
 use crate::app::AppState;
 use crate::app::CommandError;
 use crate::app::ruptures::{RenseignerSituation, renseigner_situation};
-use crate::auth::access_log;
 
 /// A page of a list holds this many entries.
 const PAGE: i64 = 100;
@@ -78,9 +77,7 @@ pub(super) async fn file(
     let ids: Vec<&str> = lignes.iter().map(|l| l.entree.as_str()).collect();
     let subject = format!("{qui:?} {} au {jour} (console)", liste.as_str());
     let details = serde_json::json!({ "entrees": ids });
-    if let Err(error) =
-        access_log::record(&state.pool, &session.principal, "ruptures", &subject, details).await
-    {
+    if let Err(error) = state.journal.record(&session.principal, "ruptures", &subject, details).await {
         return internal(error);
     }
     let lignes = lignes

@@ -399,15 +399,10 @@ impl DossierQuery {
             return Ok(None);
         }
         let fields: Vec<String> = ctx.field().selection_set().map(|f| f.name().to_owned()).collect();
-        access_log::record(
-            pool,
-            principal,
-            "dossier",
-            &dossier.row.dossier_id,
-            serde_json::json!({ "champs": fields }),
-        )
-        .await
-        .or_internal()?;
+        ctx.data::<access_log::Journal>()?
+            .record(principal, "dossier", &dossier.row.dossier_id, serde_json::json!({ "champs": fields }))
+            .await
+            .or_internal()?;
         Ok(Some(dossier))
     }
 

@@ -188,7 +188,8 @@ impl LogQuery {
             }
             _ => format!("{after}.."),
         };
-        access_log::record(ctx.data::<PgPool>()?, principal, "evenements", &subject, serde_json::json!({}))
+        ctx.data::<access_log::Journal>()?
+            .record(principal, "evenements", &subject, serde_json::json!({}))
             .await
             .or_internal()?;
         let mut connection = Connection::new(after > 0, has_next);
@@ -252,15 +253,15 @@ impl LogQuery {
                     format!("le checkpoint à {} ne couvre pas la position {position}", signed_at.position),
                 )
             })?;
-        access_log::record(
-            pool,
-            principal,
-            "preuve_inclusion",
-            &position.to_string(),
-            serde_json::json!({ "checkpoint": signed_at.position }),
-        )
-        .await
-        .or_internal()?;
+        ctx.data::<access_log::Journal>()?
+            .record(
+                principal,
+                "preuve_inclusion",
+                &position.to_string(),
+                serde_json::json!({ "checkpoint": signed_at.position }),
+            )
+            .await
+            .or_internal()?;
         Ok(PreuveInclusion {
             position,
             hash_precedent: hex::encode(proof.previous_hash),
@@ -280,7 +281,8 @@ impl LogQuery {
             .require(&[Role::Auditor, Role::Administrateur], "lire un flux du journal")?;
         let events = ctx.data::<EventStore>()?.read_stream(&id, 1, MAX_STREAM).await.or_internal()?;
         if !events.is_empty() {
-            access_log::record(ctx.data::<PgPool>()?, principal, "stream", &id, serde_json::json!({}))
+            ctx.data::<access_log::Journal>()?
+                .record(principal, "stream", &id, serde_json::json!({}))
                 .await
                 .or_internal()?;
         }

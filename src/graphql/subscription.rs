@@ -120,7 +120,8 @@ async fn suivre<T: Send + 'static>(
     let pool = ctx.data::<PgPool>()?.clone();
     let after =
         read_models::position(&mut *pool.acquire().await.or_internal()?, model).await.or_internal()?;
-    access_log::record(&pool, viewer.principal()?, action, sujet, serde_json::json!({}))
+    ctx.data::<access_log::Journal>()?
+        .record(viewer.principal()?, action, sujet, serde_json::json!({}))
         .await
         .or_internal()?;
     let store = ctx.data::<EventStore>()?.clone();
@@ -184,15 +185,10 @@ impl SubscriptionRoot {
             return Err(bad_input("after", "une position est positive ou nulle"));
         }
         let subject = format!("{}..", after + 1);
-        access_log::record(
-            ctx.data::<PgPool>()?,
-            principal,
-            "eventsAppended",
-            &subject,
-            serde_json::json!({}),
-        )
-        .await
-        .or_internal()?;
+        ctx.data::<access_log::Journal>()?
+            .record(principal, "eventsAppended", &subject, serde_json::json!({}))
+            .await
+            .or_internal()?;
         let permit = ctx.data::<Permits>()?.take(ctx.data::<Viewer>()?)?;
         let subscription = ctx.data::<EventStore>()?.subscribe(after).with_batch_size(EVENTS_BATCH);
         Ok(holding(

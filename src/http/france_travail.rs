@@ -18,7 +18,6 @@ use super::error::{ApiError, Refusals};
 use super::fichiers::{self, oui};
 use crate::app::AppState;
 use crate::auth::Role;
-use crate::auth::access_log;
 use crate::auth::viewer::Viewer;
 
 /// The most entries one export holds.
@@ -121,7 +120,7 @@ pub async fn export(
         Perimetre::Tout => "france_travail".to_owned(),
     };
     let details = serde_json::json!({ "format": format, "secteur": secteur, "liste": params.liste, "date": jour, "entrees": entrees });
-    access_log::record(&state.pool, &caller.0, "export", &sujet, details).await?;
+    state.journal.record(&caller.0, "export", &sujet, details).await?;
     let name = format!("{}-{jour}", sujet.replace(':', "-"));
     let feuilles: &[(&str, &str)] = if secteur.is_some() {
         &[("A_TRAITER", "À traiter"), ("TRAITES", "Traités")]

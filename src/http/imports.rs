@@ -96,7 +96,7 @@ pub async fn report(
     }
     let rejets = journal::rejets_of(&state.pool, id).await?;
     let details = serde_json::json!({ "rejets": rejets.len() });
-    crate::auth::access_log::record(&state.pool, &caller.0, "rejets", &id.to_string(), details).await?;
+    state.journal.record(&caller.0, "rejets", &id.to_string(), details).await?;
     let position = if channel == Channel::Import.as_str() { "ligne" } else { "index" };
     let disposition = format!("attachment; filename=\"rejets-{id}.csv\"");
     Ok((

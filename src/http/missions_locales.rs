@@ -23,7 +23,6 @@ use super::error::{ApiError, Refusals};
 use super::fichiers::{self, oui};
 use crate::app::AppState;
 use crate::auth::Role;
-use crate::auth::access_log;
 use crate::auth::viewer::Viewer;
 use crate::ingestion::FieldError;
 
@@ -188,7 +187,7 @@ async fn fichier(
     let rows = rows(state, &lignes, jour).await?;
     let entrees: Vec<&str> = lignes.iter().map(|l| l.entree.as_str()).collect();
     let details = serde_json::json!({ "format": format, "liste": liste.map(Liste::as_str), "date": jour, "entrees": entrees });
-    access_log::record(&state.pool, &caller.0, "export", sujet, details).await?;
+    state.journal.record(&caller.0, "export", sujet, details).await?;
     let name = format!("ruptures-{}-{jour}", sujet.replace(':', "-"));
     let feuilles = [("A_TRAITER", "À traiter"), ("A_RECONTACTER", "À recontacter"), ("TRAITES", "Traités")];
     fichiers::reponse(&format, &name, &COLUMNS, &rows, &feuilles)

@@ -90,6 +90,6 @@ pub async fn list(
     // The refused items hold what the ERP sent (names, e-mails): their read is recorded.
     let subject = organisme.to_string();
     let details = serde_json::json!({ "rejets": rejets.len(), "date": params.date, "offset": offset });
-    crate::auth::access_log::record(&state.pool, &caller.0, "transmissions", &subject, details).await?;
+    state.journal.record(&caller.0, "transmissions", &subject, details).await?;
     Ok(Json(Journal { organisme: organisme.to_string(), du, au, jours, rejets }))
 }

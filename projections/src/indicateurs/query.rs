@@ -343,6 +343,13 @@ async fn from_cube(
     filtre: &Filtre,
 ) -> Result<Vec<(String, Statut, i64)>, sqlx::Error> {
     let cle = dimension.key_sql("uai || ':' || siret", "nullif(niveau, 0)");
+    // Rows are grouped by the columns as stored, and a group's key made once per group.
+    let colonnes = match dimension {
+        Dimension::National => String::new(),
+        Dimension::Organisme => "uai, siret, ".to_owned(),
+        Dimension::Niveau => "niveau, ".to_owned(),
+        _ => format!("{cle}, "),
+    };
     let held = |axe: Axe, column: &'static str| cube.holds(axe).then_some(column);
     let conditions = Conditions::of(
         filtre,
@@ -363,13 +370,13 @@ async fn from_cube(
     // week's), plus the changes from that day to `date`, plus the pending changes up to `date` (not in
     // any sum yet).
     let sql = format!(
-        "SELECT cle, statut, sum(n)::bigint FROM (
-             SELECT {cle} AS cle, statut, n FROM {table}
+        "SELECT {cle} AS cle, statut, sum(n)::bigint FROM (
+             SELECT {colonnes}statut, n FROM {table}
              WHERE annee_scolaire = ANY($1) AND jour BETWEEN $2 AND $3 AND (NOT cumul OR jour = $2){conditions}
              UNION ALL
-             SELECT {cle}, statut, n FROM {pending}
+             SELECT {colonnes}statut, n FROM {pending}
              WHERE annee_scolaire = ANY($1) AND jour <= $3{conditions}
-         ) AS rows GROUP BY 1, 2",
+         ) AS rows GROUP BY {colonnes}statut",
         table = cube.table,
         pending = cube.pending,
         conditions = conditions.and(),
