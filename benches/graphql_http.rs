@@ -49,10 +49,10 @@ async fn main() -> anyhow::Result<()> {
     let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
     // Every projection the service runs is brought to the head first, so that none is built in the
     // background during the measures.
-    support::built(&store, &DossiersProjection::default()).await?;
-    support::built(&store, &RupturesProjection::default()).await?;
-    support::built(&store, &VoeuxProjection::default()).await?;
-    support::built(&store, &FranceTravailProjection::default()).await?;
+    support::caught_up(&store, DossiersProjection::default()).await?;
+    support::caught_up(&store, RupturesProjection::default()).await?;
+    support::caught_up(&store, VoeuxProjection::default()).await?;
+    support::caught_up(&store, FranceTravailProjection::default()).await?;
     let head = store.head().await?.position;
     let key = |role| {
         let pool = pool.clone();

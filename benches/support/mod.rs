@@ -206,6 +206,51 @@ pub fn last_three_school_years(today: NaiveDate) -> (NaiveDate, i64) {
     (first, (today - first).num_days())
 }
 
+/// Bring `projector`'s live read model up to the head of the log: run it as `tba serve` does from its
+/// checkpoint when it has one (a few events appended by an earlier program cost seconds, not a
+/// rebuild), else build it (`built`).
+pub async fn caught_up<P: projections::runtime::Projector>(
+    store: &EventStore,
+    projector: P,
+) -> anyhow::Result<()> {
+    use projections::runtime::checkpoint_name;
+    let head = store.head().await?.position;
+    let name = checkpoint_name(projector.name(), projector.version());
+    let position: Option<i64> = sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
+        .bind(&name)
+        .fetch_optional(store.pool())
+        .await?;
+    let Some(position) = position.filter(|&p| p > 0) else {
+        built(store, &projector).await?;
+        return Ok(());
+    };
+    if position >= head {
+        return Ok(());
+    }
+    println!("catching up {} ({position} of {head} events projected)", projector.name());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let runner = tokio::spawn(projections::runtime::run(
+        store.clone(),
+        projector,
+        Some(std::time::Duration::from_millis(500)),
+        stopped,
+    ));
+    loop {
+        let now: i64 = sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
+            .bind(&name)
+            .fetch_one(store.pool())
+            .await?;
+        if now >= head {
+            break;
+        }
+        anyhow::ensure!(!runner.is_finished(), "the {name} projection stopped at {now} of {head}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    stop.send(true)?;
+    runner.await?;
+    Ok(())
+}
+
 /// Bring `projector`'s live read model up to the head of the log, by a rebuild when it is behind;
 /// returns how long that took (zero when it was up to date).
 pub async fn built<P: projections::runtime::Projector>(
