@@ -206,6 +206,14 @@ pub fn last_three_school_years(today: NaiveDate) -> (NaiveDate, i64) {
     (first, (today - first).num_days())
 }
 
+/// The position of the checkpoint `name` (0 when there is none).
+async fn checkpoint(store: &EventStore, name: &str) -> anyhow::Result<i64> {
+    Ok(sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM checkpoints WHERE name = $1")
+        .bind(name)
+        .fetch_one(store.pool())
+        .await?)
+}
+
 /// Bring `projector`'s live read model up to the head of the log: run it as `tba serve` does from its
 /// checkpoint when it has one (a few events appended by an earlier program cost seconds, not a
 /// rebuild), else build it (`built`).
@@ -216,14 +224,11 @@ pub async fn caught_up<P: projections::runtime::Projector>(
     use projections::runtime::checkpoint_name;
     let head = store.head().await?.position;
     let name = checkpoint_name(projector.name(), projector.version());
-    let position: Option<i64> = sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
-        .bind(&name)
-        .fetch_optional(store.pool())
-        .await?;
-    let Some(position) = position.filter(|&p| p > 0) else {
+    let position = checkpoint(store, &name).await?;
+    if position == 0 {
         built(store, &projector).await?;
         return Ok(());
-    };
+    }
     if position >= head {
         return Ok(());
     }
@@ -236,10 +241,7 @@ pub async fn caught_up<P: projections::runtime::Projector>(
         stopped,
     ));
     loop {
-        let now: i64 = sqlx::query_scalar("SELECT position FROM checkpoints WHERE name = $1")
-            .bind(&name)
-            .fetch_one(store.pool())
-            .await?;
+        let now = checkpoint(store, &name).await?;
         if now >= head {
             break;
         }
@@ -260,11 +262,7 @@ pub async fn built<P: projections::runtime::Projector>(
     use projections::runtime::checkpoint_name;
     let head = store.head().await?.position;
     let name = checkpoint_name(projector.name(), projector.version());
-    let position: i64 =
-        sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM checkpoints WHERE name = $1")
-            .bind(&name)
-            .fetch_one(store.pool())
-            .await?;
+    let position = checkpoint(store, &name).await?;
     if position >= head {
         return Ok(std::time::Duration::ZERO);
     }

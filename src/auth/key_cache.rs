@@ -43,6 +43,25 @@ struct State {
     keys: HashMap<Digest, (Principal, Instant)>,
 }
 
+impl State {
+    fn forget(&mut self) {
+        self.keys.clear();
+        self.generation += 1;
+    }
+}
+
+/// Forget every key of `cache`, serving from now on or not.
+fn reset(cache: &Mutex<State>, listening: bool) {
+    let mut state = cache.lock().unwrap_or_else(PoisonError::into_inner);
+    state.forget();
+    state.listening = listening;
+}
+
+/// `reset` through the listener's weak reference; false when the cache is gone.
+fn reset_weak(cache: &Weak<Mutex<State>>, listening: bool) -> bool {
+    cache.upgrade().map(|state| reset(&state, listening)).is_some()
+}
+
 impl KeyCache {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
@@ -74,17 +93,7 @@ impl KeyCache {
 
     /// Forget every key (a key was changed by this process).
     pub fn forget(&self) {
-        let mut state = self.state();
-        state.keys.clear();
-        state.generation += 1;
-    }
-
-    /// Forget every key; serve again from now on (`listening`) or not.
-    fn reset(&self, listening: bool) {
-        let mut state = self.state();
-        state.keys.clear();
-        state.generation += 1;
-        state.listening = listening;
+        self.state().forget();
     }
 
     /// Start listening for changes to the keys on a connection of `pool`'s (once per cache; needs a
@@ -103,8 +112,9 @@ impl KeyCache {
             let mut backoff = Duration::from_millis(100);
             loop {
                 let outcome = listen_once(&cache, &pool).await;
-                let Some(state) = cache.upgrade() else { return };
-                KeyCache { state }.reset(false);
+                if !reset_weak(&cache, false) {
+                    return;
+                }
                 match outcome {
                     Ok(()) => backoff = Duration::from_millis(100),
                     Err(_) if pool.is_closed() => return,
@@ -124,13 +134,13 @@ async fn listen_once(cache: &Weak<Mutex<State>>, pool: &PgPool) -> Result<(), sq
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
     // Whatever changed before LISTEN took effect is in the database: start from nothing.
-    let Some(state) = cache.upgrade() else { return Ok(()) };
-    let cache_now = KeyCache { state };
-    cache_now.reset(true);
-    drop(cache_now);
+    if !reset_weak(cache, true) {
+        return Ok(());
+    }
     while listener.try_recv().await?.is_some() {
-        let Some(state) = cache.upgrade() else { return Ok(()) };
-        KeyCache { state }.reset(true);
+        if !reset_weak(cache, true) {
+            return Ok(());
+        }
     }
     Ok(())
 }
@@ -157,19 +167,19 @@ mod tests {
         cache.keep([1; 32], principal(), 0);
         assert_eq!(cache.get(&[1; 32]), None);
 
-        cache.reset(true);
+        reset(&cache.state, true);
         let generation = cache.generation().expect("listening");
         cache.keep([1; 32], principal(), generation);
         assert_eq!(cache.get(&[1; 32]), Some(principal()));
 
         // A check read before a change is told, kept after it: not kept.
         let before = cache.generation().expect("listening");
-        cache.reset(true);
+        reset(&cache.state, true);
         assert_eq!(cache.get(&[1; 32]), None, "a change empties the cache");
         cache.keep([2; 32], principal(), before);
         assert_eq!(cache.get(&[2; 32]), None);
 
-        cache.reset(false);
+        reset(&cache.state, false);
         assert_eq!(cache.get(&[2; 32]), None);
     }
 }

@@ -54,28 +54,6 @@ pub(super) async fn administrateur_formulaire(
     Ok(session)
 }
 
-/// A role, an organisme and a scope as a form gives them, checked as a key's; else the message naming
-/// the field.
-pub(super) fn spec(
-    role: &str,
-    organisme: &str,
-    scope: &str,
-    label: Option<String>,
-) -> Result<KeySpec, String> {
-    let role = Role::parse(role).ok_or_else(|| format!("rôle : {:?} est inconnu", role))?;
-    let organisme = Some(organisme.trim())
-        .filter(|o| !o.is_empty())
-        .map(str::parse)
-        .transpose()
-        .map_err(|e| format!("organisme : {e}"))?;
-    let scope = Some(scope.trim())
-        .filter(|s| !s.is_empty())
-        .map(str::parse)
-        .transpose()
-        .map_err(|e| format!("périmètre : {e}"))?;
-    Ok(KeySpec { role, organisme, scope, label })
-}
-
 /// The console's address as the request reached it (the proxy in front says the scheme).
 fn base(headers: &HeaderMap) -> String {
     let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1:8080");
@@ -113,7 +91,18 @@ pub(super) struct RoleDemande {
 impl RoleDemande {
     /// Checked as a key's; else the message naming the field.
     pub(super) fn spec(&self, label: Option<String>) -> Result<KeySpec, String> {
-        spec(&self.role, &self.organisme, &self.scope, label)
+        let role = Role::parse(&self.role).ok_or_else(|| format!("rôle : {:?} est inconnu", self.role))?;
+        let organisme = Some(self.organisme.trim())
+            .filter(|o| !o.is_empty())
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| format!("organisme : {e}"))?;
+        let scope = Some(self.scope.trim())
+            .filter(|s| !s.is_empty())
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| format!("périmètre : {e}"))?;
+        Ok(KeySpec { role, organisme, scope, label })
     }
 }
 

@@ -118,7 +118,7 @@ async fn an_administrator_invites_people_and_the_link_is_shown_and_mailed() {
     browser.run("document.querySelector(\"form[action='/console/comptes'] input[name=csrf]\").value = 'x'; return true;").await;
     browser.type_into("#invite-email", "forge@example.org").await;
     browser.click("form[action='/console/comptes'] button[type=submit]").await;
-    assert!(browser.source().await.contains("Ce formulaire a expiré"));
+    browser.wait_text("body", "Ce formulaire a expiré").await;
     drop(browser);
     let browser = common::browser::Browser::start().await;
     browser.goto(&reset).await;

@@ -128,29 +128,26 @@ async fn a_key_unused_for_twelve_months_is_revoked() {
     assert!(keys::authenticate(&db.pool, &recent_secret).await.unwrap().is_some());
 }
 
-/// Wait until the service listens for changes to the keys (it starts listening as it starts).
-async fn listening(db: &TestDb) {
+/// Wait until the service listens for changes to the keys (it starts listening as it starts) on a
+/// connection other than `not`'s (a backend's pid); the listening backend.
+async fn listening(db: &TestDb, not: Option<i32>) -> i32 {
     for _ in 0..100 {
-        let listeners: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND query LIKE 'LISTEN%tba_api_keys%'",
+        let listener: Option<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%tba_api_keys%' AND pid <> $1",
         )
-        .fetch_one(&db.pool)
+        .bind(not.unwrap_or(0))
+        .fetch_optional(&db.pool)
         .await
         .unwrap();
-        if listeners > 0 {
+        if let Some(pid) = listener {
             // LISTEN has answered: the cache serves once the listener has read that answer.
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            return;
+            return pid;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     panic!("the service never listened for key changes");
-}
-
-/// `logHead` with a key, over HTTP: the status.
-async fn with_key(app: &common::TestApp, key: &str) -> u16 {
-    app.post("/graphql", key, &serde_json::json!({ "query": "{ logHead { position } }" })).await.0
 }
 
 #[tokio::test]
@@ -158,8 +155,8 @@ async fn a_key_checked_once_is_served_from_memory_until_any_key_changes() {
     let db = TestDb::new().await;
     let app = common::TestApp::spawn(&db).await;
     let key = common::gql::key(&db, Role::Analyst, None).await;
-    listening(&db).await;
-    assert_eq!(with_key(&app, &key).await, 200);
+    listening(&db, None).await;
+    assert_eq!(app.log_head_status(&key).await, 200);
 
     // Revoked behind the service's back (no notification): the key it checked is still served from
     // memory, without a round trip.
@@ -171,7 +168,7 @@ async fn a_key_checked_once_is_served_from_memory_until_any_key_changes() {
         .unwrap();
     sqlx::raw_sql("ALTER TABLE api_keys ENABLE TRIGGER api_keys_changed").execute(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
-    assert_eq!(with_key(&app, &key).await, 200, "served from memory");
+    assert_eq!(app.log_head_status(&key).await, 200, "served from memory");
 
     // Any change to a key, from any process, is notified: the service forgets what it holds.
     let other = common::gql::key(&db, Role::Analyst, None).await;
@@ -185,7 +182,7 @@ async fn a_key_revoked_by_another_process_is_refused_and_a_lost_listener_forgets
     let db = TestDb::new().await;
     let app = common::TestApp::spawn(&db).await;
     let key = common::gql::key(&db, Role::Analyst, None).await;
-    assert_eq!(with_key(&app, &key).await, 200);
+    assert_eq!(app.log_head_status(&key).await, 200);
     let revoked = db.tba(&["keys", "revoke", &key[..12]]);
     assert!(revoked.status.success(), "{revoked:?}");
     assert!(app.refused_soon(&key).await, "revoked by the CLI, refused by the service");
@@ -193,16 +190,15 @@ async fn a_key_revoked_by_another_process_is_refused_and_a_lost_listener_forgets
     // The connection that listens for changes is cut: while it is down, every key is read from the
     // database, so a change it cannot hear still takes effect.
     let second = common::gql::key(&db, Role::Analyst, None).await;
-    assert_eq!(with_key(&app, &second).await, 200);
-    let cut: i64 = sqlx::query_scalar(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-         WHERE datname = current_database() AND query LIKE 'LISTEN%tba_api_keys%'",
-    )
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
-    assert_eq!(cut, 1, "one listener");
-    listening(&db).await;
+    let first_listener = listening(&db, None).await;
+    assert_eq!(app.log_head_status(&second).await, 200);
+    let cut: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
+        .bind(first_listener)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert!(cut, "the listener's connection is cut");
+    listening(&db, Some(first_listener)).await;
     sqlx::raw_sql(
         "ALTER TABLE api_keys DISABLE TRIGGER api_keys_changed;
          UPDATE api_keys SET revoked_at = now() WHERE revoked_at IS NULL;
@@ -212,7 +208,7 @@ async fn a_key_revoked_by_another_process_is_refused_and_a_lost_listener_forgets
     .await
     .unwrap();
     assert_eq!(
-        with_key(&app, &second).await,
+        app.log_head_status(&second).await,
         401,
         "the keys held before the connection was lost are read again"
     );

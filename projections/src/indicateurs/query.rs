@@ -343,12 +343,16 @@ async fn from_cube(
     filtre: &Filtre,
 ) -> Result<Vec<(String, Statut, i64)>, sqlx::Error> {
     let cle = dimension.key_sql("uai || ':' || siret", "nullif(niveau, 0)");
-    // Rows are grouped by the columns as stored, and a group's key made once per group.
+    // Rows are grouped by the cube's columns as stored, and a group's key made once per group.
     let colonnes = match dimension {
-        Dimension::National => String::new(),
-        Dimension::Organisme => "uai, siret, ".to_owned(),
-        Dimension::Niveau => "niveau, ".to_owned(),
-        _ => format!("{cle}, "),
+        Dimension::National => "",
+        Dimension::Region => "region, ",
+        Dimension::Departement => "departement, ",
+        Dimension::Academie => "academie, ",
+        Dimension::Organisme => "uai, siret, ",
+        Dimension::Formation => "formation, ",
+        Dimension::Niveau => "niveau, ",
+        Dimension::Source => "source, ",
     };
     let held = |axe: Axe, column: &'static str| cube.holds(axe).then_some(column);
     let conditions = Conditions::of(

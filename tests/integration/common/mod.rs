@@ -236,12 +236,16 @@ impl TestApp {
         answer(request).await
     }
 
+    /// The status of `logHead` asked with `key` (401 for a key refused).
+    pub async fn log_head_status(&self, key: &str) -> u16 {
+        self.post("/graphql", key, &serde_json::json!({ "query": "{ logHead { position } }" })).await.0
+    }
+
     /// Ask `logHead` with `key` until it is refused, for at most two seconds: whether it was (a key
     /// revoked by another process is refused once the change is notified to this one).
     pub async fn refused_soon(&self, key: &str) -> bool {
-        let query = serde_json::json!({ "query": "{ logHead { position } }" });
         for _ in 0..40 {
-            if self.post("/graphql", key, &query).await.0 == 401 {
+            if self.log_head_status(key).await == 401 {
                 return true;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
