@@ -75,6 +75,7 @@ pub async fn perimetre(
 /// most `limit` after `after`; a page that is not empty is recorded in the access journal.
 pub async fn page(
     pool: &PgPool,
+    journal: &access_log::Journal,
     viewer: &Viewer,
     perimetre: &Perimetre,
     date: NaiveDate,
@@ -98,7 +99,7 @@ pub async fn page(
         let ids: Vec<&str> = rows.iter().map(|r| r.dossier_id.as_str()).collect();
         let subject = format!("{} au {date}", statuts.join(","));
         let details = serde_json::json!({ "dossiers": ids, "filtre": format!("{:?}", perimetre.filtre) });
-        access_log::record(pool, viewer.principal()?, "dossiers", &subject, details).await?;
+        journal.record(viewer.principal()?, "dossiers", &subject, details).await?;
     }
     Ok(rows)
 }

@@ -10,17 +10,23 @@ use sqlx::PgPool;
 use crate::auth::access_log;
 use crate::auth::viewer::{AccessError, Viewer};
 
+/// Which page: at most `first` candidates after `after`.
+pub struct Page<'a> {
+    pub first: i64,
+    pub after: Option<&'a str>,
+}
+
 /// A page of the candidates "non concrétisés" of `campagne` with a vœu in the académies `asked`
 /// (within the caller's: ACADEMIE and DREETS keys their territory's, ADMINISTRATEUR and AUDITOR any)
 /// after `after`, at most `first`; and whether more follow. The page is recorded in the access journal.
 pub async fn non_concretises(
     pool: &PgPool,
+    journal: &access_log::Journal,
     viewer: &Viewer,
     campagne: Campagne,
     asked: &[String],
     date: NaiveDate,
-    first: i64,
-    after: Option<&str>,
+    Page { first, after }: Page<'_>,
 ) -> Result<(Vec<NonConcretise>, bool), AccessError> {
     if let Some(unknown) = asked.iter().find(|a| academie_nom(a).is_none()) {
         return Err(AccessError::BadInput {
@@ -40,6 +46,6 @@ pub async fn non_concretises(
         if academies.is_empty() { "toutes académies".to_owned() } else { academies.join(",") }
     );
     let details = serde_json::json!({ "candidats": ids, "after": after });
-    access_log::record(pool, viewer.principal()?, "voeux_non_concretises", &subject, details).await?;
+    journal.record(viewer.principal()?, "voeux_non_concretises", &subject, details).await?;
     Ok((page, more))
 }

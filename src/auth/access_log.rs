@@ -33,18 +33,6 @@ pub fn organisation(principal: &Principal) -> String {
     }
 }
 
-/// Record that `principal` read `subject` through `action`.
-pub async fn record(
-    pool: &PgPool,
-    principal: &Principal,
-    action: &str,
-    subject: &str,
-    details: serde_json::Value,
-) -> Result<(), sqlx::Error> {
-    let who = (principal.key_id, principal.role.as_str(), organisation(principal));
-    insert(pool, who, action, subject, details).await
-}
-
 /// Record what the service did by itself or for an operator at a terminal (no API key): the key id is
 /// nil and the role `SYSTEME`.
 pub async fn record_system(
@@ -114,7 +102,7 @@ impl Journal {
         self.send(principal, reads).await
     }
 
-    /// Record that `principal` read `subject` through `action` (as `record`), batched with other reads.
+    /// Record that `principal` read `subject` through `action`, batched with other reads.
     pub async fn record(
         &self,
         principal: &Principal,

@@ -148,7 +148,8 @@ pub(super) async fn liste(
     };
     let date = question.date();
     let apres = question.apres.clone().unwrap_or_default();
-    let mut rows = match page(&state.pool, &viewer, &perimetre, date, &apres, PAGE + 1).await {
+    let mut rows = match page(&state.pool, &state.journal, &viewer, &perimetre, date, &apres, PAGE + 1).await
+    {
         Ok(rows) => rows,
         Err(error) => return internal(format!("{error:?}")),
     };
@@ -204,7 +205,7 @@ pub(super) async fn export(
         Err(error) => return error.into_response(),
     };
     let date = question.date();
-    let rows = match page(&state.pool, &viewer, &perimetre, date, "", EXPORT_MAX).await {
+    let rows = match page(&state.pool, &state.journal, &viewer, &perimetre, date, "", EXPORT_MAX).await {
         Ok(rows) => rows,
         Err(error) => return internal(format!("{error:?}")),
     };

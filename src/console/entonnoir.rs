@@ -219,7 +219,17 @@ async fn candidats(
         question.academie.iter().map(|a| a.trim().to_owned()).filter(|a| !a.is_empty()).collect();
     let today = Utc::now().date_naive();
     let apres = question.apres.as_deref().filter(|a| !a.is_empty());
-    match app_voeux::non_concretises(&state.pool, &viewer, campagne, &asked, today, first, apres).await {
+    match app_voeux::non_concretises(
+        &state.pool,
+        &state.journal,
+        &viewer,
+        campagne,
+        &asked,
+        today,
+        app_voeux::Page { first, after: apres },
+    )
+    .await
+    {
         Ok((page, more)) => Ok((session, campagne, nom, page, more)),
         Err(error) => Err(refus_acces(error)),
     }

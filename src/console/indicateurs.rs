@@ -181,7 +181,13 @@ async fn demande(
         Ok(filtre) => filtre,
         Err(error) => return Err(super::pages::refus_acces(error)),
     };
-    let connu = question.connu.as_deref().and_then(instant);
+    let connu = match question.connu.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => match instant(c) {
+            Some(instant) => Some(instant),
+            None => return Err(refus(format!("connu : {c:?} n'est pas un instant (AAAA-MM-JJTHH:MM)"))),
+        },
+    };
     Ok((session, Demande { date, compte, par, maille, connu, filtre }))
 }
 

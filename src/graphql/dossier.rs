@@ -430,9 +430,16 @@ impl DossierQuery {
         let perimetre = crate::app::dossiers::perimetre(pool, viewer, statuts, filtre).await?;
         let date = date.map_or_else(|| Utc::now().date_naive(), |d| d.0);
         let after_id = after.clone().unwrap_or_default();
-        let mut rows =
-            crate::app::dossiers::page(pool, viewer, &perimetre, date, &after_id, i64::from(first) + 1)
-                .await?;
+        let mut rows = crate::app::dossiers::page(
+            pool,
+            ctx.data::<access_log::Journal>()?,
+            viewer,
+            &perimetre,
+            date,
+            &after_id,
+            i64::from(first) + 1,
+        )
+        .await?;
         let has_next = rows.len() > first as usize;
         rows.truncate(first as usize);
         let mut connection = Connection::new(after.is_some(), has_next);

@@ -60,15 +60,15 @@ impl PersonnesMutation {
         let base: Base = base_legale.into();
         let command = Effacer { personne, motif, base_legale: base };
         let done = effacer(pool, vault, command, metadata).await.map_err(crate::app::CommandError::from)?;
-        access_log::record(
-            pool,
-            principal,
-            "effacement",
-            &done.personne,
-            serde_json::json!({ "base_legale": base.as_str(), "position": done.position }),
-        )
-        .await
-        .or_internal()?;
+        ctx.data::<access_log::Journal>()?
+            .record(
+                principal,
+                "effacement",
+                &done.personne,
+                serde_json::json!({ "base_legale": base.as_str(), "position": done.position }),
+            )
+            .await
+            .or_internal()?;
         Ok(Effacement {
             personne: done.personne,
             position: done.position,

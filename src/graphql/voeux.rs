@@ -342,12 +342,12 @@ impl VoeuxQuery {
         let date = date.map_or_else(|| Utc::now().date_naive(), |d| d.0);
         let (page, more) = crate::app::voeux::non_concretises(
             pool,
+            ctx.data::<crate::auth::access_log::Journal>()?,
             viewer,
             campagne,
             &asked,
             date,
-            i64::from(first),
-            after.as_deref(),
+            crate::app::voeux::Page { first: i64::from(first), after: after.as_deref() },
         )
         .await?;
         let suivant = if more { page.last().map(|c| c.candidat.clone()) } else { None };

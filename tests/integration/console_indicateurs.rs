@@ -66,13 +66,14 @@ async fn the_dashboard_shows_graphqls_figures_for_the_same_question() {
         async move { request.send().await.unwrap().text().await.unwrap() }
     };
     let today = page("").await;
-    // A niveau or a date that is none is refused, naming the field.
+    // A niveau, a date or an instant that is none is refused, naming the field.
     for (query, field) in [
         ("?niveau=99", "niveau"),
         ("?date=2026-13-01", "date"),
         ("?organisme=pas-un-organisme", "filtre.organismes"),
         ("?annee_formation=9", "filtre.anneesFormation"),
         ("?academie=99", "filtre.academies"),
+        ("?connu=hier", "connu"),
     ] {
         let refused =
             client.get(app.url(&format!("/console/indicateurs{query}"))).header("cookie", &analyste);
