@@ -6,7 +6,8 @@
 //! BENCH_DOSSIERS (default 100,000) synthetic dossiers of `tba demo`'s generator and appends each
 //! dossier's events (inscription, contracts…) in requests of 500 dossiers, as ERP pushes arrive,
 //! alternating chunk by chunk between two scratch databases (`tba_bench_clair`, `tba_bench_scelle`).
-//! Then it reads every dossier back, 500 streams at a time, from each. It prints events/s of each and
+//! Then it reads every dossier back, 500 streams at a time, from each. Autovacuum is off for the log in
+//! both, which are analysed once, between the appends and the reads. It prints events/s of each and
 //! their ratio.
 
 mod support;
@@ -34,6 +35,14 @@ async fn main() -> anyhow::Result<()> {
     {
         let (pool, _) = support::scratch(name, 4).await?;
         organismes::import(&pool, referential.clone(), Metadata::default()).await?;
+        // The planner's statistics are gathered at the same point in both databases (after the
+        // appends), not whenever autovacuum reaches one of them: a read planned without them may launch
+        // parallel workers and JIT for 1,000 rows, in one database and not the other.
+        for table in ["events", "personnes_cles"] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("ALTER TABLE {table} SET (autovacuum_enabled = off)")))
+                .execute(&pool)
+                .await?;
+        }
         stores.push(EventStore::start(pool, StoreConfig { vault, ..StoreConfig::default() }).await?);
     }
     let requests: Vec<Vec<AppendRequest>> = demo
@@ -51,6 +60,11 @@ async fn main() -> anyhow::Result<()> {
                 outcome?;
             }
             append[i] += started.elapsed();
+        }
+    }
+    for store in &stores {
+        for sql in ["VACUUM ANALYZE events", "VACUUM ANALYZE personnes_cles"] {
+            sqlx::raw_sql(sql).execute(store.pool()).await?;
         }
     }
     let streams: Vec<Vec<String>> =
