@@ -6,6 +6,10 @@
 //! INE and all with a birth date and contacts. Into a fresh database (`tba_bench_voeux`) it then
 //! 1. imports it with the release `tba voeux import --source affelnet FILE` (the whole command: both
 //!    readings of the file, every event appended and indexed): rows per second;
+//!    side by side, the baseline: the same events (read back from the log, opened) appended again into
+//!    a second fresh database (`tba_bench_voeux_base`) by the store's batched append (`append_many`,
+//!    one request per candidate, as many events per call as the import writes per transaction, sealed
+//!    under the same master key): the import's rate as a ratio to the log's own for events of that size;
 //! 2. imports the same file again (every vœu unchanged: nothing written);
 //! 3. builds the `voeux` read model from the log;
 //! 4. asks `funnel(source: AFFELNET, rentree, groupBy: ACADEMIE)` BENCH_QUERIES (default 200) times,
@@ -19,13 +23,14 @@
 
 mod support;
 
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
 use chrono::{Datelike, Utc};
 use events::domain::territoire;
-use events::{EventStore, StoreConfig};
+use events::{AppendRequest, EventStore, ExpectedVersion, NewEvent, StoreConfig};
 use projections::voeux::VoeuxProjection;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -35,6 +40,9 @@ use support::http::Server;
 use tba::auth::keys::{self, KeySpec, Role, Scope};
 
 const DB: &str = "tba_bench_voeux";
+const BASE_DB: &str = "tba_bench_voeux_base";
+/// Events per append, as the import writes them per transaction.
+const CHUNK: i64 = 5000;
 const NOMS: &[&str] =
     &["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Le Goff", "N'Diaye"];
 const PRENOMS: &[&str] =
@@ -123,6 +131,49 @@ async fn latencies(address: &str, key: Option<&str>, query: &str, n: usize) -> a
     Ok((support::percentile(&times, 50.0), support::percentile(&times, 99.0)))
 }
 
+/// The baseline: every vœu event of `store`, read back and opened, appended again into a fresh
+/// database by the store's batched append, CHUNK events per call, one request per candidate, sealed for
+/// the same person as the import sealed them. The events and the seconds spent appending.
+async fn append_again(store: &EventStore, config: StoreConfig) -> anyhow::Result<(usize, f64)> {
+    let (base, _) = support::scratch(BASE_DB, 4).await?;
+    let base = EventStore::start(base, config).await?;
+    let (mut after, mut events, mut spent) = (0, 0, std::time::Duration::ZERO);
+    loop {
+        let read = store.read_category("candidat", after, CHUNK).await?;
+        let Some(last) = read.last() else { break };
+        // The person each event was sealed for, as the log stores it.
+        let personnes: HashMap<i64, String> = sqlx::query_as(
+            "SELECT position, data->'candidat'->>'personne' FROM events
+             WHERE position BETWEEN $1 AND $2 AND data->'candidat'->>'personne' IS NOT NULL",
+        )
+        .bind(read[0].position)
+        .bind(last.position)
+        .fetch_all(store.pool())
+        .await?
+        .into_iter()
+        .collect();
+        after = last.position;
+        events += read.len();
+        let mut by_stream: BTreeMap<String, Vec<NewEvent>> = BTreeMap::new();
+        for e in read {
+            let mut new =
+                NewEvent::new(e.event_type, e.data).occurred_at(e.occurred_at).with_metadata(e.metadata);
+            new.personne = personnes.get(&e.position).cloned();
+            by_stream.entry(e.stream_id).or_default().push(new);
+        }
+        let requests: Vec<AppendRequest> = by_stream
+            .into_iter()
+            .map(|(stream, events)| AppendRequest::new(stream, ExpectedVersion::Any, events))
+            .collect();
+        let started = Instant::now();
+        for outcome in base.append_many(requests).await {
+            outcome?;
+        }
+        spent += started.elapsed();
+    }
+    Ok((events, spent.as_secs_f64()))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let rows = env_usize("BENCH_ROWS", 500_000);
@@ -140,15 +191,24 @@ async fn main() -> anyhow::Result<()> {
     let (pool, url) = support::scratch(DB, 4).await?;
 
     let (seconds, report) = import(&url, &file)?;
-    println!("first import: {seconds:.1} s, {:.0} rows/s — {report}", rows as f64 / seconds);
-    let (seconds, report) = import(&url, &file)?;
-    println!("unchanged re-import: {seconds:.1} s, {:.0} rows/s — {report}", rows as f64 / seconds);
+    let import_rate = rows as f64 / seconds;
+    println!("first import: {seconds:.1} s, {import_rate:.0} rows/s — {report}");
 
     // The import sealed the candidates' personal data with the master key of TBA_HOME (`.tba`).
     let home = std::env::var("TBA_HOME").unwrap_or_else(|_| ".tba".to_owned());
     let vault = tba::master_key::vault(&tba::master_key::KeyArgs::default(), std::path::Path::new(&home))?;
     let config = StoreConfig { vault: Some(vault.clone()), ..StoreConfig::default() };
-    let store = EventStore::start(pool.clone(), config).await?;
+    let store = EventStore::start(pool.clone(), config.clone()).await?;
+    let (events, seconds) = append_again(&store, config).await?;
+    let base_rate = events as f64 / seconds;
+    println!(
+        "baseline, the same {events} events appended by append_many, {CHUNK} per call: {seconds:.1} s, \
+         {base_rate:.0} events/s; the import's rows/s are {:.2} of it",
+        import_rate / base_rate
+    );
+
+    let (seconds, report) = import(&url, &file)?;
+    println!("unchanged re-import: {seconds:.1} s, {:.0} rows/s — {report}", rows as f64 / seconds);
     let took = support::built(&store, &VoeuxProjection::default().with_vault(Some(vault))).await?;
     println!("voeux read model built in {:.1} s", took.as_secs_f64());
     store.flush().await?;

@@ -4,8 +4,9 @@
 //! The file is read twice from disk, never whole in memory: first every row is checked (a refused value
 //! refuses the file, and nothing is written; the report names each line and column), then it is read
 //! again and written CHUNK rows at a time, each chunk in one transaction with the import's own index
-//! (`voeux`): a new vœu, or one whose content changed, becomes a `VoeuFormule` event on its candidate's
-//! stream; an unchanged one writes nothing. Last, every vœu of the file's campaigns (source, académie,
+//! (`voeux`; a chunk's personal data is sealed while the chunk before it is written): a new vœu, or one
+//! whose content changed, becomes a `VoeuFormule` event on its candidate's stream; an unchanged one
+//! writes nothing. Last, every vœu of the file's campaigns (source, académie,
 //! rentrée) that the file no longer holds is withdrawn by a `VoeuRetire` event; vœux of other académies,
 //! rentrées or sources are never touched. Imports run one at a time. An import cut short (crash,
 //! SIGTERM) has written whole chunks only; importing the same file again completes it.
@@ -29,7 +30,7 @@ mod write;
 
 use check::{check, read_file};
 pub use columns::{Columns, OPTIONAL, columns};
-use write::{Connu, Ecrit, write};
+use write::{Connu, Ecrit, Pipeline};
 
 /// Rows written per transaction.
 const CHUNK: usize = 5000;
@@ -234,6 +235,7 @@ impl<F: Fn(VoeuEvent) -> NewEvent + Clone + Send + 'static> Writing<'_, F> {
             })
         };
         let mut done = 0;
+        let mut pipeline = Pipeline::new(self.pool, self.vault);
         while let Some(chunk) = receiver.recv().await {
             done += chunk.len() as u64;
             let mut changed = Vec::with_capacity(chunk.len());
@@ -250,9 +252,10 @@ impl<F: Fn(VoeuEvent) -> NewEvent + Clone + Send + 'static> Writing<'_, F> {
                     }
                 }
             }
-            write(self.pool, self.vault, changed).await?;
+            pipeline.push(changed).await?;
             progress(done);
         }
+        pipeline.finish().await?;
         reader
             .await
             .map_err(|e| VoeuxImportError::File(format!("la lecture du fichier a échoué : {e}")))??;
@@ -269,6 +272,7 @@ impl<F: Fn(VoeuEvent) -> NewEvent + Clone + Send + 'static> Writing<'_, F> {
         let mut absent: Vec<(String, Connu)> = known.into_iter().collect();
         absent.sort_by(|a, b| a.0.cmp(&b.0));
         report.retires = absent.len() as u64;
+        let mut pipeline = Pipeline::new(self.pool, self.vault);
         for part in absent.chunks(CHUNK) {
             let withdrawals = part
                 .iter()
@@ -283,8 +287,8 @@ impl<F: Fn(VoeuEvent) -> NewEvent + Clone + Send + 'static> Writing<'_, F> {
                     Ecrit::retrait(retire, k.candidat.clone(), self.event)
                 })
                 .collect();
-            write(self.pool, self.vault, withdrawals).await?;
+            pipeline.push(withdrawals).await?;
         }
-        Ok(())
+        pipeline.finish().await
     }
 }

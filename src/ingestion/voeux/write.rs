@@ -58,14 +58,23 @@ impl Ecrit {
     }
 }
 
-/// Append the events (one request per candidate) and record them in the index, in one transaction.
-pub(super) async fn write(
+/// A chunk of vœux ready to be written: one append request per candidate, its personal data already
+/// sealed, and the index rows of each request's events.
+pub(super) struct Sealed {
+    requests: Vec<AppendRequest>,
+    rows: Vec<Vec<IndexRow>>,
+}
+
+/// Group the rows by candidate and seal their personal data (the persons' keys are read, and created
+/// for new persons, in statements of their own: a key created for a chunk that is never written is
+/// a key without data). None when there is nothing to write.
+pub(super) async fn seal(
     pool: &PgPool,
     vault: Option<&Vault>,
     rows: Vec<Ecrit>,
-) -> Result<(), VoeuxImportError> {
+) -> Result<Option<Sealed>, VoeuxImportError> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let mut by_candidat: BTreeMap<String, (Vec<IndexRow>, Vec<NewEvent>)> = BTreeMap::new();
     for Ecrit { index, event } in rows {
@@ -73,14 +82,27 @@ pub(super) async fn write(
         indexes.push(index);
         events.push(event);
     }
-    let (requests, rows): (Vec<AppendRequest>, Vec<Vec<IndexRow>>) = by_candidat
+    let (mut requests, rows): (Vec<AppendRequest>, Vec<Vec<IndexRow>>) = by_candidat
         .into_iter()
         .map(|(candidat, (indexes, events))| {
             (AppendRequest::new(voeu::stream_id(&candidat), ExpectedVersion::Any, events), indexes)
         })
         .unzip();
+    if let Some(vault) = vault {
+        // A request whose data could not be sealed is never written in clear: the import stops on it.
+        for refused in vault.seal(&mut *pool.acquire().await?, &mut requests).await? {
+            refused?;
+        }
+    }
+    Ok(Some(Sealed { requests, rows }))
+}
+
+/// Append a sealed chunk's events and record them in the index, in one transaction.
+pub(super) async fn write(pool: &PgPool, sealed: Sealed) -> Result<(), VoeuxImportError> {
+    let Sealed { requests, rows } = sealed;
     let mut tx = pool.begin().await?;
-    let outcomes = append_in_transaction(&mut tx, vault, requests).await?;
+    // Sealed already: the store has nothing left to seal.
+    let outcomes = append_in_transaction(&mut tx, None, requests).await?;
     let mut index: Vec<(&IndexRow, i64)> = Vec::new();
     for (rows, outcome) in rows.iter().zip(outcomes) {
         let outcome = outcome?;
@@ -107,4 +129,44 @@ pub(super) async fn write(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Chunks written in order, each sealed while the one before it is written (that chunk's transaction
+/// holds the head of the log meanwhile): the sealing's CPU and key statements run beside the write.
+pub(super) struct Pipeline<'a> {
+    pool: &'a PgPool,
+    vault: Option<&'a Vault>,
+    /// The chunk sealed last, not written yet.
+    sealed: Option<Sealed>,
+}
+
+impl<'a> Pipeline<'a> {
+    pub(super) fn new(pool: &'a PgPool, vault: Option<&'a Vault>) -> Self {
+        Pipeline { pool, vault, sealed: None }
+    }
+
+    /// Write the chunk sealed last while sealing `rows`.
+    pub(super) async fn push(&mut self, rows: Vec<Ecrit>) -> Result<(), VoeuxImportError> {
+        let previous = self.sealed.take();
+        let (written, sealed) = tokio::join!(
+            async {
+                match previous {
+                    Some(previous) => write(self.pool, previous).await,
+                    None => Ok(()),
+                }
+            },
+            seal(self.pool, self.vault, rows)
+        );
+        written?;
+        self.sealed = sealed?;
+        Ok(())
+    }
+
+    /// Write the chunk sealed last.
+    pub(super) async fn finish(mut self) -> Result<(), VoeuxImportError> {
+        match self.sealed.take() {
+            Some(sealed) => write(self.pool, sealed).await,
+            None => Ok(()),
+        }
+    }
 }

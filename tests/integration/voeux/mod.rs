@@ -331,3 +331,50 @@ pub(super) async fn a_newer_file_withdraws_only_the_voeux_of_its_own_campaigns_a
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["errors"][0]["path"], "ligne 3.date_naissance", "{body}");
 }
+
+/// A file of more vœux than one chunk is written chunk after chunk, each sealed while the one before
+/// is written: every vœu once, in the log and in the import's index at its event's position, its
+/// personal data sealed; and a file without most of them withdraws them, over several chunks too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+pub(super) async fn a_file_of_several_chunks_writes_each_voeu_once_sealed_and_indexed_at_its_position() {
+    let t = setup().await;
+    let (r, lyon) = (rentree(), CFA_LYON.0);
+    let rows = |n: usize| -> String {
+        let nom = |i: usize| -> String {
+            (0..4).map(|k| char::from(b'a' + (i / 26usize.pow(k) % 26) as u8)).collect()
+        };
+        (0..n)
+            .map(|i| row("10", &format!("{:09}AA;Nom-{};Ana;;;;;AFF1;;{lyon};1", i + 1, nom(i)), r))
+            .collect()
+    };
+    // Two chunks and a row.
+    let all = format!("{HEADER}\n{}", rows(10_001));
+    let out = t.import_ok("affelnet", "all.csv", &all);
+    assert!(out.contains("10001 vœux formulated, 0 changed, 0 unchanged, 0 withdrawn"), "{out}");
+    let (events, indexed, at_their_event, sealed): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM events WHERE event_type = 'VoeuFormule'),
+                (SELECT count(*) FROM voeux WHERE NOT retire),
+                (SELECT count(*) FROM voeux v JOIN events e ON e.position = v.position
+                 WHERE e.event_type = 'VoeuFormule' AND e.data->>'voeu' = v.voeu),
+                (SELECT count(*) FROM events WHERE event_type = 'VoeuFormule' AND data->'candidat'->>'scelle' IS NOT NULL)",
+    )
+    .fetch_one(&t.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((events, indexed, at_their_event, sealed), (10_001, 10_001, 10_001, 10_001));
+    let head = t.db.head().await;
+    let again = t.import_ok("affelnet", "all-again.csv", &all);
+    assert!(again.contains("0 vœux formulated, 0 changed, 10001 unchanged, 0 withdrawn"), "{again}");
+    assert_eq!(t.db.head().await, head);
+
+    let fewer = format!("{HEADER}\n{}", rows(1));
+    let out = t.import_ok("affelnet", "fewer.csv", &fewer);
+    assert!(out.contains("0 vœux formulated, 0 changed, 1 unchanged, 10000 withdrawn"), "{out}");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM voeux WHERE NOT retire")
+        .fetch_one(&t.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 1);
+    let funnel = t.funnel(&t.admin, "groupBy: ACADEMIE").await;
+    assert_eq!(stages(&funnel), [s("10", [1, 1, 0, 0, 0])], "{funnel}");
+}
