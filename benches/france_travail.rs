@@ -64,8 +64,8 @@ async fn main() -> anyhow::Result<()> {
         tba::ingestion::formations::import(&pool, formations, Metadata::default()).await?;
     }
     let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
-    support::built(&store, &DossiersProjection::default()).await?;
-    support::built(&store, &RupturesProjection::default()).await?;
+    support::caught_up(&store, DossiersProjection::default()).await?;
+    support::caught_up(&store, RupturesProjection::default()).await?;
     let build = support::built(&store, &FranceTravailProjection::default()).await?;
     let head = store.head().await?.position;
     if !build.is_zero() {

@@ -8,8 +8,9 @@
 //! re-push (nothing to append), and the same re-push again with the snapshot digest cache emptied (each
 //! dossier's events read and decided again: the baseline the cache is measured against). Then it deposits the same dossiers under other ERP ids (so, new
 //! dossiers) as one CSV file through `POST /api/v1/imports`, to show that a large file is streamed.
-//! The server runs its projections as in production; each phase starts once the read model has caught
-//! up with the previous one (the catch-up time is printed), so that each rate is the push's own.
+//! The server runs its projections as in production; each phase starts once every projection
+//! (`dossiers`, `ruptures`, `voeux`, `france_travail`) has caught up with the previous one (each one's
+//! catch-up time after the phase's end is printed), so that each rate is the push's own.
 //! It prints dossiers/s of each phase, and the server's peak RSS (VmHWM) and CPU time after each.
 
 use std::time::Duration;
@@ -86,17 +87,17 @@ async fn main() -> anyhow::Result<()> {
         let progress = Progress::new(run, "dossiers", dossiers as u64);
         let report = load::push_all(&base, &batches, concurrency, &progress).await?;
         progress.finish();
-        let caught_up = support::projection_caught_up(&pool).await?;
+        let caught_up = support::projections_caught_up(&pool).await?;
         let spent = cpu_seconds(pid).unwrap_or(0.0);
         let t = &report.totals;
         println!(
-            "{run:>18}: {:>8.0} dossiers/s  ({} accepted, {} rejected, {} events, {:.2} s; read model caught up {:.1} s later; server CPU {:.1} s, peak RSS {} MiB)",
+            "{run:>18}: {:>8.0} dossiers/s  ({} accepted, {} rejected, {} events, {:.2} s; projections caught up {} later; server CPU {:.1} s, peak RSS {} MiB)",
             t.received as f64 / report.elapsed.as_secs_f64(),
             t.accepted,
             t.rejected,
             t.events,
             report.elapsed.as_secs_f64(),
-            caught_up.as_secs_f64(),
+            support::caught_up_text(&caught_up),
             spent - cpu,
             support::http::status_kb(pid, "VmHWM:").unwrap_or(0) / 1024,
         );
@@ -116,9 +117,9 @@ async fn main() -> anyhow::Result<()> {
     let answer: serde_json::Value = response.json().await?;
     anyhow::ensure!(status.is_success(), "the import was refused: {answer}");
     let elapsed = started.elapsed().as_secs_f64();
-    let caught_up = support::projection_caught_up(&pool).await?;
+    let caught_up = support::projections_caught_up(&pool).await?;
     println!(
-        "{:>18}: {:>8.0} dossiers/s  ({} accepted, {} rejected, {} events, {:.2} s, a {:.1} MB CSV; read model caught up {:.1} s later; server CPU {:.1} s, peak RSS {} MiB)",
+        "{:>18}: {:>8.0} dossiers/s  ({} accepted, {} rejected, {} events, {:.2} s, a {:.1} MB CSV; projections caught up {} later; server CPU {:.1} s, peak RSS {} MiB)",
         "CSV file deposit",
         answer["received"].as_f64().unwrap_or(0.0) / elapsed,
         answer["accepted"],
@@ -126,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
         answer["events"],
         elapsed,
         size as f64 / 1e6,
-        caught_up.as_secs_f64(),
+        support::caught_up_text(&caught_up),
         cpu_seconds(pid).unwrap_or(0.0) - cpu,
         support::http::status_kb(pid, "VmHWM:").unwrap_or(0) / 1024,
     );

@@ -3,7 +3,8 @@
 //!
 //! It takes the large log of the read-side benchmarks (BENCH_DOSSIERS, default 1,000,000 dossiers of
 //! `tba demo`'s generator), adds the demo's Missions Locales (one per département) if the log has none,
-//! and brings the `dossiers` and `ruptures` read models up to the head (timing the `ruptures` build).
+//! and brings the `dossiers` and `ruptures` read models up to the head (from their checkpoints, as the
+//! service would; timing the `ruptures` build when there was none).
 //! Then, against the release `tba serve` (its projections running):
 //! 1. **latency**: BENCH_RUPTURES (default 200) times, one after the other, a rupture is appended to the
 //!    log for a random young apprentice (a `RuptureEnregistree` of their ongoing contract, yesterday, at
@@ -52,7 +53,7 @@ async fn main() -> anyhow::Result<()> {
     let today = Utc::now().date_naive();
     let (pool, store, build) = support::ruptures::queue_log(dossiers, today).await?;
     let head = store.head().await?.position;
-    if !build.is_zero() {
+    if let Some(build) = build {
         println!("ruptures built from {head} events in {:.1} s", build.as_secs_f64());
     }
     let (entries, visible, largest): (i64, i64, i64) = sqlx::query_as(

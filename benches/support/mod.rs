@@ -86,6 +86,45 @@ pub fn percentiles(sorted: &[f64]) -> String {
     )
 }
 
+/// Wait until every projection the server runs (`dossiers`, `ruptures`, `voeux`, `france_travail`) has
+/// applied the whole log as it is now; how long each took, in that order.
+pub async fn projections_caught_up(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(&'static str, Duration)>> {
+    use projections::runtime::{Projector, checkpoint_name};
+    fn named<P: Projector>(p: P) -> (&'static str, String) {
+        (p.name(), checkpoint_name(p.name(), p.version()))
+    }
+    let names = [
+        named(projections::dossiers::DossiersProjection::default()),
+        named(projections::ruptures::RupturesProjection::default()),
+        named(projections::voeux::VoeuxProjection::default()),
+        named(projections::france_travail::FranceTravailProjection::default()),
+    ];
+    let started = std::time::Instant::now();
+    let head: i64 = sqlx::query_scalar("SELECT position FROM log_head").fetch_one(pool).await?;
+    let mut done: Vec<Option<Duration>> = vec![None; names.len()];
+    while done.iter().any(Option::is_none) {
+        for ((_, checkpoint), done) in names.iter().zip(&mut done) {
+            if done.is_none() {
+                let at: i64 =
+                    sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM checkpoints WHERE name = $1")
+                        .bind(checkpoint)
+                        .fetch_one(pool)
+                        .await?;
+                if at >= head {
+                    *done = Some(started.elapsed());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(names.iter().zip(done).map(|((name, _), d)| (*name, d.unwrap_or_default())).collect())
+}
+
+/// The projections' catch-up times, for a line of output: `dossiers 1.2 s, ruptures 3.4 s, …`.
+pub fn caught_up_text(times: &[(&str, Duration)]) -> String {
+    times.iter().map(|(name, d)| format!("{name} {:.1} s", d.as_secs_f64())).collect::<Vec<_>>().join(", ")
+}
+
 /// The checkpoint name of the `dossiers` projection's current version.
 /// Wait until the server's `dossiers` projection has applied the whole log; how long that took.
 pub async fn projection_caught_up(pool: &sqlx::PgPool) -> anyhow::Result<Duration> {
@@ -216,21 +255,20 @@ async fn checkpoint(store: &EventStore, name: &str) -> anyhow::Result<i64> {
 
 /// Bring `projector`'s live read model up to the head of the log: run it as `tba serve` does from its
 /// checkpoint when it has one (a few events appended by an earlier program cost seconds, not a
-/// rebuild), else build it (`built`).
+/// rebuild), else build it (`built`). How long the build took, when it built one.
 pub async fn caught_up<P: projections::runtime::Projector>(
     store: &EventStore,
     projector: P,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<std::time::Duration>> {
     use projections::runtime::checkpoint_name;
     let head = store.head().await?.position;
     let name = checkpoint_name(projector.name(), projector.version());
     let position = checkpoint(store, &name).await?;
     if position == 0 {
-        built(store, &projector).await?;
-        return Ok(());
+        return Ok(Some(built(store, &projector).await?));
     }
     if position >= head {
-        return Ok(());
+        return Ok(None);
     }
     println!("catching up {} ({position} of {head} events projected)", projector.name());
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -250,7 +288,7 @@ pub async fn caught_up<P: projections::runtime::Projector>(
     }
     stop.send(true)?;
     runner.await?;
-    Ok(())
+    Ok(None)
 }
 
 /// Bring `projector`'s live read model up to the head of the log, by a rebuild when it is behind;

@@ -39,19 +39,19 @@ impl MlKeys {
 }
 
 /// The large log of `dossiers` with the demo's Missions Locales, its `dossiers` and `ruptures` read
-/// models up to its head: its pool, the store on it, and how long building `ruptures` took (zero
-/// when it was up to date).
+/// models up to its head (caught up from their checkpoints when they have one): its pool, the store on
+/// it, and how long building `ruptures` took when it was built from nothing.
 pub async fn queue_log(
     dossiers: usize,
     today: NaiveDate,
-) -> anyhow::Result<(PgPool, EventStore, std::time::Duration)> {
+) -> anyhow::Result<(PgPool, EventStore, Option<std::time::Duration>)> {
     use projections::dossiers::DossiersProjection;
     use projections::ruptures::RupturesProjection;
     let pool = super::large_log(dossiers, true, today).await?;
     missions_locales(&pool).await?;
     let store = EventStore::start(pool.clone(), events::StoreConfig::default()).await?;
-    super::built(&store, &DossiersProjection::default()).await?;
-    let build = super::built(&store, &RupturesProjection::default()).await?;
+    super::caught_up(&store, DossiersProjection::default()).await?;
+    let build = super::caught_up(&store, RupturesProjection::default()).await?;
     Ok((pool, store, build))
 }
 
