@@ -104,15 +104,8 @@ pub async fn projections_caught_up(pool: &sqlx::PgPool) -> anyhow::Result<Vec<(&
     let mut done: Vec<Option<Duration>> = vec![None; names.len()];
     while done.iter().any(Option::is_none) {
         for ((_, checkpoint), done) in names.iter().zip(&mut done) {
-            if done.is_none() {
-                let at: i64 =
-                    sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM checkpoints WHERE name = $1")
-                        .bind(checkpoint)
-                        .fetch_one(pool)
-                        .await?;
-                if at >= head {
-                    *done = Some(started.elapsed());
-                }
+            if done.is_none() && self::checkpoint(pool, checkpoint).await? >= head {
+                *done = Some(started.elapsed());
             }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -125,7 +118,6 @@ pub fn caught_up_text(times: &[(&str, Duration)]) -> String {
     times.iter().map(|(name, d)| format!("{name} {:.1} s", d.as_secs_f64())).collect::<Vec<_>>().join(", ")
 }
 
-/// The checkpoint name of the `dossiers` projection's current version.
 /// Wait until the server's `dossiers` projection has applied the whole log; how long that took.
 pub async fn projection_caught_up(pool: &sqlx::PgPool) -> anyhow::Result<Duration> {
     let started = std::time::Instant::now();
@@ -154,6 +146,7 @@ pub async fn admin_key(pool: &PgPool) -> anyhow::Result<String> {
     Ok(tba::auth::keys::create(pool, &spec).await?.1)
 }
 
+/// The checkpoint name of the `dossiers` projection's current version.
 pub fn dossiers_checkpoint() -> String {
     use projections::runtime::{Projector, checkpoint_name};
     let projection = projections::dossiers::DossiersProjection::default();
@@ -246,10 +239,10 @@ pub fn last_three_school_years(today: NaiveDate) -> (NaiveDate, i64) {
 }
 
 /// The position of the checkpoint `name` (0 when there is none).
-async fn checkpoint(store: &EventStore, name: &str) -> anyhow::Result<i64> {
+async fn checkpoint(pool: &PgPool, name: &str) -> anyhow::Result<i64> {
     Ok(sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM checkpoints WHERE name = $1")
         .bind(name)
-        .fetch_one(store.pool())
+        .fetch_one(pool)
         .await?)
 }
 
@@ -263,7 +256,7 @@ pub async fn caught_up<P: projections::runtime::Projector>(
     use projections::runtime::checkpoint_name;
     let head = store.head().await?.position;
     let name = checkpoint_name(projector.name(), projector.version());
-    let position = checkpoint(store, &name).await?;
+    let position = checkpoint(store.pool(), &name).await?;
     if position == 0 {
         return Ok(Some(built(store, &projector).await?));
     }
@@ -279,7 +272,7 @@ pub async fn caught_up<P: projections::runtime::Projector>(
         stopped,
     ));
     loop {
-        let now = checkpoint(store, &name).await?;
+        let now = checkpoint(store.pool(), &name).await?;
         if now >= head {
             break;
         }
@@ -300,7 +293,7 @@ pub async fn built<P: projections::runtime::Projector>(
     use projections::runtime::checkpoint_name;
     let head = store.head().await?.position;
     let name = checkpoint_name(projector.name(), projector.version());
-    let position = checkpoint(store, &name).await?;
+    let position = checkpoint(store.pool(), &name).await?;
     if position >= head {
         return Ok(std::time::Duration::ZERO);
     }

@@ -96,9 +96,9 @@ impl Journal {
     pub async fn record_many(
         &self,
         principal: &Principal,
-        reads: &[(String, String)],
+        reads: Vec<(String, String)>,
     ) -> Result<(), sqlx::Error> {
-        let reads = reads.iter().map(|(a, s)| (a.clone(), s.clone(), serde_json::json!({}))).collect();
+        let reads = reads.into_iter().map(|(a, s)| (a, s, serde_json::json!({}))).collect();
         self.send(principal, reads).await
     }
 

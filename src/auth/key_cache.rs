@@ -109,22 +109,16 @@ impl KeyCache {
         }
         let (cache, pool) = (Arc::downgrade(&self.state), pool.clone());
         runtime.spawn(async move {
-            let mut backoff = Duration::from_millis(100);
-            loop {
+            let lost = "key change notifications lost, checking keys in the database";
+            events::store::reconnecting(&pool, lost, || async {
                 let outcome = listen_once(&cache, &pool).await;
+                // Nothing is served from memory until the next connection listens.
                 if !reset_weak(&cache, false) {
-                    return;
+                    return Ok(false);
                 }
-                match outcome {
-                    Ok(()) => backoff = Duration::from_millis(100),
-                    Err(_) if pool.is_closed() => return,
-                    Err(error) => {
-                        tracing::warn!(%error, "key change notifications lost, checking keys in the database");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                    }
-                }
-            }
+                outcome.map(|()| true)
+            })
+            .await;
         });
     }
 }

@@ -55,7 +55,7 @@ impl async_graphql::dataloader::Loader<Lecture> for Loaders {
         let reads: Vec<(String, String)> =
             keys.iter().map(|k| (k.action.to_owned(), k.subject.clone())).collect();
         self.journal
-            .record_many(principal, &reads)
+            .record_many(principal, reads)
             .await
             .map_err(|e| std::sync::Arc::new(super::error::internal(e)))?;
         Ok(keys.iter().map(|k| (k.clone(), ())).collect())

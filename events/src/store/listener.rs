@@ -5,6 +5,7 @@
 //! reconnection the head and the checkpoints are read again from the database, which stays the truth.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use sqlx::PgPool;
@@ -25,14 +26,28 @@ pub(super) fn spawn(pool: PgPool, head: watch::Sender<i64>, checkpoints: Checkpo
 }
 
 async fn listen(pool: &PgPool, head: &watch::Sender<i64>, checkpoints: &Checkpoints) {
+    reconnecting(pool, "event notifications lost, reconnecting", || async {
+        listen_once(pool, head, checkpoints).await.map(|()| true)
+    })
+    .await;
+}
+
+/// Run `session` (the life of one LISTEN connection on `pool`: `Ok(true)` when it dropped, `Ok(false)`
+/// to stop) again and again, waiting longer after each one that could not be made (`Err`, logged
+/// with `lost`), until it says to stop or the pool is closed (the process is shutting down).
+pub async fn reconnecting<F, S>(pool: &PgPool, lost: &str, mut session: F)
+where
+    F: FnMut() -> S,
+    S: Future<Output = Result<bool, sqlx::Error>>,
+{
     let mut backoff = Duration::from_millis(100);
     loop {
-        match listen_once(pool, head, checkpoints).await {
-            Ok(()) => backoff = Duration::from_millis(100),
-            // The service is shutting down.
+        match session().await {
+            Ok(true) => backoff = Duration::from_millis(100),
+            Ok(false) => return,
             Err(_) if pool.is_closed() => return,
             Err(error) => {
-                tracing::warn!(%error, "event notifications lost, reconnecting");
+                tracing::warn!(%error, "{lost}");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }

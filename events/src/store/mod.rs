@@ -17,6 +17,7 @@ use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use batch::append_in_transaction;
+pub use listener::reconnecting;
 pub use read::{category_by_stream, head as log_head, streams_until};
 pub use subscribe::Subscription;
 

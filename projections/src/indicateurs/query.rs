@@ -2,7 +2,7 @@
 //! among dossiers matching F" (domain.md §6).
 //!
 //! The first cube holding every dimension the query names answers it by reading one row per cell plus
-//! at most a month (or a week) of daily changes, and the changes still pending. A query no cube holds (organisme or formation together with an age
+//! at most a month (or ten days) of daily changes, and the changes still pending. A query no cube holds (organisme or formation together with an age
 //! band or année de formation, or organisme with formation) is answered from `rm_dossiers`, narrowed
 //! first by the organisme or formation it names (indexed); both paths count with the same segments, and
 //! a test holds them equal.
@@ -127,6 +127,20 @@ impl Dimension {
             Dimension::Formation => "formation".into(),
             Dimension::Niveau => format!("coalesce({niveau}::text, '')"),
             Dimension::Source => "source".into(),
+        }
+    }
+
+    /// The stored columns its key is made of, each followed by `, ` (none for NATIONAL).
+    fn columns_sql(self) -> &'static str {
+        match self {
+            Dimension::National => "",
+            Dimension::Region => "region, ",
+            Dimension::Departement => "departement, ",
+            Dimension::Academie => "academie, ",
+            Dimension::Organisme => "uai, siret, ",
+            Dimension::Formation => "formation, ",
+            Dimension::Niveau => "niveau, ",
+            Dimension::Source => "source, ",
         }
     }
 }
@@ -344,16 +358,7 @@ async fn from_cube(
 ) -> Result<Vec<(String, Statut, i64)>, sqlx::Error> {
     let cle = dimension.key_sql("uai || ':' || siret", "nullif(niveau, 0)");
     // Rows are grouped by the cube's columns as stored, and a group's key made once per group.
-    let colonnes = match dimension {
-        Dimension::National => "",
-        Dimension::Region => "region, ",
-        Dimension::Departement => "departement, ",
-        Dimension::Academie => "academie, ",
-        Dimension::Organisme => "uai, siret, ",
-        Dimension::Formation => "formation, ",
-        Dimension::Niveau => "niveau, ",
-        Dimension::Source => "source, ",
-    };
+    let colonnes = dimension.columns_sql();
     let held = |axe: Axe, column: &'static str| cube.holds(axe).then_some(column);
     let conditions = Conditions::of(
         filtre,
