@@ -4,7 +4,7 @@ use chrono::{Datelike, Months, NaiveDate};
 
 /// The days a cube stores each cell's sum on: a query reads the sums of the last such day before its
 /// date, then the daily changes since. Weekly sums cost about four times the sum rows of monthly ones,
-/// and read a week of changes at most instead of a month: they are kept for the cubes with many cells
+/// and read ten days of changes at most (the 22nd to the 31st) instead of a month: they are kept for the cubes with many cells
 /// (by organisme and formation, a few hundred thousand changes in a rentrée month).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ancrage {
