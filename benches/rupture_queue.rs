@@ -17,8 +17,9 @@
 //!    Missions Locales, with that Mission Locale's key (500 prepared requests: the 100 largest queues
 //!    and 400 others at random; BENCH_PAGE_QUERY replaces the query).
 //!
-//!    Each load is followed by the same load of `logHead` (public, one indexed read): the machine's own
-//!    tail, side by side.
+//!    Each load is followed by the same pages with the identities folded from each dossier's events
+//!    (the queue's dossiers' sealed identities set aside meanwhile), then the same load of `logHead`
+//!    (public, one indexed read): the machine's own tail, side by side.
 //!
 //! It prints the queue's size, the latency percentiles and wrk's figures.
 
@@ -115,10 +116,37 @@ async fn main() -> anyhow::Result<()> {
             "  ruptures(first: 20), {} Missions Locales, {connections} connections: {report}",
             mls.len() + others.len()
         );
+        // The same pages with the identities folded from each dossier's events, as before the rows
+        // kept them sealed: the queue's dossiers' sealed identities set aside for the load.
+        identities_kept(&pool, false).await?;
+        let folded = wrk(&address, &requests, connections, seconds);
+        identities_kept(&pool, true).await?;
+        println!("  the same, identities folded from the log, {connections} connections: {}", folded?);
         let report = wrk(&address, &baseline, connections, seconds)?;
         println!("  baseline logHead, {connections} connections: {report}");
     }
     check(&address, &requests, "ruptures").await?;
     server.stop();
+    Ok(())
+}
+
+/// Set aside (`kept` false) or put back the sealed identities of the queue's dossiers' rows: without
+/// them, the service folds each dossier's events for its identity.
+async fn identities_kept(pool: &sqlx::PgPool, kept: bool) -> anyhow::Result<()> {
+    let statements: &[&str] = if kept {
+        &[
+            "UPDATE rm_dossiers d SET apprenant = b.apprenant FROM bench_identites b WHERE b.dossier_id = d.dossier_id",
+            "DROP TABLE bench_identites",
+        ]
+    } else {
+        &[
+            "CREATE TABLE bench_identites AS SELECT dossier_id, apprenant FROM rm_dossiers
+             WHERE apprenant IS NOT NULL AND dossier_id IN (SELECT dossier_id FROM rm_ruptures)",
+            "UPDATE rm_dossiers d SET apprenant = NULL FROM bench_identites b WHERE b.dossier_id = d.dossier_id",
+        ]
+    };
+    for statement in statements {
+        sqlx::query(*statement).execute(pool).await?;
+    }
     Ok(())
 }

@@ -68,6 +68,15 @@ impl CopyRows {
         }
     }
 
+    /// A `bytea` field, in hex (`\\x…`: COPY's escape of the backslash, then bytea's hex form).
+    pub fn optional_bytes(&mut self, value: Option<&[u8]>) -> &mut Self {
+        let Some(bytes) = value else { return self.null() };
+        self.separate();
+        self.buffer.extend_from_slice(b"\\\\x");
+        self.buffer.extend_from_slice(hex::encode(bytes).as_bytes());
+        self
+    }
+
     pub fn end_row(&mut self) {
         self.buffer.push(b'\n');
         self.fields = 0;
@@ -109,8 +118,12 @@ mod tests {
     fn fields_are_tab_separated_and_escaped() {
         let mut rows = CopyRows::default();
         rows.text("a\tb\\c\nd").plain(42).null().optional_text(Some("é")).optional(None::<i16>);
+        rows.optional_bytes(Some(&[0x01, 0xab])).optional_bytes(None);
         rows.end_row();
-        assert_eq!(String::from_utf8(rows.buffer).unwrap_or_default(), "a\\tb\\\\c\\nd\t42\t\\N\té\t\\N\n");
+        assert_eq!(
+            String::from_utf8(rows.buffer).unwrap_or_default(),
+            "a\\tb\\\\c\\nd\t42\t\\N\té\t\\N\t\\\\x01ab\t\\N\n"
+        );
         assert_eq!(rows.rows, 1);
     }
 }

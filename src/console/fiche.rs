@@ -15,6 +15,7 @@ use chrono::{NaiveDate, Utc};
 use events::RecordedEvent;
 use events::fil::Cote;
 use events::rupture::{MotifSuivi, Situation};
+use projections::dossiers::identite;
 use projections::ruptures::collaboration::{self, Collaboration};
 use projections::ruptures::entree::age;
 use projections::ruptures::{fil, query};
@@ -31,34 +32,49 @@ use crate::auth::viewer::Viewer;
 const RATTRAPAGE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The identity in a dossier's or a DECA contract's events (personal data already opened).
-fn identite(events: &[RecordedEvent]) -> Option<Identite> {
+fn identite(events: &[RecordedEvent]) -> Option<identite::Identite> {
     if events.first().is_some_and(|e| e.stream_id.starts_with("deca-")) {
         let contrat = events::deca::contrat_de(events)?;
-        let a = contrat.contrat.apprenti;
-        return Some(Identite {
-            nom: a.nom.to_uppercase(),
-            prenom: a.prenom,
-            telephone: a.telephone.map(|t| t.to_string()),
-            email: a.email.map(|e| e.to_string()),
-        });
+        return identite::Identite::of_apprenti(&contrat.contrat.apprenti);
     }
-    let p = events::dossier::Dossier::from_log(events.iter()).inscription?.personnel;
-    Some(Identite {
-        nom: p.nom,
-        prenom: p.prenom,
-        telephone: p.coordonnees.telephone.map(|t| t.to_string()),
-        email: p.coordonnees.email.map(|e| e.to_string()),
-    })
+    identite::Identite::of_personnel(
+        &events::dossier::Dossier::from_log(events.iter()).inscription?.personnel,
+    )
 }
 
-/// The identities of these entries' dossiers, by dossier id, read in one query.
+impl From<identite::Identite> for Identite {
+    fn from(i: identite::Identite) -> Identite {
+        Identite { nom: i.nom, prenom: i.prenom, telephone: i.telephone, email: i.email }
+    }
+}
+
+/// The identities of these entries' dossiers, by dossier id: those kept sealed in the dossiers' rows,
+/// the others folded from their events (read in one query). An erased person has none.
 pub(super) async fn identites(
     state: &AppState,
     dossiers: &[&str],
 ) -> Result<HashMap<String, Identite>, String> {
-    let streams: Vec<String> = dossiers.iter().map(|d| stream_of(d).to_owned()).collect();
-    let read = state.store.read_streams(&streams).await.map_err(|e| e.to_string())?;
-    Ok(dossiers.iter().filter_map(|d| Some(((*d).to_owned(), identite(read.get(stream_of(d))?)?))).collect())
+    let ids: Vec<String> = dossiers.iter().map(|d| (*d).to_owned()).collect();
+    let kept = match state.store.vault() {
+        Some(vault) => {
+            let mut conn = state.pool.acquire().await.map_err(|e| e.to_string())?;
+            identite::lire(&mut conn, vault, &ids).await.map_err(|e| e.to_string())?
+        }
+        None => HashMap::new(),
+    };
+    let streams: Vec<String> =
+        dossiers.iter().filter(|d| !kept.contains_key(**d)).map(|d| stream_of(d).to_owned()).collect();
+    let read = if streams.is_empty() {
+        HashMap::new()
+    } else {
+        state.store.read_streams(&streams).await.map_err(|e| e.to_string())?
+    };
+    let folded = dossiers.iter().filter_map(|d| Some(((*d).to_owned(), identite(read.get(stream_of(d))?)?)));
+    let opened = kept.into_iter().filter_map(|(d, lue)| match lue {
+        identite::Lue::Identite(i) => Some((d, *i)),
+        identite::Lue::Effacee => None,
+    });
+    Ok(folded.chain(opened).map(|(d, i)| (d, i.into())).collect())
 }
 
 /// The stream of an entry's dossier (a DECA contract's dossier id names its année).
@@ -329,7 +345,7 @@ pub(super) async fn afficher(
         nav: super::pages::Nav::of(&session),
         csrf: session.csrf.clone(),
         entree: ligne.entree.clone(),
-        identite: identite(&events).unwrap_or_default(),
+        identite: identite(&events).map(Into::into).unwrap_or_default(),
         age: age(ligne.date_de_naissance, jour),
         date_rupture: ligne.date_rupture.format("%d/%m/%Y").to_string(),
         jours: ligne.jours_depuis_rupture,

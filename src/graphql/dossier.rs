@@ -14,6 +14,7 @@ use std::sync::Arc;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::dataloader::{DataLoader, Loader};
 use events::RecordedEvent;
+use projections::dossiers::identite;
 use projections::dossiers::query::{self, DossierRow};
 
 use sqlx::PgPool;
@@ -48,6 +49,26 @@ impl Loader<DossierStream> for Loaders {
         let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
         let streams = self.store.read_streams(&ids).await.or_internal().map_err(Arc::new)?;
         Ok(streams.into_iter().map(|(id, events)| (DossierStream(id), Arc::new(events))).collect())
+    }
+}
+
+/// A person whose data key opens the identity kept in their dossiers' rows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CleDePersonne(pub String);
+
+impl Loader<CleDePersonne> for Loaders {
+    /// Erased persons (and those without a key) are absent.
+    type Value = events::personal::DataKey;
+    type Error = Arc<Error>;
+
+    async fn load(&self, keys: &[CleDePersonne]) -> Result<HashMap<CleDePersonne, Self::Value>, Self::Error> {
+        let vault = self.store.vault().ok_or_else(|| {
+            Arc::new(super::error::internal("sealed personal data, and this process has no master key"))
+        })?;
+        let personnes: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let mut conn = self.pool.acquire().await.or_internal().map_err(Arc::new)?;
+        let found = vault.keys(&mut conn, &personnes).await.or_internal().map_err(Arc::new)?;
+        Ok(found.into_iter().filter_map(|(p, key)| Some((CleDePersonne(p), key?))).collect())
     }
 }
 
@@ -171,13 +192,8 @@ impl Dossier {
 
     /// The person key: a pseudonym of the learner (normalised NOM, first prénom, birth date), the same
     /// in all their dossiers; what `effacerPersonne` and `tba personnes effacer` take.
-    async fn personne(&self, ctx: &Context<'_>) -> Result<Option<String>, Error> {
-        let events = self.events(ctx).await?;
-        if self.is_deca() {
-            return Ok(events::deca::contrat_de(events.iter()).map(|c| c.personne));
-        }
-        let dossier = events::dossier::Dossier::from_log(events.iter());
-        Ok(dossier.inscription.map(|i| i.personne.identite))
+    async fn personne(&self) -> Option<&str> {
+        Some(&self.row.personne)
     }
 
     /// Where its figures come from: an ERP, a file, or (for an organisme that never transmitted) the
@@ -258,29 +274,28 @@ impl Dossier {
     /// the access journal, however the dossier was reached).
     async fn apprenant(&self, ctx: &Context<'_>) -> Result<Option<Apprenant>, Error> {
         super::loaders::lecture(ctx, "apprenant", &self.row.dossier_id).await?;
-        let events = self.events(ctx).await?;
-        if self.is_deca() {
-            return Ok(events::deca::contrat_de(events.iter()).map(|c| apprenant_deca(c.contrat.apprenti)));
+        if let Some(sealed) = &self.row.apprenant {
+            // Kept sealed in the row: the person's key opens it, without the dossier's events.
+            let loader = ctx.data::<DataLoader<Loaders>>()?;
+            let key =
+                loader.load_one(CleDePersonne(self.row.personne.clone())).await.map_err(|e| (*e).clone())?;
+            let lue = identite::lue(sealed, key.as_ref(), &self.row.personne, &self.row.dossier_id)
+                .or_internal()?;
+            return Ok(Some(match lue {
+                identite::Lue::Identite(i) => apprenant_of(*i),
+                identite::Lue::Effacee => Apprenant::erased(),
+            }));
         }
-        let dossier = events::dossier::Dossier::from_log(events.iter());
-        Ok(dossier.inscription.map(|i| {
-            let p = i.personnel;
-            let c = p.coordonnees;
-            let kept = |v: String| (!p.efface).then_some(v);
-            Apprenant {
-                efface: p.efface,
-                nom: kept(p.nom),
-                prenom: kept(p.prenom),
-                date_de_naissance: (!p.efface).then_some(Date(p.date_de_naissance)),
-                ine: p.ine.map(|i| i.to_string()),
-                email: c.email.map(|e| e.to_string()),
-                telephone: c.telephone.map(|t| t.to_string()),
-                adresse: c.adresse,
-                code_postal: c.code_postal.map(|c| c.to_string()),
-                code_commune_insee: c.code_commune_insee.map(|c| c.to_string()),
-                responsables_mails: c.responsables_mails.iter().map(ToString::to_string).collect(),
-            }
-        }))
+        // Else (no master key, or the person erased), the identity the log's events give.
+        let events = self.events(ctx).await?;
+        let identite = if self.is_deca() {
+            events::deca::contrat_de(events.iter())
+                .map(|c| identite::Identite::of_apprenti(&c.contrat.apprenti))
+        } else {
+            let dossier = events::dossier::Dossier::from_log(events.iter());
+            dossier.inscription.map(|i| identite::Identite::of_personnel(&i.personnel))
+        };
+        Ok(identite.map(|i| i.map_or_else(Apprenant::erased, apprenant_of)))
     }
 
     /// Its contracts, by start day, as the log last recorded them.
@@ -338,20 +353,38 @@ impl Dossier {
     }
 }
 
-fn apprenant_deca(a: events::deca::ApprentiDeca) -> Apprenant {
-    let kept = |v: String| (!a.efface).then_some(v);
+fn apprenant_of(i: identite::Identite) -> Apprenant {
     Apprenant {
-        efface: a.efface,
-        nom: kept(a.nom.to_uppercase()),
-        prenom: kept(a.prenom),
-        date_de_naissance: (!a.efface).then_some(Date(a.date_de_naissance)),
-        ine: a.ine.map(|i| i.to_string()),
-        email: a.email.map(|e| e.to_string()),
-        telephone: a.telephone.map(|t| t.to_string()),
-        adresse: a.adresse,
-        code_postal: a.code_postal,
-        code_commune_insee: a.code_commune_insee,
-        responsables_mails: Vec::new(),
+        efface: false,
+        nom: Some(i.nom),
+        prenom: Some(i.prenom),
+        date_de_naissance: Some(Date(i.date_de_naissance)),
+        ine: i.ine,
+        email: i.email,
+        telephone: i.telephone,
+        adresse: i.adresse,
+        code_postal: i.code_postal,
+        code_commune_insee: i.code_commune_insee,
+        responsables_mails: i.responsables_mails,
+    }
+}
+
+impl Apprenant {
+    /// An erased learner: nothing that identifies them.
+    fn erased() -> Apprenant {
+        Apprenant {
+            efface: true,
+            nom: None,
+            prenom: None,
+            date_de_naissance: None,
+            ine: None,
+            email: None,
+            telephone: None,
+            adresse: None,
+            code_postal: None,
+            code_commune_insee: None,
+            responsables_mails: Vec::new(),
+        }
     }
 }
 

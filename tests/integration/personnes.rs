@@ -150,6 +150,20 @@ async fn an_erased_person_is_gone_from_every_read_and_the_log_still_verifies() {
     let personne = before["data"]["dossier"]["personne"].as_str().unwrap().to_owned();
     assert_eq!(personne, entree, "the queue's entry is the person key");
     assert!(t.secrets_stored().await > 0, "the read models and the journal hold the person before");
+    // The dossier's row keeps the identity, sealed under the person's key (what the page read).
+    let kept = |t: &Setup| {
+        let pool = t.db.pool.clone();
+        let personne = personne.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<Vec<u8>>>("SELECT apprenant FROM rm_dossiers WHERE personne = $1")
+                .bind(&personne)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let sealed = kept(&t).await.expect("the row keeps the identity sealed");
+    assert!(!String::from_utf8_lossy(&sealed).to_lowercase().contains("effacable"));
     let indicateurs = t.gql(&t.admin, INDICATEURS).await;
     let funnel_query = format!(
         "{{ funnel(source: AFFELNET, rentree: {rentree}) {{ voeux candidats inscrits apprentis }} }}"
@@ -187,6 +201,21 @@ async fn an_erased_person_is_gone_from_every_read_and_the_log_still_verifies() {
         assert!(apprenant[field].is_null(), "{field}: {after}");
     }
     assert_eq!(t.secrets_stored().await, 0, "no read model or journal holds the person any more");
+    assert_eq!(kept(&t).await, None, "the refolded row keeps no identity");
+    // Had the projection not refolded the row yet, its sealed identity would open no more: the key
+    // that sealed it is destroyed.
+    sqlx::query("UPDATE rm_dossiers SET apprenant = $2 WHERE personne = $1")
+        .bind(&personne)
+        .bind(&sealed)
+        .execute(&t.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(t.gql(&t.admin, &dossier).await, after, "a row sealed before the erasure reads erased");
+    sqlx::query("UPDATE rm_dossiers SET apprenant = NULL WHERE personne = $1")
+        .bind(&personne)
+        .execute(&t.db.pool)
+        .await
+        .unwrap();
     // Nor the history "as known at": the dossier's every version has the birth date it reads now.
     let (versions, otherwise): (i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE v.date_de_naissance <> d.date_de_naissance)

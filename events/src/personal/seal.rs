@@ -160,20 +160,7 @@ pub fn seal(event_type: &str, data: &mut Value, personne: &str, key: Option<&Dat
         match key {
             Some(key) => {
                 let plaintext = serde_json::to_vec(value).expect("JSON values serialise");
-                let aad = aad(personne, event_type, part.path);
-                let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("any key length");
-                mac.update(&aad);
-                mac.update(&[0]);
-                mac.update(&plaintext);
-                let tag = mac.finalize().into_bytes();
-                let nonce =
-                    &Nonce::from(<[u8; 12]>::try_from(&tag[..12]).expect("HMAC-SHA-256 gives 32 bytes"));
-                let cipher = ChaCha20Poly1305::new(key.into());
-                let ciphertext = cipher
-                    .encrypt(nonce, Payload { msg: &plaintext, aad: &aad })
-                    .expect("ChaCha20-Poly1305 encrypts any length we store");
-                let mut bytes = nonce.to_vec();
-                bytes.extend_from_slice(&ciphertext);
+                let bytes = encrypt(key, &aad(personne, event_type, part.path), &plaintext);
                 sealed.insert("scelle".into(), Value::String(B64.encode(bytes)));
             }
             None => {
@@ -217,18 +204,40 @@ fn open(
     path: &str,
 ) -> Result<Value, SealError> {
     let bytes = B64.decode(sealed).map_err(|_| SealError::Encoding { path: path.into() })?;
-    if bytes.len() < 12 {
-        return Err(SealError::Encoding { path: path.into() });
+    let plaintext = decrypt(key, &aad(personne, event_type, path), &bytes)
+        .ok_or_else(|| SealError::Decrypt { path: path.into() })?;
+    serde_json::from_slice(&plaintext).map_err(|_| SealError::Json { path: path.into() })
+}
+
+/// `nonce ‖ ciphertext` of `plaintext` under `key`, bound to `aad`. The nonce is derived from the key,
+/// the associated data and the plaintext (synthetic IV): the same value sealed twice gives the same
+/// bytes. Read models that keep personal data sealed under the person's key use it too, each with
+/// associated data of its own (`decrypt` with another refuses the value).
+pub fn encrypt(key: &DataKey, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("any key length");
+    mac.update(aad);
+    mac.update(&[0]);
+    mac.update(plaintext);
+    let tag = mac.finalize().into_bytes();
+    let nonce = Nonce::from(<[u8; 12]>::try_from(&tag[..12]).expect("HMAC-SHA-256 gives 32 bytes"));
+    let ciphertext = ChaCha20Poly1305::new(key.into())
+        .encrypt(&nonce, Payload { msg: plaintext, aad })
+        .expect("ChaCha20-Poly1305 encrypts any length we store");
+    [&tag[..12], &ciphertext].concat()
+}
+
+/// The plaintext of `encrypt`'s bytes, if `key` and `aad` are those they were sealed with.
+pub fn decrypt(key: &DataKey, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < 12 {
+        return None;
     }
-    let (nonce, ciphertext) = bytes.split_at(12);
-    let aad = aad(personne, event_type, path);
-    let plaintext = ChaCha20Poly1305::new(key.into())
+    let (nonce, ciphertext) = sealed.split_at(12);
+    ChaCha20Poly1305::new(key.into())
         .decrypt(
             &Nonce::from(<[u8; 12]>::try_from(nonce).expect("split at 12")),
-            Payload { msg: ciphertext, aad: &aad },
+            Payload { msg: ciphertext, aad },
         )
-        .map_err(|_| SealError::Decrypt { path: path.into() })?;
-    serde_json::from_slice(&plaintext).map_err(|_| SealError::Json { path: path.into() })
+        .ok()
 }
 
 fn replace_or_remove(data: &mut Value, path: &str, placeholder: Option<Value>) {

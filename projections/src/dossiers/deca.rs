@@ -152,6 +152,7 @@ impl DossiersProjection {
             rqth: false,
             retire: false,
             libelle_formation: None,
+            identite: super::identite::Identite::of_apprenti(&c.apprenti),
             comptage: Comptage {
                 annee_scolaire: annee.clone(),
                 naissance: c.apprenti.date_de_naissance,

@@ -31,6 +31,7 @@ use crate::status::RuleSet;
 
 pub mod couverture;
 pub(crate) mod deca;
+pub mod identite;
 pub mod query;
 mod read;
 mod row;
@@ -62,6 +63,25 @@ impl DossiersProjection {
     }
 }
 
+impl DossiersProjection {
+    /// The identity of each row, sealed under its person's key (see `identite`).
+    async fn sealed(
+        &self,
+        tx: &mut PgConnection,
+        rows: &[Row],
+    ) -> Result<Vec<Option<Vec<u8>>>, ProjectionError> {
+        let identites: Vec<(&str, &str, Option<&identite::Identite>)> =
+            rows.iter().map(|r| (r.dossier_id.as_str(), r.personne.as_str(), r.identite.as_ref())).collect();
+        Ok(identite::sceller(tx, self.vault.as_ref(), &identites).await?)
+    }
+
+    /// Load rows into an empty `rm_dossiers` (a build), their identities sealed.
+    async fn copy(&self, tx: &mut PgConnection, rows: &[Row]) -> Result<(), ProjectionError> {
+        let sealed = self.sealed(tx, rows).await?;
+        copy_dossiers(tx, rows, &sealed, self.rules.version()).await
+    }
+}
+
 /// The European niveau (3 to 7) of a formation, from the first digit of its CFD (5 = CAP … 1 = master).
 pub fn niveau(cfd: &str) -> Option<i16> {
     match cfd.as_bytes().first()? {
@@ -73,8 +93,9 @@ pub fn niveau(cfd: &str) -> Option<i16> {
 /// The version of the `dossiers` projection (its checkpoint's name): 3 keeps an année de formation 0
 /// apart from none sent; 4 keeps the formations' names (`rm_dossiers_libelles`); 5 counts the DECA
 /// contracts of organismes that never transmitted, and each dossier's source; 6 stores the organisme
-/// and formation cubes' sums weekly (`cubes::Ancrage`).
-pub const VERSION: i32 = 6;
+/// and formation cubes' sums weekly (`cubes::Ancrage`); 7 keeps each learner's identity sealed in
+/// their row (`identite`).
+pub const VERSION: i32 = 7;
 
 /// Dossier rows written per statement while building.
 const BUILD_ROWS: usize = 5000;
@@ -234,7 +255,8 @@ impl Projector for DossiersProjection {
         }
         relocate(tx, &moved, &ids.iter().map(String::as_str).collect(), &mut deltas, (&mut historique, last))
             .await?;
-        write_dossiers(tx, &rows, self.rules.version() as i32).await?;
+        let sealed = self.sealed(tx, &rows).await?;
+        write_dossiers(tx, &rows, &sealed, self.rules.version() as i32).await?;
         delete_dossiers(tx, &gone).await?;
         write_libelles(tx, &ids, &rows).await?;
         deltas.write(tx).await?;
@@ -309,7 +331,7 @@ impl Projector for DossiersProjection {
                     }
                 }
                 if rows.len() >= BUILD_ROWS {
-                    copy_dossiers(tx, &rows, self.rules.version()).await?;
+                    self.copy(tx, &rows).await?;
                     insert_libelles(tx, &named(&rows)).await?;
                     historique.write(tx).await?;
                     let writing = std::time::Instant::now();
@@ -323,7 +345,7 @@ impl Projector for DossiersProjection {
                 .await
                 .map_err(|e| ProjectionError::Event { position: until, message: e.to_string() })??;
         }
-        copy_dossiers(tx, &rows, self.rules.version()).await?;
+        self.copy(tx, &rows).await?;
         insert_libelles(tx, &named(&rows)).await?;
         sqlx::query(
             "INSERT INTO rm_formations_libelles (formation, libelle, n)

@@ -32,6 +32,10 @@ pub struct DossierRow {
     /// `ERP`, `FICHIER` or `DECA`.
     pub source: String,
     pub nom_formateur: Option<String>,
+    /// The learner's person key (whose data key seals `apprenant`).
+    pub personne: String,
+    /// The learner's identity, sealed (`identite`); none without the master key or once erased.
+    pub apprenant: Option<Vec<u8>>,
 }
 
 impl DossierRow {
@@ -44,7 +48,7 @@ impl DossierRow {
 const SELECT: &str = "SELECT d.dossier_id, d.annee_scolaire, d.id_erp_apprenant, d.uai_formateur,
         d.siret_formateur, d.uai_responsable, d.siret_responsable, d.cfd, d.rncp, d.niveau,
         d.annee_formation, d.rqth, d.retire, d.parcours, d.departement, d.region, d.academie, d.position,
-        d.source, o.nom AS nom_formateur
+        d.source, o.nom AS nom_formateur, d.personne, d.apprenant
     FROM rm_dossiers d
     LEFT JOIN rm_organismes o ON (o.uai, o.siret) = (d.uai_formateur, d.siret_formateur)";
 

@@ -11,6 +11,7 @@ use crate::indicateurs::{Comptage, Dimensions, Source};
 use crate::runtime::ProjectionError;
 use crate::status::Faits;
 
+use super::identite::Identite;
 use super::{DossiersProjection, niveau};
 
 /// A row of `rm_dossiers`.
@@ -27,6 +28,8 @@ pub(super) struct Row {
     pub(super) retire: bool,
     /// The formation's name as the dossier carries it (`libelle_court_formation`).
     pub(super) libelle_formation: Option<String>,
+    /// The learner's identity and contacts (none once erased), sealed into the row when it is written.
+    pub(super) identite: Option<Identite>,
     /// Its counts: its dimensions (organisme formateur, territory, formation key, niveau…), birth date
     /// and parcours.
     pub(super) comptage: Comptage,
@@ -131,6 +134,7 @@ impl DossiersProjection {
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
                 .map(str::to_owned),
+            identite: Identite::of_personnel(&i.personnel),
             comptage: Comptage {
                 annee_scolaire: i.annee_scolaire.clone(),
                 naissance: i.personnel.date_de_naissance,

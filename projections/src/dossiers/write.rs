@@ -275,9 +275,11 @@ pub(super) async fn write_organismes(
         .collect())
 }
 
+/// Upsert these rows, each with its identity as `sealed` gives it (same order).
 pub(super) async fn write_dossiers(
     tx: &mut PgConnection,
     rows: &[Row],
+    sealed: &[Option<Vec<u8>>],
     rules_version: i32,
 ) -> Result<(), ProjectionError> {
     if rows.is_empty() {
@@ -289,13 +291,14 @@ pub(super) async fn write_dossiers(
         r#"INSERT INTO rm_dossiers (dossier_id, annee_scolaire, id_erp_apprenant, uai_formateur, siret_formateur,
                                    uai_responsable, siret_responsable, cfd, rncp, niveau, annee_formation,
                                    date_de_naissance, code_commune_insee, personne, rqth, retire, rules_version,
-                                   parcours, position, departement, region, academie, formation, source)
-           SELECT d, a, e, uf, sf, ur, sr, c, r, n, af, dn, ci, p, q, rt, $17, pc, po, de, re, ac, fo, so
+                                   parcours, position, departement, region, academie, formation, source,
+                                   apprenant)
+           SELECT d, a, e, uf, sf, ur, sr, c, r, n, af, dn, ci, p, q, rt, $17, pc, po, de, re, ac, fo, so, ap
            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                        $8::text[], $9::text[], $10::smallint[], $11::smallint[], $12::date[], $13::text[],
                        $14::text[], $15::boolean[], $16::boolean[], $18::jsonb[], $19::bigint[],
-                       $20::text[], $21::text[], $22::text[], $23::text[], $24::text[])
-                AS t(d, a, e, uf, sf, ur, sr, c, r, n, af, dn, ci, p, q, rt, pc, po, de, re, ac, fo, so)
+                       $20::text[], $21::text[], $22::text[], $23::text[], $24::text[], $25::bytea[])
+                AS t(d, a, e, uf, sf, ur, sr, c, r, n, af, dn, ci, p, q, rt, pc, po, de, re, ac, fo, so, ap)
            ON CONFLICT (dossier_id) DO UPDATE SET
                annee_scolaire = excluded.annee_scolaire, id_erp_apprenant = excluded.id_erp_apprenant,
                uai_formateur = excluded.uai_formateur, siret_formateur = excluded.siret_formateur,
@@ -306,7 +309,7 @@ pub(super) async fn write_dossiers(
                rqth = excluded.rqth, retire = excluded.retire, rules_version = excluded.rules_version,
                parcours = excluded.parcours, position = excluded.position, departement = excluded.departement,
                region = excluded.region, academie = excluded.academie, formation = excluded.formation,
-               source = excluded.source"#,
+               source = excluded.source, apprenant = excluded.apprenant"#,
         &text(|r| &r.dossier_id),
         &text(|r| r.comptage.annee_scolaire.as_str()),
         &text(|r| &r.id_erp_apprenant),
@@ -334,6 +337,7 @@ pub(super) async fn write_dossiers(
         &text(|r| &r.comptage.dims.academie),
         &text(|r| &r.comptage.dims.formation),
         &text(|r| &r.comptage.dims.source),
+        sealed as &[Option<Vec<u8>>],
     )
     .execute(tx)
     .await?;
@@ -349,14 +353,16 @@ pub(super) async fn delete_dossiers(tx: &mut PgConnection, ids: &[String]) -> Re
     Ok(())
 }
 
-/// Load rows into an empty `rm_dossiers`, with COPY (a build from nothing).
+/// Load rows into an empty `rm_dossiers`, with COPY (a build from nothing), each with its identity as
+/// `sealed` gives it (same order).
 pub(super) async fn copy_dossiers(
     tx: &mut PgConnection,
     rows: &[Row],
+    sealed: &[Option<Vec<u8>>],
     rules_version: u32,
 ) -> Result<(), ProjectionError> {
     let mut copy = CopyRows::default();
-    for r in rows {
+    for (r, sealed) in rows.iter().zip(sealed) {
         let dims = &r.comptage.dims;
         let parcours = serde_json::to_string(&r.comptage.parcours).expect("change points serialise");
         copy.text(&r.dossier_id)
@@ -383,6 +389,7 @@ pub(super) async fn copy_dossiers(
             .text(&dims.academie)
             .text(&dims.formation)
             .text(&dims.source)
+            .optional_bytes(sealed.as_deref())
             .end_row();
     }
     let columns = [
@@ -410,6 +417,7 @@ pub(super) async fn copy_dossiers(
         "academie",
         "formation",
         "source",
+        "apprenant",
     ];
     copy.send(tx, "rm_dossiers", &columns).await?;
     Ok(())
