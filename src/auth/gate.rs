@@ -13,7 +13,7 @@ use governor::{DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::key_cache::KeyCache;
+use super::key_cache::{self, KeyCache};
 use super::keys::{self, Principal};
 
 /// Why a request is not let through.
@@ -45,7 +45,7 @@ impl Gate {
         Gate {
             per_key: Arc::new(RateLimiter::keyed(quota(per_key))),
             per_address: Arc::new(RateLimiter::keyed(quota(per_address))),
-            keys: KeyCache::default(),
+            keys: key_cache::new(),
         }
     }
 
@@ -60,7 +60,7 @@ impl Gate {
     /// them (milliseconds).
     pub async fn revoke(&self, pool: &PgPool, name: &str) -> Result<(), keys::KeyError> {
         let revoked = keys::revoke(pool, name).await;
-        self.keys.forget();
+        self.keys.forget(&events::store::notified::Change::All);
         revoked
     }
 
@@ -96,7 +96,7 @@ impl Gate {
                     })?
                     .ok_or_else(|| AuthError::Unauthenticated("clé d'API inconnue ou révoquée".into()))?;
                 if let Some(generation) = generation {
-                    self.keys.keep(digest, principal.clone(), generation);
+                    self.keys.keep([(digest, principal.clone())], generation);
                 }
                 principal
             }

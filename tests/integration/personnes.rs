@@ -375,11 +375,25 @@ async fn the_cli_erases_a_person_and_refuses_what_it_cannot_erase() {
     let no_years = t.db.tba(&["retention", "run", "--ans", "0"]);
     assert!(!no_years.status.success(), "{no_years:?}");
 
+    // The service keeps the person's key in memory once read (its sealing, its projections, this read).
+    let dossier = format!(
+        r#"{{ dossier(id: "{}") {{ apprenant {{ efface nom email }} }} }}"#,
+        sqlx::query_scalar::<_, String>("SELECT dossier_id FROM rm_dossiers")
+            .fetch_one(&t.db.pool)
+            .await
+            .unwrap()
+    );
+    let before = t.gql(&t.admin, &dossier).await;
+    assert_eq!(before["data"]["dossier"]["apprenant"]["nom"], "EFFACABLE", "{before}");
+
     let erased = effacer(&personne, "OBLIGATION_LEGALE");
     assert!(erased.status.success(), "{erased:?}");
     assert!(stdout(&erased).contains("erased at position"), "{}", stdout(&erased));
     assert!(t.db.projection_caught_up(Duration::from_secs(30)).await);
     assert_eq!(t.secrets_stored().await, 0);
+    // Erased by another process: this one was told, and forgot the key.
+    let after = t.gql(&t.admin, &dossier).await;
+    assert_eq!(after["data"]["dossier"]["apprenant"], json!({ "efface": true, "nom": null, "email": null }));
     let logged: i64 = sqlx::query_scalar("SELECT count(*) FROM access_log WHERE action = 'effacement'")
         .fetch_one(&t.db.pool)
         .await

@@ -7,8 +7,12 @@
 //! wraps it (`cle_maitre`, a fingerprint), so that the master key can be rotated: `rotate` re-wraps
 //! every key under the current one while the previous ones are still given.
 //!
-//! Keys are read from the database on every call and never cached: an erasure committed by any process
-//! is effective for every reader at once.
+//! Unwrapped keys are kept in memory by a process only while it listens to their erasures
+//! (`store::notified`, channel `tba_personnes_cles`, migration `…40_personnes_cles_notify`): an erasure
+//! by this process is forgotten at once, one by another process as soon as it is told (milliseconds),
+//! and a batch of events that holds an erasure forgets its persons before it is opened, so that a
+//! projection never seals or opens with a key its log says is destroyed. Without the listener (a CLI
+//! command, a test of the store alone) keys are read from the database on every call.
 
 pub mod seal;
 
@@ -22,6 +26,7 @@ use sqlx::PgConnection;
 
 use crate::envelope::{AppendRequest, RecordedEvent};
 use crate::error::{AppendError, StoreError};
+use crate::store::notified::{Change, Notified, Settings};
 pub use seal::DataKey;
 
 /// A master key: 32 bytes, named by its fingerprint.
@@ -110,7 +115,12 @@ pub struct Vault {
 struct Keys {
     current: MasterKey,
     previous: Vec<MasterKey>,
+    /// The data keys read lately (`None`: erased), while a listener is told of erasures.
+    cache: Notified<String, Option<DataKey>>,
 }
+
+/// The channel `personnes_cles`' trigger notifies with the person whose key was destroyed.
+const ERASURES: &str = "tba_personnes_cles";
 
 /// What an erasure found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +142,20 @@ struct KeyRow {
 
 impl Vault {
     pub fn new(current: MasterKey, previous: Vec<MasterKey>) -> Self {
-        Vault { inner: Arc::new(Keys { current, previous }) }
+        let cache = Notified::new(Settings {
+            channel: ERASURES,
+            ttl: std::time::Duration::from_secs(600),
+            capacity: 200_000,
+            lost: "erasure notifications lost, reading the data keys in the database",
+            change: |p| if p.is_empty() { Change::All } else { Change::One(p.to_owned()) },
+        });
+        Vault { inner: Arc::new(Keys { current, previous, cache }) }
+    }
+
+    /// Keep the data keys read in memory from now on, while a connection of `pool`'s listens to the
+    /// erasures (see the module's documentation). The store's processes call it when they start.
+    pub fn listen(&self, pool: &sqlx::PgPool) {
+        self.inner.cache.listen(pool);
     }
 
     pub fn current(&self) -> &MasterKey {
@@ -163,14 +186,24 @@ impl Vault {
         conn: &mut PgConnection,
         personnes: &[String],
     ) -> Result<HashMap<String, Option<DataKey>>, StoreError> {
+        let (mut known, generation) = self.inner.cache.get_many(personnes);
+        if known.len() == personnes.len() {
+            return Ok(known);
+        }
+        let missing: Vec<String> = personnes.iter().filter(|p| !known.contains_key(*p)).cloned().collect();
         let rows = sqlx::query_as!(
             KeyRow,
             "SELECT personne, cle, cle_maitre FROM personnes_cles WHERE personne = ANY($1)",
-            personnes
+            &missing
         )
         .fetch_all(&mut *conn)
         .await?;
-        self.open_rows(rows)
+        let read = self.open_rows(rows)?;
+        if let Some(generation) = generation {
+            self.inner.cache.keep(read.iter().map(|(p, k)| (p.clone(), *k)), generation);
+        }
+        known.extend(read);
+        Ok(known)
     }
 
     /// The data keys of these persons, created for those who have none yet (two writers creating one
@@ -276,6 +309,11 @@ impl Vault {
         conn: &mut PgConnection,
         events: &mut [RecordedEvent],
     ) -> Result<(), StoreError> {
+        // Erasures in the events read: their keys are destroyed in the database already, whatever
+        // this process was told so far.
+        for personne in crate::personne::PersonneEffacee::persons_in(events) {
+            self.inner.cache.forget(&Change::One(personne));
+        }
         let personnes: Vec<String> = events
             .iter()
             .flat_map(|e| seal::persons_in(&e.event_type, &e.data))
@@ -296,6 +334,7 @@ impl Vault {
 
     /// Destroy a person's data key, inside the caller's transaction (which appends the erasure event).
     pub async fn erase(&self, conn: &mut PgConnection, personne: &str) -> Result<Erasure, StoreError> {
+        self.inner.cache.forget(&Change::One(personne.to_owned()));
         let before = sqlx::query_scalar!(
             r#"SELECT cle IS NOT NULL AS "present!" FROM personnes_cles WHERE personne = $1 FOR UPDATE"#,
             personne
