@@ -2,7 +2,8 @@
 //! `cargo bench --bench console` (private cluster, or the server of `DATABASE_URL`; needs `wrk`:
 //! `apt-get install wrk`).
 //!
-//! It takes the large log of the read-side benchmarks (BENCH_DOSSIERS, default 1,000,000 dossiers of
+//! It takes the large log of the read-side benchmarks, its personal data sealed as a service writes it
+//! (BENCH_DOSSIERS, default 1,000,000 dossiers of
 //! `tba demo`'s generator), adds the demo's Missions Locales if the log has none, brings the `dossiers`
 //! and `ruptures` read models up to the head, and opens console sessions (accounts made and signed in
 //! through the application's own functions): one national analyst, and an advisor of each of
@@ -193,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
         file_graphql.push(Requete::graphql(&keys.of(ml).await?, page));
     }
 
-    let mut server = Server::start(&support::large_log_url().await?)?;
+    let mut server = Server::start(&support::sealed_log_url().await?)?;
     let address = server.address.clone();
     server.ready().await?;
     println!(

@@ -1,7 +1,8 @@
 //! The Missions Locales' rupture queue, end to end: `cargo bench --bench rupture_queue` (private
 //! cluster, or the server of `DATABASE_URL`; needs `wrk`: `apt-get install wrk`).
 //!
-//! It takes the large log of the read-side benchmarks (BENCH_DOSSIERS, default 1,000,000 dossiers of
+//! It takes the large log of the read-side benchmarks, its personal data sealed as a service writes it
+//! (BENCH_DOSSIERS, default 1,000,000 dossiers of
 //! `tba demo`'s generator), adds the demo's Missions Locales (one per département) if the log has none,
 //! and brings the `dossiers` and `ruptures` read models up to the head (from their checkpoints, as the
 //! service would; timing the `ruptures` build when there was none).
@@ -69,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
     .fetch_one(&pool)
     .await?;
 
-    let mut server = Server::start(&support::large_log_url().await?)?;
+    let mut server = Server::start(&support::sealed_log_url().await?)?;
     let address = server.address.clone();
     server.ready().await?;
     let mut keys = MlKeys { pool: pool.clone(), keys: HashMap::new() };

@@ -177,6 +177,7 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_tba"))
             .arg("serve")
             .env("DATABASE_URL", database_url)
+            .env("TBA_MASTER_KEY", super::MASTER_KEY)
             .env("TBA_LISTEN", &address)
             .env("TBA_RATE_LIMIT", "1000000")
             .env("TBA_ANONYMOUS_RATE_LIMIT", "1000000")

@@ -160,13 +160,42 @@ pub async fn large_log_url() -> anyhow::Result<String> {
     Ok(server(LARGE_LOG_DB).await?.1)
 }
 
+/// The database of the large log with its personal data sealed, as a service writes it.
+pub const SEALED_LOG_DB: &str = "tba_bench_sealed_log";
+/// The URL of the sealed large log's database, for another process.
+pub async fn sealed_log_url() -> anyhow::Result<String> {
+    Ok(server(SEALED_LOG_DB).await?.1)
+}
+
+/// The master key of the sealed large log, given to the `tba serve` a benchmark starts.
+pub const MASTER_KEY: &str = "6265e8c3a1f04d2b9e7a55c0d3f18b2e4a9c6d7e0f1b2c3d4e5f60718293a4b5";
+
+/// The vault of the sealed large log.
+pub fn vault() -> events::personal::Vault {
+    let key = events::personal::MasterKey::parse_hex(MASTER_KEY).expect("the benchmarks' master key is hex");
+    events::personal::Vault::new(key, Vec::new())
+}
+
 /// Dossiers decided and appended at a time while loading.
 const CHUNK: usize = 20_000;
 
 /// The log of `dossiers` demo dossiers: the one a previous run left when `reuse` and it has that many,
-/// else a new one.
+/// else a new one; personal data in clear.
 pub async fn large_log(dossiers: usize, reuse: bool, today: NaiveDate) -> anyhow::Result<PgPool> {
-    if reuse && let Some(pool) = existing(LARGE_LOG_DB, 4).await? {
+    large_log_in(LARGE_LOG_DB, None, (dossiers, reuse, today)).await
+}
+
+/// The same log with its personal data sealed (`vault`), in a database of its own.
+pub async fn sealed_large_log(dossiers: usize, reuse: bool, today: NaiveDate) -> anyhow::Result<PgPool> {
+    large_log_in(SEALED_LOG_DB, Some(vault()), (dossiers, reuse, today)).await
+}
+
+async fn large_log_in(
+    db: &str,
+    vault: Option<events::personal::Vault>,
+    (dossiers, reuse, today): (usize, bool, NaiveDate),
+) -> anyhow::Result<PgPool> {
+    if reuse && let Some(pool) = existing(db, 4).await? {
         // The dossiers this function loaded (their first event has no actor), not those a benchmark
         // added since under its own name.
         let found: i64 = sqlx::query_scalar(
@@ -179,13 +208,13 @@ pub async fn large_log(dossiers: usize, reuse: bool, today: NaiveDate) -> anyhow
             return Ok(pool);
         }
     }
-    let (pool, _) = scratch(LARGE_LOG_DB, 4).await?;
+    let (pool, _) = scratch(db, 4).await?;
     let started = Instant::now();
     let demo = tba::demo::generate(dossiers, 7, today);
     let referential = organismes::parse_csv(demo.organismes_csv().as_bytes())
         .map_err(|errors| anyhow::anyhow!("demo organismes refused: {}", errors[0]))?;
     organismes::import(&pool, referential, Metadata::default()).await?;
-    let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
+    let store = EventStore::start(pool.clone(), StoreConfig { vault, ..StoreConfig::default() }).await?;
     // First every inscription, then the rest: what a dossier's events are split into.
     for first_pass in [true, false] {
         for chunk in demo.dossiers.chunks(CHUNK) {

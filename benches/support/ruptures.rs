@@ -38,8 +38,8 @@ impl MlKeys {
     }
 }
 
-/// The large log of `dossiers` with the demo's Missions Locales, its `dossiers` and `ruptures` read
-/// models up to its head (caught up from their checkpoints when they have one): its pool, the store on
+/// The large log of `dossiers`, its personal data sealed as a service writes it (`sealed_large_log`),
+/// with the demo's Missions Locales, its `dossiers` and `ruptures` read models up to its head (caught up from their checkpoints when they have one): its pool, the store on
 /// it, and how long building `ruptures` took when it was built from nothing.
 pub async fn queue_log(
     dossiers: usize,
@@ -47,11 +47,14 @@ pub async fn queue_log(
 ) -> anyhow::Result<(PgPool, EventStore, Option<std::time::Duration>)> {
     use projections::dossiers::DossiersProjection;
     use projections::ruptures::RupturesProjection;
-    let pool = super::large_log(dossiers, true, today).await?;
+    let pool = super::sealed_large_log(dossiers, true, today).await?;
     missions_locales(&pool).await?;
-    let store = EventStore::start(pool.clone(), events::StoreConfig::default()).await?;
-    super::caught_up(&store, DossiersProjection::default()).await?;
-    let build = super::caught_up(&store, RupturesProjection::default()).await?;
+    let vault = Some(super::vault());
+    let store =
+        EventStore::start(pool.clone(), events::StoreConfig { vault: vault.clone(), ..Default::default() })
+            .await?;
+    super::caught_up(&store, DossiersProjection::default().with_vault(vault.clone())).await?;
+    let build = super::caught_up(&store, RupturesProjection::default().with_vault(vault)).await?;
     Ok((pool, store, build))
 }
 

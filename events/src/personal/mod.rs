@@ -7,8 +7,10 @@
 //! wraps it (`cle_maitre`, a fingerprint), so that the master key can be rotated: `rotate` re-wraps
 //! every key under the current one while the previous ones are still given.
 //!
-//! Unwrapped keys are kept in memory by a process only while it listens to their erasures
-//! (`store::notified`, channel `tba_personnes_cles`, migration `…40_personnes_cles_notify`): an erasure
+//! Unwrapped keys are kept in memory by a process only while its event store's LISTEN connection is
+//! told of their erasures (`store::notified`, channel `tba_personnes_cles`, migration
+//! `…40_personnes_cles_notify`; the same connection as the log's, so that an erasure is told before
+//! the events committed with it): an erasure
 //! by this process is forgotten at once, one by another process as soon as it is told (milliseconds),
 //! and a batch of events that holds an erasure forgets its persons before it is opened, so that a
 //! projection never seals or opens with a key its log says is destroyed. Without the listener (a CLI
@@ -152,10 +154,10 @@ impl Vault {
         Vault { inner: Arc::new(Keys { current, previous, cache }) }
     }
 
-    /// Keep the data keys read in memory from now on, while a connection of `pool`'s listens to the
-    /// erasures (see the module's documentation). The store's processes call it when they start.
-    pub fn listen(&self, pool: &sqlx::PgPool) {
-        self.inner.cache.listen(pool);
+    /// The data keys read lately, kept while the store's LISTEN connection is told of erasures on
+    /// their channel (see the module's documentation).
+    pub(crate) fn cache(&self) -> &Notified<String, Option<DataKey>> {
+        &self.inner.cache
     }
 
     pub fn current(&self) -> &MasterKey {

@@ -1,5 +1,5 @@
-//! One LISTEN connection per process turns commit notifications into a watched head position and
-//! watched consumer checkpoints.
+//! One LISTEN connection per store turns commit notifications into a watched head position and
+//! watched consumer checkpoints, and tells the vault's memory of data keys which were destroyed.
 //!
 //! NOTIFY is only a wake-up: a notification sent while the connection was down is lost, so after every
 //! reconnection the head and the checkpoints are read again from the database, which stays the truth.
@@ -13,21 +13,39 @@ use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 
 use super::{CHECKPOINT_CHANNEL, NOTIFY_CHANNEL, checkpoint, read};
+use crate::personal::Vault;
 
 type Checkpoints = watch::Sender<HashMap<String, i64>>;
 
-pub(super) fn spawn(pool: PgPool, head: watch::Sender<i64>, checkpoints: Checkpoints) {
+pub(super) fn spawn(pool: PgPool, head: watch::Sender<i64>, checkpoints: Checkpoints, vault: Option<Vault>) {
     tokio::spawn(async move {
+        let told = Told { head: &head, checkpoints: &checkpoints, vault: vault.as_ref() };
         tokio::select! {
             () = head.closed() => {}
-            () = listen(&pool, &head, &checkpoints) => {}
+            () = listen(&pool, &told) => {}
+        }
+        if let Some(vault) = &vault {
+            vault.cache().disconnected();
         }
     });
 }
 
-async fn listen(pool: &PgPool, head: &watch::Sender<i64>, checkpoints: &Checkpoints) {
+/// What the notifications move: the head, the checkpoints, and the data keys kept in memory (their
+/// erasures, told on the same connection as the events committed with them).
+struct Told<'a> {
+    head: &'a watch::Sender<i64>,
+    checkpoints: &'a Checkpoints,
+    vault: Option<&'a Vault>,
+}
+
+async fn listen(pool: &PgPool, told: &Told<'_>) {
     reconnecting(pool, "event notifications lost, reconnecting", || async {
-        listen_once(pool, head, checkpoints).await.map(|()| true)
+        let outcome = listen_once(pool, told).await;
+        // No data key is served from memory until the connection listens again.
+        if let Some(vault) = told.vault {
+            vault.cache().disconnected();
+        }
+        outcome.map(|()| true)
     })
     .await;
 }
@@ -56,21 +74,26 @@ where
 }
 
 /// Listen until the connection drops (`Ok`) or cannot be made (`Err`).
-async fn listen_once(
-    pool: &PgPool,
-    head: &watch::Sender<i64>,
-    checkpoints: &Checkpoints,
-) -> Result<(), sqlx::Error> {
+async fn listen_once(pool: &PgPool, told: &Told<'_>) -> Result<(), sqlx::Error> {
+    let Told { head, checkpoints, vault } = *told;
+    let erasures = vault.map(|v| v.cache().channel());
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen_all([NOTIFY_CHANNEL, CHECKPOINT_CHANNEL]).await?;
+    listener.listen_all([NOTIFY_CHANNEL, CHECKPOINT_CHANNEL].into_iter().chain(erasures)).await?;
     // Anything committed before LISTEN took effect was not notified to us: read the head and the
-    // checkpoints now.
+    // checkpoints now, and keep no data key read before.
+    if let Some(vault) = vault {
+        vault.cache().connected();
+    }
     advance(head, read::head(pool).await.map_err(|e| sqlx::Error::Protocol(e.to_string()))?.position);
     for (name, position) in checkpoint::all(pool).await? {
         advance_checkpoint(checkpoints, name, position);
     }
     while let Some(notification) = listener.try_recv().await? {
-        if notification.channel() == CHECKPOINT_CHANNEL {
+        if Some(notification.channel()) == erasures {
+            if let Some(vault) = vault {
+                vault.cache().told(notification.payload());
+            }
+        } else if notification.channel() == CHECKPOINT_CHANNEL {
             let parsed =
                 notification.payload().rsplit_once(' ').and_then(|(n, p)| Some((n, p.parse().ok()?)));
             if let Some((name, position)) = parsed {

@@ -75,12 +75,9 @@ impl EventStore {
         let current = read::head(&pool).await?.position;
         let (head_tx, head) = watch::channel(current);
         let vault = config.vault.clone();
-        if let Some(vault) = &vault {
-            vault.listen(&pool);
-        }
         let jobs = writer::spawn(pool.clone(), config, head_tx.clone());
         let (checkpoints_tx, checkpoints) = watch::channel(checkpoint::all(&pool).await?);
-        listener::spawn(pool.clone(), head_tx, checkpoints_tx);
+        listener::spawn(pool.clone(), head_tx, checkpoints_tx, vault.clone());
         Ok(EventStore { pool, jobs, head, checkpoints, vault })
     }
 

@@ -180,6 +180,27 @@ impl<K: Key, V: Clone + Send + 'static> Notified<K, V> {
         self.state().apply(change);
     }
 
+    /// For a cache whose channel another LISTEN connection of the process listens to (`listen` is
+    /// then not called): that connection listens now, serve from nothing.
+    pub fn connected(&self) {
+        tell(&Arc::downgrade(&self.state), &Change::All, true);
+    }
+
+    /// That connection dropped: forget everything, serve nothing until it listens again.
+    pub fn disconnected(&self) {
+        tell(&Arc::downgrade(&self.state), &Change::All, false);
+    }
+
+    /// That connection was told `payload` on the cache's channel.
+    pub fn told(&self, payload: &str) {
+        tell(&Arc::downgrade(&self.state), &(self.settings.change)(payload), true);
+    }
+
+    /// The channel it listens to.
+    pub fn channel(&self) -> &'static str {
+        self.settings.channel
+    }
+
     /// Start listening for changes on a connection of `pool`'s (once per cache; needs a Tokio runtime,
     /// without one the cache never serves). The task ends with the pool or the cache.
     pub fn listen(&self, pool: &PgPool) {
@@ -241,7 +262,7 @@ mod tests {
     }
 
     fn listening(cache: &Notified<String, u32>, listening: bool) {
-        tell(&Arc::downgrade(&cache.state), &Change::All, listening);
+        if listening { cache.connected() } else { cache.disconnected() }
     }
 
     #[test]
