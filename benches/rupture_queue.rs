@@ -73,6 +73,10 @@ async fn main() -> anyhow::Result<()> {
     let mut server = Server::start(&support::sealed_log_url().await?)?;
     let address = server.address.clone();
     server.ready().await?;
+    // Measure a service at rest: every projection it runs caught up (on a log it never served, it
+    // builds `voeux` and `france_travail` first).
+    let caught = support::projections_caught_up(&pool).await?;
+    println!("service caught up: {}", support::caught_up_text(&caught));
     let mut keys = MlKeys { pool: pool.clone(), keys: HashMap::new() };
     println!(
         "{dossiers} dossiers, {head} events; {entries} entries in queues today, {visible} visible \
