@@ -182,17 +182,18 @@ impl Vault {
             .collect()
     }
 
-    /// The data keys of these persons (`None` for the erased); persons without one are absent.
+    /// The data keys of these persons (`None` for the erased; a person named twice is read once);
+    /// persons without one are absent.
     pub async fn keys(
         &self,
         conn: &mut PgConnection,
         personnes: &[String],
     ) -> Result<HashMap<String, Option<DataKey>>, StoreError> {
         let (mut known, generation) = self.inner.cache.get_many(personnes);
-        if known.len() == personnes.len() {
+        let missing: Vec<String> = personnes.iter().filter(|p| !known.contains_key(*p)).cloned().collect();
+        if missing.is_empty() {
             return Ok(known);
         }
-        let missing: Vec<String> = personnes.iter().filter(|p| !known.contains_key(*p)).cloned().collect();
         let rows = sqlx::query_as!(
             KeyRow,
             "SELECT personne, cle, cle_maitre FROM personnes_cles WHERE personne = ANY($1)",

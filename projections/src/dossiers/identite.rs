@@ -108,11 +108,9 @@ pub(super) async fn sceller(
     identites: &[(&str, &str, Option<&Identite>)],
 ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
     let Some(vault) = vault else { return Ok(vec![None; identites.len()]) };
-    let mut personnes: Vec<String> =
+    let personnes: Vec<String> =
         identites.iter().filter(|(_, _, i)| i.is_some()).map(|(_, p, _)| (*p).to_owned()).collect();
-    personnes.sort_unstable();
-    personnes.dedup();
-    let keys = if personnes.is_empty() { HashMap::new() } else { vault.keys(conn, &personnes).await? };
+    let keys = vault.keys(conn, &personnes).await?;
     Ok(identites
         .iter()
         .map(|(dossier, personne, identite)| {
@@ -155,9 +153,7 @@ pub async fn lire(
     .bind(dossiers)
     .fetch_all(&mut *conn)
     .await?;
-    let mut personnes: Vec<String> = rows.iter().map(|(_, p, _)| p.clone()).collect();
-    personnes.sort_unstable();
-    personnes.dedup();
+    let personnes: Vec<String> = rows.iter().map(|(_, p, _)| p.clone()).collect();
     let keys = vault.keys(conn, &personnes).await?;
     rows.into_iter()
         .map(|(dossier, personne, sealed)| {

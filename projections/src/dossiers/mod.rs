@@ -61,9 +61,7 @@ impl DossiersProjection {
         self.vault = vault;
         self
     }
-}
 
-impl DossiersProjection {
     /// The identity of each row, sealed under its person's key (see `identite`).
     async fn sealed(
         &self,

@@ -71,11 +71,13 @@ impl DossiersProjection {
         for (i, event) in events.iter().enumerate() {
             source = Source::of_channel(&event.metadata.channel).unwrap_or(source);
             if event.position >= first {
-                steps.push((event.position, self.row(stream, &decoded[..=i], (event.position, source))));
+                let now = i + 1 == events.len();
+                steps.push((event.position, self.row(stream, &decoded[..=i], (event.position, source), now)));
             }
         }
         if steps.is_empty() {
-            steps.push((last, self.row(stream, &decoded, (events.last().map_or(0, |e| e.position), source))));
+            let last_position = events.last().map_or(0, |e| e.position);
+            steps.push((last, self.row(stream, &decoded, (last_position, source), true)));
         }
         Ok(steps)
     }
@@ -89,7 +91,9 @@ impl DossiersProjection {
     ) -> Result<Option<Comptage>, ProjectionError> {
         let last = events.last().map_or(0, |e| e.position);
         let source = events.iter().rev().find_map(|e| Source::of_channel(&e.metadata.channel));
-        Ok(self.row(stream, &decode(events)?, (last, source.unwrap_or(Source::Erp))).map(|row| row.comptage))
+        Ok(self
+            .row(stream, &decode(events)?, (last, source.unwrap_or(Source::Erp)), false)
+            .map(|row| row.comptage))
     }
 
     /// The row of a dossier folded from its decoded events up to position `last`, transmitted last by
@@ -99,6 +103,7 @@ impl DossiersProjection {
         stream: &str,
         decoded: &[(uuid::Uuid, DossierEvent)],
         (last, source): (i64, Source),
+        with_identite: bool,
     ) -> Option<Row> {
         let dossier = Dossier::from_events(decoded);
         let i = dossier.inscription.as_ref()?;
@@ -134,7 +139,7 @@ impl DossiersProjection {
                 .map(str::trim)
                 .filter(|l| !l.is_empty())
                 .map(str::to_owned),
-            identite: Identite::of_personnel(&i.personnel),
+            identite: if with_identite { Identite::of_personnel(&i.personnel) } else { None },
             comptage: Comptage {
                 annee_scolaire: i.annee_scolaire.clone(),
                 naissance: i.personnel.date_de_naissance,
