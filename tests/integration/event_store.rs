@@ -325,3 +325,65 @@ async fn a_wait_on_a_checkpoint_is_woken_by_the_commit_that_reaches_it() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
     assert!(store.wait_checkpoint("lecteur", 7, short).await, "already there: no wait");
 }
+
+fn coordonnees(stream: &str, personne: &str, telephone: &str) -> AppendRequest {
+    let event = NewEvent::new("CoordonneesModifiees", json!({ "telephone": telephone })).about(personne);
+    AppendRequest::new(stream, ExpectedVersion::Any, vec![event])
+}
+
+/// The telephone each stream's events read as, through a store started afresh (every key read from
+/// the database).
+async fn telephones(db: &TestDb) -> Vec<(String, String)> {
+    let fresh = EventStore::start(db.pool.clone(), common::store_config()).await.unwrap();
+    let mut read: Vec<(String, String)> = fresh
+        .read_all(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.stream_id, e.data["telephone"].as_str().expect("opened").to_owned()))
+        .collect();
+    read.sort();
+    read
+}
+
+/// Two processes sealing for the same new persons at once both create a key; the first committed is
+/// every person's key, and what the other sealed with its own never reaches the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_creating_the_same_persons_keys_at_once_seal_with_the_one_kept() {
+    let db = TestDb::new().await;
+    let a = EventStore::start(db.pool.clone(), common::store_config()).await.unwrap();
+    let b = EventStore::start(db.pool.clone(), common::store_config()).await.unwrap();
+    let requests = |w: &str| -> Vec<AppendRequest> {
+        (0..200)
+            .map(|p| coordonnees(&format!("s-{w}-{p}"), &format!("p-{p}"), &format!("06{p:08}")))
+            .collect()
+    };
+    let (ra, rb) = tokio::join!(a.append_many(requests("a")), b.append_many(requests("b")));
+    assert!(ra.iter().chain(&rb).all(Result::is_ok), "{ra:?} {rb:?}");
+    let keys: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM personnes_cles").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(keys, 200, "one key per person");
+    let mut expected: Vec<(String, String)> = ["a", "b"]
+        .iter()
+        .flat_map(|w| (0..200).map(move |p| (format!("s-{w}-{p}"), format!("06{p:08}"))))
+        .collect();
+    expected.sort();
+    assert_eq!(telephones(&db).await, expected);
+}
+
+/// A key created inside a transaction that rolls back is never used afterwards: the next append for
+/// that person creates the key the log keeps.
+#[tokio::test]
+async fn a_key_created_in_a_rolled_back_transaction_seals_nothing_later() {
+    let db = TestDb::new().await;
+    let store = EventStore::start(db.pool.clone(), common::store_config()).await.unwrap();
+    let mut tx = db.pool.begin().await.unwrap();
+    let written =
+        append_in_transaction(&mut tx, store.vault(), vec![coordonnees("s-1", "p-1", "0600000001")])
+            .await
+            .unwrap();
+    assert!(written[0].is_ok(), "{written:?}");
+    tx.rollback().await.unwrap();
+    store.append_many(vec![coordonnees("s-2", "p-1", "0600000002")]).await.pop().unwrap().unwrap();
+    assert_eq!(telephones(&db).await, vec![("s-2".to_owned(), "0600000002".to_owned())]);
+}

@@ -210,35 +210,52 @@ impl Vault {
     }
 
     /// The data keys of these persons, created for those who have none yet (two writers creating one
-    /// person's key at once agree on the first committed).
+    /// person's key at once agree on the first committed). The keys this call creates are used as made,
+    /// without reading them back, and are not kept in memory: the caller's transaction may still roll
+    /// back (they are kept once read from the database, committed).
     async fn keys_creating(
         &self,
         conn: &mut PgConnection,
         personnes: &[String],
     ) -> Result<HashMap<String, Option<DataKey>>, StoreError> {
         let mut known = self.keys(conn, personnes).await?;
-        let missing: Vec<&String> = personnes.iter().filter(|p| !known.contains_key(*p)).collect();
+        let missing: Vec<String> = personnes
+            .iter()
+            .filter(|p| !known.contains_key(*p))
+            .cloned()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
         if missing.is_empty() {
             return Ok(known);
         }
+        let mut made = HashMap::with_capacity(missing.len());
         let mut wrapped = Vec::with_capacity(missing.len());
         for personne in &missing {
             let mut key = [0u8; 32];
             getrandom::fill(&mut key).map_err(|e| StoreError::Vault(format!("no randomness: {e}")))?;
             wrapped.push(self.inner.current.wrap(personne, &key)?);
+            made.insert(personne.clone(), key);
         }
-        let names: Vec<String> = missing.into_iter().cloned().collect();
-        sqlx::query!(
+        let created = sqlx::query_scalar!(
             "INSERT INTO personnes_cles (personne, cle, cle_maitre)
              SELECT * FROM unnest($1::text[], $2::bytea[], array_fill($3::text, ARRAY[cardinality($1)]))
-             ON CONFLICT (personne) DO NOTHING",
-            &names,
+             ON CONFLICT (personne) DO NOTHING RETURNING personne",
+            &missing,
             &wrapped,
             self.inner.current.id
         )
-        .execute(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-        known.extend(self.keys(conn, &names).await?);
+        for personne in created {
+            let key = made.remove(&personne);
+            known.insert(personne, key);
+        }
+        // Created by another writer meanwhile (or erased): theirs, committed, is the key.
+        let theirs: Vec<String> = made.into_keys().collect();
+        if !theirs.is_empty() {
+            known.extend(self.keys(conn, &theirs).await?);
+        }
         Ok(known)
     }
 
