@@ -1,11 +1,12 @@
 //! France Travail's queue, end to end: `cargo bench --bench france_travail` (private cluster, or the
 //! server of `DATABASE_URL`).
 //!
-//! It takes the large log of the read-side benchmarks (BENCH_DOSSIERS, default 1,000,000 dossiers of
-//! `tba demo`'s generator), adds the demo's Missions Locales and formations referential if the log has
-//! none, and brings the `dossiers`, `ruptures` and `france_travail` read models up to the head (timing
-//! the `france_travail` build). Then, against the release `tba serve` (its projections running),
-//! BENCH_CHANGES (default 200) times each, one after the other:
+//! It takes the large log of the read-side benchmarks, its personal data sealed as a service writes it
+//! (BENCH_DOSSIERS, default 1,000,000 dossiers of `tba demo`'s generator), adds the demo's Missions
+//! Locales and formations referential if the log has none, and brings the `dossiers`, `ruptures` and
+//! `france_travail` read models up to the head (timing the `france_travail` build). Then, against the
+//! release `tba serve` (its projections running), BENCH_CHANGES (default 200) times each, one
+//! after the other:
 //! 1. **enrolment → visible**: a new dossier of an adult enrolled without a contract is appended (as an
 //!    ERP push records it), and a FRANCE_TRAVAIL advisor of the région of residence asks
 //!    `franceTravailEntree(id)` every 5 ms until the entry is in the queue;
@@ -40,7 +41,8 @@ async fn main() -> anyhow::Result<()> {
     let dossiers = env_usize("BENCH_DOSSIERS", 1_000_000);
     let changes = env_usize("BENCH_CHANGES", 200);
     let today = Utc::now().date_naive();
-    let pool = support::large_log(dossiers, true, today).await?;
+    let pool = support::sealed_large_log(dossiers, true, today).await?;
+    let vault = Some(support::vault());
     let count = |category: &'static str| {
         let pool = pool.clone();
         async move {
@@ -63,10 +65,11 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(|errors| anyhow::anyhow!("demo formations refused: {}", errors[0]))?;
         tba::ingestion::formations::import(&pool, formations, Metadata::default()).await?;
     }
-    let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
-    support::caught_up(&store, DossiersProjection::default()).await?;
-    support::caught_up(&store, RupturesProjection::default()).await?;
-    let build = support::built(&store, &FranceTravailProjection::default()).await?;
+    let store =
+        EventStore::start(pool.clone(), StoreConfig { vault: vault.clone(), ..Default::default() }).await?;
+    support::caught_up(&store, DossiersProjection::default().with_vault(vault.clone())).await?;
+    support::caught_up(&store, RupturesProjection::default().with_vault(vault.clone())).await?;
+    let build = support::built(&store, &FranceTravailProjection::default().with_vault(vault.clone())).await?;
     let head = store.head().await?.position;
     if !build.is_zero() {
         println!("france_travail built from {head} events in {:.1} s", build.as_secs_f64());
@@ -86,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
          régions (largest région {largest})"
     );
 
-    let mut server = Server::start(&support::large_log_url().await?)?;
+    let mut server = Server::start(&support::sealed_log_url().await?)?;
     let address = server.address.clone();
     server.ready().await?;
     let client = reqwest::Client::new();

@@ -1,8 +1,8 @@
 //! GraphQL over HTTP under load, end to end: `cargo bench --bench graphql_http` (private cluster, or
 //! the server of `DATABASE_URL`; needs `wrk`, from Debian's packages: `apt-get install wrk`).
 //!
-//! It takes the large log of the read-side benchmarks (`read_models`: BENCH_DOSSIERS, default
-//! 1,000,000 dossiers of `tba demo`'s generator), loading it if no previous run left it and building
+//! It takes the large log of the read-side benchmarks, its personal data sealed as a service writes it
+//! (BENCH_DOSSIERS, default 1,000,000 dossiers of `tba demo`'s generator), loading it if no previous run left it and building
 //! the read models if they are behind the log (every projection the service runs, so that none is built
 //! during the measures); starts the release `tba serve` on it in its own process
 //! (rate limit lifted); then drives it with `wrk`, BENCH_CONNECTIONS (default 50) concurrent
@@ -45,14 +45,16 @@ async fn main() -> anyhow::Result<()> {
         "wrk is needed: apt-get install wrk"
     );
     let today = chrono::Utc::now().date_naive();
-    let pool = support::large_log(dossiers, true, today).await?;
-    let store = EventStore::start(pool.clone(), StoreConfig::default()).await?;
+    let pool = support::sealed_large_log(dossiers, true, today).await?;
+    let vault = Some(support::vault());
+    let store =
+        EventStore::start(pool.clone(), StoreConfig { vault: vault.clone(), ..Default::default() }).await?;
     // Every projection the service runs is brought to the head first, so that none is built in the
     // background during the measures.
-    support::caught_up(&store, DossiersProjection::default()).await?;
-    support::caught_up(&store, RupturesProjection::default()).await?;
-    support::caught_up(&store, VoeuxProjection::default()).await?;
-    support::caught_up(&store, FranceTravailProjection::default()).await?;
+    support::caught_up(&store, DossiersProjection::default().with_vault(vault.clone())).await?;
+    support::caught_up(&store, RupturesProjection::default().with_vault(vault.clone())).await?;
+    support::caught_up(&store, VoeuxProjection::default().with_vault(vault.clone())).await?;
+    support::caught_up(&store, FranceTravailProjection::default().with_vault(vault.clone())).await?;
     let head = store.head().await?.position;
     let key = |role| {
         let pool = pool.clone();
@@ -85,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
         .map(|id| format!("{{ dossier(id: \"{id}\") {{ id statut parcours {{ date statut }} }} }}"))
         .collect();
 
-    let mut server = Server::start(&support::large_log_url().await?)?;
+    let mut server = Server::start(&support::sealed_log_url().await?)?;
     let address = server.address.clone();
     server.ready().await?;
     println!(

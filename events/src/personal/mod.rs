@@ -211,8 +211,8 @@ impl Vault {
 
     /// The data keys of these persons, created for those who have none yet (two writers creating one
     /// person's key at once agree on the first committed). The keys this call creates are used as made,
-    /// without reading them back, and are not kept in memory: the caller's transaction may still roll
-    /// back (they are kept once read from the database, committed).
+    /// without reading them back, and kept in memory only when `conn` is not inside a transaction (their
+    /// insert is committed): the caller's transaction may still roll back.
     async fn keys_creating(
         &self,
         conn: &mut PgConnection,
@@ -237,6 +237,7 @@ impl Vault {
             wrapped.push(self.inner.current.wrap(personne, &key)?);
             made.insert(personne.clone(), key);
         }
+        let generation = self.inner.cache.generation();
         let created = sqlx::query_scalar!(
             "INSERT INTO personnes_cles (personne, cle, cle_maitre)
              SELECT * FROM unnest($1::text[], $2::bytea[], array_fill($3::text, ARRAY[cardinality($1)]))
@@ -247,10 +248,14 @@ impl Vault {
         )
         .fetch_all(&mut *conn)
         .await?;
-        for personne in created {
-            let key = made.remove(&personne);
-            known.insert(personne, key);
+        let created: Vec<(String, Option<DataKey>)> =
+            created.into_iter().map(|p| (p.clone(), made.remove(&p))).collect();
+        if let Some(generation) = generation
+            && !sqlx::Connection::is_in_transaction(&*conn)
+        {
+            self.inner.cache.keep(created.iter().cloned(), generation);
         }
+        known.extend(created);
         // Created by another writer meanwhile (or erased): theirs, committed, is the key.
         let theirs: Vec<String> = made.into_keys().collect();
         if !theirs.is_empty() {

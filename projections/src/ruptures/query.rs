@@ -157,7 +157,7 @@ macro_rules! PARTAGEE {
 }
 
 /// An entry's columns with what the day decides (the day is `p.d`, the episode `r`, what its advisors
-/// had recorded by the end of the day `s`: see `ACTIONS_DU_JOUR`).
+/// had recorded by the end of the day `s`: see `actions_du_jour`).
 const COLONNES: &str = concat!(
     "SELECT r.entree, r.active, r.ml_id, r.dossier_id, r.date_rupture, r.sortie, r.sortie_motif,
         r.date_de_naissance, r.rqth, r.code_commune_insee, r.code_postal, r.uai_formateur, r.siret_formateur,
@@ -188,45 +188,54 @@ macro_rules! action_de_l_episode_au_jour {
     };
 }
 
-/// What the advisors of the episode `r` had recorded by the end of the day `p.d` (`s`): one rule for
-/// the lists, the counts and the statistics of any day. Today that is what the projection folded into
-/// the episode's row; on a past day, the latest situation recorded by then, read from the actions (an
-/// action is about the latest episode whose contract had begun by the rupture it looked at, as the
-/// projection assigns them).
-const ACTIONS_DU_JOUR: &str = concat!(
+/// What the advisors of the episode `r` had recorded by the end of the day `p.d` (`s`), and what decides
+/// whether its CFA shares it (`co`, `ma`: `PARTAGEE`), one rule for the lists, counts and statistics of
+/// any day: today and later, what the projection folded into the episode's row; on a past day, the
+/// latest situation recorded by then, from the actions (an action is about the latest episode whose
+/// contract had begun by the rupture it looked at, as the projection assigns them).
+fn actions_du_jour(jour: NaiveDate) -> String {
+    let situation =
+        if jour < chrono::Utc::now().date_naive() { SITUATION_PASSEE } else { SITUATION_COURANTE };
+    format!("{situation}{PARTAGE_DU_JOUR}")
+}
+
+/// `s` today: the episode's own columns (no read of the actions).
+const SITUATION_COURANTE: &str = "
+    CROSS JOIN LATERAL (
+        SELECT r.situation, r.situation_autre, r.commentaire, r.connaissance, r.qualifiee_le, r.probleme_type,
+               r.probleme_detail, r.souhaite_rdv, r.suivi_conjoint, r.partage_refuse) s";
+
+/// `s` on a past day: from the actions recorded by its end.
+const SITUATION_PASSEE: &str = concat!(
     "
-    CROSS JOIN LATERAL (SELECT p.d < (now() AT TIME ZONE 'UTC')::date AS passe) j
     LEFT JOIN LATERAL (
         SELECT a.situation, a.data->>'situation_autre' AS situation_autre, a.data->>'commentaire' AS commentaire,
                a.data->>'connaissance' AS connaissance, a.recorded_at AS qualifiee_le,
                a.data->>'probleme_type' AS probleme_type, a.data->>'probleme_detail' AS probleme_detail,
                coalesce((a.data->>'souhaite_rdv')::boolean, false) AS souhaite_rdv
         FROM rm_rupture_actions a
-        WHERE j.passe AND a.situation IS NOT NULL AND ",
+        WHERE a.situation IS NOT NULL AND ",
     action_de_l_episode_au_jour!(),
     "
         ORDER BY a.position DESC LIMIT 1) sa ON true
     CROSS JOIN LATERAL (
-        SELECT CASE WHEN j.passe THEN sa.situation ELSE r.situation END AS situation,
-               CASE WHEN j.passe THEN sa.situation_autre ELSE r.situation_autre END AS situation_autre,
-               CASE WHEN j.passe THEN sa.commentaire ELSE r.commentaire END AS commentaire,
-               CASE WHEN j.passe THEN sa.connaissance ELSE r.connaissance END AS connaissance,
-               CASE WHEN j.passe THEN sa.qualifiee_le ELSE r.qualifiee_le END AS qualifiee_le,
-               CASE WHEN j.passe THEN sa.probleme_type ELSE r.probleme_type END AS probleme_type,
-               CASE WHEN j.passe THEN sa.probleme_detail ELSE r.probleme_detail END AS probleme_detail,
-               CASE WHEN j.passe THEN coalesce(sa.souhaite_rdv, false) ELSE r.souhaite_rdv END AS souhaite_rdv,
-               CASE WHEN j.passe THEN EXISTS (
+        SELECT sa.situation, sa.situation_autre, sa.commentaire, sa.connaissance, sa.qualifiee_le,
+               sa.probleme_type, sa.probleme_detail, coalesce(sa.souhaite_rdv, false) AS souhaite_rdv,
+               EXISTS (
                    SELECT 1 FROM rm_rupture_actions a
                    WHERE a.event_type = 'SuiviConjointDemande' AND ",
     action_de_l_episode_au_jour!(),
-    ")
-               ELSE r.suivi_conjoint END AS suivi_conjoint,
-               CASE WHEN j.passe THEN EXISTS (
+    ") AS suivi_conjoint,
+               EXISTS (
                    SELECT 1 FROM rm_rupture_actions a
                    WHERE a.event_type = 'PartageRefuse' AND ",
     action_de_l_episode_au_jour!(),
-    ")
-               ELSE r.partage_refuse END AS partage_refuse) s
+    ") AS partage_refuse) s"
+);
+
+/// The organisme's collaboration (`co`) and the Mission Locale's activation (`ma`) as of the end of
+/// the day `p.d`.
+const PARTAGE_DU_JOUR: &str = "
     LEFT JOIN LATERAL (
         SELECT c.active, c.envoi_auto FROM rm_collaborations c
         WHERE c.uai = r.uai_formateur AND c.siret = r.siret_formateur
@@ -235,8 +244,7 @@ const ACTIONS_DU_JOUR: &str = concat!(
     LEFT JOIN LATERAL (
         SELECT a.le FROM rm_ml_activations a
         WHERE a.ml_id = r.ml_id AND a.recorded_at < ((p.d + 1)::timestamp AT TIME ZONE 'UTC')
-        ORDER BY a.position DESC LIMIT 1) ma ON true"
-);
+        ORDER BY a.position DESC LIMIT 1) ma ON true";
 
 /// Which episode of each person a query reads.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -260,14 +268,14 @@ fn open(q: &mut QueryBuilder<Postgres>, jour: NaiveDate, episode: Episode) {
     }
 }
 
-fn close(q: &mut QueryBuilder<Postgres>, episode: Episode) {
+fn close(q: &mut QueryBuilder<Postgres>, jour: NaiveDate, episode: Episode) {
     q.push(match episode {
         Episode::DuJour => " ORDER BY r.entree, r.date_rupture DESC) r",
         Episode::Dernier => {
             " ORDER BY r.entree, (r.active AND r.date_rupture <= p.d) DESC, r.date_rupture DESC) r"
         }
     });
-    q.push(ACTIONS_DU_JOUR).push(") e");
+    q.push(actions_du_jour(jour)).push(") e");
 }
 
 fn with_day(jour: NaiveDate, episode: Episode) -> QueryBuilder<Postgres> {
@@ -326,7 +334,7 @@ pub async fn liste(conn: &mut PgConnection, demande: &Demande) -> Result<Vec<Lig
     if let Some(cp) = &demande.code_postal {
         q.push(" AND r.code_postal = ").push_bind(cp.clone());
     }
-    close(&mut q, Episode::DuJour);
+    close(&mut q, demande.jour, Episode::DuJour);
     q.push(" WHERE ");
     push_visible(&mut q, &demande.qui);
     push_anciennete(&mut q, demande.anciennete);
@@ -357,7 +365,7 @@ pub async fn une(
 ) -> Result<Option<Ligne>, sqlx::Error> {
     let mut q = with_day(jour, Episode::DuJour);
     q.push("r.entree = ").push_bind(entree.to_owned());
-    close(&mut q, Episode::DuJour);
+    close(&mut q, jour, Episode::DuJour);
     q.build_query_as().fetch_optional(conn).await
 }
 
@@ -374,7 +382,7 @@ pub async fn changees(
     q.push("r.entree IN (SELECT c.entree FROM rm_ruptures c WHERE ");
     push_qui(&mut q, qui, "c");
     q.push(" AND c.position > ").push_bind(apres).push(")");
-    close(&mut q, Episode::Dernier);
+    close(&mut q, jour, Episode::Dernier);
     q.push(" WHERE ");
     push_qui(&mut q, qui, "e");
     if let Qui::MissionLocale(_) = qui {
@@ -421,7 +429,7 @@ pub async fn comptes(
     if let Some(cp) = code_postal {
         q.push(" AND r.code_postal = ").push_bind(cp.to_owned());
     }
-    close(&mut q, Episode::DuJour);
+    close(&mut q, jour, Episode::DuJour);
     q.push(") e WHERE ");
     push_visible(&mut q, qui);
     q.push(" GROUP BY ROLLUP (to_char(e.date_rupture, 'YYYY-MM')) ORDER BY mois DESC NULLS FIRST");
@@ -484,6 +492,7 @@ pub async fn stats(
 ) -> Result<Vec<Stats>, sqlx::Error> {
     const PARTAGEE: &str = PARTAGEE!();
     const EPISODE: &str = action_de_l_episode_au_jour!();
+    let actions_du_jour = actions_du_jour(jour);
     let sql = format!(
         r#"WITH p AS (SELECT $2::date AS d),
            e AS (
@@ -492,7 +501,7 @@ pub async fn stats(
                    SELECT DISTINCT ON (r.entree) r.* FROM rm_ruptures r, p
                    WHERE r.active AND r.ml_id = ANY($1) AND r.date_rupture <= p.d
                    ORDER BY r.entree, r.date_rupture DESC) r
-               {ACTIONS_DU_JOUR}
+               {actions_du_jour}
                LEFT JOIN LATERAL (
                    SELECT min(a.recorded_at) AS demande_le FROM rm_rupture_actions a
                    WHERE a.event_type = 'SuiviConjointDemande' AND {EPISODE}) dem ON true
