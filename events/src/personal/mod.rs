@@ -248,8 +248,13 @@ impl Vault {
         )
         .fetch_all(&mut *conn)
         .await?;
-        let created: Vec<(String, Option<DataKey>)> =
-            created.into_iter().map(|p| (p.clone(), made.remove(&p))).collect();
+        let created: Vec<(String, Option<DataKey>)> = created
+            .into_iter()
+            .map(|p| {
+                let key = made.remove(&p);
+                (p, key)
+            })
+            .collect();
         if let Some(generation) = generation
             && !sqlx::Connection::is_in_transaction(&*conn)
         {

@@ -100,6 +100,12 @@ impl<K: Key, V: Clone + Send + 'static> State<K, V> {
         }
         self.generation += 1;
     }
+
+    /// A change told, and whether the connection that told it listens.
+    fn heard(&mut self, change: &Change, listening: bool) {
+        self.apply(change);
+        self.listening = listening;
+    }
 }
 
 /// Apply `change` to the cache behind `state`, serving from now on or not; false when it is gone.
@@ -109,9 +115,7 @@ fn tell<K: Key, V: Clone + Send + 'static>(
     listening: bool,
 ) -> bool {
     let Some(state) = state.upgrade() else { return false };
-    let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-    state.apply(change);
-    state.listening = listening;
+    state.lock().unwrap_or_else(PoisonError::into_inner).heard(change, listening);
     true
 }
 
@@ -183,17 +187,17 @@ impl<K: Key, V: Clone + Send + 'static> Notified<K, V> {
     /// For a cache whose channel another LISTEN connection of the process listens to (`listen` is
     /// then not called): that connection listens now, serve from nothing.
     pub fn connected(&self) {
-        tell(&Arc::downgrade(&self.state), &Change::All, true);
+        self.state().heard(&Change::All, true);
     }
 
     /// That connection dropped: forget everything, serve nothing until it listens again.
     pub fn disconnected(&self) {
-        tell(&Arc::downgrade(&self.state), &Change::All, false);
+        self.state().heard(&Change::All, false);
     }
 
     /// That connection was told `payload` on the cache's channel.
     pub fn told(&self, payload: &str) {
-        tell(&Arc::downgrade(&self.state), &(self.settings.change)(payload), true);
+        self.state().heard(&(self.settings.change)(payload), true);
     }
 
     /// The channel it listens to.
